@@ -1,1 +1,54 @@
-fn main() {}
+//! `outpost`: the agent binary. It parses the command line, loads configuration and wires
+//! the core, the executors and the edges together; the work itself lives in the crates.
+#![forbid(unsafe_code)]
+
+mod api;
+mod cli;
+mod config;
+mod config_cmd;
+mod daemon;
+mod executors;
+mod telemetry;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let res = match cli.command {
+        cli::Command::Run(args) => daemon::run(args),
+        cli::Command::Config(cmd) => config_cmd::run(cmd),
+        cli::Command::Version { json } => {
+            let v = env!("CARGO_PKG_VERSION");
+            if json {
+                println!("{}", serde_json::json!({ "name": "outpost", "version": v }));
+            } else {
+                println!("outpost {v}");
+            }
+            Ok(())
+        }
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("outpost: {e:#}");
+            if e.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! Runs accepted jobs on their executors: bounded, with deadlines, cancellable.
+//!
+//! Every accepted job holds one of `queue_capacity` slots from acceptance until its result
+//! is in the store, so the number of jobs in memory can never exceed the capacity; a job
+//! that finds no slot is refused as busy, never queued without bound.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{watch, Semaphore};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    clock::now_ms,
+    executor::{ExecError, JobContext, ParamError, Prepared, Registry},
+    job::{JobError, JobId, JobRecord, JobSpec, JobState},
+    metrics::CoreMetrics,
+    store::{Store, StoreError},
+};
+
+#[derive(Debug, Clone)]
+pub struct DispatcherConfig {
+    /// Jobs accepted and not yet finished, at most. Beyond it, submissions are `busy`.
+    pub queue_capacity: usize,
+    /// The longest timeout a job may ask for; protects slots from being held for days.
+    pub max_timeout: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        DispatcherConfig {
+            queue_capacity: 1024,
+            max_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("unknown job kind {kind:?}; this agent serves: {}", known.join(", "))]
+    UnknownKind {
+        kind: String,
+        known: Vec<&'static str>,
+    },
+    #[error(transparent)]
+    BadParams(#[from] ParamError),
+    #[error("timeout_ms must be between 1 and {max_ms}")]
+    BadTimeout { max_ms: u64 },
+    #[error("busy: {capacity} jobs are already queued or running; retry later")]
+    Busy { capacity: usize },
+    #[error("shutting down: no new jobs are accepted")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SubmitError {
+    /// The metric label and API error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SubmitError::UnknownKind { .. } => "unknown_kind",
+            SubmitError::BadParams(_) => "bad_params",
+            SubmitError::BadTimeout { .. } => "bad_timeout",
+            SubmitError::Busy { .. } => "busy",
+            SubmitError::ShuttingDown => "shutting_down",
+            SubmitError::Store(_) => "store",
+        }
+    }
+}
+
+/// The outcome of a cancel request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cancel {
+    /// The job was queued or running; it is now cancelled (or about to be).
+    Requested,
+    /// The job had already finished with this record.
+    AlreadyFinished(Box<JobRecord>),
+    NotFound,
+}
+
+/// What a drain achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Jobs still queued or running when the grace period ended; they were interrupted.
+    pub interrupted: usize,
+}
+
+/// Accepted job, as the submitter sees it.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub id: JobId,
+    /// Becomes `Some` once the result is in the store.
+    pub done: watch::Receiver<Option<Arc<JobRecord>>>,
+}
+
+struct Active {
+    /// The record as accepted; state and start time are overlaid from the fields below.
+    record: JobRecord,
+    started_at: Option<i64>,
+    cancel: CancellationToken,
+    done: watch::Receiver<Option<Arc<JobRecord>>>,
+}
+
+struct Inner {
+    registry: Registry,
+    /// Per-kind concurrency limits.
+    slots: HashMap<&'static str, Arc<Semaphore>>,
+    store: Store,
+    metrics: CoreMetrics,
+    config: DispatcherConfig,
+    /// Accepted, unfinished jobs; bounded by `config.queue_capacity`.
+    pending: AtomicUsize,
+    accepting: AtomicBool,
+    active: Mutex<HashMap<JobId, Active>>,
+    tasks: TaskTracker,
+    /// Parent of every job's token; fired when the shutdown grace period runs out.
+    stop_all: CancellationToken,
+}
+
+/// A cloneable handle to the dispatcher.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+/// Holds one queue slot; gives it back however the job's task ends.
+struct Slot(Arc<Inner>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.queue_depth.dec();
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        registry: Registry,
+        store: Store,
+        metrics: CoreMetrics,
+        config: DispatcherConfig,
+    ) -> Self {
+        let slots = registry
+            .kinds()
+            .into_iter()
+            .filter_map(|k| {
+                let n = registry.get(k)?.concurrency();
+                Some((k, Arc::new(Semaphore::new(n))))
+            })
+            .collect();
+        Dispatcher {
+            inner: Arc::new(Inner {
+                registry,
+                slots,
+                store,
+                metrics,
+                config,
+                pending: AtomicUsize::new(0),
+                accepting: AtomicBool::new(true),
+                active: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                stop_all: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.inner.registry.kinds()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Validates, records and starts a job. Returns once the job is in the store.
+    pub async fn submit(&self, spec: JobSpec) -> Result<Submitted, SubmitError> {
+        let res = self.try_submit(spec).await;
+        if let Err(e) = &res {
+            self.inner.metrics.reject(e.code());
+        }
+        res
+    }
+
+    async fn try_submit(&self, spec: JobSpec) -> Result<Submitted, SubmitError> {
+        let inner = &self.inner;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let Some(exec) = inner.registry.get(&spec.kind) else {
+            return Err(SubmitError::UnknownKind {
+                kind: spec.kind,
+                known: inner.registry.kinds(),
+            });
+        };
+        let max_ms = inner.config.max_timeout.as_millis() as u64;
+        let timeout_ms = spec.timeout.as_millis() as u64;
+        if timeout_ms == 0 || timeout_ms > max_ms {
+            return Err(SubmitError::BadTimeout { max_ms });
+        }
+        let prepared = exec.prepare(&spec.params)?;
+        let capacity = inner.config.queue_capacity;
+        inner
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                (p < capacity).then_some(p + 1)
+            })
+            .map_err(|_| SubmitError::Busy { capacity })?;
+        inner.metrics.queue_depth.inc();
+        let slot = Slot(Arc::clone(inner));
+
+        let record = JobRecord {
+            id: JobId::new(),
+            kind: spec.kind,
+            params: exec.redact(&spec.params),
+            timeout_ms,
+            source: spec.source,
+            state: JobState::Queued,
+            created_at: now_ms(),
+            started_at: None,
+            finished_at: None,
+            output: None,
+            error: None,
+        };
+        inner.store.insert_job(record.clone()).await?;
+
+        let id = record.id;
+        let cancel = inner.stop_all.child_token();
+        let (done_tx, done) = watch::channel(None);
+        if let Ok(mut active) = inner.active.lock() {
+            active.insert(
+                id,
+                Active {
+                    record: record.clone(),
+                    started_at: None,
+                    cancel: cancel.clone(),
+                    done: done.clone(),
+                },
+            );
+        }
+        let this = self.clone();
+        inner.tasks.spawn(async move {
+            this.run(record, prepared, cancel, done_tx, spec.timeout)
+                .await;
+            drop(slot);
+        });
+        Ok(Submitted { id, done })
+    }
+
+    async fn run(
+        &self,
+        mut record: JobRecord,
+        prepared: Prepared,
+        cancel: CancellationToken,
+        done: watch::Sender<Option<Arc<JobRecord>>>,
+        timeout: Duration,
+    ) {
+        let inner = &self.inner;
+        let Some(sem) = inner.slots.get(record.kind.as_str()).cloned() else {
+            return;
+        };
+        let permit = tokio::select! {
+            p = sem.acquire_owned() => p.ok(),
+            _ = cancel.cancelled() => None,
+        };
+        let outcome = match permit {
+            None => Err(self.stopped_reason()),
+            Some(permit) => {
+                let started = now_ms();
+                record.started_at = Some(started);
+                if let Ok(mut active) = inner.active.lock() {
+                    if let Some(a) = active.get_mut(&record.id) {
+                        a.started_at = Some(started);
+                    }
+                }
+                inner.metrics.jobs_running.inc();
+                let cx = JobContext {
+                    id: record.id,
+                    deadline: Instant::now() + timeout,
+                    cancel: cancel.clone(),
+                };
+                let out = tokio::select! {
+                    r = tokio::time::timeout(timeout, prepared(cx)) => match r {
+                        Ok(Ok(v)) => Ok(v),
+                        Ok(Err(e)) => Err((JobState::Failed, e)),
+                        Err(_) => Err((
+                            JobState::TimedOut,
+                            ExecError::new("timeout", format!("no result within {} ms", timeout.as_millis())),
+                        )),
+                    },
+                    _ = cancel.cancelled() => Err(self.stopped_reason()),
+                };
+                inner.metrics.jobs_running.dec();
+                drop(permit);
+                out
+            }
+        };
+        record.finished_at = Some(now_ms());
+        match outcome {
+            Ok(v) => {
+                record.state = JobState::Succeeded;
+                record.output = Some(v);
+            }
+            Err((state, e)) => {
+                record.state = state;
+                record.error = Some(JobError {
+                    code: e.code,
+                    message: e.message,
+                });
+            }
+        }
+        self.persist(record, done).await;
+    }
+
+    fn stopped_reason(&self) -> (JobState, ExecError) {
+        if self.inner.stop_all.is_cancelled() {
+            (
+                JobState::Interrupted,
+                ExecError::new(
+                    "interrupted",
+                    "the agent shut down before this job finished",
+                ),
+            )
+        } else {
+            (
+                JobState::Cancelled,
+                ExecError::new("cancelled", "cancelled on request"),
+            )
+        }
+    }
+
+    /// Stores the result, then (and only then) tells waiters and frees the job's place.
+    async fn persist(&self, record: JobRecord, done: watch::Sender<Option<Arc<JobRecord>>>) {
+        let inner = &self.inner;
+        let mut delay = Duration::from_millis(50);
+        let mut attempts = 0;
+        let stored = loop {
+            match inner.store.finish_job(record.clone()).await {
+                Ok(_) => break true,
+                Err(e) if attempts < 5 => {
+                    attempts += 1;
+                    tracing::warn!(job = %record.id, error = %e, "storing result failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => {
+                    tracing::error!(job = %record.id, error = %e, "result could not be stored; it is reported to no one");
+                    break false;
+                }
+            }
+        };
+        let outcome = if stored {
+            record.state.as_str()
+        } else {
+            "unstored"
+        };
+        inner.metrics.finished(&record.kind, outcome);
+        if stored {
+            let _ = done.send(Some(Arc::new(record.clone())));
+        }
+        if let Ok(mut active) = inner.active.lock() {
+            active.remove(&record.id);
+        }
+    }
+
+    /// The job's record: live state for queued or running jobs, else from the store.
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        if let Some(rec) = self.live(id) {
+            return Ok(Some(rec));
+        }
+        self.inner.store.job(id).await
+    }
+
+    fn live(&self, id: JobId) -> Option<JobRecord> {
+        let active = self.inner.active.lock().ok()?;
+        let a = active.get(&id)?;
+        if let Some(done) = a.done.borrow().as_ref() {
+            return Some((**done).clone());
+        }
+        let mut rec = a.record.clone();
+        if a.started_at.is_some() {
+            rec.state = JobState::Running;
+            rec.started_at = a.started_at;
+        }
+        Some(rec)
+    }
+
+    /// Waits up to `wait` for the job to finish; returns its record either way.
+    pub async fn wait(&self, id: JobId, wait: Duration) -> Result<Option<JobRecord>, StoreError> {
+        let rx = self
+            .inner
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&id).map(|a| a.done.clone()));
+        if let Some(mut rx) = rx {
+            if let Ok(Ok(done)) = tokio::time::timeout(wait, rx.wait_for(|d| d.is_some())).await {
+                if let Some(rec) = done.as_ref() {
+                    return Ok(Some((**rec).clone()));
+                }
+            }
+        }
+        self.job(id).await
+    }
+
+    pub async fn cancel(&self, id: JobId) -> Result<Cancel, StoreError> {
+        let token = self
+            .inner
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(&id).map(|a| a.cancel.clone()));
+        if let Some(token) = token {
+            token.cancel();
+            return Ok(Cancel::Requested);
+        }
+        Ok(match self.inner.store.job(id).await? {
+            Some(rec) => Cancel::AlreadyFinished(Box::new(rec)),
+            None => Cancel::NotFound,
+        })
+    }
+
+    /// Accepted and unfinished jobs right now.
+    pub fn pending(&self) -> usize {
+        self.inner.pending.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, lets running jobs finish within `grace`, then interrupts the rest
+    /// and waits until every result (interruptions included) is in the store.
+    pub async fn drain(&self, grace: Duration) -> Drained {
+        let inner = &self.inner;
+        inner.accepting.store(false, Ordering::Release);
+        inner.tasks.close();
+        if tokio::time::timeout(grace, inner.tasks.wait())
+            .await
+            .is_ok()
+        {
+            return Drained { interrupted: 0 };
+        }
+        let interrupted = self.pending();
+        inner.stop_all.cancel();
+        // Interrupted jobs only have to write their result; the store's own op timeout
+        // bounds this wait.
+        inner.tasks.wait().await;
+        Drained { interrupted }
+    }
+}

@@ -1,0 +1,270 @@
+//! The durable store: jobs, their results, and the outbox every consumer reads.
+//!
+//! One thread owns the SQLite connection. Callers send it commands over a bounded channel
+//! and await a reply; the thread groups whatever is waiting into one transaction (group
+//! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
+//! after the transaction commits: a caller that is told "stored" can rely on it.
+
+mod schema;
+mod worker;
+
+use std::{path::PathBuf, sync::Arc, thread, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    event::Event,
+    job::{JobId, JobRecord, JobState},
+    metrics::CoreMetrics,
+};
+
+use worker::Command;
+
+/// How the store is opened and bounded.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The SQLite file; its directory must exist.
+    pub path: PathBuf,
+    /// `true` syncs every commit to the platter (survives power loss). `false` (the
+    /// default, SQLite's `synchronous=NORMAL` in WAL mode) survives any crash or `kill -9`
+    /// of the process, which is the failure an agent meets; it may lose the last commits
+    /// on power loss, in exchange for several times the write rate.
+    pub sync_full: bool,
+    /// Outbox rows kept at most; older ones are dropped (and counted if unacknowledged).
+    pub outbox_max_rows: u64,
+    /// Outbox rows older than this are dropped (and counted if unacknowledged).
+    pub outbox_max_age: Duration,
+    /// Finished jobs kept at most for `GET /v1/jobs`; the oldest go first.
+    pub jobs_max_rows: u64,
+    /// Finished jobs older than this are forgotten.
+    pub jobs_max_age: Duration,
+    /// The longest a caller waits for the store before giving up with an error.
+    pub op_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StoreConfig {
+            path: path.into(),
+            sync_full: false,
+            outbox_max_rows: 1_000_000,
+            outbox_max_age: Duration::from_secs(7 * 24 * 3600),
+            jobs_max_rows: 100_000,
+            jobs_max_age: Duration::from_secs(7 * 24 * 3600),
+            op_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: cannot create {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store: schema version {found} is newer than this agent understands ({known})")]
+    TooNew { found: i64, known: i64 },
+    #[error("store: a stored row is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store: closed")]
+    Closed,
+    #[error("store: no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("store: job {0} already exists")]
+    Duplicate(JobId),
+}
+
+/// What the outbox carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboxItem {
+    Result(JobRecord),
+    Event(Event),
+}
+
+/// One outbox row: an item and its place in the sequence consumers acknowledge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// Strictly increasing, never reused, even after rows are removed.
+    pub seq: u64,
+    pub created_at: i64,
+    pub item: OutboxItem,
+}
+
+/// Figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Rows not yet acknowledged by every registered consumer (all rows if none is registered).
+    pub outbox_depth: u64,
+    /// Rows ever dropped by limits before acknowledgement; survives restarts.
+    pub outbox_dropped: u64,
+    pub size_bytes: u64,
+    pub jobs: u64,
+    /// Highest sequence number assigned so far.
+    pub head: u64,
+}
+
+/// A cloneable handle to the store thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Command>,
+    published: broadcast::Sender<Arc<OutboxRow>>,
+    op_timeout: Duration,
+    done: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
+}
+
+/// Depth of the command channel: enough to let many writers form large batches, small
+/// enough that a stalled disk pushes back on producers instead of eating memory.
+const COMMAND_QUEUE: usize = 8192;
+/// Outbox rows buffered for live subscribers; a subscriber that falls further behind
+/// re-reads from the store, so this bounds memory, not correctness.
+const PUBLISH_QUEUE: usize = 4096;
+
+impl Store {
+    /// Opens (creating if needed) and migrates the store. Jobs that were queued or running
+    /// when the agent last stopped are marked `interrupted`, written to the outbox, and
+    /// returned so the caller can log them.
+    pub fn open(
+        config: StoreConfig,
+        metrics: CoreMetrics,
+    ) -> Result<(Store, Vec<JobRecord>), StoreError> {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (published, _) = broadcast::channel(PUBLISH_QUEUE);
+        let op_timeout = config.op_timeout;
+        let (conn, interrupted, state) = worker::open(&config)?;
+        let publisher = published.clone();
+        let handle = thread::Builder::new()
+            .name("outpost-store".into())
+            .spawn(move || worker::run(conn, config, state, rx, publisher, metrics))
+            .map_err(|source| StoreError::Io {
+                path: PathBuf::from("<store thread>"),
+                source,
+            })?;
+        Ok((
+            Store {
+                tx,
+                published,
+                op_timeout,
+                done: Arc::new(std::sync::Mutex::new(Some(handle))),
+            },
+            interrupted,
+        ))
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let op = async {
+            self.tx
+                .send(make(reply))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        };
+        tokio::time::timeout(self.op_timeout, op)
+            .await
+            .map_err(|_| StoreError::Timeout(self.op_timeout))?
+    }
+
+    /// Records an accepted job (state `queued`).
+    pub async fn insert_job(&self, record: JobRecord) -> Result<(), StoreError> {
+        self.call(|reply| Command::InsertJob {
+            record: Box::new(record),
+            reply,
+        })
+        .await
+    }
+
+    /// Records a terminal result and appends it to the outbox in one transaction.
+    /// Returns the outbox sequence number.
+    pub async fn finish_job(&self, record: JobRecord) -> Result<u64, StoreError> {
+        self.call(|reply| Command::FinishJob {
+            record: Box::new(record),
+            reply,
+        })
+        .await
+    }
+
+    /// Appends an event to the outbox. Returns its sequence number.
+    pub async fn append_event(&self, event: Event) -> Result<u64, StoreError> {
+        self.call(|reply| Command::AppendEvent {
+            event: Box::new(event),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.call(|reply| Command::GetJob { id, reply }).await
+    }
+
+    /// Newest first.
+    pub async fn jobs(
+        &self,
+        state: Option<JobState>,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        self.call(|reply| Command::ListJobs {
+            state,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Outbox rows with `seq > after`, oldest first.
+    pub async fn outbox_after(&self, after: u64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        self.call(|reply| Command::ReadOutbox {
+            after,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Registers a consumer (idempotent) and returns its cursor: the last acknowledged seq.
+    /// A new consumer starts at the current head: it is owed what is written from now on.
+    pub async fn register_consumer(&self, name: &str) -> Result<u64, StoreError> {
+        self.call(|reply| Command::Register {
+            name: name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Moves a consumer's cursor forward to `seq`. Never moves it back.
+    pub async fn ack(&self, name: &str, seq: u64) -> Result<(), StoreError> {
+        self.call(|reply| Command::Ack {
+            name: name.to_owned(),
+            seq,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.call(|reply| Command::Stats { reply }).await
+    }
+
+    /// Live outbox rows as they commit. A lagging receiver gets `Lagged` and must re-read
+    /// from the store with [`Store::outbox_after`]; nothing is lost, only the shortcut.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutboxRow>> {
+        self.published.subscribe()
+    }
+
+    /// Finishes every queued command, checkpoints the WAL and stops the thread.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let res = self.call(|reply| Command::Close { reply }).await;
+        let handle = self.done.lock().ok().and_then(|mut h| h.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        res
+    }
+}

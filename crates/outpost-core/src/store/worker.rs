@@ -1,0 +1,663 @@
+//! The thread that owns the SQLite connection and commits in groups.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::{schema, OutboxItem, OutboxRow, StoreConfig, StoreError, StoreStats};
+use crate::{
+    clock::now_ms,
+    event::Event,
+    job::{JobError, JobId, JobRecord, JobState},
+    metrics::CoreMetrics,
+};
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(super) enum Command {
+    InsertJob {
+        record: Box<JobRecord>,
+        reply: Reply<()>,
+    },
+    FinishJob {
+        record: Box<JobRecord>,
+        reply: Reply<u64>,
+    },
+    AppendEvent {
+        event: Box<Event>,
+        reply: Reply<u64>,
+    },
+    GetJob {
+        id: JobId,
+        reply: Reply<Option<JobRecord>>,
+    },
+    ListJobs {
+        state: Option<JobState>,
+        limit: u32,
+        reply: Reply<Vec<JobRecord>>,
+    },
+    ReadOutbox {
+        after: u64,
+        limit: u32,
+        reply: Reply<Vec<OutboxRow>>,
+    },
+    Register {
+        name: String,
+        reply: Reply<u64>,
+    },
+    Ack {
+        name: String,
+        seq: u64,
+        reply: Reply<()>,
+    },
+    Stats {
+        reply: Reply<StoreStats>,
+    },
+    Close {
+        reply: Reply<()>,
+    },
+}
+
+/// What the thread keeps in memory between batches, so hot paths avoid queries.
+pub(super) struct State {
+    /// Rows in `jobs`; compared with the row limit after each commit.
+    jobs: u64,
+    /// Highest outbox seq ever assigned.
+    head: u64,
+    /// Consumer name to last acknowledged seq.
+    cursors: HashMap<String, u64>,
+    /// Rows dropped by limits before acknowledgement, ever.
+    dropped: u64,
+    last_row_trim: Instant,
+    last_age_trim: Instant,
+}
+
+/// Most commands in one transaction; bounds the latency a batch adds to its first caller.
+const MAX_BATCH: usize = 2048;
+const ROW_TRIM_EVERY: Duration = Duration::from_secs(1);
+const AGE_TRIM_EVERY: Duration = Duration::from_secs(60);
+
+/// A reply to send once the batch's fate is known.
+type Deferred = Box<dyn FnOnce(Option<&str>) + Send>;
+
+fn deferred<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Deferred {
+    Box::new(move |commit_error| {
+        let result = match commit_error {
+            Some(msg) => Err(StoreError::Corrupt(format!("commit failed: {msg}"))),
+            None => result,
+        };
+        let _ = reply.send(result);
+    })
+}
+
+pub(super) fn open(
+    config: &StoreConfig,
+) -> Result<(Connection, Vec<JobRecord>, State), StoreError> {
+    // Results can carry whatever a device or command returned: owner-only, from the first
+    // byte. SQLite gives its -wal and -shm files the database file's mode.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&config.path)
+            .map_err(|source| StoreError::Io {
+                path: config.path.clone(),
+                source,
+            })?;
+    }
+    let mut conn = Connection::open(&config.path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if config.sync_full { "FULL" } else { "NORMAL" },
+    )?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    // A small page cache keeps idle RSS low; the working set is the tail of two tables.
+    conn.pragma_update(None, "cache_size", -1024)?;
+    schema::migrate(&mut conn)?;
+
+    let jobs: i64 = conn.query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))?;
+    let head: i64 = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name='outbox'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let dropped: i64 = conn.query_row(
+        "SELECT value FROM meta WHERE key='outbox_dropped'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut cursors = HashMap::new();
+    {
+        let mut stmt = conn.prepare("SELECT name, cursor FROM consumers")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (name, cursor) = row?;
+            cursors.insert(name, cursor.max(0) as u64);
+        }
+    }
+    let mut state = State {
+        jobs: jobs.max(0) as u64,
+        head: head.max(0) as u64,
+        cursors,
+        dropped: dropped.max(0) as u64,
+        last_row_trim: Instant::now(),
+        last_age_trim: Instant::now(),
+    };
+
+    let tx = conn.transaction()?;
+    let interrupted = interrupt_unfinished(&tx, &mut state)?;
+    tx.commit()?;
+    Ok((conn, interrupted, state))
+}
+
+/// Jobs left queued or running by the previous process get their one result now.
+fn interrupt_unfinished(
+    tx: &Transaction<'_>,
+    state: &mut State,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let mut stmt = tx.prepare(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued','running') ORDER BY rowid"
+    ))?;
+    let unfinished = stmt
+        .query_map([], job_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let now = now_ms();
+    let mut out = Vec::with_capacity(unfinished.len());
+    for mut record in unfinished {
+        record.state = JobState::Interrupted;
+        record.finished_at = Some(now);
+        record.error = Some(JobError {
+            code: "interrupted".into(),
+            message: "the agent stopped before this job finished; it was not re-run".into(),
+        });
+        finish(tx, state, &record)?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+pub(super) fn run(
+    mut conn: Connection,
+    config: StoreConfig,
+    mut state: State,
+    mut rx: mpsc::Receiver<Command>,
+    publisher: broadcast::Sender<Arc<OutboxRow>>,
+    metrics: CoreMetrics,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let closing = run_batch(&mut conn, &mut state, &mut batch, &publisher);
+        metrics.store_commits.inc();
+        metrics.store_batch_rows.inc_by(n);
+        if let Err(e) = trim(&mut conn, &config, &mut state, false) {
+            tracing::warn!(error = %e, "store: trimming failed; will retry after the next write");
+        }
+        if let Some(reply) = closing {
+            let res = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(StoreError::from);
+            let _ = reply.send(res);
+            return;
+        }
+    }
+}
+
+/// Runs one batch in one transaction. Returns the Close reply if the batch asked to close.
+fn run_batch(
+    conn: &mut Connection,
+    state: &mut State,
+    batch: &mut Vec<Command>,
+    publisher: &broadcast::Sender<Arc<OutboxRow>>,
+) -> Option<Reply<()>> {
+    let mut replies: Vec<Deferred> = Vec::with_capacity(batch.len());
+    let mut published: Vec<OutboxRow> = Vec::new();
+    let mut closing = None;
+    let head_before = state.head;
+    let jobs_before = state.jobs;
+
+    let tx = match conn.transaction() {
+        Ok(tx) => tx,
+        Err(e) => {
+            let msg = e.to_string();
+            for cmd in batch.drain(..) {
+                fail(cmd, &msg);
+            }
+            return None;
+        }
+    };
+    for cmd in batch.drain(..) {
+        match cmd {
+            Command::InsertJob { record, reply } => {
+                let res = insert_job(&tx, &record).map(|()| state.jobs += 1);
+                replies.push(deferred(reply, res));
+            }
+            Command::FinishJob { record, reply } => {
+                let res = in_savepoint(&tx, |sp| finish(sp, state, &record));
+                if let Ok(seq) = res {
+                    published.push(OutboxRow {
+                        seq,
+                        created_at: now_ms(),
+                        item: OutboxItem::Result(without_params(&record)),
+                    });
+                }
+                replies.push(deferred(reply, res));
+            }
+            Command::AppendEvent { event, reply } => {
+                let created_at = now_ms();
+                let item = OutboxItem::Event(*event);
+                let res = append(&tx, state, created_at, &item);
+                if let Ok(seq) = res {
+                    published.push(OutboxRow {
+                        seq,
+                        created_at,
+                        item,
+                    });
+                }
+                replies.push(deferred(reply, res));
+            }
+            Command::GetJob { id, reply } => replies.push(deferred(reply, get_job(&tx, id))),
+            Command::ListJobs {
+                state: st,
+                limit,
+                reply,
+            } => replies.push(deferred(reply, list_jobs(&tx, st, limit))),
+            Command::ReadOutbox {
+                after,
+                limit,
+                reply,
+            } => replies.push(deferred(reply, read_outbox(&tx, after, limit))),
+            Command::Register { name, reply } => {
+                replies.push(deferred(reply, register(&tx, state, &name)))
+            }
+            Command::Ack { name, seq, reply } => {
+                replies.push(deferred(reply, ack(&tx, state, &name, seq)))
+            }
+            Command::Stats { reply } => replies.push(deferred(reply, stats(&tx, state))),
+            Command::Close { reply } => closing = Some(reply),
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for r in replies {
+                r(None);
+            }
+            for row in published {
+                // No subscriber is fine: the rows are in the store for whoever comes later.
+                let _ = publisher.send(Arc::new(row));
+            }
+        }
+        Err(e) => {
+            // The transaction rolled back: undo what the batch did to memory, too.
+            state.head = head_before;
+            state.jobs = jobs_before;
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "store: commit failed; the batch's callers get an error");
+            for r in replies {
+                r(Some(&msg));
+            }
+        }
+    }
+    closing
+}
+
+fn fail(cmd: Command, msg: &str) {
+    let err = || StoreError::Corrupt(format!("cannot begin transaction: {msg}"));
+    match cmd {
+        Command::InsertJob { reply, .. } => drop(reply.send(Err(err()))),
+        Command::FinishJob { reply, .. } | Command::AppendEvent { reply, .. } => {
+            drop(reply.send(Err(err())))
+        }
+        Command::GetJob { reply, .. } => drop(reply.send(Err(err()))),
+        Command::ListJobs { reply, .. } => drop(reply.send(Err(err()))),
+        Command::ReadOutbox { reply, .. } => drop(reply.send(Err(err()))),
+        Command::Register { reply, .. } => drop(reply.send(Err(err()))),
+        Command::Ack { reply, .. } | Command::Close { reply } => drop(reply.send(Err(err()))),
+        Command::Stats { reply } => drop(reply.send(Err(err()))),
+    }
+}
+
+/// A multi-statement write that must be all or nothing inside the shared batch.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    tx.execute_batch("SAVEPOINT cmd")?;
+    match f(tx) {
+        Ok(v) => {
+            tx.execute_batch("RELEASE cmd")?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = tx.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
+            Err(e)
+        }
+    }
+}
+
+const JOB_COLUMNS: &str = "id, kind, params, timeout_ms, source, state, created_at, started_at, \
+                           finished_at, output, error_code, error_message";
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
+    let id: String = r.get(0)?;
+    let params: String = r.get(2)?;
+    let state: String = r.get(5)?;
+    let output: Option<String> = r.get(9)?;
+    let code: Option<String> = r.get(10)?;
+    let message: Option<String> = r.get(11)?;
+    let bad = |what: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(JobRecord {
+        id: id.parse().map_err(|_| bad(format!("job id {id:?}")))?,
+        kind: r.get(1)?,
+        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
+        timeout_ms: r.get::<_, i64>(3)?.max(0) as u64,
+        source: r.get(4)?,
+        state: state.parse().map_err(bad)?,
+        created_at: r.get(6)?,
+        started_at: r.get(7)?,
+        finished_at: r.get(8)?,
+        output: output.and_then(|o| serde_json::from_str(&o).ok()),
+        error: code.map(|code| JobError {
+            code,
+            message: message.unwrap_or_default(),
+        }),
+    })
+}
+
+fn insert_job(tx: &Transaction<'_>, r: &JobRecord) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO jobs(id, kind, params, timeout_ms, source, state, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let res = stmt.execute(params![
+        r.id.to_string(),
+        r.kind,
+        r.params.to_string(),
+        r.timeout_ms as i64,
+        r.source,
+        r.state.as_str(),
+        r.created_at,
+    ]);
+    match res {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Err(StoreError::Duplicate(r.id))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn without_params(r: &JobRecord) -> JobRecord {
+    JobRecord {
+        params: serde_json::Value::Null,
+        ..r.clone()
+    }
+}
+
+/// Writes the terminal state and appends the result to the outbox.
+fn finish(tx: &Transaction<'_>, state: &mut State, r: &JobRecord) -> Result<u64, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "UPDATE jobs SET state=?2, started_at=?3, finished_at=?4, output=?5, error_code=?6,
+         error_message=?7 WHERE id=?1",
+    )?;
+    let changed = stmt.execute(params![
+        r.id.to_string(),
+        r.state.as_str(),
+        r.started_at,
+        r.finished_at,
+        r.output.as_ref().map(|o| o.to_string()),
+        r.error.as_ref().map(|e| e.code.as_str()),
+        r.error.as_ref().map(|e| e.message.as_str()),
+    ])?;
+    if changed == 0 {
+        // A result for a job the store never accepted (or already trimmed): keep the
+        // result anyway; losing it would be worse than a row without its request.
+        insert_job(tx, r)?;
+        state.jobs += 1;
+        tx.prepare_cached(
+            "UPDATE jobs SET started_at=?2, finished_at=?3, output=?4, error_code=?5,
+             error_message=?6 WHERE id=?1",
+        )?
+        .execute(params![
+            r.id.to_string(),
+            r.started_at,
+            r.finished_at,
+            r.output.as_ref().map(|o| o.to_string()),
+            r.error.as_ref().map(|e| e.code.as_str()),
+            r.error.as_ref().map(|e| e.message.as_str()),
+        ])?;
+    }
+    append(tx, state, now_ms(), &OutboxItem::Result(without_params(r)))
+}
+
+fn append(
+    tx: &Transaction<'_>,
+    state: &mut State,
+    created_at: i64,
+    item: &OutboxItem,
+) -> Result<u64, StoreError> {
+    let body = serde_json::to_string(item)
+        .map_err(|e| StoreError::Corrupt(format!("cannot encode outbox item: {e}")))?;
+    tx.prepare_cached("INSERT INTO outbox(created_at, body) VALUES (?1, ?2)")?
+        .execute(params![created_at, body])?;
+    let seq = tx.last_insert_rowid().max(0) as u64;
+    state.head = seq;
+    Ok(seq)
+}
+
+fn get_job(tx: &Transaction<'_>, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+    Ok(tx
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id=?1"))?
+        .query_row([id.to_string()], job_from_row)
+        .optional()?)
+}
+
+fn list_jobs(
+    tx: &Transaction<'_>,
+    st: Option<JobState>,
+    limit: u32,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let rows = match st {
+        Some(st) => tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state=?1 ORDER BY rowid DESC LIMIT ?2"
+            ))?
+            .query_map(params![st.as_str(), limit], job_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY rowid DESC LIMIT ?1"
+            ))?
+            .query_map(params![limit], job_from_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(rows)
+}
+
+fn read_outbox(tx: &Transaction<'_>, after: u64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT seq, created_at, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after as i64, limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, created_at, body) = row?;
+        let item = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("outbox row {seq}: {e}")))?;
+        out.push(OutboxRow {
+            seq: seq.max(0) as u64,
+            created_at,
+            item,
+        });
+    }
+    Ok(out)
+}
+
+fn register(tx: &Transaction<'_>, state: &mut State, name: &str) -> Result<u64, StoreError> {
+    if let Some(c) = state.cursors.get(name) {
+        return Ok(*c);
+    }
+    tx.prepare_cached("INSERT INTO consumers(name, cursor) VALUES (?1, ?2)")?
+        .execute(params![name, state.head as i64])?;
+    state.cursors.insert(name.to_owned(), state.head);
+    Ok(state.head)
+}
+
+fn ack(tx: &Transaction<'_>, state: &mut State, name: &str, seq: u64) -> Result<(), StoreError> {
+    let head = state.head;
+    let Some(cursor) = state.cursors.get_mut(name) else {
+        return Err(StoreError::Corrupt(format!("unknown consumer {name:?}")));
+    };
+    let to = seq.min(head);
+    if to > *cursor {
+        tx.prepare_cached("UPDATE consumers SET cursor=?2 WHERE name=?1")?
+            .execute(params![name, to as i64])?;
+        *cursor = to;
+    }
+    Ok(())
+}
+
+fn first_seq(conn: &Connection) -> Result<Option<u64>, StoreError> {
+    let first: Option<i64> = conn.query_row("SELECT min(seq) FROM outbox", [], |r| r.get(0))?;
+    Ok(first.map(|f| f.max(0) as u64))
+}
+
+fn stats(tx: &Transaction<'_>, state: &State) -> Result<StoreStats, StoreError> {
+    let first = first_seq(tx)?;
+    let floor = state.cursors.values().min().copied();
+    let outbox_depth = match (first, floor) {
+        (None, _) => 0,
+        (Some(first), Some(floor)) => state.head.saturating_sub(floor.max(first - 1)),
+        (Some(first), None) => state.head + 1 - first,
+    };
+    let page_count: i64 = tx.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let page_size: i64 = tx.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let db_path = tx.path().map(std::path::PathBuf::from);
+    let wal = db_path
+        .map(|p| {
+            let mut w = p.into_os_string();
+            w.push("-wal");
+            std::fs::metadata(w).map(|m| m.len()).unwrap_or(0)
+        })
+        .unwrap_or(0);
+    Ok(StoreStats {
+        outbox_depth,
+        outbox_dropped: state.dropped,
+        size_bytes: (page_count.max(0) as u64) * (page_size.max(0) as u64) + wal,
+        jobs: state.jobs,
+        head: state.head,
+    })
+}
+
+/// Applies acknowledgement and the size and age limits. Runs after writes only, at most
+/// once a second (rows) or minute (age): an idle agent does no trimming at all.
+fn trim(
+    conn: &mut Connection,
+    config: &StoreConfig,
+    state: &mut State,
+    force: bool,
+) -> Result<(), StoreError> {
+    let rows_due = force || state.last_row_trim.elapsed() >= ROW_TRIM_EVERY;
+    let age_due = force || state.last_age_trim.elapsed() >= AGE_TRIM_EVERY;
+    if !rows_due && !age_due {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    let floor = state.cursors.values().min().copied();
+    let mut limit_cut = state.head.saturating_sub(config.outbox_max_rows);
+    if age_due {
+        let cutoff = now_ms() - config.outbox_max_age.as_millis() as i64;
+        let young: Option<i64> = tx
+            .query_row(
+                "SELECT seq FROM outbox WHERE created_at >= ?1 ORDER BY seq LIMIT 1",
+                [cutoff],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let age_cut = match young {
+            Some(s) => (s.max(1) as u64) - 1,
+            None => state.head,
+        };
+        limit_cut = limit_cut.max(age_cut);
+    }
+    if let Some(floor) = floor {
+        if limit_cut > floor {
+            let lost: i64 = tx.query_row(
+                "SELECT count(*) FROM outbox WHERE seq > ?1 AND seq <= ?2",
+                params![floor as i64, limit_cut as i64],
+                |r| r.get(0),
+            )?;
+            if lost > 0 {
+                state.dropped += lost as u64;
+                tx.execute(
+                    "UPDATE meta SET value=?1 WHERE key='outbox_dropped'",
+                    [state.dropped as i64],
+                )?;
+                tracing::warn!(
+                    dropped = lost,
+                    "outbox: limit reached; unacknowledged rows dropped"
+                );
+            }
+        }
+    }
+    let cut = limit_cut.max(floor.unwrap_or(0));
+    if cut > 0 {
+        tx.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
+            .execute([cut as i64])?;
+    }
+    if rows_due && state.jobs > config.jobs_max_rows {
+        let excess = state.jobs - config.jobs_max_rows;
+        let n = tx.execute(
+            "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs
+             WHERE state NOT IN ('queued','running') ORDER BY rowid LIMIT ?1)",
+            [excess as i64],
+        )?;
+        state.jobs = state.jobs.saturating_sub(n as u64);
+    }
+    if age_due {
+        let cutoff = now_ms() - config.jobs_max_age.as_millis() as i64;
+        let n = tx.execute(
+            "DELETE FROM jobs WHERE created_at < ?1 AND state NOT IN ('queued','running')",
+            [cutoff],
+        )?;
+        state.jobs = state.jobs.saturating_sub(n as u64);
+    }
+    tx.commit()?;
+    if rows_due {
+        state.last_row_trim = Instant::now();
+    }
+    if age_due {
+        state.last_age_trim = Instant::now();
+    }
+    Ok(())
+}

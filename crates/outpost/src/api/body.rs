@@ -1,0 +1,68 @@
+//! A JSON body extractor whose every failure names the problem, in our error shape.
+
+use axum::{
+    extract::{FromRef, FromRequest, Request},
+    http::{header, StatusCode},
+};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use super::{error::ApiError, AppState};
+
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = AppState::from_ref(state).max_body;
+        let too_large = || {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {limit} bytes"),
+            )
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| too_large())?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(JsonBody(v)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                Err(match inner.classify() {
+                    Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed_json",
+                        format!("request body is not valid JSON: {inner}"),
+                    ),
+                    Category::Data => {
+                        let field = if path == "." { String::new() } else { path };
+                        let msg = if field.is_empty() {
+                            inner.to_string()
+                        } else {
+                            format!("`{field}`: {inner}")
+                        };
+                        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg)
+                            .field(field)
+                    }
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! `/healthz`: unauthenticated liveness for load balancers and supervisors.
+
+use axum::Json;
+
+use super::wire::Health;
+
+/// Liveness. Needs no token and reveals nothing but the version.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)), tag = "agent")]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}

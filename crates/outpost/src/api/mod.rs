@@ -1,0 +1,148 @@
+//! The local API: axum, JSON everywhere, bearer token on everything but `/healthz`.
+//!
+//! Routes and the OpenAPI document come from the same `routes!` declarations, so the
+//! document cannot drift from what is served.
+
+mod auth;
+mod body;
+mod error;
+mod events;
+mod health;
+mod jobs;
+pub mod metrics;
+pub mod tls;
+pub mod wire;
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use outpost_core::{CoreMetrics, Dispatcher};
+use prometheus_client::registry::Registry;
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use auth::TokenCheck;
+use error::{ApiError, RejectCode};
+use metrics::{ApiMetrics, CodeLabel};
+
+/// What every handler may reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub dispatcher: Dispatcher,
+    pub token: TokenCheck,
+    pub registry: Arc<Registry>,
+    pub core_metrics: CoreMetrics,
+    pub api_metrics: ApiMetrics,
+    pub started: Instant,
+    pub default_timeout_ms: u64,
+    pub max_body: usize,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Outpost local API", description = "Submit jobs, read results, stream the outbox."),
+    modifiers(&BearerAuth),
+    paths(health::healthz),
+    components(schemas(error::ErrorBody, wire::JobView, wire::JobList, wire::Health))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::get, jobs::cancel))
+        .routes(routes!(events::stream))
+        .routes(routes!(metrics::scrape))
+        .split_for_parts()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (routes, doc) = split();
+    let doc = Arc::new(doc);
+    let protected = routes
+        .route(
+            "/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .merge(protected)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_rejections,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// Counts every error response by its code, in one place.
+async fn count_rejections(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if let Some(RejectCode(code)) = resp.extensions().get::<RejectCode>() {
+        state
+            .api_metrics
+            .rejected
+            .get_or_create(&CodeLabel {
+                code: (*code).into(),
+            })
+            .inc();
+    }
+    resp.into_response()
+}

@@ -1,0 +1,143 @@
+//! The API's TLS identity: the operator's certificate, or one generated on first start.
+
+use std::{
+    fs,
+    io::Write,
+    net::SocketAddr,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("tls: {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("tls: {path}: {message}")]
+    Pem { path: PathBuf, message: String },
+    #[error("tls: generating a certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("tls: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A server config ready for axum-server, and the certificate's SHA-256 fingerprint for
+/// clients that pin it.
+pub struct Identity {
+    pub config: Arc<rustls::ServerConfig>,
+    pub fingerprint: String,
+    pub cert_path: PathBuf,
+    pub generated: bool,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
+    move |source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `data` to `path` readable by the owner only, creating it with that mode so no
+/// other user can ever read it, even briefly.
+pub fn write_private(path: &Path, data: &[u8]) -> Result<(), std::io::Error> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+pub fn load_or_generate(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    data_dir: &Path,
+    listen: SocketAddr,
+) -> Result<Identity, TlsError> {
+    let (cert_path, key_path, generated) = match (cert, key) {
+        (Some(c), Some(k)) => (c.to_owned(), k.to_owned(), false),
+        _ => {
+            let dir = data_dir.join("tls");
+            let c = dir.join("cert.pem");
+            let k = dir.join("key.pem");
+            let fresh = !c.exists() || !k.exists();
+            if fresh {
+                fs::create_dir_all(&dir).map_err(io(&dir))?;
+                generate(&c, &k, listen)?;
+            }
+            (c, k, fresh)
+        }
+    };
+    let cert_pem = fs::read(&cert_path).map_err(io(&cert_path))?;
+    let key_pem = fs::read(&key_path).map_err(io(&key_path))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: cert_path.clone(),
+            message: e.to_string(),
+        })?;
+    let Some(leaf) = chain.first() else {
+        return Err(TlsError::Pem {
+            path: cert_path,
+            message: "no certificate in file".into(),
+        });
+    };
+    let fingerprint = hex_colon(&Sha256::digest(leaf.as_ref()));
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+        path: key_path.clone(),
+        message: e.to_string(),
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Identity {
+        config: Arc::new(config),
+        fingerprint,
+        cert_path,
+        generated,
+    })
+}
+
+fn generate(cert_path: &Path, key_path: &Path, listen: SocketAddr) -> Result<(), TlsError> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    if !host.is_empty() {
+        names.push(host);
+    }
+    if !listen.ip().is_unspecified() {
+        names.push(listen.ip().to_string());
+    }
+    names.dedup();
+    // rcgen's default key is ECDSA P-256.
+    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
+    write_private(key_path, signing_key.serialize_pem().as_bytes()).map_err(io(key_path))?;
+    fs::write(cert_path, cert.pem()).map_err(io(cert_path))?;
+    Ok(())
+}
+
+pub fn hex_colon(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

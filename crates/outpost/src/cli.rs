@@ -1,0 +1,106 @@
+//! The command line, parsed once into typed arguments.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+const EXAMPLES: &str = "\
+Examples:
+  outpost run                                  start on built-in defaults (API on 127.0.0.1:7070)
+  outpost run --listen 0.0.0.0:7443            serve the API beyond loopback (TLS turns on)
+  outpost config check --config outpost.toml   validate a config file
+  outpost config show --json                   the effective config, secrets redacted
+  outpost version --json";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "outpost",
+    version,
+    about = "One small, trustworthy agent for networks you cannot reach from outside",
+    after_help = EXAMPLES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent: local API, job pipeline, store.
+    #[command(after_help = "\
+Examples:
+  outpost run
+  outpost run --data-dir /var/lib/outpost --listen 127.0.0.1:7070
+  OUTPOST_TOKEN=secret outpost run --log-format json
+
+Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration.")]
+    Run(RunArgs),
+    /// Validate or show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print the version.
+    #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
+    Version {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigFile {
+    /// TOML configuration file.
+    #[arg(long, env = "OUTPOST_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub file: ConfigFile,
+    /// API listen address (config api.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (config data_dir).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve the API over HTTPS (config api.tls).
+    #[arg(long)]
+    pub tls: bool,
+    /// Allow plain HTTP on a non-loopback address (config api.insecure_plaintext).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// Log format (config log.format).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file; names the bad key and its line.
+    #[command(after_help = "Examples:\n  outpost config check --config /etc/outpost.toml")]
+    Check {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the effective configuration (all layers applied), secrets redacted.
+    #[command(
+        after_help = "Examples:\n  outpost config show\n  OUTPOST_API_LISTEN=127.0.0.1:9000 outpost config show --json"
+    )]
+    Show {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every configuration key: environment variable, default, meaning (Markdown).
+    #[command(after_help = "Examples:\n  outpost config keys")]
+    Keys,
+}

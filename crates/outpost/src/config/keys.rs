@@ -1,0 +1,68 @@
+//! Every configuration key: its type, default, whether it is secret, and what it is for.
+//!
+//! This table is the single source of defaults, of the environment variable names, of the
+//! redaction in `config show`, and of the README's reference (a test keeps them in step).
+
+/// The TOML type a key takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Str,
+    Int,
+    Bool,
+}
+
+pub struct Key {
+    /// Dotted path, e.g. `api.listen`.
+    pub name: &'static str,
+    pub ty: Ty,
+    /// Built-in default as TOML literal text; `None` means unset (optional).
+    pub default: Option<&'static str>,
+    /// Shown as `[redacted]` by `config show`.
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, ty: Ty, default: Option<&'static str>, doc: &'static str) -> Key {
+    Key {
+        name,
+        ty,
+        default,
+        secret: false,
+        doc,
+    }
+}
+
+pub const KEYS: &[Key] = &[
+    key("data_dir", Ty::Str, None, "Where the store, token and TLS key live. Default: $XDG_STATE_HOME/outpost, else ~/.local/state/outpost."),
+    key("api.listen", Ty::Str, Some("\"127.0.0.1:7070\""), "Local API address. A non-loopback address turns TLS on unless api.insecure_plaintext is set."),
+    Key { secret: true, ..key("api.token", Ty::Str, None, "Bearer token for the API (also OUTPOST_TOKEN). Default: generated on first start into DATA_DIR/token (mode 0600).") },
+    key("api.tls", Ty::Bool, Some("false"), "Serve HTTPS."),
+    key("api.insecure_plaintext", Ty::Bool, Some("false"), "Allow plain HTTP on a non-loopback address."),
+    key("api.tls_cert", Ty::Str, None, "PEM certificate chain. Default: a self-signed ECDSA certificate generated into DATA_DIR/tls/."),
+    key("api.tls_key", Ty::Str, None, "PEM private key for api.tls_cert."),
+    key("api.max_body_bytes", Ty::Int, Some("1048576"), "Largest request body accepted."),
+    key("log.level", Ty::Str, Some("\"info\""), "error, warn, info, debug or trace (also LOG_LEVEL; RUST_LOG, if set, wins)."),
+    key("log.format", Ty::Str, Some("\"text\""), "text or json."),
+    key("jobs.queue_capacity", Ty::Int, Some("1024"), "Jobs queued or running at most; beyond it submissions are refused as busy."),
+    key("jobs.default_timeout_ms", Ty::Int, Some("30000"), "Timeout of a job that names none."),
+    key("jobs.max_timeout_ms", Ty::Int, Some("3600000"), "Longest timeout a job may ask for."),
+    key("store.sync", Ty::Str, Some("\"normal\""), "normal: survives any process crash; full: also survives power loss, at a lower write rate."),
+    key("store.outbox_max_rows", Ty::Int, Some("1000000"), "Outbox rows kept at most; unacknowledged rows dropped by it are counted."),
+    key("store.outbox_max_age_secs", Ty::Int, Some("604800"), "Outbox rows older than this are dropped (counted if unacknowledged)."),
+    key("store.jobs_max_rows", Ty::Int, Some("100000"), "Finished jobs kept for GET /v1/jobs."),
+    key("store.jobs_max_age_secs", Ty::Int, Some("604800"), "Finished jobs older than this are forgotten."),
+    key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
+];
+
+/// Environment variables that name a key outside the `OUTPOST_A_B_C` rule, for
+/// compatibility with the agents Outpost replaces. The rule's own name wins over an alias.
+pub const ALIASES: &[(&str, &str)] = &[("OUTPOST_TOKEN", "api.token"), ("LOG_LEVEL", "log.level")];
+
+pub fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// `api.listen` -> `OUTPOST_API_LISTEN`.
+pub fn env_name(key: &str) -> String {
+    format!("OUTPOST_{}", key.replace('.', "_").to_uppercase())
+}

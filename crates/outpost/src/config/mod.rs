@@ -1,0 +1,159 @@
+//! Configuration: typed, layered (flags > environment > file > built-in defaults), and
+//! checked with errors that name the key, where it came from, and its line in the file.
+
+mod keys;
+mod layers;
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub use keys::{env_name, KEYS};
+pub use layers::{load, ConfigError, Loaded, Sources};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: Option<PathBuf>,
+    pub api: ApiConfig,
+    pub log: LogConfig,
+    pub jobs: JobsConfig,
+    pub store: StoreSection,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub token: Option<SecretString>,
+    pub tls: bool,
+    pub insecure_plaintext: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub queue_capacity: usize,
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    pub sync: SyncMode,
+    pub outbox_max_rows: u64,
+    pub outbox_max_age_secs: u64,
+    pub jobs_max_rows: u64,
+    pub jobs_max_age_secs: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    pub grace_ms: u64,
+}
+
+impl Config {
+    /// Checks that the types alone cannot express. Errors name the key.
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.jobs.queue_capacity == 0 {
+            return Err(("jobs.queue_capacity", "must be at least 1".into()));
+        }
+        if self.jobs.max_timeout_ms == 0 {
+            return Err(("jobs.max_timeout_ms", "must be at least 1".into()));
+        }
+        if self.jobs.default_timeout_ms == 0
+            || self.jobs.default_timeout_ms > self.jobs.max_timeout_ms
+        {
+            return Err((
+                "jobs.default_timeout_ms",
+                format!(
+                    "must be between 1 and jobs.max_timeout_ms ({})",
+                    self.jobs.max_timeout_ms
+                ),
+            ));
+        }
+        if self.api.max_body_bytes < 1024 {
+            return Err(("api.max_body_bytes", "must be at least 1024".into()));
+        }
+        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
+            return Err((
+                "api.tls_key",
+                "api.tls_cert and api.tls_key go together".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data directory, resolved from config or the XDG default.
+    pub fn data_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
+            return Ok(PathBuf::from(x).join("outpost"));
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => Ok(PathBuf::from(home).join(".local/state/outpost")),
+            None => Err(ConfigError::Invalid {
+                key: "data_dir".into(),
+                origin: "default".into(),
+                message: "neither XDG_STATE_HOME nor HOME is set; give --data-dir".into(),
+            }),
+        }
+    }
+
+    /// TLS is on when asked for, or when the API leaves loopback without an explicit opt-out.
+    pub fn tls_enabled(&self) -> bool {
+        self.api.tls || (!self.api.listen.ip().is_loopback() && !self.api.insecure_plaintext)
+    }
+}

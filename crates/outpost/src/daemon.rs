@@ -1,0 +1,215 @@
+//! `outpost run`: wires the store, the dispatcher and the API, and shuts them down in order.
+
+use std::{
+    fs,
+    net::SocketAddr,
+    os::unix::fs::DirBuilderExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Store, StoreConfig};
+use prometheus_client::registry::Registry;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    api::{self, metrics::ApiMetrics, AppState, TokenCheck},
+    cli::RunArgs,
+    config::{self, Config, Sources, SyncMode},
+    executors, telemetry,
+    token::{self, TokenSource},
+};
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut flags = Vec::new();
+    if let Some(l) = args.listen {
+        flags.push(("--listen", "api.listen", toml::Value::String(l.to_string())));
+    }
+    if let Some(d) = &args.data_dir {
+        flags.push((
+            "--data-dir",
+            "data_dir",
+            toml::Value::String(d.display().to_string()),
+        ));
+    }
+    if args.tls {
+        flags.push(("--tls", "api.tls", toml::Value::Boolean(true)));
+    }
+    if args.insecure_plaintext {
+        flags.push((
+            "--insecure-plaintext",
+            "api.insecure_plaintext",
+            toml::Value::Boolean(true),
+        ));
+    }
+    if let Some(f) = args.log_format {
+        let name = match f {
+            config::LogFormat::Text => "text",
+            config::LogFormat::Json => "json",
+        };
+        flags.push((
+            "--log-format",
+            "log.format",
+            toml::Value::String(name.into()),
+        ));
+    }
+    let loaded = config::load(Sources {
+        file: args.file.config.as_deref(),
+        env: &|k| std::env::var(k).ok(),
+        flags,
+    })?;
+    let cfg = loaded.config;
+    telemetry::init(cfg.log.level, cfg.log.format);
+    let data_dir = cfg.data_dir()?;
+    create_private_dir(&data_dir)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("outpost")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(cfg, data_dir, started))
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))
+}
+
+async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::Result<()> {
+    let (token, source) = token::resolve(cfg.api.token.take(), &data_dir)?;
+    let core_metrics = CoreMetrics::default();
+    let store_cfg = StoreConfig {
+        sync_full: cfg.store.sync == SyncMode::Full,
+        outbox_max_rows: cfg.store.outbox_max_rows,
+        outbox_max_age: Duration::from_secs(cfg.store.outbox_max_age_secs),
+        jobs_max_rows: cfg.store.jobs_max_rows,
+        jobs_max_age: Duration::from_secs(cfg.store.jobs_max_age_secs),
+        ..StoreConfig::new(data_dir.join("outpost.db"))
+    };
+    let (store, interrupted) = Store::open(store_cfg, core_metrics.clone())
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    for r in &interrupted {
+        tracing::warn!(job = %r.id, kind = %r.kind, "job interrupted by the previous stop; recorded as interrupted");
+    }
+
+    let dispatcher = Dispatcher::new(
+        executors::registry(started),
+        store.clone(),
+        core_metrics.clone(),
+        DispatcherConfig {
+            queue_capacity: cfg.jobs.queue_capacity,
+            max_timeout: Duration::from_millis(cfg.jobs.max_timeout_ms),
+        },
+    );
+    let api_metrics = ApiMetrics::default();
+    let mut registry = Registry::default();
+    core_metrics.register(&mut registry);
+    api_metrics.register(&mut registry);
+
+    let state = AppState::new(api::Inner {
+        dispatcher: dispatcher.clone(),
+        token: TokenCheck::new(&token),
+        registry: std::sync::Arc::new(registry),
+        core_metrics,
+        api_metrics,
+        started,
+        default_timeout_ms: cfg.jobs.default_timeout_ms,
+        max_body: cfg.api.max_body_bytes,
+    });
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+
+    let listener = std::net::TcpListener::bind(cfg.api.listen)
+        .with_context(|| format!("binding the API to {}", cfg.api.listen))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let handle = axum_server::Handle::new();
+    let tls = cfg.tls_enabled();
+    let scheme = if tls { "https" } else { "http" };
+    let server = if tls {
+        let id = api::tls::load_or_generate(
+            cfg.api.tls_cert.as_deref(),
+            cfg.api.tls_key.as_deref(),
+            &data_dir,
+            addr,
+        )?;
+        tracing::info!(
+            cert = %id.cert_path.display(),
+            sha256 = %id.fingerprint,
+            generated = id.generated,
+            "tls: serving with this certificate; clients may pin its SHA-256 fingerprint"
+        );
+        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(id.config);
+        let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+        tokio::spawn(async move { server.serve(app).await })
+    } else {
+        let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+        tokio::spawn(async move { server.serve(app).await })
+    };
+    let token_hint = match &source {
+        TokenSource::Configured => {
+            "the token is the configured api.token / OUTPOST_TOKEN".to_owned()
+        }
+        TokenSource::File(p) => format!("the token is in {}", p.display()),
+        TokenSource::Generated(p) => {
+            format!("a new token was generated into {} (mode 0600)", p.display())
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        data_dir = %data_dir.display(),
+        kinds = ?dispatcher.kinds(),
+        "outpost: listening on {scheme}://{addr}; {token_hint}"
+    );
+
+    let mut server = server;
+    let stop = tokio::select! {
+        s = shutdown_signal() => s?,
+        res = &mut server => {
+            // The server ended on its own: report why and stop everything else.
+            let why = match res {
+                Ok(Ok(())) => "server stopped".to_owned(),
+                Ok(Err(e)) => format!("server failed: {e}"),
+                Err(e) => format!("server task failed: {e}"),
+            };
+            anyhow::bail!("{why}");
+        }
+    };
+    let grace = Duration::from_millis(cfg.shutdown.grace_ms);
+    tracing::info!(
+        signal = stop,
+        grace_ms = grace.as_millis() as u64,
+        pending = dispatcher.pending(),
+        "shutting down: new jobs refused, running jobs draining"
+    );
+    let drained = dispatcher.drain(grace).await;
+    if drained.interrupted > 0 {
+        tracing::warn!(
+            interrupted = drained.interrupted,
+            "grace period over: unfinished jobs recorded as interrupted"
+        );
+    }
+    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    store.close().await.context("closing the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}

@@ -1,0 +1,57 @@
+//! `agent.info`: who this agent is and what it can do, for control planes and operators.
+
+use std::time::Instant;
+
+use outpost_core::{ExecError, Executor, JobContext};
+use serde::{Deserialize, Serialize};
+
+pub const KIND: &str = "agent.info";
+
+pub struct AgentInfo {
+    started: Instant,
+    kinds: Vec<String>,
+}
+
+impl AgentInfo {
+    pub fn new(started: Instant, kinds: Vec<String>) -> Self {
+        AgentInfo { started, kinds }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {}
+
+#[derive(Serialize)]
+pub struct Output {
+    version: &'static str,
+    hostname: String,
+    /// Seconds since this agent process started.
+    uptime_secs: u64,
+    arch: &'static str,
+    os: &'static str,
+    kinds: Vec<String>,
+}
+
+impl Executor for AgentInfo {
+    type Params = Params;
+    type Output = Output;
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, _p: Params, _cx: JobContext) -> Result<Output, ExecError> {
+        Ok(Output {
+            version: env!("CARGO_PKG_VERSION"),
+            hostname: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            arch: std::env::consts::ARCH,
+            os: std::env::consts::OS,
+            kinds: self.kinds.clone(),
+        })
+    }
+}

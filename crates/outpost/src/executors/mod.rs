@@ -1,0 +1,20 @@
+//! The executors this binary registers: one file per job kind.
+
+mod agent_info;
+mod echo;
+mod sleep;
+
+use std::time::Instant;
+
+use outpost_core::Registry;
+
+/// Every kind this build serves. `agent.info` reports the list, itself included.
+pub fn registry(started: Instant) -> Registry {
+    let mut reg = Registry::new();
+    reg.register(echo::Echo).register(sleep::Sleep);
+    let mut kinds: Vec<String> = reg.kinds().iter().map(|k| k.to_string()).collect();
+    kinds.push(agent_info::KIND.to_owned());
+    kinds.sort();
+    reg.register(agent_info::AgentInfo::new(started, kinds));
+    reg
+}
