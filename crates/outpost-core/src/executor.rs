@@ -148,6 +148,23 @@ impl Registry {
         self.kinds.keys().copied().collect()
     }
 
+    /// Checks a kind and its params without running anything, as the dispatcher would on
+    /// submission. For edges that want to reject bad input before they queue it.
+    pub fn validate(
+        &self,
+        kind: &str,
+        params: &serde_json::Value,
+    ) -> Result<(), crate::SubmitError> {
+        let exec = self
+            .get(kind)
+            .ok_or_else(|| crate::SubmitError::UnknownKind {
+                kind: kind.to_owned(),
+                known: self.kinds(),
+            })?;
+        let _unrun = exec.prepare(params)?;
+        Ok(())
+    }
+
     pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedExecutor>> {
         self.kinds.get(kind)
     }

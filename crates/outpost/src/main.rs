@@ -2,18 +2,10 @@
 //! the core, the executors and the edges together; the work itself lives in the crates.
 #![forbid(unsafe_code)]
 
-mod api;
-mod cli;
-mod config;
-mod config_cmd;
-mod daemon;
-mod executors;
-mod telemetry;
-mod token;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use outpost::{cli, config, config_cmd, daemon};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {

@@ -39,30 +39,36 @@ where
         let bytes = axum::body::to_bytes(req.into_body(), limit)
             .await
             .map_err(|_| too_large())?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(JsonBody(v)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                Err(match inner.classify() {
-                    Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        format!("request body is not valid JSON: {inner}"),
-                    ),
-                    Category::Data => {
-                        let field = if path == "." { String::new() } else { path };
-                        let msg = if field.is_empty() {
-                            inner.to_string()
-                        } else {
-                            format!("`{field}`: {inner}")
-                        };
-                        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg)
-                            .field(field)
-                    }
-                })
-            }
+        decode(&bytes).map(JsonBody)
+    }
+}
+
+/// Decodes a JSON request body. Malformed JSON is a 400; JSON of the wrong shape is a 422
+/// that names the field. Never panics, whatever the bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            Err(match inner.classify() {
+                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("request body is not valid JSON: {inner}"),
+                ),
+                Category::Data => {
+                    let field = if path == "." { String::new() } else { path };
+                    let msg = if field.is_empty() {
+                        inner.to_string()
+                    } else {
+                        format!("`{field}`: {inner}")
+                    };
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg)
+                        .field(field)
+                }
+            })
         }
     }
 }

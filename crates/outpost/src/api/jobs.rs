@@ -56,6 +56,16 @@ fn submit_error(e: SubmitError) -> ApiError {
     }
 }
 
+/// Decodes and validates a job submission body without running it: the path every byte of
+/// a `POST /v1/jobs` body takes. The fuzz target and the proptests drive it directly.
+pub fn decode_job(registry: &outpost_core::Registry, bytes: &[u8]) -> Result<SubmitJob, ApiError> {
+    let job: SubmitJob = super::body::decode(bytes)?;
+    registry
+        .validate(&job.kind, &job.params)
+        .map_err(submit_error)?;
+    Ok(job)
+}
+
 /// Submit a job. Answers 202 with the job as accepted, or with `?wait=` 200 and the result
 /// if it finishes in time (202 with its current state if not).
 #[utoipa::path(post, path = "/v1/jobs", request_body = SubmitJob, params(SubmitQuery),

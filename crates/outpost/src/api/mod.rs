@@ -4,11 +4,11 @@
 //! document cannot drift from what is served.
 
 mod auth;
-mod body;
-mod error;
+pub mod body;
+pub mod error;
 mod events;
 mod health;
-mod jobs;
+pub mod jobs;
 pub mod metrics;
 pub mod tls;
 pub mod wire;

@@ -1,0 +1,12 @@
+//! The `outpost` agent as a library: everything the binary wires, reachable by the
+//! integration tests, the fuzz targets and the benchmarks.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod config_cmd;
+pub mod daemon;
+pub mod executors;
+pub mod telemetry;
+pub mod token;

@@ -1,0 +1,242 @@
+//! Drives the real `outpost` binary: starts it on an ephemeral port with a temporary data
+//! directory, waits for readiness on a condition with a deadline, and stops it by PID.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_outpost");
+
+pub struct Agent {
+    pub child: Child,
+    pub url: String,
+    pub token: String,
+    pub data_dir: PathBuf,
+    /// Every stderr line so far, for assertions on logs.
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub client: reqwest::Client,
+}
+
+pub struct Options {
+    pub data_dir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+}
+
+impl Options {
+    pub fn new(data_dir: &Path) -> Self {
+        Options {
+            data_dir: data_dir.to_owned(),
+            env: vec![],
+            args: vec![],
+        }
+    }
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn arg(mut self, a: &str) -> Self {
+        self.args.push(a.into());
+        self
+    }
+}
+
+/// Polls `cond` until it holds or `deadline` passes; panics with `what` on timeout.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    let mut pause = Duration::from_millis(2);
+    while Instant::now() < end {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    panic!("timed out after {deadline:?} waiting for {what}");
+}
+
+impl Agent {
+    pub fn start(opts: Options) -> Agent {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run")
+            .arg("--data-dir")
+            .arg(&opts.data_dir)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .args(&opts.args)
+            .env_remove("RUST_LOG")
+            .env_remove("OUTPOST_TOKEN")
+            .env("LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn outpost");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if !sent {
+                    if let Some(i) = line.find("listening on ") {
+                        let rest = &line[i + "listening on ".len()..];
+                        let url: String = rest.chars().take_while(|c| *c != ';').collect();
+                        let _ = tx.send(url);
+                        sent = true;
+                    }
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "outpost did not report listening within 20 s; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let token = opts
+            .env
+            .iter()
+            .find(|(k, _)| k == "OUTPOST_TOKEN")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                std::fs::read_to_string(opts.data_dir.join("token"))
+                    .unwrap()
+                    .trim()
+                    .to_owned()
+            });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Agent {
+            child,
+            url,
+            token,
+            data_dir: opts.data_dir,
+            log,
+            client,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+    }
+
+    /// Submits a job; returns the HTTP status and JSON body.
+    pub async fn submit(
+        &self,
+        body: serde_json::Value,
+        wait: Option<f64>,
+    ) -> (u16, serde_json::Value) {
+        let path = match wait {
+            Some(w) => format!("/v1/jobs?wait={w}"),
+            None => "/v1/jobs".to_owned(),
+        };
+        let r = self.post(&path).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn job(&self, id: &str) -> serde_json::Value {
+        self.get(&format!("/v1/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub fn sigterm(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.pid()).unwrap(),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    }
+
+    /// Waits for the process to exit, at most `deadline`.
+    pub fn wait_exit(&mut self, deadline: Duration) -> ExitStatus {
+        let end = Instant::now() + deadline;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("outpost did not exit within {deadline:?}");
+            }
+            std::thread::park_timeout(Duration::from_millis(10));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of a metric line `name{labels} value`, or 0 if absent.
+pub fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}

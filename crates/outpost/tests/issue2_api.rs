@@ -1,0 +1,381 @@
+//! Issue 2: the local API, driven against the real binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{metric, wait_for, Agent, Options};
+use serde_json::json;
+
+fn agent() -> (Agent, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (Agent::start(Options::new(dir.path())), dir)
+}
+
+#[tokio::test]
+async fn issue2_jobs_return_results_async_and_with_wait() {
+    let (a, _d) = agent();
+    let (st, body) = a
+        .submit(json!({"kind": "echo", "params": {"hello": [1, 2]}}), None)
+        .await;
+    assert_eq!(st, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    wait_for("async echo result", Duration::from_secs(10), || async {
+        a.job(&id).await["state"] == "succeeded"
+    })
+    .await;
+    let done = a.job(&id).await;
+    assert_eq!(done["output"], json!({"hello": [1, 2]}));
+    assert!(done["finished_at"].as_i64().unwrap() >= done["created_at"].as_i64().unwrap());
+
+    let (st, body) = a
+        .submit(json!({"kind": "echo", "params": "x"}), Some(5.0))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["state"], "succeeded");
+    assert_eq!(body["output"], "x");
+
+    let (st, body) = a.submit(json!({"kind": "agent.info"}), Some(5.0)).await;
+    assert_eq!(st, 200);
+    let kinds = body["output"]["kinds"].as_array().unwrap();
+    for k in ["agent.info", "echo", "sleep"] {
+        assert!(kinds.contains(&json!(k)), "{body}");
+    }
+    assert_eq!(body["output"]["version"], env!("CARGO_PKG_VERSION"));
+
+    let list: serde_json::Value = a
+        .get("/v1/jobs?state=succeeded&limit=10")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 3, "{list}");
+    let m = a.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "outpost_jobs_total{kind=\"echo\",outcome=\"succeeded\"}"
+        ),
+        2.0,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn issue2_every_route_answers_401_without_or_with_wrong_token() {
+    let (a, _d) = agent();
+    let id = "01a201a1-c8cf-7166-8382-26c7b4925f57";
+    let routes = [
+        ("GET", "/v1/jobs".to_owned()),
+        ("POST", "/v1/jobs".to_owned()),
+        ("GET", format!("/v1/jobs/{id}")),
+        ("DELETE", format!("/v1/jobs/{id}")),
+        ("GET", "/v1/events".to_owned()),
+        ("GET", "/v1/openapi.json".to_owned()),
+        ("GET", "/metrics".to_owned()),
+        ("GET", "/v1/no-such-route".to_owned()),
+    ];
+    for (method, path) in &routes {
+        for token in [None, Some("wrong"), Some("")] {
+            let mut req = a
+                .client
+                .request(method.parse().unwrap(), format!("{}{path}", a.url));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with {token:?}");
+            assert_eq!(r.headers()["www-authenticate"], "Bearer");
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}");
+        }
+    }
+    // A prefix of the right token is still wrong.
+    let r = a
+        .client
+        .get(format!("{}/v1/jobs", a.url))
+        .bearer_auth(&a.token[..10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = a
+        .client
+        .get(format!("{}/healthz", a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        h,
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})
+    );
+
+    let m = a.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "outpost_api_rejected_requests_total{code=\"unauthorized\"}"
+        ),
+        (routes.len() * 3 + 1) as f64,
+        "{m}"
+    );
+    assert!(
+        !a.log_text().contains(&a.token),
+        "the token must never be logged"
+    );
+    assert!(a.log_text().contains("wrong token") || a.log_text().contains("missing token"));
+}
+
+#[tokio::test]
+async fn issue2_running_sleep_job_can_be_cancelled() {
+    let (a, _d) = agent();
+    let (st, body) = a
+        .submit(
+            json!({"kind": "sleep", "params": {"ms": 600_000}, "timeout_ms": 900_000}),
+            None,
+        )
+        .await;
+    assert_eq!(st, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    wait_for("sleep to be running", Duration::from_secs(10), || async {
+        a.job(&id).await["state"] == "running"
+    })
+    .await;
+    let t = Instant::now();
+    let r = a.delete(&format!("/v1/jobs/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rec: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(rec["state"], "cancelled", "{rec}");
+    assert_eq!(rec["error"]["code"], "cancelled");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // Cancelled is terminal: a second cancel is a conflict, and the store agrees.
+    let r = a.delete(&format!("/v1/jobs/{id}")).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(a.job(&id).await["state"], "cancelled");
+    let r = a
+        .delete("/v1/jobs/01a201a1-c8cf-7166-8382-26c7b4925f57")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn issue2_full_queue_answers_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()).env("OUTPOST_JOBS_QUEUE_CAPACITY", "3"));
+    let mut ids = vec![];
+    for _ in 0..3 {
+        let (st, body) = a
+            .submit(
+                json!({"kind": "sleep", "params": {"ms": 600_000}, "timeout_ms": 900_000}),
+                None,
+            )
+            .await;
+        assert_eq!(st, 202, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+    for _ in 0..5 {
+        let (st, body) = a.submit(json!({"kind": "echo"}), None).await;
+        assert_eq!(st, 503, "{body}");
+        assert_eq!(body["error"]["code"], "busy");
+    }
+    let m = a.metrics().await;
+    assert_eq!(
+        metric(&m, "outpost_jobs_rejected_total{reason=\"busy\"}"),
+        5.0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "outpost_queue_depth"), 3.0, "{m}");
+    // Freeing one slot admits exactly one more.
+    let r = a
+        .delete(&format!("/v1/jobs/{}", ids[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, _) = a.submit(json!({"kind": "echo"}), Some(5.0)).await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test]
+async fn issue2_bad_input_gets_a_4xx_naming_the_problem_and_the_agent_keeps_serving() {
+    let (a, _d) = agent();
+    let raw = |body: Vec<u8>| {
+        let a = &a;
+        async move {
+            let r = a
+                .post("/v1/jobs")
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap();
+            (st, v)
+        }
+    };
+    let (st, v) = raw(b"{\"kind\": \"echo\",".to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (400, Some("malformed_json")),
+        "{v}"
+    );
+    let (st, v) = raw(b"\xff\xfe garbage".to_vec()).await;
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = raw(br#"{"kind": "launch-missiles"}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("kind")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("echo"),
+        "lists the known kinds: {v}"
+    );
+    let (st, v) = raw(br#"{"kind": 5}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("kind")),
+        "{v}"
+    );
+    let (st, v) = raw(br#"{"kind": "sleep", "params": {"ms": "soon"}}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("params.ms")),
+        "{v}"
+    );
+    let (st, v) = raw(br#"{"kind": "sleep", "params": {"ms": -1}}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("params.ms")),
+        "{v}"
+    );
+    let (st, v) = raw(br#"{"kind": "echo", "timeout_ms": "x"}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("timeout_ms")),
+        "{v}"
+    );
+    let (st, v) = raw(br#"{"kind": "echo", "timeout_ms": 0}"#.to_vec()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (422, Some("timeout_ms")),
+        "{v}"
+    );
+    let (st, v) = raw(br#"{"kind": "echo", "colour": "red"}"#.to_vec()).await;
+    assert_eq!(st, 422, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("colour"),
+        "{v}"
+    );
+    let big = format!(
+        "{{\"kind\":\"echo\",\"params\":\"{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let (st, v) = raw(big.into_bytes()).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (413, Some("body_too_large")),
+        "{v}"
+    );
+    let r = a.get("/v1/jobs/not-a-uuid").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = a.get("/v1/jobs?state=sideways").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "state");
+    let r = a
+        .post("/v1/jobs?wait=-3")
+        .json(&json!({"kind": "echo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = a
+        .client
+        .put(format!("{}/v1/jobs", a.url))
+        .bearer_auth(&a.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+
+    // Still serving, and every rejection was counted.
+    let (st, _) = a.submit(json!({"kind": "echo"}), Some(5.0)).await;
+    assert_eq!(st, 200);
+    let m = a.metrics().await;
+    assert!(
+        metric(
+            &m,
+            "outpost_api_rejected_requests_total{code=\"invalid_field\"}"
+        ) >= 6.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "outpost_api_rejected_requests_total{code=\"body_too_large\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn issue2_events_stream_replays_and_follows_the_outbox() {
+    let (a, _d) = agent();
+    let (_, first) = a
+        .submit(json!({"kind": "echo", "params": 1}), Some(5.0))
+        .await;
+    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        ws_url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", a.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let row = next_json(&mut ws).await;
+    assert_eq!(row["item"]["type"], "result");
+    assert_eq!(row["item"]["id"], first["id"]);
+    let seq1 = row["seq"].as_u64().unwrap();
+    let (_, second) = a
+        .submit(json!({"kind": "echo", "params": 2}), Some(5.0))
+        .await;
+    let row = next_json(&mut ws).await;
+    assert_eq!(row["item"]["id"], second["id"]);
+    assert_eq!(row["item"]["output"], 2);
+    assert!(row["seq"].as_u64().unwrap() > seq1);
+    assert!(
+        row["item"].get("params").is_none(),
+        "params stay out of the outbox: {row}"
+    );
+}
+
+async fn next_json<S>(ws: &mut S) -> serde_json::Value
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("event within 10 s");
+    let text = msg.unwrap().unwrap().into_text().unwrap();
+    serde_json::from_str(&text).unwrap()
+}
