@@ -258,6 +258,11 @@ impl Store {
         self.published.subscribe()
     }
 
+    /// Applies acknowledgements and limits now rather than at the next periodic trim.
+    pub async fn trim_now(&self) -> Result<(), StoreError> {
+        self.call(|reply| Command::Trim { reply }).await
+    }
+
     /// Finishes every queued command, checkpoints the WAL and stops the thread.
     pub async fn close(&self) -> Result<(), StoreError> {
         let res = self.call(|reply| Command::Close { reply }).await;

@@ -58,6 +58,9 @@ pub(super) enum Command {
     Stats {
         reply: Reply<StoreStats>,
     },
+    Trim {
+        reply: Reply<()>,
+    },
     Close {
         reply: Reply<()>,
     },
@@ -207,7 +210,7 @@ pub(super) fn run(
             }
         }
         let n = batch.len() as u64;
-        let closing = run_batch(&mut conn, &mut state, &mut batch, &publisher);
+        let closing = run_batch(&mut conn, &config, &mut state, &mut batch, &publisher);
         metrics.store_commits.inc();
         metrics.store_batch_rows.inc_by(n);
         if let Err(e) = trim(&mut conn, &config, &mut state, false) {
@@ -226,6 +229,7 @@ pub(super) fn run(
 /// Runs one batch in one transaction. Returns the Close reply if the batch asked to close.
 fn run_batch(
     conn: &mut Connection,
+    config: &StoreConfig,
     state: &mut State,
     batch: &mut Vec<Command>,
     publisher: &broadcast::Sender<Arc<OutboxRow>>,
@@ -233,6 +237,7 @@ fn run_batch(
     let mut replies: Vec<Deferred> = Vec::with_capacity(batch.len());
     let mut published: Vec<OutboxRow> = Vec::new();
     let mut closing = None;
+    let mut trims = Vec::new();
     let head_before = state.head;
     let jobs_before = state.jobs;
 
@@ -295,6 +300,7 @@ fn run_batch(
             }
             Command::Stats { reply } => replies.push(deferred(reply, stats(&tx, state))),
             Command::Close { reply } => closing = Some(reply),
+            Command::Trim { reply } => trims.push(reply),
         }
     }
     match tx.commit() {
@@ -308,6 +314,9 @@ fn run_batch(
             }
         }
         Err(e) => {
+            for r in trims.drain(..) {
+                let _ = r.send(Err(StoreError::Corrupt(format!("commit failed: {e}"))));
+            }
             // The transaction rolled back: undo what the batch did to memory, too.
             state.head = head_before;
             state.jobs = jobs_before;
@@ -316,6 +325,12 @@ fn run_batch(
             for r in replies {
                 r(Some(&msg));
             }
+        }
+    }
+    if !trims.is_empty() {
+        let res = trim(conn, config, state, true).map_err(|e| e.to_string());
+        for r in trims {
+            let _ = r.send(res.clone().map_err(StoreError::Corrupt));
         }
     }
     closing
@@ -332,7 +347,9 @@ fn fail(cmd: Command, msg: &str) {
         Command::ListJobs { reply, .. } => drop(reply.send(Err(err()))),
         Command::ReadOutbox { reply, .. } => drop(reply.send(Err(err()))),
         Command::Register { reply, .. } => drop(reply.send(Err(err()))),
-        Command::Ack { reply, .. } | Command::Close { reply } => drop(reply.send(Err(err()))),
+        Command::Ack { reply, .. } | Command::Close { reply } | Command::Trim { reply } => {
+            drop(reply.send(Err(err())))
+        }
         Command::Stats { reply } => drop(reply.send(Err(err()))),
     }
 }
@@ -599,7 +616,7 @@ fn trim(
         let cutoff = now_ms() - config.outbox_max_age.as_millis() as i64;
         let young: Option<i64> = tx
             .query_row(
-                "SELECT seq FROM outbox WHERE created_at >= ?1 ORDER BY seq LIMIT 1",
+                "SELECT seq FROM outbox WHERE created_at > ?1 ORDER BY seq LIMIT 1",
                 [cutoff],
                 |r| r.get(0),
             )
