@@ -29,7 +29,11 @@ async fn issue2_outbox_row_stays_until_every_consumer_acknowledges() {
     }
     store.ack("a", last).await.unwrap();
     store.trim_now().await.unwrap();
-    assert_eq!(store.outbox_after(0, 100).await.unwrap().len(), 10, "b has not acked");
+    assert_eq!(
+        store.outbox_after(0, 100).await.unwrap().len(),
+        10,
+        "b has not acked"
+    );
     store.ack("b", 4).await.unwrap();
     store.trim_now().await.unwrap();
     let rows = store.outbox_after(0, 100).await.unwrap();
@@ -53,10 +57,16 @@ async fn issue2_limits_drop_oldest_rows_and_count_only_unacknowledged_ones() {
     store.ack("slow", 3).await.unwrap();
     store.trim_now().await.unwrap();
     let st = store.stats().await.unwrap();
-    assert_eq!(st.outbox_dropped, 12, "rows 4..=15 were owed to `slow` and dropped");
+    assert_eq!(
+        st.outbox_dropped, 12,
+        "rows 4..=15 were owed to `slow` and dropped"
+    );
     assert_eq!(st.outbox_depth, 10);
     let rows = store.outbox_after(0, 100).await.unwrap();
-    assert_eq!((rows.first().unwrap().seq, rows.last().unwrap().seq), (16, 25));
+    assert_eq!(
+        (rows.first().unwrap().seq, rows.last().unwrap().seq),
+        (16, 25)
+    );
     store.close().await.unwrap();
 
     // Counters, cursors and sequence numbers survive a restart; seqs are never reused.
@@ -107,7 +117,10 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
         error: None,
     };
     store.insert_job(rec.clone()).await.unwrap();
-    assert!(store.insert_job(rec.clone()).await.is_err(), "duplicate ids are refused");
+    assert!(
+        store.insert_job(rec.clone()).await.is_err(),
+        "duplicate ids are refused"
+    );
     rec.state = JobState::Succeeded;
     rec.started_at = Some(2);
     rec.finished_at = Some(3);
@@ -115,7 +128,9 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
     let seq = store.finish_job(rec.clone()).await.unwrap();
     assert_eq!(store.job(rec.id).await.unwrap().unwrap(), rec);
     let rows = store.outbox_after(seq - 1, 1).await.unwrap();
-    let OutboxItem::Result(r) = &rows[0].item else { panic!("not a result") };
+    let OutboxItem::Result(r) = &rows[0].item else {
+        panic!("not a result")
+    };
     assert_eq!(r.output, rec.output);
     assert!(r.params.is_null());
 }
@@ -139,8 +154,11 @@ async fn issue2_unfinished_jobs_become_interrupted_on_reopen() {
     };
     store.insert_job(rec.clone()).await.unwrap();
     drop(store); // no close: as after a crash
-    let (store, interrupted) =
-        Store::open(StoreConfig::new(dir.path().join("t.db")), CoreMetrics::default()).unwrap();
+    let (store, interrupted) = Store::open(
+        StoreConfig::new(dir.path().join("t.db")),
+        CoreMetrics::default(),
+    )
+    .unwrap();
     assert_eq!(interrupted.len(), 1);
     let got = store.job(rec.id).await.unwrap().unwrap();
     assert_eq!(got.state, JobState::Interrupted);

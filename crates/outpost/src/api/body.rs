@@ -5,7 +5,6 @@ use axum::{
     http::{header, StatusCode},
 };
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 
 use super::{error::ApiError, AppState};
 
@@ -46,29 +45,24 @@ where
 /// Decodes a JSON request body. Malformed JSON is a 400; JSON of the wrong shape is a 422
 /// that names the field. Never panics, whatever the bytes.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            Err(match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("request body is not valid JSON: {inner}"),
-                ),
-                Category::Data => {
-                    let field = if path == "." { String::new() } else { path };
-                    let msg = if field.is_empty() {
-                        inner.to_string()
-                    } else {
-                        format!("`{field}`: {inner}")
-                    };
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg)
-                        .field(field)
-                }
-            })
-        }
-    }
+    // Two steps, so the split between "not JSON" and "JSON of the wrong shape" is exact:
+    // serde_json reports some shape errors (extra array elements) as syntax.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        let inner = e.into_inner();
+        let msg = if field.is_empty() {
+            inner.to_string()
+        } else {
+            format!("`{field}`: {inner}")
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", msg).field(field)
+    })
 }
