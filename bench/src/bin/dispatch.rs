@@ -4,12 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, JobSpec, JobState, Store, StoreConfig};
+use outpost_core::{
+    CoreMetrics, Dispatcher, DispatcherConfig, JobSpec, JobState, Store, StoreConfig,
+};
 use tokio::task::JoinSet;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let jobs = *args.first().unwrap_or(&100_000);
     let in_flight = *args.get(1).unwrap_or(&512) as usize;
     let runs = *args.get(2).unwrap_or(&5);
@@ -17,12 +22,16 @@ async fn main() {
     for run in 0..runs {
         let dir = tempfile::tempdir().unwrap();
         let metrics = CoreMetrics::default();
-        let (store, _) = Store::open(StoreConfig::new(dir.path().join("b.db")), metrics.clone()).unwrap();
+        let (store, _) =
+            Store::open(StoreConfig::new(dir.path().join("b.db")), metrics.clone()).unwrap();
         let d = Dispatcher::new(
             outpost::executors::registry(Instant::now()),
             store.clone(),
             metrics.clone(),
-            DispatcherConfig { queue_capacity: in_flight * 2, ..Default::default() },
+            DispatcherConfig {
+                queue_capacity: in_flight * 2,
+                ..Default::default()
+            },
         );
         let t = Instant::now();
         let mut set = JoinSet::new();
@@ -42,7 +51,12 @@ async fn main() {
                     .await
                     .unwrap();
                 let mut done = s.done;
-                let rec = done.wait_for(|r| r.is_some()).await.unwrap().clone().unwrap();
+                let rec = done
+                    .wait_for(|r| r.is_some())
+                    .await
+                    .unwrap()
+                    .clone()
+                    .unwrap();
                 assert_eq!(rec.state, JobState::Succeeded);
             });
         }
@@ -60,5 +74,8 @@ async fn main() {
         rates.push(rate);
         store.close().await.unwrap();
     }
-    println!("median: {:.0} jobs/s through the dispatcher, results persisted", outpost_bench::median(rates));
+    println!(
+        "median: {:.0} jobs/s through the dispatcher, results persisted",
+        outpost_bench::median(rates)
+    );
 }

@@ -12,9 +12,13 @@ use std::{
 use outpost_bench::{cpu_ticks, median, rss_kib};
 
 fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = String::new();
@@ -23,12 +27,18 @@ fn healthy(port: u16) -> bool {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).expect("usage: startup PATH_TO_OUTPOST [RUNS] [IDLE_SECS]");
+    let bin = args
+        .get(1)
+        .expect("usage: startup PATH_TO_OUTPOST [RUNS] [IDLE_SECS]");
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(20);
     let idle_secs: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(30);
     let mut ready_ms = vec![];
@@ -64,11 +74,18 @@ fn main() {
             }
             let t1 = cpu_ticks(pid).unwrap();
             let r1 = rss_kib(pid).unwrap();
-            println!("idle RSS: {:.1} MiB right after ready, {:.1} MiB after {idle_secs} s idle", r0 as f64 / 1024.0, r1 as f64 / 1024.0);
+            println!(
+                "idle RSS: {:.1} MiB right after ready, {:.1} MiB after {idle_secs} s idle",
+                r0 as f64 / 1024.0,
+                r1 as f64 / 1024.0
+            );
             println!("idle CPU: {} ticks over {idle_secs} s", t1 - t0);
         }
         let _ = child.kill();
         let _ = child.wait();
     }
-    println!("ready: median {:.1} ms over {runs} starts (fresh process, existing data dir)", median(ready_ms));
+    println!(
+        "ready: median {:.1} ms over {runs} starts (fresh process, existing data dir)",
+        median(ready_ms)
+    );
 }

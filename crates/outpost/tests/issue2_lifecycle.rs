@@ -428,9 +428,14 @@ fn issue2_cli_exit_codes_and_config_commands() {
 fn issue2_readme_config_reference_is_current() {
     let (code, keys, _) = outpost(&["config", "keys"], &[]);
     assert_eq!(code, 0);
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
     let begin = readme.find("<!-- config-keys:begin").unwrap();
     let begin = begin + readme[begin..].find('\n').unwrap() + 1;
     let end = readme.find("<!-- config-keys:end -->").unwrap();
-    assert_eq!(readme[begin..end].trim(), keys.trim(), "README's reference is stale: paste `outpost config keys`");
+    assert_eq!(
+        readme[begin..end].trim(),
+        keys.trim(),
+        "README's reference is stale: paste `outpost config keys`"
+    );
 }
