@@ -1,0 +1,184 @@
+//! The envelope: `{"v": 1, "type": "...", ...fields}`. Unknown fields are ignored; an unknown
+//! type is a distinct error so the receiver can answer it with `error` instead of hanging up.
+
+use serde::{Deserialize, Serialize};
+
+/// The envelope version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// Largest message a peer may send; larger ones are answered with `error` and dropped.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Message {
+    /// Agent to server, first: who I am and what I can do.
+    Hello {
+        agent_id: String,
+        version: String,
+        /// The job kinds this agent serves.
+        capabilities: Vec<String>,
+    },
+    /// Server to agent, answering `hello`.
+    Welcome {
+        #[serde(default)]
+        settings: serde_json::Value,
+    },
+    /// Server to agent: run this.
+    Job {
+        /// A UUID chosen by the sender. A job whose id the agent has seen is not run again:
+        /// redelivery is harmless.
+        id: String,
+        kind: String,
+        #[serde(default)]
+        params: serde_json::Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Agent to server: a job's terminal record, with its outbox sequence number.
+    Result {
+        seq: u64,
+        result: serde_json::Value,
+    },
+    /// Agent to server: something the agent noticed, with its outbox sequence number.
+    Event {
+        seq: u64,
+        event: serde_json::Value,
+    },
+    /// Server to agent: everything up to and including `seq` is delivered.
+    Ack { seq: u64 },
+    /// Either way: I am alive.
+    Heartbeat {},
+    /// Server to agent: stop this job.
+    Cancel { id: String },
+    /// Either way: your last message could not be honoured.
+    Error {
+        code: String,
+        message: String,
+        /// The id of the job or message the error is about, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        about: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("not JSON: {0}")]
+    Malformed(String),
+    #[error("envelope version {0} is not supported (this agent speaks {VERSION})")]
+    Version(u64),
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    #[error("invalid {kind} message: {message}")]
+    Invalid { kind: String, message: String },
+}
+
+impl DecodeError {
+    /// The `code` of the `error` reply.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooLarge(_) => "too_large",
+            DecodeError::Malformed(_) => "malformed",
+            DecodeError::Version(_) => "unsupported_version",
+            DecodeError::UnknownType(_) => "unknown_type",
+            DecodeError::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+const TYPES: &[&str] = &[
+    "hello", "welcome", "job", "result", "event", "ack", "heartbeat", "cancel", "error",
+];
+
+impl Message {
+    /// Decodes one envelope.
+    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// Decodes an envelope already parsed as JSON (e.g. a Phoenix payload).
+    pub fn from_value(value: serde_json::Value) -> Result<Message, DecodeError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| DecodeError::Malformed("expected a JSON object".into()))?;
+        match obj.get("v") {
+            None => return Err(DecodeError::Malformed("missing `v` (envelope version)".into())),
+            Some(v) => match v.as_u64() {
+                Some(n) if n == u64::from(VERSION) => {}
+                Some(n) => return Err(DecodeError::Version(n)),
+                None => return Err(DecodeError::Malformed("`v` must be an integer".into())),
+            },
+        }
+        let kind = match obj.get("type").and_then(|t| t.as_str()) {
+            Some(t) => t.to_owned(),
+            None => return Err(DecodeError::Malformed("missing `type`".into())),
+        };
+        if !TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError::UnknownType(kind));
+        }
+        serde_json::from_value(value).map_err(|e| DecodeError::Invalid {
+            kind,
+            message: e.to_string(),
+        })
+    }
+
+    /// The envelope as a JSON value, `v` included.
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("v".into(), VERSION.into());
+        }
+        v
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.to_value()).unwrap_or_default()
+    }
+
+    /// The `type` field, for logs and Phoenix event names.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "hello",
+            Message::Welcome { .. } => "welcome",
+            Message::Job { .. } => "job",
+            Message::Result { .. } => "result",
+            Message::Event { .. } => "event",
+            Message::Ack { .. } => "ack",
+            Message::Heartbeat {} => "heartbeat",
+            Message::Cancel { .. } => "cancel",
+            Message::Error { .. } => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_ignored_and_unknown_types_named() {
+        let m = Message::decode(br#"{"v":1,"type":"ack","seq":7,"extra":true}"#).unwrap();
+        assert_eq!(m, Message::Ack { seq: 7 });
+        assert_eq!(
+            Message::decode(br#"{"v":1,"type":"launch"}"#),
+            Err(DecodeError::UnknownType("launch".into()))
+        );
+        assert_eq!(
+            Message::decode(br#"{"v":2,"type":"ack","seq":1}"#),
+            Err(DecodeError::Version(2))
+        );
+        assert!(matches!(
+            Message::decode(br#"{"v":1,"type":"ack","seq":"x"}"#),
+            Err(DecodeError::Invalid { .. })
+        ));
+        assert!(matches!(Message::decode(b"{"), Err(DecodeError::Malformed(_))));
+    }
+}

@@ -1,0 +1,11 @@
+//! The uplink protocol's wire format (see `docs/protocol.md`): a versioned JSON envelope,
+//! and the Phoenix Channels framing that carries it over WebSocket.
+//!
+//! Decoders take bytes from the network: they return errors, never panic, and each has a
+//! fuzz target in `fuzz/`.
+#![forbid(unsafe_code)]
+
+pub mod envelope;
+pub mod phoenix;
+
+pub use envelope::{DecodeError, Message, VERSION};

@@ -1,0 +1,87 @@
+//! Phoenix Channels v2 framing: each WebSocket text frame is a JSON array
+//! `[join_ref, ref, topic, event, payload]`. Our envelope rides in the payload; the event
+//! name is the envelope's type. `phx_join`, `phx_reply`, `phx_error`, `phx_close` and the
+//! `phoenix` topic's `heartbeat` are the framework's own events.
+
+use serde_json::Value;
+
+/// One Phoenix frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub join_ref: Option<String>,
+    /// Correlates a `phx_reply` with the message it answers.
+    pub msg_ref: Option<String>,
+    pub topic: String,
+    pub event: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FrameError {
+    #[error("not JSON: {0}")]
+    Malformed(String),
+    #[error("not a Phoenix v2 frame: {0}")]
+    Shape(&'static str),
+}
+
+fn opt_string(v: &Value) -> Result<Option<String>, FrameError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        _ => Err(FrameError::Shape("refs must be strings or null")),
+    }
+}
+
+impl Frame {
+    pub fn decode(bytes: &[u8]) -> Result<Frame, FrameError> {
+        if bytes.len() > crate::envelope::MAX_MESSAGE_BYTES {
+            return Err(FrameError::Shape("frame exceeds the message size limit"));
+        }
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let Value::Array(mut parts) = v else {
+            return Err(FrameError::Shape("expected a 5-element array"));
+        };
+        if parts.len() != 5 {
+            return Err(FrameError::Shape("expected a 5-element array"));
+        }
+        let payload = parts.pop().unwrap_or(Value::Null);
+        let event = match parts.pop() {
+            Some(Value::String(s)) => s,
+            _ => return Err(FrameError::Shape("event must be a string")),
+        };
+        let topic = match parts.pop() {
+            Some(Value::String(s)) => s,
+            _ => return Err(FrameError::Shape("topic must be a string")),
+        };
+        let msg_ref = opt_string(parts.get(1).unwrap_or(&Value::Null))?;
+        let join_ref = opt_string(parts.first().unwrap_or(&Value::Null))?;
+        Ok(Frame {
+            join_ref,
+            msg_ref,
+            topic,
+            event,
+            payload,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        serde_json::json!([self.join_ref, self.msg_ref, self.topic, self.event, self.payload])
+            .to_string()
+    }
+
+    /// For a `phx_reply`: `Ok(response)` when `status` is `ok`, else `Err(response)`.
+    pub fn reply(&self) -> Option<Result<&Value, &Value>> {
+        if self.event != "phx_reply" {
+            return None;
+        }
+        let status = self.payload.get("status")?.as_str()?;
+        let response = self.payload.get("response").unwrap_or(&Value::Null);
+        Some(if status == "ok" {
+            Ok(response)
+        } else {
+            Err(response)
+        })
+    }
+}
