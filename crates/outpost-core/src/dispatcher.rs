@@ -56,8 +56,19 @@ pub enum SubmitError {
     Busy { capacity: usize },
     #[error("shutting down: no new jobs are accepted")]
     ShuttingDown,
+    #[error("job {0} was already accepted; it is not run twice")]
+    Duplicate(JobId),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for SubmitError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(id) => SubmitError::Duplicate(id),
+            e => SubmitError::Store(e),
+        }
+    }
 }
 
 impl SubmitError {
@@ -69,6 +80,7 @@ impl SubmitError {
             SubmitError::BadTimeout { .. } => "bad_timeout",
             SubmitError::Busy { .. } => "busy",
             SubmitError::ShuttingDown => "shutting_down",
+            SubmitError::Duplicate(_) => "duplicate",
             SubmitError::Store(_) => "store",
         }
     }
@@ -215,7 +227,7 @@ impl Dispatcher {
         let slot = Slot(Arc::clone(inner));
 
         let record = JobRecord {
-            id: JobId::new(),
+            id: spec.id.unwrap_or_default(),
             kind: spec.kind,
             params: exec.redact(&spec.params),
             timeout_ms,

@@ -49,6 +49,9 @@ impl FromStr for JobId {
 /// What a source asks for, before the dispatcher accepts it.
 #[derive(Debug, Clone)]
 pub struct JobSpec {
+    /// The id to use, when the sender chose one (uplink jobs carry the control plane's id, so
+    /// a redelivered job is recognised instead of run twice). `None`: the dispatcher picks.
+    pub id: Option<JobId>,
     /// Which executor runs it, e.g. `echo` or `snmp.get`.
     pub kind: String,
     /// The executor's parameters, validated against its typed params before acceptance.

@@ -67,6 +67,7 @@ fn setup(dir: &std::path::Path, capacity: usize) -> (Dispatcher, Arc<AtomicUsize
 
 fn nap(ms: u64, timeout_ms: u64) -> JobSpec {
     JobSpec {
+        id: None,
         kind: "nap".into(),
         params: serde_json::json!({ "ms": ms }),
         timeout: Duration::from_millis(timeout_ms),

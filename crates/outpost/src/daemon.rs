@@ -17,7 +17,7 @@ use crate::{
     api::{self, metrics::ApiMetrics, AppState, TokenCheck},
     cli::RunArgs,
     config::{self, Config, Sources, SyncMode},
-    executors, telemetry,
+    executors, telemetry, uplink,
     token::{self, TokenSource},
 };
 
@@ -112,9 +112,33 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         },
     );
     let api_metrics = ApiMetrics::default();
+    let uplink_metrics = uplink::UplinkMetrics::default();
     let mut registry = Registry::default();
     core_metrics.register(&mut registry);
     api_metrics.register(&mut registry);
+    uplink_metrics.register(&mut registry);
+
+    let agent_id = uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?;
+    let uplinks_stop = tokio_util::sync::CancellationToken::new();
+    let uplinks = tokio_util::task::TaskTracker::new();
+    let ucx = uplink::Context::new(
+        agent_id.clone(),
+        dispatcher.clone(),
+        uplink_metrics,
+        Duration::from_millis(cfg.jobs.default_timeout_ms),
+        &cfg.uplink,
+    );
+    if let Some(url) = &cfg.uplink.mqtt.url {
+        let mqtt = uplink::mqtt::MqttUplink {
+            broker: uplink::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?,
+            username: cfg.uplink.mqtt.username.clone(),
+            password: cfg.uplink.mqtt.password.take(),
+            pool: cfg.uplink.mqtt.pool.clone(),
+            keepalive: Duration::from_secs(cfg.uplink.mqtt.keepalive_secs),
+        };
+        uplinks.spawn(mqtt.run(ucx.clone(), uplinks_stop.clone()));
+    }
+    uplinks.close();
 
     let state = AppState::new(api::Inner {
         dispatcher: dispatcher.clone(),
@@ -167,6 +191,7 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         data_dir = %data_dir.display(),
+        agent_id = %agent_id,
         kinds = ?dispatcher.kinds(),
         "outpost: listening on {scheme}://{addr}; {token_hint}"
     );
@@ -198,6 +223,8 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
             "grace period over: unfinished jobs recorded as interrupted"
         );
     }
+    uplinks_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(3), uplinks.wait()).await;
     handle.graceful_shutdown(Some(Duration::from_secs(2)));
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     store.close().await.context("closing the store")?;

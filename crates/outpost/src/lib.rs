@@ -10,3 +10,4 @@ pub mod daemon;
 pub mod executors;
 pub mod telemetry;
 pub mod token;
+pub mod uplink;

@@ -52,6 +52,7 @@ fn submit_error(e: SubmitError) -> ApiError {
         }
         SubmitError::Busy { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, msg),
         SubmitError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, msg),
+        SubmitError::Duplicate(_) => ApiError::new(StatusCode::CONFLICT, code, msg),
         SubmitError::Store(e) => ApiError::internal(e),
     }
 }
@@ -100,6 +101,7 @@ pub async fn submit(
     let submitted = state
         .dispatcher
         .submit(JobSpec {
+            id: None,
             kind: req.kind,
             params: req.params,
             timeout,

@@ -51,6 +51,18 @@ pub const KEYS: &[Key] = &[
     key("store.outbox_max_age_secs", Ty::Int, Some("604800"), "Outbox rows older than this are dropped (counted if unacknowledged)."),
     key("store.jobs_max_rows", Ty::Int, Some("100000"), "Finished jobs kept for GET /v1/jobs."),
     key("store.jobs_max_age_secs", Ty::Int, Some("604800"), "Finished jobs older than this are forgotten."),
+    key("agent.id", Ty::Str, None, "This agent's id on uplinks: letters, digits, '.', '_', '-'. Default: generated on first start into DATA_DIR/agent_id."),
+    key("uplink.mqtt.url", Ty::Str, None, "MQTT uplink broker, mqtt://HOST:PORT or mqtts://HOST:PORT. Unset: no MQTT uplink."),
+    key("uplink.mqtt.username", Ty::Str, None, "MQTT username."),
+    Key { secret: true, ..key("uplink.mqtt.password", Ty::Str, None, "MQTT password.") },
+    key("uplink.mqtt.pool", Ty::Str, None, "Also take jobs from the shared subscription $share/POOL/outpost/pool/POOL/jobs."),
+    key("uplink.mqtt.keepalive_secs", Ty::Int, Some("30"), "MQTT keep-alive; a broker silent for 1.5x this is declared dead."),
+    key("uplink.window", Ty::Int, Some("512"), "Outbox rows sent and not yet acknowledged, at most, per uplink."),
+    key("uplink.heartbeat_ms", Ty::Int, Some("15000"), "Application heartbeat period."),
+    key("uplink.read_timeout_ms", Ty::Int, Some("45000"), "A peer silent this long is declared dead and the uplink reconnects."),
+    key("uplink.backoff_initial_ms", Ty::Int, Some("1000"), "First reconnect delay ceiling; doubles per failure, with full jitter."),
+    key("uplink.backoff_max_ms", Ty::Int, Some("60000"), "Reconnect delay ceiling cap."),
+    key("uplink.backoff_reset_ms", Ty::Int, Some("30000"), "A connection up this long resets the backoff."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
 ];
 

@@ -21,6 +21,36 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub store: StoreSection,
     pub shutdown: ShutdownConfig,
+    pub agent: AgentConfig,
+    pub uplink: UplinkConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    pub mqtt: MqttConfig,
+    pub window: usize,
+    pub heartbeat_ms: u64,
+    pub read_timeout_ms: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub backoff_reset_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub pool: Option<String>,
+    pub keepalive_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +132,12 @@ pub struct ShutdownConfig {
     pub grace_ms: u64,
 }
 
+/// Ids become MQTT topic levels and Phoenix topics: no wildcards, no separators.
+pub fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 impl Config {
     /// Checks that the types alone cannot express. Errors name the key.
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
@@ -124,6 +160,25 @@ impl Config {
         }
         if self.api.max_body_bytes < 1024 {
             return Err(("api.max_body_bytes", "must be at least 1024".into()));
+        }
+        if let Some(id) = &self.agent.id {
+            if !valid_id(id) {
+                return Err(("agent.id", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+            }
+        }
+        if let Some(p) = &self.uplink.mqtt.pool {
+            if !valid_id(p) {
+                return Err(("uplink.mqtt.pool", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+            }
+        }
+        if let Some(u) = &self.uplink.mqtt.url {
+            crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?;
+        }
+        if self.uplink.window == 0 || self.uplink.window > 4096 {
+            return Err(("uplink.window", "must be between 1 and 4096".into()));
+        }
+        if self.uplink.mqtt.keepalive_secs < 5 {
+            return Err(("uplink.mqtt.keepalive_secs", "must be at least 5".into()));
         }
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err((

@@ -2,6 +2,9 @@
 //! directory, waits for readiness on a condition with a deadline, and stops it by PID.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod mosquitto;
+pub mod mqtt_peer;
+
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},

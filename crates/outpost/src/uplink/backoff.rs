@@ -1,0 +1,76 @@
+//! Reconnect delays: exponential with full jitter, so a fleet that lost its control plane
+//! does not come back in lock-step.
+
+use std::time::{Duration, Instant};
+
+/// Backoff state for one uplink.
+#[derive(Debug)]
+pub struct Backoff {
+    /// First ceiling (the issue's 1 s).
+    initial: Duration,
+    /// Ceiling cap (60 s).
+    max: Duration,
+    /// A connection that stayed up this long resets the sequence.
+    reset_after: Duration,
+    /// Failures since the last reset.
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration, reset_after: Duration) -> Self {
+        Backoff {
+            initial,
+            max,
+            reset_after,
+            attempt: 0,
+        }
+    }
+
+    /// The ceiling for the next delay: `min(max, initial * 2^attempt)`.
+    pub fn ceiling(&self) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
+        self.initial.saturating_mul(factor).min(self.max)
+    }
+
+    /// Call when a connection ends. `up_since` is when it was established, if it was.
+    /// Returns how long to wait before the next attempt: uniform in `[0, ceiling]`.
+    pub fn next_delay(&mut self, up_since: Option<Instant>) -> Duration {
+        if up_since.is_some_and(|t| t.elapsed() >= self.reset_after) {
+            self.attempt = 0;
+        }
+        let ceiling = self.ceiling();
+        self.attempt = self.attempt.saturating_add(1);
+        let mut r = [0u8; 8];
+        // Without randomness, wait the full ceiling: slower, never a storm.
+        let frac = match getrandom::fill(&mut r) {
+            Ok(()) => (u64::from_le_bytes(r) >> 11) as f64 / (1u64 << 53) as f64,
+            Err(_) => 1.0,
+        };
+        ceiling.mul_f64(frac)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue5_backoff_grows_to_the_cap_with_full_jitter_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), Duration::from_secs(30));
+        let mut ceilings = vec![];
+        for _ in 0..10 {
+            ceilings.push(b.ceiling().as_secs());
+            let d = b.next_delay(None);
+            assert!(d <= Duration::from_secs(60));
+        }
+        assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+        let long_ago = Instant::now().checked_sub(Duration::from_secs(31)).unwrap();
+        b.next_delay(Some(long_ago));
+        assert_eq!(b.ceiling(), Duration::from_secs(2), "reset, then one attempt counted");
+        // Jitter: delays spread over the whole range, not clustered at the ceiling.
+        let mut b = Backoff::new(Duration::from_secs(8), Duration::from_secs(8), Duration::from_secs(30));
+        let ds: Vec<_> = (0..200).map(|_| b.next_delay(None)).collect();
+        assert!(ds.iter().any(|d| *d < Duration::from_secs(2)));
+        assert!(ds.iter().any(|d| *d > Duration::from_secs(6)));
+    }
+}

@@ -1,0 +1,139 @@
+//! Uplinks: connections the agent opens itself to a control plane, through which jobs come
+//! in and the outbox goes out. Each uplink is an outbox consumer with its own cursor, so
+//! several can run at once and none loses what another has delivered.
+//!
+//! `delivery.rs` and `inbound.rs` are transport-independent; `mqtt.rs` (and later `ws.rs`)
+//! only move bytes.
+
+pub mod backoff;
+pub mod delivery;
+pub mod inbound;
+pub mod mqtt;
+pub mod tls;
+
+use std::{path::Path, time::Duration};
+
+use outpost_core::Dispatcher;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+use crate::config::{valid_id, UplinkConfig};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UplinkLabel {
+    pub uplink: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UplinkCode {
+    pub uplink: String,
+    pub code: String,
+}
+
+/// Figures every uplink reports, labelled by uplink.
+#[derive(Clone, Default)]
+pub struct UplinkMetrics {
+    /// 1 while connected (and, for Phoenix, joined).
+    pub connected: Family<UplinkLabel, Gauge>,
+    /// Connection attempts that failed or ended.
+    pub reconnects: Family<UplinkLabel, Counter>,
+    /// Outbox rows sent, redeliveries included.
+    pub sent: Family<UplinkLabel, Counter>,
+    /// Outbox rows acknowledged by the peer (their cursor moved past them).
+    pub acked: Family<UplinkLabel, Counter>,
+    /// Messages from the peer answered with `error`, by code.
+    pub rejected: Family<UplinkCode, Counter>,
+}
+
+impl UplinkMetrics {
+    pub fn register(&self, reg: &mut Registry) {
+        reg.register("outpost_uplink_connected", "1 while the uplink is connected", self.connected.clone());
+        reg.register("outpost_uplink_reconnects", "Uplink connections that failed or ended", self.reconnects.clone());
+        reg.register("outpost_uplink_sent", "Outbox rows sent on the uplink, redeliveries included", self.sent.clone());
+        reg.register("outpost_uplink_acked", "Outbox rows acknowledged over the uplink", self.acked.clone());
+        reg.register("outpost_uplink_rejected", "Peer messages answered with an error, by code", self.rejected.clone());
+    }
+
+    pub fn label(name: &str) -> UplinkLabel {
+        UplinkLabel { uplink: name.to_owned() }
+    }
+}
+
+/// What every uplink needs from the agent.
+#[derive(Clone)]
+pub struct Context {
+    pub agent_id: String,
+    pub dispatcher: Dispatcher,
+    pub metrics: UplinkMetrics,
+    pub default_timeout: Duration,
+    pub window: usize,
+    pub heartbeat: Duration,
+    pub read_timeout: Duration,
+    pub backoff: (Duration, Duration, Duration),
+}
+
+impl Context {
+    pub fn new(agent_id: String, dispatcher: Dispatcher, metrics: UplinkMetrics, default_timeout: Duration, cfg: &UplinkConfig) -> Self {
+        Context {
+            agent_id,
+            dispatcher,
+            metrics,
+            default_timeout,
+            window: cfg.window,
+            heartbeat: Duration::from_millis(cfg.heartbeat_ms.max(100)),
+            read_timeout: Duration::from_millis(cfg.read_timeout_ms.max(100)),
+            backoff: (
+                Duration::from_millis(cfg.backoff_initial_ms.max(1)),
+                Duration::from_millis(cfg.backoff_max_ms.max(1)),
+                Duration::from_millis(cfg.backoff_reset_ms),
+            ),
+        }
+    }
+
+    pub fn new_backoff(&self) -> backoff::Backoff {
+        backoff::Backoff::new(self.backoff.0, self.backoff.1, self.backoff.2)
+    }
+
+    pub fn hello(&self) -> outpost_proto::Message {
+        outpost_proto::Message::Hello {
+            agent_id: self.agent_id.clone(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            capabilities: self.dispatcher.kinds().iter().map(|k| k.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentIdError {
+    #[error("agent id file {path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("agent id file {0} does not hold a valid id; delete it to have one generated")]
+    Invalid(std::path::PathBuf),
+}
+
+/// The configured agent id, or the one generated on first start and kept in the data dir.
+pub fn agent_id(configured: Option<&str>, data_dir: &Path) -> Result<String, AgentIdError> {
+    if let Some(id) = configured {
+        return Ok(id.to_owned());
+    }
+    let path = data_dir.join("agent_id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim();
+            if valid_id(id) {
+                Ok(id.to_owned())
+            } else {
+                Err(AgentIdError::Invalid(path))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            std::fs::write(&path, format!("{id}\n")).map_err(|source| AgentIdError::Io { path, source })?;
+            Ok(id)
+        }
+        Err(source) => Err(AgentIdError::Io { path, source }),
+    }
+}

@@ -1,0 +1,291 @@
+//! The MQTT uplink (rumqttc, MQTT 3.1.1), for fleets that already run a broker.
+//!
+//! Topics, for agent `ID`: jobs in on `outpost/ID/jobs` (and, in a pool, on the shared
+//! subscription `$share/POOL/outpost/pool/POOL/jobs`); results and `error` replies out on
+//! `outpost/ID/results`; events on `outpost/ID/events`; a retained `outpost/ID/status`
+//! (`online` with a heartbeat timestamp, `offline` as the last will).
+//!
+//! Delivery: every outbox row is published at QoS 1; the broker's PUBACK is the
+//! acknowledgement that moves this uplink's cursor. On any connection error the client is
+//! dropped and rebuilt, and everything unacknowledged is published again from the store,
+//! so rumqttc's in-memory state never has to survive anything.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    time::{Duration, Instant},
+};
+
+use outpost_proto::Message;
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    delivery::{to_message, Delivery},
+    inbound::{self, Handled},
+    Context, UplinkCode, UplinkMetrics,
+};
+
+const NAME: &str = "mqtt";
+/// Incoming packets up to this size are read; larger envelopes are then refused by the
+/// decoder with an `error` reply instead of rumqttc dropping the connection.
+const MAX_PACKET: usize = 16 << 20;
+
+/// `mqtt://host:port` or `mqtts://host:port`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else {
+            return Err(format!("{url:?}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"));
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("unclosed [ in IPv6 host")?;
+            (h.to_owned(), after.strip_prefix(':'))
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (rest.to_owned(), None),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?}: no host"));
+        }
+        let port = match port {
+            Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+            None if tls => 8883,
+            None => 1883,
+        };
+        Ok(BrokerUrl { host, port, tls })
+    }
+}
+
+pub struct MqttUplink {
+    pub broker: BrokerUrl,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub pool: Option<String>,
+    pub keepalive: Duration,
+}
+
+pub fn topic(agent_id: &str, leaf: &str) -> String {
+    format!("outpost/{agent_id}/{leaf}")
+}
+
+pub fn pool_topic(pool: &str) -> String {
+    format!("outpost/pool/{pool}/jobs")
+}
+
+fn status(cx: &Context, state: &str) -> Vec<u8> {
+    serde_json::json!({
+        "state": state,
+        "agent_id": cx.agent_id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "at": outpost_core::clock::now_ms(),
+    })
+    .to_string()
+    .into_bytes()
+}
+
+impl MqttUplink {
+    fn options(&self, cx: &Context) -> Result<MqttOptions, String> {
+        let mut o = MqttOptions::new(format!("outpost-{}", cx.agent_id), &self.broker.host, self.broker.port);
+        o.set_keep_alive(self.keepalive);
+        o.set_clean_session(false);
+        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        o.set_inflight(cx.window.min(u16::MAX as usize) as u16);
+        o.set_last_will(LastWill::new(topic(&cx.agent_id, "status"), status(cx, "offline"), QoS::AtLeastOnce, true));
+        if let Some(u) = &self.username {
+            let p = self.password.as_ref().map(|p| p.expose_secret().to_owned()).unwrap_or_default();
+            o.set_credentials(u, p);
+        }
+        if self.broker.tls {
+            let tls = super::tls::client_config().map_err(|e| e.to_string())?;
+            o.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
+        }
+        Ok(o)
+    }
+
+    /// Runs until `shutdown`: connect, deliver, and reconnect with backoff.
+    pub async fn run(self, cx: Context, shutdown: CancellationToken) {
+        let store = cx.dispatcher.store().clone();
+        let mut live = store.subscribe();
+        let mut delivery = loop {
+            match Delivery::open(store.clone(), format!("uplink:{NAME}"), cx.window, 256).await {
+                Ok(d) => break d,
+                Err(e) => {
+                    tracing::error!(error = %e, "mqtt uplink: cannot register with the store; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        };
+        let mut backoff = cx.new_backoff();
+        let label = UplinkMetrics::label(NAME);
+        loop {
+            let up_since = match self.options(&cx) {
+                Ok(opts) => self.session(opts, &cx, &mut delivery, &mut live, &shutdown).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "mqtt uplink: cannot configure the connection");
+                    None
+                }
+            };
+            cx.metrics.connected.get_or_create(&label).set(0);
+            if shutdown.is_cancelled() {
+                return;
+            }
+            cx.metrics.reconnects.get_or_create(&label).inc();
+            let delay = backoff.next_delay(up_since);
+            tracing::info!(delay_ms = delay.as_millis() as u64, "mqtt uplink: reconnecting after backoff");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// One connection. Returns when it was established, if it was.
+    async fn session(
+        &self,
+        opts: MqttOptions,
+        cx: &Context,
+        delivery: &mut Delivery,
+        live: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<outpost_core::OutboxRow>>,
+        shutdown: &CancellationToken,
+    ) -> Option<Instant> {
+        let label = UplinkMetrics::label(NAME);
+        let (client, mut el) = AsyncClient::new(opts, cx.window + 64);
+        delivery.restart();
+        // The outbox seq of each publish, in the order rumqttc will send them (0: not an
+        // outbox row); matched to packet ids as rumqttc reports them.
+        let mut order: VecDeque<u64> = VecDeque::new();
+        let mut pkids: HashMap<u16, u64> = HashMap::new();
+        let mut up_since = None;
+        let mut heartbeat = tokio::time::interval(cx.heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let results = topic(&cx.agent_id, "results");
+        let events = topic(&cx.agent_id, "events");
+        let status_topic = topic(&cx.agent_id, "status");
+        loop {
+            if up_since.is_some() {
+                match delivery.next().await {
+                    Ok(rows) => {
+                        for row in &rows {
+                            let msg = to_message(row);
+                            let t = if matches!(msg, Message::Event { .. }) { &events } else { &results };
+                            if client.publish(t, QoS::AtLeastOnce, false, msg.encode()).await.is_err() {
+                                return up_since;
+                            }
+                            order.push_back(row.seq);
+                            cx.metrics.sent.get_or_create(&label).inc();
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "mqtt uplink: reading the outbox failed"),
+                }
+            }
+            tokio::select! {
+                ev = el.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        up_since = Some(Instant::now());
+                        cx.metrics.connected.get_or_create(&label).set(1);
+                        let _ = client.subscribe(topic(&cx.agent_id, "jobs"), QoS::AtLeastOnce).await;
+                        if let Some(p) = &self.pool {
+                            let _ = client.subscribe(format!("$share/{p}/{}", pool_topic(p)), QoS::AtLeastOnce).await;
+                        }
+                        let _ = client.publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).await;
+                        order.push_back(0);
+                        tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let decoded = Message::decode(&p.payload);
+                        match inbound::handle(&cx.dispatcher, decoded, "uplink:mqtt", cx.default_timeout).await {
+                            Handled::Reply(m) => {
+                                if let Message::Error { code, .. } = &m {
+                                    cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
+                                }
+                                if client.publish(&results, QoS::AtLeastOnce, false, m.encode()).await.is_err() {
+                                    return up_since;
+                                }
+                                order.push_back(0);
+                            }
+                            // Over MQTT the broker's PUBACK is the acknowledgement.
+                            Handled::Ack(_) | Handled::Nothing => {}
+                        }
+                    }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        if let Some(seq) = order.pop_front() {
+                            if seq > 0 {
+                                pkids.insert(pkid, seq);
+                            }
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(a))) => {
+                        if let Some(seq) = pkids.remove(&a.pkid) {
+                            delivery.ack_one(seq);
+                            match delivery.commit().await {
+                                Ok(n) => { cx.metrics.acked.get_or_create(&label).inc_by(n as u64); }
+                                Err(e) => tracing::warn!(error = %e, "mqtt uplink: recording the acknowledgement failed"),
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        match &e {
+                            rumqttc::ConnectionError::ConnectionRefused(code) => tracing::error!(?code, "mqtt uplink: the broker refused the connection (check uplink.mqtt.username/password)"),
+                            e => tracing::warn!(error = %e, connected = up_since.is_some(), "mqtt uplink: connection lost"),
+                        }
+                        return up_since;
+                    }
+                },
+                r = live.recv(), if up_since.is_some() => {
+                    // New rows: the loop's top reads them. Lagging just means many rows.
+                    if matches!(r, Err(RecvError::Closed)) {
+                        return up_since;
+                    }
+                }
+                _ = heartbeat.tick(), if up_since.is_some() => {
+                    if client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).is_ok() {
+                        order.push_back(0);
+                    }
+                }
+                _ = shutdown.cancelled() => {
+                    let _ = client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "offline"));
+                    let _ = client.try_disconnect();
+                    // Let the last publish and the DISCONNECT go out, briefly.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        while el.poll().await.is_ok() {}
+                    }).await;
+                    return up_since;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BrokerUrl;
+
+    #[test]
+    fn issue5_broker_urls() {
+        assert_eq!(BrokerUrl::parse("mqtt://h").unwrap(), BrokerUrl { host: "h".into(), port: 1883, tls: false });
+        assert_eq!(BrokerUrl::parse("mqtts://h:1").unwrap(), BrokerUrl { host: "h".into(), port: 1, tls: true });
+        assert_eq!(BrokerUrl::parse("mqtt://[::1]:9").unwrap().host, "::1");
+        assert!(BrokerUrl::parse("http://h").is_err());
+        assert!(BrokerUrl::parse("mqtt://h:x").is_err());
+        assert!(BrokerUrl::parse("mqtt://").is_err());
+    }
+}
