@@ -346,7 +346,9 @@ pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
                 if let Some(e) = err {
                     return Err(e.into());
                 }
-                r?;
+                if r?.end_of_mib && !cmd.json {
+                    writeln!(out, "End of MIB")?;
+                }
             }
             out.flush()?;
             return Ok(());

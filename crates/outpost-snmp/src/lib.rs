@@ -35,4 +35,4 @@ pub use stats::StatsSnapshot;
 pub use target::{TargetAddr, Transport};
 pub use usm::{AuthProtocol, PrivProtocol};
 pub use value::{Value, VarBind};
-pub use walk::WalkMode;
+pub use walk::{WalkMode, WalkSummary};

@@ -9,6 +9,16 @@ use crate::oid::Oid;
 use crate::pdu::ErrorStatus;
 use crate::value::VarBind;
 
+/// How a walk ended, beyond the varbinds it delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WalkSummary {
+    /// Varbinds handed to the callback.
+    pub delivered: usize,
+    /// A v1 agent ended the walk with noSuchName; `snmpwalk` prints
+    /// "End of MIB" then, and the CLI does too.
+    pub end_of_mib: bool,
+}
+
 /// How to walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WalkMode {
@@ -30,7 +40,7 @@ impl Session {
         root: &Oid,
         mode: WalkMode,
         mut each: impl FnMut(VarBind),
-    ) -> Result<usize, SnmpError> {
+    ) -> Result<WalkSummary, SnmpError> {
         let mode = match (mode, self.version()) {
             (WalkMode::Bulk(_), Version::V1) => WalkMode::GetNext,
             (m, _) => m,
@@ -38,6 +48,7 @@ impl Session {
         let mut cur = root.clone();
         let mut delivered = 0usize;
         let mut running = true;
+        let mut end_of_mib = false;
         while running {
             let res = match mode {
                 WalkMode::GetNext => self.get_next(std::slice::from_ref(&cur)).await,
@@ -49,7 +60,8 @@ impl Session {
                 Err(SnmpError::Agent { status, .. })
                     if status == ErrorStatus::NO_SUCH_NAME && self.version() == Version::V1 =>
                 {
-                    break
+                    end_of_mib = true;
+                    break;
                 }
                 Err(e) => return Err(e),
             };
@@ -87,7 +99,10 @@ impl Session {
                 each(vb);
             }
         }
-        Ok(delivered)
+        Ok(WalkSummary {
+            delivered,
+            end_of_mib,
+        })
     }
 
     /// Walks and collects.
