@@ -149,7 +149,8 @@ impl Message {
 }
 
 impl ScopedPdu {
-    pub(crate) fn decode(buf: &[u8]) -> Result<ScopedPdu, DecodeError> {
+    /// Decodes a clear (or just decrypted, hence padded) scoped PDU.
+    pub fn decode(buf: &[u8]) -> Result<ScopedPdu, DecodeError> {
         let mut outer = Reader::new(buf);
         let mut r = outer.read_sequence()?;
         // Encrypted data is padded, so bytes after the sequence are allowed.
