@@ -2,7 +2,7 @@
 //! validated into a [`Command`], then run. Output is `snmpwalk -On` lines,
 //! or JSON lines with `--json`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -332,10 +332,17 @@ pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
             } else {
                 WalkMode::Bulk(cmd.max_repetitions)
             };
+            // A progress count on stderr, only for a person watching.
+            let progress = std::io::stderr().is_terminal();
             for root in &cmd.oids {
                 let mut err = None;
+                let mut n = 0u64;
                 let r = session
                     .walk_each(root, mode, |vb| {
+                        n += 1;
+                        if progress && n % 1000 == 0 {
+                            eprint!("\r{n} varbinds");
+                        }
                         if err.is_none() {
                             if let Err(e) = print(out, &vb, cmd.json) {
                                 err = Some(e);
@@ -343,6 +350,9 @@ pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
                         }
                     })
                     .await;
+                if progress && n >= 1000 {
+                    eprint!("\r");
+                }
                 if let Some(e) = err {
                     return Err(e.into());
                 }

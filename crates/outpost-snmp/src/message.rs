@@ -148,6 +148,23 @@ impl Message {
     }
 }
 
+impl CommunityMessage {
+    /// The acknowledgement of a v2c InformRequest: a Response with the same
+    /// community, request-id and varbinds. None for anything but an Inform.
+    pub fn inform_response(&self) -> Option<Message> {
+        match &self.pdu {
+            AnyPdu::Pdu(p) if p.pdu_type == PduType::Inform => {
+                Some(Message::Community(CommunityMessage {
+                    version: self.version,
+                    community: self.community.clone(),
+                    pdu: AnyPdu::Pdu(p.inform_response()),
+                }))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl ScopedPdu {
     /// Decodes a clear (or just decrypted, hence padded) scoped PDU.
     pub fn decode(buf: &[u8]) -> Result<ScopedPdu, DecodeError> {

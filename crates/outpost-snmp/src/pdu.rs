@@ -210,6 +210,32 @@ impl TrapV1Pdu {
         }
     }
 
+    /// The RFC 3584 section 3.1 varbind list of the equivalent SNMPv2-Trap:
+    /// sysUpTime.0, snmpTrapOID.0, the trap's varbinds, then snmpTrapAddress.0
+    /// and snmpTrapEnterprise.0 (snmpTrapCommunity.0 is left out: it is a secret).
+    pub fn to_v2_varbinds(&self) -> Vec<VarBind> {
+        use crate::value::Value;
+        let mut v = Vec::with_capacity(self.varbinds.len() + 4);
+        v.push(VarBind::new(
+            Oid(vec![1, 3, 6, 1, 2, 1, 1, 3, 0]),
+            Value::TimeTicks(self.timestamp),
+        ));
+        v.push(VarBind::new(
+            Oid(vec![1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0]),
+            Value::ObjectId(self.snmp_trap_oid()),
+        ));
+        v.extend(self.varbinds.iter().cloned());
+        v.push(VarBind::new(
+            Oid(vec![1, 3, 6, 1, 6, 3, 18, 1, 3, 0]),
+            Value::IpAddress(self.agent_addr),
+        ));
+        v.push(VarBind::new(
+            Oid(vec![1, 3, 6, 1, 6, 3, 1, 1, 4, 3, 0]),
+            Value::ObjectId(self.enterprise.clone()),
+        ));
+        v
+    }
+
     fn decode_body(mut r: Reader<'_>) -> Result<TrapV1Pdu, DecodeError> {
         let enterprise = Oid(ber::decode_oid(r.expect(tag::OBJECT_ID)?)?);
         let a = r.expect(tag::IP_ADDRESS)?;
