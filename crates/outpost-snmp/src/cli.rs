@@ -23,7 +23,7 @@ use crate::walk::WalkMode;
 pub const USAGE: &str = "usage: outpost snmp get|getnext|walk|bulkwalk|set [OPTIONS] TARGET OID... 
   -v 1|2c|3  -c COMMUNITY  -u USER  -l noAuthNoPriv|authNoPriv|authPriv
   -a MD5|SHA|SHA-224|SHA-256|SHA-384|SHA-512  -A PASS  -x DES|AES|AES192|AES256  -X PASS
-  -n CONTEXT  -t TIMEOUT  -r RETRIES  -Cr REPS  -On  --json  -M MIBDIR
+  -n CONTEXT  -t TIMEOUT  -r RETRIES  -Cr REPS  -On|-Os  --json  -M MIBDIR
   set: TARGET OID TYPE VALUE ... with TYPE one of i u g c t a o s x d n U
   TARGET: host, host:port, udp6:[::1]:161, tcp:host:port";
 
@@ -66,6 +66,8 @@ pub struct Command {
     pub max_repetitions: u32,
     /// `--json`: JSON lines instead of `-On` text.
     pub json: bool,
+    /// `-Os`/`-OS`: `MODULE::name.index` instead of numeric OIDs.
+    pub names: bool,
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
@@ -93,6 +95,7 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
     let mut retries = 5u32;
     let mut reps = 10u32;
     let mut json = false;
+    let mut names = false;
     let mut pos: Vec<String> = Vec::new();
     let rest: Vec<&String> = it.collect();
     let mut i = 0;
@@ -110,9 +113,13 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
         let a = rest[i].as_str();
         if a == "--json" {
             json = true;
-        } else if a.starts_with("-On") || a == "-O" {
-            if a == "-O" {
-                i += 1;
+        } else if a.starts_with("-O") {
+            let o = value(&mut i, "-O", a)?;
+            if o.contains('s') || o.contains('S') {
+                names = true;
+            }
+            if o.contains('n') {
+                names = false;
             }
         } else if a.starts_with("-Cr") {
             reps = value(&mut i, "-Cr", a)?
@@ -242,6 +249,7 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
         set,
         max_repetitions: reps.max(1),
         json,
+        names,
     })
 }
 
@@ -297,25 +305,62 @@ pub fn parse_set_value(ty: &str, v: &str, mib: &Mib) -> Result<Value, CliError> 
     })
 }
 
+/// A varbind in the JSON form: the numeric OID, its name when a MIB knows
+/// it, and the typed value.
+#[derive(serde::Serialize)]
+struct JsonVarBind<'a> {
+    /// Numeric OID, always present, so machines never depend on MIBs.
+    oid: &'a crate::oid::Oid,
+    /// `MODULE::name.index`, when a loaded MIB knows a prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// The typed value.
+    value: &'a Value,
+}
+
 /// One varbind in the chosen output form.
-fn print(out: &mut impl Write, vb: &VarBind, json: bool) -> std::io::Result<()> {
-    if json {
-        let line = serde_json::to_string(vb).map_err(std::io::Error::other)?;
+fn print(out: &mut impl Write, vb: &VarBind, cmd: &Command, mib: &Mib) -> std::io::Result<()> {
+    if cmd.json {
+        let name = mib.name_of(&vb.oid);
+        let j = JsonVarBind {
+            oid: &vb.oid,
+            name: (!name.starts_with('.')).then_some(name),
+            value: &vb.value,
+        };
+        let line = serde_json::to_string(&j).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")
+    } else if cmd.names {
+        writeln!(out, "{} = {}", mib.name_of(&vb.oid), vb.value)
     } else {
         writeln!(out, "{vb}")
     }
 }
 
+/// The `-M DIR` value, if given, read before the other flags because
+/// OIDs on the command line may use names from it.
+fn mib_dir(args: &[String]) -> Option<String> {
+    let i = args.iter().position(|a| a.starts_with("-M"))?;
+    let a = args.get(i)?;
+    if a.len() > 2 {
+        Some(a[2..].to_string())
+    } else {
+        args.get(i + 1).cloned()
+    }
+}
+
 /// Runs a command line: `args` start with the operation.
 pub async fn run_cli(args: &[String], out: &mut impl Write) -> Result<(), CliError> {
-    let mib = Mib::builtin();
+    let mut mib = Mib::builtin();
+    if let Some(dir) = mib_dir(args) {
+        mib.load_dir(std::path::Path::new(&dir))
+            .map_err(|e| usage(format!("cannot read MIB directory {dir:?}: {e}")))?;
+    }
     let cmd = parse(args, &mib)?;
-    run(&cmd, out).await
+    run(&cmd, &mib, out).await
 }
 
 /// Runs a parsed command.
-pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
+pub async fn run(cmd: &Command, mib: &Mib, out: &mut impl Write) -> Result<(), CliError> {
     let engine = Engine::new(EngineConfig {
         sockets_per_family: 1,
         ..EngineConfig::default()
@@ -344,7 +389,7 @@ pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
                             eprint!("\r{n} varbinds");
                         }
                         if err.is_none() {
-                            if let Err(e) = print(out, &vb, cmd.json) {
+                            if let Err(e) = print(out, &vb, cmd, mib) {
                                 err = Some(e);
                             }
                         }
@@ -365,7 +410,7 @@ pub async fn run(cmd: &Command, out: &mut impl Write) -> Result<(), CliError> {
         }
     };
     for vb in &vbs {
-        print(out, vb, cmd.json)?;
+        print(out, vb, cmd, mib)?;
     }
     out.flush()?;
     Ok(())

@@ -193,3 +193,56 @@ async fn json_and_errors() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn mib_directory_and_symbolic_output() {
+    let d = Snmpd::start().await;
+    let t = d.udp();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("NET-SNMP-EXAMPLE.txt"),
+        "NET-SNMP-EXAMPLE DEFINITIONS ::= BEGIN\n\
+         netSnmp OBJECT IDENTIFIER ::= { enterprises 8072 }\n\
+         netSnmpAgentOIDs OBJECT IDENTIFIER ::= { netSnmp 3 }\n\
+         netSnmpAgentOID OBJECT-IDENTITY STATUS current DESCRIPTION \"x\" ::= { netSnmpAgentOIDs 2 }\n\
+         END\n",
+    )
+    .unwrap();
+    let m = format!("-M {}", dir.path().display());
+    let out = run(&format!(
+        "get -Os {m} -v2c -c public {t} SNMPv2-MIB::sysObjectID.0 IF-MIB::ifDescr.1"
+    ))
+    .await
+    .unwrap();
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "SNMPv2-MIB::sysObjectID.0 = OID: .1.3.6.1.4.1.8072.3.2.10"
+    );
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("IF-MIB::ifDescr.1 = STRING: "));
+    let out = run(&format!("get --json {m} -v2c -c public {t} sysObjectID.0"))
+        .await
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(j["name"], "SNMPv2-MIB::sysObjectID.0");
+    // A name only the loaded file defines resolves on input (the agent has
+    // nothing there, so the walk falls back to GET, as snmpwalk does).
+    let out = run(&format!(
+        "walk {m} -v2c -c public {t} NET-SNMP-EXAMPLE::netSnmpAgentOID"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        out,
+        ".1.3.6.1.4.1.8072.3.2 = No Such Object available on this agent at this OID\n"
+    );
+    let err = run(&format!(
+        "get -M /nonexistent/dir -v2c -c public {t} sysName.0"
+    ))
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CliError::Usage(_)), "{err:?}");
+}
