@@ -43,6 +43,10 @@ pub struct EngineConfig {
     pub max_message_size: i32,
     /// Largest TCP message we accept; bigger is dropped as hostile.
     pub max_tcp_message: usize,
+    /// SO_RCVBUF for the shared UDP sockets: replies from many targets
+    /// arrive in bursts, and a full kernel buffer drops them silently.
+    /// The kernel caps it at net.core.rmem_max.
+    pub recv_buffer_bytes: Option<usize>,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             global_rate: None,
             max_message_size: 65507,
             max_tcp_message: 1 << 20,
+            recv_buffer_bytes: Some(4 << 20),
         }
     }
 }
@@ -172,17 +177,14 @@ impl Engine {
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
         let mut tasks = Vec::new();
+        let rcvbuf = config.recv_buffer_bytes;
         for _ in 0..n {
             let any4: SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0));
-            let s = Arc::new(
-                UdpSocket::bind(any4)
-                    .await
-                    .map_err(|e| SnmpError::io(&any4, e))?,
-            );
+            let s = Arc::new(bind_udp(any4, rcvbuf).map_err(|e| SnmpError::io(&any4, e))?);
             tasks.push(tokio::spawn(read_loop(s.clone(), shared.clone())).abort_handle());
             v4.push(s);
             let any6: SocketAddr = SocketAddr::from(([0u16; 8], 0));
-            if let Ok(s) = UdpSocket::bind(any6).await {
+            if let Ok(s) = bind_udp(any6, rcvbuf) {
                 let s = Arc::new(s);
                 tasks.push(tokio::spawn(read_loop(s.clone(), shared.clone())).abort_handle());
                 v6.push(s);
@@ -274,6 +276,23 @@ impl Engine {
     fn next_salt(&self) -> u64 {
         self.inner.salt.fetch_add(1, Relaxed)
     }
+}
+
+/// Binds a non-blocking UDP socket with a larger receive buffer. IPv6
+/// sockets are v6-only: v4 targets use the v4 sockets.
+fn bind_udp(addr: SocketAddr, rcvbuf: Option<usize>) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    if let Some(n) = rcvbuf {
+        // Best effort: a smaller buffer than asked for still works.
+        let _ = s.set_recv_buffer_size(n);
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
 }
 
 async fn read_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
