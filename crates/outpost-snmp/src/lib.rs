@@ -95,6 +95,7 @@ pub mod error;
 pub mod message;
 pub mod mib;
 pub mod oid;
+pub mod params;
 pub mod pdu;
 pub mod rate;
 pub mod security;
@@ -111,6 +112,7 @@ pub use message::{
     CommunityMessage, Message, ScopedPdu, ScopedPduData, UsmParams, V3Message, Version,
 };
 pub use oid::Oid;
+pub use params::{TargetParams, UserCache};
 pub use pdu::{AnyPdu, ErrorStatus, Pdu, PduType, TrapV1Pdu};
 pub use security::{Security, UsmUser};
 pub use stats::StatsSnapshot;
