@@ -29,12 +29,22 @@ async fn our_walk(addr: &str, security: Security, mode: WalkMode) -> String {
     out
 }
 
+/// Walks with both and compares. The host may change between the two walks
+/// (another process adds an interface or a mount), so a mismatch is retried
+/// twice with fresh walks; a real difference in our output fails all three.
 async fn check_bulkwalk(addr: &str, security: Security, netsnmp_auth: &[String]) {
-    let ours = our_walk(addr, security, WalkMode::Bulk(10)).await;
     let mut args: Vec<&str> = netsnmp_auth.iter().map(String::as_str).collect();
     args.extend(["-On", "-Cr10", addr, ".1"]);
-    let theirs = netsnmp("snmpbulkwalk", &args).await;
-    assert_walks_match(&ours, &theirs);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let ours = our_walk(addr, security.clone(), WalkMode::Bulk(10)).await;
+        let theirs = netsnmp("snmpbulkwalk", &args).await;
+        match walks_match(&ours, &theirs) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last}");
 }
 
 fn v2c() -> Vec<String> {
@@ -44,9 +54,16 @@ fn v2c() -> Vec<String> {
 #[tokio::test]
 async fn walk_v1_matches_snmpwalk() {
     let d = Snmpd::start().await;
-    let ours = our_walk(&d.udp(), Security::v1("public"), WalkMode::GetNext).await;
-    let theirs = netsnmp("snmpwalk", &["-v1", "-c", "public", "-On", &d.udp(), ".1"]).await;
-    assert_walks_match(&ours, &theirs);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let ours = our_walk(&d.udp(), Security::v1("public"), WalkMode::GetNext).await;
+        let theirs = netsnmp("snmpwalk", &["-v1", "-c", "public", "-On", &d.udp(), ".1"]).await;
+        match walks_match(&ours, &theirs) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last}");
 }
 
 #[tokio::test]
@@ -233,4 +250,31 @@ async fn silent_target_times_out() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(engine.stats().timeouts, 1);
+}
+
+/// The comparison itself must catch a real difference, or the walk tests
+/// above prove nothing.
+#[test]
+fn comparison_catches_differences() {
+    let mut base = String::new();
+    for i in 1..=200 {
+        base.push_str(&format!(".1.3.6.1.2.1.99.{i}.0 = STRING: \"v{i}\"\n"));
+    }
+    base.push_str(
+        ".1.3.6.1.2.1.99.300.0 = Counter32: 5\n.1.3.6.1.2.1.99.301.0 = Hex-STRING: 00 01 \n02 \n",
+    );
+    assert!(walks_match(&base, &base).is_ok());
+    let counter_moved = base.replace("Counter32: 5", "Counter32: 9");
+    assert!(
+        walks_match(&counter_moved, &base).is_ok(),
+        "counters may move"
+    );
+    for broken in [
+        base.replace("\"v17\"", "\"v17 \""),
+        base.replace("Counter32: 5", "Gauge32: 5"),
+        base.replace("00 01 \n02 ", "00 01 02 "),
+        base.replace(".1.3.6.1.2.1.99.42.0 = STRING: \"v42\"\n", ""),
+    ] {
+        assert!(walks_match(&broken, &base).is_err());
+    }
 }

@@ -310,14 +310,20 @@ pub const VOLATILE_VALUES: &[&str] = &[
 /// whose type label must still match; (3) the system group (less sysUpTime)
 /// must be byte-identical, checked separately so it is never masked.
 pub fn assert_walks_match(ours: &str, theirs: &str) {
+    if let Err(e) = walks_match(ours, theirs) {
+        panic!("{e}");
+    }
+}
+
+/// [`assert_walks_match`] as a result, so a caller can retry when the host
+/// itself changed between the two walks (an interface or mount appearing).
+pub fn walks_match(ours: &str, theirs: &str) -> Result<(), String> {
     let keep = |e: &Entry| !under(&e.oid, DYNAMIC_ROWS);
     let a: Vec<Entry> = parse_walk(ours).into_iter().filter(keep).collect();
     let b: Vec<Entry> = parse_walk(theirs).into_iter().filter(keep).collect();
-    assert!(
-        b.len() > 100,
-        "net-snmp walk suspiciously short: {}",
-        b.len()
-    );
+    if b.len() <= 100 {
+        return Err(format!("net-snmp walk suspiciously short: {}", b.len()));
+    }
     let ao: Vec<&Oid> = a.iter().map(|e| &e.oid).collect();
     let bo: Vec<&Oid> = b.iter().map(|e| &e.oid).collect();
     if ao != bo {
@@ -326,13 +332,13 @@ pub fn assert_walks_match(ours: &str, theirs: &str) {
             .zip(&bo)
             .position(|(x, y)| x != y)
             .unwrap_or(ao.len().min(bo.len()));
-        panic!(
+        return Err(format!(
             "OID sequences differ at {first}: ours {:?} theirs {:?} (lengths {} vs {})",
             ao.get(first),
             bo.get(first),
             ao.len(),
             bo.len()
-        );
+        ));
     }
     let mut exact = 0;
     for (x, y) in a.iter().zip(&b) {
@@ -347,18 +353,37 @@ pub fn assert_walks_match(ours: &str, theirs: &str) {
             .iter()
             .any(|t| y.text.starts_with(t));
         if volatile {
-            assert_eq!(x.type_label(), y.type_label(), "type differs at {}", x.oid);
+            if x.type_label() != y.type_label() {
+                return Err(format!(
+                    "type differs at {}: {:?} vs {:?}",
+                    x.oid, x.text, y.text
+                ));
+            }
         } else {
-            assert_eq!(x.text, y.text, "value differs at {}", x.oid);
+            if x.text != y.text {
+                return Err(format!(
+                    "value differs at {}: ours {:?} theirs {:?}",
+                    x.oid, x.text, y.text
+                ));
+            }
             exact += 1;
         }
     }
-    assert!(exact > 50, "too few exactly compared values: {exact}");
+    if exact <= 50 {
+        return Err(format!("too few exactly compared values: {exact}"));
+    }
     let sys = |v: &[Entry]| -> Vec<String> {
         v.iter()
             .filter(|e| under(&e.oid, &[".1.3.6.1.2.1.1"]) && !under(&e.oid, &[".1.3.6.1.2.1.1.3"]))
             .map(|e| format!("{} = {}", e.oid, e.text))
             .collect()
     };
-    assert_eq!(sys(&a), sys(&b), "system group differs");
+    if sys(&a) != sys(&b) {
+        return Err(format!(
+            "system group differs:\n{:?}\n{:?}",
+            sys(&a),
+            sys(&b)
+        ));
+    }
+    Ok(())
 }
