@@ -131,7 +131,9 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
             && a.starts_with('-')
             && !a[1..].starts_with(|c: char| c.is_ascii_digit())
         {
-            let flag = &a[..2];
+            let flag = a
+                .get(..2)
+                .ok_or_else(|| usage(format!("unknown option {a}")))?;
             let v = value(&mut i, flag, a)?;
             match flag {
                 "-v" => {

@@ -246,3 +246,25 @@ async fn mib_directory_and_symbolic_output() {
     .unwrap_err();
     assert!(matches!(err, CliError::Usage(_)), "{err:?}");
 }
+
+proptest::proptest! {
+    /// Operators type anything; the parser answers with a usage error, never a panic.
+    #[test]
+    fn parse_never_panics(words in proptest::collection::vec("[-a-zA-Z0-9:.\\[\\]é€ ]{0,12}", 0..10)) {
+        let mib = Mib::builtin();
+        let mut args = vec!["get".to_string()];
+        args.extend(words);
+        let _ = parse(&args, &mib);
+        args[0] = "set".into();
+        let _ = parse(&args, &mib);
+    }
+}
+
+#[test]
+fn multibyte_flag_is_a_usage_error() {
+    let mib = Mib::builtin();
+    assert!(matches!(
+        parse(&args("get -é h .1"), &mib),
+        Err(CliError::Usage(_))
+    ));
+}
