@@ -28,6 +28,22 @@ const RECORDINGS: &[&str] = &[
     "network/switch/metel-poe-box.snmprec.bz2",
 ];
 
+/// More recordings to walk, comma-separated paths under snmpsim-data's
+/// `data/` (e.g. `network/switch/cisco-c3560.snmprec.bz2`); for longer
+/// manual runs, since snmpsim serves only ~5k OIDs/s.
+fn recordings() -> Vec<String> {
+    let mut v: Vec<String> = RECORDINGS.iter().map(|s| s.to_string()).collect();
+    if let Ok(extra) = std::env::var("OUTPOST_SNMPSIM_EXTRA") {
+        v.extend(
+            extra
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+    }
+    v
+}
+
 fn venv() -> PathBuf {
     match std::env::var_os("OUTPOST_TEST_VENV") {
         Some(v) => PathBuf::from(v),
@@ -67,7 +83,8 @@ async fn walks_of_recorded_devices_match_net_snmp() {
     let cache = tmp.path().join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     open_up(&cache, 0o777);
-    for rec in RECORDINGS {
+    let recordings = recordings();
+    for rec in &recordings {
         let dst = data.join(rec);
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         std::fs::copy(site.join(rec), &dst).unwrap();
@@ -117,7 +134,7 @@ async fn walks_of_recorded_devices_match_net_snmp() {
         assert!(Instant::now() < deadline, "snmpsim did not answer in time");
     }
 
-    for rec in RECORDINGS {
+    for rec in &recordings {
         let c = community(rec);
         let s = engine
             .session(session(&c, Duration::from_secs(5), 2))
@@ -137,6 +154,7 @@ async fn walks_of_recorded_devices_match_net_snmp() {
         .await;
         assert!(theirs.lines().count() > 50, "{rec}: walk too short");
         let dynamic = dynamic_oids(&site.join(rec));
+        eprintln!("{rec}: {} varbinds", theirs.lines().count());
         let a = common::parse_walk(&ours);
         let b = common::parse_walk(&theirs);
         assert_eq!(a.len(), b.len(), "{rec}: different number of varbinds");
