@@ -150,6 +150,7 @@ impl Drop for Inner {
 /// Handle to the engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
+    /// Shared by every handle and session; the sockets close with the last.
     inner: Arc<Inner>,
 }
 
@@ -333,7 +334,9 @@ async fn read_loop(sock: Arc<UdpSocket>, shared: Arc<Shared>) {
 
 /// Removes a pending entry when the request finishes, however it finishes.
 struct PendingGuard<'a> {
+    /// Where the entry lives.
     shared: &'a Shared,
+    /// Which entry to remove.
     id: i32,
 }
 
@@ -403,6 +406,8 @@ struct SessionInner {
 /// One target, ready to poll. Cheap to clone.
 #[derive(Clone)]
 pub struct Session {
+    /// Shared by clones, so concurrent polls of one target share its caps,
+    /// TCP connection and v3 state.
     inner: Arc<SessionInner>,
 }
 

@@ -15,7 +15,12 @@ pub enum DecodeError {
     #[error("length field too large")]
     LengthTooLarge,
     #[error("unexpected tag 0x{found:02x} (expected 0x{expected:02x})")]
-    UnexpectedTag { expected: u8, found: u8 },
+    UnexpectedTag {
+        /// The tag the grammar requires here (0 when none fits).
+        expected: u8,
+        /// The tag on the wire.
+        found: u8,
+    },
     #[error("malformed integer")]
     BadInteger,
     #[error("malformed object identifier")]

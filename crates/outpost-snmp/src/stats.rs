@@ -31,15 +31,25 @@ pub struct Stats {
 /// A point-in-time copy of [`Stats`], serialisable for `/metrics` and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct StatsSnapshot {
+    /// See [`Stats::requests_sent`].
     pub requests_sent: u64,
+    /// See [`Stats::retransmits`].
     pub retransmits: u64,
+    /// See [`Stats::datagrams_received`].
     pub datagrams_received: u64,
+    /// See [`Stats::responses_accepted`].
     pub responses_accepted: u64,
+    /// See [`Stats::malformed`].
     pub malformed: u64,
+    /// See [`Stats::unknown_request_id`].
     pub unknown_request_id: u64,
+    /// See [`Stats::wrong_source`].
     pub wrong_source: u64,
+    /// See [`Stats::rejected`].
     pub rejected: u64,
+    /// See [`Stats::queue_full`].
     pub queue_full: u64,
+    /// See [`Stats::timeouts`].
     pub timeouts: u64,
 }
 
