@@ -591,7 +591,18 @@ impl Session {
                 }
                 c.write_all(bytes).await?;
                 loop {
-                    let frame = read_frame(c, max).await?;
+                    let frame = match read_frame(c, max).await {
+                        Ok(f) => f,
+                        Err(e) => {
+                            // A bad or oversized length is a hostile message,
+                            // counted like a malformed datagram.
+                            if e.kind() == std::io::ErrorKind::InvalidData {
+                                bump(&st.datagrams_received);
+                                bump(&st.malformed);
+                            }
+                            return Err(e);
+                        }
+                    };
                     bump(&st.datagrams_received);
                     let Ok(msg) = Message::decode(&frame) else {
                         bump(&st.malformed);
@@ -898,7 +909,10 @@ async fn read_frame(c: &mut TcpStream, max: usize) -> Result<Vec<u8>, std::io::E
     } else {
         let n = usize::from(head[1] & 0x7f);
         if n == 0 || n > 4 {
-            return Err(std::io::Error::other("bad BER length on TCP stream"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "bad BER length on TCP stream",
+            ));
         }
         let mut lb = vec![0u8; n];
         c.read_exact(&mut lb).await?;
@@ -906,7 +920,10 @@ async fn read_frame(c: &mut TcpStream, max: usize) -> Result<Vec<u8>, std::io::E
         lb.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b))
     };
     if len > max {
-        return Err(std::io::Error::other("oversized message on TCP stream"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "oversized message on TCP stream",
+        ));
     }
     let start = frame.len();
     frame.resize(start + len, 0);

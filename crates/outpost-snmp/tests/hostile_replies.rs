@@ -379,3 +379,51 @@ async fn dead_target_does_not_stall_others() {
         h.abort();
     }
 }
+
+/// A TCP agent whose first connection announces a 2 GiB message and whose
+/// second sends garbage: both are counted, the connection is dropped and
+/// re-opened, and the third connection's real answer is accepted.
+#[tokio::test]
+async fn hostile_tcp_framing_is_counted_and_survived() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        for round in 0.. {
+            let Ok((mut c, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 65536];
+            let Ok(n) = c.read(&mut buf).await else {
+                continue;
+            };
+            let Ok(req) = Message::decode(&buf[..n]) else {
+                continue;
+            };
+            let reply = match round {
+                0 => vec![0x30, 0x84, 0x7f, 0xff, 0xff, 0xff],
+                1 => b"\x30\x05garbage-and-more".to_vec(),
+                _ => community_response(&req, b"public", |_| {}),
+            };
+            let _ = c.write_all(&reply).await;
+            // Keep the connection open until the client drops it.
+            let _ = c.read(&mut buf).await;
+        }
+    });
+    let engine = Engine::new(EngineConfig::default()).await.unwrap();
+    let mut c = TargetConfig::new(
+        format!("tcp:{addr}").parse().unwrap(),
+        Security::v2c("public"),
+    );
+    c.timeout = Duration::from_secs(2);
+    c.retries = 2;
+    let s = engine.session(c).await.unwrap();
+    let got = s.get(&[oid(".1.3.6.1.2.1.1.1.0")]).await.unwrap();
+    assert_eq!(
+        got[0].value,
+        Value::OctetString(b"the real answer".to_vec())
+    );
+    let st = engine.stats();
+    assert_eq!(st.malformed, 2, "{st:?}");
+    assert_eq!(st.responses_accepted, 1, "{st:?}");
+}
