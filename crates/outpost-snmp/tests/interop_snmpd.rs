@@ -278,3 +278,20 @@ fn comparison_catches_differences() {
         assert!(walks_match(&broken, &base).is_err());
     }
 }
+
+/// Discovery happens once per target: the second poll is one round trip.
+#[tokio::test]
+async fn v3_discovery_is_cached_per_target() {
+    let d = Snmpd::start().await;
+    let engine = Engine::new(EngineConfig::default()).await.unwrap();
+    let s = engine
+        .session(target(&d.udp(), v3_security("probe256")))
+        .await
+        .unwrap();
+    let oid: Oid = ".1.3.6.1.2.1.1.5.0".parse().unwrap();
+    s.get(std::slice::from_ref(&oid)).await.unwrap();
+    assert_eq!(engine.stats().requests_sent, 2, "discovery + GET");
+    s.get(std::slice::from_ref(&oid)).await.unwrap();
+    s.get(std::slice::from_ref(&oid)).await.unwrap();
+    assert_eq!(engine.stats().requests_sent, 4, "no further discovery");
+}
