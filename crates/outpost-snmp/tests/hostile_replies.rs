@@ -427,3 +427,111 @@ async fn hostile_tcp_framing_is_counted_and_survived() {
     assert_eq!(st.malformed, 2, "{st:?}");
     assert_eq!(st.responses_accepted, 1, "{st:?}");
 }
+
+/// An agent that rebooted (new boots/time) answers the first authenticated
+/// request with an authenticated notInTimeWindow report; the engine adopts
+/// the new clock and retries once, with the new boots in its header.
+#[tokio::test]
+async fn not_in_time_window_resynchronises_once() {
+    let engine_id = b"\x80\x00\x1f\x88\x80rebooted".to_vec();
+    let user = Arc::new(
+        UsmUser::new(
+            "probeuser",
+            Some((AuthProtocol::Sha1, "authpass123".to_string().into())),
+            None,
+        )
+        .unwrap(),
+    );
+    let keys = user.localize(&engine_id).unwrap();
+    let eid = engine_id.clone();
+    let agent = fake_agent(Box::new(move |req, n| {
+        let Message::V3(m) = req else {
+            panic!("v3 expected")
+        };
+        let old = EngineParams {
+            engine_id: eid.clone(),
+            boots: 1,
+            time: 100,
+        };
+        let new = EngineParams {
+            engine_id: eid.clone(),
+            boots: 2,
+            time: 5,
+        };
+        let none = outpost_snmp::usm::LocalizedKeys {
+            auth: None,
+            privacy: None,
+        };
+        let pdu_of = |t: PduType, id: i32, vbs: Vec<VarBind>| ScopedPdu {
+            context_engine_id: eid.clone(),
+            context_name: vec![],
+            pdu: AnyPdu::Pdu(Pdu::new(t, id, vbs)),
+        };
+        match n {
+            0 => {
+                let r = pdu_of(
+                    PduType::Report,
+                    0,
+                    vec![VarBind::new(
+                        oid(".1.3.6.1.6.3.15.1.1.4.0"),
+                        Value::Counter32(1),
+                    )],
+                );
+                vec![(
+                    security::seal(m.msg_id, 65507, 0, false, &old, b"", &r, &none, 0).unwrap(),
+                    false,
+                )]
+            }
+            1 => {
+                assert_eq!(m.usm.engine_boots, 1);
+                let r = pdu_of(
+                    PduType::Report,
+                    0,
+                    vec![VarBind::new(
+                        oid(".1.3.6.1.6.3.15.1.1.2.0"),
+                        Value::Counter32(1),
+                    )],
+                );
+                vec![(
+                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
+                        .unwrap(),
+                    false,
+                )]
+            }
+            _ => {
+                // The retry must carry the new clock.
+                assert_eq!(m.usm.engine_boots, 2);
+                assert!(
+                    (5..=7).contains(&m.usm.engine_time),
+                    "time {}",
+                    m.usm.engine_time
+                );
+                let raw = Message::V3(m.clone()).encode();
+                let (_, scoped) = security::open(&raw, Some(&keys)).unwrap();
+                let AnyPdu::Pdu(p) = scoped.pdu else { panic!() };
+                let r = pdu_of(
+                    PduType::Response,
+                    p.request_id,
+                    vec![VarBind::new(
+                        oid(".1.3.6.1.2.1.1.5.0"),
+                        Value::OctetString(b"back".to_vec()),
+                    )],
+                );
+                vec![(
+                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
+                        .unwrap(),
+                    false,
+                )]
+            }
+        }
+    }))
+    .await;
+    let engine = Engine::new(EngineConfig::default()).await.unwrap();
+    let s = engine
+        .session(cfg(agent, Security::Usm(user)))
+        .await
+        .unwrap();
+    let got = s.get(&[oid(".1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(got[0].value, Value::OctetString(b"back".to_vec()));
+    assert_eq!(engine.stats().requests_sent, 3);
+}
