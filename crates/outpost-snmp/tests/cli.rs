@@ -144,6 +144,40 @@ async fn output_matches_net_snmp_tools() {
     )
     .await;
     assert_eq!(ours, theirs);
+    // SET prints what the agent returned, as snmpset does.
+    // sysLocation is set in the test config, hence read-only: the agent's
+    // error comes back typed, with the index of the failed varbind.
+    let err = run(&format!(
+        "set -v2c -c private {t} .1.3.6.1.2.1.1.4.0 s x .1.3.6.1.2.1.1.6.0 x 4C41"
+    ))
+    .await
+    .unwrap_err();
+    match err {
+        CliError::Snmp(SnmpError::Agent { status, index: 2 }) => {
+            assert_eq!(status.0, 17, "notWritable")
+        }
+        other => panic!("{other:?}"),
+    }
+    let ours = run(&format!(
+        "set -v2c -c private {t} .1.3.6.1.2.1.1.4.0 s ops@example.net"
+    ))
+    .await
+    .unwrap();
+    let theirs = netsnmp(
+        "snmpset",
+        &[
+            "-v2c",
+            "-c",
+            "private",
+            "-On",
+            &t,
+            ".1.3.6.1.2.1.1.4.0",
+            "s",
+            "ops@example.net",
+        ],
+    )
+    .await;
+    assert_eq!(ours, theirs);
     // Walking a single instance falls back to GET, as snmpwalk does.
     let ours = run(&format!("walk -v2c -c public {t} .1.3.6.1.2.1.1.5.0"))
         .await

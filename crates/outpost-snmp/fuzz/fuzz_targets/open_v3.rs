@@ -12,18 +12,21 @@ use outpost_snmp::{AuthProtocol, PrivProtocol};
 fn keys() -> &'static [LocalizedKeys] {
     static K: OnceLock<Vec<LocalizedKeys>> = OnceLock::new();
     K.get_or_init(|| {
-        [(AuthProtocol::Sha1, PrivProtocol::Aes128), (AuthProtocol::Md5, PrivProtocol::Des)]
-            .iter()
-            .filter_map(|(a, p)| {
-                let u = UsmUser::new(
-                    "fuzz",
-                    Some((*a, "authpass123".to_string().into())),
-                    Some((*p, "privpass123".to_string().into())),
-                )
-                .ok()?;
-                u.localize(b"\x80\x00\x1f\x88\x80fuzz").ok()
-            })
-            .collect()
+        [
+            (AuthProtocol::Sha1, PrivProtocol::Aes128),
+            (AuthProtocol::Md5, PrivProtocol::Des),
+        ]
+        .iter()
+        .filter_map(|(a, p)| {
+            let u = UsmUser::new(
+                "fuzz",
+                Some((*a, "authpass123".to_string().into())),
+                Some((*p, "privpass123".to_string().into())),
+            )
+            .ok()?;
+            u.localize(b"\x80\x00\x1f\x88\x80fuzz").ok()
+        })
+        .collect()
     })
 }
 
