@@ -828,7 +828,7 @@ impl Session {
                 queue.push_front(a);
                 continue;
             }
-            check_status(&resp)?;
+            check_status(&resp, &chunk)?;
             out.extend(resp.varbinds);
         }
         Ok(out)
@@ -883,17 +883,25 @@ impl Session {
                 reps /= 2;
                 continue;
             }
-            check_status(&resp)?;
+            check_status(&resp, &vbs)?;
             return Ok(resp.varbinds);
         }
     }
 }
 
-pub(crate) fn check_status(resp: &Pdu) -> Result<(), SnmpError> {
+/// Turns a non-zero error-status into an error naming the failed varbind
+/// (net-snmp's "Failed object"), taken from the request we sent.
+pub(crate) fn check_status(resp: &Pdu, request: &[VarBind]) -> Result<(), SnmpError> {
     if resp.error_status != 0 {
+        let index = u32::try_from(resp.error_index).unwrap_or(0);
+        let failed = (index as usize)
+            .checked_sub(1)
+            .and_then(|i| request.get(i))
+            .map(|vb| vb.oid.clone());
         return Err(SnmpError::Agent {
             status: ErrorStatus(resp.error_status),
-            index: u32::try_from(resp.error_index).unwrap_or(0),
+            index,
+            failed,
         });
     }
     Ok(())

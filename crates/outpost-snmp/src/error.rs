@@ -96,12 +96,14 @@ pub enum SnmpError {
         /// The counter OID in the report, for reports we do not name.
         oid: Oid,
     },
-    #[error("agent error: {status} (index {index})")]
+    #[error("agent error: {status}{}", failed.as_ref().map(|o| format!(" (failed object: {o})")).unwrap_or_default())]
     Agent {
         /// The error-status the agent returned.
         status: crate::pdu::ErrorStatus,
         /// 1-based index of the varbind at fault, 0 when none.
         index: u32,
+        /// The OID at `index` in our request, when the index is valid.
+        failed: Option<Oid>,
     },
     #[error("OID not increasing: {previous} >= {received}")]
     OidNotIncreasing {

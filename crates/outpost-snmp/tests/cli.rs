@@ -152,9 +152,16 @@ async fn output_matches_net_snmp_tools() {
     ))
     .await
     .unwrap_err();
+    let text = err.to_string();
     match err {
-        CliError::Snmp(SnmpError::Agent { status, index: 2 }) => {
-            assert_eq!(status.0, 17, "notWritable")
+        CliError::Snmp(SnmpError::Agent {
+            status,
+            index: 2,
+            failed,
+        }) => {
+            assert_eq!(status.0, 17, "notWritable");
+            assert_eq!(failed.unwrap().to_string(), ".1.3.6.1.2.1.1.6.0");
+            assert!(text.contains("failed object: .1.3.6.1.2.1.1.6.0"), "{text}");
         }
         other => panic!("{other:?}"),
     }
