@@ -1,0 +1,318 @@
+//! MIB names: a compact built-in table for the standard IETF MIBs, plus a
+//! tolerant SMI reader for more MIB files from a directory. Only names and
+//! OIDs are kept; syntax and hints are deliberately absent (the `-On` text
+//! form does not use them).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::oid::Oid;
+
+/// Built-in definitions: `MODULE name parent subid`, parents before children.
+const BUILTIN: &str = include_str!("mib_builtin.txt");
+
+/// Name table, both directions.
+#[derive(Debug, Default, Clone)]
+pub struct Mib {
+    /// name -> (module, OID); a name defined by two modules keeps the first.
+    by_name: HashMap<String, (String, Oid)>,
+    /// OID -> name, for symbolic output.
+    by_oid: HashMap<Oid, String>,
+}
+
+/// A name that could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown object identifier {0:?}")]
+pub struct UnknownName(pub String);
+
+impl Mib {
+    /// The built-in table only.
+    pub fn builtin() -> Mib {
+        let mut m = Mib::default();
+        m.insert("", "iso", Oid(vec![1]));
+        let defs: Vec<Def> = BUILTIN
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                Some(Def {
+                    module: f.next()?.to_string(),
+                    name: f.next()?.to_string(),
+                    parent: f.next()?.to_string(),
+                    subids: f.map(str::parse).collect::<Result<Vec<u32>, _>>().ok()?,
+                })
+            })
+            .collect();
+        m.resolve(defs);
+        m
+    }
+
+    fn insert(&mut self, module: &str, name: &str, oid: Oid) {
+        self.by_oid
+            .entry(oid.clone())
+            .or_insert_with(|| name.to_string());
+        self.by_name
+            .entry(name.to_string())
+            .or_insert((module.to_string(), oid));
+    }
+
+    /// Adds definitions, resolving parents until nothing more resolves.
+    fn resolve(&mut self, mut defs: Vec<Def>) {
+        loop {
+            let before = defs.len();
+            defs.retain(|d| {
+                let Some((_, p)) = self.by_name.get(&d.parent).cloned() else {
+                    return true;
+                };
+                let mut v = p.0;
+                v.extend_from_slice(&d.subids);
+                self.insert(&d.module, &d.name, Oid(v));
+                false
+            });
+            if defs.is_empty() || defs.len() == before {
+                break;
+            }
+        }
+    }
+
+    /// Loads every file in `dir` (one level); unreadable or unparsable parts
+    /// are skipped. Returns how many names were added.
+    pub fn load_dir(&mut self, dir: &Path) -> std::io::Result<usize> {
+        let before = self.by_name.len();
+        let mut defs = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if let Ok(bytes) = std::fs::read(&path) {
+                defs.extend(parse_smi(&String::from_utf8_lossy(&bytes)));
+            }
+        }
+        self.resolve(defs);
+        Ok(self.by_name.len() - before)
+    }
+
+    /// Reads `IF-MIB::ifDescr.3`, `sysDescr.0`, `.1.3.6.1...` or `1.3.6...`.
+    pub fn parse_oid(&self, s: &str) -> Result<Oid, UnknownName> {
+        if let Ok(o) = s.parse::<Oid>() {
+            return Ok(o);
+        }
+        let unknown = || UnknownName(s.to_string());
+        let (module, rest) = match s.split_once("::") {
+            Some((m, r)) => (Some(m), r),
+            None => (None, s),
+        };
+        let (name, suffix) = match rest.split_once('.') {
+            Some((n, sfx)) => (n, Some(sfx)),
+            None => (rest, None),
+        };
+        let (m, base) = self.by_name.get(name).ok_or_else(unknown)?;
+        if let Some(want) = module {
+            if m != want {
+                return Err(unknown());
+            }
+        }
+        let mut v = base.0.clone();
+        if let Some(sfx) = suffix {
+            for p in sfx.split('.') {
+                v.push(p.parse().map_err(|_| unknown())?);
+            }
+        }
+        Ok(Oid(v))
+    }
+
+    /// `MODULE::name.suffix` for the longest known prefix, or numeric.
+    pub fn name_of(&self, oid: &Oid) -> String {
+        for n in (1..=oid.len()).rev() {
+            let prefix = Oid(oid.0[..n].to_vec());
+            if let Some(name) = self.by_oid.get(&prefix) {
+                let module = self
+                    .by_name
+                    .get(name)
+                    .map(|(m, _)| m.as_str())
+                    .unwrap_or("");
+                let mut s = if module.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{module}::{name}")
+                };
+                for x in &oid.0[n..] {
+                    s.push('.');
+                    s.push_str(&x.to_string());
+                }
+                return s;
+            }
+        }
+        oid.to_string()
+    }
+}
+
+/// One `name ::= { parent subid... }` assignment.
+#[derive(Debug, Clone)]
+struct Def {
+    /// Defining module, for `MODULE::name`.
+    module: String,
+    /// The descriptor.
+    name: String,
+    /// The parent descriptor.
+    parent: String,
+    /// Sub-identifiers under the parent (usually one).
+    subids: Vec<u32>,
+}
+
+/// Keywords that start an OID-valued assignment in SMIv1/v2.
+const MACROS: &[&str] = &[
+    "OBJECT-TYPE",
+    "OBJECT-IDENTITY",
+    "NOTIFICATION-TYPE",
+    "MODULE-IDENTITY",
+    "OBJECT-GROUP",
+    "NOTIFICATION-GROUP",
+    "MODULE-COMPLIANCE",
+    "AGENT-CAPABILITIES",
+    "TRAP-TYPE",
+];
+
+/// A tolerant SMI reader: finds `name MACRO ... ::= { parent n }` and
+/// `name OBJECT IDENTIFIER ::= { parent n }`; everything else is skipped.
+fn parse_smi(text: &str) -> Vec<Def> {
+    // Drop comments (`--` to end of line or to the next `--`) and quoted
+    // strings (DESCRIPTION text may contain `::= {`).
+    let mut code = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                for d in chars.by_ref() {
+                    if d == '"' {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                chars.next();
+                while let Some(d) = chars.next() {
+                    if d == '\n' {
+                        code.push('\n');
+                        break;
+                    }
+                    if d == '-' && chars.peek() == Some(&'-') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => code.push(c),
+        }
+    }
+    let spaced = code
+        .replace('{', " { ")
+        .replace('}', " } ")
+        .replace("::=", " ::= ");
+    let tokens: Vec<String> = spaced.split_whitespace().map(str::to_string).collect();
+    let mut out = Vec::new();
+    let mut module = String::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = |k: usize| tokens.get(k).map(String::as_str).unwrap_or("");
+        if t(i + 1) == "DEFINITIONS" {
+            module = t(i).to_string();
+        }
+        let starts = t(i).starts_with(|c: char| c.is_ascii_lowercase())
+            && (MACROS.contains(&t(i + 1)) || (t(i + 1) == "OBJECT" && t(i + 2) == "IDENTIFIER"));
+        if starts && t(i + 1) != "MACRO" {
+            // Find the `::= {` that ends this assignment.
+            let mut j = i + 1;
+            while j < tokens.len() && !(t(j) == "::=" && t(j + 1) == "{") {
+                // Another assignment started: this one has no OID value.
+                if j > i + 2 && MACROS.contains(&t(j)) && t(j + 1) != "MACRO" {
+                    break;
+                }
+                j += 1;
+            }
+            if t(j) == "::=" && t(j + 1) == "{" {
+                let mut k = j + 2;
+                let mut parts = Vec::new();
+                while k < tokens.len() && t(k) != "}" {
+                    parts.push(t(k).to_string());
+                    k += 1;
+                }
+                if let Some(d) = def_from(&module, t(i), &parts) {
+                    out.push(d);
+                }
+                i = k;
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `{ parent 1 }`, `{ parent 1 2 }`, `{ iso org(3) dod(6) 1 }`.
+fn def_from(module: &str, name: &str, parts: &[String]) -> Option<Def> {
+    let (parent, subs) = parts.split_first()?;
+    let mut subids = Vec::new();
+    for p in subs {
+        let num = match p.split_once('(') {
+            Some((_, n)) => n.trim_end_matches(')'),
+            None => p,
+        };
+        subids.push(num.parse().ok()?);
+    }
+    if subids.is_empty() {
+        return None;
+    }
+    let parent = parent.split_once('(').map(|(n, _)| n).unwrap_or(parent);
+    Some(Def {
+        module: module.to_string(),
+        name: name.to_string(),
+        parent: parent.to_string(),
+        subids,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_both_ways() {
+        let m = Mib::builtin();
+        assert_eq!(
+            m.parse_oid("sysDescr.0").unwrap().to_string(),
+            ".1.3.6.1.2.1.1.1.0"
+        );
+        assert_eq!(
+            m.parse_oid("IF-MIB::ifDescr").unwrap().to_string(),
+            ".1.3.6.1.2.1.2.2.1.2"
+        );
+        assert_eq!(
+            m.name_of(&".1.3.6.1.2.1.2.2.1.2.7".parse().unwrap()),
+            "IF-MIB::ifDescr.7"
+        );
+        assert!(m.parse_oid("IF-MIB::sysDescr").is_err());
+    }
+
+    #[test]
+    fn smi_reader() {
+        let text = r#"
+        TEST-MIB DEFINITIONS ::= BEGIN
+        testRoot OBJECT IDENTIFIER ::= { enterprises 99999 } -- a comment
+        testScalar OBJECT-TYPE
+            SYNTAX Integer32 -- { not 1 }
+            MAX-ACCESS read-only
+            DESCRIPTION "x ::= { y 2 }"
+            ::= { testRoot 1 }
+        testNotif NOTIFICATION-TYPE OBJECTS { testScalar } STATUS current
+            ::= { testRoot 0 2 }
+        END"#;
+        let mut m = Mib::builtin();
+        m.resolve(parse_smi(text));
+        assert_eq!(
+            m.parse_oid("TEST-MIB::testScalar.0").unwrap().to_string(),
+            ".1.3.6.1.4.1.99999.1.0"
+        );
+        assert_eq!(
+            m.parse_oid("testNotif").unwrap().to_string(),
+            ".1.3.6.1.4.1.99999.0.2"
+        );
+    }
+}

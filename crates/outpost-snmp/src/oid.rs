@@ -1,0 +1,107 @@
+//! Object identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An OBJECT IDENTIFIER. Ordering is SNMP's lexicographic order, which is
+/// what walks rely on to detect agents that do not advance.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Oid(
+    /// Sub-identifiers; SNMP limits each to 32 bits.
+    pub Vec<u32>,
+);
+
+impl Oid {
+    pub fn new(subids: impl Into<Vec<u32>>) -> Self {
+        Oid(subids.into())
+    }
+
+    pub fn as_slice(&self) -> &[u32] {
+        &self.0
+    }
+
+    /// True if `self` is `prefix` or lies under it.
+    pub fn starts_with(&self, prefix: &Oid) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
+    /// This OID with one more sub-identifier.
+    pub fn child(&self, subid: u32) -> Oid {
+        let mut v = self.0.clone();
+        v.push(subid);
+        Oid(v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Numeric form with a leading dot, as `snmpwalk -On` prints it.
+impl fmt::Display for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            // net-snmp prints a zero-length OID as .0.0 (it decodes it that way).
+            return f.write_str(".0.0");
+        }
+        for s in &self.0 {
+            write!(f, ".{s}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Oid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The text could not be read as a numeric OID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a numeric OID: {0:?}")]
+pub struct ParseOidError(pub String);
+
+impl FromStr for Oid {
+    type Err = ParseOidError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.strip_prefix('.').unwrap_or(s);
+        if t.is_empty() {
+            return Err(ParseOidError(s.to_string()));
+        }
+        let mut v = Vec::new();
+        for part in t.split('.') {
+            v.push(
+                part.parse::<u32>()
+                    .map_err(|_| ParseOidError(s.to_string()))?,
+            );
+        }
+        if v.len() > crate::ber::MAX_OID_LEN {
+            return Err(ParseOidError(s.to_string()));
+        }
+        Ok(Oid(v))
+    }
+}
+
+impl serde::Serialize for Oid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Oid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<&[u32]> for Oid {
+    fn from(v: &[u32]) -> Self {
+        Oid(v.to_vec())
+    }
+}
