@@ -1,0 +1,1 @@
+//! Stats push: not written yet.
