@@ -7,6 +7,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use std::fmt;
 
 /// Registers with `Registry::register_collector`; each scrape reads the
@@ -33,12 +34,7 @@ fn gauges(
     help: &str,
     rows: impl IntoIterator<Item = (Labels, f64)>,
 ) -> fmt::Result {
-    let mut metric = enc.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Gauge,
-    )?;
+    let mut metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, value) in rows {
         ConstGauge::new(value).encode(metric.encode_family(&labels)?)?;
     }
@@ -46,7 +42,10 @@ fn gauges(
 }
 
 fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: f64) -> fmt::Result {
-    gauges(enc, name, help, [(Labels::new(), value)])
+    // Without labels the value is encoded on the descriptor itself; an empty
+    // label set would print `name{}`.
+    let metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(metric)
 }
 
 /// `name` without `_total`: the encoder appends it to counters.
@@ -56,12 +55,7 @@ fn counters<L: EncodeLabelSet>(
     help: &str,
     rows: impl IntoIterator<Item = (L, f64)>,
 ) -> fmt::Result {
-    let mut metric = enc.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Counter,
-    )?;
+    let mut metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, value) in rows {
         ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
     }
