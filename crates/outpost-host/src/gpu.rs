@@ -68,3 +68,21 @@ impl GpuProbe {
             .collect()
     }
 }
+
+#[cfg(all(test, feature = "gpu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_nvml_is_tried_once_and_is_no_error() {
+        let probe = GpuProbe::default();
+        let first = probe.collect();
+        let loaded = probe.nvml.get().is_some_and(|n| n.is_some());
+        if !loaded {
+            assert!(first.is_empty());
+            // The failed load is remembered: no second dlopen.
+            assert!(matches!(probe.nvml.get(), Some(None)));
+            assert!(probe.collect().is_empty());
+        }
+    }
+}

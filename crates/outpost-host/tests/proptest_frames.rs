@@ -60,3 +60,30 @@ proptest! {
         prop_assert_eq!(decoded, socktop::processes(&list));
     }
 }
+
+proptest! {
+    // /proc and /sys content is input too: no parser panics on any text.
+    #[test]
+    fn proc_parsers_never_panic(s in "(?s).{0,400}") {
+        let _ = outpost_host::cpu::parse_stat(&s);
+        let _ = outpost_host::memory::parse_meminfo(&s);
+        let _ = outpost_host::load::parse_loadavg(&s);
+        let _ = outpost_host::load::parse_uptime(&s);
+        let _ = outpost_host::net::parse_net_dev(&s);
+        let _ = outpost_host::disks::parse_mounts(&s);
+        let _ = outpost_host::processes::parse_pid_stat(&s);
+    }
+
+    #[test]
+    fn proc_parsers_never_panic_on_near_valid_lines(
+        prefix in "(cpu[0-9]?|MemTotal:|[a-z]{1,4}:|[0-9]{1,5} \\()",
+        nums in proptest::collection::vec("-?[0-9]{0,22}|\\(|\\)|\\\\[0-7]{0,3}", 0..30),
+    ) {
+        let s = format!("{prefix} {}", nums.join(" "));
+        let _ = outpost_host::cpu::parse_stat(&s);
+        let _ = outpost_host::memory::parse_meminfo(&s);
+        let _ = outpost_host::net::parse_net_dev(&s);
+        let _ = outpost_host::disks::parse_mounts(&s);
+        let _ = outpost_host::processes::parse_pid_stat(&s);
+    }
+}
