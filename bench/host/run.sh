@@ -50,6 +50,12 @@ start_host() { # TTL_MS
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
+echo "== socktop_connector decodes each agent's replies"
+start_host 250
+"$BENCH" connector-check "ws://127.0.0.1:$HOST_PORT/ws"
+[ -n "$OUTPOST_URL" ] && "$BENCH" connector-check "$OUTPOST_URL"
+stop $HOST_PID
+
 echo "== idle: no client, ${IDLE_SECS} s (the port probe above is the only connection)"
 start_socktop ""
 start_host 250

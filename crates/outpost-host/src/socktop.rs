@@ -381,6 +381,11 @@ pub fn disk_infos(disks: &[Disk], temps: &[Temperature], sys_root: &Path) -> Vec
 
     let mut rows: Vec<DiskInfo> = Vec::new();
     for d in disks {
+        // socktop (through sysinfo) shows no memory-backed filesystems;
+        // Prometheus keeps them, as node_exporter does.
+        if matches!(d.fs_type.as_str(), "tmpfs" | "ramfs") {
+            continue;
+        }
         if rows.iter().any(|r| r.name == d.device) {
             continue;
         }
@@ -467,6 +472,10 @@ mod tests {
                 disk("/dev/vdb", 50),
                 disk("/dev/sda1", 10),
                 disk("/dev/sda1", 10),
+                Disk {
+                    fs_type: "tmpfs".into(),
+                    ..disk("tmpfs", 5)
+                },
             ],
             &[],
             dir.path(),

@@ -5,6 +5,7 @@
 //!
 //! outpost-host-bench load URL REQUEST SECONDS
 //! outpost-host-bench serve PORT [METRICS_TTL_MS]
+//! outpost-host-bench connector-check URL   (decode with socktop_connector)
 
 use futures_util::{SinkExt, StreamExt};
 use outpost_host::socktop::{answer, Frame, Reply};
@@ -43,6 +44,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             rt.block_on(serve(port, Host::new(config)))
         }
+        Some("connector-check") if args.len() == 2 => rt.block_on(connector_check(&args[1])),
         _ => Err(USAGE.into()),
     }
 }
@@ -100,4 +102,48 @@ async fn serve(port: u16, host: Host) -> Result<(), Box<dyn std::error::Error>> 
             }
         });
     }
+}
+
+/// Asks an agent for metrics, disks and processes through socktop's own
+/// connector library: what socktop's TUI would see.
+async fn connector_check(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut c = socktop_connector::connect_to_socktop_agent(url).await?;
+    use socktop_connector::{AgentRequest, AgentResponse};
+    let AgentResponse::Metrics(m) = c.request(AgentRequest::Metrics).await? else {
+        return Err("metrics: unexpected response".into());
+    };
+    println!(
+        "metrics: host {} cpu {:.1}% over {} cores, mem {}/{} B, swap {}/{} B, {} interfaces, cpu temp {:?}, gpus {:?}",
+        m.hostname,
+        m.cpu_total,
+        m.cpu_per_core.len(),
+        m.mem_used,
+        m.mem_total,
+        m.swap_used,
+        m.swap_total,
+        m.networks.len(),
+        m.cpu_temp_c,
+        m.gpus.as_ref().map(Vec::len),
+    );
+    let AgentResponse::Disks(d) = c.request(AgentRequest::Disks).await? else {
+        return Err("disks: unexpected response".into());
+    };
+    for disk in &d {
+        println!(
+            "disk: {} total {} available {} partition {}",
+            disk.name, disk.total, disk.available, disk.is_partition
+        );
+    }
+    let AgentResponse::Processes(p) = c.request(AgentRequest::Processes).await? else {
+        return Err("processes: unexpected response".into());
+    };
+    println!(
+        "processes: count {} rows {}",
+        p.process_count,
+        p.top_processes.len()
+    );
+    if p.top_processes.is_empty() || m.cpu_per_core.is_empty() {
+        return Err("empty reply".into());
+    }
+    Ok(())
 }
