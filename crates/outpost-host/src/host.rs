@@ -148,13 +148,6 @@ impl Host {
             let memory = crate::memory::parse_meminfo(&read_file(&path)?)
                 .map_err(|w| HostError::parse(&path, w))?;
 
-            let path = proc.join("loadavg");
-            let (load1, load5, load15) = crate::load::parse_loadavg(&read_file(&path)?)
-                .map_err(|w| HostError::parse(&path, w))?;
-            let path = proc.join("uptime");
-            let uptime_seconds = crate::load::parse_uptime(&read_file(&path)?)
-                .map_err(|w| HostError::parse(&path, w))?;
-
             let networks = crate::net::parse_net_dev(&read_file(&proc.join("net/dev"))?);
 
             Ok(HostMetrics {
@@ -165,12 +158,7 @@ impl Host {
                     .into_owned(),
                 cpu,
                 memory,
-                load: Load {
-                    load1,
-                    load5,
-                    load15,
-                    uptime_seconds,
-                },
+                load: crate::load::collect(),
                 networks,
                 temperatures: crate::temps::collect(&inner.config.sys_root),
                 gpus: inner.gpu.collect(),

@@ -97,11 +97,7 @@ impl ProcessSampler {
             .map_err(|what| crate::HostError::parse(&stat_path, what))?;
         let total_now = stat.total.total();
         let cores = stat.cores.len().max(1) as u64;
-        let uptime_path = proc_root.join("uptime");
-        let uptime_ticks = crate::error::read_file(&uptime_path)
-            .ok()
-            .and_then(|t| crate::load::parse_uptime(&t).ok())
-            .map_or(0, |s| (s * ticks_per_second as f64) as u64);
+        let uptime_ticks = (crate::load::uptime_seconds() * ticks_per_second as f64) as u64;
 
         let dir = std::fs::read_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
         let mut rows = Vec::with_capacity(self.prev.len().max(64));
@@ -190,7 +186,6 @@ mod tests {
             format!("cpu  {total} 0 0 0 0 0 0 0\ncpu0 {total} 0 0 0 0 0 0 0\n"),
         )
         .unwrap();
-        std::fs::write(root.join("uptime"), "100.0 50.0\n").unwrap();
         for entry in std::fs::read_dir(root).unwrap().flatten() {
             if entry.file_name().to_str().unwrap().parse::<u32>().is_ok() {
                 std::fs::remove_dir_all(entry.path()).unwrap();

@@ -94,8 +94,10 @@ fn load_and_uptime_match_proc() {
     let (u0, l0) = (up(), load1());
     let m = uncached().metrics().unwrap();
     let (u1, l1) = (up(), load1());
-    assert!(m.load.uptime_seconds >= u0 && m.load.uptime_seconds <= u1);
-    assert!(m.load.load1 >= l0.min(l1) && m.load.load1 <= l0.max(l1));
+    // /proc/uptime truncates to hundredths; CLOCK_BOOTTIME does not.
+    assert!(m.load.uptime_seconds >= u0 && m.load.uptime_seconds <= u1 + 0.01);
+    // /proc/loadavg rounds to hundredths; sysinfo(2) does not.
+    assert!(m.load.load1 >= l0.min(l1) - 0.01 && m.load.load1 <= l0.max(l1) + 0.01);
     assert!(m.load.load5 >= 0.0 && m.load.load15 >= 0.0);
 }
 
@@ -262,8 +264,6 @@ fn odd_proc_content_is_an_error_not_a_panic() {
     for (file, content) in [
         ("stat", "cpu garbage\n"),
         ("meminfo", "\0\0\0"),
-        ("loadavg", ""),
-        ("uptime", "NaN"),
         ("mounts", "x\n\\\\\\ \n"),
     ] {
         std::fs::write(root.join(file), content).unwrap();
