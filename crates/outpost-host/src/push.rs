@@ -62,7 +62,8 @@ pub enum PushError {
     /// A URL is malformed or would send stats in clear over a network.
     #[error("stats URL {url}: {reason}")]
     Url {
-        /// The offending URL.
+        /// The offending URL, scheme and host only: paths and queries may
+        /// carry tokens, which never reach a log.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -118,11 +119,14 @@ pub struct Pusher {
 }
 
 fn check_url(raw: &str) -> Result<reqwest::Url, PushError> {
+    let url = reqwest::Url::parse(raw).map_err(|_| PushError::Url {
+        url: "(unparsable)".to_string(),
+        reason: "not a URL",
+    })?;
     let bad = |reason| PushError::Url {
-        url: raw.to_string(),
+        url: redact(&url),
         reason,
     };
-    let url = reqwest::Url::parse(raw).map_err(|_| bad("not a URL"))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" => {

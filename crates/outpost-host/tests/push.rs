@@ -255,9 +255,14 @@ async fn run_pushes_then_stops_on_shutdown() {
 #[test]
 fn plain_http_only_to_loopback() {
     let dir = tempfile::tempdir().unwrap();
-    for bad in ["http://192.0.2.1/x", "ftp://localhost/", "not a url"] {
+    for bad in [
+        "http://192.0.2.1/x?token=s3cret",
+        "ftp://localhost/s3cret",
+        "not a url s3cret",
+    ] {
         let err = Pusher::new(config(bad, dir.path()), Host::default()).unwrap_err();
         assert!(matches!(err, PushError::Url { .. }), "{bad}: {err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
     for good in [
         "https://stats.example/x",
