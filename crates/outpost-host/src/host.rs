@@ -89,7 +89,7 @@ struct Inner {
     /// CPU, memory, load, network, temperatures, GPUs.
     metrics: Cached<CpuSampler, HostMetrics>,
     /// Filesystems.
-    disks: Cached<(), Vec<Disk>>,
+    disks: Cached<crate::disks::DiskSampler, Vec<Disk>>,
     /// Processes, with the previous jiffies of live pids.
     processes: Cached<ProcessSampler, ProcessList>,
     /// NVML, loaded at most once.
@@ -171,7 +171,7 @@ impl Host {
         let inner = &*self.inner;
         inner
             .disks
-            .get(|_| crate::disks::collect(&inner.config.proc_root))
+            .get(|sampler| sampler.collect(&inner.config.proc_root))
     }
 
     /// Every process with CPU % since the previous sample.
