@@ -36,6 +36,9 @@ pub struct StatsConfig {
     pub max_cache_lines: usize,
     /// `stats.timeout`: deadline of one POST, connect included.
     pub timeout: Duration,
+    /// `stats.ca_file`: PEM certificates to trust besides the built-in web
+    /// roots, for a collector behind a private CA. Verification stays on.
+    pub ca_file: Option<PathBuf>,
     /// Which groups each snapshot holds.
     pub params: MetricsParams,
 }
@@ -51,6 +54,7 @@ impl StatsConfig {
             max_cache_bytes: 4 << 20,
             max_cache_lines: 1440,
             timeout: Duration::from_secs(30),
+            ca_file: None,
             params: MetricsParams::default(),
         }
     }
@@ -80,6 +84,14 @@ pub enum PushError {
     /// The HTTP client could not be built (TLS setup).
     #[error("building HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// `stats.ca_file` could not be read or holds no PEM certificate.
+    #[error("stats CA file {path}: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Collecting the snapshot failed.
     #[error("collecting snapshot: {0}")]
     Collect(#[from] crate::HostError),
@@ -157,11 +169,25 @@ impl Pusher {
             path: config.cache_dir.clone(),
             source,
         })?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(PushError::Client)?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = &config.ca_file {
+            let ca_err = |reason: String| PushError::CaFile {
+                path: path.clone(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_err("no certificate in it".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(PushError::Client)?;
         Ok(Pusher {
             path: config.cache_dir.join("stats.jsonl"),
             urls,
