@@ -39,13 +39,13 @@ wait_port() { # PORT: wait until something listens, 20 s deadline
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
 
-start_socktop() { # TTL_MS or "" for default
-  if [ -n "$1" ]; then SOCKTOP_AGENT_METRICS_TTL_MS="$1" socktop_agent --port $SOCKTOP_PORT >/dev/null 2>&1 &
+start_socktop() { # TTL_MS or "" for default (metrics and processes)
+  if [ -n "$1" ]; then SOCKTOP_AGENT_METRICS_TTL_MS="$1" SOCKTOP_AGENT_PROCESSES_TTL_MS="$1" socktop_agent --port $SOCKTOP_PORT >/dev/null 2>&1 &
   else socktop_agent --port $SOCKTOP_PORT >/dev/null 2>&1 & fi
   SOCKTOP_PID=$!; PIDS+=("$SOCKTOP_PID"); wait_port $SOCKTOP_PORT
 }
-start_host() { # TTL_MS
-  "$BENCH" serve $HOST_PORT "$1" &
+start_host() { # METRICS_TTL_MS [PROCESSES_TTL_MS]
+  "$BENCH" serve $HOST_PORT "$@" &
   HOST_PID=$!; PIDS+=("$HOST_PID"); wait_port $HOST_PORT
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
@@ -78,10 +78,12 @@ echo -n "outpost-host   "; "$BENCH" load "ws://127.0.0.1:$HOST_PORT/ws" get_proc
 echo "RSS after load: socktop_agent $(rss_kb $SOCKTOP_PID) kB, outpost-host $(rss_kb $HOST_PID) kB"
 stop $SOCKTOP_PID; stop $HOST_PID
 
-echo "== get_metrics, cache off (TTL 0), ${LOAD_SECS} s"
+echo "== cache off (metrics and processes TTL 0), ${LOAD_SECS} s each"
 start_socktop 0
-start_host 0
+start_host 0 0
 echo -n "socktop_agent  "; "$BENCH" load "ws://127.0.0.1:$SOCKTOP_PORT/ws" get_metrics "$LOAD_SECS"
 echo -n "outpost-host   "; "$BENCH" load "ws://127.0.0.1:$HOST_PORT/ws" get_metrics "$LOAD_SECS"
+echo -n "socktop_agent  "; "$BENCH" load "ws://127.0.0.1:$SOCKTOP_PORT/ws" get_processes "$LOAD_SECS"
+echo -n "outpost-host   "; "$BENCH" load "ws://127.0.0.1:$HOST_PORT/ws" get_processes "$LOAD_SECS"
 [ -n "$OUTPOST_URL" ] && echo "(outpost: restart it with its metrics TTL at 0 and run again for its uncached figure)"
 true

@@ -4,7 +4,7 @@
 //! `outpost` binary wires it.
 //!
 //! outpost-host-bench load URL REQUEST SECONDS
-//! outpost-host-bench serve PORT [METRICS_TTL_MS]
+//! outpost-host-bench serve PORT [METRICS_TTL_MS [PROCESSES_TTL_MS]]
 //! outpost-host-bench connector-check URL   (decode with socktop_connector)
 
 use futures_util::{SinkExt, StreamExt};
@@ -41,6 +41,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let mut config = HostConfig::default();
             if let Some(ms) = args.get(2) {
                 config.metrics_ttl = Duration::from_millis(ms.parse()?);
+            }
+            if let Some(ms) = args.get(3) {
+                config.processes_ttl = Duration::from_millis(ms.parse()?);
             }
             rt.block_on(serve(port, Host::new(config)))
         }
