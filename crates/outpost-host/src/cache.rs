@@ -1,0 +1,120 @@
+//! A TTL cache per metric group. Collection runs under the group's lock, so
+//! callers that arrive during a refresh wait for it and take its result
+//! instead of collecting again (single-flight). Nothing runs between calls.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// One group's cached value and the collector state that produces it.
+#[derive(Debug)]
+pub(crate) struct Cached<S, T> {
+    /// How long a value is served before the next caller refreshes it.
+    ttl: Duration,
+    /// The collector state and the last value with its time.
+    slot: Mutex<Slot<S, T>>,
+    /// Collections run, for the single-flight test and for /metrics.
+    collections: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Slot<S, T> {
+    /// What the collector keeps between samples (previous counters).
+    state: S,
+    /// The last value and when it was collected.
+    last: Option<(Instant, Arc<T>)>,
+}
+
+impl<S: Default, T> Cached<S, T> {
+    pub(crate) fn new(ttl: Duration) -> Self {
+        Cached {
+            ttl,
+            slot: Mutex::new(Slot {
+                state: S::default(),
+                last: None,
+            }),
+            collections: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<S, T> Cached<S, T> {
+    /// The cached value if fresh, else the result of `collect`.
+    pub(crate) fn get<E>(&self, collect: impl FnOnce(&mut S) -> Result<T, E>) -> Result<Arc<T>, E> {
+        // A panic cannot happen in collectors (lints forbid it), but if one
+        // did, the state is still usable: take it rather than propagate.
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, value)) = &slot.last {
+            if at.elapsed() < self.ttl {
+                return Ok(Arc::clone(value));
+            }
+        }
+        self.collections.fetch_add(1, Ordering::Relaxed);
+        let value = Arc::new(collect(&mut slot.state)?);
+        slot.last = Some((Instant::now(), Arc::clone(&value)));
+        Ok(value)
+    }
+
+    /// Runs `f` on the collector state; lets tests see it.
+    #[cfg(test)]
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        let slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&slot.state)
+    }
+
+    pub(crate) fn collections(&self) -> u64 {
+        self.collections.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_fresh_value_and_refreshes_stale() {
+        let c: Cached<u32, u32> = Cached::new(Duration::from_secs(3600));
+        let a = c.get::<()>(|n| {
+            *n += 1;
+            Ok(*n)
+        });
+        let b = c.get::<()>(|n| {
+            *n += 1;
+            Ok(*n)
+        });
+        assert_eq!((*a.unwrap(), *b.unwrap()), (1, 1));
+        assert_eq!(c.collections(), 1);
+
+        let z: Cached<u32, u32> = Cached::new(Duration::ZERO);
+        z.get::<()>(|_| Ok(1)).unwrap();
+        z.get::<()>(|_| Ok(2)).unwrap();
+        assert_eq!(z.collections(), 2);
+    }
+
+    #[test]
+    fn errors_are_not_cached() {
+        let c: Cached<(), u32> = Cached::new(Duration::from_secs(3600));
+        assert!(c.get(|_| Err("boom")).is_err());
+        assert_eq!(*c.get::<()>(|_| Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn concurrent_callers_share_one_collection() {
+        let c: Arc<Cached<(), u32>> = Arc::new(Cached::new(Duration::from_secs(3600)));
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = Arc::clone(&c);
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    *c.get::<()>(|_| Ok(42)).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 42);
+        }
+        assert_eq!(c.collections(), 1);
+    }
+}

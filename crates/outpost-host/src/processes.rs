@@ -1,0 +1,228 @@
+//! Processes from /proc/[pid]/stat. CPU % is the share of all CPU ticks a
+//! process used between two samples, as socktop computes it, so the sampler
+//! keeps the previous jiffies of each live pid and nothing more.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// One process.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Process {
+    /// Process id.
+    pub pid: u32,
+    /// `comm`: the executable name the kernel keeps (at most 15 bytes).
+    pub name: String,
+    /// Share of the whole machine's CPU (all cores) used since the previous
+    /// sample, 0..=100; the same scale socktop's UI expects.
+    pub cpu_percent: f32,
+    /// Resident set size in bytes.
+    pub rss_bytes: u64,
+}
+
+/// All processes at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProcessList {
+    /// Every process we could read, in /proc order; the UI sorts.
+    pub rows: Vec<Process>,
+}
+
+/// The fields of /proc/[pid]/stat we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidStat {
+    /// Field 1.
+    pub pid: u32,
+    /// Field 2 without its parentheses.
+    pub comm: String,
+    /// utime + stime (fields 14 and 15), in ticks.
+    pub jiffies: u64,
+    /// Field 22, ticks after boot; tells a reused pid from the old process.
+    pub start_time: u64,
+    /// Field 24, in pages.
+    pub rss_pages: u64,
+}
+
+/// Parses /proc/[pid]/stat. `comm` may hold spaces and parentheses, so it
+/// spans from the first `(` to the last `)`.
+pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    if close < open {
+        return None;
+    }
+    let pid = text.get(..open)?.trim().parse::<u32>().ok()?;
+    let comm = text.get(open + 1..close)?.to_string();
+    // Field 3 (state) is index 0 here, so field N is index N - 3.
+    let rest: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
+    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    // rss is signed in the kernel's format; a negative value reads as 0.
+    let rss_pages = rest
+        .get(24 - 3)
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(0, |v| u64::try_from(v).unwrap_or(0));
+    Some(PidStat {
+        pid,
+        comm,
+        jiffies: field(14)?.saturating_add(field(15)?),
+        start_time: field(22)?,
+        rss_pages,
+    })
+}
+
+/// Keeps what the next sample needs: the previous jiffies of live pids only.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessSampler {
+    /// Total CPU ticks (all cores) at the previous sample.
+    prev_total: u64,
+    /// pid -> (start_time, jiffies) at the previous sample. Replaced, not
+    /// merged, each sample, so it never outgrows the live process table.
+    prev: HashMap<u32, (u64, u64)>,
+}
+
+impl ProcessSampler {
+    /// How many pids are remembered; tests check it tracks live pids only.
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
+        self.prev.len()
+    }
+
+    pub(crate) fn sample(
+        &mut self,
+        proc_root: &Path,
+        page_size: u64,
+        ticks_per_second: u64,
+    ) -> Result<ProcessList, crate::HostError> {
+        let stat_path = proc_root.join("stat");
+        let stat = crate::cpu::parse_stat(&crate::error::read_file(&stat_path)?)
+            .map_err(|what| crate::HostError::parse(&stat_path, what))?;
+        let total_now = stat.total.total();
+        let cores = stat.cores.len().max(1) as u64;
+        let uptime_ticks = (crate::load::uptime_seconds() * ticks_per_second as f64) as u64;
+
+        let dir = std::fs::read_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
+        let mut rows = Vec::with_capacity(self.prev.len().max(64));
+        let mut seen = HashMap::with_capacity(self.prev.len().max(64));
+        let dt = total_now.saturating_sub(self.prev_total);
+        let mut path = proc_root.to_path_buf();
+        for entry in dir.flatten() {
+            let file_name = entry.file_name();
+            let Some(name) = file_name.to_str() else {
+                continue;
+            };
+            if name.parse::<u32>().is_err() {
+                continue;
+            }
+            path.push(name);
+            path.push("stat");
+            // The process may exit between readdir and read: skip it.
+            let text = std::fs::read_to_string(&path);
+            path.pop();
+            path.pop();
+            let Some(ps) = text.ok().as_deref().and_then(parse_pid_stat) else {
+                continue;
+            };
+            let cpu_percent = match self.prev.get(&ps.pid) {
+                Some(&(start, before))
+                    if start == ps.start_time && self.prev_total > 0 && dt > 0 =>
+                {
+                    ps.jiffies.saturating_sub(before) as f64 / dt as f64 * 100.0
+                }
+                // First sight of this process: its average since it started,
+                // as ps(1) reports, instead of a meaningless 0.
+                _ => {
+                    let lifetime = uptime_ticks.saturating_sub(ps.start_time);
+                    if lifetime == 0 {
+                        0.0
+                    } else {
+                        ps.jiffies as f64 / (lifetime * cores) as f64 * 100.0
+                    }
+                }
+            };
+            seen.insert(ps.pid, (ps.start_time, ps.jiffies));
+            rows.push(Process {
+                pid: ps.pid,
+                name: ps.comm,
+                cpu_percent: cpu_percent.clamp(0.0, 100.0) as f32,
+                rss_bytes: ps.rss_pages.saturating_mul(page_size),
+            });
+        }
+        self.prev = seen;
+        self.prev_total = total_now;
+        Ok(ProcessList { rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat_line(pid: u32, comm: &str, utime: u64, start: u64, rss: i64) -> String {
+        format!(
+            "{pid} ({comm}) S 1 1 1 0 -1 4194560 100 0 0 0 {utime} 5 0 0 20 0 1 0 {start} 1000 {rss} 18446744073709551615"
+        )
+    }
+
+    #[test]
+    fn parses_hostile_comm() {
+        let s = parse_pid_stat(&stat_line(42, "a) (b c", 10, 7, 3)).unwrap();
+        assert_eq!(s.pid, 42);
+        assert_eq!(s.comm, "a) (b c");
+        assert_eq!(s.jiffies, 15);
+        assert_eq!(s.start_time, 7);
+        assert_eq!(s.rss_pages, 3);
+        assert_eq!(
+            parse_pid_stat(&stat_line(1, "x", 1, 1, -5))
+                .unwrap()
+                .rss_pages,
+            0
+        );
+        assert!(parse_pid_stat("1 (x) S 1").is_none());
+        assert!(parse_pid_stat(")(").is_none());
+    }
+
+    fn write_proc(root: &Path, total: u64, pids: &[(u32, u64)]) {
+        std::fs::write(
+            root.join("stat"),
+            format!("cpu  {total} 0 0 0 0 0 0 0\ncpu0 {total} 0 0 0 0 0 0 0\n"),
+        )
+        .unwrap();
+        for entry in std::fs::read_dir(root).unwrap().flatten() {
+            if entry.file_name().to_str().unwrap().parse::<u32>().is_ok() {
+                std::fs::remove_dir_all(entry.path()).unwrap();
+            }
+        }
+        for &(pid, jiffies) in pids {
+            let dir = root.join(pid.to_string());
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("stat"), stat_line(pid, "p", jiffies - 5, 1, 2)).unwrap();
+        }
+    }
+
+    #[test]
+    fn cpu_is_delta_share_and_state_tracks_live_pids_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut s = ProcessSampler::default();
+        write_proc(root, 1000, &[(1, 100), (2, 200), (3, 300)]);
+        s.sample(root, 4096, 100).unwrap();
+        assert_eq!(s.remembered(), 3);
+
+        // pid 2 exits, 4 appears; 1 used 50 of 200 ticks.
+        write_proc(root, 1200, &[(1, 150), (3, 300), (4, 10)]);
+        let list = s.sample(root, 4096, 100).unwrap();
+        assert_eq!(s.remembered(), 3);
+        let p1 = list.rows.iter().find(|p| p.pid == 1).unwrap();
+        assert!((p1.cpu_percent - 25.0).abs() < 0.01, "{}", p1.cpu_percent);
+        assert_eq!(p1.rss_bytes, 2 * 4096);
+        let p3 = list.rows.iter().find(|p| p.pid == 3).unwrap();
+        assert_eq!(p3.cpu_percent, 0.0);
+
+        // Churn never grows the map beyond the live set.
+        for round in 0..20u32 {
+            let pids: Vec<(u32, u64)> = (0..5).map(|i| (100 + round * 5 + i, 10)).collect();
+            write_proc(root, 1300 + u64::from(round), &pids);
+            s.sample(root, 4096, 100).unwrap();
+            assert_eq!(s.remembered(), 5);
+        }
+    }
+}

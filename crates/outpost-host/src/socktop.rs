@@ -1,0 +1,525 @@
+//! socktop's `/ws` wire format, so socktop's TUI and connector can use
+//! Outpost as their agent. This is an edge adapter: it turns a request frame
+//! into a reply frame and knows nothing of sockets.
+//!
+//! Field names and types mirror socktop_agent 1.60 (`types.rs`,
+//! `proto/processes.proto`, `ws.rs`): JSON replies longer than 768 bytes and
+//! protobuf replies longer than 768 bytes are gzipped and sent binary.
+
+use crate::disks::Disk;
+use crate::processes::ProcessList;
+use crate::temps::Temperature;
+use crate::{Host, HostMetrics};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// Replies up to this many bytes go as they are; longer ones are gzipped.
+pub const COMPRESSION_THRESHOLD: usize = 768;
+
+/// A WebSocket frame as received, borrowed from the socket's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A text frame.
+    Text(&'a str),
+    /// A binary frame.
+    Binary(&'a [u8]),
+}
+
+/// A frame to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// JSON in a text frame.
+    Text(String),
+    /// Gzipped JSON, or (gzipped) protobuf, in a binary frame.
+    Binary(Vec<u8>),
+}
+
+/// What a socktop client can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `get_metrics`: fast metrics.
+    Metrics,
+    /// `get_disks`: filesystems.
+    Disks,
+    /// `get_processes`: the process table, as protobuf.
+    Processes,
+}
+
+/// Why a frame is not a request we answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Text that is neither a known command nor a JSON request.
+    #[error("unknown request; expected get_metrics, get_disks, get_processes or {{\"type\":\"metrics|disks|processes\"}}")]
+    UnknownRequest,
+    /// A socktop request Outpost does not serve (per-pid details, journal).
+    #[error("unsupported request {0}")]
+    Unsupported(&'static str),
+    /// socktop clients send only text frames.
+    #[error("binary request frames are not accepted")]
+    BinaryFrame,
+}
+
+/// The JSON request form, `{"type":"metrics"}`.
+#[derive(serde::Deserialize)]
+struct JsonRequest {
+    /// `metrics`, `disks` or `processes`.
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// Reads a request frame. Never panics, whatever the bytes.
+pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
+    let text = match frame {
+        Frame::Text(t) => t.trim(),
+        Frame::Binary(_) => return Err(WireError::BinaryFrame),
+    };
+    match text {
+        "get_metrics" => return Ok(Request::Metrics),
+        "get_disks" => return Ok(Request::Disks),
+        "get_processes" => return Ok(Request::Processes),
+        _ => {}
+    }
+    if text.starts_with("get_process_metrics:") {
+        return Err(WireError::Unsupported("get_process_metrics"));
+    }
+    if text.starts_with("get_journal_entries:") {
+        return Err(WireError::Unsupported("get_journal_entries"));
+    }
+    if text.starts_with('{') {
+        if let Ok(req) = serde_json::from_str::<JsonRequest>(text) {
+            match req.kind.as_str() {
+                "metrics" => return Ok(Request::Metrics),
+                "disks" => return Ok(Request::Disks),
+                "processes" => return Ok(Request::Processes),
+                _ => {}
+            }
+        }
+    }
+    Err(WireError::UnknownRequest)
+}
+
+/// Answers one frame from the host's caches. Every frame gets exactly one
+/// reply: an error is a JSON `{"error": ...}` text frame.
+pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
+    let request = match parse_request(frame) {
+        Ok(r) => r,
+        Err(e) => return error_reply(&e.to_string()),
+    };
+    let result = match request {
+        Request::Metrics => host.metrics().map(|m| metrics_reply(&m)),
+        Request::Disks => host.disks().map(|d| {
+            // Disk temperatures come from the fast metrics' hwmon scan.
+            let temps = host
+                .metrics()
+                .map(|m| m.temperatures.clone())
+                .unwrap_or_default();
+            json_reply(&disk_infos(&d, &temps, &host.config().sys_root))
+        }),
+        Request::Processes => host.processes().map(|p| processes_reply(&p)),
+    };
+    result.unwrap_or_else(|e| error_reply(&e.to_string()))
+}
+
+/// A JSON error frame socktop's connector shows instead of hanging.
+pub fn error_reply(message: &str) -> Reply {
+    json_reply(&serde_json::json!({ "error": message }))
+}
+
+/// JSON, gzipped into a binary frame when longer than the threshold.
+pub fn json_reply<T: Serialize + ?Sized>(value: &T) -> Reply {
+    let json = match serde_json::to_string(value) {
+        Ok(j) => j,
+        // Only non-string map keys fail, and our types have none.
+        Err(e) => format!("{{\"error\":\"encoding reply: {e}\"}}"),
+    };
+    if json.len() <= COMPRESSION_THRESHOLD {
+        return Reply::Text(json);
+    }
+    match gzip(json.as_bytes()) {
+        Some(bin) => Reply::Binary(bin),
+        None => Reply::Text(json),
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::fast());
+    enc.write_all(bytes).ok()?;
+    enc.finish().ok()
+}
+
+/// socktop's `Metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Epoch ms of collection; socktop computes network rates from it.
+    pub sampled_at_ms: u64,
+    /// Busy percent of all cores.
+    pub cpu_total: f32,
+    /// Busy percent of each core.
+    pub cpu_per_core: Vec<f32>,
+    /// RAM, bytes.
+    pub mem_total: u64,
+    /// RAM minus available, bytes.
+    pub mem_used: u64,
+    /// Swap, bytes.
+    pub swap_total: u64,
+    /// Swap in use, bytes.
+    pub swap_used: u64,
+    /// Host name.
+    pub hostname: String,
+    /// CPU package temperature when a sensor exists.
+    pub cpu_temp_c: Option<f32>,
+    /// Always empty: socktop asks `get_disks` separately.
+    pub disks: Vec<DiskInfo>,
+    /// Cumulative interface byte counters.
+    pub networks: Vec<NetworkInfo>,
+    /// Always empty: socktop asks `get_processes` separately.
+    pub top_processes: Vec<ProcessInfo>,
+    /// None when there is no GPU, as socktop_agent sends.
+    pub gpus: Option<Vec<GpuMetrics>>,
+}
+
+/// socktop's `DiskInfo`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiskInfo {
+    /// Device name; a parent disk's name for the aggregated rows.
+    pub name: String,
+    /// Bytes.
+    pub total: u64,
+    /// Bytes available.
+    pub available: u64,
+    /// NVMe composite temperature when known.
+    pub temperature: Option<f32>,
+    /// The UI indents partitions under their disk.
+    pub is_partition: bool,
+}
+
+/// socktop's `NetworkInfo`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkInfo {
+    /// Interface name.
+    pub name: String,
+    /// Cumulative bytes received.
+    pub received: u64,
+    /// Cumulative bytes transmitted.
+    pub transmitted: u64,
+}
+
+/// socktop's `ProcessInfo` (JSON form, used only in `Metrics.top_processes`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessInfo {
+    /// Process id.
+    pub pid: u32,
+    /// Name.
+    pub name: String,
+    /// CPU percent of the whole machine.
+    pub cpu_usage: f32,
+    /// RSS bytes.
+    pub mem_bytes: u64,
+}
+
+/// socktop's `GpuMetrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GpuMetrics {
+    /// Model name.
+    pub name: String,
+    /// Busy percent.
+    pub utilization_gpu_pct: u32,
+    /// Memory used, bytes.
+    pub mem_used_bytes: u64,
+    /// Memory, bytes.
+    pub mem_total_bytes: u64,
+}
+
+/// socktop's protobuf `Processes` (package `socktop`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Processes {
+    /// Total processes on the host.
+    #[prost(uint64, tag = "1")]
+    pub process_count: u64,
+    /// All processes; the client sorts.
+    #[prost(message, repeated, tag = "2")]
+    pub rows: Vec<Process>,
+}
+
+/// socktop's protobuf `Process`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Process {
+    /// Process id.
+    #[prost(uint32, tag = "1")]
+    pub pid: u32,
+    /// Name.
+    #[prost(string, tag = "2")]
+    pub name: String,
+    /// 0..100, share of the whole machine.
+    #[prost(float, tag = "3")]
+    pub cpu_usage: f32,
+    /// RSS bytes.
+    #[prost(uint64, tag = "4")]
+    pub mem_bytes: u64,
+}
+
+/// The fast metrics in socktop's shape.
+pub fn metrics(m: &HostMetrics) -> Metrics {
+    Metrics {
+        sampled_at_ms: m.sampled_at_ms,
+        cpu_total: m.cpu.total_percent,
+        cpu_per_core: m.cpu.per_core_percent.clone(),
+        mem_total: m.memory.total_bytes,
+        mem_used: m.memory.used_bytes(),
+        swap_total: m.memory.swap_total_bytes,
+        swap_used: m.memory.swap_used_bytes(),
+        hostname: m.hostname.clone(),
+        cpu_temp_c: crate::temps::cpu_temperature(&m.temperatures),
+        disks: Vec::new(),
+        networks: m
+            .networks
+            .iter()
+            .map(|n| NetworkInfo {
+                name: n.name.clone(),
+                received: n.rx_bytes,
+                transmitted: n.tx_bytes,
+            })
+            .collect(),
+        top_processes: Vec::new(),
+        gpus: if m.gpus.is_empty() {
+            None
+        } else {
+            Some(
+                m.gpus
+                    .iter()
+                    .map(|g| GpuMetrics {
+                        name: g.name.clone(),
+                        utilization_gpu_pct: g.utilization_percent,
+                        mem_used_bytes: g.memory_used_bytes,
+                        mem_total_bytes: g.memory_total_bytes,
+                    })
+                    .collect(),
+            )
+        },
+    }
+}
+
+/// The `get_metrics` reply.
+pub fn metrics_reply(m: &HostMetrics) -> Reply {
+    json_reply(&metrics(m))
+}
+
+/// The process table as socktop's protobuf.
+pub fn processes(list: &ProcessList) -> Processes {
+    Processes {
+        process_count: list.rows.len() as u64,
+        rows: list
+            .rows
+            .iter()
+            .map(|p| Process {
+                pid: p.pid,
+                name: p.name.clone(),
+                cpu_usage: p.cpu_percent,
+                mem_bytes: p.rss_bytes,
+            })
+            .collect(),
+    }
+}
+
+/// The `get_processes` reply: protobuf, gzipped when longer than the threshold.
+pub fn processes_reply(list: &ProcessList) -> Reply {
+    let buf = prost::Message::encode_to_vec(&processes(list));
+    if buf.len() <= COMPRESSION_THRESHOLD {
+        return Reply::Binary(buf);
+    }
+    Reply::Binary(gzip(&buf).unwrap_or(buf))
+}
+
+/// "nvme0n1p1" -> "nvme0n1", "mmcblk0p2" -> "mmcblk0", "sda1" -> "sda".
+fn parent_disk_name(name: &str) -> &str {
+    if let Some(pos) = name.rfind('p') {
+        let suffix = name.get(pos + 1..).unwrap_or("");
+        if !suffix.is_empty() && suffix.bytes().all(|c| c.is_ascii_digit()) {
+            return name.get(..pos).unwrap_or(name);
+        }
+    }
+    name.trim_end_matches(|c: char| c.is_ascii_digit())
+}
+
+/// socktop's rule: a partition is not in /sys/block but its parent is;
+/// without /sys/block, a name heuristic.
+fn is_partition(name: &str, sys_root: &Path) -> bool {
+    let bare = name.strip_prefix("/dev/").unwrap_or(name);
+    let sys_block = sys_root.join("block");
+    if sys_block.is_dir() {
+        return !bare.is_empty()
+            && !sys_block.join(bare).is_dir()
+            && sys_block.join(parent_disk_name(bare)).is_dir();
+    }
+    bare.contains("p1")
+        || bare.contains("p2")
+        || bare.contains("p3")
+        || bare.ends_with(|c: char| c.is_ascii_digit() && c != '0')
+}
+
+/// The `get_disks` list the way socktop_agent builds it: one row per device,
+/// a synthesised row per parent disk summing its partitions, partitions
+/// listed after their parent, whole-disk filesystems at the end.
+pub fn disk_infos(disks: &[Disk], temps: &[Temperature], sys_root: &Path) -> Vec<DiskInfo> {
+    // NVMe drives' hwmon chips are named "nvme"; socktop maps the Nth to nvmeNn1.
+    let nvme_temps: Vec<f32> = temps
+        .iter()
+        .filter(|t| t.chip == "nvme" && t.sensor == "temp1")
+        .map(|t| t.celsius)
+        .collect();
+    let temp_for = |name: &str| -> Option<f32> {
+        let bare = name.strip_prefix("/dev/").unwrap_or(name);
+        nvme_temps
+            .iter()
+            .enumerate()
+            .find(|(i, _)| bare.starts_with(&format!("nvme{i}n1")))
+            .map(|(_, t)| *t)
+    };
+
+    let mut rows: Vec<DiskInfo> = Vec::new();
+    for d in disks {
+        // socktop (through sysinfo) shows no memory-backed filesystems;
+        // Prometheus keeps them, as node_exporter does.
+        if matches!(d.fs_type.as_str(), "tmpfs" | "ramfs") {
+            continue;
+        }
+        if rows.iter().any(|r| r.name == d.device) {
+            continue;
+        }
+        rows.push(DiskInfo {
+            name: d.device.clone(),
+            total: d.total_bytes,
+            available: d.available_bytes,
+            temperature: temp_for(&d.device),
+            is_partition: is_partition(&d.device, sys_root),
+        });
+    }
+
+    let mut parents: Vec<DiskInfo> = Vec::new();
+    for p in rows.iter().filter(|r| r.is_partition) {
+        let parent = parent_disk_name(&p.name);
+        match parents.iter_mut().find(|d| d.name == parent) {
+            Some(d) => {
+                d.total = d.total.saturating_add(p.total);
+                d.available = d.available.saturating_add(p.available);
+            }
+            None => parents.push(DiskInfo {
+                name: parent.to_string(),
+                total: p.total,
+                available: p.available,
+                temperature: temp_for(parent),
+                is_partition: false,
+            }),
+        }
+    }
+    parents.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut out = parents;
+    for row in rows {
+        if !row.is_partition {
+            out.push(row);
+            continue;
+        }
+        let parent = parent_disk_name(&row.name).to_string();
+        match out.iter().position(|d| d.name == parent) {
+            Some(idx) => {
+                let mut at = idx + 1;
+                while out
+                    .get(at)
+                    .is_some_and(|d| d.is_partition && d.name.starts_with(&parent))
+                {
+                    at += 1;
+                }
+                out.insert(at, row);
+            }
+            None => out.push(row),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_names() {
+        assert_eq!(parent_disk_name("/dev/nvme0n1p1"), "/dev/nvme0n1");
+        assert_eq!(parent_disk_name("mmcblk0p2"), "mmcblk0");
+        assert_eq!(parent_disk_name("/dev/sda1"), "/dev/sda");
+        assert_eq!(parent_disk_name("p"), "p");
+    }
+
+    #[test]
+    fn partitions_follow_their_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["sda", "vdb"] {
+            std::fs::create_dir_all(dir.path().join("block").join(d)).unwrap();
+        }
+        let disk = |dev: &str, total| Disk {
+            device: dev.into(),
+            mount_point: format!("/m{dev}"),
+            total_bytes: total,
+            available_bytes: total / 2,
+            ..Disk::default()
+        };
+        let rows = disk_infos(
+            &[
+                disk("/dev/sda2", 20),
+                disk("/dev/vdb", 50),
+                disk("/dev/sda1", 10),
+                disk("/dev/sda1", 10),
+                Disk {
+                    fs_type: "tmpfs".into(),
+                    ..disk("tmpfs", 5)
+                },
+            ],
+            &[],
+            dir.path(),
+        );
+        let names: Vec<(&str, bool, u64)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.is_partition, r.total))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("/dev/sda", false, 30),
+                ("/dev/sda2", true, 20),
+                ("/dev/sda1", true, 10),
+                ("/dev/vdb", false, 50),
+            ]
+        );
+    }
+
+    #[test]
+    fn requests_parse() {
+        assert_eq!(
+            parse_request(Frame::Text("get_metrics")),
+            Ok(Request::Metrics)
+        );
+        assert_eq!(
+            parse_request(Frame::Text(r#"{"type":"processes"}"#)),
+            Ok(Request::Processes)
+        );
+        assert_eq!(
+            parse_request(Frame::Text(r#"{"type":"disks","extra":1}"#)),
+            Ok(Request::Disks)
+        );
+        assert_eq!(
+            parse_request(Frame::Text("get_process_metrics:1")),
+            Err(WireError::Unsupported("get_process_metrics"))
+        );
+        assert_eq!(
+            parse_request(Frame::Text(r#"{"type":"x"}"#)),
+            Err(WireError::UnknownRequest)
+        );
+        assert_eq!(
+            parse_request(Frame::Binary(b"get_metrics")),
+            Err(WireError::BinaryFrame)
+        );
+    }
+}
