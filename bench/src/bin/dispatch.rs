@@ -43,7 +43,7 @@ async fn main() {
             set.spawn(async move {
                 let s = d
                     .submit(JobSpec {
-            id: None,
+                        id: None,
                         kind: "echo".into(),
                         params: serde_json::json!({ "i": i }),
                         timeout: Duration::from_secs(30),

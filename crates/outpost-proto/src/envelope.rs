@@ -37,15 +37,9 @@ pub enum Message {
         timeout_ms: Option<u64>,
     },
     /// Agent to server: a job's terminal record, with its outbox sequence number.
-    Result {
-        seq: u64,
-        result: serde_json::Value,
-    },
+    Result { seq: u64, result: serde_json::Value },
     /// Agent to server: something the agent noticed, with its outbox sequence number.
-    Event {
-        seq: u64,
-        event: serde_json::Value,
-    },
+    Event { seq: u64, event: serde_json::Value },
     /// Server to agent: everything up to and including `seq` is delivered.
     Ack { seq: u64 },
     /// Either way: I am alive.
@@ -90,7 +84,15 @@ impl DecodeError {
 }
 
 const TYPES: &[&str] = &[
-    "hello", "welcome", "job", "result", "event", "ack", "heartbeat", "cancel", "error",
+    "hello",
+    "welcome",
+    "job",
+    "result",
+    "event",
+    "ack",
+    "heartbeat",
+    "cancel",
+    "error",
 ];
 
 impl Message {
@@ -110,7 +112,11 @@ impl Message {
             .as_object()
             .ok_or_else(|| DecodeError::Malformed("expected a JSON object".into()))?;
         match obj.get("v") {
-            None => return Err(DecodeError::Malformed("missing `v` (envelope version)".into())),
+            None => {
+                return Err(DecodeError::Malformed(
+                    "missing `v` (envelope version)".into(),
+                ))
+            }
             Some(v) => match v.as_u64() {
                 Some(n) if n == u64::from(VERSION) => {}
                 Some(n) => return Err(DecodeError::Version(n)),
@@ -179,6 +185,9 @@ mod tests {
             Message::decode(br#"{"v":1,"type":"ack","seq":"x"}"#),
             Err(DecodeError::Invalid { .. })
         ));
-        assert!(matches!(Message::decode(b"{"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Message::decode(b"{"),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

@@ -67,8 +67,14 @@ impl Frame {
     }
 
     pub fn encode(&self) -> String {
-        serde_json::json!([self.join_ref, self.msg_ref, self.topic, self.event, self.payload])
-            .to_string()
+        serde_json::json!([
+            self.join_ref,
+            self.msg_ref,
+            self.topic,
+            self.event,
+            self.payload
+        ])
+        .to_string()
     }
 
     /// For a `phx_reply`: `Ok(response)` when `status` is `ok`, else `Err(response)`.

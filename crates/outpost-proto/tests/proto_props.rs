@@ -10,14 +10,39 @@ fn text() -> impl Strategy<Value = String> {
 
 fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
-        (text(), text(), prop::collection::vec(text(), 0..4)).prop_map(|(agent_id, version, capabilities)| Message::Hello { agent_id, version, capabilities }),
-        (text(), text(), proptest::option::of(any::<u64>())).prop_map(|(id, kind, timeout_ms)| Message::Job { id, kind, params: serde_json::json!({"k": 1}), timeout_ms }),
+        (text(), text(), prop::collection::vec(text(), 0..4)).prop_map(
+            |(agent_id, version, capabilities)| Message::Hello {
+                agent_id,
+                version,
+                capabilities
+            }
+        ),
+        (text(), text(), proptest::option::of(any::<u64>())).prop_map(|(id, kind, timeout_ms)| {
+            Message::Job {
+                id,
+                kind,
+                params: serde_json::json!({"k": 1}),
+                timeout_ms,
+            }
+        }),
         any::<u64>().prop_map(|seq| Message::Ack { seq }),
-        (any::<u64>(), text()).prop_map(|(seq, s)| Message::Result { seq, result: serde_json::json!({"id": s}) }),
-        (any::<u64>(), text()).prop_map(|(seq, s)| Message::Event { seq, event: serde_json::json!({"kind": s}) }),
+        (any::<u64>(), text()).prop_map(|(seq, s)| Message::Result {
+            seq,
+            result: serde_json::json!({"id": s})
+        }),
+        (any::<u64>(), text()).prop_map(|(seq, s)| Message::Event {
+            seq,
+            event: serde_json::json!({"kind": s})
+        }),
         Just(Message::Heartbeat {}),
         text().prop_map(|id| Message::Cancel { id }),
-        (text(), text(), proptest::option::of(text())).prop_map(|(code, message, about)| Message::Error { code, message, about }),
+        (text(), text(), proptest::option::of(text())).prop_map(|(code, message, about)| {
+            Message::Error {
+                code,
+                message,
+                about,
+            }
+        }),
     ]
 }
 

@@ -17,8 +17,9 @@ use crate::{
     api::{self, metrics::ApiMetrics, AppState, TokenCheck},
     cli::RunArgs,
     config::{self, Config, Sources, SyncMode},
-    executors, telemetry, uplink,
+    executors, telemetry,
     token::{self, TokenSource},
+    uplink,
 };
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {

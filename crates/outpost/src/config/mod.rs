@@ -135,7 +135,9 @@ pub struct ShutdownConfig {
 /// Ids become MQTT topic levels and Phoenix topics: no wildcards, no separators.
 pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Config {
@@ -163,12 +165,18 @@ impl Config {
         }
         if let Some(id) = &self.agent.id {
             if !valid_id(id) {
-                return Err(("agent.id", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+                return Err((
+                    "agent.id",
+                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
+                ));
             }
         }
         if let Some(p) = &self.uplink.mqtt.pool {
             if !valid_id(p) {
-                return Err(("uplink.mqtt.pool", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+                return Err((
+                    "uplink.mqtt.pool",
+                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
+                ));
             }
         }
         if let Some(u) = &self.uplink.mqtt.url {

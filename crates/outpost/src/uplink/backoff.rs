@@ -56,7 +56,11 @@ mod tests {
 
     #[test]
     fn issue5_backoff_grows_to_the_cap_with_full_jitter_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(60), Duration::from_secs(30));
+        let mut b = Backoff::new(
+            Duration::from_secs(1),
+            Duration::from_secs(60),
+            Duration::from_secs(30),
+        );
         let mut ceilings = vec![];
         for _ in 0..10 {
             ceilings.push(b.ceiling().as_secs());
@@ -66,9 +70,17 @@ mod tests {
         assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
         let long_ago = Instant::now().checked_sub(Duration::from_secs(31)).unwrap();
         b.next_delay(Some(long_ago));
-        assert_eq!(b.ceiling(), Duration::from_secs(2), "reset, then one attempt counted");
+        assert_eq!(
+            b.ceiling(),
+            Duration::from_secs(2),
+            "reset, then one attempt counted"
+        );
         // Jitter: delays spread over the whole range, not clustered at the ceiling.
-        let mut b = Backoff::new(Duration::from_secs(8), Duration::from_secs(8), Duration::from_secs(30));
+        let mut b = Backoff::new(
+            Duration::from_secs(8),
+            Duration::from_secs(8),
+            Duration::from_secs(30),
+        );
         let ds: Vec<_> = (0..200).map(|_| b.next_delay(None)).collect();
         assert!(ds.iter().any(|d| *d < Duration::from_secs(2)));
         assert!(ds.iter().any(|d| *d > Duration::from_secs(6)));

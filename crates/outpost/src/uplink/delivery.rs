@@ -27,7 +27,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub async fn open(store: Store, consumer: String, window: usize, batch: u32) -> Result<Self, StoreError> {
+    pub async fn open(
+        store: Store,
+        consumer: String,
+        window: usize,
+        batch: u32,
+    ) -> Result<Self, StoreError> {
         let cursor = store.register_consumer(&consumer).await?;
         Ok(Delivery {
             store,

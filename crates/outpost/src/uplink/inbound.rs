@@ -50,7 +50,9 @@ pub async fn handle(
                 id: Some(job_id),
                 kind,
                 params,
-                timeout: timeout_ms.map(Duration::from_millis).unwrap_or(default_timeout),
+                timeout: timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(default_timeout),
                 source: source.to_owned(),
             };
             match dispatcher.submit(spec).await {

@@ -50,15 +50,37 @@ pub struct UplinkMetrics {
 
 impl UplinkMetrics {
     pub fn register(&self, reg: &mut Registry) {
-        reg.register("outpost_uplink_connected", "1 while the uplink is connected", self.connected.clone());
-        reg.register("outpost_uplink_reconnects", "Uplink connections that failed or ended", self.reconnects.clone());
-        reg.register("outpost_uplink_sent", "Outbox rows sent on the uplink, redeliveries included", self.sent.clone());
-        reg.register("outpost_uplink_acked", "Outbox rows acknowledged over the uplink", self.acked.clone());
-        reg.register("outpost_uplink_rejected", "Peer messages answered with an error, by code", self.rejected.clone());
+        reg.register(
+            "outpost_uplink_connected",
+            "1 while the uplink is connected",
+            self.connected.clone(),
+        );
+        reg.register(
+            "outpost_uplink_reconnects",
+            "Uplink connections that failed or ended",
+            self.reconnects.clone(),
+        );
+        reg.register(
+            "outpost_uplink_sent",
+            "Outbox rows sent on the uplink, redeliveries included",
+            self.sent.clone(),
+        );
+        reg.register(
+            "outpost_uplink_acked",
+            "Outbox rows acknowledged over the uplink",
+            self.acked.clone(),
+        );
+        reg.register(
+            "outpost_uplink_rejected",
+            "Peer messages answered with an error, by code",
+            self.rejected.clone(),
+        );
     }
 
     pub fn label(name: &str) -> UplinkLabel {
-        UplinkLabel { uplink: name.to_owned() }
+        UplinkLabel {
+            uplink: name.to_owned(),
+        }
     }
 }
 
@@ -76,7 +98,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(agent_id: String, dispatcher: Dispatcher, metrics: UplinkMetrics, default_timeout: Duration, cfg: &UplinkConfig) -> Self {
+    pub fn new(
+        agent_id: String,
+        dispatcher: Dispatcher,
+        metrics: UplinkMetrics,
+        default_timeout: Duration,
+        cfg: &UplinkConfig,
+    ) -> Self {
         Context {
             agent_id,
             dispatcher,
@@ -101,7 +129,12 @@ impl Context {
         outpost_proto::Message::Hello {
             agent_id: self.agent_id.clone(),
             version: env!("CARGO_PKG_VERSION").into(),
-            capabilities: self.dispatcher.kinds().iter().map(|k| k.to_string()).collect(),
+            capabilities: self
+                .dispatcher
+                .kinds()
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
         }
     }
 }
@@ -109,7 +142,10 @@ impl Context {
 #[derive(Debug, thiserror::Error)]
 pub enum AgentIdError {
     #[error("agent id file {path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("agent id file {0} does not hold a valid id; delete it to have one generated")]
     Invalid(std::path::PathBuf),
 }
@@ -131,7 +167,8 @@ pub fn agent_id(configured: Option<&str>, data_dir: &Path) -> Result<String, Age
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = uuid::Uuid::now_v7().simple().to_string();
-            std::fs::write(&path, format!("{id}\n")).map_err(|source| AgentIdError::Io { path, source })?;
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|source| AgentIdError::Io { path, source })?;
             Ok(id)
         }
         Err(source) => Err(AgentIdError::Io { path, source }),

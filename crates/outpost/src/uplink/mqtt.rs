@@ -47,7 +47,9 @@ impl BrokerUrl {
         } else if let Some(r) = url.strip_prefix("mqtt://") {
             (false, r)
         } else {
-            return Err(format!("{url:?}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"));
+            return Err(format!(
+                "{url:?}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+            ));
         };
         let rest = rest.trim_end_matches('/');
         let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
@@ -100,19 +102,34 @@ fn status(cx: &Context, state: &str) -> Vec<u8> {
 
 impl MqttUplink {
     fn options(&self, cx: &Context) -> Result<MqttOptions, String> {
-        let mut o = MqttOptions::new(format!("outpost-{}", cx.agent_id), &self.broker.host, self.broker.port);
+        let mut o = MqttOptions::new(
+            format!("outpost-{}", cx.agent_id),
+            &self.broker.host,
+            self.broker.port,
+        );
         o.set_keep_alive(self.keepalive);
         o.set_clean_session(false);
         o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         o.set_inflight(cx.window.min(u16::MAX as usize) as u16);
-        o.set_last_will(LastWill::new(topic(&cx.agent_id, "status"), status(cx, "offline"), QoS::AtLeastOnce, true));
+        o.set_last_will(LastWill::new(
+            topic(&cx.agent_id, "status"),
+            status(cx, "offline"),
+            QoS::AtLeastOnce,
+            true,
+        ));
         if let Some(u) = &self.username {
-            let p = self.password.as_ref().map(|p| p.expose_secret().to_owned()).unwrap_or_default();
+            let p = self
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+                .unwrap_or_default();
             o.set_credentials(u, p);
         }
         if self.broker.tls {
             let tls = super::tls::client_config().map_err(|e| e.to_string())?;
-            o.set_transport(Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(tls)));
+            o.set_transport(Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls),
+            ));
         }
         Ok(o)
     }
@@ -137,7 +154,10 @@ impl MqttUplink {
         let label = UplinkMetrics::label(NAME);
         loop {
             let up_since = match self.options(&cx) {
-                Ok(opts) => self.session(opts, &cx, &mut delivery, &mut live, &shutdown).await,
+                Ok(opts) => {
+                    self.session(opts, &cx, &mut delivery, &mut live, &shutdown)
+                        .await
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "mqtt uplink: cannot configure the connection");
                     None
@@ -149,7 +169,10 @@ impl MqttUplink {
             }
             cx.metrics.reconnects.get_or_create(&label).inc();
             let delay = backoff.next_delay(up_since);
-            tracing::info!(delay_ms = delay.as_millis() as u64, "mqtt uplink: reconnecting after backoff");
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "mqtt uplink: reconnecting after backoff"
+            );
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = shutdown.cancelled() => return,
@@ -185,8 +208,16 @@ impl MqttUplink {
                     Ok(rows) => {
                         for row in &rows {
                             let msg = to_message(row);
-                            let t = if matches!(msg, Message::Event { .. }) { &events } else { &results };
-                            if client.publish(t, QoS::AtLeastOnce, false, msg.encode()).await.is_err() {
+                            let t = if matches!(msg, Message::Event { .. }) {
+                                &events
+                            } else {
+                                &results
+                            };
+                            if client
+                                .publish(t, QoS::AtLeastOnce, false, msg.encode())
+                                .await
+                                .is_err()
+                            {
                                 return up_since;
                             }
                             order.push_back(row.seq);
@@ -281,8 +312,22 @@ mod tests {
 
     #[test]
     fn issue5_broker_urls() {
-        assert_eq!(BrokerUrl::parse("mqtt://h").unwrap(), BrokerUrl { host: "h".into(), port: 1883, tls: false });
-        assert_eq!(BrokerUrl::parse("mqtts://h:1").unwrap(), BrokerUrl { host: "h".into(), port: 1, tls: true });
+        assert_eq!(
+            BrokerUrl::parse("mqtt://h").unwrap(),
+            BrokerUrl {
+                host: "h".into(),
+                port: 1883,
+                tls: false
+            }
+        );
+        assert_eq!(
+            BrokerUrl::parse("mqtts://h:1").unwrap(),
+            BrokerUrl {
+                host: "h".into(),
+                port: 1,
+                tls: true
+            }
+        );
         assert_eq!(BrokerUrl::parse("mqtt://[::1]:9").unwrap().host, "::1");
         assert!(BrokerUrl::parse("http://h").is_err());
         assert!(BrokerUrl::parse("mqtt://h:x").is_err());

@@ -16,7 +16,11 @@ pub struct Broker {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Broker {
@@ -25,7 +29,12 @@ impl Broker {
     }
 
     pub fn start_with(extra: &str) -> Broker {
-        let mut b = Broker { port: free_port(), dir: tempfile::tempdir().unwrap(), child: None, extra: extra.to_owned() };
+        let mut b = Broker {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            extra: extra.to_owned(),
+        };
         b.launch();
         b
     }
@@ -40,7 +49,7 @@ impl Broker {
 
     fn launch(&mut self) {
         let conf = format!(
-            "listener {} 127.0.0.1\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {}/log\n{}",
+            "# Stay root: mosquitto otherwise drops to its own user, which cannot write the\n# persistence into this root-owned temporary directory, and restarts lose sessions.\nuser root\nlistener {} 127.0.0.1\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\nlog_dest file {}/log\n{}",
             self.port,
             self.dir.path().display(),
             self.dir.path().display(),
@@ -57,7 +66,11 @@ impl Broker {
         self.child = Some(child);
         let end = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < end, "mosquitto did not listen on {} within 10 s", self.port);
+            assert!(
+                Instant::now() < end,
+                "mosquitto did not listen on {} within 10 s",
+                self.port
+            );
             std::thread::park_timeout(Duration::from_millis(10));
         }
     }
@@ -70,7 +83,11 @@ impl Broker {
 
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            rustix::process::kill_process(rustix::process::Pid::from_raw(c.id() as i32).unwrap(), rustix::process::Signal::TERM).unwrap();
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(c.id() as i32).unwrap(),
+                rustix::process::Signal::TERM,
+            )
+            .unwrap();
             let end = Instant::now() + Duration::from_secs(10);
             while c.try_wait().unwrap().is_none() {
                 assert!(Instant::now() < end, "mosquitto did not stop");
@@ -82,6 +99,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if let Ok(keep) = std::env::var("OUTPOST_TEST_KEEP_BROKER_LOG") {
+            let _ = std::fs::copy(self.dir.path().join("log"), keep);
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();

@@ -30,10 +30,23 @@ impl Peer {
         let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
         let subacks: Arc<Mutex<usize>> = Arc::default();
         let (r, s) = (Arc::clone(&received), Arc::clone(&subacks));
+        let (resub, topics) = (
+            client.clone(),
+            filters.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+        );
         let task = tokio::spawn(async move {
             loop {
                 match el.poll().await {
-                    Ok(Event::Incoming(Packet::Publish(p))) => r.lock().unwrap().push((p.topic.clone(), p.payload.to_vec())),
+                    Ok(Event::Incoming(Packet::Publish(p))) => r
+                        .lock()
+                        .unwrap()
+                        .push((p.topic.clone(), p.payload.to_vec())),
+                    // A broker that lost our session: subscribe again, as real clients do.
+                    Ok(Event::Incoming(Packet::ConnAck(c))) if !c.session_present => {
+                        for t in &topics {
+                            let _ = resub.try_subscribe(t.as_str(), QoS::AtLeastOnce);
+                        }
+                    }
                     Ok(Event::Incoming(Packet::SubAck(_))) => *s.lock().unwrap() += 1,
                     Ok(_) => {}
                     // The broker is restarting: rumqttc reconnects on the next poll.
@@ -44,18 +57,34 @@ impl Peer {
         for f in filters {
             client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
         }
-        let p = Peer { client, received, subacks, task };
-        super::wait_for("peer subscriptions", Duration::from_secs(10), || async { *p.subacks.lock().unwrap() >= filters.len() }).await;
+        let p = Peer {
+            client,
+            received,
+            subacks,
+            task,
+        };
+        super::wait_for("peer subscriptions", Duration::from_secs(10), || async {
+            *p.subacks.lock().unwrap() >= filters.len()
+        })
+        .await;
         p
     }
 
     pub async fn publish(&self, topic: &str, payload: Vec<u8>) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.unwrap();
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
     }
 
     pub async fn job(&self, topic: &str, kind: &str, params: serde_json::Value) -> String {
         let id = uuid::Uuid::now_v7().to_string();
-        let m = Message::Job { id: id.clone(), kind: kind.into(), params, timeout_ms: None };
+        let m = Message::Job {
+            id: id.clone(),
+            kind: kind.into(),
+            params,
+            timeout_ms: None,
+        };
         self.publish(topic, m.encode()).await;
         id
     }
@@ -75,7 +104,9 @@ impl Peer {
         self.messages()
             .into_iter()
             .filter_map(|(_, m)| match m {
-                Message::Result { seq, result } => Some((result["id"].as_str()?.to_owned(), seq, result)),
+                Message::Result { seq, result } => {
+                    Some((result["id"].as_str()?.to_owned(), seq, result))
+                }
                 _ => None,
             })
             .collect()

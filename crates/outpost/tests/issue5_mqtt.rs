@@ -1,0 +1,383 @@
+//! Issue 5: the MQTT uplink against a real Mosquitto broker.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::{collections::HashMap, time::Duration};
+
+use common::{metric, mosquitto::Broker, mqtt_peer::Peer, wait_for, Agent, Options};
+use outpost_proto::Message;
+use serde_json::json;
+
+fn agent_opts(dir: &std::path::Path, broker: &Broker, id: &str) -> Options {
+    Options::new(dir)
+        .env("OUTPOST_UPLINK_MQTT_URL", &broker.url())
+        .env("OUTPOST_AGENT_ID", id)
+        .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
+        .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "1000")
+        .env("OUTPOST_UPLINK_MQTT_KEEPALIVE_SECS", "5")
+}
+
+async fn connected(a: &Agent) {
+    wait_for(
+        "the MQTT uplink to connect",
+        Duration::from_secs(20),
+        || async {
+            metric(
+                &a.metrics().await,
+                "outpost_uplink_connected{uplink=\"mqtt\"}",
+            ) == 1.0
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_round_trip_and_retained_status() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(agent_opts(dir.path(), &broker, "rt-1"));
+    let peer = Peer::connect(
+        broker.port,
+        "cp-rt",
+        &["outpost/rt-1/results", "outpost/rt-1/status"],
+    )
+    .await;
+    connected(&a).await;
+    let id = peer
+        .job("outpost/rt-1/jobs", "echo", json!({"ping": 1}))
+        .await;
+    wait_for("the echo result", Duration::from_secs(20), || async {
+        peer.results().iter().any(|(i, _, _)| *i == id)
+    })
+    .await;
+    let (_, seq, body) = peer
+        .results()
+        .into_iter()
+        .find(|(i, _, _)| *i == id)
+        .unwrap();
+    assert!(seq > 0);
+    assert_eq!(body["state"], "succeeded");
+    assert_eq!(body["output"], json!({"ping": 1}));
+    assert_eq!(body["source"], "uplink:mqtt");
+    let online = peer.received.lock().unwrap().iter().any(|(t, b)| {
+        t == "outpost/rt-1/status" && String::from_utf8_lossy(b).contains("\"online\"")
+    });
+    assert!(online, "a retained online status");
+    // The same job delivered again is recognised by id, not run twice.
+    let again = Message::Job {
+        id: id.clone(),
+        kind: "echo".into(),
+        params: json!({"ping": 2}),
+        timeout_ms: None,
+    };
+    peer.publish("outpost/rt-1/jobs", again.encode()).await;
+    let id2 = peer.job("outpost/rt-1/jobs", "echo", json!(3)).await;
+    wait_for("a later result", Duration::from_secs(20), || async {
+        peer.results().iter().any(|(i, _, _)| *i == id2)
+    })
+    .await;
+    assert_eq!(
+        peer.results().iter().filter(|(i, _, _)| *i == id).count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_bad_input_is_answered_with_errors_and_the_connection_stays_up() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(agent_opts(dir.path(), &broker, "bad-1"));
+    let peer = Peer::connect(broker.port, "cp-bad", &["outpost/bad-1/results"]).await;
+    connected(&a).await;
+    let jobs = "outpost/bad-1/jobs";
+    peer.publish(jobs, b"{not json".to_vec()).await;
+    peer.publish(jobs, br#"{"v":1,"type":"self_destruct"}"#.to_vec())
+        .await;
+    peer.publish(jobs, vec![b' '; 2 << 20]).await;
+    peer.publish(jobs, br#"{"v":9,"type":"job"}"#.to_vec())
+        .await;
+    let unknown = peer.job(jobs, "launch.missiles", json!({})).await;
+    peer.publish(
+        jobs,
+        Message::Job {
+            id: "not-a-uuid".into(),
+            kind: "echo".into(),
+            params: json!(1),
+            timeout_ms: None,
+        }
+        .encode(),
+    )
+    .await;
+    let bad_params = peer.job(jobs, "sleep", json!({"ms": "soon"})).await;
+    let good = peer.job(jobs, "echo", json!("still here")).await;
+    wait_for(
+        "errors for every bad message and the good result",
+        Duration::from_secs(20),
+        || async {
+            let errors = peer
+                .messages()
+                .into_iter()
+                .filter(|(_, m)| matches!(m, Message::Error { .. }))
+                .count();
+            errors >= 7 && peer.results().iter().any(|(i, _, _)| *i == good)
+        },
+    )
+    .await;
+    let codes: Vec<(String, Option<String>)> = peer
+        .messages()
+        .into_iter()
+        .filter_map(|(_, m)| match m {
+            Message::Error { code, about, .. } => Some((code, about)),
+            _ => None,
+        })
+        .collect();
+    for want in [
+        "malformed",
+        "unknown_type",
+        "too_large",
+        "unsupported_version",
+        "unknown_kind",
+        "invalid",
+        "bad_params",
+    ] {
+        assert!(
+            codes.iter().any(|(c, _)| c == want),
+            "no `{want}` error in {codes:?}"
+        );
+    }
+    assert!(codes.contains(&("unknown_kind".into(), Some(unknown))));
+    assert!(codes.contains(&("bad_params".into(), Some(bad_params))));
+    let m = a.metrics().await;
+    assert_eq!(
+        metric(&m, "outpost_uplink_reconnects_total{uplink=\"mqtt\"}"),
+        0.0,
+        "the connection stayed up: {m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "outpost_uplink_rejected_total{uplink=\"mqtt\",code=\"unknown_type\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+}
+
+/// Submits `n` echo jobs over the local API, `conc` at a time; returns their ids.
+async fn submit_many(a: &Agent, n: usize, conc: usize) -> Vec<String> {
+    use futures_util::{stream, StreamExt};
+    let ids: Vec<Option<String>> = stream::iter(0..n)
+        .map(|i| async move {
+            let r = a
+                .post("/v1/jobs")
+                .json(&json!({"kind": "echo", "params": {"i": i}}))
+                .send()
+                .await
+                .ok()?;
+            if r.status() != 202 {
+                return None;
+            }
+            let b: serde_json::Value = r.json().await.ok()?;
+            Some(b["id"].as_str()?.to_owned())
+        })
+        .buffer_unordered(conc)
+        .collect()
+        .await;
+    ids.into_iter().flatten().collect()
+}
+
+/// Every id arrived; duplicates carry the same seq and body as the first copy.
+fn check_delivery(peer: &Peer, ids: &[String], max_dups: usize) {
+    let mut first: HashMap<String, (u64, serde_json::Value)> = HashMap::new();
+    let mut dups = 0;
+    for (id, seq, body) in peer.results() {
+        match first.get(&id) {
+            None => {
+                first.insert(id, (seq, body));
+            }
+            Some((s, b)) => {
+                dups += 1;
+                assert_eq!(
+                    (*s, b),
+                    (seq, &body),
+                    "a redelivery of {id} must be identical"
+                );
+            }
+        }
+    }
+    let missing: Vec<_> = ids.iter().filter(|i| !first.contains_key(*i)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} results never arrived, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert!(
+        dups <= max_dups,
+        "{dups} duplicates, more than the unacknowledged windows allow ({max_dups})"
+    );
+    eprintln!("delivered {} results, {dups} duplicates", ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() {
+    let mut broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(agent_opts(dir.path(), &broker, "restart-1"));
+    let peer = Peer::connect(broker.port, "cp-restart", &["outpost/restart-1/results"]).await;
+    connected(&a).await;
+    let total = 10_000;
+    let mut ids = Vec::new();
+    for round in 0..5 {
+        ids.extend(submit_many(&a, total / 5, 32).await);
+        // Restart while this round's results are still streaming out.
+        let in_flight = ids.len() - peer.results().len().min(ids.len());
+        broker.restart();
+        eprintln!(
+            "broker restart {} with about {in_flight} results not yet seen by the peer",
+            round + 1
+        );
+    }
+    assert_eq!(ids.len(), total, "every submission was accepted");
+    let end = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let got: std::collections::HashSet<String> =
+            peer.results().into_iter().map(|r| r.0).collect();
+        if ids.iter().all(|i| got.contains(i)) {
+            break;
+        }
+        if std::time::Instant::now() > end {
+            let m = a.metrics().await;
+            let uplink: Vec<&str> = m
+                .lines()
+                .filter(|l| l.starts_with("outpost_uplink") || l.starts_with("outpost_outbox"))
+                .collect();
+            panic!(
+                "only {} of {total} results arrived; agent: {uplink:?}",
+                got.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Each restart may resend one window (512) from the agent, and the broker may redeliver
+    // to the peer what it had not acknowledged.
+    check_delivery(&peer, &ids, 5 * 2 * 512);
+    let m = a.metrics().await;
+    assert!(
+        metric(&m, "outpost_uplink_reconnects_total{uplink=\"mqtt\"}") >= 5.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_agent_killed_during_a_stream_loses_nothing() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start(agent_opts(dir.path(), &broker, "kill-1"));
+    let peer = Peer::connect(broker.port, "cp-kill", &["outpost/kill-1/results"]).await;
+    connected(&a).await;
+    let mut ids = submit_many(&a, 3000, 32).await;
+    wait_for("part of the stream", Duration::from_secs(30), || async {
+        peer.results().len() >= 500
+    })
+    .await;
+    a.kill9();
+    let a = Agent::start(agent_opts(dir.path(), &broker, "kill-1"));
+    ids.extend(submit_many(&a, 1000, 32).await);
+    wait_for(
+        "every result, including those buffered when the agent died",
+        Duration::from_secs(90),
+        || async {
+            let got: std::collections::HashSet<String> =
+                peer.results().into_iter().map(|r| r.0).collect();
+            ids.iter().all(|i| got.contains(i))
+        },
+    )
+    .await;
+    check_delivery(&peer, &ids, 2 * 512);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_pool_jobs_spread_across_two_agents() {
+    let broker = Broker::start();
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a1 = Agent::start(
+        agent_opts(d1.path(), &broker, "pool-a").env("OUTPOST_UPLINK_MQTT_POOL", "p1"),
+    );
+    let a2 = Agent::start(
+        agent_opts(d2.path(), &broker, "pool-b").env("OUTPOST_UPLINK_MQTT_POOL", "p1"),
+    );
+    let peer = Peer::connect(broker.port, "cp-pool", &["outpost/+/results"]).await;
+    connected(&a1).await;
+    connected(&a2).await;
+    let mut ids = vec![];
+    for i in 0..200 {
+        ids.push(peer.job("outpost/pool/p1/jobs", "echo", json!(i)).await);
+    }
+    wait_for("200 pool results", Duration::from_secs(30), || async {
+        peer.results().len() >= 200
+    })
+    .await;
+    let mut by_agent: HashMap<String, usize> = HashMap::new();
+    for (topic, m) in peer.messages() {
+        if matches!(m, Message::Result { .. }) {
+            *by_agent.entry(topic).or_default() += 1;
+        }
+    }
+    let a = by_agent.get("outpost/pool-a/results").copied().unwrap_or(0);
+    let b = by_agent.get("outpost/pool-b/results").copied().unwrap_or(0);
+    assert_eq!(a + b, 200, "each pool job ran exactly once: {by_agent:?}");
+    assert!(
+        a >= 40 && b >= 40,
+        "the broker spread the pool's jobs: {by_agent:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_bad_credentials_are_reported_and_retried_with_backoff() {
+    let broker_dir = tempfile::tempdir().unwrap();
+    let pw = broker_dir.path().join("passwd");
+    let st = std::process::Command::new("mosquitto_passwd")
+        .args(["-c", "-b"])
+        .arg(&pw)
+        .args(["agent", "right-password"])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(st.success());
+    let broker = Broker::start_with(&format!(
+        "allow_anonymous false\npassword_file {}\n",
+        pw.display()
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        agent_opts(dir.path(), &broker, "cred-1")
+            .env("OUTPOST_UPLINK_MQTT_USERNAME", "agent")
+            .env("OUTPOST_UPLINK_MQTT_PASSWORD", "wrong-password"),
+    );
+    wait_for(
+        "three refused attempts",
+        Duration::from_secs(20),
+        || async {
+            metric(
+                &a.metrics().await,
+                "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
+            ) >= 3.0
+        },
+    )
+    .await;
+    let log = a.log_text();
+    assert!(log.contains("refused the connection"), "{log}");
+    assert!(log.contains("reconnecting after backoff"), "{log}");
+    assert!(
+        !log.contains("wrong-password"),
+        "the password must never be logged"
+    );
+    assert_eq!(
+        metric(
+            &a.metrics().await,
+            "outpost_uplink_connected{uplink=\"mqtt\"}"
+        ),
+        0.0
+    );
+}
