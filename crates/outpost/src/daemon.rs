@@ -139,6 +139,17 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         };
         uplinks.spawn(mqtt.run(ucx.clone(), uplinks_stop.clone()));
     }
+    if let Some(url) = &cfg.uplink.ws.url {
+        let ws = uplink::ws::WsUplink {
+            url: uplink::ws::normalize_url(url).map_err(anyhow::Error::msg)?,
+            token: cfg.uplink.ws.token.take(),
+            pin: match &cfg.uplink.ws.pin_sha256 {
+                Some(p) => Some(uplink::tls::parse_pin(p).map_err(anyhow::Error::msg)?),
+                None => None,
+            },
+        };
+        uplinks.spawn(ws.run(ucx.clone(), uplinks_stop.clone()));
+    }
     uplinks.close();
 
     let state = AppState::new(api::Inner {

@@ -21,11 +21,13 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub store: StoreSection,
     pub shutdown: ShutdownConfig,
+    /// Every key of `[agent]` is optional, so the table may be absent altogether.
+    #[serde(default)]
     pub agent: AgentConfig,
     pub uplink: UplinkConfig,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub id: Option<String>,
@@ -34,6 +36,7 @@ pub struct AgentConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UplinkConfig {
+    pub ws: WsConfig,
     pub mqtt: MqttConfig,
     pub window: usize,
     pub heartbeat_ms: u64,
@@ -41,6 +44,15 @@ pub struct UplinkConfig {
     pub backoff_initial_ms: u64,
     pub backoff_max_ms: u64,
     pub backoff_reset_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    pub url: Option<String>,
+    pub token: Option<SecretString>,
+    pub insecure: bool,
+    pub pin_sha256: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,6 +193,19 @@ impl Config {
         }
         if let Some(u) = &self.uplink.mqtt.url {
             crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?;
+        }
+        if let Some(u) = &self.uplink.ws.url {
+            let url = crate::uplink::ws::normalize_url(u).map_err(|e| ("uplink.ws.url", e))?;
+            if url.starts_with("ws://") && !self.uplink.ws.insecure {
+                return Err((
+                    "uplink.ws.url",
+                    "plain ws:// sends the token in clear; use wss://, or set uplink.ws.insecure"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(p) = &self.uplink.ws.pin_sha256 {
+            crate::uplink::tls::parse_pin(p).map_err(|e| ("uplink.ws.pin_sha256", e))?;
         }
         if self.uplink.window == 0 || self.uplink.window > 4096 {
             return Err(("uplink.window", "must be between 1 and 4096".into()));

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod inbound;
 pub mod mqtt;
 pub mod tls;
+pub mod ws;
 
 use std::{path::Path, time::Duration};
 

@@ -197,6 +197,7 @@ impl MqttUplink {
         let mut order: VecDeque<u64> = VecDeque::new();
         let mut pkids: HashMap<u16, u64> = HashMap::new();
         let mut up_since = None;
+        let mut subacks_due = usize::MAX;
         let mut heartbeat = tokio::time::interval(cx.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let results = topic(&cx.agent_id, "results");
@@ -231,14 +232,22 @@ impl MqttUplink {
                 ev = el.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         up_since = Some(Instant::now());
-                        cx.metrics.connected.get_or_create(&label).set(1);
+                        subacks_due = 1 + usize::from(self.pool.is_some());
                         let _ = client.subscribe(topic(&cx.agent_id, "jobs"), QoS::AtLeastOnce).await;
                         if let Some(p) = &self.pool {
                             let _ = client.subscribe(format!("$share/{p}/{}", pool_topic(p)), QoS::AtLeastOnce).await;
                         }
                         let _ = client.publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).await;
                         order.push_back(0);
-                        tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
+                    }
+                    // Connected, for operators and tests, once the broker has our job
+                    // subscriptions: a job published before that could not reach us.
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        subacks_due = subacks_due.saturating_sub(1);
+                        if subacks_due == 0 {
+                            cx.metrics.connected.get_or_create(&label).set(1);
+                            tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let decoded = Message::decode(&p.payload);

@@ -1,6 +1,15 @@
-//! TLS for uplinks: verified against the system's roots, always with rustls.
+//! TLS for uplinks: verified against the system's roots, always with rustls; or, when a
+//! fingerprint is pinned, against that one certificate and nothing else.
 
 use std::sync::Arc;
+
+use rustls::{
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider},
+    pki_types::{CertificateDer, ServerName, UnixTime},
+    DigitallySignedStruct, SignatureScheme,
+};
+use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -8,6 +17,10 @@ pub enum TlsError {
     NoRoots,
     #[error("tls: {0}")]
     Rustls(#[from] rustls::Error),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A client config trusting the system roots (what `update-ca-certificates` manages).
@@ -20,10 +33,95 @@ pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
     if roots.is_empty() {
         return Err(TlsError::NoRoots);
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// `AB:CD:...` or `abcd...` to 32 bytes.
+pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(&hex).map_err(|_| "expected a hex SHA-256 fingerprint".to_owned())?;
+    bytes
+        .try_into()
+        .map_err(|_| "a SHA-256 fingerprint is 32 bytes (64 hex digits)".to_owned())
+}
+
+/// A client config that accepts exactly the server certificate whose SHA-256 is `pin`,
+/// whatever signed it, and still checks the handshake signature made with its key.
+pub fn pinned_config(pin: [u8; 32]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = provider();
+    let verifier = Arc::new(Pinned {
+        pin,
+        provider: Arc::clone(&provider),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if got == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "server certificate SHA-256 {} does not match the pinned fingerprint",
+                crate::api::tls::hex_colon(&got)
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }

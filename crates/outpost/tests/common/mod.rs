@@ -4,6 +4,7 @@
 
 pub mod mosquitto;
 pub mod mqtt_peer;
+pub mod phoenix;
 
 use std::{
     io::{BufRead, BufReader},

@@ -10,10 +10,13 @@ use std::{
 use outpost_proto::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+/// (topic, raw payload) of every publish received, in order.
+pub type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 pub struct Peer {
     pub client: AsyncClient,
     /// (topic, raw payload) of every publish received, in order.
-    pub received: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    pub received: Log,
     /// SUBACKs seen; subscriptions are live once this reaches the number made.
     pub subacks: Arc<Mutex<usize>>,
     task: tokio::task::JoinHandle<()>,
@@ -27,7 +30,7 @@ impl Peer {
         o.set_max_packet_size(32 << 20, 32 << 20);
         o.set_inflight(1000);
         let (client, mut el) = AsyncClient::new(o, 20_000);
-        let received: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let received: Log = Arc::default();
         let subacks: Arc<Mutex<usize>> = Arc::default();
         let (r, s) = (Arc::clone(&received), Arc::clone(&subacks));
         let (resub, topics) = (
