@@ -41,6 +41,8 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Drive an agent: run jobs and watch results over MQTT or the local API.
+    Ctl(crate::ctl::CtlArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

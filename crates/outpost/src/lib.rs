@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod config_cmd;
+pub mod ctl;
 pub mod daemon;
 pub mod executors;
 pub mod telemetry;

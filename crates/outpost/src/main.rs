@@ -22,6 +22,14 @@ fn main() -> ExitCode {
     let res = match cli.command {
         cli::Command::Run(args) => daemon::run(args),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
+        cli::Command::Ctl(args) => match outpost::ctl::run(args) {
+            Ok(()) => Ok(()),
+            Err(outpost::ctl::CtlError::Usage(m)) => {
+                eprintln!("outpost ctl: {m}");
+                return ExitCode::from(2);
+            }
+            Err(e) => Err(e.into()),
+        },
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {
