@@ -3,6 +3,7 @@
 mod agent_info;
 mod echo;
 mod sleep;
+pub mod snmp;
 
 use std::time::Instant;
 
@@ -12,6 +13,10 @@ use outpost_core::Registry;
 pub fn registry(started: Instant) -> Registry {
     let mut reg = Registry::new();
     reg.register(echo::Echo).register(sleep::Sleep);
+    let snmp = snmp::Shared::new();
+    reg.register(snmp::SnmpGet(snmp.clone()))
+        .register(snmp::SnmpWalk(snmp.clone()))
+        .register(snmp::SnmpSet(snmp));
     let mut kinds: Vec<String> = reg.kinds().iter().map(|k| k.to_string()).collect();
     kinds.push(agent_info::KIND.to_owned());
     kinds.sort();
