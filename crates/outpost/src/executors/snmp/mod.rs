@@ -19,7 +19,10 @@ use std::sync::{Arc, Mutex};
 use outpost_core::{executor::ParamError, ExecError};
 use outpost_snmp::mib::Mib;
 use outpost_snmp::params::ParamsError;
-use outpost_snmp::{Engine, EngineConfig, Oid, Security, Session, SnmpError, TargetParams, UserCache, Value, VarBind};
+use outpost_snmp::{
+    Engine, EngineConfig, Oid, Security, Session, SnmpError, TargetParams, UserCache, Value,
+    VarBind,
+};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -77,7 +80,15 @@ impl Shared {
             h.update(b);
         };
         part(cfg.addr.to_string().as_bytes());
-        part(format!("{:?}/{:?}/{}", cfg.security.version(), cfg.timeout, cfg.retries).as_bytes());
+        part(
+            format!(
+                "{:?}/{:?}/{}",
+                cfg.security.version(),
+                cfg.timeout,
+                cfg.retries
+            )
+            .as_bytes(),
+        );
         match &cfg.security {
             Security::Community { community, .. } => part(community.expose_secret().as_bytes()),
             // The cache hands out one Arc per distinct user, and never drops it.
