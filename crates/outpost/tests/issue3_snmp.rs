@@ -210,12 +210,7 @@ fn assert_no_secret(what: &str, text: &str) {
 async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
     let d = Snmpd::start().await;
     let dir = tempfile::tempdir().unwrap();
-    // OUTPOST_AGENT_ID: main's config fails with "missing field `agent`" without it.
-    let a = Agent::start(
-        Options::new(dir.path())
-            .env("LOG_LEVEL", "trace")
-            .env("OUTPOST_AGENT_ID", "issue3-test"),
-    );
+    let a = Agent::start(Options::new(dir.path()).env("LOG_LEVEL", "trace"));
     let t = d.addr();
     let mut ids = Vec::new();
 
