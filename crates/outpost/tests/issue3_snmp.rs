@@ -272,6 +272,27 @@ async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
     assert_eq!(text_of(&job), theirs);
     ids.push(job["id"].as_str().unwrap().to_owned());
 
+    // v1 has no GETBULK: the same job walks with GETNEXT, as snmpwalk does.
+    let theirs = netsnmp(
+        "snmpwalk",
+        &["-v1", "-c", COMMUNITY, "-On", &t, STABLE_ROOT],
+    )
+    .await;
+    let job = run_job(
+        &a,
+        "snmp.walk",
+        with(v2c_params(&d), json!({"oid": STABLE_ROOT, "version": "1"})),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    // When nothing a v1 agent can return lies past the subtree (so here), the agent answers
+    // noSuchName: snmpwalk prints "End of MIB", the result says `end_of_mib`.
+    let end = theirs.ends_with("End of MIB\n");
+    assert_eq!(job["output"]["end_of_mib"], end, "{job}");
+    let trailer = if end { "End of MIB\n" } else { "" };
+    assert_eq!(text_of(&job) + trailer, theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
     let mut args = v3_flags();
     args.extend(["-Cr10", "-On", &t, STABLE_ROOT]);
     let theirs = netsnmp("snmpbulkwalk", &args).await;
