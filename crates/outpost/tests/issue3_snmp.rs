@@ -434,6 +434,27 @@ async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
         }
     }
 
+    // The engine's counters on /metrics: replies credited, the timeout counted, and the
+    // wrong-community requests' silence counted as retransmits; no secret there either.
+    let m = a.metrics().await;
+    assert!(
+        common::metric(&m, "outpost_snmp_responses_accepted_total") >= 10.0,
+        "{m}"
+    );
+    assert!(
+        common::metric(&m, "outpost_snmp_timeouts_total") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        common::metric(&m, "outpost_snmp_retransmits_total") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        m.contains("outpost_snmp_replies_dropped_total{reason=\"wrong_source\"} 0"),
+        "{m}"
+    );
+    assert_no_secret("/metrics", &m);
+
     // The log, at trace level.
     let log = a.log_text();
     assert!(

@@ -54,6 +54,74 @@ pub struct Shared {
     mib: Mib,
 }
 
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("snmp::Shared")
+            .field("engine_started", &self.engine.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine's counters on `/metrics`, read at scrape time, so every reply the engine
+/// dropped is visible (invariant 3). All zero until the first SNMP job starts the engine.
+impl prometheus_client::collector::Collector for Shared {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::{counter::ConstCounter, MetricType};
+        let s = self.engine.get().map(Engine::stats).unwrap_or_default();
+        for (name, help, v) in [
+            (
+                "outpost_snmp_requests_sent",
+                "SNMP requests sent, retransmissions included",
+                s.requests_sent,
+            ),
+            (
+                "outpost_snmp_retransmits",
+                "SNMP requests sent again after a timeout",
+                s.retransmits,
+            ),
+            (
+                "outpost_snmp_datagrams_received",
+                "Datagrams read from the SNMP engine's sockets",
+                s.datagrams_received,
+            ),
+            (
+                "outpost_snmp_responses_accepted",
+                "SNMP replies credited to their request",
+                s.responses_accepted,
+            ),
+            (
+                "outpost_snmp_timeouts",
+                "SNMP requests that ran out of retries",
+                s.timeouts,
+            ),
+        ] {
+            let m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(v).encode(m)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "outpost_snmp_replies_dropped",
+            "SNMP replies read but not credited, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, v) in [
+            ("malformed", s.malformed),
+            ("unknown_request_id", s.unknown_request_id),
+            ("wrong_source", s.wrong_source),
+            ("rejected", s.rejected),
+            ("queue_full", s.queue_full),
+        ] {
+            let labels = [("reason", reason)];
+            ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Shared {
     pub fn new() -> Arc<Shared> {
         Arc::new(Shared {
