@@ -43,6 +43,23 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
     Config(ConfigCommand),
     /// Drive an agent: run jobs and watch results over MQTT or the local API.
     Ctl(crate::ctl::CtlArgs),
+    /// Query an SNMP agent with net-snmp's flags: get, getnext, walk, bulkwalk, set.
+    #[command(
+        after_help = "Examples:
+  outpost snmp get -v2c -c public 127.0.0.1:161 .1.3.6.1.2.1.1.1.0
+  outpost snmp bulkwalk -v2c -c public -Cr20 udp6:[::1]:161 .1.3.6.1.2.1.2.2
+  outpost snmp walk -v3 -l authPriv -u probe -a SHA -A PASS -x AES -X PASS tcp:10.0.0.2:161 IF-MIB::ifDescr
+  outpost snmp set -v2c -c private 10.0.0.2 sysLocation.0 s \"rack 4\"
+
+Output is `snmpwalk -On`'s line format (--json for JSON lines).
+Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
+        disable_help_flag = true
+    )]
+    Snmp {
+        /// The operation, TARGET, OIDs and net-snmp flags (-v -c -u -l -a -A -x -X -n -t -r -Cr -On -Os -M --json).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+        args: Vec<String>,
+    },
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

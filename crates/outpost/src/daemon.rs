@@ -103,8 +103,9 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         tracing::warn!(job = %r.id, kind = %r.kind, "job interrupted by the previous stop; recorded as interrupted");
     }
 
+    let (executor_registry, snmp) = executors::registry_and_snmp(started);
     let dispatcher = Dispatcher::new(
-        executors::registry(started),
+        executor_registry,
         store.clone(),
         core_metrics.clone(),
         DispatcherConfig {
@@ -118,6 +119,7 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     core_metrics.register(&mut registry);
     api_metrics.register(&mut registry);
     uplink_metrics.register(&mut registry);
+    registry.register_collector(Box::new(snmp));
 
     let agent_id = uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?;
     let uplinks_stop = tokio_util::sync::CancellationToken::new();

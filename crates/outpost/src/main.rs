@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use outpost::{cli, config, config_cmd, daemon};
+use outpost::{cli, config, config_cmd, daemon, snmp_cmd};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
+        cli::Command::Snmp { args } => return snmp_cmd::run(&args),
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

@@ -1,0 +1,311 @@
+//! `snmp.get`, `snmp.walk`, `snmp.set`: SNMP polling as jobs, on `outpost-snmp`'s engine.
+//!
+//! One [`Shared`] per registry: one [`Engine`] (a few UDP sockets for every target), created
+//! on the first SNMP job so an agent that polls nothing binds nothing; one [`UserCache`], so
+//! the 1 MiB password-to-key hashing runs once per v3 user; and a bounded cache of sessions,
+//! so a v3 target is discovered once, not once per job.
+//!
+//! The target and its credentials travel in the params, flat beside the operation's own
+//! fields (the snmp crate's [`TargetParams`]). [`redact`] blanks the community and the v3
+//! pass phrases before params are stored, so they never reach the store, the outbox or a log.
+
+mod get;
+mod set;
+mod walk;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use outpost_core::{executor::ParamError, ExecError};
+use outpost_snmp::mib::Mib;
+use outpost_snmp::params::ParamsError;
+use outpost_snmp::{
+    Engine, EngineConfig, Oid, Security, Session, SnmpError, TargetParams, UserCache, Value,
+    VarBind,
+};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use get::SnmpGet;
+pub use set::SnmpSet;
+pub use walk::SnmpWalk;
+
+/// Param keys whose values are secrets: blanked by [`redact`].
+pub const SECRET_KEYS: &[&str] = &["community", "auth_password", "priv_password"];
+
+/// What a redacted secret reads as in stored params.
+pub const REDACTED: &str = "[redacted]";
+
+/// Sessions kept for reuse; past this the cache starts over (each session is small, but
+/// the set of targets is the operator's, so it is bounded here).
+const MAX_SESSIONS: usize = 4096;
+
+/// What the three SNMP executors share.
+pub struct Shared {
+    /// The polling engine, bound on the first SNMP job.
+    engine: tokio::sync::OnceCell<Engine>,
+    /// v3 users by credentials digest, so keys are derived once per user.
+    users: UserCache,
+    /// Sessions by target-and-credentials digest: v3 discovery and the TCP connection are
+    /// per session, so reusing it saves a round trip per poll.
+    sessions: Mutex<HashMap<[u8; 32], Session>>,
+    /// Built-in MIB names, so params may say `sysDescr.0` or `IF-MIB::ifDescr`.
+    mib: Mib,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("snmp::Shared")
+            .field("engine_started", &self.engine.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine's counters on `/metrics`, read at scrape time, so every reply the engine
+/// dropped is visible (invariant 3). All zero until the first SNMP job starts the engine.
+impl prometheus_client::collector::Collector for Shared {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::{counter::ConstCounter, MetricType};
+        let s = self.engine.get().map(Engine::stats).unwrap_or_default();
+        for (name, help, v) in [
+            (
+                "outpost_snmp_requests_sent",
+                "SNMP requests sent, retransmissions included",
+                s.requests_sent,
+            ),
+            (
+                "outpost_snmp_retransmits",
+                "SNMP requests sent again after a timeout",
+                s.retransmits,
+            ),
+            (
+                "outpost_snmp_datagrams_received",
+                "Datagrams read from the SNMP engine's sockets",
+                s.datagrams_received,
+            ),
+            (
+                "outpost_snmp_responses_accepted",
+                "SNMP replies credited to their request",
+                s.responses_accepted,
+            ),
+            (
+                "outpost_snmp_timeouts",
+                "SNMP requests that ran out of retries",
+                s.timeouts,
+            ),
+        ] {
+            let m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(v).encode(m)?;
+        }
+        let mut m = encoder.encode_descriptor(
+            "outpost_snmp_replies_dropped",
+            "SNMP replies read but not credited, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, v) in [
+            ("malformed", s.malformed),
+            ("unknown_request_id", s.unknown_request_id),
+            ("wrong_source", s.wrong_source),
+            ("rejected", s.rejected),
+            ("queue_full", s.queue_full),
+        ] {
+            let labels = [("reason", reason)];
+            ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    pub fn new() -> Arc<Shared> {
+        Arc::new(Shared {
+            engine: tokio::sync::OnceCell::new(),
+            users: UserCache::default(),
+            sessions: Mutex::new(HashMap::new()),
+            mib: Mib::builtin(),
+        })
+    }
+
+    /// Validates the target part of the params (no network, no key derivation).
+    fn check_target(&self, t: &TargetParams) -> Result<(), ParamError> {
+        t.to_config(&self.users).map(|_| ()).map_err(param_error)
+    }
+
+    /// The session for these params, reused when the same target and credentials come again.
+    async fn session(&self, t: &TargetParams) -> Result<Session, ExecError> {
+        let cfg = t
+            .to_config(&self.users)
+            .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
+        let mut h = Sha256::new();
+        let mut part = |b: &[u8]| {
+            h.update((b.len() as u64).to_be_bytes());
+            h.update(b);
+        };
+        part(cfg.addr.to_string().as_bytes());
+        part(
+            format!(
+                "{:?}/{:?}/{}",
+                cfg.security.version(),
+                cfg.timeout,
+                cfg.retries
+            )
+            .as_bytes(),
+        );
+        match &cfg.security {
+            Security::Community { community, .. } => part(community.expose_secret().as_bytes()),
+            // The cache hands out one Arc per distinct user, and never drops it.
+            Security::Usm(u) => part(&(Arc::as_ptr(u) as usize).to_be_bytes()),
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if let Some(s) = self.lock_sessions().get(&key) {
+            return Ok(s.clone());
+        }
+        let engine = self
+            .engine
+            .get_or_try_init(|| Engine::new(EngineConfig::default()))
+            .await
+            .map_err(exec_error)?;
+        let session = engine.session(cfg).await.map_err(exec_error)?;
+        let mut sessions = self.lock_sessions();
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.clear();
+        }
+        Ok(sessions.entry(key).or_insert(session).clone())
+    }
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn parse_oid(&self, s: &str, field: &str) -> Result<Oid, ParamError> {
+        self.mib.parse_oid(s).map_err(|e| ParamError {
+            field: field.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Keys a client sent that no SNMP executor knows: refused, so a misspelt `comunity` is
+/// an error at submission rather than a silent timeout later.
+pub type Unknown = BTreeMap<String, serde_json::Value>;
+
+fn refuse_unknown(unknown: &Unknown) -> Result<(), ParamError> {
+    match unknown.keys().next() {
+        Some(k) => Err(ParamError {
+            field: k.clone(),
+            message: "unknown field".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Params as they may be stored: every secret blanked.
+pub fn redact(params: &serde_json::Value) -> serde_json::Value {
+    let mut v = params.clone();
+    if let Some(obj) = v.as_object_mut() {
+        for k in SECRET_KEYS {
+            if let Some(s) = obj.get_mut(*k) {
+                *s = serde_json::Value::String(REDACTED.into());
+            }
+        }
+    }
+    v
+}
+
+fn param_error(e: ParamsError) -> ParamError {
+    let field = match &e {
+        ParamsError::Target(_) => "target",
+        ParamsError::MissingCommunity => "community",
+        ParamsError::MissingUser => "user",
+        ParamsError::MissingPassword("auth_protocol") => "auth_password",
+        ParamsError::MissingPassword(_) => "priv_password",
+        ParamsError::Protocol(_) | ParamsError::Usm(_) => "",
+    };
+    ParamError {
+        field: field.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// A stable code per failure an operator can act on; the message is the engine's, which
+/// never carries a secret.
+pub fn exec_error(e: SnmpError) -> ExecError {
+    let code = match &e {
+        SnmpError::Timeout { .. } => "timeout",
+        SnmpError::UnknownUser => "unknown_user",
+        SnmpError::WrongDigest => "wrong_digest",
+        SnmpError::DecryptionError => "decryption_error",
+        SnmpError::UnsupportedSecLevel => "unsupported_sec_level",
+        SnmpError::NotInTimeWindow => "not_in_time_window",
+        SnmpError::UnknownEngineId => "unknown_engine_id",
+        SnmpError::Report { .. } => "report",
+        SnmpError::Agent { .. } => "agent_error",
+        SnmpError::OidNotIncreasing { .. } => "oid_not_increasing",
+        SnmpError::Decode(_) => "decode",
+        SnmpError::Usm(_) => "security",
+        SnmpError::Io { .. } => "io",
+        SnmpError::Resolve(_) => "resolve",
+        SnmpError::InvalidRequest(_) => "invalid_request",
+        SnmpError::Closed => "closed",
+    };
+    ExecError::new(code, e.to_string())
+}
+
+/// One varbind in a job result: the numeric OID, its name when the built-in MIBs know it,
+/// the typed value (`type`, `value`, and `hex` for octet strings), and net-snmp's `-On` line.
+#[derive(Serialize)]
+pub struct VarBindOut {
+    /// Numeric OID, always present.
+    oid: Oid,
+    /// `MODULE::name.index`, when a built-in MIB knows a prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// The typed value, flattened: `type`, `value`, `hex`.
+    #[serde(flatten)]
+    value: Value,
+    /// `snmpget -On`'s line for it, so a result diffs against net-snmp.
+    text: String,
+}
+
+impl VarBindOut {
+    fn new(vb: VarBind, mib: &Mib) -> Self {
+        let name = mib.name_of(&vb.oid);
+        VarBindOut {
+            text: vb.to_string(),
+            name: (!name.starts_with('.')).then_some(name),
+            oid: vb.oid,
+            value: vb.value,
+        }
+    }
+}
+
+/// What `snmp.get` and `snmp.set` return.
+#[derive(Serialize)]
+pub struct VarBindsOut {
+    /// In request order.
+    varbinds: Vec<VarBindOut>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn redact_blanks_every_secret_and_nothing_else() {
+        let p = serde_json::json!({"target": "h", "community": "c", "auth_password": "a",
+            "priv_password": "p", "user": "u"});
+        let r = redact(&p);
+        assert_eq!(r["community"], REDACTED);
+        assert_eq!(r["auth_password"], REDACTED);
+        assert_eq!(r["priv_password"], REDACTED);
+        assert_eq!(r["user"], "u");
+        assert_eq!(r["target"], "h");
+    }
+}

@@ -1,0 +1,123 @@
+//! `snmp.walk`: the subtree under one OID, with GETBULK where the version allows (v2c, v3)
+//! and GETNEXT for v1, with net-snmp's walk semantics and loop protection.
+
+use std::sync::Arc;
+
+use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
+use outpost_snmp::{TargetParams, WalkMode};
+use serde::{Deserialize, Serialize};
+
+use super::{exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut};
+
+pub const KIND: &str = "snmp.walk";
+
+/// `snmpwalk`'s default root: mib-2.
+const DEFAULT_ROOT: &str = ".1.3.6.1.2.1";
+/// `snmpbulkwalk`'s default max-repetitions.
+const DEFAULT_REPETITIONS: u32 = 10;
+/// Largest max-repetitions accepted; more only makes replies that get split on tooBig.
+const MAX_REPETITIONS: u32 = 1000;
+/// Default cap on varbinds in one result: a full tree of a busy host is ~15k.
+const DEFAULT_MAX_VARBINDS: usize = 100_000;
+/// The cap a job may ask for: a result is held in memory and stored whole.
+const MAX_MAX_VARBINDS: usize = 1_000_000;
+
+pub struct SnmpWalk(pub Arc<Shared>);
+
+#[derive(Deserialize)]
+pub struct Params {
+    /// Root of the subtree; numeric or a built-in name. Default mib-2, like `snmpwalk`.
+    #[serde(default)]
+    oid: Option<String>,
+    /// GETBULK max-repetitions (`-Cr`); default 10.
+    #[serde(default)]
+    max_repetitions: Option<u32>,
+    /// The walk fails with `too_many_varbinds` past this many; default 100,000.
+    #[serde(default)]
+    max_varbinds: Option<usize>,
+    /// Target and credentials: `target`, `version`, `community`, `user`, ...
+    #[serde(flatten)]
+    target: TargetParams,
+    /// Anything else, refused by `check`.
+    #[serde(flatten)]
+    unknown: Unknown,
+}
+
+#[derive(Serialize)]
+pub struct Output {
+    /// In walk order.
+    varbinds: Vec<VarBindOut>,
+    /// A v1 agent ended the walk with noSuchName (`snmpwalk` prints "End of MIB").
+    end_of_mib: bool,
+}
+
+impl Executor for SnmpWalk {
+    type Params = Params;
+    type Output = Output;
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn check(&self, p: &Params) -> Result<(), ParamError> {
+        refuse_unknown(&p.unknown)?;
+        self.0
+            .parse_oid(p.oid.as_deref().unwrap_or(DEFAULT_ROOT), "oid")?;
+        if let Some(r) = p.max_repetitions {
+            if r == 0 || r > MAX_REPETITIONS {
+                return Err(ParamError {
+                    field: "max_repetitions".into(),
+                    message: format!("between 1 and {MAX_REPETITIONS}"),
+                });
+            }
+        }
+        if let Some(m) = p.max_varbinds {
+            if m == 0 || m > MAX_MAX_VARBINDS {
+                return Err(ParamError {
+                    field: "max_varbinds".into(),
+                    message: format!("between 1 and {MAX_MAX_VARBINDS}"),
+                });
+            }
+        }
+        self.0.check_target(&p.target)
+    }
+
+    fn redact(&self, params: &serde_json::Value) -> serde_json::Value {
+        redact(params)
+    }
+
+    async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
+        let root = self
+            .0
+            .mib
+            .parse_oid(p.oid.as_deref().unwrap_or(DEFAULT_ROOT))
+            .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
+        let limit = p.max_varbinds.unwrap_or(DEFAULT_MAX_VARBINDS);
+        let mode = WalkMode::Bulk(p.max_repetitions.unwrap_or(DEFAULT_REPETITIONS));
+        let session = self.0.session(&p.target).await?;
+        let mib = &self.0.mib;
+        let mut varbinds = Vec::new();
+        let over = tokio::sync::Notify::new();
+        let walk = session.walk_each(&root, mode, |vb| {
+            if varbinds.len() < limit {
+                varbinds.push(VarBindOut::new(vb, mib));
+            } else {
+                over.notify_one();
+            }
+        });
+        // Past the cap the walk is dropped mid-flight: no more requests go out.
+        let summary = tokio::select! {
+            r = walk => r.map_err(exec_error)?,
+            () = over.notified() => {
+                return Err(ExecError::new(
+                    "too_many_varbinds",
+                    format!("the walk passed max_varbinds ({limit})"),
+                ))
+            }
+        };
+        Ok(Output {
+            varbinds,
+            end_of_mib: summary.end_of_mib,
+        })
+    }
+}

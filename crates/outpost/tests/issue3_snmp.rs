@@ -1,0 +1,604 @@
+//! Issue 3: the SNMP engine wired into the binary. Job kinds `snmp.get`, `snmp.walk` and
+//! `snmp.set` submitted over the real agent's API, and `outpost snmp ...` run as a process,
+//! both compared with net-snmp's tools against a real `snmpd` on an ephemeral loopback port.
+//! Credentials must appear nowhere: not in stored jobs, the outbox, the store's files, or
+//! the agent's log at `LOG_LEVEL=trace`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::type_complexity
+)]
+
+mod common;
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Agent, Options, BIN};
+use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
+use outpost_snmp::{Oid, Security};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+// Distinctive secrets, so a search for them cannot match anything else.
+const COMMUNITY: &str = "c0mmunity-s3cret-4815";
+const RW_COMMUNITY: &str = "wr1te-s3cret-2207";
+const USER: &str = "wireuser";
+const AUTH_PASS: &str = "authS3cret-7731";
+const PRIV_PASS: &str = "privS3cret-9924";
+const WRONG_PASS: &str = "wr0ngS3cret-5150";
+const SECRETS: &[&str] = &[COMMUNITY, RW_COMMUNITY, AUTH_PASS, PRIV_PASS, WRONG_PASS];
+
+/// A stable subtree: VACM's tables change only when the config does.
+const STABLE_ROOT: &str = ".1.3.6.1.6.3.16";
+
+/// A port free for UDP and TCP on loopback right now; a peer that loses the race to bind
+/// it fails to start and the caller tries another.
+fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        let ok = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        drop(u);
+        if ok {
+            return port;
+        }
+    }
+}
+
+fn must_exist(bin: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
+        let p = Path::new(dir).join(bin);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("peer binary {bin:?} is missing: run scripts/deps/20-snmp.sh (tests never skip)");
+}
+
+/// A real net-snmp snmpd on a private port and persistent dir, killed by PID on drop.
+struct Snmpd {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Snmpd {
+    async fn start() -> Snmpd {
+        let bin = must_exist("snmpd");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().unwrap();
+            let conf = format!(
+                "agentAddress udp:127.0.0.1:{port}\n\
+                 rocommunity {COMMUNITY} 127.0.0.1 .1\n\
+                 rwcommunity {RW_COMMUNITY} 127.0.0.1 .1\n\
+                 sysServices 72\nsysLocation \"Test lab\"\n\
+                 createUser {USER} SHA {AUTH_PASS} AES {PRIV_PASS}\nrouser {USER} priv .1\n"
+            );
+            std::fs::write(dir.path().join("snmpd.conf"), conf).unwrap();
+            std::fs::create_dir_all(dir.path().join("persist")).unwrap();
+            let child = Command::new(&bin)
+                .args(["-f", "-C", "-c"])
+                .arg(dir.path().join("snmpd.conf"))
+                .arg("-Lf")
+                .arg(dir.path().join("snmpd.log"))
+                .env("SNMP_PERSISTENT_DIR", dir.path().join("persist"))
+                .env("MIBS", "")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("spawn snmpd");
+            let mut s = Snmpd {
+                child,
+                port,
+                _dir: dir,
+            };
+            if s.wait_ready().await {
+                return s;
+            }
+        }
+        panic!("snmpd did not start after 5 attempts");
+    }
+
+    /// Until it answers a v2c GET, or the deadline.
+    async fn wait_ready(&mut self) -> bool {
+        let engine = Engine::new(EngineConfig::default()).await.unwrap();
+        let mut cfg = TargetConfig::new(self.addr().parse().unwrap(), Security::v2c(COMMUNITY));
+        cfg.timeout = Duration::from_millis(100);
+        cfg.retries = 0;
+        let s = engine.session(cfg).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let oid: Oid = ".1.3.6.1.2.1.1.5.0".parse().unwrap();
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if s.get(std::slice::from_ref(&oid)).await.is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Snmpd {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Runs a net-snmp tool with no MIBs and returns stdout; fails loudly.
+async fn netsnmp(bin: &str, args: &[&str]) -> String {
+    let out = Command::new(must_exist(bin))
+        .args(args)
+        .env("MIBS", "")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run net-snmp tool");
+    assert!(
+        out.status.success(),
+        "{bin} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn v3_flags() -> Vec<&'static str> {
+    vec![
+        "-v3", "-l", "authPriv", "-u", USER, "-a", "SHA", "-A", AUTH_PASS, "-x", "AES", "-X",
+        PRIV_PASS,
+    ]
+}
+
+fn v2c_params(d: &Snmpd) -> Value {
+    json!({"target": d.addr(), "version": "2c", "community": COMMUNITY})
+}
+
+fn v3_params(d: &Snmpd) -> Value {
+    json!({"target": d.addr(), "version": "3", "user": USER, "auth_protocol": "SHA",
+           "auth_password": AUTH_PASS, "priv_protocol": "AES", "priv_password": PRIV_PASS})
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+/// The `-On` text of a result, one line per varbind, as net-snmp prints it.
+fn text_of(job: &Value) -> String {
+    let vbs = job["output"]["varbinds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no varbinds in {job}"));
+    vbs.iter()
+        .map(|v| format!("{}\n", v["text"].as_str().unwrap()))
+        .collect()
+}
+
+/// Submits and waits for the result; returns the finished job.
+async fn run_job(a: &Agent, kind: &str, params: Value) -> Value {
+    let (st, body) = a
+        .submit(
+            json!({"kind": kind, "params": params, "timeout_ms": 20000}),
+            Some(30.0),
+        )
+        .await;
+    assert_eq!(st, 200, "{kind}: {body}");
+    body
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "secret {s:?} found in {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
+    let d = Snmpd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()).env("LOG_LEVEL", "trace"));
+    let t = d.addr();
+    let mut ids = Vec::new();
+
+    // snmp.get, v2c and v3 authPriv, against snmpget -On.
+    let oids = [
+        ".1.3.6.1.2.1.1.1.0",
+        ".1.3.6.1.2.1.1.2.0",
+        ".1.3.6.1.2.1.1.6.0",
+        ".1.3.6.1.2.1.1.7.0",
+    ];
+    let mut args = vec!["-v2c", "-c", COMMUNITY, "-On", &t];
+    args.extend(oids);
+    let theirs = netsnmp("snmpget", &args).await;
+    let job = run_job(&a, "snmp.get", with(v2c_params(&d), json!({"oids": oids}))).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(text_of(&job), theirs);
+    let first = &job["output"]["varbinds"][0];
+    assert_eq!(first["oid"], ".1.3.6.1.2.1.1.1.0");
+    assert_eq!(first["type"], "OctetString");
+    assert_eq!(first["name"], "SNMPv2-MIB::sysDescr.0");
+    assert_eq!(job["output"]["varbinds"][3]["value"], 72);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    let mut args = v3_flags();
+    args.extend(["-On", &t]);
+    args.extend(oids);
+    let theirs = netsnmp("snmpget", &args).await;
+    // Names from the built-in MIBs work in params too.
+    let job = run_job(
+        &a,
+        "snmp.get",
+        with(
+            v3_params(&d),
+            json!({"oids": ["sysDescr.0", "SNMPv2-MIB::sysObjectID.0", ".1.3.6.1.2.1.1.6.0", "sysServices.0"]}),
+        ),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(text_of(&job), theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // snmp.walk, v2c and v3 authPriv, against snmpbulkwalk -On with the same -Cr.
+    let theirs = netsnmp(
+        "snmpbulkwalk",
+        &["-v2c", "-c", COMMUNITY, "-Cr5", "-On", &t, STABLE_ROOT],
+    )
+    .await;
+    assert!(theirs.lines().count() > 10, "walk too short: {theirs}");
+    let job = run_job(
+        &a,
+        "snmp.walk",
+        with(
+            v2c_params(&d),
+            json!({"oid": STABLE_ROOT, "max_repetitions": 5}),
+        ),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(text_of(&job), theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // v1 has no GETBULK: the same job walks with GETNEXT, as snmpwalk does.
+    let theirs = netsnmp(
+        "snmpwalk",
+        &["-v1", "-c", COMMUNITY, "-On", &t, STABLE_ROOT],
+    )
+    .await;
+    let job = run_job(
+        &a,
+        "snmp.walk",
+        with(v2c_params(&d), json!({"oid": STABLE_ROOT, "version": "1"})),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    // When nothing a v1 agent can return lies past the subtree (so here), the agent answers
+    // noSuchName: snmpwalk prints "End of MIB", the result says `end_of_mib`.
+    let end = theirs.ends_with("End of MIB\n");
+    assert_eq!(job["output"]["end_of_mib"], end, "{job}");
+    let trailer = if end { "End of MIB\n" } else { "" };
+    assert_eq!(text_of(&job) + trailer, theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    let mut args = v3_flags();
+    args.extend(["-Cr10", "-On", &t, STABLE_ROOT]);
+    let theirs = netsnmp("snmpbulkwalk", &args).await;
+    let job = run_job(
+        &a,
+        "snmp.walk",
+        with(v3_params(&d), json!({"oid": STABLE_ROOT})),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(text_of(&job), theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // A walk past its cap fails with its own code rather than growing without bound.
+    let job = run_job(
+        &a,
+        "snmp.walk",
+        with(
+            v2c_params(&d),
+            json!({"oid": STABLE_ROOT, "max_varbinds": 3}),
+        ),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "too_many_varbinds", "{job}");
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // snmp.set with the write community; the agent then reads back what was set.
+    let job = run_job(
+        &a,
+        "snmp.set",
+        json!({"target": t, "version": "2c", "community": RW_COMMUNITY,
+               "varbinds": [{"oid": "sysContact.0", "type": "s", "value": "ops@example.net"}]}),
+    )
+    .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let theirs = netsnmp(
+        "snmpget",
+        &["-v2c", "-c", COMMUNITY, "-On", &t, ".1.3.6.1.2.1.1.4.0"],
+    )
+    .await;
+    assert_eq!(theirs, ".1.3.6.1.2.1.1.4.0 = STRING: \"ops@example.net\"\n");
+    assert_eq!(text_of(&job), theirs);
+    ids.push(job["id"].as_str().unwrap().to_owned());
+    // A read-only object: the agent's error, typed.
+    let job = run_job(
+        &a,
+        "snmp.set",
+        json!({"target": t, "version": "2c", "community": RW_COMMUNITY,
+               "varbinds": [{"oid": ".1.3.6.1.2.1.1.6.0", "type": "s", "value": "x"}]}),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "agent_error", "{job}");
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // Each failure has its own code, and none of them carries a secret.
+    let job = run_job(
+        &a,
+        "snmp.get",
+        with(
+            v3_params(&d),
+            json!({"oids": [".1.3.6.1.2.1.1.1.0"], "auth_password": WRONG_PASS}),
+        ),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "wrong_digest", "{job}");
+    ids.push(job["id"].as_str().unwrap().to_owned());
+    let job = run_job(
+        &a,
+        "snmp.get",
+        with(
+            v3_params(&d),
+            json!({"oids": [".1.3.6.1.2.1.1.1.0"], "user": "nosuchuser"}),
+        ),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "unknown_user", "{job}");
+    ids.push(job["id"].as_str().unwrap().to_owned());
+    let job = run_job(
+        &a,
+        "snmp.get",
+        json!({"target": t, "community": WRONG_PASS, "oids": [".1.3.6.1.2.1.1.1.0"],
+               "timeout_ms": 100, "retries": 1}),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "timeout", "{job}");
+    ids.push(job["id"].as_str().unwrap().to_owned());
+
+    // Bad params are refused at submission, naming the field; a misspelt key is not ignored.
+    for (params, field) in [
+        (
+            json!({"target": t, "comunity": COMMUNITY, "oids": [".1.3"]}),
+            "params.comunity",
+        ),
+        (json!({"target": t, "oids": [".1.3"]}), "params.community"),
+        (
+            json!({"target": t, "community": COMMUNITY, "oids": ["NO-MIB::nothing"]}),
+            "params.oids[0]",
+        ),
+        (
+            with(
+                v3_params(&d),
+                json!({"priv_password": "short", "oids": [".1.3"]}),
+            ),
+            "params",
+        ),
+    ] {
+        let (st, body) = a
+            .submit(json!({"kind": "snmp.get", "params": params}), None)
+            .await;
+        assert_eq!(st, 422, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+        assert_no_secret("a 422 answer", &body.to_string());
+    }
+
+    // The stored jobs keep the params, with every secret blanked.
+    for id in &ids {
+        let rec = a.job(id).await;
+        assert_no_secret("a stored job", &rec.to_string());
+        let p = &rec["params"];
+        assert_eq!(p["target"], t.as_str(), "{rec}");
+        for k in ["community", "auth_password", "priv_password"] {
+            if let Some(v) = p.get(k) {
+                assert_eq!(v, "[redacted]", "{rec}");
+            }
+        }
+    }
+
+    // The outbox: every row for these jobs, read from the start.
+    let outbox = read_outbox(&a, &ids).await;
+    assert_no_secret("the outbox", &outbox);
+
+    // The store's files, byte for byte.
+    for entry in std::fs::read_dir(&a.data_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert_no_secret(&format!("{}", path.display()), &text);
+        }
+    }
+
+    // The engine's counters on /metrics: replies credited, the timeout counted, and the
+    // wrong-community requests' silence counted as retransmits; no secret there either.
+    let m = a.metrics().await;
+    assert!(
+        common::metric(&m, "outpost_snmp_responses_accepted_total") >= 10.0,
+        "{m}"
+    );
+    assert!(
+        common::metric(&m, "outpost_snmp_timeouts_total") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        common::metric(&m, "outpost_snmp_retransmits_total") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        m.contains("outpost_snmp_replies_dropped_total{reason=\"wrong_source\"} 0"),
+        "{m}"
+    );
+    assert_no_secret("/metrics", &m);
+
+    // The log, at trace level.
+    let log = a.log_text();
+    assert!(
+        log.lines().count() > 10 && log.contains("TRACE"),
+        "expected a trace log"
+    );
+    assert_no_secret("the agent's trace log", &log);
+}
+
+/// Every outbox row up to the results of `ids`, as text.
+async fn read_outbox(a: &Agent, ids: &[String]) -> String {
+    use futures_util::StreamExt;
+    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        ws_url.as_str(),
+    )
+    .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", a.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut all = String::new();
+    while seen.len() < ids.len() {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("outbox rows within 10 s")
+            .unwrap()
+            .unwrap();
+        let text = msg.into_text().unwrap().to_string();
+        let row: Value = serde_json::from_str(&text).unwrap();
+        if let Some(id) = row["item"]["id"].as_str() {
+            if ids.iter().any(|i| i == id) {
+                seen.insert(id.to_owned());
+            }
+        }
+        all.push_str(&text);
+        all.push('\n');
+    }
+    all
+}
+
+/// Runs `outpost snmp ARGS`; returns (exit code, stdout, stderr).
+async fn outpost_snmp(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("snmp")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
+    let d = Snmpd::start().await;
+    let t = d.addr();
+    for reps in ["-Cr1", "-Cr10", "-Cr50"] {
+        let theirs = netsnmp(
+            "snmpbulkwalk",
+            &["-v2c", "-c", COMMUNITY, reps, "-On", &t, STABLE_ROOT],
+        )
+        .await;
+        let (code, ours, err) =
+            outpost_snmp(&["bulkwalk", "-v2c", "-c", COMMUNITY, reps, &t, STABLE_ROOT]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(theirs.lines().count() > 10);
+        assert_eq!(ours, theirs, "{reps}");
+    }
+    // v3 authPriv, flags after the target as net-snmp also allows.
+    let mut args = v3_flags();
+    args.extend(["-On", &t, STABLE_ROOT]);
+    let theirs = netsnmp("snmpbulkwalk", &args).await;
+    let mut args = vec!["bulkwalk", &t, STABLE_ROOT];
+    args.extend(v3_flags());
+    let (code, ours, err) = outpost_snmp(&args).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ours, theirs);
+    assert_no_secret("stderr", &err);
+    // GET, and JSON lines.
+    let theirs = netsnmp(
+        "snmpget",
+        &["-v2c", "-c", COMMUNITY, "-On", &t, ".1.3.6.1.2.1.1.6.0"],
+    )
+    .await;
+    let (code, ours, _) =
+        outpost_snmp(&["get", "-v2c", "-c", COMMUNITY, &t, ".1.3.6.1.2.1.1.6.0"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(ours, theirs);
+    let (code, ours, _) = outpost_snmp(&[
+        "get",
+        "-v2c",
+        "-c",
+        COMMUNITY,
+        "--json",
+        &t,
+        ".1.3.6.1.2.1.1.7.0",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(ours.trim()).unwrap();
+    assert_eq!(v["value"]["value"], 72, "{v}");
+}
+
+#[tokio::test]
+async fn issue3_cli_usage_error_exits_2_and_runtime_error_exits_1() {
+    for args in [
+        vec!["bulkwalk", "-v2c", "-c", COMMUNITY],
+        vec!["frobnicate", "127.0.0.1", ".1"],
+        vec![],
+        vec!["get", "-v9", "-c", COMMUNITY, "127.0.0.1", ".1.3"],
+    ] {
+        let (code, out, err) = outpost_snmp(&args).await;
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("usage: outpost snmp"), "{args:?}: {err}");
+        assert!(out.is_empty());
+        assert_no_secret("a usage error", &err);
+    }
+    // Help is not an error.
+    let (code, out, _) = outpost_snmp(&["--help"]).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("usage: outpost snmp"));
+    // Nothing listens there: a timeout, which says so, and exit 1.
+    let port = free_port();
+    let (code, _, err) = outpost_snmp(&[
+        "get",
+        "-v2c",
+        "-c",
+        COMMUNITY,
+        "-t",
+        "0.1",
+        "-r",
+        "1",
+        &format!("127.0.0.1:{port}"),
+        ".1.3.6.1.2.1.1.1.0",
+    ])
+    .await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("timeout"), "{err}");
+    assert_no_secret("a runtime error", &err);
+}
