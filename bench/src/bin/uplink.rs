@@ -29,7 +29,7 @@ fn wait_port(port: u16) {
 
 fn mosquitto(dir: &std::path::Path, port: u16) -> Child {
     let conf = dir.join("m.conf");
-    std::fs::write(&conf, format!("user root\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\n", dir.display())).unwrap();
+    std::fs::write(&conf, format!("user root\nset_tcp_nodelay true\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\n", dir.display())).unwrap();
     let c = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
     wait_port(port);
     c
@@ -46,6 +46,9 @@ async fn control_plane(port: u16, agent: &str) -> (AsyncClient, EventLoop) {
     o.set_inflight(1000);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (c, mut el) = AsyncClient::new(o, 100_000);
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    el.set_network_options(net);
     c.subscribe(format!("outpost/{agent}/results"), QoS::AtLeastOnce).await.unwrap();
     loop {
         if let Ok(Event::Incoming(Packet::SubAck(_))) = el.poll().await {

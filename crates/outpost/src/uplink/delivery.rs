@@ -77,6 +77,15 @@ impl Delivery {
         Ok(rows)
     }
 
+    /// Takes back every row after `seq` that [`Delivery::next`] handed out but the transport
+    /// could not send yet; the next call hands them out again.
+    pub fn unsend_after(&mut self, seq: u64) {
+        while self.inflight.back().is_some_and(|(s, _)| *s > seq) {
+            self.inflight.pop_back();
+        }
+        self.sent = self.sent.min(seq.max(self.cursor));
+    }
+
     /// One message acknowledged (MQTT PUBACK).
     pub fn ack_one(&mut self, seq: u64) {
         if let Some(e) = self.inflight.iter_mut().find(|(s, _)| *s == seq) {

@@ -28,6 +28,10 @@ use super::{
 };
 
 const NAME: &str = "mqtt";
+/// Jobs from the broker being stored at once.
+const INBOUND_CONCURRENCY: usize = 256;
+/// Acknowledgements gathered before the cursor is written.
+const COMMIT_EVERY: usize = 64;
 /// Incoming packets up to this size are read; larger envelopes are then refused by the
 /// decoder with an `error` reply instead of rumqttc dropping the connection.
 const MAX_PACKET: usize = 16 << 20;
@@ -109,6 +113,9 @@ impl MqttUplink {
         );
         o.set_keep_alive(self.keepalive);
         o.set_clean_session(false);
+        // A job is acknowledged to the broker only once it is in our store (or refused):
+        // a crash in between makes the broker redeliver it, and its id makes that harmless.
+        o.set_manual_acks(true);
         o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         o.set_inflight(cx.window.min(u16::MAX as usize) as u16);
         o.set_last_will(LastWill::new(
@@ -164,6 +171,10 @@ impl MqttUplink {
                 }
             };
             cx.metrics.connected.get_or_create(&label).set(0);
+            // Acknowledgements received before the connection ended still count.
+            if let Ok(n) = delivery.commit().await {
+                cx.metrics.acked.get_or_create(&label).inc_by(n as u64);
+            }
             if shutdown.is_cancelled() {
                 return;
             }
@@ -191,7 +202,16 @@ impl MqttUplink {
     ) -> Option<Instant> {
         let label = UplinkMetrics::label(NAME);
         let (client, mut el) = AsyncClient::new(opts, cx.window + 64);
+        let mut net = rumqttc::NetworkOptions::new();
+        // Small messages one at a time: Nagle plus delayed ACKs would add ~40 ms to each.
+        net.set_tcp_nodelay(true);
+        el.set_network_options(net);
         delivery.restart();
+        // Jobs being stored concurrently, so one slow submission never stalls the loop;
+        // bounded, so a flood waits in the broker rather than in our memory.
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
+        let (reply_tx, mut replies) = tokio::sync::mpsc::channel::<Message>(INBOUND_CONCURRENCY);
+        let mut acks_pending = 0usize;
         // The outbox seq of each publish, in the order rumqttc will send them (0: not an
         // outbox row); matched to packet ids as rumqttc reports them.
         let mut order: VecDeque<u64> = VecDeque::new();
@@ -203,23 +223,28 @@ impl MqttUplink {
         let results = topic(&cx.agent_id, "results");
         let events = topic(&cx.agent_id, "events");
         let status_topic = topic(&cx.agent_id, "status");
+        // Error replies waiting for room in rumqttc's request queue.
+        let mut replies_out: VecDeque<Message> = VecDeque::new();
         loop {
-            if up_since.is_some() {
+            // Never await rumqttc's request queue here: only `el.poll()` drains it, and
+            // this loop is what polls. When the queue is full, stop and come back after
+            // the next poll.
+            while let Some(m) = replies_out.front() {
+                if client.try_publish(&results, QoS::AtLeastOnce, false, m.encode()).is_err() {
+                    break;
+                }
+                replies_out.pop_front();
+                order.push_back(0);
+            }
+            if up_since.is_some() && replies_out.is_empty() {
                 match delivery.next().await {
                     Ok(rows) => {
                         for row in &rows {
                             let msg = to_message(row);
-                            let t = if matches!(msg, Message::Event { .. }) {
-                                &events
-                            } else {
-                                &results
-                            };
-                            if client
-                                .publish(t, QoS::AtLeastOnce, false, msg.encode())
-                                .await
-                                .is_err()
-                            {
-                                return up_since;
+                            let t = if matches!(msg, Message::Event { .. }) { &events } else { &results };
+                            if client.try_publish(t, QoS::AtLeastOnce, false, msg.encode()).is_err() {
+                                delivery.unsend_after(row.seq.saturating_sub(1));
+                                break;
                             }
                             order.push_back(row.seq);
                             cx.metrics.sent.get_or_create(&label).inc();
@@ -250,20 +275,20 @@ impl MqttUplink {
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let decoded = Message::decode(&p.payload);
-                        match inbound::handle(&cx.dispatcher, decoded, "uplink:mqtt", cx.default_timeout).await {
-                            Handled::Reply(m) => {
-                                if let Message::Error { code, .. } = &m {
-                                    cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
-                                }
-                                if client.publish(&results, QoS::AtLeastOnce, false, m.encode()).await.is_err() {
-                                    return up_since;
-                                }
-                                order.push_back(0);
+                        let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
+                            return up_since;
+                        };
+                        let (dispatcher, tx, acker, timeout) = (cx.dispatcher.clone(), reply_tx.clone(), client.clone(), cx.default_timeout);
+                        tokio::spawn(async move {
+                            let decoded = Message::decode(&p.payload);
+                            // Over MQTT the broker's PUBACK is the acknowledgement, so a
+                            // server `ack` needs nothing here.
+                            if let Handled::Reply(m) = inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
+                                let _ = tx.send(m).await;
                             }
-                            // Over MQTT the broker's PUBACK is the acknowledgement.
-                            Handled::Ack(_) | Handled::Nothing => {}
-                        }
+                            let _ = acker.ack(&p).await;
+                            drop(permit);
+                        });
                     }
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                         if let Some(seq) = order.pop_front() {
@@ -275,9 +300,15 @@ impl MqttUplink {
                     Ok(Event::Incoming(Packet::PubAck(a))) => {
                         if let Some(seq) = pkids.remove(&a.pkid) {
                             delivery.ack_one(seq);
-                            match delivery.commit().await {
-                                Ok(n) => { cx.metrics.acked.get_or_create(&label).inc_by(n as u64); }
-                                Err(e) => tracing::warn!(error = %e, "mqtt uplink: recording the acknowledgement failed"),
+                            acks_pending += 1;
+                            // The cursor is written in batches: losing the last few to a
+                            // crash only means resending them, within the window.
+                            if acks_pending >= COMMIT_EVERY || acks_pending >= delivery.inflight() {
+                                acks_pending = 0;
+                                match delivery.commit().await {
+                                    Ok(n) => { cx.metrics.acked.get_or_create(&label).inc_by(n as u64); }
+                                    Err(e) => tracing::warn!(error = %e, "mqtt uplink: recording the acknowledgement failed"),
+                                }
                             }
                         }
                     }
@@ -290,6 +321,12 @@ impl MqttUplink {
                         return up_since;
                     }
                 },
+                Some(m) = replies.recv() => {
+                    if let Message::Error { code, .. } = &m {
+                        cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
+                    }
+                    replies_out.push_back(m);
+                }
                 r = live.recv(), if up_since.is_some() => {
                     // New rows: the loop's top reads them. Lagging just means many rows.
                     if matches!(r, Err(RecvError::Closed)) {
