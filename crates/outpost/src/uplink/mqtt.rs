@@ -210,7 +210,10 @@ impl MqttUplink {
         // Jobs being stored concurrently, so one slow submission never stalls the loop;
         // bounded, so a flood waits in the broker rather than in our memory.
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
-        let (reply_tx, mut replies) = tokio::sync::mpsc::channel::<Message>(INBOUND_CONCURRENCY);
+        // Each stored job comes back here with its reply, if any, to be acknowledged by the
+        // loop: one message per permit, so sending never waits.
+        let (done_tx, mut done) = tokio::sync::mpsc::channel::<(rumqttc::Publish, Option<Message>)>(INBOUND_CONCURRENCY);
+        let mut acks_out: VecDeque<rumqttc::Publish> = VecDeque::new();
         let mut acks_pending = 0usize;
         // The outbox seq of each publish, in the order rumqttc will send them (0: not an
         // outbox row); matched to packet ids as rumqttc reports them.
@@ -229,6 +232,12 @@ impl MqttUplink {
             // Never await rumqttc's request queue here: only `el.poll()` drains it, and
             // this loop is what polls. When the queue is full, stop and come back after
             // the next poll.
+            while let Some(p) = acks_out.front() {
+                if client.try_ack(p).is_err() {
+                    break;
+                }
+                acks_out.pop_front();
+            }
             while let Some(m) = replies_out.front() {
                 if client.try_publish(&results, QoS::AtLeastOnce, false, m.encode()).is_err() {
                     break;
@@ -278,15 +287,16 @@ impl MqttUplink {
                         let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
                             return up_since;
                         };
-                        let (dispatcher, tx, acker, timeout) = (cx.dispatcher.clone(), reply_tx.clone(), client.clone(), cx.default_timeout);
+                        let (dispatcher, tx, timeout) = (cx.dispatcher.clone(), done_tx.clone(), cx.default_timeout);
                         tokio::spawn(async move {
                             let decoded = Message::decode(&p.payload);
                             // Over MQTT the broker's PUBACK is the acknowledgement, so a
                             // server `ack` needs nothing here.
-                            if let Handled::Reply(m) = inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
-                                let _ = tx.send(m).await;
-                            }
-                            let _ = acker.ack(&p).await;
+                            let reply = match inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
+                                Handled::Reply(m) => Some(m),
+                                Handled::Ack(_) | Handled::Nothing => None,
+                            };
+                            let _ = tx.send((p, reply)).await;
                             drop(permit);
                         });
                     }
@@ -321,11 +331,14 @@ impl MqttUplink {
                         return up_since;
                     }
                 },
-                Some(m) = replies.recv() => {
-                    if let Message::Error { code, .. } = &m {
-                        cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
+                Some((p, reply)) = done.recv() => {
+                    if let Some(m) = reply {
+                        if let Message::Error { code, .. } = &m {
+                            cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
+                        }
+                        replies_out.push_back(m);
                     }
-                    replies_out.push_back(m);
+                    acks_out.push_back(p);
                 }
                 r = live.recv(), if up_since.is_some() => {
                     // New rows: the loop's top reads them. Lagging just means many rows.
