@@ -41,6 +41,11 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a host-metrics snapshot: CPU, memory, load, disks, network (as a `metrics` job).
+    #[command(
+        after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"
+    )]
+    Metrics(MetricsArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {
@@ -48,6 +53,17 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Machine-readable output (the `metrics` job's result).
+    #[arg(long)]
+    pub json: bool,
+    /// Only this group: cpu, memory, load, disks, network, processes, temperatures, gpus.
+    /// Repeatable. Default: all but processes.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]

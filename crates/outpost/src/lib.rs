@@ -8,6 +8,7 @@ pub mod config;
 pub mod config_cmd;
 pub mod daemon;
 pub mod executors;
+pub mod metrics_cmd;
 pub mod telemetry;
 pub mod token;
 pub mod uplink;

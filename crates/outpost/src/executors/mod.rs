@@ -2,16 +2,20 @@
 
 mod agent_info;
 mod echo;
+pub mod metrics;
 mod sleep;
 
 use std::time::Instant;
 
 use outpost_core::Registry;
+pub use outpost_host::Host;
 
 /// Every kind this build serves. `agent.info` reports the list, itself included.
-pub fn registry(started: Instant) -> Registry {
+/// `host` is the process's one host-metrics handle (the `metrics` kind shares its caches).
+pub fn registry(started: Instant, host: Host) -> Registry {
     let mut reg = Registry::new();
     reg.register(echo::Echo).register(sleep::Sleep);
+    reg.register(metrics::Metrics::new(host));
     let mut kinds: Vec<String> = reg.kinds().iter().map(|k| k.to_string()).collect();
     kinds.push(agent_info::KIND.to_owned());
     kinds.sort();
