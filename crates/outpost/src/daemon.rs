@@ -149,6 +149,10 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
 
     let stats_stop = tokio_util::sync::CancellationToken::new();
     let stats_task = spawn_stats_push(&mut cfg, &data_dir, host.clone(), stats_stop.clone())?;
+    let stats_task = stats_task.map(|(task, counters)| {
+        registry.register_collector(Box::new(StatsPushCollector(counters)));
+        task
+    });
 
     let state = AppState::new(api::Inner {
         dispatcher: dispatcher.clone(),
@@ -264,7 +268,7 @@ fn spawn_stats_push(
     data_dir: &Path,
     host: outpost_host::Host,
     stop: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+) -> anyhow::Result<Option<(tokio::task::JoinHandle<()>, std::sync::Arc<PushCounters>)>> {
     use outpost_host::push::{self, Pusher, StatsConfig};
     use secrecy::ExposeSecret;
     let Some(url) = cfg.stats.url.take() else {
@@ -288,9 +292,57 @@ fn spawn_stats_push(
         cache = %pusher.cache_path().display(),
         "stats push: on"
     );
-    Ok(Some(tokio::spawn(async move {
+    let counters = pusher.counters();
+    let task = tokio::spawn(async move {
         push::run_pusher(&pusher, stop.cancelled_owned()).await;
-    })))
+    });
+    Ok(Some((task, counters)))
+}
+
+use outpost_host::push::PushCounters;
+
+/// The stats push's counters on `/metrics`, read at scrape time.
+#[derive(Debug)]
+struct StatsPushCollector(std::sync::Arc<PushCounters>);
+
+impl prometheus_client::collector::Collector for StatsPushCollector {
+    fn encode(
+        &self,
+        mut enc: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> std::fmt::Result {
+        use prometheus_client::{
+            encoding::EncodeMetric,
+            metrics::{counter::ConstCounter, MetricType},
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.0;
+        for (name, help, value) in [
+            (
+                "outpost_stats_lines_cached",
+                "Snapshots appended to the stats cache",
+                &c.lines_cached,
+            ),
+            (
+                "outpost_stats_lines_dropped",
+                "Stats snapshots dropped: cache full (oldest first) or unreadable",
+                &c.lines_dropped,
+            ),
+            (
+                "outpost_stats_batches_sent",
+                "Stats batches a URL answered 2xx to",
+                &c.batches_sent,
+            ),
+            (
+                "outpost_stats_posts_failed",
+                "Stats POST attempts that failed, per URL tried",
+                &c.posts_failed,
+            ),
+        ] {
+            let metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value.load(Relaxed)).encode(metric)?;
+        }
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() -> anyhow::Result<&'static str> {

@@ -436,6 +436,20 @@ async fn issue6_stats_push_from_config_posts_a_gzipped_batch_to_the_backup() {
         },
     )
     .await;
+    // The push's counters are on /metrics.
+    let text = a.metrics().await;
+    assert!(
+        metric(&text, "outpost_stats_batches_sent_total") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "outpost_stats_posts_failed_total") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "outpost_stats_lines_cached_total") >= 1.0,
+        "{text}"
+    );
     // URLs may carry keys: neither reaches the log.
     assert!(!a.log_text().contains("key=k"), "{}", a.log_text());
     assert!(a.log_text().contains("stats push: on"));
