@@ -25,7 +25,7 @@ async fn main() {
         let (store, _) =
             Store::open(StoreConfig::new(dir.path().join("b.db")), metrics.clone()).unwrap();
         let d = Dispatcher::new(
-            outpost::executors::registry(Instant::now()),
+            outpost::executors::registry(Instant::now(), outpost::executors::Host::default()),
             store.clone(),
             metrics.clone(),
             DispatcherConfig {

@@ -16,7 +16,11 @@ use outpost_proto::Message;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_port(port: u16) {
@@ -30,18 +34,31 @@ fn wait_port(port: u16) {
 fn mosquitto(dir: &std::path::Path, port: u16) -> Child {
     let conf = dir.join("m.conf");
     std::fs::write(&conf, format!("user root\nset_tcp_nodelay true\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 0\n", dir.display())).unwrap();
-    let c = Command::new("mosquitto").arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
+    let c = Command::new("mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto");
     wait_port(port);
     c
 }
 
 fn stop(mut c: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(c.id().to_string())
+        .status();
     let _ = c.wait();
 }
 
 async fn control_plane(port: u16, agent: &str) -> (AsyncClient, EventLoop) {
-    let mut o = MqttOptions::new(format!("bench-cp-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", port);
+    let mut o = MqttOptions::new(
+        format!("bench-cp-{}", uuid::Uuid::now_v7().simple()),
+        "127.0.0.1",
+        port,
+    );
     o.set_clean_session(false);
     o.set_inflight(1000);
     o.set_max_packet_size(1 << 20, 1 << 20);
@@ -49,7 +66,9 @@ async fn control_plane(port: u16, agent: &str) -> (AsyncClient, EventLoop) {
     let mut net = rumqttc::NetworkOptions::new();
     net.set_tcp_nodelay(true);
     el.set_network_options(net);
-    c.subscribe(format!("outpost/{agent}/results"), QoS::AtLeastOnce).await.unwrap();
+    c.subscribe(format!("outpost/{agent}/results"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
     loop {
         if let Ok(Event::Incoming(Packet::SubAck(_))) = el.poll().await {
             break;
@@ -59,7 +78,13 @@ async fn control_plane(port: u16, agent: &str) -> (AsyncClient, EventLoop) {
 }
 
 fn job(id: &str) -> Vec<u8> {
-    Message::Job { id: id.into(), kind: "echo".into(), params: serde_json::json!({"n": 1}), timeout_ms: None }.encode()
+    Message::Job {
+        id: id.into(),
+        kind: "echo".into(),
+        params: serde_json::json!({"n": 1}),
+        timeout_ms: None,
+    }
+    .encode()
 }
 
 /// Waits for results; returns the ids seen, until `want` distinct ones arrived.
@@ -84,7 +109,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = args.get(1).expect("usage: uplink PATH_TO_OUTPOST [ROUND_TRIPS] [PIPELINED] [BUFFERED]").clone();
+    let bin = args
+        .get(1)
+        .expect("usage: uplink PATH_TO_OUTPOST [ROUND_TRIPS] [PIPELINED] [BUFFERED]")
+        .clone();
     let rtts: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2000);
     let pipelined: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50_000);
     let buffered: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(100_000);
@@ -100,7 +128,10 @@ async fn main() {
         .args(["--listen", &format!("127.0.0.1:{api_port}")])
         .env("OUTPOST_TOKEN", "bench")
         .env("OUTPOST_AGENT_ID", "bench-1")
-        .env("OUTPOST_UPLINK_MQTT_URL", format!("mqtt://127.0.0.1:{mq_port}"))
+        .env(
+            "OUTPOST_UPLINK_MQTT_URL",
+            format!("mqtt://127.0.0.1:{mq_port}"),
+        )
         .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "50")
         .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "200")
         .env("OUTPOST_JOBS_QUEUE_CAPACITY", "4096")
@@ -114,7 +145,9 @@ async fn main() {
     let mut seen = HashSet::new();
     for _ in 0..50 {
         let id = uuid::Uuid::now_v7().to_string();
-        cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id)).await.unwrap();
+        cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id))
+            .await
+            .unwrap();
         let t = Instant::now();
         while !seen.contains(&id) {
             tokio::select! {
@@ -133,7 +166,9 @@ async fn main() {
     for _ in 0..rtts {
         let id = uuid::Uuid::now_v7().to_string();
         let t = Instant::now();
-        cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id)).await.unwrap();
+        cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id))
+            .await
+            .unwrap();
         let mut one = HashSet::new();
         while !one.contains(&id) {
             collect(&mut el, one.len() + 1, &mut one).await;
@@ -150,14 +185,19 @@ async fn main() {
     while seen.len() < pipelined {
         while sent < pipelined && sent - seen.len() < 1000 {
             let id = uuid::Uuid::now_v7().to_string();
-            cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id)).await.unwrap();
+            cp.publish("outpost/bench-1/jobs", QoS::AtLeastOnce, false, job(&id))
+                .await
+                .unwrap();
             sent += 1;
         }
         let want = (seen.len() + 1).min(pipelined);
         collect(&mut el, want, &mut seen).await;
     }
     let secs = t.elapsed().as_secs_f64();
-    println!("sustained: {pipelined} echo jobs over MQTT in {secs:.2} s = {:.0} jobs/s", pipelined as f64 / secs);
+    println!(
+        "sustained: {pipelined} echo jobs over MQTT in {secs:.2} s = {:.0} jobs/s",
+        pipelined as f64 / secs
+    );
 
     // 3. Drain: broker down, results pile up in the outbox, broker back.
     stop(broker);
@@ -167,7 +207,12 @@ async fn main() {
         .map(|i| {
             let http = http.clone();
             async move {
-                let r = http.post(format!("http://127.0.0.1:{api_port}/v1/jobs")).bearer_auth("bench").json(&serde_json::json!({"kind": "echo", "params": {"i": i}})).send().await;
+                let r = http
+                    .post(format!("http://127.0.0.1:{api_port}/v1/jobs"))
+                    .bearer_auth("bench")
+                    .json(&serde_json::json!({"kind": "echo", "params": {"i": i}}))
+                    .send()
+                    .await;
                 usize::from(matches!(r, Ok(r) if r.status() == 202))
             }
         })
@@ -177,17 +222,35 @@ async fn main() {
     assert_eq!(accepted, buffered, "every job accepted while offline");
     // All results stored: the queue is empty.
     loop {
-        let m = http.get(format!("http://127.0.0.1:{api_port}/metrics")).bearer_auth("bench").send().await.unwrap().text().await.unwrap();
-        if m.lines().any(|l| l == "outpost_queue_depth 0") { break; }
+        let m = http
+            .get(format!("http://127.0.0.1:{api_port}/metrics"))
+            .bearer_auth("bench")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if m.lines().any(|l| l == "outpost_queue_depth 0") {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("buffered {buffered} results offline in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "buffered {buffered} results offline in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     broker = mosquitto(dir.path(), mq_port);
     let t = Instant::now();
     let mut seen = HashSet::new();
     // The control plane reconnects with its persistent session; rumqttc does it on poll.
     loop {
-        match tokio::time::timeout(Duration::from_secs(120), collect_tolerant(&mut el, buffered, &mut seen)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(120),
+            collect_tolerant(&mut el, buffered, &mut seen),
+        )
+        .await
+        {
             Ok(true) => break,
             Ok(false) => continue,
             Err(_) => panic!("drain incomplete: {} of {buffered}", seen.len()),

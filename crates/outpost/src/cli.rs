@@ -60,6 +60,11 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
         args: Vec<String>,
     },
+    /// Print a host-metrics snapshot: CPU, memory, load, disks, network (as a `metrics` job).
+    #[command(
+        after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"
+    )]
+    Metrics(MetricsArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {
@@ -67,6 +72,17 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Machine-readable output (the `metrics` job's result).
+    #[arg(long)]
+    pub json: bool,
+    /// Only this group: cpu, memory, load, disks, network, processes, temperatures, gpus.
+    /// Repeatable. Default: all but processes.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -103,7 +103,10 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         tracing::warn!(job = %r.id, kind = %r.kind, "job interrupted by the previous stop; recorded as interrupted");
     }
 
-    let (executor_registry, snmp) = executors::registry_and_snmp(started);
+    // One host handle for the process: /ws, /metrics, metrics jobs and the stats push share
+    // its caches. It has no task or timer; collection happens only when someone asks.
+    let host = build_host(&cfg);
+    let (executor_registry, snmp) = executors::registry_and_snmp(started, host.clone());
     let dispatcher = Dispatcher::new(
         executor_registry,
         store.clone(),
@@ -120,6 +123,10 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     api_metrics.register(&mut registry);
     uplink_metrics.register(&mut registry);
     registry.register_collector(Box::new(snmp));
+    // On the root registry, unprefixed: node_exporter's names, collected on scrape.
+    registry.register_collector(Box::new(outpost_host::prom::HostCollector::new(
+        host.clone(),
+    )));
 
     let agent_id = uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?;
     let uplinks_stop = tokio_util::sync::CancellationToken::new();
@@ -154,6 +161,13 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     }
     uplinks.close();
 
+    let stats_stop = tokio_util::sync::CancellationToken::new();
+    let stats_task = spawn_stats_push(&mut cfg, &data_dir, host.clone(), stats_stop.clone())?;
+    let stats_task = stats_task.map(|(task, counters)| {
+        registry.register_collector(Box::new(StatsPushCollector(counters)));
+        task
+    });
+
     let state = AppState::new(api::Inner {
         dispatcher: dispatcher.clone(),
         token: TokenCheck::new(&token),
@@ -163,6 +177,7 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         started,
         default_timeout_ms: cfg.jobs.default_timeout_ms,
         max_body: cfg.api.max_body_bytes,
+        socktop: api::ws::Socktop::new(host),
     });
     let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -238,12 +253,110 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         );
     }
     uplinks_stop.cancel();
+    stats_stop.cancel();
+    if let Some(task) = stats_task {
+        let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(3), uplinks.wait()).await;
     handle.graceful_shutdown(Some(Duration::from_secs(2)));
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     store.close().await.context("closing the store")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The host handle, with the cache times from `metrics.*`.
+pub fn build_host(cfg: &Config) -> outpost_host::Host {
+    outpost_host::Host::new(outpost_host::HostConfig {
+        metrics_ttl: Duration::from_millis(cfg.metrics.ttl_ms),
+        disks_ttl: Duration::from_millis(cfg.metrics.disks_ttl_ms),
+        processes_ttl: Duration::from_millis(cfg.metrics.processes_ttl_ms),
+        ..outpost_host::HostConfig::default()
+    })
+}
+
+/// Starts the stats push when `stats.url` is set; it caches in DATA_DIR/stats and stops
+/// when `stop` is cancelled. A bad URL or CA file fails the start, naming the key.
+fn spawn_stats_push(
+    cfg: &mut Config,
+    data_dir: &Path,
+    host: outpost_host::Host,
+    stop: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<Option<(tokio::task::JoinHandle<()>, std::sync::Arc<PushCounters>)>> {
+    use outpost_host::push::{self, Pusher, StatsConfig};
+    use secrecy::ExposeSecret;
+    let Some(url) = cfg.stats.url.take() else {
+        return Ok(None);
+    };
+    let mut stats = StatsConfig::new(url.expose_secret(), data_dir.join("stats"));
+    stats.backup_url = cfg
+        .stats
+        .backup_url
+        .take()
+        .map(|u| u.expose_secret().to_owned());
+    stats.interval = Duration::from_secs(cfg.stats.interval_secs);
+    stats.max_cache_bytes = cfg.stats.cache_max_bytes;
+    stats.ca_file = cfg.stats.ca_file.clone();
+    let interval = stats.interval;
+    // PushError names the URL by scheme and host only, never its path or query.
+    let pusher =
+        Pusher::new(stats, host).context("stats.url / stats.backup_url / stats.ca_file")?;
+    tracing::info!(
+        interval_secs = interval.as_secs(),
+        cache = %pusher.cache_path().display(),
+        "stats push: on"
+    );
+    let counters = pusher.counters();
+    let task = tokio::spawn(async move {
+        push::run_pusher(&pusher, stop.cancelled_owned()).await;
+    });
+    Ok(Some((task, counters)))
+}
+
+use outpost_host::push::PushCounters;
+
+/// The stats push's counters on `/metrics`, read at scrape time.
+#[derive(Debug)]
+struct StatsPushCollector(std::sync::Arc<PushCounters>);
+
+impl prometheus_client::collector::Collector for StatsPushCollector {
+    fn encode(
+        &self,
+        mut enc: prometheus_client::encoding::DescriptorEncoder<'_>,
+    ) -> std::fmt::Result {
+        use prometheus_client::{
+            encoding::EncodeMetric,
+            metrics::{counter::ConstCounter, MetricType},
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = &self.0;
+        for (name, help, value) in [
+            (
+                "outpost_stats_lines_cached",
+                "Snapshots appended to the stats cache",
+                &c.lines_cached,
+            ),
+            (
+                "outpost_stats_lines_dropped",
+                "Stats snapshots dropped: cache full (oldest first) or unreadable",
+                &c.lines_dropped,
+            ),
+            (
+                "outpost_stats_batches_sent",
+                "Stats batches a URL answered 2xx to",
+                &c.batches_sent,
+            ),
+            (
+                "outpost_stats_posts_failed",
+                "Stats POST attempts that failed, per URL tried",
+                &c.posts_failed,
+            ),
+        ] {
+            let metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(value.load(Relaxed)).encode(metric)?;
+        }
+        Ok(())
+    }
 }
 
 async fn shutdown_signal() -> anyhow::Result<&'static str> {

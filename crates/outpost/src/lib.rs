@@ -9,6 +9,7 @@ pub mod config_cmd;
 pub mod ctl;
 pub mod daemon;
 pub mod executors;
+pub mod metrics_cmd;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;

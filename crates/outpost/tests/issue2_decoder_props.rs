@@ -28,7 +28,7 @@ proptest! {
 
     #[test]
     fn issue2_arbitrary_bytes_never_panic_and_fail_as_4xx(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         if let Err(e) = decode_job(&reg, &bytes) {
             prop_assert!(e.status.is_client_error(), "{:?}", e);
         }
@@ -36,7 +36,7 @@ proptest! {
 
     #[test]
     fn issue2_arbitrary_json_never_panics_and_names_a_field(v in json_value()) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         let bytes = serde_json::to_vec(&v).unwrap();
         if let Err(e) = decode_job(&reg, &bytes) {
             prop_assert!(e.status.is_client_error());
@@ -46,7 +46,7 @@ proptest! {
 
     #[test]
     fn issue2_valid_jobs_round_trip(params in json_value(), timeout in proptest::option::of(1u64..3_600_000)) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         let mut body = serde_json::json!({"kind": "echo", "params": params});
         if let Some(t) = timeout {
             body["timeout_ms"] = t.into();
@@ -59,7 +59,7 @@ proptest! {
 
     #[test]
     fn issue2_sleep_params_accept_exactly_the_valid_range(ms in any::<i64>()) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         let body = serde_json::json!({"kind": "sleep", "params": {"ms": ms}});
         let res = decode_job(&reg, &serde_json::to_vec(&body).unwrap());
         let valid = (0..=86_400_000).contains(&ms);

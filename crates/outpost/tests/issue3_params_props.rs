@@ -84,7 +84,7 @@ proptest! {
     fn issue3_arbitrary_snmp_params_never_panic_and_fail_as_422(
         kind in prop::sample::select(KINDS), params in json_value()
     ) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         let body = serde_json::to_vec(&json!({"kind": kind, "params": params})).unwrap();
         if let Err(e) = decode_job(&reg, &body) {
             prop_assert_eq!(e.status.as_u16(), 422, "{:?}", e);
@@ -97,7 +97,7 @@ proptest! {
         v3 in any::<bool>(), oids in prop::collection::vec(oid(), 1..8),
         port in 1u16..,
     ) {
-        let reg = executors::registry(Instant::now());
+        let reg = executors::registry(Instant::now(), executors::Host::default());
         let target = if v3 {
             json!({"target": format!("udp6:[::1]:{port}"), "version": "3", "user": "probe",
                    "auth_protocol": "SHA-256", "auth_password": auth,

@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let reg = outpost::executors::registry(std::time::Instant::now());
+    let reg = outpost::executors::registry(std::time::Instant::now(), outpost::executors::Host::default());
     let _ = outpost::api::jobs::decode_job(&reg, data);
 });

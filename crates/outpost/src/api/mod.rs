@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod tls;
 pub mod wire;
+pub mod ws;
 
 use std::{sync::Arc, time::Instant};
 
@@ -48,6 +49,8 @@ pub struct Inner {
     pub started: Instant,
     pub default_timeout_ms: u64,
     pub max_body: usize,
+    /// socktop's `/ws`: the host handle and the session bound.
+    pub socktop: ws::Socktop,
 }
 
 impl std::ops::Deref for AppState {
@@ -104,6 +107,7 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .route("/ws", get(ws::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

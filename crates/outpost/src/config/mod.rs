@@ -25,6 +25,33 @@ pub struct Config {
     #[serde(default)]
     pub agent: AgentConfig,
     pub uplink: UplinkConfig,
+    pub metrics: MetricsSection,
+    pub stats: StatsSection,
+}
+
+/// `metrics.*`: the host-metrics caches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Cache time of the fast figures; 0 collects on every request.
+    pub ttl_ms: u64,
+    /// Cache time of the filesystem list.
+    pub disks_ttl_ms: u64,
+    /// Cache time of the process list.
+    pub processes_ttl_ms: u64,
+}
+
+/// `stats.*`: the periodic stats push, off while `url` is unset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsSection {
+    /// Secret: the path or query may carry a collector's token.
+    pub url: Option<SecretString>,
+    /// Secret for the same reason.
+    pub backup_url: Option<SecretString>,
+    pub interval_secs: u64,
+    pub cache_max_bytes: u64,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +239,12 @@ impl Config {
         }
         if self.uplink.mqtt.keepalive_secs < 5 {
             return Err(("uplink.mqtt.keepalive_secs", "must be at least 5".into()));
+        }
+        if self.stats.interval_secs == 0 {
+            return Err(("stats.interval_secs", "must be at least 1".into()));
+        }
+        if self.stats.cache_max_bytes < 1024 {
+            return Err(("stats.cache_max_bytes", "must be at least 1024".into()));
         }
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err((

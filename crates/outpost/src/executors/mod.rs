@@ -2,22 +2,26 @@
 
 mod agent_info;
 mod echo;
+pub mod metrics;
 mod sleep;
 pub mod snmp;
 
 use std::{sync::Arc, time::Instant};
 
 use outpost_core::Registry;
+pub use outpost_host::Host;
 
 /// Every kind this build serves. `agent.info` reports the list, itself included.
-pub fn registry(started: Instant) -> Registry {
-    registry_and_snmp(started).0
+/// `host` is the process's one host-metrics handle (the `metrics` kind shares its caches).
+pub fn registry(started: Instant, host: Host) -> Registry {
+    registry_and_snmp(started, host).0
 }
 
 /// [`registry`], and the SNMP executors' shared engine, whose counters `/metrics` shows.
-pub fn registry_and_snmp(started: Instant) -> (Registry, Arc<snmp::Shared>) {
+pub fn registry_and_snmp(started: Instant, host: Host) -> (Registry, Arc<snmp::Shared>) {
     let mut reg = Registry::new();
     reg.register(echo::Echo).register(sleep::Sleep);
+    reg.register(metrics::Metrics::new(host));
     let snmp = snmp::Shared::new();
     reg.register(snmp::SnmpGet(snmp.clone()))
         .register(snmp::SnmpWalk(snmp.clone()))

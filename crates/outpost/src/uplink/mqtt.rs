@@ -212,7 +212,8 @@ impl MqttUplink {
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
         // Each stored job comes back here with its reply, if any, to be acknowledged by the
         // loop: one message per permit, so sending never waits.
-        let (done_tx, mut done) = tokio::sync::mpsc::channel::<(rumqttc::Publish, Option<Message>)>(INBOUND_CONCURRENCY);
+        let (done_tx, mut done) =
+            tokio::sync::mpsc::channel::<(rumqttc::Publish, Option<Message>)>(INBOUND_CONCURRENCY);
         let mut acks_out: VecDeque<rumqttc::Publish> = VecDeque::new();
         let mut acks_pending = 0usize;
         // The outbox seq of each publish, in the order rumqttc will send them (0: not an
@@ -239,7 +240,10 @@ impl MqttUplink {
                 acks_out.pop_front();
             }
             while let Some(m) = replies_out.front() {
-                if client.try_publish(&results, QoS::AtLeastOnce, false, m.encode()).is_err() {
+                if client
+                    .try_publish(&results, QoS::AtLeastOnce, false, m.encode())
+                    .is_err()
+                {
                     break;
                 }
                 replies_out.pop_front();
@@ -250,8 +254,15 @@ impl MqttUplink {
                     Ok(rows) => {
                         for row in &rows {
                             let msg = to_message(row);
-                            let t = if matches!(msg, Message::Event { .. }) { &events } else { &results };
-                            if client.try_publish(t, QoS::AtLeastOnce, false, msg.encode()).is_err() {
+                            let t = if matches!(msg, Message::Event { .. }) {
+                                &events
+                            } else {
+                                &results
+                            };
+                            if client
+                                .try_publish(t, QoS::AtLeastOnce, false, msg.encode())
+                                .is_err()
+                            {
                                 delivery.unsend_after(row.seq.saturating_sub(1));
                                 break;
                             }

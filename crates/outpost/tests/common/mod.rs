@@ -1,6 +1,7 @@
 //! Drives the real `outpost` binary: starts it on an ephemeral port with a temporary data
 //! directory, waits for readiness on a condition with a deadline, and stops it by PID.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::type_complexity)] // tests/common/mqtt_peer.rs
 
 pub mod mosquitto;
 pub mod mqtt_peer;

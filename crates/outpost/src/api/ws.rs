@@ -1,0 +1,108 @@
+//! `/ws`: socktop's agent protocol, so socktop's TUI and `socktop_connector` can use Outpost
+//! as their agent. An edge adapter: every frame goes to `outpost_host::socktop::answer`,
+//! which reads the host through the same TTL caches as `/metrics` and `metrics` jobs.
+//!
+//! Authentication is the API's: `Authorization: Bearer` or, since socktop cannot set
+//! headers, `?token=` (accepted on this path only, see `auth.rs`).
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{
+        ws::{rejection::WebSocketUpgradeRejection, Message, WebSocket, WebSocketUpgrade},
+        State,
+    },
+    http::StatusCode,
+    response::Response,
+};
+use outpost_host::{
+    socktop::{self, Frame, Reply, Request},
+    Host,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{error::ApiError, AppState};
+
+/// socktop sessions open at once, at most; more are refused as busy (and counted).
+pub const MAX_SESSIONS: usize = 64;
+
+/// socktop's requests are a few dozen bytes; anything large is not socktop.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// What `/ws` needs: the host handle and the session bound.
+pub struct Socktop {
+    /// The process's one host handle; its caches are shared with `/metrics` and jobs.
+    pub host: Host,
+    /// One permit per open session.
+    sessions: Arc<Semaphore>,
+}
+
+impl Socktop {
+    pub fn new(host: Host) -> Self {
+        Socktop {
+            host,
+            sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+        }
+    }
+}
+
+/// Upgrade to socktop's protocol.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "websocket_required",
+            format!("this endpoint speaks WebSocket (socktop's protocol): {e}"),
+        )
+    })?;
+    let permit = Arc::clone(&state.socktop.sessions)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                format!("{MAX_SESSIONS} socktop sessions are open already"),
+            )
+        })?;
+    let host = state.socktop.host.clone();
+    Ok(ws
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| session(socket, host, permit)))
+}
+
+/// One client: one reply per request frame, until it closes. No timer of our own: an idle
+/// session costs a parked task and a socket.
+async fn session(mut socket: WebSocket, host: Host, _permit: OwnedSemaphorePermit) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(t) => reply(&host, t.as_str().to_owned()).await,
+            Message::Binary(_) => socktop::answer(&host, Frame::Binary(&[])),
+            Message::Close(_) => break,
+            // tungstenite answers pings itself.
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let out = match reply {
+            Reply::Text(s) => Message::Text(s.into()),
+            Reply::Binary(b) => Message::Binary(b.into()),
+        };
+        if socket.send(out).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The process list reads every /proc/PID: that runs on the blocking pool. The rest is a few
+/// small reads behind a cache, cheaper inline than a thread hop.
+async fn reply(host: &Host, text: String) -> Reply {
+    if socktop::parse_request(Frame::Text(&text)) != Ok(Request::Processes) {
+        return socktop::answer(host, Frame::Text(&text));
+    }
+    let host = host.clone();
+    tokio::task::spawn_blocking(move || socktop::answer(&host, Frame::Text(&text)))
+        .await
+        .unwrap_or_else(|e| socktop::error_reply(&format!("collection task failed: {e}")))
+}
