@@ -17,8 +17,9 @@ use crate::{
     api::{self, metrics::ApiMetrics, AppState, TokenCheck},
     cli::RunArgs,
     config::{self, Config, Sources, SyncMode},
-    executors, telemetry, uplink,
+    executors, telemetry,
     token::{self, TokenSource},
+    uplink,
 };
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -117,6 +118,8 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     core_metrics.register(&mut registry);
     api_metrics.register(&mut registry);
     uplink_metrics.register(&mut registry);
+    let trap_metrics = crate::trap::TrapMetrics::default();
+    trap_metrics.register(&mut registry);
 
     let agent_id = uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?;
     let uplinks_stop = tokio_util::sync::CancellationToken::new();
@@ -139,6 +142,18 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         uplinks.spawn(mqtt.run(ucx.clone(), uplinks_stop.clone()));
     }
     uplinks.close();
+    let traps = if cfg.trap.enabled {
+        let settings =
+            crate::trap::TrapSettings::from_section(&cfg.trap, &crate::trap::engine_id(&agent_id))
+                .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
+        Some(crate::trap::Receiver::start(
+            settings,
+            crate::trap::Sink::Store(store.clone()),
+            trap_metrics,
+        )?)
+    } else {
+        None
+    };
 
     let state = AppState::new(api::Inner {
         dispatcher: dispatcher.clone(),
@@ -216,6 +231,10 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         pending = dispatcher.pending(),
         "shutting down: new jobs refused, running jobs draining"
     );
+    if let Some(t) = traps {
+        // Stop reading, then store everything queued (and acknowledge those informs).
+        t.stop().await;
+    }
     let drained = dispatcher.drain(grace).await;
     if drained.interrupted > 0 {
         tracing::warn!(

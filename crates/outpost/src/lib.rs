@@ -10,4 +10,6 @@ pub mod daemon;
 pub mod executors;
 pub mod telemetry;
 pub mod token;
+pub mod trap;
+pub mod traps_cmd;
 pub mod uplink;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use outpost::{cli, config, config_cmd, daemon};
+use outpost::{cli, config, config_cmd, daemon, traps_cmd};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         cli::Command::Run(args) => daemon::run(args),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
+        cli::Command::Traps(cmd) => traps_cmd::run(cmd),
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

@@ -23,6 +23,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub agent: AgentConfig,
     pub uplink: UplinkConfig,
+    pub trap: crate::trap::config::TrapSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,7 +136,9 @@ pub struct ShutdownConfig {
 /// Ids become MQTT topic levels and Phoenix topics: no wildcards, no separators.
 pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 impl Config {
@@ -163,12 +166,18 @@ impl Config {
         }
         if let Some(id) = &self.agent.id {
             if !valid_id(id) {
-                return Err(("agent.id", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+                return Err((
+                    "agent.id",
+                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
+                ));
             }
         }
         if let Some(p) = &self.uplink.mqtt.pool {
             if !valid_id(p) {
-                return Err(("uplink.mqtt.pool", "1 to 64 letters, digits, '.', '_' or '-'".into()));
+                return Err((
+                    "uplink.mqtt.pool",
+                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
+                ));
             }
         }
         if let Some(u) = &self.uplink.mqtt.url {
@@ -180,6 +189,7 @@ impl Config {
         if self.uplink.mqtt.keepalive_secs < 5 {
             return Err(("uplink.mqtt.keepalive_secs", "must be at least 5".into()));
         }
+        crate::trap::config::TrapSettings::from_section(&self.trap, b"")?;
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err((
                 "api.tls_key",
