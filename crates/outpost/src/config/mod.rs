@@ -21,12 +21,13 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub store: StoreSection,
     pub shutdown: ShutdownConfig,
+    #[serde(default)]
     pub agent: AgentConfig,
     pub uplink: UplinkConfig,
     pub trap: crate::trap::config::TrapSection,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub id: Option<String>,
