@@ -79,6 +79,14 @@ impl TrapMetrics {
             .inc();
     }
 
+    pub fn dropped_by(&self, reason: DropReason, n: u64) {
+        self.dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.as_str().into(),
+            })
+            .inc_by(n);
+    }
+
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped
             .get_or_create(&ReasonLabel {

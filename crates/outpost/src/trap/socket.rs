@@ -20,6 +20,11 @@ use super::writer::Queued;
 const MAX_DATAGRAM: usize = 65535;
 /// Datagrams read before the loop yields to other tasks.
 const BURST: usize = 256;
+/// A wake-up that found at least this many datagrams means traffic is heavy...
+const BUSY: usize = 4;
+/// ...so the loop lets the buffer fill this long before it reads again: one wake-up per
+/// batch instead of per datagram (the buffer holds seconds of traffic). Never when idle.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Binds one UDP socket with the receive buffer asked for (forced past `rmem_max` when we
 /// may, as root). A v6 socket is v6-only, so `0.0.0.0` and `::` can both be bound.
@@ -91,6 +96,9 @@ pub async fn read_loop(
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if stopping {
                         return;
+                    }
+                    if n >= BUSY {
+                        tokio::time::sleep(COALESCE).await;
                     }
                     break;
                 }

@@ -16,8 +16,10 @@ use super::log;
 use super::metrics::{DropReason, TrapMetrics};
 use super::normalize::Notification;
 
-/// Appends in flight at most (the store's channel holds 8,192 commands).
-const IN_FLIGHT: usize = 2048;
+/// Notifications taken off the queue per store call.
+const BATCH: usize = 1024;
+/// Store calls in flight at most (the store's channel holds 8,192 commands).
+const IN_FLIGHT: usize = 8;
 
 /// One accepted notification waiting for the store.
 #[derive(Debug)]
@@ -38,7 +40,9 @@ pub enum Sink {
 }
 
 /// Runs until every sender of the queue is gone and the queue is empty, then returns with
-/// every append finished: the "all done" of a graceful stop.
+/// every append finished: the "all done" of a graceful stop. Whatever is waiting is taken
+/// in one batch (up to [`BATCH`]) and stored with one `append_events`, so the store's work
+/// per notification shrinks as the load grows.
 pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
     let mut inflight = FuturesUnordered::new();
     let mut open = true;
@@ -46,34 +50,52 @@ pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMet
         tokio::select! {
             biased;
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
-            item = queue.recv(), if open && inflight.len() < IN_FLIGHT => match item {
-                Some(q) => inflight.push(deliver(q, sink.clone(), metrics.clone(), log)),
+            batch = take(&mut queue), if open && inflight.len() < IN_FLIGHT => match batch {
+                Some(b) => inflight.push(deliver(b, sink.clone(), metrics.clone(), log)),
                 None => open = false,
             },
         }
     }
 }
 
-async fn deliver(q: Queued, sink: Sink, metrics: TrapMetrics, log: bool) {
-    let n = &q.notification;
+async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
+    let mut b = Vec::with_capacity(BATCH);
+    match queue.recv_many(&mut b, BATCH).await {
+        0 => None,
+        _ => Some(b),
+    }
+}
+
+async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
     if log {
-        tracing::info!(target: "outpost::trap", "{}", log::line(n));
+        for q in &batch {
+            tracing::info!(target: "outpost::trap", "{}", log::line(&q.notification));
+        }
     }
     let stored = match &sink {
         Sink::Store(store) => {
-            let event = Event::new(n.kind.event_kind(), n.payload());
-            store.append_event(event).await.is_ok()
+            let events = batch
+                .iter()
+                .map(|q| {
+                    let n = &q.notification;
+                    Event::new(n.kind.event_kind(), n.payload())
+                })
+                .collect();
+            store.append_events(events).await.is_ok()
         }
-        Sink::Print { json } => print(n, *json),
+        Sink::Print { json } => batch.iter().all(|q| print(&q.notification, *json)),
     };
     if !stored {
-        metrics.drop(DropReason::StoreError);
+        metrics.dropped_by(DropReason::StoreError, batch.len() as u64);
         return;
     }
-    metrics.accepted.inc();
-    if let Some((sock, bytes)) = &q.reply {
-        if sock.send_to(bytes, n.source).await.is_ok() {
-            metrics.informs_acknowledged.inc();
+    metrics.accepted.inc_by(batch.len() as u64);
+    // Acknowledge only now: every event of the batch is committed.
+    for q in &batch {
+        if let Some((sock, bytes)) = &q.reply {
+            if sock.send_to(bytes, q.notification.source).await.is_ok() {
+                metrics.informs_acknowledged.inc();
+            }
         }
     }
 }
