@@ -27,7 +27,10 @@ fn trap(request_id: i32, community: &str) -> anyhow::Result<Vec<u8>> {
             PduType::TrapV2,
             request_id,
             vec![
-                VarBind::new(oid(".1.3.6.1.2.1.1.3.0")?, Value::TimeTicks(request_id as u32)),
+                VarBind::new(
+                    oid(".1.3.6.1.2.1.1.3.0")?,
+                    Value::TimeTicks(request_id as u32),
+                ),
                 VarBind::new(
                     oid(".1.3.6.1.6.3.1.1.4.1.0")?,
                     Value::ObjectId(oid(".1.3.6.1.6.3.1.1.5.3")?),
@@ -52,7 +55,11 @@ fn main() -> anyhow::Result<()> {
     let packets: Vec<Vec<u8>> = (0..VARIANTS)
         .map(|i| trap(0x0100_0000 + i as i32, community))
         .collect::<Result<_, _>>()?;
-    let sock = UdpSocket::bind(if dest.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+    let sock = UdpSocket::bind(if dest.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    })?;
     sock.connect(dest)?;
     let start = Instant::now();
     let mut sent: u64 = 0;

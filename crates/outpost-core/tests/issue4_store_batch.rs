@@ -16,7 +16,13 @@ async fn issue4_append_events_stores_a_batch_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let mut live = store.subscribe();
-    assert_eq!(store.append_event(Event::new("one", serde_json::json!(0))).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .append_event(Event::new("one", serde_json::json!(0)))
+            .await
+            .unwrap(),
+        1
+    );
     let batch: Vec<Event> = (1..=500)
         .map(|n| Event::new("snmp.trap", serde_json::json!({ "n": n })))
         .collect();
@@ -33,8 +39,16 @@ async fn issue4_append_events_stores_a_batch_in_order() {
     let rows = store.outbox_after(1, 1000).await.unwrap();
     assert_eq!(rows.len(), 500);
     for (row, id) in rows.iter().zip(ids) {
-        let OutboxItem::Event(e) = &row.item else { panic!("not an event") };
+        let OutboxItem::Event(e) = &row.item else {
+            panic!("not an event")
+        };
         assert_eq!(e.id, id);
     }
-    assert_eq!(store.append_event(Event::new("after", serde_json::json!(1))).await.unwrap(), 502);
+    assert_eq!(
+        store
+            .append_event(Event::new("after", serde_json::json!(1)))
+            .await
+            .unwrap(),
+        502
+    );
 }
