@@ -20,8 +20,8 @@ use super::writer::Queued;
 const MAX_DATAGRAM: usize = 65535;
 /// Datagrams read before the loop yields to other tasks.
 const BURST: usize = 256;
-/// A wake-up that found at least this many datagrams means traffic is heavy...
-const BUSY: usize = 4;
+/// A wake-up that found at least this many datagrams means traffic is steady...
+const BUSY: usize = 2;
 /// ...so the loop lets the buffer fill this long before it reads again: one wake-up per
 /// batch instead of per datagram (the buffer holds seconds of traffic). Never when idle.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(1);
