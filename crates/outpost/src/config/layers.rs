@@ -419,7 +419,7 @@ mod tests {
             assert!(k
                 .name
                 .chars()
-                .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'));
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_'));
         }
         load(Sources {
             file: None,
