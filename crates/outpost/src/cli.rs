@@ -65,6 +65,9 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"
     )]
     Metrics(MetricsArgs),
+    /// Receive SNMP traps and informs without the daemon (troubleshooting).
+    #[command(subcommand)]
+    Traps(TrapsCommand),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {
@@ -138,4 +141,31 @@ pub enum ConfigCommand {
     /// List every configuration key: environment variable, default, meaning (Markdown).
     #[command(after_help = "Examples:\n  outpost config keys")]
     Keys,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrapsCommand {
+    /// Print notifications as they arrive; informs are acknowledged. Stop with Ctrl-C.
+    #[command(after_help = "\
+Examples:
+  outpost traps listen                           v4 and v6, port 162, community public
+  outpost traps listen --port 1162 --community private --json
+  outpost traps listen --listen 127.0.0.1 --port 0   an ephemeral port, printed on stderr")]
+    Listen(TrapsListenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrapsListenArgs {
+    /// UDP port.
+    #[arg(long, short = 'p', default_value_t = 162)]
+    pub port: u16,
+    /// Accepted community (repeatable; * accepts any). Default: public.
+    #[arg(long, short = 'c', value_name = "C")]
+    pub community: Vec<String>,
+    /// Address to listen on (repeatable). Default: 0.0.0.0 and ::.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<std::net::IpAddr>,
+    /// One JSON object per line (the event payload) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

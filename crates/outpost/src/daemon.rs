@@ -127,6 +127,8 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     registry.register_collector(Box::new(outpost_host::prom::HostCollector::new(
         host.clone(),
     )));
+    let trap_metrics = crate::trap::TrapMetrics::default();
+    trap_metrics.register(&mut registry);
 
     let agent_id = uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?;
     let uplinks_stop = tokio_util::sync::CancellationToken::new();
@@ -160,6 +162,18 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         uplinks.spawn(ws.run(ucx.clone(), uplinks_stop.clone()));
     }
     uplinks.close();
+    let traps = if cfg.trap.enabled {
+        let settings =
+            crate::trap::TrapSettings::from_section(&cfg.trap, &crate::trap::engine_id(&agent_id))
+                .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
+        Some(crate::trap::Receiver::start(
+            settings,
+            crate::trap::Sink::Store(store.clone()),
+            trap_metrics,
+        )?)
+    } else {
+        None
+    };
 
     let stats_stop = tokio_util::sync::CancellationToken::new();
     let stats_task = spawn_stats_push(&mut cfg, &data_dir, host.clone(), stats_stop.clone())?;
@@ -245,6 +259,10 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         pending = dispatcher.pending(),
         "shutting down: new jobs refused, running jobs draining"
     );
+    if let Some(t) = traps {
+        // Stop reading, then store everything queued (and acknowledge those informs).
+        t.stop().await;
+    }
     let drained = dispatcher.drain(grace).await;
     if drained.interrupted > 0 {
         tracing::warn!(

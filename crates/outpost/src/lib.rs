@@ -13,4 +13,6 @@ pub mod metrics_cmd;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;
+pub mod trap;
+pub mod traps_cmd;
 pub mod uplink;

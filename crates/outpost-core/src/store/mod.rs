@@ -200,6 +200,16 @@ impl Store {
         .await
     }
 
+    /// Appends events to the outbox in one all-or-nothing step of the current group commit.
+    /// Returns their sequence numbers, in order, after the commit.
+    pub async fn append_events(&self, events: Vec<Event>) -> Result<Vec<u64>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.call(|reply| Command::AppendEvents { events, reply })
+            .await
+    }
+
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         self.call(|reply| Command::GetJob { id, reply }).await
     }

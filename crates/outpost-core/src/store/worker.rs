@@ -32,6 +32,10 @@ pub(super) enum Command {
         event: Box<Event>,
         reply: Reply<u64>,
     },
+    AppendEvents {
+        events: Vec<Event>,
+        reply: Reply<Vec<u64>>,
+    },
     GetJob {
         id: JobId,
         reply: Reply<Option<JobRecord>>,
@@ -281,6 +285,31 @@ fn run_batch(
                 }
                 replies.push(deferred(reply, res));
             }
+            Command::AppendEvents { events, reply } => {
+                let created_at = now_ms();
+                let items: Vec<OutboxItem> = events.into_iter().map(OutboxItem::Event).collect();
+                let head = state.head;
+                // All or nothing: a failed row rolls back the rows before it, too.
+                let res = in_savepoint(&tx, |sp| {
+                    items
+                        .iter()
+                        .map(|item| append(sp, state, created_at, item))
+                        .collect::<Result<Vec<u64>, StoreError>>()
+                });
+                match &res {
+                    Ok(seqs) => {
+                        for (seq, item) in seqs.iter().zip(items) {
+                            published.push(OutboxRow {
+                                seq: *seq,
+                                created_at,
+                                item,
+                            });
+                        }
+                    }
+                    Err(_) => state.head = head,
+                }
+                replies.push(deferred(reply, res));
+            }
             Command::GetJob { id, reply } => replies.push(deferred(reply, get_job(&tx, id))),
             Command::ListJobs {
                 state: st,
@@ -343,6 +372,7 @@ fn fail(cmd: Command, msg: &str) {
         Command::FinishJob { reply, .. } | Command::AppendEvent { reply, .. } => {
             drop(reply.send(Err(err())))
         }
+        Command::AppendEvents { reply, .. } => drop(reply.send(Err(err()))),
         Command::GetJob { reply, .. } => drop(reply.send(Err(err()))),
         Command::ListJobs { reply, .. } => drop(reply.send(Err(err()))),
         Command::ReadOutbox { reply, .. } => drop(reply.send(Err(err()))),

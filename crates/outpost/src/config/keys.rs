@@ -75,12 +75,26 @@ pub const KEYS: &[Key] = &[
     key("uplink.backoff_initial_ms", Ty::Int, Some("1000"), "First reconnect delay ceiling; doubles per failure, with full jitter."),
     key("uplink.backoff_max_ms", Ty::Int, Some("60000"), "Reconnect delay ceiling cap."),
     key("uplink.backoff_reset_ms", Ty::Int, Some("30000"), "A connection up this long resets the backoff."),
+    key("trap.enabled", Ty::Bool, Some("false"), "Receive SNMP traps and informs (also TRAP_ENABLED)."),
+    key("trap.port", Ty::Int, Some("162"), "UDP port for traps and informs (also TRAP_PORT); an address in trap.listen may name its own."),
+    key("trap.listen", Ty::Str, Some("\"0.0.0.0, ::\""), "Comma-separated addresses to receive on, IPv4 and IPv6, each optionally ADDR:PORT or [V6]:PORT."),
+    Key { secret: true, ..key("trap.communities", Ty::Str, Some("\"public\""), "Comma-separated v1/v2c communities accepted; * accepts any. Never logged.") },
+    key("trap.allowed_networks", Ty::Str, Some("\"0.0.0.0/0, ::/0\""), "Comma-separated source networks (CIDR) accepted; others are dropped and counted."),
+    Key { secret: true, ..key("trap.v3_users", Ty::Str, None, "Comma-separated v3 users NAME:ENGINE_ID:AUTH:AUTHPASS:PRIV:PRIVPASS (ENGINE_ID hex or * for any; AUTH/PRIV may be left off for lower levels).") },
+    key("trap.recv_buffer_bytes", Ty::Int, Some("8388608"), "Socket receive buffer (SO_RCVBUF, forced past rmem_max when root): bursts wait here, not in the kernel's drop counter."),
+    key("trap.queue_capacity", Ty::Int, Some("65536"), "Notifications decoded and waiting for the store, at most; beyond it they are dropped and counted."),
+    key("trap.log", Ty::Bool, Some("true"), "One snmptrapd-style line per notification at info level (community never logged)."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
 ];
 
 /// Environment variables that name a key outside the `OUTPOST_A_B_C` rule, for
 /// compatibility with the agents Outpost replaces. The rule's own name wins over an alias.
-pub const ALIASES: &[(&str, &str)] = &[("OUTPOST_TOKEN", "api.token"), ("LOG_LEVEL", "log.level")];
+pub const ALIASES: &[(&str, &str)] = &[
+    ("OUTPOST_TOKEN", "api.token"),
+    ("LOG_LEVEL", "log.level"),
+    ("TRAP_ENABLED", "trap.enabled"),
+    ("TRAP_PORT", "trap.port"),
+];
 
 pub fn find(name: &str) -> Option<&'static Key> {
     KEYS.iter().find(|k| k.name == name)

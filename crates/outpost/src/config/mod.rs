@@ -27,6 +27,7 @@ pub struct Config {
     pub uplink: UplinkConfig,
     pub metrics: MetricsSection,
     pub stats: StatsSection,
+    pub trap: crate::trap::config::TrapSection,
 }
 
 /// `metrics.*`: the host-metrics caches.
@@ -246,6 +247,7 @@ impl Config {
         if self.stats.cache_max_bytes < 1024 {
             return Err(("stats.cache_max_bytes", "must be at least 1024".into()));
         }
+        crate::trap::config::TrapSettings::from_section(&self.trap, b"")?;
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err((
                 "api.tls_key",

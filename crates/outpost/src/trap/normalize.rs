@@ -1,0 +1,203 @@
+//! One accepted notification in normal form, whatever version carried it, and its event
+//! payload. The community travels in the payload (the outbox is not a log) but never in a
+//! log line.
+
+use std::net::SocketAddr;
+
+use outpost_snmp::{Oid, TrapV1Pdu, Value, VarBind};
+use secrecy::{ExposeSecret, SecretSlice};
+use serde_json::{json, Map, Value as Json};
+
+/// sysUpTime.0
+const SYS_UPTIME: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 3, 0];
+/// snmpTrapOID.0
+const SNMP_TRAP_OID: &[u32] = &[1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0];
+
+/// Trap or inform: the event kinds `snmp.trap` and `snmp.inform`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Trap,
+    Inform,
+}
+
+impl Kind {
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Kind::Trap => "snmp.trap",
+            Kind::Inform => "snmp.inform",
+        }
+    }
+}
+
+/// Who sent it, as far as security goes.
+#[derive(Debug)]
+pub enum Sender {
+    /// v1 or v2c community (secret: never logged).
+    Community(SecretSlice<u8>),
+    /// v3 USM user, its engine ID, the security level and the context.
+    User {
+        name: String,
+        engine_id: Vec<u8>,
+        level: &'static str,
+        context_name: Vec<u8>,
+    },
+}
+
+/// A notification, decoded and accepted by the filter.
+#[derive(Debug)]
+pub struct Notification {
+    /// Trap or inform.
+    pub kind: Kind,
+    /// UDP source.
+    pub source: SocketAddr,
+    /// "1", "2c" or "3".
+    pub version: &'static str,
+    /// Community or user.
+    pub sender: Sender,
+    /// The v1 trap fields, for v1 traps.
+    pub v1: Option<V1Fields>,
+    /// snmpTrapOID: the second varbind of v2 forms, the RFC 3584 translation for v1.
+    pub trap_oid: Option<Oid>,
+    /// sysUpTime in hundredths of a second: the first varbind, or the v1 timestamp.
+    pub uptime: Option<u32>,
+    /// request-id (not in v1 traps).
+    pub request_id: Option<i32>,
+    /// Every varbind as received.
+    pub varbinds: Vec<VarBind>,
+}
+
+/// The fields a v1 Trap-PDU carries outside its varbinds.
+#[derive(Debug)]
+pub struct V1Fields {
+    pub enterprise: Oid,
+    pub agent_addr: [u8; 4],
+    pub generic_trap: i32,
+    pub specific_trap: i32,
+    pub timestamp: u32,
+}
+
+impl Notification {
+    pub fn from_v1(source: SocketAddr, community: SecretSlice<u8>, t: TrapV1Pdu) -> Self {
+        let trap_oid = t.snmp_trap_oid();
+        Notification {
+            kind: Kind::Trap,
+            source,
+            version: "1",
+            sender: Sender::Community(community),
+            uptime: Some(t.timestamp),
+            trap_oid: Some(trap_oid),
+            request_id: None,
+            v1: Some(V1Fields {
+                enterprise: t.enterprise,
+                agent_addr: t.agent_addr,
+                generic_trap: t.generic_trap,
+                specific_trap: t.specific_trap,
+                timestamp: t.timestamp,
+            }),
+            varbinds: t.varbinds,
+        }
+    }
+
+    /// A v2c/v3 TrapV2 or Inform PDU.
+    pub fn from_v2(
+        kind: Kind,
+        source: SocketAddr,
+        version: &'static str,
+        sender: Sender,
+        request_id: i32,
+        varbinds: Vec<VarBind>,
+    ) -> Self {
+        let uptime = varbinds.iter().find_map(|vb| match &vb.value {
+            Value::TimeTicks(t) if vb.oid.as_slice() == SYS_UPTIME => Some(*t),
+            _ => None,
+        });
+        let trap_oid = varbinds.iter().find_map(|vb| match &vb.value {
+            Value::ObjectId(o) if vb.oid.as_slice() == SNMP_TRAP_OID => Some(o.clone()),
+            _ => None,
+        });
+        Notification {
+            kind,
+            source,
+            version,
+            sender,
+            v1: None,
+            trap_oid,
+            uptime,
+            request_id: Some(request_id),
+            varbinds,
+        }
+    }
+
+    /// The event payload. Varbinds carry their typed value and net-snmp's `-On` text.
+    pub fn payload(&self) -> Json {
+        let mut m = Map::new();
+        m.insert("source".into(), json!(self.source.to_string()));
+        m.insert("version".into(), json!(self.version));
+        match &self.sender {
+            Sender::Community(c) => {
+                m.insert(
+                    "community".into(),
+                    json!(String::from_utf8_lossy(c.expose_secret())),
+                );
+            }
+            Sender::User {
+                name,
+                engine_id,
+                level,
+                context_name,
+            } => {
+                m.insert("user".into(), json!(name));
+                m.insert("engine_id".into(), json!(hex(engine_id)));
+                m.insert("security_level".into(), json!(level));
+                m.insert(
+                    "context_name".into(),
+                    json!(String::from_utf8_lossy(context_name)),
+                );
+            }
+        }
+        if let Some(v1) = &self.v1 {
+            let [a, b, c, d] = v1.agent_addr;
+            m.insert(
+                "v1".into(),
+                json!({
+                    "enterprise": v1.enterprise,
+                    "agent_addr": format!("{a}.{b}.{c}.{d}"),
+                    "generic_trap": v1.generic_trap,
+                    "specific_trap": v1.specific_trap,
+                    "timestamp": v1.timestamp,
+                }),
+            );
+        }
+        if let Some(o) = &self.trap_oid {
+            m.insert("trap_oid".into(), json!(o));
+        }
+        if let Some(u) = self.uptime {
+            m.insert("uptime".into(), json!(u));
+        }
+        if let Some(r) = self.request_id {
+            m.insert("request_id".into(), json!(r));
+        }
+        let vbs: Vec<Json> = self
+            .varbinds
+            .iter()
+            .map(|vb| {
+                json!({
+                    "oid": vb.oid,
+                    "value": vb.value,
+                    "text": vb.value.to_string(),
+                })
+            })
+            .collect();
+        m.insert("varbinds".into(), Json::Array(vbs));
+        Json::Object(m)
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}

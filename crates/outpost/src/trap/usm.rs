@@ -1,0 +1,207 @@
+//! SNMPv3 for the receiver: configured users, their keys localized per engine ID (cached),
+//! discovery Reports for senders of informs (we are the authoritative engine for those),
+//! and sealed inform Responses.
+//!
+//! Not checked: the time window of incoming traps (their sender is authoritative, and a
+//! replayed trap is at worst a duplicate event with a new id).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use outpost_snmp::message::{flags, ScopedPdu, ScopedPduData, V3Message};
+use outpost_snmp::pdu::{AnyPdu, PduType};
+use outpost_snmp::security::{self, EngineParams, OpenError};
+use outpost_snmp::usm::LocalizedKeys;
+use outpost_snmp::{Oid, Pdu, Value, VarBind};
+
+use super::config::V3User;
+use super::filter::Decision;
+use super::metrics::DropReason;
+use super::normalize::{Kind, Notification, Sender};
+
+/// usmStatsUnknownEngineIDs.0, the Report that tells a sender our engine ID.
+const UNKNOWN_ENGINE_IDS: &[u32] = &[1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0];
+/// Localized keys kept at most; senders beyond it are localized per message.
+const KEY_CACHE_MAX: usize = 4096;
+
+/// Localized keys by (user index, engine ID).
+type KeyCache = HashMap<(usize, Vec<u8>), Arc<LocalizedKeys>>;
+
+/// The configured users and our own engine.
+#[derive(Debug)]
+pub struct V3Users {
+    /// Users as configured.
+    users: Vec<V3User>,
+    /// Keys localized per (user index, engine ID): localizing hashes, a lookup does not.
+    keys: Mutex<KeyCache>,
+    /// Our snmpEngineID.
+    engine_id: Vec<u8>,
+    /// snmpEngineTime counts from here.
+    started: Instant,
+    /// Salts for our encrypted Responses: never repeat for a key.
+    salt: AtomicU64,
+}
+
+impl V3Users {
+    pub fn new(users: Vec<V3User>, engine_id: Vec<u8>) -> V3Users {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        V3Users {
+            users,
+            keys: Mutex::new(HashMap::new()),
+            engine_id,
+            started: Instant::now(),
+            salt: AtomicU64::new(seed),
+        }
+    }
+
+    fn own(&self) -> EngineParams {
+        EngineParams {
+            engine_id: self.engine_id.clone(),
+            boots: 1,
+            time: i32::try_from(self.started.elapsed().as_secs()).unwrap_or(i32::MAX),
+        }
+    }
+
+    fn keys_for(&self, idx: usize, user: &V3User, engine: &[u8]) -> Option<Arc<LocalizedKeys>> {
+        let key = (idx, engine.to_vec());
+        if let Ok(cache) = self.keys.lock() {
+            if let Some(k) = cache.get(&key) {
+                return Some(Arc::clone(k));
+            }
+        }
+        let k = Arc::new(user.user.localize(engine).ok()?);
+        if let Ok(mut cache) = self.keys.lock() {
+            if cache.len() < KEY_CACHE_MAX {
+                cache.insert(key, Arc::clone(&k));
+            }
+        }
+        Some(k)
+    }
+
+    pub fn check(&self, raw: &[u8], head: V3Message, from: SocketAddr) -> Decision {
+        // A discovery probe: no engine ID yet. Tell the sender ours.
+        if head.usm.engine_id.is_empty() {
+            let ScopedPduData::Plain(s) = &head.data else {
+                return Decision::Drop(DropReason::Malformed);
+            };
+            let AnyPdu::Pdu(probe) = &s.pdu else {
+                return Decision::Drop(DropReason::Malformed);
+            };
+            if head.flags & flags::REPORTABLE == 0 {
+                return Decision::Drop(DropReason::UnknownUser);
+            }
+            let report = Pdu::new(
+                PduType::Report,
+                probe.request_id,
+                vec![VarBind::new(
+                    Oid::new(UNKNOWN_ENGINE_IDS.to_vec()),
+                    Value::Counter32(1),
+                )],
+            );
+            let scoped = ScopedPdu {
+                context_engine_id: self.engine_id.clone(),
+                context_name: vec![],
+                pdu: AnyPdu::Pdu(report),
+            };
+            let none = LocalizedKeys {
+                auth: None,
+                privacy: None,
+            };
+            return match security::seal(
+                head.msg_id,
+                65507,
+                0,
+                false,
+                &self.own(),
+                b"",
+                &scoped,
+                &none,
+                0,
+            ) {
+                Ok(bytes) => Decision::Report(bytes),
+                Err(_) => Decision::Drop(DropReason::Malformed),
+            };
+        }
+        let engine = head.usm.engine_id.as_slice();
+        let ours = engine == self.engine_id.as_slice();
+        let Some((idx, user)) = self.users.iter().enumerate().find(|(_, u)| {
+            u.user.name.as_bytes() == head.usm.user_name.as_slice()
+                && (ours || u.engine_id.as_deref().is_none_or(|e| e == engine))
+        }) else {
+            return Decision::Drop(DropReason::UnknownUser);
+        };
+        let level = head.flags & (flags::AUTH | flags::PRIV);
+        if level != user.user.level_flags() {
+            return Decision::Drop(DropReason::AuthFailure);
+        }
+        let Some(keys) = self.keys_for(idx, user, engine) else {
+            return Decision::Drop(DropReason::AuthFailure);
+        };
+        let (msg, scoped) = match security::open(raw, Some(&keys)) {
+            Ok(x) => x,
+            Err(OpenError::Decode(_)) | Err(OpenError::NotV3) => {
+                return Decision::Drop(DropReason::Malformed)
+            }
+            Err(OpenError::Usm(_)) => return Decision::Drop(DropReason::AuthFailure),
+        };
+        let AnyPdu::Pdu(p) = scoped.pdu else {
+            return Decision::Drop(DropReason::NotNotification);
+        };
+        let kind = match p.pdu_type {
+            PduType::TrapV2 => Kind::Trap,
+            // An inform's receiver is authoritative: its keys are localized to our engine.
+            PduType::Inform if ours => Kind::Inform,
+            PduType::Inform => return Decision::Drop(DropReason::UnknownUser),
+            _ => return Decision::Drop(DropReason::NotNotification),
+        };
+        let reply = if kind == Kind::Inform {
+            let resp = ScopedPdu {
+                context_engine_id: scoped.context_engine_id.clone(),
+                context_name: scoped.context_name.clone(),
+                pdu: AnyPdu::Pdu(p.inform_response()),
+            };
+            security::seal(
+                msg.msg_id,
+                65507,
+                level,
+                false,
+                &self.own(),
+                &head.usm.user_name,
+                &resp,
+                &keys,
+                self.salt.fetch_add(1, Ordering::Relaxed),
+            )
+            .ok()
+        } else {
+            None
+        };
+        let level_name = match level {
+            3 => "authPriv",
+            1 => "authNoPriv",
+            _ => "noAuthNoPriv",
+        };
+        let sender = Sender::User {
+            name: user.user.name.clone(),
+            engine_id: engine.to_vec(),
+            level: level_name,
+            context_name: scoped.context_name,
+        };
+        Decision::Accept(
+            Box::new(Notification::from_v2(
+                kind,
+                from,
+                "3",
+                sender,
+                p.request_id,
+                p.varbinds,
+            )),
+            reply,
+        )
+    }
+}

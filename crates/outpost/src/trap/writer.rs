@@ -1,0 +1,111 @@
+//! The writer: takes notifications off the bounded queue and makes them durable. Many
+//! appends are in flight at once so the store's group commit fills its transactions. An
+//! inform's Response is sent only after its event is committed: the receiver never
+//! acknowledges a notification it could still lose. If the store fails, the inform is left
+//! unacknowledged (its sender retries) and the drop is counted.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use outpost_core::{Event, Store};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::log;
+use super::metrics::{DropReason, TrapMetrics};
+use super::normalize::Notification;
+
+/// Notifications taken off the queue per store call.
+const BATCH: usize = 1024;
+/// Store calls in flight at most (the store's channel holds 8,192 commands).
+const IN_FLIGHT: usize = 8;
+
+/// One accepted notification waiting for the store.
+#[derive(Debug)]
+pub struct Queued {
+    /// The notification in normal form.
+    pub notification: Box<Notification>,
+    /// For an inform: the socket it came in on and the encoded Response.
+    pub reply: Option<(Arc<UdpSocket>, Vec<u8>)>,
+}
+
+/// Where accepted notifications go.
+#[derive(Clone)]
+pub enum Sink {
+    /// The daemon: the outbox, durably.
+    Store(Store),
+    /// `outpost traps listen`: standard output, as text lines or JSON lines.
+    Print { json: bool },
+}
+
+/// Runs until every sender of the queue is gone and the queue is empty, then returns with
+/// every append finished: the "all done" of a graceful stop. Whatever is waiting is taken
+/// in one batch (up to [`BATCH`]) and stored with one `append_events`, so the store's work
+/// per notification shrinks as the load grows.
+pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+    let mut inflight = FuturesUnordered::new();
+    let mut open = true;
+    while open || !inflight.is_empty() {
+        tokio::select! {
+            biased;
+            Some(()) = inflight.next(), if !inflight.is_empty() => {}
+            batch = take(&mut queue), if open && inflight.len() < IN_FLIGHT => match batch {
+                Some(b) => inflight.push(deliver(b, sink.clone(), metrics.clone(), log)),
+                None => open = false,
+            },
+        }
+    }
+}
+
+async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
+    let mut b = Vec::with_capacity(BATCH);
+    match queue.recv_many(&mut b, BATCH).await {
+        0 => None,
+        _ => Some(b),
+    }
+}
+
+async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+    if log {
+        for q in &batch {
+            tracing::info!(target: "outpost::trap", "{}", log::line(&q.notification));
+        }
+    }
+    let stored = match &sink {
+        Sink::Store(store) => {
+            let events = batch
+                .iter()
+                .map(|q| {
+                    let n = &q.notification;
+                    Event::new(n.kind.event_kind(), n.payload())
+                })
+                .collect();
+            store.append_events(events).await.is_ok()
+        }
+        Sink::Print { json } => batch.iter().all(|q| print(&q.notification, *json)),
+    };
+    if !stored {
+        metrics.dropped_by(DropReason::StoreError, batch.len() as u64);
+        return;
+    }
+    metrics.accepted.inc_by(batch.len() as u64);
+    // Acknowledge only now: every event of the batch is committed.
+    for q in &batch {
+        if let Some((sock, bytes)) = &q.reply {
+            if sock.send_to(bytes, q.notification.source).await.is_ok() {
+                metrics.informs_acknowledged.inc();
+            }
+        }
+    }
+}
+
+fn print(n: &Notification, json: bool) -> bool {
+    let line = if json {
+        serde_json::json!({ "kind": n.kind.event_kind(), "payload": n.payload() }).to_string()
+    } else {
+        log::line(n)
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+}
