@@ -117,7 +117,9 @@ impl MqttUplink {
         // a crash in between makes the broker redeliver it, and its id makes that harmless.
         o.set_manual_acks(true);
         o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-        o.set_inflight(cx.window.min(u16::MAX as usize) as u16);
+        // Our delivery window bounds outbox publishes; rumqttc's own limit sits above it, since
+        // rumqttc stops reading its request queue (our job acks included) when it is reached.
+        o.set_inflight((cx.window + INBOUND_CONCURRENCY + 64).min(u16::MAX as usize) as u16);
         o.set_last_will(LastWill::new(
             topic(&cx.agent_id, "status"),
             status(cx, "offline"),
@@ -212,9 +214,18 @@ impl MqttUplink {
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
         // Each stored job comes back here with its reply, if any, to be acknowledged by the
         // loop: one message per permit, so sending never waits.
-        let (done_tx, mut done) =
-            tokio::sync::mpsc::channel::<(rumqttc::Publish, Option<Message>)>(INBOUND_CONCURRENCY);
+        let (done_tx, mut done) = tokio::sync::mpsc::channel::<(
+            rumqttc::Publish,
+            Option<Message>,
+            tokio::sync::OwnedSemaphorePermit,
+        )>(INBOUND_CONCURRENCY);
         let mut acks_out: VecDeque<rumqttc::Publish> = VecDeque::new();
+        // Jobs received and not yet handed to a storing task. Bounded by what the broker
+        // sends unacknowledged: it gets our PUBACK only once a job is stored.
+        let mut waiting: VecDeque<rumqttc::Publish> = VecDeque::new();
+        // Whether the outbox may hold rows for us: new rows, freed window room, or a batch
+        // that was full. Reading it only then keeps the store out of every wake-up.
+        let mut refill = true;
         let mut acks_pending = 0usize;
         // The outbox seq of each publish, in the order rumqttc will send them (0: not an
         // outbox row); matched to packet ids as rumqttc reports them.
@@ -233,6 +244,25 @@ impl MqttUplink {
             // Never await rumqttc's request queue here: only `el.poll()` drains it, and
             // this loop is what polls. When the queue is full, stop and come back after
             // the next poll.
+            while !waiting.is_empty() {
+                let Ok(permit) = std::sync::Arc::clone(&slots).try_acquire_owned() else {
+                    break;
+                };
+                let Some(p) = waiting.pop_front() else { break };
+                let (dispatcher, tx, timeout) =
+                    (cx.dispatcher.clone(), done_tx.clone(), cx.default_timeout);
+                tokio::spawn(async move {
+                    let decoded = Message::decode(&p.payload);
+                    // Over MQTT the broker's PUBACK is the acknowledgement, so a server
+                    // `ack` needs nothing here.
+                    let reply =
+                        match inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
+                            Handled::Reply(m) => Some(m),
+                            Handled::Ack(_) | Handled::Nothing => None,
+                        };
+                    let _ = tx.send((p, reply, permit)).await;
+                });
+            }
             while let Some(p) = acks_out.front() {
                 if client.try_ack(p).is_err() {
                     break;
@@ -249,9 +279,12 @@ impl MqttUplink {
                 replies_out.pop_front();
                 order.push_back(0);
             }
-            if up_since.is_some() && replies_out.is_empty() {
+            if up_since.is_some() && replies_out.is_empty() && refill {
+                refill = false;
                 match delivery.next().await {
                     Ok(rows) => {
+                        // A full batch may leave more behind: look again next time round.
+                        refill = !rows.is_empty();
                         for row in &rows {
                             let msg = to_message(row);
                             let t = if matches!(msg, Message::Event { .. }) {
@@ -278,6 +311,7 @@ impl MqttUplink {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         up_since = Some(Instant::now());
                         subacks_due = 1 + usize::from(self.pool.is_some());
+                        refill = true;
                         let _ = client.subscribe(topic(&cx.agent_id, "jobs"), QoS::AtLeastOnce).await;
                         if let Some(p) = &self.pool {
                             let _ = client.subscribe(format!("$share/{p}/{}", pool_topic(p)), QoS::AtLeastOnce).await;
@@ -294,23 +328,9 @@ impl MqttUplink {
                             tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
                         }
                     }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let Ok(permit) = std::sync::Arc::clone(&slots).acquire_owned().await else {
-                            return up_since;
-                        };
-                        let (dispatcher, tx, timeout) = (cx.dispatcher.clone(), done_tx.clone(), cx.default_timeout);
-                        tokio::spawn(async move {
-                            let decoded = Message::decode(&p.payload);
-                            // Over MQTT the broker's PUBACK is the acknowledgement, so a
-                            // server `ack` needs nothing here.
-                            let reply = match inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
-                                Handled::Reply(m) => Some(m),
-                                Handled::Ack(_) | Handled::Nothing => None,
-                            };
-                            let _ = tx.send((p, reply)).await;
-                            drop(permit);
-                        });
-                    }
+                    // Taken up at the loop's top as storing slots free up. Never wait for a
+                    // slot here: slots come back through this same loop.
+                    Ok(Event::Incoming(Packet::Publish(p))) => waiting.push_back(p),
                     Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
                         if let Some(seq) = order.pop_front() {
                             if seq > 0 {
@@ -326,6 +346,7 @@ impl MqttUplink {
                             // crash only means resending them, within the window.
                             if acks_pending >= COMMIT_EVERY || acks_pending >= delivery.inflight() {
                                 acks_pending = 0;
+                                refill = true;
                                 match delivery.commit().await {
                                     Ok(n) => { cx.metrics.acked.get_or_create(&label).inc_by(n as u64); }
                                     Err(e) => tracing::warn!(error = %e, "mqtt uplink: recording the acknowledgement failed"),
@@ -342,7 +363,7 @@ impl MqttUplink {
                         return up_since;
                     }
                 },
-                Some((p, reply)) = done.recv() => {
+                Some((p, reply, _permit)) = done.recv() => {
                     if let Some(m) = reply {
                         if let Message::Error { code, .. } = &m {
                             cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
@@ -356,6 +377,7 @@ impl MqttUplink {
                     if matches!(r, Err(RecvError::Closed)) {
                         return up_since;
                     }
+                    refill = true;
                 }
                 _ = heartbeat.tick(), if up_since.is_some() => {
                     if client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).is_ok() {
