@@ -2,6 +2,7 @@
 //! - job round trip over MQTT (publish a job, receive its result): p50 and p99;
 //! - sustained jobs/s with many jobs outstanding;
 //! - outbox drain rate: results buffered while the broker is down, delivered on its return.
+//!
 //! Usage: uplink PATH_TO_OUTPOST [ROUND_TRIPS] [PIPELINED_JOBS] [BUFFERED_RESULTS]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
