@@ -238,6 +238,17 @@ async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() 
             "broker restart {} with about {in_flight} results not yet seen by the peer",
             round + 1
         );
+        // The next restart must cut a live uplink, not one still backing off.
+        wait_for(
+            "the agent to reconnect",
+            Duration::from_secs(30),
+            || async {
+                let m = a.metrics().await;
+                metric(&m, "outpost_uplink_reconnects_total{uplink=\"mqtt\"}") >= (round + 1) as f64
+                    && metric(&m, "outpost_uplink_connected{uplink=\"mqtt\"}") == 1.0
+            },
+        )
+        .await;
     }
     assert_eq!(ids.len(), total, "every submission was accepted");
     let end = std::time::Instant::now() + Duration::from_secs(120);
