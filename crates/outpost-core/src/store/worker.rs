@@ -262,14 +262,11 @@ fn run_batch(
                 replies.push(deferred(reply, res));
             }
             Command::FinishJob { record, reply } => {
-                let res = in_savepoint(&tx, |sp| finish(sp, state, &record));
-                if let Ok(seq) = res {
-                    published.push(OutboxRow {
-                        seq,
-                        created_at: now_ms(),
-                        item: OutboxItem::Result(without_params(&record)),
-                    });
-                }
+                let res = in_savepoint(&tx, |sp| finish(sp, state, &record)).map(|row| {
+                    let seq = row.seq;
+                    published.push(row);
+                    seq
+                });
                 replies.push(deferred(reply, res));
             }
             Command::AppendEvent { event, reply } => {
@@ -465,13 +462,33 @@ fn without_params(r: &JobRecord) -> JobRecord {
     }
 }
 
-/// Writes the terminal state and appends the result to the outbox.
-fn finish(tx: &Transaction<'_>, state: &mut State, r: &JobRecord) -> Result<u64, StoreError> {
-    let mut stmt = tx.prepare_cached(
+/// Writes the terminal state and appends the result to the outbox. Returns the row as
+/// written, so what is published is exactly what was stored.
+fn finish(tx: &Transaction<'_>, state: &mut State, r: &JobRecord) -> Result<OutboxRow, StoreError> {
+    if write_result(tx, r)? == 0 {
+        // A result for a job the store never accepted (or already trimmed): keep the
+        // result anyway; losing it would be worse than a row without its request.
+        insert_job(tx, r)?;
+        state.jobs += 1;
+        write_result(tx, r)?;
+    }
+    let created_at = now_ms();
+    let item = OutboxItem::Result(without_params(r));
+    let seq = append(tx, state, created_at, &item)?;
+    Ok(OutboxRow {
+        seq,
+        created_at,
+        item,
+    })
+}
+
+/// The result columns of a job row; returns how many rows matched.
+fn write_result(tx: &Transaction<'_>, r: &JobRecord) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
         "UPDATE jobs SET state=?2, started_at=?3, finished_at=?4, output=?5, error_code=?6,
          error_message=?7 WHERE id=?1",
-    )?;
-    let changed = stmt.execute(params![
+    )?
+    .execute(params![
         r.id.to_string(),
         r.state.as_str(),
         r.started_at,
@@ -479,26 +496,7 @@ fn finish(tx: &Transaction<'_>, state: &mut State, r: &JobRecord) -> Result<u64,
         r.output.as_ref().map(|o| o.to_string()),
         r.error.as_ref().map(|e| e.code.as_str()),
         r.error.as_ref().map(|e| e.message.as_str()),
-    ])?;
-    if changed == 0 {
-        // A result for a job the store never accepted (or already trimmed): keep the
-        // result anyway; losing it would be worse than a row without its request.
-        insert_job(tx, r)?;
-        state.jobs += 1;
-        tx.prepare_cached(
-            "UPDATE jobs SET started_at=?2, finished_at=?3, output=?4, error_code=?5,
-             error_message=?6 WHERE id=?1",
-        )?
-        .execute(params![
-            r.id.to_string(),
-            r.started_at,
-            r.finished_at,
-            r.output.as_ref().map(|o| o.to_string()),
-            r.error.as_ref().map(|e| e.code.as_str()),
-            r.error.as_ref().map(|e| e.message.as_str()),
-        ])?;
-    }
-    append(tx, state, now_ms(), &OutboxItem::Result(without_params(r)))
+    ])
 }
 
 fn append(
