@@ -45,6 +45,29 @@ impl Delivery {
         })
     }
 
+    /// [`Delivery::open`], retried every second until it works or `shutdown` fires (then
+    /// `None`): an uplink without its cursor could only resend everything.
+    pub async fn open_retrying(
+        store: Store,
+        consumer: String,
+        window: usize,
+        batch: u32,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<Self> {
+        loop {
+            match Self::open(store.clone(), consumer.clone(), window, batch).await {
+                Ok(d) => return Some(d),
+                Err(e) => {
+                    tracing::error!(consumer = %consumer, error = %e, "uplink: cannot register with the store; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return None,
+                    }
+                }
+            }
+        }
+    }
+
     /// A new connection: resend everything not acknowledged.
     pub fn restart(&mut self) {
         self.sent = self.cursor;

@@ -95,17 +95,11 @@ impl WsUplink {
     pub async fn run(self, cx: Context, shutdown: CancellationToken) {
         let store = cx.dispatcher.store().clone();
         let mut live = store.subscribe();
-        let mut delivery = loop {
-            match Delivery::open(store.clone(), format!("uplink:{NAME}"), cx.window, 256).await {
-                Ok(d) => break d,
-                Err(e) => {
-                    tracing::error!(error = %e, "ws uplink: cannot register with the store; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        _ = shutdown.cancelled() => return,
-                    }
-                }
-            }
+        let Some(mut delivery) =
+            Delivery::open_retrying(store, format!("uplink:{NAME}"), cx.window, 256, &shutdown)
+                .await
+        else {
+            return;
         };
         let mut backoff = cx.new_backoff();
         let label = UplinkMetrics::label(NAME);
