@@ -13,7 +13,8 @@ pub struct Delivery {
     store: Store,
     /// This uplink's consumer name in the store (`uplink:mqtt`...).
     consumer: String,
-    /// Everything up to here is acknowledged and recorded in the store.
+    /// Everything up to here is acknowledged, and recorded in the store or on its way there
+    /// (see [`Delivery::commit_soon`]).
     cursor: u64,
     /// Highest seq sent on the current connection.
     sent: u64,
@@ -100,13 +101,23 @@ impl Delivery {
         Ok(rows)
     }
 
-    /// Takes back every row after `seq` that [`Delivery::next`] handed out but the transport
-    /// could not send yet; the next call hands them out again.
-    pub fn unsend_after(&mut self, seq: u64) {
-        while self.inflight.back().is_some_and(|(s, _)| *s > seq) {
-            self.inflight.pop_back();
+    /// A row fresh from the store's live feed, taken when it is exactly the next one this
+    /// uplink owes and the window has room: the common case under load, and it spares the
+    /// store a read per row. Anything else returns false; [`Delivery::wants`] then says
+    /// whether to read the store instead.
+    pub fn offer(&mut self, row: &OutboxRow) -> bool {
+        if row.seq == self.sent + 1 && self.inflight.len() < self.window {
+            self.inflight.push_back((row.seq, false));
+            self.sent = row.seq;
+            true
+        } else {
+            false
         }
-        self.sent = self.sent.min(seq.max(self.cursor));
+    }
+
+    /// Whether a live row not taken by [`Delivery::offer`] is still owed (not yet sent).
+    pub fn wants(&self, row: &OutboxRow) -> bool {
+        row.seq > self.sent
     }
 
     /// One message acknowledged (MQTT PUBACK).
@@ -125,18 +136,43 @@ impl Delivery {
 
     /// Moves the durable cursor over the acknowledged prefix. Returns rows released.
     pub async fn commit(&mut self) -> Result<usize, StoreError> {
-        let mut n = 0;
-        let mut to = self.cursor;
-        while let Some((seq, true)) = self.inflight.front().copied() {
-            self.inflight.pop_front();
-            to = seq;
-            n += 1;
-        }
-        if to > self.cursor {
-            self.store.ack(&self.consumer, to).await?;
-            self.cursor = to;
+        let before = self.cursor;
+        let n = self.release_acked();
+        if self.cursor > before {
+            self.store.ack(&self.consumer, self.cursor).await?;
         }
         Ok(n)
+    }
+
+    /// [`Delivery::commit`] without waiting for the store: the transport's loop keeps moving
+    /// while the cursor is written. The store never moves a cursor back, so these writes may
+    /// land in any order; one lost to a crash only means resending, within the window, rows
+    /// the peer already has.
+    pub fn commit_soon(&mut self) -> usize {
+        let before = self.cursor;
+        let n = self.release_acked();
+        if self.cursor > before {
+            let (store, consumer, to) = (self.store.clone(), self.consumer.clone(), self.cursor);
+            tokio::spawn(async move {
+                if let Err(e) = store.ack(&consumer, to).await {
+                    tracing::warn!(consumer = %consumer, error = %e, "uplink: recording an acknowledgement failed");
+                }
+            });
+        }
+        n
+    }
+
+    /// Drops the acknowledged prefix from the window and moves the in-memory cursor over it:
+    /// the peer has those rows, so a reconnect need not resend them even if the store write
+    /// of the cursor fails (then a restart of the agent resends them, within the window).
+    fn release_acked(&mut self) -> usize {
+        let mut n = 0;
+        while let Some((seq, true)) = self.inflight.front().copied() {
+            self.inflight.pop_front();
+            self.cursor = seq;
+            n += 1;
+        }
+        n
     }
 }
 
@@ -151,5 +187,73 @@ pub fn to_message(row: &OutboxRow) -> Message {
             seq: row.seq,
             event: serde_json::to_value(ev).unwrap_or_default(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use outpost_core::{CoreMetrics, Event, Store, StoreConfig};
+
+    use super::Delivery;
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        let cfg = StoreConfig::new(dir.path().join("s.db"));
+        Store::open(cfg, CoreMetrics::default()).unwrap().0
+    }
+
+    /// The live-feed shortcut takes a row only when it is exactly the next one owed and
+    /// the window has room; anything else is left to a store read, which finds it.
+    #[tokio::test]
+    async fn issue5_delivery_takes_live_rows_only_in_order_and_within_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let mut live = store.subscribe();
+        let mut d = Delivery::open(store.clone(), "uplink:test".into(), 2, 16)
+            .await
+            .unwrap();
+        for i in 0..4 {
+            store
+                .append_event(Event::new("t", serde_json::json!({ "i": i })))
+                .await
+                .unwrap();
+        }
+        let rows: Vec<_> = (0..4).map(|_| live.try_recv().unwrap()).collect();
+        assert!(!d.offer(&rows[1]), "a gap is not taken");
+        assert!(d.wants(&rows[1]));
+        assert!(d.offer(&rows[0]));
+        assert!(
+            !d.offer(&rows[0]) && !d.wants(&rows[0]),
+            "a row already sent"
+        );
+        assert!(d.offer(&rows[1]));
+        assert!(!d.offer(&rows[2]), "the window (2) is full");
+        assert!(d.wants(&rows[2]));
+        // Acknowledged out of order: the cursor moves over the contiguous prefix only.
+        d.ack_one(rows[1].seq);
+        assert_eq!(d.commit_soon(), 0);
+        d.ack_one(rows[0].seq);
+        assert_eq!(d.commit_soon(), 2);
+        assert_eq!(d.cursor(), rows[1].seq);
+        // The store read resumes exactly where the feed stopped.
+        let next = d.next().await.unwrap();
+        assert_eq!(
+            next.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [rows[2].seq, rows[3].seq]
+        );
+        // The cursor written in the background is the one a restart finds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let again = Delivery::open(store.clone(), "uplink:test".into(), 2, 16)
+                .await
+                .unwrap();
+            if again.cursor() == rows[1].seq {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cursor never recorded"
+            );
+            tokio::task::yield_now().await;
+        }
     }
 }

@@ -234,6 +234,9 @@ impl MqttUplink {
         let status_topic = topic(&cx.agent_id, "status");
         // Error replies waiting for room in rumqttc's request queue.
         let mut replies_out: VecDeque<Message> = VecDeque::new();
+        // Outbox rows read and encoded, not yet taken by rumqttc: (seq, is an event, bytes).
+        // Within the delivery window, so bounded.
+        let mut outgoing: VecDeque<(u64, bool, Vec<u8>)> = VecDeque::new();
         loop {
             // Never await rumqttc's request queue here: only `el.poll()` drains it, and
             // this loop is what polls. When the queue is full, stop and come back after
@@ -273,29 +276,38 @@ impl MqttUplink {
                 replies_out.pop_front();
                 order.push_back(0);
             }
-            if up_since.is_some() && replies_out.is_empty() && refill {
+            // Rows already read wait here, encoded, for room in rumqttc's queue: reading
+            // them again on every wake-up while the queue is full costs the store thread a
+            // window's worth of decoding each time, and starves job intake behind it.
+            while let Some((seq, is_event, _)) = outgoing.front() {
+                let t = if *is_event { &events } else { &results };
+                let (seq, is_event) = (*seq, *is_event);
+                let Some((_, _, bytes)) = outgoing.pop_front() else {
+                    break;
+                };
+                match client.try_publish(t, QoS::AtLeastOnce, false, bytes) {
+                    Ok(()) => {
+                        order.push_back(seq);
+                        cx.metrics.sent.get_or_create(&label).inc();
+                    }
+                    Err(rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(p))) => {
+                        outgoing.push_front((seq, is_event, p.payload.to_vec()));
+                        break;
+                    }
+                    Err(_) => return up_since,
+                }
+            }
+            if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() && refill {
                 refill = false;
                 match delivery.next().await {
                     Ok(rows) => {
-                        // A full batch may leave more behind: look again next time round.
+                        // A batch may leave more behind: look again next time round.
                         refill = !rows.is_empty();
-                        for row in &rows {
+                        outgoing.extend(rows.iter().map(|row| {
                             let msg = to_message(row);
-                            let t = if matches!(msg, Message::Event { .. }) {
-                                &events
-                            } else {
-                                &results
-                            };
-                            if client
-                                .try_publish(t, QoS::AtLeastOnce, false, msg.encode())
-                                .is_err()
-                            {
-                                delivery.unsend_after(row.seq.saturating_sub(1));
-                                break;
-                            }
-                            order.push_back(row.seq);
-                            cx.metrics.sent.get_or_create(&label).inc();
-                        }
+                            (row.seq, matches!(msg, Message::Event { .. }), msg.encode())
+                        }));
+                        continue;
                     }
                     Err(e) => tracing::warn!(error = %e, "mqtt uplink: reading the outbox failed"),
                 }
@@ -341,10 +353,8 @@ impl MqttUplink {
                             if acks_pending >= COMMIT_EVERY || acks_pending >= delivery.inflight() {
                                 acks_pending = 0;
                                 refill = true;
-                                match delivery.commit().await {
-                                    Ok(n) => { cx.metrics.acked.get_or_create(&label).inc_by(n as u64); }
-                                    Err(e) => tracing::warn!(error = %e, "mqtt uplink: recording the acknowledgement failed"),
-                                }
+                                let n = delivery.commit_soon();
+                                cx.metrics.acked.get_or_create(&label).inc_by(n as u64);
                             }
                         }
                     }
@@ -366,13 +376,17 @@ impl MqttUplink {
                     }
                     acks_out.push_back(p);
                 }
-                r = live.recv(), if up_since.is_some() => {
-                    // New rows: the loop's top reads them. Lagging just means many rows.
-                    if matches!(r, Err(RecvError::Closed)) {
-                        return up_since;
+                r = live.recv(), if up_since.is_some() => match r {
+                    // The next row owed, straight from the feed: no store read.
+                    Ok(row) if delivery.offer(&row) => {
+                        let msg = to_message(&row);
+                        outgoing.push_back((row.seq, matches!(msg, Message::Event { .. }), msg.encode()));
                     }
-                    refill = true;
-                }
+                    // Owed but not next (or no room yet): the loop's top reads the store.
+                    Ok(row) => refill |= delivery.wants(&row),
+                    Err(RecvError::Lagged(_)) => refill = true,
+                    Err(RecvError::Closed) => return up_since,
+                },
                 _ = heartbeat.tick(), if up_since.is_some() => {
                     if client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).is_ok() {
                         order.push_back(0);
