@@ -141,8 +141,22 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         &cfg.uplink,
     );
     if let Some(url) = &cfg.uplink.mqtt.url {
+        let broker = uplink::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?;
+        let m = &cfg.uplink.mqtt;
+        let tls = match broker.tls {
+            true => Some(
+                uplink::tls::client_config_with(&uplink::tls::ClientTls {
+                    ca_file: m.ca_file.as_deref(),
+                    identity: m.client_cert.as_deref().zip(m.client_key.as_deref()),
+                })
+                .context("uplink.mqtt: TLS")?,
+            ),
+            false => None,
+        };
         let mqtt = uplink::mqtt::MqttUplink {
-            broker: uplink::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?,
+            broker,
+            protocol: uplink::mqtt::Protocol::parse(&m.protocol).map_err(anyhow::Error::msg)?,
+            tls,
             username: cfg.uplink.mqtt.username.clone(),
             password: cfg.uplink.mqtt.password.take(),
             pool: cfg.uplink.mqtt.pool.clone(),

@@ -10,6 +10,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod executors;
 pub mod metrics_cmd;
+pub mod pem;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;

@@ -34,9 +34,20 @@ async fn connected(a: &Agent) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue5_mqtt_round_trip_and_retained_status() {
+    round_trip("3.1.1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt5_round_trip_and_retained_status() {
+    round_trip("5").await;
+}
+
+async fn round_trip(protocol: &str) {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(agent_opts(dir.path(), &broker, "rt-1"));
+    let a = Agent::start(
+        agent_opts(dir.path(), &broker, "rt-1").env("OUTPOST_UPLINK_MQTT_PROTOCOL", protocol),
+    );
     let peer = Peer::connect(
         broker.port,
         "cp-rt",
@@ -64,6 +75,16 @@ async fn issue5_mqtt_round_trip_and_retained_status() {
         t == "outpost/rt-1/status" && String::from_utf8_lossy(b).contains("\"online\"")
     });
     assert!(online, "a retained online status");
+    // Mosquitto logs each client's protocol: p2 is 3.1.1, p5 is MQTT 5.
+    let tag = if protocol == "5" { "(p5," } else { "(p2," };
+    assert!(
+        broker
+            .log()
+            .lines()
+            .any(|l| l.contains("as outpost-rt-1 ") && l.contains(tag)),
+        "the agent spoke MQTT {protocol}: {}",
+        broker.log()
+    );
     // The same job delivered again is recognised by id, not run twice.
     let again = Message::Job {
         id: id.clone(),
@@ -311,14 +332,26 @@ async fn issue5_mqtt_agent_killed_during_a_stream_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue5_mqtt_pool_jobs_spread_across_two_agents() {
+    pool_spread("3.1.1").await;
+}
+
+/// Shared subscriptions are an MQTT 5 feature; the pool must work in the protocol that
+/// defines them, too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt5_pool_jobs_spread_across_two_agents() {
+    pool_spread("5").await;
+}
+
+async fn pool_spread(protocol: &str) {
     let broker = Broker::start();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a1 = Agent::start(
-        agent_opts(d1.path(), &broker, "pool-a").env("OUTPOST_UPLINK_MQTT_POOL", "p1"),
-    );
-    let a2 = Agent::start(
-        agent_opts(d2.path(), &broker, "pool-b").env("OUTPOST_UPLINK_MQTT_POOL", "p1"),
-    );
+    let pool_opts = |d: &std::path::Path, id: &str| {
+        agent_opts(d, &broker, id)
+            .env("OUTPOST_UPLINK_MQTT_POOL", "p1")
+            .env("OUTPOST_UPLINK_MQTT_PROTOCOL", protocol)
+    };
+    let a1 = Agent::start(pool_opts(d1.path(), "pool-a"));
+    let a2 = Agent::start(pool_opts(d2.path(), "pool-b"));
     let peer = Peer::connect(broker.port, "cp-pool", &["outpost/+/results"]).await;
     connected(&a1).await;
     connected(&a2).await;
@@ -391,4 +424,148 @@ async fn issue5_mqtt_bad_credentials_are_reported_and_retried_with_backoff() {
         ),
         0.0
     );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, all as PEM files.
+fn pki(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca_params, &ca_key);
+    let write = |name: &str, text: String| std::fs::write(dir.join(name), text).unwrap();
+    write("ca.pem", ca.pem());
+    for (name, sans) in [
+        ("server", vec!["127.0.0.1".to_owned()]),
+        ("client", vec!["agent-cert".to_owned()]),
+    ] {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name}-cn"));
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        write(&format!("{name}.pem"), cert.pem());
+        write(&format!("{name}-key.pem"), key.serialize_pem());
+    }
+}
+
+/// Brokers that authenticate agents by certificate: the agent presents its client
+/// certificate over mqtts (verified against the operator's CA, not blindly) and its jobs
+/// round-trip; without a certificate the broker refuses it, which is reported and retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue5_mqtt_client_certificate_auth_over_tls() {
+    let certs = tempfile::tempdir().unwrap();
+    pki(certs.path());
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = |f: &str| certs.path().join(f).display().to_string();
+    // The first listener (the agent's) is TLS with required client certificates; a plain
+    // one on loopback serves the test's control plane.
+    let broker = Broker::start_with(&format!(
+        "cafile {}\ncertfile {}\nkeyfile {}\nrequire_certificate true\nuse_identity_as_username true\nallow_anonymous true\nlistener {plain} 127.0.0.1\n",
+        c("ca.pem"),
+        c("server.pem"),
+        c("server-key.pem")
+    ));
+    let url = format!("mqtts://127.0.0.1:{}", broker.port);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        agent_opts(dir.path(), &broker, "tls-1")
+            .env("OUTPOST_UPLINK_MQTT_URL", &url)
+            .env("OUTPOST_UPLINK_MQTT_CA_FILE", &c("ca.pem"))
+            .env("OUTPOST_UPLINK_MQTT_CLIENT_CERT", &c("client.pem"))
+            .env("OUTPOST_UPLINK_MQTT_CLIENT_KEY", &c("client-key.pem")),
+    );
+    let peer = Peer::connect(plain, "cp-tls", &["outpost/tls-1/results"]).await;
+    connected(&a).await;
+    let id = peer
+        .job("outpost/tls-1/jobs", "echo", json!("over tls"))
+        .await;
+    wait_for(
+        "the echo result over mqtts",
+        Duration::from_secs(20),
+        || async { peer.results().iter().any(|(i, _, _)| *i == id) },
+    )
+    .await;
+
+    // The same broker, no client certificate: refused during the handshake, retried.
+    let dir2 = tempfile::tempdir().unwrap();
+    let b = Agent::start(
+        agent_opts(dir2.path(), &broker, "tls-2")
+            .env("OUTPOST_UPLINK_MQTT_URL", &url)
+            .env("OUTPOST_UPLINK_MQTT_CA_FILE", &c("ca.pem")),
+    );
+    wait_for(
+        "refused attempts without a certificate",
+        Duration::from_secs(20),
+        || async {
+            metric(
+                &b.metrics().await,
+                "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
+            ) >= 2.0
+        },
+    )
+    .await;
+    assert_eq!(
+        metric(
+            &b.metrics().await,
+            "outpost_uplink_connected{uplink=\"mqtt\"}"
+        ),
+        0.0
+    );
+    assert!(b.log_text().contains("reconnecting after backoff"));
+
+    // And without the CA, the broker's certificate is not trusted: verification is on.
+    let dir3 = tempfile::tempdir().unwrap();
+    let d = Agent::start(
+        agent_opts(dir3.path(), &broker, "tls-3")
+            .env("OUTPOST_UPLINK_MQTT_URL", &url)
+            .env("OUTPOST_UPLINK_MQTT_CLIENT_CERT", &c("client.pem"))
+            .env("OUTPOST_UPLINK_MQTT_CLIENT_KEY", &c("client-key.pem")),
+    );
+    wait_for(
+        "an untrusted broker certificate",
+        Duration::from_secs(20),
+        || async { d.log_text().to_lowercase().contains("certificate") },
+    )
+    .await;
+    assert_eq!(
+        metric(
+            &d.metrics().await,
+            "outpost_uplink_connected{uplink=\"mqtt\"}"
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn issue5_mqtt_tls_settings_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["run", "--data-dir"])
+        .arg(dir.path())
+        .env("OUTPOST_UPLINK_MQTT_URL", "mqtt://127.0.0.1:1")
+        .env("OUTPOST_UPLINK_MQTT_CLIENT_CERT", "/nonexistent/cert.pem")
+        .env("OUTPOST_UPLINK_MQTT_CLIENT_KEY", "/nonexistent/key.pem")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("uplink.mqtt.url") && err.contains("mqtts"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["run", "--data-dir"])
+        .arg(dir.path())
+        .env("OUTPOST_UPLINK_MQTT_PROTOCOL", "6")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("uplink.mqtt.protocol"));
 }

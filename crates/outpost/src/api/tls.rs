@@ -9,7 +9,6 @@ use std::{
     sync::Arc,
 };
 
-use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +18,8 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("tls: {path}: {message}")]
-    Pem { path: PathBuf, message: String },
+    #[error("tls: {0}")]
+    Pem(#[from] crate::pem::PemError),
     #[error("tls: generating a certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("tls: {0}")]
@@ -77,25 +76,12 @@ pub fn load_or_generate(
             (c, k, fresh)
         }
     };
-    let cert_pem = fs::read(&cert_path).map_err(io(&cert_path))?;
-    let key_pem = fs::read(&key_path).map_err(io(&key_path))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Pem {
-            path: cert_path.clone(),
-            message: e.to_string(),
-        })?;
-    let Some(leaf) = chain.first() else {
-        return Err(TlsError::Pem {
-            path: cert_path,
-            message: "no certificate in file".into(),
-        });
+    let chain = crate::pem::read_certs(&cert_path)?;
+    let fingerprint = match chain.first() {
+        Some(leaf) => hex_colon(&Sha256::digest(leaf.as_ref())),
+        None => String::new(),
     };
-    let fingerprint = hex_colon(&Sha256::digest(leaf.as_ref()));
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
-        path: key_path.clone(),
-        message: e.to_string(),
-    })?;
+    let key = crate::pem::read_key(&key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -91,6 +91,10 @@ pub struct MqttConfig {
     pub password: Option<SecretString>,
     pub pool: Option<String>,
     pub keepalive_secs: u64,
+    pub protocol: String,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -219,8 +223,27 @@ impl Config {
                 ));
             }
         }
-        if let Some(u) = &self.uplink.mqtt.url {
-            crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?;
+        let mqtt = &self.uplink.mqtt;
+        let broker = match &mqtt.url {
+            Some(u) => {
+                Some(crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?)
+            }
+            None => None,
+        };
+        crate::uplink::mqtt::Protocol::parse(&mqtt.protocol)
+            .map_err(|e| ("uplink.mqtt.protocol", e))?;
+        if mqtt.client_cert.is_some() != mqtt.client_key.is_some() {
+            return Err((
+                "uplink.mqtt.client_key",
+                "uplink.mqtt.client_cert and uplink.mqtt.client_key go together".into(),
+            ));
+        }
+        let wants_tls = mqtt.client_cert.is_some() || mqtt.ca_file.is_some();
+        if wants_tls && broker.is_some_and(|b| !b.tls) {
+            return Err((
+                "uplink.mqtt.url",
+                "a client certificate or CA file needs an mqtts:// broker".into(),
+            ));
         }
         if let Some(u) = &self.uplink.ws.url {
             let url = crate::uplink::ws::normalize_url(u).map_err(|e| ("uplink.ws.url", e))?;

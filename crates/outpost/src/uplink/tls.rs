@@ -1,7 +1,7 @@
 //! TLS for uplinks: verified against the system's roots, always with rustls; or, when a
 //! fingerprint is pinned, against that one certificate and nothing else.
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
@@ -17,6 +17,8 @@ pub enum TlsError {
     NoRoots,
     #[error("tls: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("tls: {0}")]
+    Pem(#[from] crate::pem::PemError),
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -25,18 +27,43 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// A client config trusting the system roots (what `update-ca-certificates` manages).
 pub fn client_config() -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    client_config_with(&ClientTls::default())
+}
+
+/// What a client trusts besides the system roots, and the certificate it presents.
+#[derive(Debug, Default)]
+pub struct ClientTls<'a> {
+    /// PEM certificates trusted in addition to the system roots (a private broker's CA).
+    pub ca_file: Option<&'a Path>,
+    /// Certificate chain and private key (PEM) for brokers that authenticate clients by
+    /// certificate.
+    pub identity: Option<(&'a Path, &'a Path)>,
+}
+
+/// [`client_config`] plus extra roots and a client certificate. Verification stays on: an
+/// extra root is trusted, never a bypass.
+pub fn client_config_with(extra: &ClientTls<'_>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for cert in found.certs {
         let _ = roots.add(cert);
     }
+    if let Some(path) = extra.ca_file {
+        for cert in crate::pem::read_certs(path)? {
+            roots.add(cert)?;
+        }
+    }
     if roots.is_empty() {
         return Err(TlsError::NoRoots);
     }
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match extra.identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(crate::pem::read_certs(cert)?, crate::pem::read_key(key)?)?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
 }
 

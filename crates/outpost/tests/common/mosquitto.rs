@@ -39,6 +39,11 @@ impl Broker {
         b
     }
 
+    /// Mosquitto's own log: who connected, with which protocol version.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }

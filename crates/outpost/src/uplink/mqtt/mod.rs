@@ -1,4 +1,4 @@
-//! The MQTT uplink (rumqttc, MQTT 3.1.1), for fleets that already run a broker.
+//! The MQTT uplink (rumqttc; MQTT 3.1.1 or 5), for fleets that already run a broker.
 //!
 //! Topics, for agent `ID`: jobs in on `outpost/ID/jobs` (and, in a pool, on the shared
 //! subscription `$share/POOL/outpost/pool/POOL/jobs`); results and `error` replies out on
@@ -10,16 +10,23 @@
 //! dropped and rebuilt, and everything unacknowledged is published again from the store,
 //! so rumqttc's in-memory state never has to survive anything.
 
+mod link;
+mod url;
+
 use std::{
     collections::{HashMap, VecDeque},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use outpost_proto::Message;
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS, Transport};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
+
+pub use link::Protocol;
+use link::{Inbound, Link, LinkError, LinkEvent, Settings};
+pub use url::BrokerUrl;
 
 use super::{
     delivery::{to_message, Delivery},
@@ -36,53 +43,16 @@ const COMMIT_EVERY: usize = 64;
 /// decoder with an `error` reply instead of rumqttc dropping the connection.
 const MAX_PACKET: usize = 16 << 20;
 
-/// `mqtt://host:port` or `mqtts://host:port`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BrokerUrl {
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-}
-
-impl BrokerUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtts://") {
-            (true, r)
-        } else if let Some(r) = url.strip_prefix("mqtt://") {
-            (false, r)
-        } else {
-            return Err(format!(
-                "{url:?}: expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
-            ));
-        };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or("unclosed [ in IPv6 host")?;
-            (h.to_owned(), after.strip_prefix(':'))
-        } else {
-            match rest.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), Some(p)),
-                None => (rest.to_owned(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(format!("{url:?}: no host"));
-        }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
-            None if tls => 8883,
-            None => 1883,
-        };
-        Ok(BrokerUrl { host, port, tls })
-    }
-}
-
 pub struct MqttUplink {
     pub broker: BrokerUrl,
+    pub protocol: Protocol,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub pool: Option<String>,
     pub keepalive: Duration,
+    /// For `mqtts://`: verified against the system roots (plus `uplink.mqtt.ca_file`), with
+    /// a client certificate when one is configured.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 pub fn topic(agent_id: &str, leaf: &str) -> String {
@@ -105,42 +75,27 @@ fn status(cx: &Context, state: &str) -> Vec<u8> {
 }
 
 impl MqttUplink {
-    fn options(&self, cx: &Context) -> Result<MqttOptions, String> {
-        let mut o = MqttOptions::new(
-            format!("outpost-{}", cx.agent_id),
-            &self.broker.host,
-            self.broker.port,
-        );
-        o.set_keep_alive(self.keepalive);
-        o.set_clean_session(false);
-        // A job is acknowledged to the broker only once it is in our store (or refused):
-        // a crash in between makes the broker redeliver it, and its id makes that harmless.
-        o.set_manual_acks(true);
-        o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
-        // Our delivery window bounds outbox publishes; rumqttc's own limit sits above it, since
-        // rumqttc stops reading its request queue (our job acks included) when it is reached.
-        o.set_inflight((cx.window + INBOUND_CONCURRENCY + 64).min(u16::MAX as usize) as u16);
-        o.set_last_will(LastWill::new(
-            topic(&cx.agent_id, "status"),
-            status(cx, "offline"),
-            QoS::AtLeastOnce,
-            true,
-        ));
-        if let Some(u) = &self.username {
-            let p = self
-                .password
-                .as_ref()
-                .map(|p| p.expose_secret().to_owned())
-                .unwrap_or_default();
-            o.set_credentials(u, p);
-        }
-        if self.broker.tls {
-            let tls = super::tls::client_config().map_err(|e| e.to_string())?;
-            o.set_transport(Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(tls),
-            ));
-        }
-        Ok(o)
+    fn link(&self, cx: &Context) -> Link {
+        Link::new(Settings {
+            protocol: self.protocol,
+            client_id: format!("outpost-{}", cx.agent_id),
+            host: self.broker.host.clone(),
+            port: self.broker.port,
+            keepalive: self.keepalive,
+            credentials: self.username.as_ref().map(|u| {
+                let p = self.password.as_ref().map(|p| p.expose_secret().to_owned());
+                (u.clone(), p.unwrap_or_default())
+            }),
+            tls: self.tls.clone(),
+            will: (topic(&cx.agent_id, "status"), status(cx, "offline")),
+            // Our delivery window bounds outbox publishes; rumqttc's own limit sits above
+            // it, since rumqttc stops reading its request queue (our job acks included)
+            // when it is reached.
+            inflight: (cx.window + INBOUND_CONCURRENCY + 64).min(u16::MAX as usize) as u16,
+            receive_max: INBOUND_CONCURRENCY as u16,
+            request_queue: cx.window + 64,
+            max_packet: MAX_PACKET,
+        })
     }
 
     /// Runs until `shutdown`: connect, deliver, and reconnect with backoff.
@@ -156,16 +111,9 @@ impl MqttUplink {
         let mut backoff = cx.new_backoff();
         let label = UplinkMetrics::label(NAME);
         loop {
-            let up_since = match self.options(&cx) {
-                Ok(opts) => {
-                    self.session(opts, &cx, &mut delivery, &mut live, &shutdown)
-                        .await
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "mqtt uplink: cannot configure the connection");
-                    None
-                }
-            };
+            let up_since = self
+                .session(self.link(&cx), &cx, &mut delivery, &mut live, &shutdown)
+                .await;
             cx.metrics.connected.get_or_create(&label).set(0);
             // Acknowledgements received before the connection ended still count.
             if let Ok(n) = delivery.commit().await {
@@ -190,33 +138,28 @@ impl MqttUplink {
     /// One connection. Returns when it was established, if it was.
     async fn session(
         &self,
-        opts: MqttOptions,
+        mut link: Link,
         cx: &Context,
         delivery: &mut Delivery,
-        live: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<outpost_core::OutboxRow>>,
+        live: &mut tokio::sync::broadcast::Receiver<Arc<outpost_core::OutboxRow>>,
         shutdown: &CancellationToken,
     ) -> Option<Instant> {
         let label = UplinkMetrics::label(NAME);
-        let (client, mut el) = AsyncClient::new(opts, cx.window + 64);
-        let mut net = rumqttc::NetworkOptions::new();
-        // Small messages one at a time: Nagle plus delayed ACKs would add ~40 ms to each.
-        net.set_tcp_nodelay(true);
-        el.set_network_options(net);
         delivery.restart();
         // Jobs being stored concurrently, so one slow submission never stalls the loop;
         // bounded, so a flood waits in the broker rather than in our memory.
-        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
+        let slots = Arc::new(tokio::sync::Semaphore::new(INBOUND_CONCURRENCY));
         // Each stored job comes back here with its reply, if any, to be acknowledged by the
         // loop: one message per permit, so sending never waits.
         let (done_tx, mut done) = tokio::sync::mpsc::channel::<(
-            rumqttc::Publish,
+            Inbound,
             Option<Message>,
             tokio::sync::OwnedSemaphorePermit,
         )>(INBOUND_CONCURRENCY);
-        let mut acks_out: VecDeque<rumqttc::Publish> = VecDeque::new();
+        let mut acks_out: VecDeque<Inbound> = VecDeque::new();
         // Jobs received and not yet handed to a storing task. Bounded by what the broker
         // sends unacknowledged: it gets our PUBACK only once a job is stored.
-        let mut waiting: VecDeque<rumqttc::Publish> = VecDeque::new();
+        let mut waiting: VecDeque<Inbound> = VecDeque::new();
         // Whether the outbox may hold rows for us: new rows, freed window room, or a batch
         // that was full. Reading it only then keeps the store out of every wake-up.
         let mut refill = true;
@@ -233,23 +176,25 @@ impl MqttUplink {
         let events = topic(&cx.agent_id, "events");
         let status_topic = topic(&cx.agent_id, "status");
         // Error replies waiting for room in rumqttc's request queue.
-        let mut replies_out: VecDeque<Message> = VecDeque::new();
+        let mut replies_out: VecDeque<Vec<u8>> = VecDeque::new();
         // Outbox rows read and encoded, not yet taken by rumqttc: (seq, is an event, bytes).
         // Within the delivery window, so bounded.
         let mut outgoing: VecDeque<(u64, bool, Vec<u8>)> = VecDeque::new();
+        // Subscriptions and the online status, queued once the broker accepted us.
+        let mut greeting: VecDeque<Greeting> = VecDeque::new();
         loop {
-            // Never await rumqttc's request queue here: only `el.poll()` drains it, and
+            // Never await rumqttc's request queue here: only `link.poll()` drains it, and
             // this loop is what polls. When the queue is full, stop and come back after
             // the next poll.
             while !waiting.is_empty() {
-                let Ok(permit) = std::sync::Arc::clone(&slots).try_acquire_owned() else {
+                let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                     break;
                 };
                 let Some(p) = waiting.pop_front() else { break };
                 let (dispatcher, tx, timeout) =
                     (cx.dispatcher.clone(), done_tx.clone(), cx.default_timeout);
                 tokio::spawn(async move {
-                    let decoded = Message::decode(&p.payload);
+                    let decoded = Message::decode(p.payload());
                     // Over MQTT the broker's PUBACK is the acknowledgement, so a server
                     // `ack` needs nothing here.
                     let reply =
@@ -260,41 +205,51 @@ impl MqttUplink {
                     let _ = tx.send((p, reply, permit)).await;
                 });
             }
+            while let Some(g) = greeting.front() {
+                let queued = match g {
+                    Greeting::Subscribe(filter) => link.try_subscribe(filter.clone()),
+                    Greeting::Online => {
+                        match link.try_publish(&status_topic, true, status(cx, "online")) {
+                            Ok(()) => {
+                                order.push_back(0);
+                                true
+                            }
+                            Err(_) => false,
+                        }
+                    }
+                };
+                if !queued {
+                    break;
+                }
+                greeting.pop_front();
+            }
             while let Some(p) = acks_out.front() {
-                if client.try_ack(p).is_err() {
+                if !link.try_ack(p) {
                     break;
                 }
                 acks_out.pop_front();
             }
-            while let Some(m) = replies_out.front() {
-                if client
-                    .try_publish(&results, QoS::AtLeastOnce, false, m.encode())
-                    .is_err()
-                {
+            while let Some(m) = replies_out.pop_front() {
+                if let Err(m) = link.try_publish(&results, false, m) {
+                    replies_out.push_front(m);
                     break;
                 }
-                replies_out.pop_front();
                 order.push_back(0);
             }
             // Rows already read wait here, encoded, for room in rumqttc's queue: reading
             // them again on every wake-up while the queue is full costs the store thread a
             // window's worth of decoding each time, and starves job intake behind it.
-            while let Some((seq, is_event, _)) = outgoing.front() {
-                let t = if *is_event { &events } else { &results };
-                let (seq, is_event) = (*seq, *is_event);
-                let Some((_, _, bytes)) = outgoing.pop_front() else {
-                    break;
-                };
-                match client.try_publish(t, QoS::AtLeastOnce, false, bytes) {
+            while let Some((seq, is_event, bytes)) = outgoing.pop_front() {
+                let t = if is_event { &events } else { &results };
+                match link.try_publish(t, false, bytes) {
                     Ok(()) => {
                         order.push_back(seq);
                         cx.metrics.sent.get_or_create(&label).inc();
                     }
-                    Err(rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(p))) => {
-                        outgoing.push_front((seq, is_event, p.payload.to_vec()));
+                    Err(bytes) => {
+                        outgoing.push_front((seq, is_event, bytes));
                         break;
                     }
-                    Err(_) => return up_since,
                 }
             }
             if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() && refill {
@@ -313,39 +268,43 @@ impl MqttUplink {
                 }
             }
             tokio::select! {
-                ev = el.poll() => match ev {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                ev = link.poll() => match ev {
+                    Ok(LinkEvent::Connected) => {
                         up_since = Some(Instant::now());
                         subacks_due = 1 + usize::from(self.pool.is_some());
                         refill = true;
-                        let _ = client.subscribe(topic(&cx.agent_id, "jobs"), QoS::AtLeastOnce).await;
+                        greeting.push_back(Greeting::Subscribe(topic(&cx.agent_id, "jobs")));
                         if let Some(p) = &self.pool {
-                            let _ = client.subscribe(format!("$share/{p}/{}", pool_topic(p)), QoS::AtLeastOnce).await;
+                            greeting.push_back(Greeting::Subscribe(format!("$share/{p}/{}", pool_topic(p))));
                         }
-                        let _ = client.publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).await;
-                        order.push_back(0);
+                        greeting.push_back(Greeting::Online);
                     }
                     // Connected, for operators and tests, once the broker has our job
                     // subscriptions: a job published before that could not reach us.
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    Ok(LinkEvent::Subscribed(Ok(()))) => {
                         subacks_due = subacks_due.saturating_sub(1);
                         if subacks_due == 0 {
                             cx.metrics.connected.get_or_create(&label).set(1);
-                            tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
+                            tracing::info!(broker = %format!("{}:{}", self.broker.host, self.broker.port), protocol = ?self.protocol, agent_id = %cx.agent_id, pool = ?self.pool, resend_from = delivery.cursor(), "mqtt uplink: connected");
                         }
+                    }
+                    // Without its job subscription the agent would sit "up" and deaf.
+                    Ok(LinkEvent::Subscribed(Err(why))) => {
+                        tracing::error!(error = %why, pool = ?self.pool, "mqtt uplink: the broker refused a job subscription (check its ACLs, and shared-subscription support for pools)");
+                        return up_since;
                     }
                     // Taken up at the loop's top as storing slots free up. Never wait for a
                     // slot here: slots come back through this same loop.
-                    Ok(Event::Incoming(Packet::Publish(p))) => waiting.push_back(p),
-                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    Ok(LinkEvent::Job(p)) => waiting.push_back(p),
+                    Ok(LinkEvent::Sent(pkid)) => {
                         if let Some(seq) = order.pop_front() {
                             if seq > 0 {
                                 pkids.insert(pkid, seq);
                             }
                         }
                     }
-                    Ok(Event::Incoming(Packet::PubAck(a))) => {
-                        if let Some(seq) = pkids.remove(&a.pkid) {
+                    Ok(LinkEvent::Delivered(pkid)) => {
+                        if let Some(seq) = pkids.remove(&pkid) {
                             delivery.ack_one(seq);
                             acks_pending += 1;
                             // The cursor is written in batches: losing the last few to a
@@ -358,10 +317,16 @@ impl MqttUplink {
                             }
                         }
                     }
-                    Ok(_) => {}
+                    // Not delivered: nothing moves past it, and the reconnect (after
+                    // backoff) offers it again. An operator sees why in the log.
+                    Ok(LinkEvent::Refused(pkid, why)) => {
+                        tracing::error!(error = %why, seq = pkids.get(&pkid).copied().unwrap_or(0), "mqtt uplink: the broker refused a publish");
+                        return up_since;
+                    }
+                    Ok(LinkEvent::Other) => {}
                     Err(e) => {
                         match &e {
-                            rumqttc::ConnectionError::ConnectionRefused(code) => tracing::error!(?code, "mqtt uplink: the broker refused the connection (check uplink.mqtt.username/password)"),
+                            LinkError::Refused(_) => tracing::error!(error = %e, "mqtt uplink: check uplink.mqtt.username/password and the client certificate"),
                             e => tracing::warn!(error = %e, connected = up_since.is_some(), "mqtt uplink: connection lost"),
                         }
                         return up_since;
@@ -372,7 +337,7 @@ impl MqttUplink {
                         if let Message::Error { code, .. } = &m {
                             cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: code.clone() }).inc();
                         }
-                        replies_out.push_back(m);
+                        replies_out.push_back(m.encode());
                     }
                     acks_out.push_back(p);
                 }
@@ -388,16 +353,19 @@ impl MqttUplink {
                     Err(RecvError::Closed) => return up_since,
                 },
                 _ = heartbeat.tick(), if up_since.is_some() => {
-                    if client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "online")).is_ok() {
-                        order.push_back(0);
+                    // One pending at most: a stalled queue must not pile heartbeats up.
+                    if !greeting.iter().any(|g| matches!(g, Greeting::Online)) {
+                        greeting.push_back(Greeting::Online);
                     }
                 }
                 _ = shutdown.cancelled() => {
-                    let _ = client.try_publish(&status_topic, QoS::AtLeastOnce, true, status(cx, "offline"));
-                    let _ = client.try_disconnect();
+                    if link.try_publish(&status_topic, true, status(cx, "offline")).is_ok() {
+                        order.push_back(0);
+                    }
+                    link.try_disconnect();
                     // Let the last publish and the DISCONNECT go out, briefly.
                     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                        while el.poll().await.is_ok() {}
+                        while link.poll().await.is_ok() {}
                     }).await;
                     return up_since;
                 }
@@ -406,31 +374,9 @@ impl MqttUplink {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::BrokerUrl;
-
-    #[test]
-    fn issue5_broker_urls() {
-        assert_eq!(
-            BrokerUrl::parse("mqtt://h").unwrap(),
-            BrokerUrl {
-                host: "h".into(),
-                port: 1883,
-                tls: false
-            }
-        );
-        assert_eq!(
-            BrokerUrl::parse("mqtts://h:1").unwrap(),
-            BrokerUrl {
-                host: "h".into(),
-                port: 1,
-                tls: true
-            }
-        );
-        assert_eq!(BrokerUrl::parse("mqtt://[::1]:9").unwrap().host, "::1");
-        assert!(BrokerUrl::parse("http://h").is_err());
-        assert!(BrokerUrl::parse("mqtt://h:x").is_err());
-        assert!(BrokerUrl::parse("mqtt://").is_err());
-    }
+/// Control traffic the session queues for rumqttc as room allows.
+enum Greeting {
+    Subscribe(String),
+    /// The retained `online` status (on connect, and as the heartbeat).
+    Online,
 }
