@@ -74,13 +74,25 @@ pub enum ParamsError {
     Usm(#[from] crate::error::UsmError),
 }
 
+/// Distinct credential sets kept at most. Beyond it the oldest is forgotten (its next job
+/// hashes its keys again): jobs carry credentials, so without a bound a stream of distinct
+/// ones would grow the agent without limit.
+pub const USER_CACHE_MAX: usize = 1024;
+
 /// Shares `UsmUser`s between jobs with the same credentials, so the 1 MiB
 /// password-to-key hashing runs once per user, not once per poll.
 #[derive(Debug, Default)]
 pub struct UserCache {
+    inner: Mutex<Users>,
+}
+
+#[derive(Debug, Default)]
+struct Users {
     /// SHA-256 of the credentials -> user. The key is a digest, never the
     /// passwords themselves.
-    users: Mutex<HashMap<[u8; 32], Arc<UsmUser>>>,
+    by_key: HashMap<[u8; 32], Arc<UsmUser>>,
+    /// Keys, oldest first, for eviction.
+    order: std::collections::VecDeque<[u8; 32]>,
 }
 
 impl UserCache {
@@ -107,8 +119,8 @@ impl UserCache {
             h.update(part);
         }
         let key: [u8; 32] = h.finalize().into();
-        let mut users = self.users.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(u) = users.get(&key) {
+        let mut users = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = users.by_key.get(&key) {
             return Ok(u.clone());
         }
         let mut u = UsmUser::new(
@@ -118,8 +130,24 @@ impl UserCache {
         )?;
         u.context_name = context.to_string();
         let u = Arc::new(u);
-        users.insert(key, u.clone());
+        while users.by_key.len() >= USER_CACHE_MAX {
+            let Some(old) = users.order.pop_front() else {
+                break;
+            };
+            users.by_key.remove(&old);
+        }
+        users.by_key.insert(key, u.clone());
+        users.order.push_back(key);
         Ok(u)
+    }
+
+    /// Credential sets held now.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|u| u.by_key.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -199,5 +227,23 @@ mod tests {
             bad.to_config(&cache).unwrap_err(),
             ParamsError::MissingCommunity
         );
+    }
+
+    /// Distinct credentials come from jobs, so from outside: the cache must not grow with
+    /// them. noAuthNoPriv users skip the key hashing, which keeps this test fast.
+    #[test]
+    fn issue3_user_cache_is_bounded() {
+        let cache = UserCache::default();
+        let first = cache.get_or_create("u0", None, None, "").unwrap();
+        for i in 1..USER_CACHE_MAX + 100 {
+            cache
+                .get_or_create(&format!("u{i}"), None, None, "")
+                .unwrap();
+        }
+        assert_eq!(cache.len(), USER_CACHE_MAX);
+        // The oldest went first: asking again builds a fresh user.
+        let again = cache.get_or_create("u0", None, None, "").unwrap();
+        assert!(!Arc::ptr_eq(&first, &again));
+        assert_eq!(cache.len(), USER_CACHE_MAX);
     }
 }
