@@ -311,6 +311,7 @@ async fn issue2_openapi_document_is_valid_and_covers_the_routes() {
         "/v1/events",
         "/metrics",
         "/healthz",
+        "/ws",
     ] {
         assert!(
             doc["paths"].get(p).is_some(),

@@ -93,6 +93,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::scrape))
+        .routes(routes!(ws::upgrade))
         .split_for_parts()
 }
 
@@ -107,7 +108,6 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/ws", get(ws::upgrade))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

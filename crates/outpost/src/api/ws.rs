@@ -46,7 +46,16 @@ impl Socktop {
     }
 }
 
-/// Upgrade to socktop's protocol.
+/// Upgrade to socktop's protocol: text frames `get_metrics`, `get_disks`, `get_processes`
+/// (or `{"type":"metrics"|"disks"|"processes"}`); replies are JSON, gzipped in a binary frame
+/// past 768 bytes, and the process list is gzipped protobuf.
+#[utoipa::path(get, path = "/ws",
+    params(("token" = Option<String>, Query, description = "The API token, for clients that cannot set headers (socktop); accepted on this path only")),
+    responses(
+        (status = 101, description = "WebSocket speaking socktop's agent protocol"),
+        (status = 400, body = super::error::ErrorBody),
+        (status = 503, description = "too many socktop sessions", body = super::error::ErrorBody)),
+    security(("bearer" = [])), tag = "socktop")]
 pub async fn upgrade(
     State(state): State<AppState>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
