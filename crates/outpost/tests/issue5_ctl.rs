@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::{metric, mosquitto::Broker, wait_for, Agent, Options, BIN};
+use common::{mosquitto::Broker, Agent, Options, BIN};
 
 async fn ctl(args: Vec<String>) -> (i32, String, String) {
     tokio::task::spawn_blocking(move || {
@@ -38,12 +36,11 @@ async fn issue5_ctl_runs_jobs_over_mqtt_and_the_api() {
             .env("OUTPOST_UPLINK_MQTT_URL", &broker.url())
             .env("OUTPOST_AGENT_ID", "ctl-1"),
     );
-    wait_for("mqtt uplink", Duration::from_secs(20), || async {
-        metric(
-            &a.metrics().await,
-            "outpost_uplink_connected{uplink=\"mqtt\"}",
-        ) == 1.0
-    })
+    a.wait_metric(
+        "mqtt uplink",
+        "outpost_uplink_connected{uplink=\"mqtt\"}",
+        |v| v == 1.0,
+    )
     .await;
     let (code, out, err) = ctl(s(&[
         "--broker",

@@ -19,15 +19,10 @@ fn agent_opts(dir: &std::path::Path, broker: &Broker, id: &str) -> Options {
 }
 
 async fn connected(a: &Agent) {
-    wait_for(
+    a.wait_metric(
         "the MQTT uplink to connect",
-        Duration::from_secs(20),
-        || async {
-            metric(
-                &a.metrics().await,
-                "outpost_uplink_connected{uplink=\"mqtt\"}",
-            ) == 1.0
-        },
+        "outpost_uplink_connected{uplink=\"mqtt\"}",
+        |v| v == 1.0,
     )
     .await;
 }
@@ -399,15 +394,10 @@ async fn issue5_mqtt_bad_credentials_are_reported_and_retried_with_backoff() {
             .env("OUTPOST_UPLINK_MQTT_USERNAME", "agent")
             .env("OUTPOST_UPLINK_MQTT_PASSWORD", "wrong-password"),
     );
-    wait_for(
+    a.wait_metric(
         "three refused attempts",
-        Duration::from_secs(20),
-        || async {
-            metric(
-                &a.metrics().await,
-                "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
-            ) >= 3.0
-        },
+        "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
+        |v| v >= 3.0,
     )
     .await;
     let log = a.log_text();
@@ -500,15 +490,10 @@ async fn issue5_mqtt_client_certificate_auth_over_tls() {
             .env("OUTPOST_UPLINK_MQTT_URL", &url)
             .env("OUTPOST_UPLINK_MQTT_CA_FILE", &c("ca.pem")),
     );
-    wait_for(
+    b.wait_metric(
         "refused attempts without a certificate",
-        Duration::from_secs(20),
-        || async {
-            metric(
-                &b.metrics().await,
-                "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
-            ) >= 2.0
-        },
+        "outpost_uplink_reconnects_total{uplink=\"mqtt\"}",
+        |v| v >= 2.0,
     )
     .await;
     assert_eq!(

@@ -75,15 +75,10 @@ async fn issue5_ws_round_trip_with_phoenix_join_and_acks() {
     })
     .await;
     // The server's acks move the uplink's cursor.
-    wait_for(
+    a.wait_metric(
         "the ack to be recorded",
-        Duration::from_secs(20),
-        || async {
-            metric(
-                &a.metrics().await,
-                "outpost_uplink_acked_total{uplink=\"ws\"}",
-            ) >= 1.0
-        },
+        "outpost_uplink_acked_total{uplink=\"ws\"}",
+        |v| v >= 1.0,
     )
     .await;
     // Results produced locally flow out on the uplink too.
@@ -154,12 +149,11 @@ async fn issue5_ws_bad_input_is_answered_with_errors_and_the_connection_stays_up
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(opts(dir.path(), &server, "t", "ws-4"));
     joined(&server).await;
-    wait_for("connected", Duration::from_secs(20), || async {
-        metric(
-            &a.metrics().await,
-            "outpost_uplink_connected{uplink=\"ws\"}",
-        ) == 1.0
-    })
+    a.wait_metric(
+        "connected",
+        "outpost_uplink_connected{uplink=\"ws\"}",
+        |v| v == 1.0,
+    )
     .await;
     server.send_raw("{not json".into());
     server.send_raw(

@@ -188,6 +188,15 @@ impl Agent {
             .unwrap()
     }
 
+    /// Waits (up to 20 s) until the metric's value satisfies `ok`; `what` names the wait
+    /// in the failure.
+    pub async fn wait_metric(&self, what: &str, name_and_labels: &str, ok: impl Fn(f64) -> bool) {
+        wait_for(what, Duration::from_secs(20), || async {
+            ok(metric(&self.metrics().await, name_and_labels))
+        })
+        .await;
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics")
             .send()
