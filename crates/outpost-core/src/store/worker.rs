@@ -288,9 +288,11 @@ fn run_batch(
                 let head = state.head;
                 // All or nothing: a failed row rolls back the rows before it, too.
                 let res = in_savepoint(&tx, |sp| {
+                    // One statement for the whole batch, not a cache lookup per row.
+                    let mut stmt = sp.prepare_cached(INSERT_OUTBOX)?;
                     items
                         .iter()
-                        .map(|item| append(sp, state, created_at, item))
+                        .map(|item| append_with(&mut stmt, state, created_at, item))
                         .collect::<Result<Vec<u64>, StoreError>>()
                 });
                 match &res {
@@ -334,9 +336,13 @@ fn run_batch(
             for r in replies {
                 r(None);
             }
-            for row in published {
-                // No subscriber is fine: the rows are in the store for whoever comes later.
-                let _ = publisher.send(Arc::new(row));
+            // No subscriber is fine: the rows are in the store for whoever comes later. One
+            // that subscribes after this check reads its backlog in a later batch, which
+            // sees this commit.
+            if publisher.receiver_count() > 0 {
+                for row in published {
+                    let _ = publisher.send(Arc::new(row));
+                }
             }
         }
         Err(e) => {
@@ -499,17 +505,31 @@ fn write_result(tx: &Transaction<'_>, r: &JobRecord) -> rusqlite::Result<usize> 
     ])
 }
 
+const INSERT_OUTBOX: &str = "INSERT INTO outbox(created_at, body) VALUES (?1, ?2)";
+
 fn append(
     tx: &Transaction<'_>,
     state: &mut State,
     created_at: i64,
     item: &OutboxItem,
 ) -> Result<u64, StoreError> {
+    append_with(
+        &mut tx.prepare_cached(INSERT_OUTBOX)?,
+        state,
+        created_at,
+        item,
+    )
+}
+
+fn append_with(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    state: &mut State,
+    created_at: i64,
+    item: &OutboxItem,
+) -> Result<u64, StoreError> {
     let body = serde_json::to_string(item)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode outbox item: {e}")))?;
-    tx.prepare_cached("INSERT INTO outbox(created_at, body) VALUES (?1, ?2)")?
-        .execute(params![created_at, body])?;
-    let seq = tx.last_insert_rowid().max(0) as u64;
+    let seq = stmt.insert(params![created_at, body])?.max(0) as u64;
     state.head = seq;
     Ok(seq)
 }

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use outpost_core::{Event, Store};
+use outpost_core::{Event, EventIds, Store};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -45,17 +45,36 @@ pub enum Sink {
 /// per notification shrinks as the load grows.
 pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
     let mut inflight = FuturesUnordered::new();
+    let mut ids = EventIds::new();
     let mut open = true;
     while open || !inflight.is_empty() {
         tokio::select! {
             biased;
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
             batch = take(&mut queue), if open && inflight.len() < IN_FLIGHT => match batch {
-                Some(b) => inflight.push(deliver(b, sink.clone(), metrics.clone(), log)),
+                Some(b) => {
+                    let events = match sink {
+                        Sink::Store(_) => encode(&b, &mut ids),
+                        Sink::Print { .. } => Vec::new(),
+                    };
+                    inflight.push(deliver(b, events, sink.clone(), metrics.clone(), log))
+                }
                 None => open = false,
             },
         }
     }
+}
+
+/// The batch's events: one clock read and no randomness for the whole batch.
+fn encode(batch: &[Queued], ids: &mut EventIds) -> Vec<Event> {
+    ids.stamp();
+    batch
+        .iter()
+        .map(|q| {
+            let n = &q.notification;
+            Event::encoded(ids, n.kind.event_kind(), n.payload())
+        })
+        .collect()
 }
 
 async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
@@ -66,23 +85,20 @@ async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
     }
 }
 
-async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+async fn deliver(
+    batch: Vec<Queued>,
+    events: Vec<Event>,
+    sink: Sink,
+    metrics: TrapMetrics,
+    log: bool,
+) {
     if log {
         for q in &batch {
             tracing::info!(target: "outpost::trap", "{}", log::line(&q.notification));
         }
     }
     let stored = match &sink {
-        Sink::Store(store) => {
-            let events = batch
-                .iter()
-                .map(|q| {
-                    let n = &q.notification;
-                    Event::new(n.kind.event_kind(), n.payload())
-                })
-                .collect();
-            store.append_events(events).await.is_ok()
-        }
+        Sink::Store(store) => store.append_events(events).await.is_ok(),
         Sink::Print { json } => batch.iter().all(|q| print(&q.notification, *json)),
     };
     if !stored {
@@ -102,7 +118,9 @@ async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool
 
 fn print(n: &Notification, json: bool) -> bool {
     let line = if json {
-        serde_json::json!({ "kind": n.kind.event_kind(), "payload": n.payload() }).to_string()
+        let payload = n.payload();
+        let line = serde_json::json!({ "kind": n.kind.event_kind(), "payload": &*payload });
+        line.to_string()
     } else {
         log::line(n)
     };
