@@ -284,28 +284,33 @@ fn run_batch(
             }
             Command::AppendEvents { events, reply } => {
                 let created_at = now_ms();
-                let items: Vec<OutboxItem> = events.into_iter().map(OutboxItem::Event).collect();
                 let head = state.head;
+                let first = published.len();
+                // Kept for publishing only when someone listens: a trap flood with no live
+                // reader then frees each event as soon as its row is written.
+                let live = publisher.receiver_count() > 0;
                 // All or nothing: a failed row rolls back the rows before it, too.
                 let res = in_savepoint(&tx, |sp| {
                     // One statement for the whole batch, not a cache lookup per row.
                     let mut stmt = sp.prepare_cached(INSERT_OUTBOX)?;
-                    items
-                        .iter()
-                        .map(|item| append_with(&mut stmt, state, created_at, item))
-                        .collect::<Result<Vec<u64>, StoreError>>()
-                });
-                match &res {
-                    Ok(seqs) => {
-                        for (seq, item) in seqs.iter().zip(items) {
+                    let mut seqs = Vec::with_capacity(events.len());
+                    for event in events {
+                        let item = OutboxItem::Event(event);
+                        let seq = append_with(&mut stmt, state, created_at, &item)?;
+                        seqs.push(seq);
+                        if live {
                             published.push(OutboxRow {
-                                seq: *seq,
+                                seq,
                                 created_at,
                                 item,
                             });
                         }
                     }
-                    Err(_) => state.head = head,
+                    Ok(seqs)
+                });
+                if res.is_err() {
+                    state.head = head;
+                    published.truncate(first);
                 }
                 replies.push(deferred(reply, res));
             }
@@ -337,12 +342,10 @@ fn run_batch(
                 r(None);
             }
             // No subscriber is fine: the rows are in the store for whoever comes later. One
-            // that subscribes after this check reads its backlog in a later batch, which
-            // sees this commit.
-            if publisher.receiver_count() > 0 {
-                for row in published {
-                    let _ = publisher.send(Arc::new(row));
-                }
+            // that subscribed after a batch checked for listeners reads its backlog with a
+            // later command, which sees this commit.
+            for row in published {
+                let _ = publisher.send(Arc::new(row));
             }
         }
         Err(e) => {

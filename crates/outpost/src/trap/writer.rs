@@ -78,7 +78,9 @@ fn encode(batch: &[Queued], ids: &mut EventIds) -> Vec<Event> {
 }
 
 async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
-    let mut b = Vec::with_capacity(BATCH);
+    // Sized to what is waiting: a fixed 1,024-slot buffer per batch is large enough for the
+    // allocator to map and unmap it each time.
+    let mut b = Vec::with_capacity(queue.len().clamp(1, BATCH));
     match queue.recv_many(&mut b, BATCH).await {
         0 => None,
         _ => Some(b),
