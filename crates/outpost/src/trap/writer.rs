@@ -5,19 +5,17 @@
 //! unacknowledged (its sender retries) and the drop is counted.
 
 use std::io::Write as _;
+use std::net::UdpSocket;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use outpost_core::{Event, EventIds, Store};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 use super::log;
 use super::metrics::{DropReason, TrapMetrics};
 use super::normalize::Notification;
+use super::queue::QueueReceiver;
 
-/// Notifications taken off the queue per store call.
-const BATCH: usize = 1024;
 /// Store calls in flight at most (the store's channel holds 8,192 commands).
 const IN_FLIGHT: usize = 8;
 
@@ -41,9 +39,9 @@ pub enum Sink {
 
 /// Runs until every sender of the queue is gone and the queue is empty, then returns with
 /// every append finished: the "all done" of a graceful stop. Whatever is waiting is taken
-/// in one batch (up to [`BATCH`]) and stored with one `append_events`, so the store's work
+/// in one batch (up to 64 read passes) and stored with one `append_events`, so the store's work
 /// per notification shrinks as the load grows.
-pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+pub async fn run(mut queue: QueueReceiver, sink: Sink, metrics: TrapMetrics, log: bool) {
     let mut inflight = FuturesUnordered::new();
     let mut ids = EventIds::new();
     let mut open = true;
@@ -51,7 +49,7 @@ pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMet
         tokio::select! {
             biased;
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
-            batch = take(&mut queue), if open && inflight.len() < IN_FLIGHT => match batch {
+            batch = queue.take(), if open && inflight.len() < IN_FLIGHT => match batch {
                 Some(b) => {
                     let events = match sink {
                         Sink::Store(_) => encode(&b, &mut ids),
@@ -75,16 +73,6 @@ fn encode(batch: &[Queued], ids: &mut EventIds) -> Vec<Event> {
             Event::encoded(ids, n.kind.event_kind(), n.payload())
         })
         .collect()
-}
-
-async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
-    // Sized to what is waiting: a fixed 1,024-slot buffer per batch is large enough for the
-    // allocator to map and unmap it each time.
-    let mut b = Vec::with_capacity(queue.len().clamp(1, BATCH));
-    match queue.recv_many(&mut b, BATCH).await {
-        0 => None,
-        _ => Some(b),
-    }
 }
 
 async fn deliver(
@@ -111,7 +99,8 @@ async fn deliver(
     // Acknowledge only now: every event of the batch is committed.
     for q in &batch {
         if let Some((sock, bytes)) = &q.reply {
-            if sock.send_to(bytes, q.notification.source).await.is_ok() {
+            // Non-blocking: a full send buffer loses the Response, and the sender retries.
+            if sock.send_to(bytes, q.notification.source).is_ok() {
                 metrics.informs_acknowledged.inc();
             }
         }
