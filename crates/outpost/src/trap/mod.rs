@@ -1,10 +1,10 @@
 //! The SNMP trap and inform receiver (issue 4).
 //!
 //! ```text
-//!  UDP v4/v6 sockets ──▶ read loop ──try_send──▶ bounded queue ──▶ writer ──▶ Store::append_event
-//!  (big SO_RCVBUF)       decode + filter          (trap.queue_capacity)  (many in flight,   │
-//!                        drop = counted                                   group commit)     ▼
-//!                        v3 probe → Report                            inform Response sent after commit
+//!  UDP v4/v6 sockets ──▶ read loop ──one item per pass──▶ bounded queue ──▶ writer ──▶ Store::append_events
+//!  (big SO_RCVBUF)       own thread, poll(2)               (trap.queue_capacity  (batches in flight, │
+//!                        decode + filter                    notifications)        group commit)     ▼
+//!                        v3 probe → Report                                  inform Response sent after commit
 //! ```
 //!
 //! - `config.rs`: the `trap.*` section and its validated form.
