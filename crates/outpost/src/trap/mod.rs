@@ -7,7 +7,8 @@
 //!                        v3 probe → Report                                  inform Response sent after commit
 //! ```
 //!
-//! - `config.rs`: the `trap.*` section and its validated form.
+//! - `config.rs`: the `trap.*` section and its validated form; `boots.rs`: our snmpEngineBoots,
+//!   advanced at each start in the data directory.
 //! - `socket.rs`: binding (receive buffer) and the read loop, a thread of its own that never
 //!   waits for the store.
 //! - `filter.rs`: networks, communities; `usm.rs`: v3 users, Reports, sealed Responses.
@@ -16,6 +17,7 @@
 //! - `writer.rs`: queue to store (or to stdout for `outpost traps listen`), then acknowledge.
 //! - `log.rs`: the snmptrapd-style line. `metrics.rs`: accepted, drops by reason, kernel drops.
 
+pub mod boots;
 pub mod config;
 pub mod filter;
 pub mod log;

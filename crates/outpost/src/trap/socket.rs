@@ -190,6 +190,10 @@ fn handle(
             metrics.reports.inc();
             let _ = sock.send_to(&bytes, from);
         }
+        Decision::Refuse(reason, bytes) => {
+            metrics.drop(reason);
+            let _ = sock.send_to(&bytes, from);
+        }
         Decision::Drop(reason) => metrics.drop(reason),
     }
 }
