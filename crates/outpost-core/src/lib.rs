@@ -15,7 +15,7 @@ pub mod metrics;
 pub mod store;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig, SubmitError};
-pub use event::Event;
+pub use event::{Event, EventIds};
 pub use executor::{ExecError, Executor, JobContext, Registry};
 pub use job::{JobError, JobId, JobRecord, JobSpec, JobState};
 pub use metrics::CoreMetrics;

@@ -187,6 +187,12 @@ proptest! {
     }
 
     #[test]
+    fn issue4_oid_text_is_dotted_decimal(arcs in prop::collection::vec(any::<u32>(), 1..130)) {
+        let want: String = arcs.iter().map(|a| format!(".{a}")).collect();
+        prop_assert_eq!(Oid(arcs).to_string(), want);
+    }
+
+    #[test]
     fn value_text_never_panics(v in value()) {
         let _ = v.to_string();
         let _ = serde_json::to_string(&v).unwrap();

@@ -177,9 +177,11 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     }
     uplinks.close();
     let traps = if cfg.trap.enabled {
-        let settings =
+        let mut settings =
             crate::trap::TrapSettings::from_section(&cfg.trap, &crate::trap::engine_id(&agent_id))
                 .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
+        settings.engine_boots = crate::trap::boots::advance(&data_dir)
+            .context("advancing the trap receiver's snmpEngineBoots")?;
         Some(crate::trap::Receiver::start(
             settings,
             crate::trap::Sink::Store(store.clone()),

@@ -45,6 +45,8 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         queue_capacity: 4096,
         log: false,
         engine_id: trap::engine_id("outpost-traps-listen"),
+        // No data directory to keep a count in: informs to this listener see boots 1.
+        engine_boots: 1,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -75,6 +77,7 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
                 trap::DropReason::NotNotification,
                 trap::DropReason::QueueFull,
                 trap::DropReason::StoreError,
+                trap::DropReason::NotInTimeWindow,
             ]
             .iter()
             .map(|r| metrics.dropped(*r))

@@ -889,3 +889,145 @@ fn issue4_config_show_redacts_trap_secrets() {
         "{err}"
     );
 }
+
+/// A v3 discovery probe (no engine ID, no user, reportable), as net-snmp sends before an
+/// inform; returns the msgAuthoritativeEngineBoots of the Report it gets.
+fn discovered_boots(dest: &str) -> i32 {
+    use outpost_snmp::message::{Message, ScopedPdu};
+    use outpost_snmp::pdu::{AnyPdu, PduType};
+    use outpost_snmp::security::{self, EngineParams};
+    use outpost_snmp::usm::LocalizedKeys;
+    let probe = security::seal(
+        4242,
+        65507,
+        0,
+        true,
+        &EngineParams {
+            engine_id: vec![],
+            boots: 0,
+            time: 0,
+        },
+        b"",
+        &ScopedPdu {
+            context_engine_id: vec![],
+            context_name: vec![],
+            pdu: AnyPdu::Pdu(outpost_snmp::Pdu::new(PduType::Get, 4242, vec![])),
+        },
+        &LocalizedKeys {
+            auth: None,
+            privacy: None,
+        },
+        0,
+    )
+    .unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.send_to(&probe, dest).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    match Message::decode(&buf[..n]).unwrap() {
+        Message::V3(head) => head.usm.engine_boots,
+        Message::Community(_) => panic!("a community reply to a v3 probe"),
+    }
+}
+
+#[tokio::test]
+async fn issue4_v3_time_window_drops_replays_and_engine_boots_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, port, _) = agent_with_traps(dir.path(), &[]);
+    let dest = format!("127.0.0.1:{port}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("snmp_engine_boots")).unwrap(),
+        "1\n"
+    );
+    assert_eq!(discovered_boots(&dest), 1);
+    let v3 = [
+        "-v3",
+        "-u",
+        "trapuser",
+        "-l",
+        "authPriv",
+        "-a",
+        "SHA",
+        "-A",
+        "authpass123",
+        "-x",
+        "AES",
+        "-X",
+        "privpass123",
+    ];
+    // Traps: the sender is authoritative; -Z sets the boots and time it claims.
+    let trap = |z: &str| {
+        let args: Vec<&str> = [&["-e", "0x8000000001020304", "-Z", z][..], &v3[..]]
+            .concat()
+            .into_iter()
+            .chain([dest.as_str(), "", ".1.3.6.1.6.3.1.1.5.1"])
+            .collect();
+        let (ok, err) = send("snmptrap", &args);
+        assert!(ok, "snmptrap -Z {z}: {err}");
+    };
+    let expect = |accepted: f64, late: f64| {
+        let a = &a;
+        async move {
+            metrics_when(a, "trap counters", Duration::from_secs(20), |m| {
+                metric(m, "outpost_trap_accepted_total") == accepted
+                    && drops(m, "not_in_time_window") == late
+            })
+            .await;
+        }
+    };
+    trap("5,1000"); // first contact: learned
+    expect(1.0, 0.0).await;
+    trap("4,1000"); // an earlier boot: a replay
+    expect(1.0, 1.0).await;
+    trap("5,500"); // same boot, 500 s behind what it told us
+    expect(1.0, 2.0).await;
+    trap("5,1100"); // its clock moved on
+    trap("6,3"); // it restarted
+    expect(3.0, 2.0).await;
+    trap("5,1200"); // the boot before the restart: a replay now
+    expect(3.0, 3.0).await;
+
+    // Informs: we are authoritative. A sender that claims boots and time of its own (-Z)
+    // gets a notInTimeWindow Report, resynchronizes to ours, and is accepted on retry.
+    let agent_id = std::fs::read_to_string(dir.path().join("agent_id")).unwrap();
+    let engine: String = [0x80u8, 0x00, 0x1f, 0x88, 0x04]
+        .iter()
+        .chain(agent_id.trim().as_bytes().iter().take(27))
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let engine = format!("0x{engine}");
+    let args: Vec<&str> = [&["-e", engine.as_str(), "-Z", "9,77777"][..], &v3[..]]
+        .concat()
+        .into_iter()
+        .chain([
+            "-t",
+            "3",
+            "-r",
+            "2",
+            dest.as_str(),
+            "",
+            ".1.3.6.1.6.3.1.1.5.2",
+        ])
+        .collect();
+    let (ok, err) = send("snmpinform", &args);
+    let m = metrics_when(&a, "the stale inform", Duration::from_secs(20), |m| {
+        drops(m, "not_in_time_window") == 4.0
+    })
+    .await;
+    assert!(ok, "snmpinform after resynchronizing: {err}");
+    assert_eq!(metric(&m, "outpost_trap_accepted_total"), 4.0, "{m}");
+
+    // Boots grow across restarts, and discovery tells senders the new count.
+    a.sigterm();
+    assert!(a.wait_exit(Duration::from_secs(30)).success());
+    drop(a);
+    let (a, port, _) = agent_with_traps(dir.path(), &[]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("snmp_engine_boots")).unwrap(),
+        "2\n"
+    );
+    assert_eq!(discovered_boots(&format!("127.0.0.1:{port}")), 2);
+    drop(a);
+}

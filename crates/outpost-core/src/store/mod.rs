@@ -79,11 +79,31 @@ pub enum StoreError {
 }
 
 /// What the outbox carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutboxItem {
     Result(JobRecord),
     Event(Event),
+}
+
+/// By hand: serde's derive for an internally tagged enum buffers the content in a form
+/// that cannot hold an event's raw JSON payload, so the tag is read from a JSON tree first.
+impl<'de> Deserialize<'de> for OutboxItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        match v.get("type").and_then(|t| t.as_str()) {
+            Some("result") => JobRecord::deserialize(v)
+                .map(OutboxItem::Result)
+                .map_err(D::Error::custom),
+            Some("event") => Event::deserialize(v)
+                .map(OutboxItem::Event)
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "outbox item: `type` is neither \"result\" nor \"event\"",
+            )),
+        }
+    }
 }
 
 /// One outbox row: an item and its place in the sequence consumers acknowledge.

@@ -284,26 +284,33 @@ fn run_batch(
             }
             Command::AppendEvents { events, reply } => {
                 let created_at = now_ms();
-                let items: Vec<OutboxItem> = events.into_iter().map(OutboxItem::Event).collect();
                 let head = state.head;
+                let first = published.len();
+                // Kept for publishing only when someone listens: a trap flood with no live
+                // reader then frees each event as soon as its row is written.
+                let live = publisher.receiver_count() > 0;
                 // All or nothing: a failed row rolls back the rows before it, too.
                 let res = in_savepoint(&tx, |sp| {
-                    items
-                        .iter()
-                        .map(|item| append(sp, state, created_at, item))
-                        .collect::<Result<Vec<u64>, StoreError>>()
-                });
-                match &res {
-                    Ok(seqs) => {
-                        for (seq, item) in seqs.iter().zip(items) {
+                    // One statement for the whole batch, not a cache lookup per row.
+                    let mut stmt = sp.prepare_cached(INSERT_OUTBOX)?;
+                    let mut seqs = Vec::with_capacity(events.len());
+                    for event in events {
+                        let item = OutboxItem::Event(event);
+                        let seq = append_with(&mut stmt, state, created_at, &item)?;
+                        seqs.push(seq);
+                        if live {
                             published.push(OutboxRow {
-                                seq: *seq,
+                                seq,
                                 created_at,
                                 item,
                             });
                         }
                     }
-                    Err(_) => state.head = head,
+                    Ok(seqs)
+                });
+                if res.is_err() {
+                    state.head = head;
+                    published.truncate(first);
                 }
                 replies.push(deferred(reply, res));
             }
@@ -334,8 +341,10 @@ fn run_batch(
             for r in replies {
                 r(None);
             }
+            // No subscriber is fine: the rows are in the store for whoever comes later. One
+            // that subscribed after a batch checked for listeners reads its backlog with a
+            // later command, which sees this commit.
             for row in published {
-                // No subscriber is fine: the rows are in the store for whoever comes later.
                 let _ = publisher.send(Arc::new(row));
             }
         }
@@ -499,17 +508,31 @@ fn write_result(tx: &Transaction<'_>, r: &JobRecord) -> rusqlite::Result<usize> 
     ])
 }
 
+const INSERT_OUTBOX: &str = "INSERT INTO outbox(created_at, body) VALUES (?1, ?2)";
+
 fn append(
     tx: &Transaction<'_>,
     state: &mut State,
     created_at: i64,
     item: &OutboxItem,
 ) -> Result<u64, StoreError> {
+    append_with(
+        &mut tx.prepare_cached(INSERT_OUTBOX)?,
+        state,
+        created_at,
+        item,
+    )
+}
+
+fn append_with(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    state: &mut State,
+    created_at: i64,
+    item: &OutboxItem,
+) -> Result<u64, StoreError> {
     let body = serde_json::to_string(item)
         .map_err(|e| StoreError::Corrupt(format!("cannot encode outbox item: {e}")))?;
-    tx.prepare_cached("INSERT INTO outbox(created_at, body) VALUES (?1, ?2)")?
-        .execute(params![created_at, body])?;
-    let seq = tx.last_insert_rowid().max(0) as u64;
+    let seq = stmt.insert(params![created_at, body])?.max(0) as u64;
     state.head = seq;
     Ok(seq)
 }

@@ -115,6 +115,9 @@ pub struct TrapSettings {
     pub log: bool,
     /// Our snmpEngineID, authoritative for v3 informs.
     pub engine_id: Vec<u8>,
+    /// Our snmpEngineBoots, for informs: 1 unless the daemon read and advanced the count
+    /// kept in its data directory (`boots.rs`).
+    pub engine_boots: i32,
 }
 
 type KeyError = (&'static str, String);
@@ -178,6 +181,7 @@ impl TrapSettings {
             queue_capacity: s.queue_capacity,
             log: s.log,
             engine_id: engine_id.to_vec(),
+            engine_boots: 1,
         })
     }
 }

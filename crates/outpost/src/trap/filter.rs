@@ -21,6 +21,9 @@ pub enum Decision {
     Accept(Box<Notification>, Option<Vec<u8>>),
     /// Not a notification but answered at once: a v3 discovery Report.
     Report(Vec<u8>),
+    /// A notification dropped (counted under the reason) but answered at once: an inform
+    /// outside our time window gets a notInTimeWindow Report.
+    Refuse(DropReason, Vec<u8>),
     /// Dropped, with the counter it goes to.
     Drop(DropReason),
 }
@@ -41,7 +44,11 @@ impl Filter {
         Filter {
             communities: s.communities.take(),
             networks: std::mem::take(&mut s.networks),
-            v3: V3Users::new(std::mem::take(&mut s.users), s.engine_id.clone()),
+            v3: V3Users::new(
+                std::mem::take(&mut s.users),
+                s.engine_id.clone(),
+                s.engine_boots,
+            ),
         }
     }
 

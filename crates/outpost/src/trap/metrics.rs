@@ -33,6 +33,10 @@ pub enum DropReason {
     QueueFull,
     /// The store refused the event (it is not acknowledged).
     StoreError,
+    /// An authenticated v3 notification outside the RFC 3414 time window: a replay, or a
+    /// sender whose clock (or ours, for informs) it does not know. An inform is answered
+    /// with a notInTimeWindow Report so its sender can resynchronize and retry.
+    NotInTimeWindow,
 }
 
 impl DropReason {
@@ -46,6 +50,7 @@ impl DropReason {
             DropReason::NotNotification => "not_notification",
             DropReason::QueueFull => "queue_full",
             DropReason::StoreError => "store_error",
+            DropReason::NotInTimeWindow => "not_in_time_window",
         }
     }
 }

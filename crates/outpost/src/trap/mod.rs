@@ -1,24 +1,29 @@
 //! The SNMP trap and inform receiver (issue 4).
 //!
 //! ```text
-//!  UDP v4/v6 sockets ──▶ read loop ──try_send──▶ bounded queue ──▶ writer ──▶ Store::append_event
-//!  (big SO_RCVBUF)       decode + filter          (trap.queue_capacity)  (many in flight,   │
-//!                        drop = counted                                   group commit)     ▼
-//!                        v3 probe → Report                            inform Response sent after commit
+//!  UDP v4/v6 sockets ──▶ read loop ──one item per pass──▶ bounded queue ──▶ writer ──▶ Store::append_events
+//!  (big SO_RCVBUF)       own thread, poll(2)               (trap.queue_capacity  (batches in flight, │
+//!                        decode + filter                    notifications)        group commit)     ▼
+//!                        v3 probe → Report                                  inform Response sent after commit
 //! ```
 //!
-//! - `config.rs`: the `trap.*` section and its validated form.
-//! - `socket.rs`: binding (receive buffer) and the read loop, which never awaits the store.
+//! - `config.rs`: the `trap.*` section and its validated form; `boots.rs`: our snmpEngineBoots,
+//!   advanced at each start in the data directory.
+//! - `socket.rs`: binding (receive buffer) and the read loop, a thread of its own that never
+//!   waits for the store.
 //! - `filter.rs`: networks, communities; `usm.rs`: v3 users, Reports, sealed Responses.
 //! - `normalize.rs`: the notification in normal form and its event payload.
+//! - `queue.rs`: the bounded queue, one item per read pass, bounded in notifications.
 //! - `writer.rs`: queue to store (or to stdout for `outpost traps listen`), then acknowledge.
 //! - `log.rs`: the snmptrapd-style line. `metrics.rs`: accepted, drops by reason, kernel drops.
 
+pub mod boots;
 pub mod config;
 pub mod filter;
 pub mod log;
 pub mod metrics;
 pub mod normalize;
+pub mod queue;
 pub mod socket;
 pub mod usm;
 pub mod writer;
@@ -26,10 +31,7 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub use config::{TrapSection, TrapSettings};
 pub use metrics::{DropReason, TrapMetrics};
@@ -37,12 +39,12 @@ pub use writer::Sink;
 
 /// A running receiver: stop it with [`Receiver::stop`], which flushes the queue.
 pub struct Receiver {
-    /// Says "stop" to the read loops.
-    stop: CancellationToken,
-    /// The read loops; when all have ended, the queue's senders are gone.
-    loops: TaskTracker,
+    /// Says "stop" to the read loop.
+    stop: Arc<socket::StopSignal>,
+    /// The read loop's thread; when it has ended, the queue's sender is gone.
+    reader: Option<std::thread::JoinHandle<()>>,
     /// The writer, which ends once the queue is empty and closed.
-    writer: JoinHandle<()>,
+    writer: Option<JoinHandle<()>>,
     /// The bound addresses (with the real port when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
 }
@@ -58,14 +60,15 @@ pub fn engine_id(agent_id: &str) -> Vec<u8> {
 }
 
 impl Receiver {
-    /// Binds every address and starts the read loops and the writer.
+    /// Binds every address, starts the read loop on its own thread and the writer as a task
+    /// of the current runtime.
     pub fn start(
         mut settings: TrapSettings,
         sink: Sink,
         metrics: TrapMetrics,
     ) -> std::io::Result<Receiver> {
-        let (tx, rx) = mpsc::channel(settings.queue_capacity);
         let mut socks = Vec::new();
+        let mut addrs = Vec::new();
         for addr in &settings.listen {
             let (sock, granted) = socket::bind(*addr, settings.recv_buffer_bytes).map_err(|e| {
                 std::io::Error::new(
@@ -81,38 +84,44 @@ impl Receiver {
                 recv_buffer_bytes = granted,
                 "trap: receiving on udp:{local}"
             );
-            socks.push((Arc::new(sock), local));
+            socks.push(Arc::new(sock));
+            addrs.push(local);
         }
         let filter = Arc::new(filter::Filter::new(&mut settings));
-        let stop = CancellationToken::new();
-        let loops = TaskTracker::new();
-        let mut addrs = Vec::new();
-        for (sock, local) in socks {
-            addrs.push(local);
-            loops.spawn(socket::read_loop(
-                sock,
-                Arc::clone(&filter),
-                tx.clone(),
-                metrics.clone(),
-                stop.clone(),
-            ));
-        }
-        loops.close();
-        drop(tx);
+        let stop = Arc::new(socket::StopSignal::new()?);
+        let (tx, rx) = queue::bounded(settings.queue_capacity);
+        let reader = {
+            let (metrics, stop) = (metrics.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("outpost-trap".into())
+                .spawn(move || socket::read_loop(socks, filter, tx, metrics, stop))?
+        };
         let writer = tokio::spawn(writer::run(rx, sink, metrics, settings.log));
         Ok(Receiver {
             stop,
-            loops,
-            writer,
+            reader: Some(reader),
+            writer: Some(writer),
             addrs,
         })
     }
 
     /// Stops reading (after draining what the sockets already hold), then waits until every
     /// queued notification is stored and every inform acknowledged.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        self.loops.wait().await;
-        let _ = self.writer.await;
+    pub async fn stop(mut self) {
+        self.stop.raise();
+        if let Some(t) = self.reader.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        if let Some(w) = self.writer.take() {
+            let _ = w.await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    /// Dropped without [`Receiver::stop`] (an error elsewhere in startup), the read loop
+    /// still ends rather than outliving the receiver.
+    fn drop(&mut self) {
+        self.stop.raise();
     }
 }

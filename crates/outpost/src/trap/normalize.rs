@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use outpost_snmp::{Oid, TrapV1Pdu, Value, VarBind};
 use secrecy::{ExposeSecret, SecretSlice};
-use serde_json::{json, Map, Value as Json};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// sysUpTime.0
 const SYS_UPTIME: &[u32] = &[1, 3, 6, 1, 2, 1, 1, 3, 0];
@@ -128,68 +130,114 @@ impl Notification {
         }
     }
 
-    /// The event payload. Varbinds carry their typed value and net-snmp's `-On` text.
-    pub fn payload(&self) -> Json {
-        let mut m = Map::new();
-        m.insert("source".into(), json!(self.source.to_string()));
-        m.insert("version".into(), json!(self.version));
-        match &self.sender {
-            Sender::Community(c) => {
-                m.insert(
-                    "community".into(),
-                    json!(String::from_utf8_lossy(c.expose_secret())),
-                );
-            }
+    /// The event payload, serialized straight to JSON text: no tree of values is built, so
+    /// a trap costs one pass of formatting. Varbinds carry their typed value and net-snmp's
+    /// `-On` text.
+    pub fn payload(&self) -> Box<RawValue> {
+        // Serializing these types cannot fail (string keys, no maps of other keys); null
+        // keeps this total all the same.
+        serde_json::value::to_raw_value(&PayloadJson::from(self))
+            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+    }
+}
+
+/// The payload's shape, borrowed from the notification. Absent parts are left out.
+#[derive(Serialize)]
+struct PayloadJson<'a> {
+    source: SocketAddr,
+    version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    community: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_level: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context_name: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v1: Option<V1Json<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trap_oid: Option<&'a Oid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uptime: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<i32>,
+    varbinds: Vec<VarbindJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct V1Json<'a> {
+    enterprise: &'a Oid,
+    agent_addr: String,
+    generic_trap: i32,
+    specific_trap: i32,
+    timestamp: u32,
+}
+
+struct VarbindJson<'a>(&'a VarBind);
+
+impl Serialize for VarbindJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("oid", &self.0.oid)?;
+        m.serialize_entry("value", &self.0.value)?;
+        // Formatted straight into the output, without a String of its own.
+        m.serialize_entry("text", &Text(&self.0.value))?;
+        m.end()
+    }
+}
+
+struct Text<'a>(&'a Value);
+
+impl Serialize for Text<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+impl<'a> From<&'a Notification> for PayloadJson<'a> {
+    fn from(n: &'a Notification) -> Self {
+        let mut p = PayloadJson {
+            source: n.source,
+            version: n.version,
+            community: None,
+            user: None,
+            engine_id: None,
+            security_level: None,
+            context_name: None,
+            v1: n.v1.as_ref().map(|v1| {
+                let [a, b, c, d] = v1.agent_addr;
+                V1Json {
+                    enterprise: &v1.enterprise,
+                    agent_addr: format!("{a}.{b}.{c}.{d}"),
+                    generic_trap: v1.generic_trap,
+                    specific_trap: v1.specific_trap,
+                    timestamp: v1.timestamp,
+                }
+            }),
+            trap_oid: n.trap_oid.as_ref(),
+            uptime: n.uptime,
+            request_id: n.request_id,
+            varbinds: n.varbinds.iter().map(VarbindJson).collect(),
+        };
+        match &n.sender {
+            Sender::Community(c) => p.community = Some(String::from_utf8_lossy(c.expose_secret())),
             Sender::User {
                 name,
                 engine_id,
                 level,
                 context_name,
             } => {
-                m.insert("user".into(), json!(name));
-                m.insert("engine_id".into(), json!(hex(engine_id)));
-                m.insert("security_level".into(), json!(level));
-                m.insert(
-                    "context_name".into(),
-                    json!(String::from_utf8_lossy(context_name)),
-                );
+                p.user = Some(name);
+                p.engine_id = Some(hex(engine_id));
+                p.security_level = Some(level);
+                p.context_name = Some(String::from_utf8_lossy(context_name));
             }
         }
-        if let Some(v1) = &self.v1 {
-            let [a, b, c, d] = v1.agent_addr;
-            m.insert(
-                "v1".into(),
-                json!({
-                    "enterprise": v1.enterprise,
-                    "agent_addr": format!("{a}.{b}.{c}.{d}"),
-                    "generic_trap": v1.generic_trap,
-                    "specific_trap": v1.specific_trap,
-                    "timestamp": v1.timestamp,
-                }),
-            );
-        }
-        if let Some(o) = &self.trap_oid {
-            m.insert("trap_oid".into(), json!(o));
-        }
-        if let Some(u) = self.uptime {
-            m.insert("uptime".into(), json!(u));
-        }
-        if let Some(r) = self.request_id {
-            m.insert("request_id".into(), json!(r));
-        }
-        let vbs: Vec<Json> = self
-            .varbinds
-            .iter()
-            .map(|vb| {
-                json!({
-                    "oid": vb.oid,
-                    "value": vb.value,
-                    "text": vb.value.to_string(),
-                })
-            })
-            .collect();
-        m.insert("varbinds".into(), Json::Array(vbs));
-        Json::Object(m)
+        p
     }
 }
 

@@ -5,19 +5,17 @@
 //! unacknowledged (its sender retries) and the drop is counted.
 
 use std::io::Write as _;
+use std::net::UdpSocket;
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use outpost_core::{Event, Store};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use outpost_core::{Event, EventIds, Store};
 
 use super::log;
 use super::metrics::{DropReason, TrapMetrics};
 use super::normalize::Notification;
+use super::queue::QueueReceiver;
 
-/// Notifications taken off the queue per store call.
-const BATCH: usize = 1024;
 /// Store calls in flight at most (the store's channel holds 8,192 commands).
 const IN_FLIGHT: usize = 8;
 
@@ -41,48 +39,56 @@ pub enum Sink {
 
 /// Runs until every sender of the queue is gone and the queue is empty, then returns with
 /// every append finished: the "all done" of a graceful stop. Whatever is waiting is taken
-/// in one batch (up to [`BATCH`]) and stored with one `append_events`, so the store's work
+/// in one batch (up to 64 read passes) and stored with one `append_events`, so the store's work
 /// per notification shrinks as the load grows.
-pub async fn run(mut queue: mpsc::Receiver<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+pub async fn run(mut queue: QueueReceiver, sink: Sink, metrics: TrapMetrics, log: bool) {
     let mut inflight = FuturesUnordered::new();
+    let mut ids = EventIds::new();
     let mut open = true;
     while open || !inflight.is_empty() {
         tokio::select! {
             biased;
             Some(()) = inflight.next(), if !inflight.is_empty() => {}
-            batch = take(&mut queue), if open && inflight.len() < IN_FLIGHT => match batch {
-                Some(b) => inflight.push(deliver(b, sink.clone(), metrics.clone(), log)),
+            batch = queue.take(), if open && inflight.len() < IN_FLIGHT => match batch {
+                Some(b) => {
+                    let events = match sink {
+                        Sink::Store(_) => encode(&b, &mut ids),
+                        Sink::Print { .. } => Vec::new(),
+                    };
+                    inflight.push(deliver(b, events, sink.clone(), metrics.clone(), log))
+                }
                 None => open = false,
             },
         }
     }
 }
 
-async fn take(queue: &mut mpsc::Receiver<Queued>) -> Option<Vec<Queued>> {
-    let mut b = Vec::with_capacity(BATCH);
-    match queue.recv_many(&mut b, BATCH).await {
-        0 => None,
-        _ => Some(b),
-    }
+/// The batch's events: one clock read and no randomness for the whole batch.
+fn encode(batch: &[Queued], ids: &mut EventIds) -> Vec<Event> {
+    ids.stamp();
+    batch
+        .iter()
+        .map(|q| {
+            let n = &q.notification;
+            Event::encoded(ids, n.kind.event_kind(), n.payload())
+        })
+        .collect()
 }
 
-async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool) {
+async fn deliver(
+    batch: Vec<Queued>,
+    events: Vec<Event>,
+    sink: Sink,
+    metrics: TrapMetrics,
+    log: bool,
+) {
     if log {
         for q in &batch {
             tracing::info!(target: "outpost::trap", "{}", log::line(&q.notification));
         }
     }
     let stored = match &sink {
-        Sink::Store(store) => {
-            let events = batch
-                .iter()
-                .map(|q| {
-                    let n = &q.notification;
-                    Event::new(n.kind.event_kind(), n.payload())
-                })
-                .collect();
-            store.append_events(events).await.is_ok()
-        }
+        Sink::Store(store) => store.append_events(events).await.is_ok(),
         Sink::Print { json } => batch.iter().all(|q| print(&q.notification, *json)),
     };
     if !stored {
@@ -93,7 +99,8 @@ async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool
     // Acknowledge only now: every event of the batch is committed.
     for q in &batch {
         if let Some((sock, bytes)) = &q.reply {
-            if sock.send_to(bytes, q.notification.source).await.is_ok() {
+            // Non-blocking: a full send buffer loses the Response, and the sender retries.
+            if sock.send_to(bytes, q.notification.source).is_ok() {
                 metrics.informs_acknowledged.inc();
             }
         }
@@ -102,7 +109,9 @@ async fn deliver(batch: Vec<Queued>, sink: Sink, metrics: TrapMetrics, log: bool
 
 fn print(n: &Notification, json: bool) -> bool {
     let line = if json {
-        serde_json::json!({ "kind": n.kind.event_kind(), "payload": n.payload() }).to_string()
+        let payload = n.payload();
+        let line = serde_json::json!({ "kind": n.kind.event_kind(), "payload": &*payload });
+        line.to_string()
     } else {
         log::line(n)
     };
