@@ -217,7 +217,12 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let rows: Vec<_> = (0..4).map(|_| live.try_recv().unwrap()).collect();
+        // The store answers a commit before it publishes the rows: wait for them.
+        let mut rows = vec![];
+        for _ in 0..4 {
+            let r = tokio::time::timeout(std::time::Duration::from_secs(10), live.recv());
+            rows.push(r.await.unwrap().unwrap());
+        }
         assert!(!d.offer(&rows[1]), "a gap is not taken");
         assert!(d.wants(&rows[1]));
         assert!(d.offer(&rows[0]));
