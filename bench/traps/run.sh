@@ -62,8 +62,13 @@ run_outpost() {
   local got; got=$(drain $total outpost_count)
   local t1; t1=$(ticks $pid)
   local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
+  # Where a loss went: the kernel (socket buffer full) or a counted drop by reason.
+  local why; why=$(curl -s -H "Authorization: Bearer $(cat "$WORK/op/token")" "http://$API/metrics" |
+    awk '/^outpost_trap_kernel_drops_total /{k=$2} /^outpost_trap_dropped_total/{d=d" "$1"="$2}
+         END{printf "kernel_drops=%d%s", k, d}')
   kill $pid; wait $pid 2>/dev/null || true
   report outpost "$rate" "$total" "$got" $((t1 - t0)) "$rss"
+  [ "$got" -ge "$total" ] || echo "          ($why)"
 }
 
 run_trapd() {

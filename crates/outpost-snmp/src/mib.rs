@@ -118,6 +118,12 @@ impl Mib {
         Ok(Oid(v))
     }
 
+    /// The same text as [`Mib::name_of`], formatted when displayed: no allocation, and
+    /// prefixes looked up as slices. For hot paths such as the trap receiver's payloads.
+    pub fn named<'a>(&'a self, oid: &'a Oid) -> Named<'a> {
+        Named { mib: self, oid }
+    }
+
     /// `MODULE::name.suffix` for the longest known prefix, or numeric.
     pub fn name_of(&self, oid: &Oid) -> String {
         for n in (1..=oid.len()).rev() {
@@ -141,6 +147,34 @@ impl Mib {
             }
         }
         oid.to_string()
+    }
+}
+
+/// An OID as `MODULE::name.suffix` (see [`Mib::named`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    mib: &'a Mib,
+    oid: &'a Oid,
+}
+
+impl std::fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let arcs = self.oid.as_slice();
+        for n in (1..=arcs.len()).rev() {
+            let (prefix, suffix) = arcs.split_at(n);
+            let Some(name) = self.mib.by_oid.get(prefix) else {
+                continue;
+            };
+            match self.mib.by_name.get(name).map(|(m, _)| m.as_str()) {
+                Some(module) if !module.is_empty() => write!(f, "{module}::{name}")?,
+                _ => f.write_str(name)?,
+            }
+            if !suffix.is_empty() {
+                write!(f, "{}", Oid(suffix.to_vec()))?;
+            }
+            return Ok(());
+        }
+        write!(f, "{}", self.oid)
     }
 }
 

@@ -41,6 +41,14 @@ impl Oid {
     }
 }
 
+/// Maps keyed by `Oid` can be searched with a slice of one (a prefix) without allocating.
+/// Sound because the derived `Hash` and `Eq` are those of the inner `Vec`, hence of the slice.
+impl std::borrow::Borrow<[u32]> for Oid {
+    fn borrow(&self) -> &[u32] {
+        &self.0
+    }
+}
+
 /// Numeric form with a leading dot, as `snmpwalk -On` prints it.
 impl fmt::Display for Oid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

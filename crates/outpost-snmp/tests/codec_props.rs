@@ -193,6 +193,25 @@ proptest! {
     }
 
     #[test]
+    fn issue4_named_oid_equals_name_of(
+        base in prop::sample::select(vec![
+            vec![1u32, 3, 6, 1, 2, 1, 1, 3],
+            vec![1, 3, 6, 1, 2, 1, 2, 2, 1, 1],
+            vec![1, 3, 6, 1, 6, 3, 1, 1, 5],
+            vec![1, 3, 6, 1, 4, 1, 8072],
+            vec![1, 3, 6, 1, 99],
+            vec![2, 25],
+        ]),
+        tail in prop::collection::vec(any::<u32>(), 0..4),
+    ) {
+        let mib = outpost_snmp::mib::Mib::builtin();
+        let mut arcs = base;
+        arcs.extend(tail);
+        let oid = Oid(arcs);
+        prop_assert_eq!(mib.named(&oid).to_string(), mib.name_of(&oid));
+    }
+
+    #[test]
     fn value_text_never_panics(v in value()) {
         let _ = v.to_string();
         let _ = serde_json::to_string(&v).unwrap();

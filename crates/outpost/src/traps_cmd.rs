@@ -47,6 +47,7 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         engine_id: trap::engine_id("outpost-traps-listen"),
         // No data directory to keep a count in: informs to this listener see boots 1.
         engine_boots: 1,
+        mib: Some(std::sync::Arc::new(outpost_snmp::mib::Mib::builtin())),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1031,3 +1031,50 @@ async fn issue4_v3_time_window_drops_replays_and_engine_boots_persist() {
     assert_eq!(discovered_boots(&format!("127.0.0.1:{port}")), 2);
     drop(a);
 }
+
+#[tokio::test]
+async fn issue4_mib_names_are_added_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, port, _) = agent_with_traps(dir.path(), &[("OUTPOST_TRAP_MIB_NAMES", "true")]);
+    let mut ws = events_ws(&a).await;
+    let dest = format!("127.0.0.1:{port}");
+    let (ok, e) = send(
+        "snmptrap",
+        &[
+            "-v2c",
+            "-c",
+            COMMUNITY,
+            &dest,
+            "55",
+            ".1.3.6.1.6.3.1.1.5.3",
+            ".1.3.6.1.2.1.2.2.1.1.2",
+            "i",
+            "2",
+            ".1.3.6.1.4.1.99999.7",
+            "s",
+            "x",
+        ],
+    );
+    assert!(ok, "{e}");
+    let ev = next_events(&mut ws, 1).await.remove(0);
+    let p = &ev["payload"];
+    assert_eq!(p["trap_oid"], ".1.3.6.1.6.3.1.1.5.3");
+    assert_eq!(p["trap_name"], "IF-MIB::linkDown");
+    let names: Vec<&str> = p["varbinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "SNMPv2-MIB::sysUpTime.0",
+            "SNMPv2-MIB::snmpTrapOID.0",
+            "IF-MIB::ifIndex.2",
+            "SNMPv2-SMI::enterprises.99999.7",
+        ]
+    );
+    // The numeric forms stay: names are an addition, not a replacement.
+    assert_eq!(p["varbinds"][2]["oid"], ".1.3.6.1.2.1.2.2.1.1.2");
+}

@@ -88,6 +88,7 @@ pub const KEYS: &[Key] = &[
     key("trap.recv_buffer_bytes", Ty::Int, Some("8388608"), "Socket receive buffer (SO_RCVBUF, forced past rmem_max when root): bursts wait here, not in the kernel's drop counter."),
     key("trap.queue_capacity", Ty::Int, Some("65536"), "Notifications decoded and waiting for the store, at most; beyond it they are dropped and counted."),
     key("trap.log", Ty::Bool, Some("true"), "One snmptrapd-style line per notification at info level (community never logged)."),
+    key("trap.mib_names", Ty::Bool, Some("false"), "Add MIB names (built-in IETF MIBs) to events: trap_name and each varbind's name, e.g. IF-MIB::linkDown. Costs CPU and row size per trap."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
 ];
 

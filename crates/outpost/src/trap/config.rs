@@ -2,6 +2,9 @@
 //! the receiver runs on (addresses resolved, networks parsed, v3 users built).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use outpost_snmp::mib::Mib;
 
 use outpost_snmp::{AuthProtocol, PrivProtocol, UsmUser};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
@@ -29,6 +32,10 @@ pub struct TrapSection {
     pub queue_capacity: usize,
     /// Whether each notification is logged at info.
     pub log: bool,
+    /// Whether events carry MIB names beside the numeric OIDs. Defaulted here too, so a
+    /// section written before the key existed still reads.
+    #[serde(default)]
+    pub mib_names: bool,
 }
 
 /// An IP network in CIDR form.
@@ -115,6 +122,8 @@ pub struct TrapSettings {
     pub log: bool,
     /// Our snmpEngineID, authoritative for v3 informs.
     pub engine_id: Vec<u8>,
+    /// The MIB table events are named with, if `trap.mib_names`.
+    pub mib: Option<Arc<Mib>>,
     /// Our snmpEngineBoots, for informs: 1 unless the daemon read and advanced the count
     /// kept in its data directory (`boots.rs`).
     pub engine_boots: i32,
@@ -181,6 +190,7 @@ impl TrapSettings {
             queue_capacity: s.queue_capacity,
             log: s.log,
             engine_id: engine_id.to_vec(),
+            mib: s.mib_names.then(|| Arc::new(Mib::builtin())),
             engine_boots: 1,
         })
     }

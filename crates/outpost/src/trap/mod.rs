@@ -96,7 +96,7 @@ impl Receiver {
                 .name("outpost-trap".into())
                 .spawn(move || socket::read_loop(socks, filter, tx, metrics, stop))?
         };
-        let writer = tokio::spawn(writer::run(rx, sink, metrics, settings.log));
+        let writer = tokio::spawn(writer::run(rx, sink, metrics, settings.log, settings.mib));
         Ok(Receiver {
             stop,
             reader: Some(reader),

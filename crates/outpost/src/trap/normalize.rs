@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 
+use outpost_snmp::mib::{Mib, Named};
 use outpost_snmp::{Oid, TrapV1Pdu, Value, VarBind};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
@@ -134,9 +135,14 @@ impl Notification {
     /// a trap costs one pass of formatting. Varbinds carry their typed value and net-snmp's
     /// `-On` text.
     pub fn payload(&self) -> Box<RawValue> {
+        self.payload_named(None)
+    }
+
+    /// The payload, with `trap_name` and each varbind's `name` from `mib` if given.
+    pub fn payload_named(&self, mib: Option<&Mib>) -> Box<RawValue> {
         // Serializing these types cannot fail (string keys, no maps of other keys); null
         // keeps this total all the same.
-        serde_json::value::to_raw_value(&PayloadJson::from(self))
+        serde_json::value::to_raw_value(&PayloadJson::new(self, mib))
             .unwrap_or_else(|_| RawValue::NULL.to_owned())
     }
 }
@@ -161,6 +167,8 @@ struct PayloadJson<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     trap_oid: Option<&'a Oid>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    trap_name: Option<Name<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     uptime: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<i32>,
@@ -176,17 +184,29 @@ struct V1Json<'a> {
     timestamp: u32,
 }
 
-struct VarbindJson<'a>(&'a VarBind);
+struct VarbindJson<'a>(&'a VarBind, Option<&'a Mib>);
 
 impl Serialize for VarbindJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap as _;
-        let mut m = s.serialize_map(Some(3))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("oid", &self.0.oid)?;
+        if let Some(mib) = self.1 {
+            m.serialize_entry("name", &Name(mib.named(&self.0.oid)))?;
+        }
         m.serialize_entry("value", &self.0.value)?;
         // Formatted straight into the output, without a String of its own.
         m.serialize_entry("text", &Text(&self.0.value))?;
         m.end()
+    }
+}
+
+/// A MIB name, formatted straight into the output.
+struct Name<'a>(Named<'a>);
+
+impl Serialize for Name<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 
@@ -198,8 +218,8 @@ impl Serialize for Text<'_> {
     }
 }
 
-impl<'a> From<&'a Notification> for PayloadJson<'a> {
-    fn from(n: &'a Notification) -> Self {
+impl<'a> PayloadJson<'a> {
+    fn new(n: &'a Notification, mib: Option<&'a Mib>) -> Self {
         let mut p = PayloadJson {
             source: n.source,
             version: n.version,
@@ -219,9 +239,10 @@ impl<'a> From<&'a Notification> for PayloadJson<'a> {
                 }
             }),
             trap_oid: n.trap_oid.as_ref(),
+            trap_name: mib.zip(n.trap_oid.as_ref()).map(|(m, o)| Name(m.named(o))),
             uptime: n.uptime,
             request_id: n.request_id,
-            varbinds: n.varbinds.iter().map(VarbindJson).collect(),
+            varbinds: n.varbinds.iter().map(|vb| VarbindJson(vb, mib)).collect(),
         };
         match &n.sender {
             Sender::Community(c) => p.community = Some(String::from_utf8_lossy(c.expose_secret())),

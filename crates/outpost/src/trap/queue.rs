@@ -1,5 +1,5 @@
 //! The bounded queue from the read loop to the writer. It carries a read pass's notifications
-//! as one item, so the writer is woken once per pass (about once a millisecond under load)
+//! as one item, so the writer is woken once per pass (every few milliseconds under load)
 //! rather than once per notification, but it is bounded in notifications, as
 //! `trap.queue_capacity` says: what does not fit is dropped and counted, never waited for.
 

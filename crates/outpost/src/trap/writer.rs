@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use outpost_core::{Event, EventIds, Store};
+use outpost_snmp::mib::Mib;
 
 use super::log;
 use super::metrics::{DropReason, TrapMetrics};
@@ -41,7 +42,13 @@ pub enum Sink {
 /// every append finished: the "all done" of a graceful stop. Whatever is waiting is taken
 /// in one batch (up to 64 read passes) and stored with one `append_events`, so the store's work
 /// per notification shrinks as the load grows.
-pub async fn run(mut queue: QueueReceiver, sink: Sink, metrics: TrapMetrics, log: bool) {
+pub async fn run(
+    mut queue: QueueReceiver,
+    sink: Sink,
+    metrics: TrapMetrics,
+    log: bool,
+    mib: Option<Arc<Mib>>,
+) {
     let mut inflight = FuturesUnordered::new();
     let mut ids = EventIds::new();
     let mut open = true;
@@ -52,10 +59,10 @@ pub async fn run(mut queue: QueueReceiver, sink: Sink, metrics: TrapMetrics, log
             batch = queue.take(), if open && inflight.len() < IN_FLIGHT => match batch {
                 Some(b) => {
                     let events = match sink {
-                        Sink::Store(_) => encode(&b, &mut ids),
+                        Sink::Store(_) => encode(&b, &mut ids, mib.as_deref()),
                         Sink::Print { .. } => Vec::new(),
                     };
-                    inflight.push(deliver(b, events, sink.clone(), metrics.clone(), log))
+                    inflight.push(deliver(b, events, sink.clone(), metrics.clone(), log, mib.clone()))
                 }
                 None => open = false,
             },
@@ -64,13 +71,13 @@ pub async fn run(mut queue: QueueReceiver, sink: Sink, metrics: TrapMetrics, log
 }
 
 /// The batch's events: one clock read and no randomness for the whole batch.
-fn encode(batch: &[Queued], ids: &mut EventIds) -> Vec<Event> {
+fn encode(batch: &[Queued], ids: &mut EventIds, mib: Option<&Mib>) -> Vec<Event> {
     ids.stamp();
     batch
         .iter()
         .map(|q| {
             let n = &q.notification;
-            Event::encoded(ids, n.kind.event_kind(), n.payload())
+            Event::encoded(ids, n.kind.event_kind(), n.payload_named(mib))
         })
         .collect()
 }
@@ -81,6 +88,7 @@ async fn deliver(
     sink: Sink,
     metrics: TrapMetrics,
     log: bool,
+    mib: Option<Arc<Mib>>,
 ) {
     if log {
         for q in &batch {
@@ -89,7 +97,9 @@ async fn deliver(
     }
     let stored = match &sink {
         Sink::Store(store) => store.append_events(events).await.is_ok(),
-        Sink::Print { json } => batch.iter().all(|q| print(&q.notification, *json)),
+        Sink::Print { json } => batch
+            .iter()
+            .all(|q| print(&q.notification, *json, mib.as_deref())),
     };
     if !stored {
         metrics.dropped_by(DropReason::StoreError, batch.len() as u64);
@@ -107,9 +117,9 @@ async fn deliver(
     }
 }
 
-fn print(n: &Notification, json: bool) -> bool {
+fn print(n: &Notification, json: bool, mib: Option<&Mib>) -> bool {
     let line = if json {
-        let payload = n.payload();
+        let payload = n.payload_named(mib);
         let line = serde_json::json!({ "kind": n.kind.event_kind(), "payload": &*payload });
         line.to_string()
     } else {
