@@ -126,6 +126,34 @@ impl Context {
         backoff::Backoff::new(self.backoff.0, self.backoff.1, self.backoff.2)
     }
 
+    /// Between two connections of uplink `name`: counts the reconnect and waits out the
+    /// backoff. False when `shutdown` came first, and the uplink must stop.
+    pub async fn pause_before_reconnect(
+        &self,
+        name: &str,
+        backoff: &mut backoff::Backoff,
+        up_since: Option<std::time::Instant>,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        if shutdown.is_cancelled() {
+            return false;
+        }
+        self.metrics
+            .reconnects
+            .get_or_create(&UplinkMetrics::label(name))
+            .inc();
+        let delay = backoff.next_delay(up_since);
+        tracing::info!(
+            uplink = name,
+            delay_ms = delay.as_millis() as u64,
+            "{name} uplink: reconnecting after backoff"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = shutdown.cancelled() => false,
+        }
+    }
+
     pub fn hello(&self) -> outpost_proto::Message {
         outpost_proto::Message::Hello {
             agent_id: self.agent_id.clone(),

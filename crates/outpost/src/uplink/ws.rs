@@ -115,15 +115,11 @@ impl WsUplink {
                     tracing::warn!(url = %self.url, reason = %why, "ws uplink: disconnected")
                 }
             }
-            cx.metrics.reconnects.get_or_create(&label).inc();
-            let delay = backoff.next_delay(up_since);
-            tracing::info!(
-                delay_ms = delay.as_millis() as u64,
-                "ws uplink: reconnecting after backoff"
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return,
+            if !cx
+                .pause_before_reconnect(NAME, &mut backoff, up_since, &shutdown)
+                .await
+            {
+                return;
             }
         }
     }

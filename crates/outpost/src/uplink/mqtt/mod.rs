@@ -119,18 +119,11 @@ impl MqttUplink {
             if let Ok(n) = delivery.commit().await {
                 cx.metrics.acked.get_or_create(&label).inc_by(n as u64);
             }
-            if shutdown.is_cancelled() {
+            if !cx
+                .pause_before_reconnect(NAME, &mut backoff, up_since, &shutdown)
+                .await
+            {
                 return;
-            }
-            cx.metrics.reconnects.get_or_create(&label).inc();
-            let delay = backoff.next_delay(up_since);
-            tracing::info!(
-                delay_ms = delay.as_millis() as u64,
-                "mqtt uplink: reconnecting after backoff"
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.cancelled() => return,
             }
         }
     }
