@@ -7,7 +7,7 @@ use std::{
 };
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{schema, OutboxItem, OutboxRow, StoreConfig, StoreError, StoreStats};
 use crate::{
@@ -201,7 +201,7 @@ pub(super) fn run(
     config: StoreConfig,
     mut state: State,
     mut rx: mpsc::Receiver<Command>,
-    publisher: broadcast::Sender<Arc<OutboxRow>>,
+    publisher: super::Publisher,
     metrics: CoreMetrics,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -236,7 +236,7 @@ fn run_batch(
     config: &StoreConfig,
     state: &mut State,
     batch: &mut Vec<Command>,
-    publisher: &broadcast::Sender<Arc<OutboxRow>>,
+    publisher: &super::Publisher,
 ) -> Option<Reply<()>> {
     let mut replies: Vec<Deferred> = Vec::with_capacity(batch.len());
     let mut published: Vec<OutboxRow> = Vec::new();
@@ -334,9 +334,11 @@ fn run_batch(
             for r in replies {
                 r(None);
             }
-            for row in published {
-                // No subscriber is fine: the rows are in the store for whoever comes later.
-                let _ = publisher.send(Arc::new(row));
+            // No subscriber is fine: the rows are in the store for whoever comes later.
+            if let Some(publisher) = publisher.get() {
+                for row in published {
+                    let _ = publisher.send(Arc::new(row));
+                }
             }
         }
         Err(e) => {
