@@ -72,7 +72,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(serve(cfg, data_dir, started))
+    // Boxed: `serve` is a large future, and `block_on` would otherwise move it through
+    // several stack frames; the pages it dirties stay resident for the process's life.
+    runtime.block_on(Box::pin(serve(cfg, data_dir, started)))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

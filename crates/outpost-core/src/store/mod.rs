@@ -8,7 +8,12 @@
 mod schema;
 mod worker;
 
-use std::{path::PathBuf, sync::Arc, thread, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, OnceLock},
+    thread,
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -132,7 +137,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Command>,
-    published: broadcast::Sender<Arc<OutboxRow>>,
+    published: Publisher,
     op_timeout: Duration,
     done: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
 }
@@ -144,6 +149,11 @@ const COMMAND_QUEUE: usize = 8192;
 /// re-reads from the store, so this bounds memory, not correctness.
 const PUBLISH_QUEUE: usize = 4096;
 
+/// The live outbox channel, created by the first [`Store::subscribe`]: its 4,096 slots are
+/// 128 KiB written at creation, which an agent nobody streams from should not hold. Until
+/// then the store thread publishes nothing, exactly as a channel with no receiver would drop.
+pub(crate) type Publisher = Arc<OnceLock<broadcast::Sender<Arc<OutboxRow>>>>;
+
 impl Store {
     /// Opens (creating if needed) and migrates the store. Jobs that were queued or running
     /// when the agent last stopped are marked `interrupted`, written to the outbox, and
@@ -153,7 +163,7 @@ impl Store {
         metrics: CoreMetrics,
     ) -> Result<(Store, Vec<JobRecord>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let (published, _) = broadcast::channel(PUBLISH_QUEUE);
+        let published = Publisher::default();
         let op_timeout = config.op_timeout;
         let (conn, interrupted, state) = worker::open(&config)?;
         let publisher = published.clone();
@@ -285,7 +295,9 @@ impl Store {
     /// Live outbox rows as they commit. A lagging receiver gets `Lagged` and must re-read
     /// from the store with [`Store::outbox_after`]; nothing is lost, only the shortcut.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutboxRow>> {
-        self.published.subscribe()
+        self.published
+            .get_or_init(|| broadcast::channel(PUBLISH_QUEUE).0)
+            .subscribe()
     }
 
     /// Applies acknowledgements and limits now rather than at the next periodic trim.

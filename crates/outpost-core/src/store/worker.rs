@@ -7,7 +7,7 @@ use std::{
 };
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{schema, OutboxItem, OutboxRow, StoreConfig, StoreError, StoreStats};
 use crate::{
@@ -201,7 +201,7 @@ pub(super) fn run(
     config: StoreConfig,
     mut state: State,
     mut rx: mpsc::Receiver<Command>,
-    publisher: broadcast::Sender<Arc<OutboxRow>>,
+    publisher: super::Publisher,
     metrics: CoreMetrics,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -236,7 +236,7 @@ fn run_batch(
     config: &StoreConfig,
     state: &mut State,
     batch: &mut Vec<Command>,
-    publisher: &broadcast::Sender<Arc<OutboxRow>>,
+    publisher: &super::Publisher,
 ) -> Option<Reply<()>> {
     let mut replies: Vec<Deferred> = Vec::with_capacity(batch.len());
     let mut published: Vec<OutboxRow> = Vec::new();
@@ -288,7 +288,7 @@ fn run_batch(
                 let first = published.len();
                 // Kept for publishing only when someone listens: a trap flood with no live
                 // reader then frees each event as soon as its row is written.
-                let live = publisher.receiver_count() > 0;
+                let live = publisher.get().is_some_and(|p| p.receiver_count() > 0);
                 // All or nothing: a failed row rolls back the rows before it, too.
                 let res = in_savepoint(&tx, |sp| {
                     // One statement for the whole batch, not a cache lookup per row.
@@ -344,8 +344,10 @@ fn run_batch(
             // No subscriber is fine: the rows are in the store for whoever comes later. One
             // that subscribed after a batch checked for listeners reads its backlog with a
             // later command, which sees this commit.
-            for row in published {
-                let _ = publisher.send(Arc::new(row));
+            if let Some(publisher) = publisher.get() {
+                for row in published {
+                    let _ = publisher.send(Arc::new(row));
+                }
             }
         }
         Err(e) => {

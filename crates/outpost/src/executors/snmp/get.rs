@@ -57,7 +57,7 @@ impl Executor for SnmpGet {
         let oids = p
             .oids
             .iter()
-            .map(|o| self.0.mib.parse_oid(o))
+            .map(|o| self.0.mib().parse_oid(o))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
         let session = self.0.session(&p.target).await?;
@@ -65,7 +65,7 @@ impl Executor for SnmpGet {
         Ok(VarBindsOut {
             varbinds: vbs
                 .into_iter()
-                .map(|vb| VarBindOut::new(vb, &self.0.mib))
+                .map(|vb| VarBindOut::new(vb, self.0.mib()))
                 .collect(),
         })
     }

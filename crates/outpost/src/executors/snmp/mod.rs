@@ -50,8 +50,9 @@ pub struct Shared {
     /// Sessions by target-and-credentials digest: v3 discovery and the TCP connection are
     /// per session, so reusing it saves a round trip per poll.
     sessions: Mutex<HashMap<[u8; 32], Session>>,
-    /// Built-in MIB names, so params may say `sysDescr.0` or `IF-MIB::ifDescr`.
-    mib: Mib,
+    /// Built-in MIB names, so params may say `sysDescr.0` or `IF-MIB::ifDescr`. Built by the
+    /// first SNMP job (about 150 KiB of tables an agent without SNMP work should not hold).
+    mib: std::sync::OnceLock<Mib>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -128,8 +129,13 @@ impl Shared {
             engine: tokio::sync::OnceCell::new(),
             users: UserCache::default(),
             sessions: Mutex::new(HashMap::new()),
-            mib: Mib::builtin(),
+            mib: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The built-in MIB, built on first use.
+    fn mib(&self) -> &Mib {
+        self.mib.get_or_init(Mib::builtin)
     }
 
     /// Validates the target part of the params (no network, no key derivation).
@@ -184,7 +190,7 @@ impl Shared {
     }
 
     fn parse_oid(&self, s: &str, field: &str) -> Result<Oid, ParamError> {
-        self.mib.parse_oid(s).map_err(|e| ParamError {
+        self.mib().parse_oid(s).map_err(|e| ParamError {
             field: field.to_owned(),
             message: e.to_string(),
         })

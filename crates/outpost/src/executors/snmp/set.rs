@@ -66,7 +66,7 @@ impl SnmpSet {
             .enumerate()
             .map(|(i, v)| {
                 let oid = self.0.parse_oid(&v.oid, &format!("varbinds[{i}].oid"))?;
-                let value = parse_set_value(&v.ty, &v.value.text(), &self.0.mib).map_err(|e| {
+                let value = parse_set_value(&v.ty, &v.value.text(), self.0.mib()).map_err(|e| {
                     ParamError {
                         field: format!("varbinds[{i}]"),
                         message: e.to_string(),
@@ -111,7 +111,7 @@ impl Executor for SnmpSet {
         Ok(VarBindsOut {
             varbinds: out
                 .into_iter()
-                .map(|vb| VarBindOut::new(vb, &self.0.mib))
+                .map(|vb| VarBindOut::new(vb, self.0.mib()))
                 .collect(),
         })
     }

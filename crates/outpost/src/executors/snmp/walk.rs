@@ -89,13 +89,13 @@ impl Executor for SnmpWalk {
     async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
         let root = self
             .0
-            .mib
+            .mib()
             .parse_oid(p.oid.as_deref().unwrap_or(DEFAULT_ROOT))
             .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
         let limit = p.max_varbinds.unwrap_or(DEFAULT_MAX_VARBINDS);
         let mode = WalkMode::Bulk(p.max_repetitions.unwrap_or(DEFAULT_REPETITIONS));
         let session = self.0.session(&p.target).await?;
-        let mib = &self.0.mib;
+        let mib = self.0.mib();
         let mut varbinds = Vec::new();
         let over = tokio::sync::Notify::new();
         let walk = session.walk_each(&root, mode, |vb| {
