@@ -12,12 +12,32 @@ use crate::oid::Oid;
 const BUILTIN: &str = include_str!("mib_builtin.txt");
 
 /// Name table, both directions.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Mib {
     /// name -> (module, OID); a name defined by two modules keeps the first.
     by_name: HashMap<String, (String, Oid)>,
-    /// OID -> name, for symbolic output.
-    by_oid: HashMap<Oid, String>,
+    /// OID -> name, for symbolic output: a tree walked arc by arc, so naming an OID is one
+    /// pass down it (a binary search per arc) rather than a hash of every prefix, longest
+    /// first. The trap receiver names every varbind of every trap with it.
+    tree: Vec<Node>,
+}
+
+/// One OID arc in [`Mib::tree`]; node 0 is the root (the empty OID).
+#[derive(Debug, Clone, Default)]
+struct Node {
+    /// (arc, node index), sorted by arc.
+    children: Vec<(u32, u32)>,
+    /// `(module, name)` of the first definition at exactly this OID.
+    label: Option<(String, String)>,
+}
+
+impl Default for Mib {
+    fn default() -> Self {
+        Mib {
+            by_name: HashMap::new(),
+            tree: vec![Node::default()],
+        }
+    }
 }
 
 /// A name that could not be resolved.
@@ -47,12 +67,44 @@ impl Mib {
     }
 
     fn insert(&mut self, module: &str, name: &str, oid: Oid) {
-        self.by_oid
-            .entry(oid.clone())
-            .or_insert_with(|| name.to_string());
-        self.by_name
+        let mut at = 0usize;
+        for &arc in oid.as_slice() {
+            at = match self.tree[at].children.binary_search_by_key(&arc, |c| c.0) {
+                Ok(i) => self.tree[at].children[i].1 as usize,
+                Err(i) => {
+                    let next = self.tree.len();
+                    self.tree.push(Node::default());
+                    self.tree[at].children.insert(i, (arc, next as u32));
+                    next
+                }
+            };
+        }
+        // The module shown is the one that defined the name first, whichever OID it was.
+        let (first_module, _) = self
+            .by_name
             .entry(name.to_string())
             .or_insert((module.to_string(), oid));
+        let first_module = first_module.clone();
+        if self.tree[at].label.is_none() {
+            self.tree[at].label = Some((first_module, name.to_string()));
+        }
+    }
+
+    /// The deepest named node on `arcs`' path: (how many arcs it covers, module, name).
+    fn deepest(&self, arcs: &[u32]) -> Option<(usize, &str, &str)> {
+        let mut found = None;
+        let mut at = 0usize;
+        for (depth, arc) in arcs.iter().enumerate() {
+            let children = &self.tree[at].children;
+            let Ok(i) = children.binary_search_by_key(arc, |c| c.0) else {
+                break;
+            };
+            at = children[i].1 as usize;
+            if let Some((m, n)) = &self.tree[at].label {
+                found = Some((depth + 1, m.as_str(), n.as_str()));
+            }
+        }
+        found
     }
 
     /// Adds definitions, resolving parents until nothing more resolves.
@@ -126,27 +178,7 @@ impl Mib {
 
     /// `MODULE::name.suffix` for the longest known prefix, or numeric.
     pub fn name_of(&self, oid: &Oid) -> String {
-        for n in (1..=oid.len()).rev() {
-            let prefix = Oid(oid.0[..n].to_vec());
-            if let Some(name) = self.by_oid.get(&prefix) {
-                let module = self
-                    .by_name
-                    .get(name)
-                    .map(|(m, _)| m.as_str())
-                    .unwrap_or("");
-                let mut s = if module.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{module}::{name}")
-                };
-                for x in &oid.0[n..] {
-                    s.push('.');
-                    s.push_str(&x.to_string());
-                }
-                return s;
-            }
-        }
-        oid.to_string()
+        self.named(oid).to_string()
     }
 }
 
@@ -160,21 +192,17 @@ pub struct Named<'a> {
 impl std::fmt::Display for Named<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let arcs = self.oid.as_slice();
-        for n in (1..=arcs.len()).rev() {
-            let (prefix, suffix) = arcs.split_at(n);
-            let Some(name) = self.mib.by_oid.get(prefix) else {
-                continue;
-            };
-            match self.mib.by_name.get(name).map(|(m, _)| m.as_str()) {
-                Some(module) if !module.is_empty() => write!(f, "{module}::{name}")?,
-                _ => f.write_str(name)?,
-            }
-            if !suffix.is_empty() {
-                write!(f, "{}", Oid(suffix.to_vec()))?;
-            }
-            return Ok(());
+        let Some((n, module, name)) = self.mib.deepest(arcs) else {
+            return write!(f, "{}", self.oid);
+        };
+        if !module.is_empty() {
+            write!(f, "{module}::")?;
         }
-        write!(f, "{}", self.oid)
+        f.write_str(name)?;
+        for arc in &arcs[n..] {
+            write!(f, ".{arc}")?;
+        }
+        Ok(())
     }
 }
 
@@ -323,6 +351,24 @@ mod tests {
             "IF-MIB::ifDescr.7"
         );
         assert!(m.parse_oid("IF-MIB::sysDescr").is_err());
+    }
+
+    /// The tree walk names exactly as the longest-prefix rule says: deepest named node,
+    /// the rest as numeric arcs; nothing named at all stays numeric.
+    #[test]
+    fn issue4_names_by_longest_known_prefix() {
+        let m = Mib::builtin();
+        let name = |s: &str| m.named(&s.parse().unwrap()).to_string();
+        assert_eq!(name(".1.3.6.1.2.1.1.1.0"), "SNMPv2-MIB::sysDescr.0");
+        assert_eq!(name(".1.3.6.1.6.3.1.1.5.3"), "IF-MIB::linkDown");
+        assert_eq!(name(".1.3.6.1.2.1.2.2.1.1.42.9"), "IF-MIB::ifIndex.42.9");
+        assert_eq!(
+            name(".1.3.6.1.4.1.99999.1"),
+            "SNMPv2-SMI::enterprises.99999.1"
+        );
+        assert_eq!(name(".2.5"), ".2.5");
+        assert_eq!(name(".1"), "iso");
+        assert_eq!(name(".1.77"), "iso.77");
     }
 
     #[test]
