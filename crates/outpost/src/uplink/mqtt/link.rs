@@ -85,6 +85,15 @@ pub enum LinkEvent {
     Other,
 }
 
+/// Why [`Link::try_publish`] did not queue a publish.
+pub enum NotQueued {
+    /// rumqttc's queue is full: the payload, to offer again after the next poll.
+    Full(Vec<u8>),
+    /// Anything else: the payload is gone, so the connection must be rebuilt (which resends
+    /// everything unacknowledged from the store).
+    Broken,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("the broker refused the connection: {0}")]
@@ -162,25 +171,29 @@ impl Link {
         }
     }
 
-    /// Hands a QoS 1 publish to the connection without waiting. When its queue is full the
-    /// payload comes back, to be offered again after the next [`Link::poll`].
-    pub fn try_publish(&self, topic: &str, retain: bool, payload: Vec<u8>) -> Result<(), Vec<u8>> {
+    /// Hands a QoS 1 publish to the connection without waiting.
+    pub fn try_publish(
+        &self,
+        topic: &str,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), NotQueued> {
         match self {
             Link::V311(c, _) => match c.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
                 Ok(()) => Ok(()),
                 Err(rumqttc::ClientError::TryRequest(rumqttc::Request::Publish(p)))
                 | Err(rumqttc::ClientError::Request(rumqttc::Request::Publish(p))) => {
-                    Err(p.payload.to_vec())
+                    Err(NotQueued::Full(p.payload.to_vec()))
                 }
-                Err(_) => Err(Vec::new()),
+                Err(_) => Err(NotQueued::Broken),
             },
             Link::V5(c, _) => match c.try_publish(topic, QoS5::AtLeastOnce, retain, payload) {
                 Ok(()) => Ok(()),
                 Err(rumqttc::v5::ClientError::TryRequest(rumqttc::v5::Request::Publish(p)))
                 | Err(rumqttc::v5::ClientError::Request(rumqttc::v5::Request::Publish(p))) => {
-                    Err(p.payload.to_vec())
+                    Err(NotQueued::Full(p.payload.to_vec()))
                 }
-                Err(_) => Err(Vec::new()),
+                Err(_) => Err(NotQueued::Broken),
             },
         }
     }

@@ -25,7 +25,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 pub use link::Protocol;
-use link::{Inbound, Link, LinkError, LinkEvent, Settings};
+use link::{Inbound, Link, LinkError, LinkEvent, NotQueued, Settings};
 pub use url::BrokerUrl;
 
 use super::{
@@ -223,11 +223,14 @@ impl MqttUplink {
                 acks_out.pop_front();
             }
             while let Some(m) = replies_out.pop_front() {
-                if let Err(m) = link.try_publish(&results, false, m) {
-                    replies_out.push_front(m);
-                    break;
+                match link.try_publish(&results, false, m) {
+                    Ok(()) => order.push_back(0),
+                    Err(NotQueued::Full(m)) => {
+                        replies_out.push_front(m);
+                        break;
+                    }
+                    Err(NotQueued::Broken) => return up_since,
                 }
-                order.push_back(0);
             }
             // Rows already read wait here, encoded, for room in rumqttc's queue: reading
             // them again on every wake-up while the queue is full costs the store thread a
@@ -239,10 +242,11 @@ impl MqttUplink {
                         order.push_back(seq);
                         cx.metrics.sent.get_or_create(&label).inc();
                     }
-                    Err(bytes) => {
+                    Err(NotQueued::Full(bytes)) => {
                         outgoing.push_front((seq, is_event, bytes));
                         break;
                     }
+                    Err(NotQueued::Broken) => return up_since,
                 }
             }
             if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() && refill {
