@@ -20,6 +20,22 @@ use serde_json::Value as Json;
 
 const V3_USERS: &str = "trapuser:0x8000000001020304:SHA:authpass123:AES:privpass123";
 const COMMUNITY: &str = "s3cretcomm";
+/// net-snmp's sender arguments for the configured v3 user (matches `V3_USERS`).
+const V3_ARGS: [&str; 13] = [
+    "-v3",
+    "-u",
+    "trapuser",
+    "-l",
+    "authPriv",
+    "-a",
+    "SHA",
+    "-A",
+    "authpass123",
+    "-x",
+    "AES",
+    "-X",
+    "privpass123",
+];
 
 fn need(bin: &str) -> String {
     for dir in ["/usr/bin", "/usr/sbin"] {
@@ -246,21 +262,7 @@ async fn issue4_real_senders_are_stored_and_match_snmptrapd() {
     let mut ws = events_ws(&a).await;
     let ours = format!("127.0.0.1:{port}");
     let theirs = format!("127.0.0.1:{tport}");
-    let v3 = [
-        "-v3",
-        "-u",
-        "trapuser",
-        "-l",
-        "authPriv",
-        "-a",
-        "SHA",
-        "-A",
-        "authpass123",
-        "-x",
-        "AES",
-        "-X",
-        "privpass123",
-    ];
+    let v3 = V3_ARGS;
     // (sender, args before the destination, args after it, is an inform)
     let cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
         // v1 enterprise-specific
@@ -942,21 +944,7 @@ async fn issue4_v3_time_window_drops_replays_and_engine_boots_persist() {
         "1\n"
     );
     assert_eq!(discovered_boots(&dest), 1);
-    let v3 = [
-        "-v3",
-        "-u",
-        "trapuser",
-        "-l",
-        "authPriv",
-        "-a",
-        "SHA",
-        "-A",
-        "authpass123",
-        "-x",
-        "AES",
-        "-X",
-        "privpass123",
-    ];
+    let v3 = V3_ARGS;
     // Traps: the sender is authoritative; -Z sets the boots and time it claims.
     let trap = |z: &str| {
         let args: Vec<&str> = [&["-e", "0x8000000001020304", "-Z", z][..], &v3[..]]
