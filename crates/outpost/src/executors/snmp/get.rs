@@ -6,7 +6,9 @@ use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
 use outpost_snmp::TargetParams;
 use serde::Deserialize;
 
-use super::{exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut};
+use super::{
+    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut,
+};
 
 pub const KIND: &str = "snmp.get";
 
@@ -37,12 +39,7 @@ impl Executor for SnmpGet {
 
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         refuse_unknown(&p.unknown)?;
-        if p.oids.is_empty() || p.oids.len() > MAX_OIDS {
-            return Err(ParamError {
-                field: "oids".into(),
-                message: format!("between 1 and {MAX_OIDS} OIDs"),
-            });
-        }
+        count_in_range("oids", p.oids.len(), MAX_OIDS, " OIDs")?;
         for (i, o) in p.oids.iter().enumerate() {
             self.0.parse_oid(o, &format!("oids[{i}]"))?;
         }

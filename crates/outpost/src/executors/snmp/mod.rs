@@ -211,6 +211,17 @@ fn refuse_unknown(unknown: &Unknown) -> Result<(), ParamError> {
     }
 }
 
+/// `n` must lie in 1..=`max`; `unit` ends the message (" OIDs", or empty).
+fn count_in_range(field: &str, n: usize, max: usize, unit: &str) -> Result<(), ParamError> {
+    if (1..=max).contains(&n) {
+        return Ok(());
+    }
+    Err(ParamError {
+        field: field.into(),
+        message: format!("between 1 and {max}{unit}"),
+    })
+}
+
 /// Params as they may be stored: every secret blanked.
 pub fn redact(params: &serde_json::Value) -> serde_json::Value {
     let mut v = params.clone();

@@ -6,7 +6,9 @@ use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
 use outpost_snmp::{cli::parse_set_value, TargetParams, VarBind};
 use serde::Deserialize;
 
-use super::{exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut};
+use super::{
+    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut,
+};
 
 pub const KIND: &str = "snmp.set";
 
@@ -88,12 +90,7 @@ impl Executor for SnmpSet {
 
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         refuse_unknown(&p.unknown)?;
-        if p.varbinds.is_empty() || p.varbinds.len() > MAX_VARBINDS {
-            return Err(ParamError {
-                field: "varbinds".into(),
-                message: format!("between 1 and {MAX_VARBINDS} varbinds"),
-            });
-        }
+        count_in_range("varbinds", p.varbinds.len(), MAX_VARBINDS, " varbinds")?;
         self.varbinds(p)?;
         self.0.check_target(&p.target)
     }

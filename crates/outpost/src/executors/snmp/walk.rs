@@ -7,7 +7,7 @@ use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
 use outpost_snmp::{TargetParams, WalkMode};
 use serde::{Deserialize, Serialize};
 
-use super::{exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut};
+use super::{count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut};
 
 pub const KIND: &str = "snmp.walk";
 
@@ -64,20 +64,10 @@ impl Executor for SnmpWalk {
         self.0
             .parse_oid(p.oid.as_deref().unwrap_or(DEFAULT_ROOT), "oid")?;
         if let Some(r) = p.max_repetitions {
-            if r == 0 || r > MAX_REPETITIONS {
-                return Err(ParamError {
-                    field: "max_repetitions".into(),
-                    message: format!("between 1 and {MAX_REPETITIONS}"),
-                });
-            }
+            count_in_range("max_repetitions", r as usize, MAX_REPETITIONS as usize, "")?;
         }
         if let Some(m) = p.max_varbinds {
-            if m == 0 || m > MAX_MAX_VARBINDS {
-                return Err(ParamError {
-                    field: "max_varbinds".into(),
-                    message: format!("between 1 and {MAX_MAX_VARBINDS}"),
-                });
-            }
+            count_in_range("max_varbinds", m, MAX_MAX_VARBINDS, "")?;
         }
         self.0.check_target(&p.target)
     }
