@@ -1,11 +1,16 @@
 //! Delivering the outbox over one uplink: a window of unacknowledged rows read from the
 //! store at this uplink's cursor. After a reconnect everything unacknowledged is sent again,
 //! so duplicates are possible only within the window, and each carries its id and seq.
+//!
+//! Rows come from the store's live feed when they are next in line (no store read per row)
+//! and from a store read only when the feed cannot have carried them: at the start of a
+//! connection, after the feed lagged or skipped, or while a read left rows behind.
 
-use std::collections::VecDeque;
+use std::{collections::VecDeque, sync::Arc};
 
 use outpost_core::{OutboxItem, OutboxRow, Store, StoreError};
 use outpost_proto::Message;
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::wire::JobView;
 
@@ -25,7 +30,16 @@ pub struct Delivery {
     window: usize,
     /// Most rows read from the store at once.
     batch: u32,
+    /// Rows taken from the live feed, waiting for [`Delivery::next`] (within the window).
+    ready: VecDeque<Arc<OutboxRow>>,
+    /// Whether the store may hold owed rows the live feed did not hand us: only then does
+    /// [`Delivery::next`] read it.
+    stale: bool,
 }
+
+/// The store's live feed has closed: the store is gone.
+#[derive(Debug)]
+pub struct FeedClosed;
 
 impl Delivery {
     pub async fn open(
@@ -43,6 +57,8 @@ impl Delivery {
             inflight: VecDeque::new(),
             window: window.max(1),
             batch: batch.max(1),
+            ready: VecDeque::new(),
+            stale: true,
         })
     }
 
@@ -73,6 +89,8 @@ impl Delivery {
     pub fn restart(&mut self) {
         self.sent = self.cursor;
         self.inflight.clear();
+        self.ready.clear();
+        self.stale = true;
     }
 
     pub fn cursor(&self) -> u64 {
@@ -83,29 +101,43 @@ impl Delivery {
         self.inflight.len()
     }
 
-    /// The next rows to send, within the window; empty when the window is full or the
-    /// outbox has nothing past what was sent.
-    pub async fn next(&mut self) -> Result<Vec<OutboxRow>, StoreError> {
+    /// The next rows to send, within the window: rows taken from the live feed, else a store
+    /// read if the store may hold owed rows; empty when the window is full or nothing is owed.
+    pub async fn next(&mut self) -> Result<Vec<Arc<OutboxRow>>, StoreError> {
+        if !self.ready.is_empty() {
+            return Ok(self.ready.drain(..).collect());
+        }
         let room = self.window.saturating_sub(self.inflight.len());
-        if room == 0 {
+        if room == 0 || !self.stale {
             return Ok(vec![]);
         }
-        let rows = self
-            .store
-            .outbox_after(self.sent, self.batch.min(room as u32))
-            .await?;
+        let limit = self.batch.min(room as u32);
+        let rows = self.store.outbox_after(self.sent, limit).await?;
+        // A short read took everything there was; what commits later comes on the feed.
+        self.stale = rows.len() as u32 == limit;
         for r in &rows {
             self.inflight.push_back((r.seq, false));
             self.sent = r.seq;
         }
-        Ok(rows)
+        Ok(rows.into_iter().map(Arc::new).collect())
+    }
+
+    /// What the store's live feed delivered: the next row owed is kept for
+    /// [`Delivery::next`]; a row owed but not next (or no room for it), or a lag, means the
+    /// store must be read instead.
+    pub fn feed(&mut self, r: Result<Arc<OutboxRow>, RecvError>) -> Result<(), FeedClosed> {
+        match r {
+            Ok(row) if self.offer(&row) => self.ready.push_back(row),
+            Ok(row) => self.stale |= self.wants(&row),
+            Err(RecvError::Lagged(_)) => self.stale = true,
+            Err(RecvError::Closed) => return Err(FeedClosed),
+        }
+        Ok(())
     }
 
     /// A row fresh from the store's live feed, taken when it is exactly the next one this
-    /// uplink owes and the window has room: the common case under load, and it spares the
-    /// store a read per row. Anything else returns false; [`Delivery::wants`] then says
-    /// whether to read the store instead.
-    pub fn offer(&mut self, row: &OutboxRow) -> bool {
+    /// uplink owes and the window has room: the common case under load.
+    fn offer(&mut self, row: &OutboxRow) -> bool {
         if row.seq == self.sent + 1 && self.inflight.len() < self.window {
             self.inflight.push_back((row.seq, false));
             self.sent = row.seq;
@@ -116,7 +148,7 @@ impl Delivery {
     }
 
     /// Whether a live row not taken by [`Delivery::offer`] is still owed (not yet sent).
-    pub fn wants(&self, row: &OutboxRow) -> bool {
+    fn wants(&self, row: &OutboxRow) -> bool {
         row.seq > self.sent
     }
 

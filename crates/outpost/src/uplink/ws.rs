@@ -15,7 +15,6 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use outpost_proto::{phoenix::Frame, Message};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::{
     tungstenite::{self, protocol::WebSocketConfig},
     Connector, MaybeTlsStream, WebSocketStream,
@@ -302,7 +301,7 @@ impl WsUplink {
                     }
                 }
                 r = live.recv() => {
-                    if matches!(r, Err(RecvError::Closed)) {
+                    if delivery.feed(r).is_err() {
                         return End::Lost("store closed".into());
                     }
                 }

@@ -21,7 +21,6 @@ use std::{
 
 use outpost_proto::Message;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 pub use link::Protocol;
@@ -153,9 +152,6 @@ impl MqttUplink {
         // Jobs received and not yet handed to a storing task. Bounded by what the broker
         // sends unacknowledged: it gets our PUBACK only once a job is stored.
         let mut waiting: VecDeque<Inbound> = VecDeque::new();
-        // Whether the outbox may hold rows for us: new rows, freed window room, or a batch
-        // that was full. Reading it only then keeps the store out of every wake-up.
-        let mut refill = true;
         let mut acks_pending = 0usize;
         // The outbox seq of each publish, in the order rumqttc will send them (0: not an
         // outbox row); matched to packet ids as rumqttc reports them.
@@ -249,18 +245,16 @@ impl MqttUplink {
                     Err(NotQueued::Broken) => return up_since,
                 }
             }
-            if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() && refill {
-                refill = false;
+            if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() {
                 match delivery.next().await {
-                    Ok(rows) => {
-                        // A batch may leave more behind: look again next time round.
-                        refill = !rows.is_empty();
+                    Ok(rows) if !rows.is_empty() => {
                         outgoing.extend(rows.iter().map(|row| {
                             let msg = to_message(row);
                             (row.seq, matches!(msg, Message::Event { .. }), msg.encode())
                         }));
                         continue;
                     }
+                    Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "mqtt uplink: reading the outbox failed"),
                 }
             }
@@ -269,7 +263,6 @@ impl MqttUplink {
                     Ok(LinkEvent::Connected) => {
                         up_since = Some(Instant::now());
                         subacks_due = 1 + usize::from(self.pool.is_some());
-                        refill = true;
                         greeting.push_back(Greeting::Subscribe(topic(&cx.agent_id, "jobs")));
                         if let Some(p) = &self.pool {
                             greeting.push_back(Greeting::Subscribe(format!("$share/{p}/{}", pool_topic(p))));
@@ -308,7 +301,6 @@ impl MqttUplink {
                             // crash only means resending them, within the window.
                             if acks_pending >= COMMIT_EVERY || acks_pending >= delivery.inflight() {
                                 acks_pending = 0;
-                                refill = true;
                                 let n = delivery.commit_soon();
                                 cx.metrics.acked.get_or_create(&label).inc_by(n as u64);
                             }
@@ -338,17 +330,11 @@ impl MqttUplink {
                     }
                     acks_out.push_back(p);
                 }
-                r = live.recv(), if up_since.is_some() => match r {
-                    // The next row owed, straight from the feed: no store read.
-                    Ok(row) if delivery.offer(&row) => {
-                        let msg = to_message(&row);
-                        outgoing.push_back((row.seq, matches!(msg, Message::Event { .. }), msg.encode()));
+                r = live.recv(), if up_since.is_some() => {
+                    if delivery.feed(r).is_err() {
+                        return up_since;
                     }
-                    // Owed but not next (or no room yet): the loop's top reads the store.
-                    Ok(row) => refill |= delivery.wants(&row),
-                    Err(RecvError::Lagged(_)) => refill = true,
-                    Err(RecvError::Closed) => return up_since,
-                },
+                }
                 _ = heartbeat.tick(), if up_since.is_some() => {
                     // One pending at most: a stalled queue must not pile heartbeats up.
                     if !greeting.iter().any(|g| matches!(g, Greeting::Online)) {
