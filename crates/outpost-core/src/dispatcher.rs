@@ -84,6 +84,27 @@ impl SubmitError {
             SubmitError::Store(_) => "store",
         }
     }
+
+    /// Every code [`SubmitError::code`] returns (`duplicate` never reaches a peer: a
+    /// redelivered job is accepted silently).
+    pub const CODES: &'static [&'static str] = &[
+        "unknown_kind",
+        "bad_params",
+        "bad_timeout",
+        "busy",
+        "shutting_down",
+        "duplicate",
+        "store",
+    ];
+}
+
+/// A log field cut to a readable length: error texts can quote input (an unknown kind).
+fn bounded_text(text: &str) -> &str {
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The outcome of a cancel request.
@@ -192,8 +213,13 @@ impl Dispatcher {
 
     /// Validates, records and starts a job. Returns once the job is in the store.
     pub async fn submit(&self, spec: JobSpec) -> Result<Submitted, SubmitError> {
+        // Kept only when it will be logged: submission is a hot path.
+        let source = tracing::enabled!(tracing::Level::DEBUG).then(|| spec.source.clone());
         let res = self.try_submit(spec).await;
         if let Err(e) = &res {
+            // Params are not logged: they may carry credentials (redaction happens once a
+            // job is accepted, by its executor). The error text names the field, bounded.
+            tracing::debug!(source = source.as_deref().unwrap_or(""), code = e.code(), error = %bounded_text(&e.to_string()), "job refused");
             self.inner.metrics.reject(e.code());
         }
         res
@@ -240,6 +266,7 @@ impl Dispatcher {
             error: None,
         };
         inner.store.insert_job(record.clone()).await?;
+        tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, timeout_ms, state = "queued", "job accepted");
 
         let id = record.id;
         let cancel = inner.stop_all.child_token();
@@ -371,6 +398,24 @@ impl Dispatcher {
         } else {
             "unstored"
         };
+        // One line per job at debug: what an operator needs to follow a job in the field.
+        // The error code and message come from executors, which never put secrets in them.
+        let ran_ms = match (record.started_at, record.finished_at) {
+            (Some(s), Some(f)) => f.saturating_sub(s),
+            _ => 0,
+        };
+        let total_ms = record
+            .finished_at
+            .unwrap_or(0)
+            .saturating_sub(record.created_at);
+        match &record.error {
+            None => {
+                tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, state = outcome, duration_ms = ran_ms, total_ms, "job finished")
+            }
+            Some(e) => {
+                tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, state = outcome, duration_ms = ran_ms, total_ms, code = %e.code, error = %bounded_text(&e.message), "job finished")
+            }
+        }
         inner.metrics.finished(&record.kind, outcome);
         if stored {
             let _ = done.send(Some(Arc::new(record.clone())));

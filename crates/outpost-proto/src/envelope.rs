@@ -56,32 +56,64 @@ pub enum Message {
     },
 }
 
+/// Longest text an error message carries from the input (a type name, a serde message
+/// quoting a value): a reply must never echo an unbounded field back.
+pub const MAX_ERROR_TEXT: usize = 512;
+
+/// `text` cut to at most [`MAX_ERROR_TEXT`] bytes on a character boundary, marked when cut.
+pub fn bounded(text: &str) -> String {
+    if text.len() <= MAX_ERROR_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_ERROR_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
+/// Why bytes are not a message. Every variant's text is bounded (see [`bounded`]).
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
     #[error("message of {0} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")]
     TooLarge(usize),
+    /// The bytes are not JSON at all.
     #[error("not JSON: {0}")]
     Malformed(String),
+    /// JSON, but not an envelope: not an object, or no `v`/`type` of the right type.
+    #[error("not an envelope: {0}")]
+    Shape(String),
     #[error("envelope version {0} is not supported (this agent speaks {VERSION})")]
     Version(u64),
     #[error("unknown message type {0:?}")]
     UnknownType(String),
+    /// An envelope of a known type whose fields have the wrong shape.
     #[error("invalid {kind} message: {message}")]
     Invalid { kind: String, message: String },
 }
 
 impl DecodeError {
-    /// The `code` of the `error` reply.
+    /// The `code` of the `error` reply. The set is listed in `docs/protocol.md`, and
+    /// [`CODES`] holds it for the test that keeps the two equal.
     pub fn code(&self) -> &'static str {
         match self {
             DecodeError::TooLarge(_) => "too_large",
             DecodeError::Malformed(_) => "malformed",
+            DecodeError::Shape(_) | DecodeError::Invalid { .. } => "invalid",
             DecodeError::Version(_) => "unsupported_version",
             DecodeError::UnknownType(_) => "unknown_type",
-            DecodeError::Invalid { .. } => "invalid",
         }
     }
 }
+
+/// Every code [`DecodeError::code`] returns.
+pub const CODES: &[&str] = &[
+    "too_large",
+    "malformed",
+    "invalid",
+    "unsupported_version",
+    "unknown_type",
+];
 
 const TYPES: &[&str] = &[
     "hello",
@@ -101,8 +133,8 @@ impl Message {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| DecodeError::Malformed(bounded(&e.to_string())))?;
         Self::from_value(value)
     }
 
@@ -110,29 +142,26 @@ impl Message {
     pub fn from_value(value: serde_json::Value) -> Result<Message, DecodeError> {
         let obj = value
             .as_object()
-            .ok_or_else(|| DecodeError::Malformed("expected a JSON object".into()))?;
+            .ok_or_else(|| DecodeError::Shape("expected a JSON object".into()))?;
         match obj.get("v") {
-            None => {
-                return Err(DecodeError::Malformed(
-                    "missing `v` (envelope version)".into(),
-                ))
-            }
+            None => return Err(DecodeError::Shape("missing `v` (envelope version)".into())),
             Some(v) => match v.as_u64() {
                 Some(n) if n == u64::from(VERSION) => {}
                 Some(n) => return Err(DecodeError::Version(n)),
-                None => return Err(DecodeError::Malformed("`v` must be an integer".into())),
+                None => return Err(DecodeError::Shape("`v` must be an integer".into())),
             },
         }
-        let kind = match obj.get("type").and_then(|t| t.as_str()) {
-            Some(t) => t.to_owned(),
-            None => return Err(DecodeError::Malformed("missing `type`".into())),
+        let kind = match obj.get("type") {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            Some(_) => return Err(DecodeError::Shape("`type` must be a string".into())),
+            None => return Err(DecodeError::Shape("missing `type`".into())),
         };
         if !TYPES.contains(&kind.as_str()) {
-            return Err(DecodeError::UnknownType(kind));
+            return Err(DecodeError::UnknownType(bounded(&kind)));
         }
         serde_json::from_value(value).map_err(|e| DecodeError::Invalid {
             kind,
-            message: e.to_string(),
+            message: bounded(&e.to_string()),
         })
     }
 
@@ -189,5 +218,34 @@ mod tests {
             Message::decode(b"{"),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn issue10_valid_json_of_the_wrong_shape_is_invalid_not_malformed() {
+        for text in [
+            &b"[1]"[..],
+            b"7",
+            br#"{"type":"job"}"#,
+            br#"{"v":1}"#,
+            br#"{"v":1,"type":3}"#,
+            br#"{"v":"1","type":"ack"}"#,
+        ] {
+            let e = Message::decode(text).unwrap_err();
+            assert_eq!(e.code(), "invalid", "{e}");
+            assert!(!e.to_string().contains("not JSON"), "{e}");
+        }
+        assert_eq!(Message::decode(b"{x").unwrap_err().code(), "malformed");
+    }
+
+    #[test]
+    fn issue10_error_texts_never_echo_unbounded_input() {
+        let kind = "k".repeat(100_000);
+        let e = Message::decode(format!(r#"{{"v":1,"type":"{kind}"}}"#).as_bytes()).unwrap_err();
+        assert!(e.to_string().len() < 700, "{}", e.to_string().len());
+        let e = Message::decode(format!(r#"{{"v":1,"type":"ack","seq":"{kind}"}}"#).as_bytes())
+            .unwrap_err();
+        assert_eq!(e.code(), "invalid");
+        assert!(e.to_string().len() < 700, "{}", e.to_string().len());
+        assert!(bounded("é".repeat(400).as_str()).len() < 600);
     }
 }

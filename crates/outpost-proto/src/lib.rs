@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod envelope;
+pub mod peek;
 pub mod phoenix;
 
-pub use envelope::{DecodeError, Message, VERSION};
+pub use envelope::{bounded, DecodeError, Message, VERSION};
+pub use peek::{peek_id, peek_phoenix_id};

@@ -24,6 +24,16 @@ pub enum FrameError {
     Shape(&'static str),
 }
 
+impl FrameError {
+    /// The `code` of the `error` reply: the same vocabulary as the envelope's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FrameError::Malformed(_) => "malformed",
+            FrameError::Shape(_) => "invalid",
+        }
+    }
+}
+
 fn opt_string(v: &Value) -> Result<Option<String>, FrameError> {
     match v {
         Value::Null => Ok(None),
@@ -38,8 +48,8 @@ impl Frame {
         if bytes.len() > crate::envelope::MAX_MESSAGE_BYTES {
             return Err(FrameError::Shape("frame exceeds the message size limit"));
         }
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+        let v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| FrameError::Malformed(crate::bounded(&e.to_string())))?;
         let Value::Array(mut parts) = v else {
             return Err(FrameError::Shape("expected a 5-element array"));
         };

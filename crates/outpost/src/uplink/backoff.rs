@@ -32,10 +32,14 @@ impl Backoff {
         self.initial.saturating_mul(factor).min(self.max)
     }
 
-    /// Call when a connection ends. `up_since` is when it was established, if it was.
-    /// Returns how long to wait before the next attempt: uniform in `[0, ceiling]`.
-    pub fn next_delay(&mut self, up_since: Option<Instant>) -> Duration {
-        if up_since.is_some_and(|t| t.elapsed() >= self.reset_after) {
+    /// Call when a connection ends. `up_since` is when it was established, if it was;
+    /// `productive` says it carried traffic both ways (the peer acknowledged something we
+    /// sent, or sent us something), which proves the peer healthy however short the session
+    /// was: a broker restarted several times a few seconds apart must not push the delay up
+    /// as a dead one would. Returns how long to wait before the next attempt: uniform in
+    /// `[0, ceiling]`.
+    pub fn next_delay(&mut self, up_since: Option<Instant>, productive: bool) -> Duration {
+        if up_since.is_some_and(|t| productive || t.elapsed() >= self.reset_after) {
             self.attempt = 0;
         }
         let ceiling = self.ceiling();
@@ -64,16 +68,33 @@ mod tests {
         let mut ceilings = vec![];
         for _ in 0..10 {
             ceilings.push(b.ceiling().as_secs());
-            let d = b.next_delay(None);
+            let d = b.next_delay(None, false);
             assert!(d <= Duration::from_secs(60));
         }
         assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
         let long_ago = Instant::now().checked_sub(Duration::from_secs(31)).unwrap();
-        b.next_delay(Some(long_ago));
+        b.next_delay(Some(long_ago), false);
         assert_eq!(
             b.ceiling(),
             Duration::from_secs(2),
             "reset, then one attempt counted"
+        );
+        // issue 10: a short session that exchanged traffic resets too; one that did not,
+        // does not.
+        for _ in 0..5 {
+            b.next_delay(None, false);
+        }
+        b.next_delay(Some(Instant::now()), false);
+        assert_eq!(
+            b.ceiling(),
+            Duration::from_secs(60),
+            "a short idle session is no proof"
+        );
+        b.next_delay(Some(Instant::now()), true);
+        assert_eq!(
+            b.ceiling(),
+            Duration::from_secs(2),
+            "a productive session resets"
         );
         // Jitter: delays spread over the whole range, not clustered at the ceiling.
         let mut b = Backoff::new(
@@ -81,7 +102,7 @@ mod tests {
             Duration::from_secs(8),
             Duration::from_secs(30),
         );
-        let ds: Vec<_> = (0..200).map(|_| b.next_delay(None)).collect();
+        let ds: Vec<_> = (0..200).map(|_| b.next_delay(None, false)).collect();
         assert!(ds.iter().any(|d| *d < Duration::from_secs(2)));
         assert!(ds.iter().any(|d| *d > Duration::from_secs(6)));
     }

@@ -47,6 +47,9 @@ pub struct UplinkMetrics {
     pub acked: Family<UplinkLabel, Counter>,
     /// Messages from the peer answered with `error`, by code.
     pub rejected: Family<UplinkCode, Counter>,
+    /// Our messages the broker acknowledged and then dropped, by the reason it gave (MQTT 5
+    /// PUBACK `no_matching_subscribers`: nobody was subscribed to our results or events).
+    pub broker_dropped: Family<UplinkCode, Counter>,
 }
 
 impl UplinkMetrics {
@@ -75,6 +78,11 @@ impl UplinkMetrics {
             "outpost_uplink_rejected",
             "Peer messages answered with an error, by code",
             self.rejected.clone(),
+        );
+        reg.register(
+            "outpost_uplink_broker_dropped",
+            "Messages the broker acknowledged and said it dropped (MQTT 5 reason), by reason",
+            self.broker_dropped.clone(),
         );
     }
 
@@ -133,6 +141,7 @@ impl Context {
         name: &str,
         backoff: &mut backoff::Backoff,
         up_since: Option<std::time::Instant>,
+        productive: bool,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> bool {
         if shutdown.is_cancelled() {
@@ -142,7 +151,7 @@ impl Context {
             .reconnects
             .get_or_create(&UplinkMetrics::label(name))
             .inc();
-        let delay = backoff.next_delay(up_since);
+        let delay = backoff.next_delay(up_since, productive);
         tracing::info!(
             uplink = name,
             delay_ms = delay.as_millis() as u64,

@@ -104,8 +104,16 @@ impl WsUplink {
         let label = UplinkMetrics::label(NAME);
         loop {
             let mut up_since = None;
+            let mut productive = false;
             let end = self
-                .session(&cx, &mut delivery, &mut live, &shutdown, &mut up_since)
+                .session(
+                    &cx,
+                    &mut delivery,
+                    &mut live,
+                    &shutdown,
+                    &mut up_since,
+                    &mut productive,
+                )
                 .await;
             cx.metrics.connected.get_or_create(&label).set(0);
             match end {
@@ -115,7 +123,7 @@ impl WsUplink {
                 }
             }
             if !cx
-                .pause_before_reconnect(NAME, &mut backoff, up_since, &shutdown)
+                .pause_before_reconnect(NAME, &mut backoff, up_since, productive, &shutdown)
                 .await
             {
                 return;
@@ -156,6 +164,7 @@ impl WsUplink {
         live: &mut tokio::sync::broadcast::Receiver<Arc<outpost_core::OutboxRow>>,
         shutdown: &CancellationToken,
         up_since: &mut Option<Instant>,
+        productive: &mut bool,
     ) -> End {
         let label = UplinkMetrics::label(NAME);
         let mut ws = tokio::select! {
@@ -259,6 +268,7 @@ impl WsUplink {
             tokio::select! {
                 msg = ws.next() => {
                     last_read = Instant::now();
+                    *productive = true;
                     let text = match msg {
                         None => return End::Lost("server closed the connection".into()),
                         Some(Err(e)) => return End::Lost(format!("read: {e}")),
@@ -266,19 +276,26 @@ impl WsUplink {
                         Some(Ok(tungstenite::Message::Close(_))) => return End::Lost("server closed the connection".into()),
                         Some(Ok(_)) => continue,
                     };
-                    let too_large = text.len() > outpost_proto::envelope::MAX_MESSAGE_BYTES;
-                    let reply = match Frame::decode(text.as_bytes()) {
-                        Err(_) if too_large => Handled::Reply(Message::Error { code: "too_large".into(), message: format!("message of {} bytes exceeds the {}-byte limit", text.len(), outpost_proto::envelope::MAX_MESSAGE_BYTES), about: None }),
-                        Err(e) => Handled::Reply(Message::Error { code: "malformed".into(), message: e.to_string(), about: None }),
-                        Ok(f) if f.topic == "phoenix" || f.event == "phx_reply" => Handled::Nothing,
-                        Ok(f) if f.event == "phx_error" || f.event == "phx_close" => return End::Lost(format!("channel {}", f.event)),
-                        Ok(f) => {
-                            let decoded = if f.event.len() > 64 {
-                                Err(outpost_proto::DecodeError::UnknownType(f.event.chars().take(64).collect()))
-                            } else {
-                                Message::from_value(f.payload)
-                            };
-                            inbound::handle(&cx.dispatcher, decoded, "uplink:ws", cx.default_timeout).await
+                    let reply = if text.len() > outpost_proto::envelope::MAX_MESSAGE_BYTES {
+                        Handled::Reply(inbound::too_large(text.len(), outpost_proto::peek_phoenix_id(text.as_bytes())))
+                    } else {
+                        match Frame::decode(text.as_bytes()) {
+                            Err(e) => Handled::Reply(Message::Error { code: e.code().into(), message: e.to_string(), about: None }),
+                            Ok(f) if f.topic == "phoenix" || f.event == "phx_reply" => Handled::Nothing,
+                            // Only our own topic carries jobs: a push for another topic
+                            // (another agent's, or a channel never joined) is refused, not run.
+                            Ok(f) if f.topic != topic => {
+                                tracing::debug!(topic = %outpost_proto::bounded(&f.topic), joined = %topic, "ws uplink: push on a topic not joined refused");
+                                Handled::Reply(Message::Error { code: "unexpected".into(), message: outpost_proto::bounded(&format!("push on topic {:?}, which this agent has not joined (it joined {topic:?})", f.topic)), about: None })
+                            }
+                            Ok(f) if f.event == "phx_error" || f.event == "phx_close" => return End::Lost(format!("channel {}", f.event)),
+                            Ok(f) => {
+                                if f.event.len() > 64 {
+                                    Handled::Reply(Message::Error { code: "unknown_type".into(), message: outpost_proto::DecodeError::UnknownType(outpost_proto::bounded(&f.event)).to_string(), about: None })
+                                } else {
+                                    inbound::handle_value(&cx.dispatcher, f.payload, "uplink:ws", cx.default_timeout).await
+                                }
+                            }
                         }
                     };
                     match reply {

@@ -67,6 +67,14 @@ impl Inbound {
             Inbound::V5(p) => &p.payload,
         }
     }
+
+    /// Frees the payload, keeping what the acknowledgement needs (the packet id).
+    pub fn drop_payload(&mut self) {
+        match self {
+            Inbound::V311(p) => p.payload = Default::default(),
+            Inbound::V5(p) => p.payload = Default::default(),
+        }
+    }
 }
 
 /// What the session loop needs to know about.
@@ -78,8 +86,9 @@ pub enum LinkEvent {
     Job(Inbound),
     /// One of our publishes left with this packet id.
     Sent(u16),
-    /// The broker took the publish with this packet id.
-    Delivered(u16),
+    /// The broker took the publish with this packet id; with the reason it then dropped it
+    /// (MQTT 5 only: `no_matching_subscribers`), if it did.
+    Delivered(u16, Option<&'static str>),
     /// The broker refused the publish with this packet id (MQTT 5 PUBACK reason code).
     Refused(u16, String),
     Other,
@@ -240,7 +249,7 @@ impl Link {
                     },
                 )),
                 Ok(Event::Incoming(Packet::Publish(p))) => Ok(LinkEvent::Job(Inbound::V311(p))),
-                Ok(Event::Incoming(Packet::PubAck(a))) => Ok(LinkEvent::Delivered(a.pkid)),
+                Ok(Event::Incoming(Packet::PubAck(a))) => Ok(LinkEvent::Delivered(a.pkid, None)),
                 Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Ok(LinkEvent::Sent(pkid)),
                 Ok(_) => Ok(LinkEvent::Other),
                 Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
@@ -268,8 +277,9 @@ impl Link {
                     Ok(LinkEvent::Job(Inbound::V5(p)))
                 }
                 Ok(rumqttc::v5::Event::Incoming(p5::Packet::PubAck(a))) => Ok(match a.reason {
-                    p5::PubAckReason::Success | p5::PubAckReason::NoMatchingSubscribers => {
-                        LinkEvent::Delivered(a.pkid)
+                    p5::PubAckReason::Success => LinkEvent::Delivered(a.pkid, None),
+                    p5::PubAckReason::NoMatchingSubscribers => {
+                        LinkEvent::Delivered(a.pkid, Some("no_matching_subscribers"))
                     }
                     r => LinkEvent::Refused(a.pkid, format!("{r:?}")),
                 }),

@@ -38,9 +38,15 @@ const NAME: &str = "mqtt";
 const INBOUND_CONCURRENCY: usize = 256;
 /// Acknowledgements gathered before the cursor is written.
 const COMMIT_EVERY: usize = 64;
-/// Incoming packets up to this size are read; larger envelopes are then refused by the
-/// decoder with an `error` reply instead of rumqttc dropping the connection.
-const MAX_PACKET: usize = 16 << 20;
+/// Incoming packets up to this size are read: MQTT's own maximum (a remaining length of
+/// 268,435,455 bytes plus a 5-byte fixed header), so every message a broker can send is read
+/// and then refused with a `too_large` reply and acknowledged. A lower limit cannot be
+/// announced to an MQTT 3.1.1 broker: rumqttc would fail on a larger packet and drop the
+/// connection before acknowledging it, and the persistent session would redeliver it on every
+/// reconnect, so that no job after it ever ran (issue 10). MQTT 5 brokers are told the limit
+/// in CONNECT. A message over the envelope limit is refused as soon as it is read (its id
+/// found by a scan, its payload freed), so at most one such message is held at a time.
+const MAX_PACKET: usize = 268_435_455 + 5;
 
 pub struct MqttUplink {
     pub broker: BrokerUrl,
@@ -110,7 +116,7 @@ impl MqttUplink {
         let mut backoff = cx.new_backoff();
         let label = UplinkMetrics::label(NAME);
         loop {
-            let up_since = self
+            let (up_since, productive) = self
                 .session(self.link(&cx), &cx, &mut delivery, &mut live, &shutdown)
                 .await;
             cx.metrics.connected.get_or_create(&label).set(0);
@@ -119,7 +125,7 @@ impl MqttUplink {
                 cx.metrics.acked.get_or_create(&label).inc_by(n as u64);
             }
             if !cx
-                .pause_before_reconnect(NAME, &mut backoff, up_since, &shutdown)
+                .pause_before_reconnect(NAME, &mut backoff, up_since, productive, &shutdown)
                 .await
             {
                 return;
@@ -127,7 +133,8 @@ impl MqttUplink {
         }
     }
 
-    /// One connection. Returns when it was established, if it was.
+    /// One connection. Returns when it was established, if it was, and whether it carried
+    /// traffic both ways (a PUBACK for us, or a job), which resets the backoff.
     async fn session(
         &self,
         mut link: Link,
@@ -135,8 +142,9 @@ impl MqttUplink {
         delivery: &mut Delivery,
         live: &mut tokio::sync::broadcast::Receiver<Arc<outpost_core::OutboxRow>>,
         shutdown: &CancellationToken,
-    ) -> Option<Instant> {
+    ) -> (Option<Instant>, bool) {
         let label = UplinkMetrics::label(NAME);
+        let mut productive = false;
         delivery.restart();
         // Jobs being stored concurrently, so one slow submission never stalls the loop;
         // bounded, so a flood waits in the broker rather than in our memory.
@@ -183,14 +191,19 @@ impl MqttUplink {
                 let (dispatcher, tx, timeout) =
                     (cx.dispatcher.clone(), done_tx.clone(), cx.default_timeout);
                 tokio::spawn(async move {
-                    let decoded = Message::decode(p.payload());
                     // Over MQTT the broker's PUBACK is the acknowledgement, so a server
                     // `ack` needs nothing here.
-                    let reply =
-                        match inbound::handle(&dispatcher, decoded, "uplink:mqtt", timeout).await {
-                            Handled::Reply(m) => Some(m),
-                            Handled::Ack(_) | Handled::Nothing => None,
-                        };
+                    let reply = match inbound::handle_bytes(
+                        &dispatcher,
+                        p.payload(),
+                        "uplink:mqtt",
+                        timeout,
+                    )
+                    .await
+                    {
+                        Handled::Reply(m) => Some(m),
+                        Handled::Ack(_) | Handled::Nothing => None,
+                    };
                     let _ = tx.send((p, reply, permit)).await;
                 });
             }
@@ -225,7 +238,7 @@ impl MqttUplink {
                         replies_out.push_front(m);
                         break;
                     }
-                    Err(NotQueued::Broken) => return up_since,
+                    Err(NotQueued::Broken) => return (up_since, productive),
                 }
             }
             // Rows already read wait here, encoded, for room in rumqttc's queue: reading
@@ -242,7 +255,7 @@ impl MqttUplink {
                         outgoing.push_front((seq, is_event, bytes));
                         break;
                     }
-                    Err(NotQueued::Broken) => return up_since,
+                    Err(NotQueued::Broken) => return (up_since, productive),
                 }
             }
             if up_since.is_some() && replies_out.is_empty() && outgoing.is_empty() {
@@ -281,11 +294,24 @@ impl MqttUplink {
                     // Without its job subscription the agent would sit "up" and deaf.
                     Ok(LinkEvent::Subscribed(Err(why))) => {
                         tracing::error!(error = %why, pool = ?self.pool, "mqtt uplink: the broker refused a job subscription (check its ACLs, and shared-subscription support for pools)");
-                        return up_since;
+                        return (up_since, productive);
                     }
                     // Taken up at the loop's top as storing slots free up. Never wait for a
                     // slot here: slots come back through this same loop.
-                    Ok(LinkEvent::Job(p)) => waiting.push_back(p),
+                    Ok(LinkEvent::Job(p)) if p.payload().len() <= outpost_proto::envelope::MAX_MESSAGE_BYTES => {
+                        productive = true;
+                        waiting.push_back(p);
+                    }
+                    // Over the limit: refused and acknowledged at once, its payload freed,
+                    // so it is never redelivered and never waits in memory.
+                    Ok(LinkEvent::Job(mut p)) => {
+                        productive = true;
+                        let reply = inbound::too_large(p.payload().len(), outpost_proto::peek_id(p.payload()));
+                        p.drop_payload();
+                        cx.metrics.rejected.get_or_create(&UplinkCode { uplink: NAME.into(), code: "too_large".into() }).inc();
+                        replies_out.push_back(reply.encode());
+                        acks_out.push_back(p);
+                    }
                     Ok(LinkEvent::Sent(pkid)) => {
                         if let Some(seq) = order.pop_front() {
                             if seq > 0 {
@@ -293,7 +319,14 @@ impl MqttUplink {
                             }
                         }
                     }
-                    Ok(LinkEvent::Delivered(pkid)) => {
+                    Ok(LinkEvent::Delivered(pkid, dropped)) => {
+                        productive = true;
+                        if let Some(reason) = dropped {
+                            // Delivered to the broker, which then dropped it (MQTT 5 says
+                            // why): it is acknowledged all the same, and counted.
+                            tracing::debug!(pkid, reason, "mqtt uplink: the broker accepted a publish but had no subscriber for it");
+                            cx.metrics.broker_dropped.get_or_create(&UplinkCode { uplink: NAME.into(), code: reason.into() }).inc();
+                        }
                         if let Some(seq) = pkids.remove(&pkid) {
                             delivery.ack_one(seq);
                             acks_pending += 1;
@@ -310,7 +343,7 @@ impl MqttUplink {
                     // backoff) offers it again. An operator sees why in the log.
                     Ok(LinkEvent::Refused(pkid, why)) => {
                         tracing::error!(error = %why, seq = pkids.get(&pkid).copied().unwrap_or(0), "mqtt uplink: the broker refused a publish");
-                        return up_since;
+                        return (up_since, productive);
                     }
                     Ok(LinkEvent::Other) => {}
                     Err(e) => {
@@ -318,7 +351,7 @@ impl MqttUplink {
                             LinkError::Refused(_) => tracing::error!(error = %e, "mqtt uplink: check uplink.mqtt.username/password and the client certificate"),
                             e => tracing::warn!(error = %e, connected = up_since.is_some(), "mqtt uplink: connection lost"),
                         }
-                        return up_since;
+                        return (up_since, productive);
                     }
                 },
                 Some((p, reply, _permit)) = done.recv() => {
@@ -332,7 +365,7 @@ impl MqttUplink {
                 }
                 r = live.recv(), if up_since.is_some() => {
                     if delivery.feed(r).is_err() {
-                        return up_since;
+                        return (up_since, productive);
                     }
                 }
                 _ = heartbeat.tick(), if up_since.is_some() => {
@@ -350,7 +383,7 @@ impl MqttUplink {
                     let _ = tokio::time::timeout(Duration::from_secs(1), async {
                         while link.poll().await.is_ok() {}
                     }).await;
-                    return up_since;
+                    return (up_since, productive);
                 }
             }
         }
