@@ -300,16 +300,26 @@ impl Dispatcher {
         timeout: Duration,
     ) {
         let inner = &self.inner;
-        let Some(sem) = inner.slots.get(record.kind.as_str()).cloned() else {
-            return;
+        // Slots are built from the registry's kinds, so every accepted job has one; were it
+        // ever missing, the job must still end with its one result, never silently.
+        let sem = inner.slots.get(record.kind.as_str()).cloned();
+        let permit = match &sem {
+            None => None,
+            Some(sem) => tokio::select! {
+                p = Arc::clone(sem).acquire_owned() => p.ok(),
+                _ = cancel.cancelled() => None,
+            },
         };
-        let permit = tokio::select! {
-            p = sem.acquire_owned() => p.ok(),
-            _ = cancel.cancelled() => None,
-        };
-        let outcome = match permit {
-            None => Err(self.stopped_reason()),
-            Some(permit) => {
+        let outcome = match (sem.is_some(), permit) {
+            (false, _) => Err((
+                JobState::Failed,
+                ExecError::new(
+                    "internal",
+                    format!("no concurrency slot for kind {:?}", record.kind),
+                ),
+            )),
+            (true, None) => Err(self.stopped_reason()),
+            (true, Some(permit)) => {
                 let started = now_ms();
                 record.started_at = Some(started);
                 if let Ok(mut active) = inner.active.lock() {
