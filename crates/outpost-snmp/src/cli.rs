@@ -160,8 +160,12 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
         }
         i += 1;
     }
-    if !(timeout.is_finite() && timeout > 0.0) {
-        return Err(usage("-t must be positive"));
+    // Checked before `Duration::from_secs_f64`, which panics past its range.
+    let max_timeout = crate::params::MAX_TIMEOUT_MS as f64 / 1000.0;
+    if !(timeout.is_finite() && timeout > 0.0 && timeout <= max_timeout) {
+        return Err(usage(format!(
+            "Invalid timeout in seconds after -t flag: must be above 0 and at most {max_timeout}"
+        )));
     }
     let mut pos = pos.into_iter();
     let target: TargetAddr = pos
@@ -244,6 +248,25 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
     let mut cfg = TargetConfig::new(target, security);
     cfg.timeout = Duration::from_secs_f64(timeout);
     cfg.retries = retries;
+    // A request no UDP datagram can carry fails at every attempt: say so now.
+    let (pdu_type, vbs) = match op {
+        Op::Set => (crate::pdu::PduType::Set, set.clone()),
+        // A walk sends one root at a time.
+        Op::Walk | Op::BulkWalk => (
+            crate::pdu::PduType::GetBulk,
+            oids.iter()
+                .max_by_key(|o| o.len())
+                .cloned()
+                .map(VarBind::null)
+                .into_iter()
+                .collect(),
+        ),
+        Op::Get | Op::GetNext => (
+            crate::pdu::PduType::GetBulk,
+            oids.iter().cloned().map(VarBind::null).collect(),
+        ),
+    };
+    crate::size::check_request_size(&cfg, pdu_type, &vbs).map_err(|e| usage(e.to_string()))?;
     Ok(Command {
         op,
         target: cfg,

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::AbortHandle;
@@ -29,6 +28,11 @@ use crate::stats::{bump, Stats, StatsSnapshot};
 use crate::target::{Family, TargetAddr, Transport};
 use crate::usm::LocalizedKeys;
 use crate::value::VarBind;
+
+mod logs;
+mod tcp;
+
+use logs::{Hex, PduShape, ReqInfo};
 
 /// Engine-wide settings.
 #[derive(Debug, Clone)]
@@ -458,13 +462,21 @@ impl Session {
         if let Some(r) = &s.engine.inner.global_rate {
             r.acquire().await;
         }
-        match &s.cfg.security {
+        let resp = match &s.cfg.security {
             Security::Community { version, community } => {
                 self.request_community(*version, community.expose_secret().as_bytes(), pdu)
                     .await
             }
             Security::Usm(_) => self.request_v3(pdu).await,
+        }?;
+        if resp.error_status != 0 {
+            tracing::debug!(target = %s.label, request_id = resp.request_id,
+                error_status = %ErrorStatus(resp.error_status), error_index = resp.error_index,
+                "snmp agent returned an error status");
         }
+        tracing::trace!(target = %s.label, request_id = resp.request_id,
+            pdu = %PduShape(&resp), "snmp reply varbinds");
+        Ok(resp)
     }
 
     async fn request_community(
@@ -480,13 +492,16 @@ impl Session {
             id,
         };
         pdu.request_id = id;
+        let req = ReqInfo::new(&pdu, id);
+        tracing::trace!(target = %self.inner.label, request_id = id, pdu = %PduShape(&pdu),
+            "snmp request varbinds");
         let msg = Message::Community(CommunityMessage {
             version,
             community: secrecy::SecretSlice::from(community.to_vec()),
             pdu: AnyPdu::Pdu(pdu),
         });
         let bytes = msg.encode();
-        self.exchange(&bytes, rx, |inc| match inc.msg {
+        self.exchange(&bytes, rx, req, |inc| match inc.msg {
             Message::Community(c)
                 if c.version == version && c.community.expose_secret() == community =>
             {
@@ -514,12 +529,16 @@ impl Session {
         self.inner.engine.alloc_id(waiter)
     }
 
-    fn timeout_error(&self, attempts: u32) -> SnmpError {
+    /// `connected`: for TCP, whether a connection was ever open, so a target that never
+    /// accepted one is not blamed on the community.
+    fn timeout_error(&self, attempts: u32, connected: bool) -> SnmpError {
         bump(&self.inner.engine.inner.shared.stats.timeouts);
+        let tcp = self.inner.cfg.addr.transport == Transport::Tcp;
         SnmpError::Timeout {
             target: self.inner.label.clone(),
             attempts,
             hint: match self.version() {
+                _ if tcp && !connected => " (no TCP connection could be opened within the timeout)",
                 Version::V3 => "",
                 _ => " (for v1/v2c a wrong community looks like this: agents silently drop it)",
             },
@@ -531,23 +550,38 @@ impl Session {
         &self,
         bytes: &[u8],
         mut rx: mpsc::Receiver<Incoming>,
+        req: ReqInfo,
         mut accept: impl FnMut(Incoming) -> Option<T>,
     ) -> Result<T, SnmpError> {
         let s = &self.inner;
         let st = &s.engine.inner.shared.stats;
         let attempts = s.cfg.retries.saturating_add(1);
         if s.cfg.addr.transport == Transport::Tcp {
-            return self.exchange_tcp(bytes, attempts, accept).await;
+            return self.exchange_tcp(bytes, attempts, req, accept).await;
         }
         let sock = s.socket.as_ref().ok_or(SnmpError::Closed)?;
+        // The kernel would refuse it with EMSGSIZE on every attempt; say why instead.
+        let limit = crate::size::udp_limit(s.addr.is_ipv6());
+        if bytes.len() > limit {
+            return Err(self.log_error(
+                req,
+                SnmpError::RequestTooLarge {
+                    target: s.label.clone(),
+                    size: bytes.len(),
+                    limit,
+                },
+            ));
+        }
+        let started = Instant::now();
         for attempt in 0..attempts {
             bump(&st.requests_sent);
             if attempt > 0 {
                 bump(&st.retransmits);
             }
-            sock.send_to(bytes, s.addr)
-                .await
-                .map_err(|e| SnmpError::io(&s.addr, e))?;
+            self.log_send(req, attempt, attempts, bytes.len());
+            if let Err(e) = sock.send_to(bytes, s.addr).await {
+                return Err(self.log_error(req, SnmpError::from_io(&s.label, e)));
+            }
             let deadline = Instant::now() + s.cfg.timeout;
             loop {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -556,6 +590,7 @@ impl Session {
                     Ok(Some(inc)) => match accept(inc) {
                         Some(t) => {
                             bump(&st.responses_accepted);
+                            self.log_reply(req, attempt, started);
                             return Ok(t);
                         }
                         None => bump(&st.rejected),
@@ -563,71 +598,7 @@ impl Session {
                 }
             }
         }
-        Err(self.timeout_error(attempts))
-    }
-
-    async fn exchange_tcp<T>(
-        &self,
-        bytes: &[u8],
-        attempts: u32,
-        mut accept: impl FnMut(Incoming) -> Option<T>,
-    ) -> Result<T, SnmpError> {
-        let s = &self.inner;
-        let st = &s.engine.inner.shared.stats;
-        let max = s.engine.inner.config.max_tcp_message;
-        let mut conn = s.tcp.lock().await;
-        for attempt in 0..attempts {
-            let deadline = Instant::now() + s.cfg.timeout;
-            let r: Result<Option<T>, std::io::Error> = tokio::time::timeout_at(deadline, async {
-                if conn.is_none() {
-                    *conn = Some(TcpStream::connect(s.addr).await?);
-                }
-                let c = conn
-                    .as_mut()
-                    .ok_or_else(|| std::io::Error::other("not connected"))?;
-                bump(&st.requests_sent);
-                if attempt > 0 {
-                    bump(&st.retransmits);
-                }
-                c.write_all(bytes).await?;
-                loop {
-                    let frame = match read_frame(c, max).await {
-                        Ok(f) => f,
-                        Err(e) => {
-                            // A bad or oversized length is a hostile message,
-                            // counted like a malformed datagram.
-                            if e.kind() == std::io::ErrorKind::InvalidData {
-                                bump(&st.datagrams_received);
-                                bump(&st.malformed);
-                            }
-                            return Err(e);
-                        }
-                    };
-                    bump(&st.datagrams_received);
-                    let Ok(msg) = Message::decode(&frame) else {
-                        bump(&st.malformed);
-                        // Framing is lost after garbage; reconnect.
-                        return Err(std::io::Error::other("malformed message on TCP stream"));
-                    };
-                    let raw = matches!(msg, Message::V3(_)).then(|| frame.clone());
-                    match accept(Incoming { msg, raw }) {
-                        Some(t) => {
-                            bump(&st.responses_accepted);
-                            return Ok(Some(t));
-                        }
-                        None => bump(&st.rejected),
-                    }
-                }
-            })
-            .await
-            .unwrap_or(Ok(None));
-            match r {
-                Ok(Some(t)) => return Ok(t),
-                Ok(None) => {}
-                Err(_) => *conn = None,
-            }
-        }
-        Err(self.timeout_error(attempts))
+        Err(self.log_error(req, self.timeout_error(attempts, true)))
     }
 
     fn v3(&self) -> Result<&V3State, SnmpError> {
@@ -682,8 +653,13 @@ impl Session {
             &none,
             0,
         )?;
+        let req = ReqInfo {
+            op: "discovery",
+            id,
+            varbinds: 0,
+        };
         let params = self
-            .exchange(&bytes, rx, |inc| match inc.msg {
+            .exchange(&bytes, rx, req, |inc| match inc.msg {
                 Message::V3(m) if m.msg_id == id && !m.usm.engine_id.is_empty() => {
                     Some(EngineParams {
                         engine_id: m.usm.engine_id,
@@ -694,6 +670,8 @@ impl Session {
                 _ => None,
             })
             .await?;
+        tracing::debug!(target = %self.inner.label, engine_id = %Hex(&params.engine_id),
+            boots = params.boots, time = params.time, "snmp v3 engine discovered");
         let keys = v3.user.localize(&params.engine_id)?;
         let d = Discovered {
             params,
@@ -729,6 +707,9 @@ impl Session {
             };
             let mut p = pdu.clone();
             p.request_id = id;
+            let req = ReqInfo::new(&p, id);
+            tracing::trace!(target = %self.inner.label, request_id = id, pdu = %PduShape(&p),
+                "snmp request varbinds");
             let engine = d.now();
             let scoped = ScopedPdu {
                 context_engine_id: engine.engine_id.clone(),
@@ -749,7 +730,7 @@ impl Session {
             )?;
             let keys = d.keys.clone();
             let outcome = self
-                .exchange(&bytes, rx, |inc| {
+                .exchange(&bytes, rx, req, |inc| {
                     let raw = inc.raw?;
                     let (msg, scoped) = security::open(&raw, Some(&keys)).ok()?;
                     if msg.msg_id != id {
@@ -786,6 +767,8 @@ impl Session {
                     return Ok(p);
                 }
                 V3Outcome::Report(oid, params) => {
+                    tracing::debug!(target = %self.inner.label, report = %oid,
+                        "snmp v3 report from the agent");
                     let o = oid.as_slice();
                     if o == report_oids::NOT_IN_TIME_WINDOWS && !resynced {
                         resynced = true;
@@ -905,37 +888,4 @@ pub(crate) fn check_status(resp: &Pdu, request: &[VarBind]) -> Result<(), SnmpEr
         });
     }
     Ok(())
-}
-
-/// Reads one BER-framed message from a stream, refusing oversized ones.
-async fn read_frame(c: &mut TcpStream, max: usize) -> Result<Vec<u8>, std::io::Error> {
-    let mut head = [0u8; 2];
-    c.read_exact(&mut head).await?;
-    let mut frame = head.to_vec();
-    let len = if head[1] < 0x80 {
-        usize::from(head[1])
-    } else {
-        let n = usize::from(head[1] & 0x7f);
-        if n == 0 || n > 4 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "bad BER length on TCP stream",
-            ));
-        }
-        let mut lb = vec![0u8; n];
-        c.read_exact(&mut lb).await?;
-        frame.extend_from_slice(&lb);
-        lb.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b))
-    };
-    if len > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "oversized message on TCP stream",
-        ));
-    }
-    let start = frame.len();
-    frame.resize(start + len, 0);
-    c.read_exact(frame.get_mut(start..).unwrap_or_default())
-        .await?;
-    Ok(frame)
 }

@@ -75,6 +75,46 @@ pub enum SnmpError {
         /// For v1/v2c an agent silently drops a wrong community, so say so.
         hint: &'static str,
     },
+    /// Nothing listens on the target's TCP port. net-snmp fails at once too ("Unknown
+    /// host (tcp:...) (Connection refused)"): no retry, no timeout waited.
+    #[error("cannot connect to {target} (Connection refused)")]
+    ConnectionRefused {
+        /// The target as the operator wrote it.
+        target: String,
+    },
+    /// The agent reset the TCP connection before it replied.
+    #[error(
+        "connection to {target} reset by the agent before it replied (Connection reset by peer)"
+    )]
+    ConnectionReset {
+        /// The target as the operator wrote it.
+        target: String,
+    },
+    /// The agent closed the TCP connection before it replied (net-snmp says "Session
+    /// abort failure").
+    #[error("connection to {target} closed by the agent before it replied")]
+    ConnectionClosed {
+        /// The target as the operator wrote it.
+        target: String,
+    },
+    /// No route to the target: the OS refused to send (net-snmp prints the same reason).
+    #[error("cannot reach {target} ({reason})")]
+    Unreachable {
+        /// The target as the operator wrote it.
+        target: String,
+        /// The OS's words: "Network is unreachable" or "No route to host".
+        reason: &'static str,
+    },
+    /// The encoded request does not fit in one UDP datagram, so no agent could get it.
+    #[error("request exceeds the UDP datagram limit: {size} bytes encoded, at most {limit} fit in one datagram to {target} (send fewer or shorter OIDs, shorter credentials, or use a tcp: target)")]
+    RequestTooLarge {
+        /// The target as the operator wrote it.
+        target: String,
+        /// The encoded request, in bytes.
+        size: usize,
+        /// The largest UDP payload for the target's address family.
+        limit: usize,
+    },
     #[error("unknown user name (agent reported usmStatsUnknownUserNames)")]
     UnknownUser,
     #[error("authentication failure: wrong auth password or protocol (agent reported usmStatsWrongDigests)")]
@@ -132,6 +172,29 @@ pub enum SnmpError {
 }
 
 impl SnmpError {
+    /// An OS error on the way to `target` (its label), typed when the operator can act
+    /// on it: refused, reset, closed, unreachable.
+    pub(crate) fn from_io(target: &str, source: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let target = target.to_string();
+        match source.kind() {
+            K::ConnectionRefused => SnmpError::ConnectionRefused { target },
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+                SnmpError::ConnectionReset { target }
+            }
+            K::UnexpectedEof => SnmpError::ConnectionClosed { target },
+            K::NetworkUnreachable => SnmpError::Unreachable {
+                target,
+                reason: "Network is unreachable",
+            },
+            K::HostUnreachable => SnmpError::Unreachable {
+                target,
+                reason: "No route to host",
+            },
+            _ => SnmpError::Io { target, source },
+        }
+    }
+
     pub(crate) fn io(target: &SocketAddr, source: std::io::Error) -> Self {
         SnmpError::Io {
             target: target.to_string(),

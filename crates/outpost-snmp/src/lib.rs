@@ -99,6 +99,7 @@ pub mod params;
 pub mod pdu;
 pub mod rate;
 pub mod security;
+pub mod size;
 pub mod stats;
 pub mod target;
 pub mod usm;

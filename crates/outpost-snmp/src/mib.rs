@@ -41,9 +41,15 @@ impl Default for Mib {
 }
 
 /// A name that could not be resolved.
+/// Why text is not an OID: a name no loaded MIB knows, or an OID that cannot be sent
+/// as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown object identifier {0:?}")]
-pub struct UnknownName(pub String);
+pub enum UnknownName {
+    #[error("unknown object identifier {0:?}")]
+    Unknown(String),
+    #[error("{0}")]
+    Invalid(#[from] crate::oid::ParseOidError),
+}
 
 impl Mib {
     /// The built-in table only.
@@ -143,10 +149,14 @@ impl Mib {
 
     /// Reads `IF-MIB::ifDescr.3`, `sysDescr.0`, `.1.3.6.1...` or `1.3.6...`.
     pub fn parse_oid(&self, s: &str) -> Result<Oid, UnknownName> {
-        if let Ok(o) = s.parse::<Oid>() {
-            return Ok(o);
+        // Numeric text is parsed (and its arcs checked) as such: `3.1` is an invalid OID,
+        // not a name nobody knows.
+        if s.trim_start_matches('.')
+            .starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Ok(s.parse::<Oid>()?);
         }
-        let unknown = || UnknownName(s.to_string());
+        let unknown = || UnknownName::Unknown(crate::oid::shown(s));
         let (module, rest) = match s.split_once("::") {
             Some((m, r)) => (Some(m), r),
             None => (None, s),
@@ -165,9 +175,15 @@ impl Mib {
         if let Some(sfx) = suffix {
             for p in sfx.split('.') {
                 v.push(p.parse().map_err(|_| unknown())?);
+                if v.len() > crate::ber::MAX_OID_LEN {
+                    break;
+                }
             }
         }
-        Ok(Oid(v))
+        // `iso.50` is as unsendable as `1.50`.
+        let oid = Oid(v);
+        oid.validate(s)?;
+        Ok(oid)
     }
 
     /// The same text as [`Mib::name_of`], formatted when displayed: no allocation, and
@@ -368,7 +384,8 @@ mod tests {
         );
         assert_eq!(name(".2.5"), ".2.5");
         assert_eq!(name(".1"), "iso");
-        assert_eq!(name(".1.77"), "iso.77");
+        // (.1.77 is no longer parseable: a second arc under 1 must be below 40.)
+        assert_eq!(name(".1.7"), "iso.7");
     }
 
     #[test]

@@ -98,29 +98,95 @@ impl fmt::Debug for Oid {
     }
 }
 
-/// The text could not be read as a numeric OID.
+/// The text is not an OID we can send as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a numeric OID: {0:?}")]
-pub struct ParseOidError(pub String);
+pub enum ParseOidError {
+    /// Not dots and decimal sub-identifiers (or one out of 32 bits).
+    #[error("not a numeric OID: {0:?}")]
+    NotNumeric(String),
+    /// More sub-identifiers than net-snmp's MAX_OID_LEN.
+    #[error("OID {0:?} has more than {max} sub-identifiers", max = crate::ber::MAX_OID_LEN)]
+    TooLong(String),
+    /// BER packs the first two arcs into one number (X.690 8.19.4): a first arc above 2
+    /// would be sent as a different OID (`3.1` as `2.41`), so it is refused, as net-snmp
+    /// refuses it ("Can't build OID for variable").
+    #[error("invalid OID {oid:?}: the first sub-identifier is {arc}, it must be 0, 1 or 2 (net-snmp: Can't build OID for variable)")]
+    BadFirstArc {
+        /// The OID as written.
+        oid: String,
+        /// The offending first arc.
+        arc: u32,
+    },
+    /// Under arcs 0 and 1 the second arc must be below 40, or it would be sent as a
+    /// different OID (`0.50` as `1.10`).
+    #[error("invalid OID {oid:?}: the second sub-identifier is {arc}, it must be under 40 when the first is 0 or 1 (net-snmp: Can't build OID for variable)")]
+    BadSecondArc {
+        /// The OID as written.
+        oid: String,
+        /// The offending second arc.
+        arc: u32,
+    },
+}
+
+impl Oid {
+    /// Refuses what BER cannot encode as written (see [`ParseOidError::BadFirstArc`]) and
+    /// what is longer than net-snmp accepts. `text` names the OID in the error. Every
+    /// parser of OIDs from outside (numeric text, MIB names with suffixes) ends here;
+    /// the decoder cannot produce such an OID (it splits the first octet into 0..=2 and,
+    /// under 0 and 1, a second arc below 40).
+    pub fn validate(&self, text: &str) -> Result<(), ParseOidError> {
+        match self.0.as_slice() {
+            [a, ..] if *a > 2 => {
+                return Err(ParseOidError::BadFirstArc {
+                    oid: shown(text),
+                    arc: *a,
+                })
+            }
+            [a, b, ..] if *a < 2 && *b >= 40 => {
+                return Err(ParseOidError::BadSecondArc {
+                    oid: shown(text),
+                    arc: *b,
+                })
+            }
+            _ => {}
+        }
+        if self.0.len() > crate::ber::MAX_OID_LEN {
+            return Err(ParseOidError::TooLong(shown(text)));
+        }
+        Ok(())
+    }
+}
+
+/// The text as an error shows it: at most 128 characters, so a hostile megabyte of OID is
+/// not copied into every error message and log line.
+pub(crate) fn shown(text: &str) -> String {
+    const MAX: usize = 128;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text.to_string(),
+    }
+}
 
 impl FromStr for Oid {
     type Err = ParseOidError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.strip_prefix('.').unwrap_or(s);
         if t.is_empty() {
-            return Err(ParseOidError(s.to_string()));
+            return Err(ParseOidError::NotNumeric(shown(s)));
         }
         let mut v = Vec::new();
         for part in t.split('.') {
             v.push(
                 part.parse::<u32>()
-                    .map_err(|_| ParseOidError(s.to_string()))?,
+                    .map_err(|_| ParseOidError::NotNumeric(shown(s)))?,
             );
+            if v.len() > crate::ber::MAX_OID_LEN {
+                return Err(ParseOidError::TooLong(shown(s)));
+            }
         }
-        if v.len() > crate::ber::MAX_OID_LEN {
-            return Err(ParseOidError(s.to_string()));
-        }
-        Ok(Oid(v))
+        let oid = Oid(v);
+        oid.validate(s)?;
+        Ok(oid)
     }
 }
 

@@ -35,15 +35,32 @@ pub struct TargetAddr {
     pub port: u16,
 }
 
-/// The text is not a target net-snmp would accept.
+/// The text is not a target net-snmp would accept, or names port 0.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid target {0:?}")]
-pub struct ParseTargetError(pub String);
+#[error("invalid target {target:?}: {reason}")]
+pub struct ParseTargetError {
+    /// The text (at most 128 characters of it).
+    pub target: String,
+    /// What is wrong with it, in an operator's words.
+    pub reason: &'static str,
+}
+
+const FORMS: &str = "expected host, host:port, udp6:[2001:db8::1]:161 or tcp:host:port";
+const BAD_PORT: &str = "the port must be a number from 1 to 65535 (161 when omitted)";
 
 impl FromStr for TargetAddr {
     type Err = ParseTargetError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseTargetError(s.to_string());
+        let err = |reason| ParseTargetError {
+            target: crate::oid::shown(s),
+            reason,
+        };
+        let bad = || err(FORMS);
+        let port = |p: &str| match p.parse::<u16>() {
+            // Nothing can listen on port 0: sending there fails at every attempt.
+            Ok(0) | Err(_) => Err(err(BAD_PORT)),
+            Ok(n) => Ok(n),
+        };
         let lower = s.to_ascii_lowercase();
         let (transport, family, rest) = [
             ("udp6:", Transport::Udp, Family::V6),
@@ -66,11 +83,7 @@ impl FromStr for TargetAddr {
             let (h, after) = r.split_once(']').ok_or_else(bad)?;
             let port = match after {
                 "" => 161,
-                p => p
-                    .strip_prefix(':')
-                    .ok_or_else(bad)?
-                    .parse()
-                    .map_err(|_| bad())?,
+                p => port(p.strip_prefix(':').ok_or_else(bad)?)?,
             };
             (h.to_string(), port)
         } else if rest.matches(':').count() > 1 {
@@ -80,7 +93,7 @@ impl FromStr for TargetAddr {
             }
             (rest.to_string(), 161)
         } else if let Some((h, p)) = rest.split_once(':') {
-            (h.to_string(), p.parse().map_err(|_| bad())?)
+            (h.to_string(), port(p)?)
         } else {
             (rest.to_string(), 161)
         };
@@ -163,5 +176,15 @@ mod tests {
         assert_eq!((t.host.as_str(), t.port), ("::1", 161));
         assert!("tcp:".parse::<TargetAddr>().is_err());
         assert!("h:notaport".parse::<TargetAddr>().is_err());
+    }
+
+    /// Port 0 can only fail later, at every attempt: refused when the target is read.
+    #[test]
+    fn issue10_port_zero_is_refused() {
+        for t in ["127.0.0.1:0", "udp6:[::1]:0", "tcp:host:0", "h:65536"] {
+            let e = t.parse::<TargetAddr>().unwrap_err();
+            assert!(e.to_string().contains("from 1 to 65535"), "{t}: {e}");
+        }
+        assert_eq!("h:65535".parse::<TargetAddr>().unwrap().port, 65535);
     }
 }

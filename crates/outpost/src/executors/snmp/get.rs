@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
-use outpost_snmp::TargetParams;
+use outpost_snmp::{PduType, TargetParams, VarBind};
 use serde::Deserialize;
 
 use super::{
@@ -40,10 +40,11 @@ impl Executor for SnmpGet {
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         refuse_unknown(&p.unknown)?;
         count_in_range("oids", p.oids.len(), MAX_OIDS, " OIDs")?;
+        let mut vbs = Vec::with_capacity(p.oids.len());
         for (i, o) in p.oids.iter().enumerate() {
-            self.0.parse_oid(o, &format!("oids[{i}]"))?;
+            vbs.push(VarBind::null(self.0.parse_oid(o, &format!("oids[{i}]"))?));
         }
-        self.0.check_target(&p.target)
+        self.0.check_target(&p.target, PduType::Get, &vbs, "oids")
     }
 
     fn redact(&self, params: &serde_json::Value) -> serde_json::Value {

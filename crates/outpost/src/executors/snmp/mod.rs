@@ -20,8 +20,8 @@ use outpost_core::{executor::ParamError, ExecError};
 use outpost_snmp::mib::Mib;
 use outpost_snmp::params::ParamsError;
 use outpost_snmp::{
-    Engine, EngineConfig, Oid, Security, Session, SnmpError, TargetParams, UserCache, Value,
-    VarBind,
+    Engine, EngineConfig, Oid, PduType, Security, Session, SnmpError, TargetParams, UserCache,
+    Value, VarBind,
 };
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -138,9 +138,19 @@ impl Shared {
         self.mib.get_or_init(Mib::builtin)
     }
 
-    /// Validates the target part of the params (no network, no key derivation).
-    fn check_target(&self, t: &TargetParams) -> Result<(), ParamError> {
-        t.to_config(&self.users).map(|_| ()).map_err(param_error)
+    /// Validates the target part of the params (no network, no key derivation), and that
+    /// the request (`pdu_type` with `varbinds`) fits in one UDP datagram when the target is
+    /// UDP; `varbinds_field` is the param blamed when the varbinds are what is too big.
+    fn check_target(
+        &self,
+        t: &TargetParams,
+        pdu_type: PduType,
+        varbinds: &[VarBind],
+        varbinds_field: &'static str,
+    ) -> Result<(), ParamError> {
+        let cfg = t.to_config(&self.users).map_err(param_error)?;
+        t.check_request_size(&cfg, pdu_type, varbinds, varbinds_field)
+            .map_err(param_error)
     }
 
     /// The session for these params, reused when the same target and credentials come again.
@@ -236,16 +246,8 @@ pub fn redact(params: &serde_json::Value) -> serde_json::Value {
 }
 
 fn param_error(e: ParamsError) -> ParamError {
-    let field = match &e {
-        ParamsError::Target(_) => "target",
-        ParamsError::MissingCommunity => "community",
-        ParamsError::MissingUser => "user",
-        ParamsError::MissingPassword("auth_protocol") => "auth_password",
-        ParamsError::MissingPassword(_) => "priv_password",
-        ParamsError::Protocol(_) | ParamsError::Usm(_) => "",
-    };
     ParamError {
-        field: field.to_owned(),
+        field: e.field().to_owned(),
         message: e.to_string(),
     }
 }
@@ -255,6 +257,11 @@ fn param_error(e: ParamsError) -> ParamError {
 pub fn exec_error(e: SnmpError) -> ExecError {
     let code = match &e {
         SnmpError::Timeout { .. } => "timeout",
+        SnmpError::ConnectionRefused { .. } => "connection_refused",
+        SnmpError::ConnectionReset { .. } => "connection_reset",
+        SnmpError::ConnectionClosed { .. } => "connection_closed",
+        SnmpError::Unreachable { .. } => "unreachable",
+        SnmpError::RequestTooLarge { .. } => "request_too_large",
         SnmpError::UnknownUser => "unknown_user",
         SnmpError::WrongDigest => "wrong_digest",
         SnmpError::DecryptionError => "decryption_error",

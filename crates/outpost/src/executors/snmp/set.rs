@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
-use outpost_snmp::{cli::parse_set_value, TargetParams, VarBind};
+use outpost_snmp::{cli::parse_set_value, PduType, TargetParams, VarBind};
 use serde::Deserialize;
 
 use super::{
@@ -91,8 +91,9 @@ impl Executor for SnmpSet {
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         refuse_unknown(&p.unknown)?;
         count_in_range("varbinds", p.varbinds.len(), MAX_VARBINDS, " varbinds")?;
-        self.varbinds(p)?;
-        self.0.check_target(&p.target)
+        let vbs = self.varbinds(p)?;
+        self.0
+            .check_target(&p.target, PduType::Set, &vbs, "varbinds")
     }
 
     fn redact(&self, params: &serde_json::Value) -> serde_json::Value {

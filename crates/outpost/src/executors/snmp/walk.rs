@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
-use outpost_snmp::{TargetParams, WalkMode};
+use outpost_snmp::{PduType, TargetParams, VarBind, WalkMode};
 use serde::{Deserialize, Serialize};
 
 use super::{count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut};
@@ -61,7 +61,8 @@ impl Executor for SnmpWalk {
 
     fn check(&self, p: &Params) -> Result<(), ParamError> {
         refuse_unknown(&p.unknown)?;
-        self.0
+        let root = self
+            .0
             .parse_oid(p.oid.as_deref().unwrap_or(DEFAULT_ROOT), "oid")?;
         if let Some(r) = p.max_repetitions {
             count_in_range("max_repetitions", r as usize, MAX_REPETITIONS as usize, "")?;
@@ -69,7 +70,9 @@ impl Executor for SnmpWalk {
         if let Some(m) = p.max_varbinds {
             count_in_range("max_varbinds", m, MAX_MAX_VARBINDS, "")?;
         }
-        self.0.check_target(&p.target)
+        // GETBULK's extra fields are counted at their largest, so this covers GETNEXT too.
+        self.0
+            .check_target(&p.target, PduType::GetBulk, &[VarBind::null(root)], "oid")
     }
 
     fn redact(&self, params: &serde_json::Value) -> serde_json::Value {
