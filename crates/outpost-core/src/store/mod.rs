@@ -73,8 +73,25 @@ pub enum StoreError {
     },
     #[error("store: schema version {found} is newer than this agent understands ({known})")]
     TooNew { found: i64, known: i64 },
+    /// A row read back does not decode: the file was damaged or written by something else.
     #[error("store: a stored row is corrupt: {0}")]
     Corrupt(String),
+    /// A value could not be serialized for storage (nothing was written).
+    #[error("store: cannot encode {0}")]
+    Encode(String),
+    /// The batch's transaction could not start; nothing of it ran.
+    #[error("store: cannot begin a transaction: {0}")]
+    Begin(String),
+    /// The batch's transaction did not commit (a full disk, an I/O error): nothing of it
+    /// was written, and the store's memory is as it was before the batch.
+    #[error("store: commit failed, nothing of this batch was written: {0}")]
+    Commit(String),
+    /// Trimming by the outbox and job limits failed; nothing was trimmed or counted.
+    #[error("store: trimming failed, nothing was trimmed: {0}")]
+    Trim(String),
+    /// An acknowledgement for a consumer that never registered.
+    #[error("store: no outbox consumer named {0:?} is registered")]
+    UnknownConsumer(String),
     #[error("store: closed")]
     Closed,
     #[error("store: no answer within {0:?}")]

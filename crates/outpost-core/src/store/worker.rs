@@ -95,7 +95,7 @@ type Deferred = Box<dyn FnOnce(Option<&str>) + Send>;
 fn deferred<T: Send + 'static>(reply: Reply<T>, result: Result<T, StoreError>) -> Deferred {
     Box::new(move |commit_error| {
         let result = match commit_error {
-            Some(msg) => Err(StoreError::Corrupt(format!("commit failed: {msg}"))),
+            Some(msg) => Err(StoreError::Commit(msg.to_owned())),
             None => result,
         };
         let _ = reply.send(result);
@@ -242,8 +242,10 @@ fn run_batch(
     let mut published: Vec<OutboxRow> = Vec::new();
     let mut closing = None;
     let mut trims = Vec::new();
+    // What the batch may change in memory, restored whole if its transaction fails.
     let head_before = state.head;
     let jobs_before = state.jobs;
+    let cursors_before = state.cursors.clone();
 
     let tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -262,7 +264,13 @@ fn run_batch(
                 replies.push(deferred(reply, res));
             }
             Command::FinishJob { record, reply } => {
-                let res = in_savepoint(&tx, |sp| finish(sp, state, &record)).map(|row| {
+                let head = state.head;
+                let res = in_savepoint(&tx, |sp| finish(sp, state, &record));
+                if res.is_err() {
+                    // Rolled back to the savepoint: the seq it took is free again.
+                    state.head = head;
+                }
+                let res = res.map(|row| {
                     let seq = row.seq;
                     published.push(row);
                     seq
@@ -352,11 +360,13 @@ fn run_batch(
         }
         Err(e) => {
             for r in trims.drain(..) {
-                let _ = r.send(Err(StoreError::Corrupt(format!("commit failed: {e}"))));
+                let _ = r.send(Err(StoreError::Commit(e.to_string())));
             }
-            // The transaction rolled back: undo what the batch did to memory, too.
+            // The transaction rolled back: undo what the batch did to memory, too (head,
+            // job count, and consumer cursors moved by acks or added by registrations).
             state.head = head_before;
             state.jobs = jobs_before;
+            state.cursors = cursors_before;
             let msg = e.to_string();
             tracing::error!(error = %msg, "store: commit failed; the batch's callers get an error");
             for r in replies {
@@ -367,14 +377,14 @@ fn run_batch(
     if !trims.is_empty() {
         let res = trim(conn, config, state, true).map_err(|e| e.to_string());
         for r in trims {
-            let _ = r.send(res.clone().map_err(StoreError::Corrupt));
+            let _ = r.send(res.clone().map_err(StoreError::Trim));
         }
     }
     closing
 }
 
 fn fail(cmd: Command, msg: &str) {
-    let err = || StoreError::Corrupt(format!("cannot begin transaction: {msg}"));
+    let err = || StoreError::Begin(msg.to_owned());
     match cmd {
         Command::InsertJob { reply, .. } => drop(reply.send(Err(err()))),
         Command::FinishJob { reply, .. } | Command::AppendEvent { reply, .. } => {
@@ -532,8 +542,8 @@ fn append_with(
     created_at: i64,
     item: &OutboxItem,
 ) -> Result<u64, StoreError> {
-    let body = serde_json::to_string(item)
-        .map_err(|e| StoreError::Corrupt(format!("cannot encode outbox item: {e}")))?;
+    let body =
+        serde_json::to_string(item).map_err(|e| StoreError::Encode(format!("outbox item: {e}")))?;
     let seq = stmt.insert(params![created_at, body])?.max(0) as u64;
     state.head = seq;
     Ok(seq)
@@ -606,7 +616,7 @@ fn register(tx: &Transaction<'_>, state: &mut State, name: &str) -> Result<u64, 
 fn ack(tx: &Transaction<'_>, state: &mut State, name: &str, seq: u64) -> Result<(), StoreError> {
     let head = state.head;
     let Some(cursor) = state.cursors.get_mut(name) else {
-        return Err(StoreError::Corrupt(format!("unknown consumer {name:?}")));
+        return Err(StoreError::UnknownConsumer(name.to_owned()));
     };
     let to = seq.min(head);
     if to > *cursor {
@@ -663,6 +673,9 @@ fn trim(
         return Ok(());
     }
     let tx = conn.transaction()?;
+    // Counters change in memory only once the transaction commits.
+    let mut dropped = state.dropped;
+    let mut jobs = state.jobs;
     let floor = state.cursors.values().min().copied();
     let mut limit_cut = state.head.saturating_sub(config.outbox_max_rows);
     if age_due {
@@ -688,15 +701,11 @@ fn trim(
                 |r| r.get(0),
             )?;
             if lost > 0 {
-                state.dropped += lost as u64;
+                dropped += lost as u64;
                 tx.execute(
                     "UPDATE meta SET value=?1 WHERE key='outbox_dropped'",
-                    [state.dropped as i64],
+                    [dropped as i64],
                 )?;
-                tracing::warn!(
-                    dropped = lost,
-                    "outbox: limit reached; unacknowledged rows dropped"
-                );
             }
         }
     }
@@ -705,14 +714,14 @@ fn trim(
         tx.prepare_cached("DELETE FROM outbox WHERE seq <= ?1")?
             .execute([cut as i64])?;
     }
-    if rows_due && state.jobs > config.jobs_max_rows {
-        let excess = state.jobs - config.jobs_max_rows;
+    if rows_due && jobs > config.jobs_max_rows {
+        let excess = jobs - config.jobs_max_rows;
         let n = tx.execute(
             "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs
              WHERE state NOT IN ('queued','running') ORDER BY rowid LIMIT ?1)",
             [excess as i64],
         )?;
-        state.jobs = state.jobs.saturating_sub(n as u64);
+        jobs = jobs.saturating_sub(n as u64);
     }
     if age_due {
         let cutoff = now_ms() - config.jobs_max_age.as_millis() as i64;
@@ -720,9 +729,17 @@ fn trim(
             "DELETE FROM jobs WHERE created_at < ?1 AND state NOT IN ('queued','running')",
             [cutoff],
         )?;
-        state.jobs = state.jobs.saturating_sub(n as u64);
+        jobs = jobs.saturating_sub(n as u64);
     }
     tx.commit()?;
+    if dropped > state.dropped {
+        tracing::warn!(
+            dropped = dropped - state.dropped,
+            "outbox: limit reached; unacknowledged rows dropped"
+        );
+    }
+    state.dropped = dropped;
+    state.jobs = jobs;
     if rows_due {
         state.last_row_trim = Instant::now();
     }
@@ -731,3 +748,7 @@ fn trim(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;
