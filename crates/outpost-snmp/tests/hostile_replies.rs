@@ -11,7 +11,8 @@ use std::time::Duration;
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::message::{CommunityMessage, Message, ScopedPdu};
 use outpost_snmp::pdu::{AnyPdu, Pdu, PduType};
-use outpost_snmp::security::{self, EngineParams, Security, UsmUser};
+use outpost_snmp::security::{self, EngineParams, SealParams, Security, SecurityLevel, UsmUser};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, SnmpError, Value, VarBind};
 use secrecy::SecretSlice;
 use tokio::net::UdpSocket;
@@ -213,7 +214,18 @@ async fn forged_v3_response_is_rejected() {
                 privacy: None,
             };
             return vec![(
-                security::seal(m.msg_id, 65507, 0, false, &ep, b"", &scoped, &none, 0).unwrap(),
+                security::seal(&SealParams {
+                    msg_id: m.msg_id,
+                    max_size: DEFAULT_MSG_MAX_SIZE,
+                    level: SecurityLevel::NoAuthNoPriv,
+                    reportable: false,
+                    engine: &ep,
+                    user_name: b"",
+                    scoped: &scoped,
+                    keys: &none,
+                    salt: 0,
+                })
+                .unwrap(),
                 false,
             )];
         }
@@ -237,7 +249,18 @@ async fn forged_v3_response_is_rejected() {
                 context_name: vec![],
                 pdu: AnyPdu::Pdu(r),
             };
-            security::seal(m.msg_id, 65507, 3, false, &ep, b"probeuser", &sc, k, 42).unwrap()
+            security::seal(&SealParams {
+                msg_id: m.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::AuthPriv,
+                reportable: false,
+                engine: &ep,
+                user_name: b"probeuser",
+                scoped: &sc,
+                keys: k,
+                salt: 42,
+            })
+            .unwrap()
         };
         let mut forged_unauth = mk(b"unauthenticated", &keys);
         // Clear the auth/priv flags: a spoofer without keys.
@@ -478,7 +501,18 @@ async fn not_in_time_window_resynchronises_once() {
                     )],
                 );
                 vec![(
-                    security::seal(m.msg_id, 65507, 0, false, &old, b"", &r, &none, 0).unwrap(),
+                    security::seal(&SealParams {
+                        msg_id: m.msg_id,
+                        max_size: DEFAULT_MSG_MAX_SIZE,
+                        level: SecurityLevel::NoAuthNoPriv,
+                        reportable: false,
+                        engine: &old,
+                        user_name: b"",
+                        scoped: &r,
+                        keys: &none,
+                        salt: 0,
+                    })
+                    .unwrap(),
                     false,
                 )]
             }
@@ -493,8 +527,18 @@ async fn not_in_time_window_resynchronises_once() {
                     )],
                 );
                 vec![(
-                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
-                        .unwrap(),
+                    security::seal(&SealParams {
+                        msg_id: m.msg_id,
+                        max_size: DEFAULT_MSG_MAX_SIZE,
+                        level: SecurityLevel::AuthNoPriv,
+                        reportable: false,
+                        engine: &new,
+                        user_name: b"probeuser",
+                        scoped: &r,
+                        keys: &keys,
+                        salt: 0,
+                    })
+                    .unwrap(),
                     false,
                 )]
             }
@@ -518,8 +562,18 @@ async fn not_in_time_window_resynchronises_once() {
                     )],
                 );
                 vec![(
-                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
-                        .unwrap(),
+                    security::seal(&SealParams {
+                        msg_id: m.msg_id,
+                        max_size: DEFAULT_MSG_MAX_SIZE,
+                        level: SecurityLevel::AuthNoPriv,
+                        reportable: false,
+                        engine: &new,
+                        user_name: b"probeuser",
+                        scoped: &r,
+                        keys: &keys,
+                        salt: 0,
+                    })
+                    .unwrap(),
                     false,
                 )]
             }

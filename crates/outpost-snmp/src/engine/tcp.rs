@@ -13,7 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Incoming, ReqInfo, Session};
+use super::demux::Incoming;
+use super::logs::ReqInfo;
+use super::Session;
 use crate::error::SnmpError;
 use crate::message::Message;
 use crate::stats::bump;
