@@ -490,6 +490,21 @@ async fn not_in_time_window_resynchronises_once() {
             context_name: vec![],
             pdu: AnyPdu::Pdu(Pdu::new(t, id, vbs)),
         };
+        // What the rebooted agent sends: authNoPriv, with its new clock.
+        let authenticated = |r: &ScopedPdu| {
+            security::seal(&SealParams {
+                msg_id: m.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::AuthNoPriv,
+                reportable: false,
+                engine: &new,
+                user_name: b"probeuser",
+                scoped: r,
+                keys: &keys,
+                salt: 0,
+            })
+            .unwrap()
+        };
         match n {
             0 => {
                 let r = pdu_of(
@@ -526,21 +541,7 @@ async fn not_in_time_window_resynchronises_once() {
                         Value::Counter32(1),
                     )],
                 );
-                vec![(
-                    security::seal(&SealParams {
-                        msg_id: m.msg_id,
-                        max_size: DEFAULT_MSG_MAX_SIZE,
-                        level: SecurityLevel::AuthNoPriv,
-                        reportable: false,
-                        engine: &new,
-                        user_name: b"probeuser",
-                        scoped: &r,
-                        keys: &keys,
-                        salt: 0,
-                    })
-                    .unwrap(),
-                    false,
-                )]
+                vec![(authenticated(&r), false)]
             }
             _ => {
                 // The retry must carry the new clock.
@@ -561,21 +562,7 @@ async fn not_in_time_window_resynchronises_once() {
                         Value::OctetString(b"back".to_vec()),
                     )],
                 );
-                vec![(
-                    security::seal(&SealParams {
-                        msg_id: m.msg_id,
-                        max_size: DEFAULT_MSG_MAX_SIZE,
-                        level: SecurityLevel::AuthNoPriv,
-                        reportable: false,
-                        engine: &new,
-                        user_name: b"probeuser",
-                        scoped: &r,
-                        keys: &keys,
-                        salt: 0,
-                    })
-                    .unwrap(),
-                    false,
-                )]
+                vec![(authenticated(&r), false)]
             }
         }
     }))
