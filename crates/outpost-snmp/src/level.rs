@@ -1,9 +1,10 @@
 //! The v3 security level (RFC 3411 `SnmpSecurityLevel`), as a type rather than the two
-//! msgFlags bits it travels as, so a level is compared and named by what it means and a
-//! flags byte with privacy but no authentication (which no level is) cannot be mistaken
-//! for one.
+//! msgFlags bits it travels as or the `-l` word an operator types, so a level is compared
+//! and named by what it means, and a flags byte with privacy but no authentication (which
+//! no level is) cannot be mistaken for one.
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::error::UsmError;
 use crate::message::flags;
@@ -69,6 +70,26 @@ impl fmt::Display for SecurityLevel {
     }
 }
 
+/// The text is not one of net-snmp's `-l` spellings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown security level (noAuthNoPriv, authNoPriv or authPriv)")]
+pub struct ParseLevelError;
+
+impl FromStr for SecurityLevel {
+    type Err = ParseLevelError;
+
+    /// net-snmp's `-l` spellings, in any case: `noAuthNoPriv`/`noAuth`/`nanp`,
+    /// `authNoPriv`/`auth`/`anp`, `authPriv`/`priv`/`ap`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "noauthnopriv" | "noauth" | "nanp" => Ok(SecurityLevel::NoAuthNoPriv),
+            "authnopriv" | "auth" | "anp" => Ok(SecurityLevel::AuthNoPriv),
+            "authpriv" | "priv" | "ap" => Ok(SecurityLevel::AuthPriv),
+            _ => Err(ParseLevelError),
+        }
+    }
+}
+
 impl TryFrom<u8> for SecurityLevel {
     type Error = UsmError;
 
@@ -88,9 +109,10 @@ mod tests {
     use super::*;
 
     /// Every flags byte maps to the level its two low bits say, and back to those bits;
-    /// privacy without authentication is refused, whatever the other bits.
+    /// privacy without authentication is refused, whatever the other bits. Names print
+    /// as net-snmp writes them and parse from each of its `-l` spellings.
     #[test]
-    fn issue12_security_level_round_trips_the_wire_flags() {
+    fn issue12_security_level_round_trips_the_wire_flags_and_names() {
         for byte in 0..=u8::MAX {
             let bits = byte & (flags::AUTH | flags::PRIV);
             match SecurityLevel::from_flags(byte) {
@@ -119,5 +141,16 @@ mod tests {
         .map(ToString::to_string)
         .collect();
         assert_eq!(names, ["noAuthNoPriv", "authNoPriv", "authPriv"]);
+        for (text, want) in [
+            ("noAuthNoPriv", SecurityLevel::NoAuthNoPriv),
+            ("NANP", SecurityLevel::NoAuthNoPriv),
+            ("authNoPriv", SecurityLevel::AuthNoPriv),
+            ("auth", SecurityLevel::AuthNoPriv),
+            ("AuthPriv", SecurityLevel::AuthPriv),
+            ("ap", SecurityLevel::AuthPriv),
+        ] {
+            assert_eq!(text.parse(), Ok(want), "{text}");
+        }
+        assert_eq!("authpriv2".parse::<SecurityLevel>(), Err(ParseLevelError));
     }
 }
