@@ -26,6 +26,14 @@ pub mod tag {
 /// Longest OID net-snmp accepts (MAX_OID_LEN); longer ones are hostile.
 pub const MAX_OID_LEN: usize = 128;
 
+/// A length octet with this bit set is the long form: its low seven bits count the
+/// length octets that follow (X.690 8.1.3.5). Below it, the octet is the length itself.
+pub const LONG_LENGTH: u8 = 0x80;
+
+/// Length octets we accept in the long form: four carry any length a 32-bit `usize`
+/// holds, far past any SNMP message; more is hostile.
+pub const MAX_LENGTH_OCTETS: usize = 4;
+
 /// A cursor over a borrowed buffer that yields TLVs.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -58,14 +66,14 @@ impl<'a> Reader<'a> {
             });
         }
         let (&first, mut after_len) = after_tag.split_first().ok_or(DecodeError::Truncated)?;
-        let len = if first < 0x80 {
+        let len = if first < LONG_LENGTH {
             usize::from(first)
         } else {
-            let n = usize::from(first & 0x7f);
+            let n = usize::from(first & !LONG_LENGTH);
             if n == 0 {
                 return Err(DecodeError::IndefiniteLength);
             }
-            if n > 4 {
+            if n > MAX_LENGTH_OCTETS {
                 return Err(DecodeError::LengthTooLarge);
             }
             let (len_bytes, rest) = split(after_len, n)?;
@@ -196,13 +204,13 @@ impl Writer {
         self.buf.push(0);
         let r = f(self);
         let content_len = self.buf.len() - len_pos - 1;
-        if content_len < 0x80 {
+        if content_len < usize::from(LONG_LENGTH) {
             self.buf[len_pos] = content_len as u8;
         } else {
             let be = (content_len as u32).to_be_bytes();
             let skip = be.iter().take_while(|&&b| b == 0).count();
             let lb = &be[skip..];
-            self.buf[len_pos] = 0x80 | lb.len() as u8;
+            self.buf[len_pos] = LONG_LENGTH | lb.len() as u8;
             self.buf
                 .splice(len_pos + 1..len_pos + 1, lb.iter().copied());
         }
@@ -269,12 +277,12 @@ impl Writer {
 }
 
 fn write_len(buf: &mut Vec<u8>, len: usize) {
-    if len < 0x80 {
+    if len < usize::from(LONG_LENGTH) {
         buf.push(len as u8);
     } else {
         let be = (len as u32).to_be_bytes();
         let skip = be.iter().take_while(|&&b| b == 0).count();
-        buf.push(0x80 | (4 - skip) as u8);
+        buf.push(LONG_LENGTH | (be.len() - skip) as u8);
         buf.extend_from_slice(&be[skip..]);
     }
 }

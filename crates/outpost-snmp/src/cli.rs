@@ -13,11 +13,15 @@ use crate::engine::{Engine, EngineConfig, TargetConfig};
 use crate::error::SnmpError;
 use crate::mib::Mib;
 use crate::oid::Oid;
-use crate::security::{Security, UsmUser};
+use crate::security::{Security, SecurityLevel, UsmUser};
 use crate::target::TargetAddr;
 use crate::usm::{AuthProtocol, PrivProtocol};
 use crate::value::{Value, VarBind};
 use crate::walk::WalkMode;
+
+/// A walk's progress count on stderr moves every this many varbinds: often enough to
+/// show life, rarely enough to cost nothing.
+const PROGRESS_EVERY: u64 = 1000;
 
 /// Usage text, printed with usage errors.
 pub const USAGE: &str = "usage: outpost snmp get|getnext|walk|bulkwalk|set [OPTIONS] TARGET OID... 
@@ -184,16 +188,16 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
         }
         "3" => {
             let name = user.ok_or_else(|| usage("-u USER is required for v3"))?;
-            let lvl = level
-                .unwrap_or_else(|| "noAuthNoPriv".into())
-                .to_ascii_lowercase();
-            let (want_auth, want_priv) = match lvl.as_str() {
-                "noauthnopriv" | "noauth" | "nanp" => (false, false),
-                "authnopriv" | "auth" | "anp" => (true, false),
-                "authpriv" | "priv" | "ap" => (true, true),
-                other => return Err(usage(format!("unknown security level {other:?}"))),
+            let lvl: SecurityLevel = match level {
+                None => SecurityLevel::NoAuthNoPriv,
+                Some(l) => l.parse().map_err(|_| {
+                    usage(format!(
+                        "unknown security level {:?}",
+                        l.to_ascii_lowercase()
+                    ))
+                })?,
             };
-            let auth = if want_auth {
+            let auth = if lvl.is_authenticated() {
                 let pass = auth_pass
                     .ok_or_else(|| usage("-A PASS is required for authNoPriv/authPriv"))?;
                 Some((
@@ -203,7 +207,7 @@ pub fn parse(args: &[String], mib: &Mib) -> Result<Command, CliError> {
             } else {
                 None
             };
-            let privacy = if want_priv {
+            let privacy = if lvl.is_private() {
                 let pass = priv_pass.ok_or_else(|| usage("-X PASS is required for authPriv"))?;
                 Some((
                     priv_p.unwrap_or(PrivProtocol::Des),
@@ -410,7 +414,7 @@ pub async fn run(cmd: &Command, mib: &Mib, out: &mut impl Write) -> Result<(), C
                 let r = session
                     .walk_each(root, mode, |vb| {
                         n += 1;
-                        if progress && n % 1000 == 0 {
+                        if progress && n % PROGRESS_EVERY == 0 {
                             eprint!("\r{n} varbinds");
                         }
                         if err.is_none() {
@@ -420,7 +424,7 @@ pub async fn run(cmd: &Command, mib: &Mib, out: &mut impl Write) -> Result<(), C
                         }
                     })
                     .await;
-                if progress && n >= 1000 {
+                if progress && n >= PROGRESS_EVERY {
                     eprint!("\r");
                 }
                 if let Some(e) = err {

@@ -57,9 +57,10 @@
 //! # Receiving notifications (for the trap receiver)
 //!
 //! ```no_run
-//! use outpost_snmp::message::{flags, Message, ScopedPdu};
+//! use outpost_snmp::message::{Message, ScopedPdu};
 //! use outpost_snmp::pdu::{AnyPdu, PduType};
-//! use outpost_snmp::security::{self, EngineParams, UsmUser};
+//! use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};
+//! use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 //!
 //! fn handle(datagram: &[u8], users: &[UsmUser], own: &EngineParams) -> Option<Vec<u8>> {
 //!     match Message::decode(datagram).ok()? {
@@ -80,8 +81,17 @@
 //!             let AnyPdu::Pdu(p) = &scoped.pdu else { return None };
 //!             if p.pdu_type != PduType::Inform { return None; }
 //!             let reply = ScopedPdu { pdu: AnyPdu::Pdu(p.inform_response()), ..scoped.clone() };
-//!             security::seal(msg.msg_id, 65507, msg.flags & (flags::AUTH | flags::PRIV), false,
-//!                            own, &head.usm.user_name, &reply, &keys, 1).ok()
+//!             security::seal(&SealParams {
+//!                 msg_id: msg.msg_id,
+//!                 max_size: DEFAULT_MSG_MAX_SIZE,
+//!                 level: SecurityLevel::from_flags(msg.flags).ok()?, // the inform's own level
+//!                 reportable: false,
+//!                 engine: own,
+//!                 user_name: &head.usm.user_name,
+//!                 scoped: &reply,
+//!                 keys: &keys,
+//!                 salt: 1,
+//!             }).ok()
 //!         }
 //!     }
 //! }
@@ -92,6 +102,7 @@ pub mod ber;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod level;
 pub mod message;
 pub mod mib;
 pub mod oid;
@@ -109,13 +120,14 @@ pub mod walk;
 pub use cli::{run_cli, CliError};
 pub use engine::{Engine, EngineConfig, Session, TargetConfig};
 pub use error::{DecodeError, SnmpError, UsmError};
+pub use level::SecurityLevel;
 pub use message::{
     CommunityMessage, Message, ScopedPdu, ScopedPduData, UsmParams, V3Message, Version,
 };
 pub use oid::Oid;
 pub use params::{TargetParams, UserCache};
 pub use pdu::{AnyPdu, ErrorStatus, Pdu, PduType, TrapV1Pdu};
-pub use security::{Security, UsmUser};
+pub use security::{SealParams, Security, UsmUser};
 pub use stats::StatsSnapshot;
 pub use target::{TargetAddr, Transport};
 pub use usm::{AuthProtocol, PrivProtocol};

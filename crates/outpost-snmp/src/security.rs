@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::error::UsmError;
+pub use crate::level::SecurityLevel;
 use crate::message::{self, flags, ScopedPdu, ScopedPduData, UsmParams, V3Message, Version};
 use crate::usm::{self, AuthProtocol, LocalizedKeys, PrivProtocol};
 
@@ -123,12 +124,13 @@ impl UsmUser {
         })
     }
 
-    /// msgFlags security bits for this user's level.
-    pub fn level_flags(&self) -> u8 {
+    /// This user's security level: what its requests are sealed at, and what a message
+    /// from it must carry.
+    pub fn level(&self) -> SecurityLevel {
         match (&self.auth, &self.privacy) {
-            (Some(_), Some(_)) => flags::AUTH | flags::PRIV,
-            (Some(_), None) => flags::AUTH,
-            _ => 0,
+            (Some(_), Some(_)) => SecurityLevel::AuthPriv,
+            (Some(_), None) => SecurityLevel::AuthNoPriv,
+            _ => SecurityLevel::NoAuthNoPriv,
         }
     }
 
@@ -172,59 +174,79 @@ pub struct EngineParams {
     pub time: i32,
 }
 
+/// What [`seal`] needs, by name: nine values, four of them numbers or flags that are
+/// easy to swap when passed by position.
+#[derive(Clone, Copy, Debug)]
+pub struct SealParams<'a> {
+    /// msgID; for a request also its request-id, so replies can be matched.
+    pub msg_id: i32,
+    /// msgMaxSize: the largest message we can take in reply
+    /// ([`DEFAULT_MSG_MAX_SIZE`](crate::size::DEFAULT_MSG_MAX_SIZE) over UDP).
+    pub max_size: i32,
+    /// The level to seal at. A discovery probe uses noAuthNoPriv even for an authPriv
+    /// user; a Report uses at most authNoPriv.
+    pub level: SecurityLevel,
+    /// msgFlags' reportable bit: set on requests and informs, clear on responses,
+    /// Reports and traps (RFC 3412 6.4).
+    pub reportable: bool,
+    /// The authoritative engine's ID, boots and time.
+    pub engine: &'a EngineParams,
+    /// msgUserName (empty for a discovery probe).
+    pub user_name: &'a [u8],
+    /// What to seal.
+    pub scoped: &'a ScopedPdu,
+    /// Keys localized to `engine`; must hold what `level` needs.
+    pub keys: &'a LocalizedKeys,
+    /// The privacy salt: must not repeat for a key. Unused below authPriv.
+    pub salt: u64,
+}
+
 /// Builds, encrypts and authenticates a v3 message.
-///
-/// `level` is the msgFlags security bits to use (a discovery probe uses 0
-/// even for an authPriv user); `salt` must not repeat for a key.
-#[allow(clippy::too_many_arguments)]
-pub fn seal(
-    msg_id: i32,
-    max_size: i32,
-    level: u8,
-    reportable: bool,
-    engine: &EngineParams,
-    user_name: &[u8],
-    scoped: &ScopedPdu,
-    keys: &LocalizedKeys,
-    salt: u64,
-) -> Result<Vec<u8>, UsmError> {
-    let auth = if level & flags::AUTH != 0 {
-        keys.auth_key()
+pub fn seal(p: &SealParams<'_>) -> Result<Vec<u8>, UsmError> {
+    let auth = if p.level.is_authenticated() {
+        p.keys.auth_key()
     } else {
         None
     };
-    if level & flags::AUTH != 0 && auth.is_none() {
+    if p.level.is_authenticated() && auth.is_none() {
         return Err(UsmError::UnexpectedSecurityLevel);
     }
+    let engine = p.engine;
     let mut usm_params = UsmParams {
         engine_id: engine.engine_id.clone(),
         engine_boots: engine.boots,
         engine_time: engine.time,
-        user_name: user_name.to_vec(),
+        user_name: p.user_name.to_vec(),
         auth_params: auth
-            .map(|(p, _)| vec![0u8; p.mac_len()])
+            .map(|(a, _)| vec![0u8; a.mac_len()])
             .unwrap_or_default(),
         priv_params: Vec::new(),
     };
-    let data = if level & flags::PRIV != 0 {
-        let (p, k) = keys.priv_key().ok_or(UsmError::NoPrivKey)?;
-        let (c, salt_bytes) =
-            usm::encrypt(p, k, engine.boots, engine.time, salt, &scoped.encode())?;
+    let data = if p.level.is_private() {
+        let (cipher, k) = p.keys.priv_key().ok_or(UsmError::NoPrivKey)?;
+        let (c, salt_bytes) = usm::encrypt(
+            cipher,
+            k,
+            engine.boots,
+            engine.time,
+            p.salt,
+            &p.scoped.encode(),
+        )?;
         usm_params.priv_params = salt_bytes;
         ScopedPduData::Encrypted(c)
     } else {
-        ScopedPduData::Plain(scoped.clone())
+        ScopedPduData::Plain(p.scoped.clone())
     };
     let msg = V3Message {
-        msg_id,
-        max_size,
-        flags: level | if reportable { flags::REPORTABLE } else { 0 },
+        msg_id: p.msg_id,
+        max_size: p.max_size,
+        flags: p.level.flags() | if p.reportable { flags::REPORTABLE } else { 0 },
         usm: usm_params,
         data,
     };
     let (mut bytes, auth_offset) = message::encode_v3_located(&msg);
-    if let Some((p, k)) = auth {
-        usm::sign(p, k, &mut bytes, auth_offset)?;
+    if let Some((a, k)) = auth {
+        usm::sign(a, k, &mut bytes, auth_offset)?;
     }
     Ok(bytes)
 }
@@ -238,10 +260,8 @@ pub fn open(raw: &[u8], keys: Option<&LocalizedKeys>) -> Result<(V3Message, Scop
     let (message::Message::V3(mut msg), Some(off)) = (msg, off) else {
         return Err(OpenError::NotV3);
     };
-    if msg.flags & flags::PRIV != 0 && msg.flags & flags::AUTH == 0 {
-        return Err(OpenError::Usm(UsmError::PrivWithoutAuth));
-    }
-    if msg.flags & flags::AUTH != 0 {
+    let level = SecurityLevel::from_flags(msg.flags).map_err(OpenError::Usm)?;
+    if level.is_authenticated() {
         let (p, k) = keys
             .and_then(|k| k.auth_key())
             .ok_or(OpenError::Usm(UsmError::UnexpectedSecurityLevel))?;

@@ -15,6 +15,10 @@ pub const UDP_V4_LIMIT: usize = 65_507;
 /// Largest UDP payload over IPv6 without jumbograms: 65,535 less the UDP header.
 pub const UDP_V6_LIMIT: usize = 65_527;
 
+/// The msgMaxSize we advertise in v3 messages by default: the largest reply one datagram
+/// can bring over IPv4, which is net-snmp's default too.
+pub const DEFAULT_MSG_MAX_SIZE: i32 = UDP_V4_LIMIT as i32;
+
 /// v3 bytes outside the scoped PDU, at most: message and header sequences, msgID,
 /// msgMaxSize, flags, model, the USM sequence with a 32-octet engine ID, boots, time,
 /// 48 octets of SHA-512 authentication parameters and an 8-octet salt (each length at
@@ -138,17 +142,17 @@ mod tests {
                 ..pdu
             }),
         };
-        let real = crate::security::seal(
-            i32::MAX,
-            65507,
-            3,
-            true,
-            &engine,
-            b"probe",
-            &scoped,
-            &keys,
-            7,
-        )
+        let real = crate::security::seal(&crate::security::SealParams {
+            msg_id: i32::MAX,
+            max_size: DEFAULT_MSG_MAX_SIZE,
+            level: crate::security::SecurityLevel::AuthPriv,
+            reportable: true,
+            engine: &engine,
+            user_name: b"probe",
+            scoped: &scoped,
+            keys: &keys,
+            salt: 7,
+        })
         .unwrap()
         .len();
         let bound = request_size(&Security::Usm(user.into()), PduType::Get, &vbs);

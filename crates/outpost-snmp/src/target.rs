@@ -45,6 +45,9 @@ pub struct ParseTargetError {
     pub reason: &'static str,
 }
 
+/// The port an SNMP agent listens on when a target names none (RFC 3417).
+pub const DEFAULT_PORT: u16 = 161;
+
 const FORMS: &str = "expected host, host:port, udp6:[2001:db8::1]:161 or tcp:host:port";
 const BAD_PORT: &str = "the port must be a number from 1 to 65535 (161 when omitted)";
 
@@ -82,7 +85,7 @@ impl FromStr for TargetAddr {
         let (host, port) = if let Some(r) = rest.strip_prefix('[') {
             let (h, after) = r.split_once(']').ok_or_else(bad)?;
             let port = match after {
-                "" => 161,
+                "" => DEFAULT_PORT,
                 p => port(p.strip_prefix(':').ok_or_else(bad)?)?,
             };
             (h.to_string(), port)
@@ -91,11 +94,11 @@ impl FromStr for TargetAddr {
             if rest.parse::<IpAddr>().is_err() {
                 return Err(bad());
             }
-            (rest.to_string(), 161)
+            (rest.to_string(), DEFAULT_PORT)
         } else if let Some((h, p)) = rest.split_once(':') {
             (h.to_string(), port(p)?)
         } else {
-            (rest.to_string(), 161)
+            (rest.to_string(), DEFAULT_PORT)
         };
         if host.is_empty() {
             return Err(bad());

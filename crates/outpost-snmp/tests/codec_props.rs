@@ -10,7 +10,8 @@ use outpost_snmp::message::{
     flags, CommunityMessage, Message, ScopedPdu, ScopedPduData, UsmParams, V3Message, Version,
 };
 use outpost_snmp::pdu::{AnyPdu, Pdu, PduType, TrapV1Pdu};
-use outpost_snmp::security::{self, EngineParams, UsmUser};
+use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::usm::LocalizedKeys;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, Value, VarBind};
 use proptest::prelude::*;
@@ -245,7 +246,7 @@ proptest! {
         let (keys, level) = &all_keys()[which];
         let engine = EngineParams { engine_id: ENGINE_ID.to_vec(), boots, time };
         let scoped = ScopedPdu { context_engine_id: ENGINE_ID.to_vec(), context_name: vec![], pdu: AnyPdu::Pdu(p) };
-        let bytes = security::seal(7, 65507, *level, true, &engine, b"user", &scoped, keys, salt).unwrap();
+        let bytes = security::seal(&SealParams { msg_id: 7, max_size: DEFAULT_MSG_MAX_SIZE, level: *level, reportable: true, engine: &engine, user_name: b"user", scoped: &scoped, keys, salt }).unwrap();
         let (_, got) = security::open(&bytes, Some(keys)).unwrap();
         prop_assert_eq!(got, scoped);
         let mut bad = bytes.clone();
@@ -265,8 +266,8 @@ fn keys() -> &'static LocalizedKeys {
 }
 
 /// Localized keys for each auth/priv pair (password-to-key is slow; once).
-fn all_keys() -> &'static Vec<(LocalizedKeys, u8)> {
-    static K: OnceLock<Vec<(LocalizedKeys, u8)>> = OnceLock::new();
+fn all_keys() -> &'static Vec<(LocalizedKeys, SecurityLevel)> {
+    static K: OnceLock<Vec<(LocalizedKeys, SecurityLevel)>> = OnceLock::new();
     K.get_or_init(|| {
         let pairs = [
             (AuthProtocol::Sha1, Some(PrivProtocol::Aes128)),
@@ -286,7 +287,7 @@ fn all_keys() -> &'static Vec<(LocalizedKeys, u8)> {
                     p.map(|p| (p, "privpass123".to_string().into())),
                 )
                 .unwrap();
-                (u.localize(ENGINE_ID).unwrap(), u.level_flags())
+                (u.localize(ENGINE_ID).unwrap(), u.level())
             })
             .collect()
     })

@@ -11,7 +11,8 @@ use std::time::Duration;
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::message::{CommunityMessage, Message, ScopedPdu};
 use outpost_snmp::pdu::{AnyPdu, Pdu, PduType};
-use outpost_snmp::security::{self, EngineParams, Security, UsmUser};
+use outpost_snmp::security::{self, EngineParams, SealParams, Security, SecurityLevel, UsmUser};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, SnmpError, Value, VarBind};
 use secrecy::SecretSlice;
 use tokio::net::UdpSocket;
@@ -213,7 +214,18 @@ async fn forged_v3_response_is_rejected() {
                 privacy: None,
             };
             return vec![(
-                security::seal(m.msg_id, 65507, 0, false, &ep, b"", &scoped, &none, 0).unwrap(),
+                security::seal(&SealParams {
+                    msg_id: m.msg_id,
+                    max_size: DEFAULT_MSG_MAX_SIZE,
+                    level: SecurityLevel::NoAuthNoPriv,
+                    reportable: false,
+                    engine: &ep,
+                    user_name: b"",
+                    scoped: &scoped,
+                    keys: &none,
+                    salt: 0,
+                })
+                .unwrap(),
                 false,
             )];
         }
@@ -237,7 +249,18 @@ async fn forged_v3_response_is_rejected() {
                 context_name: vec![],
                 pdu: AnyPdu::Pdu(r),
             };
-            security::seal(m.msg_id, 65507, 3, false, &ep, b"probeuser", &sc, k, 42).unwrap()
+            security::seal(&SealParams {
+                msg_id: m.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::AuthPriv,
+                reportable: false,
+                engine: &ep,
+                user_name: b"probeuser",
+                scoped: &sc,
+                keys: k,
+                salt: 42,
+            })
+            .unwrap()
         };
         let mut forged_unauth = mk(b"unauthenticated", &keys);
         // Clear the auth/priv flags: a spoofer without keys.
@@ -467,6 +490,21 @@ async fn not_in_time_window_resynchronises_once() {
             context_name: vec![],
             pdu: AnyPdu::Pdu(Pdu::new(t, id, vbs)),
         };
+        // What the rebooted agent sends: authNoPriv, with its new clock.
+        let authenticated = |r: &ScopedPdu| {
+            security::seal(&SealParams {
+                msg_id: m.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::AuthNoPriv,
+                reportable: false,
+                engine: &new,
+                user_name: b"probeuser",
+                scoped: r,
+                keys: &keys,
+                salt: 0,
+            })
+            .unwrap()
+        };
         match n {
             0 => {
                 let r = pdu_of(
@@ -478,7 +516,18 @@ async fn not_in_time_window_resynchronises_once() {
                     )],
                 );
                 vec![(
-                    security::seal(m.msg_id, 65507, 0, false, &old, b"", &r, &none, 0).unwrap(),
+                    security::seal(&SealParams {
+                        msg_id: m.msg_id,
+                        max_size: DEFAULT_MSG_MAX_SIZE,
+                        level: SecurityLevel::NoAuthNoPriv,
+                        reportable: false,
+                        engine: &old,
+                        user_name: b"",
+                        scoped: &r,
+                        keys: &none,
+                        salt: 0,
+                    })
+                    .unwrap(),
                     false,
                 )]
             }
@@ -492,11 +541,7 @@ async fn not_in_time_window_resynchronises_once() {
                         Value::Counter32(1),
                     )],
                 );
-                vec![(
-                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
-                        .unwrap(),
-                    false,
-                )]
+                vec![(authenticated(&r), false)]
             }
             _ => {
                 // The retry must carry the new clock.
@@ -517,11 +562,7 @@ async fn not_in_time_window_resynchronises_once() {
                         Value::OctetString(b"back".to_vec()),
                     )],
                 );
-                vec![(
-                    security::seal(m.msg_id, 65507, 1, false, &new, b"probeuser", &r, &keys, 0)
-                        .unwrap(),
-                    false,
-                )]
+                vec![(authenticated(&r), false)]
             }
         }
     }))

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use outpost_snmp::message::{flags, Message, ScopedPdu, ScopedPduData};
 use outpost_snmp::pdu::{AnyPdu, PduType};
-use outpost_snmp::security::{self, EngineParams, UsmUser};
+use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, Value};
 use secrecy::ExposeSecret;
 use tokio::net::UdpSocket;
@@ -312,17 +313,17 @@ async fn v3_auth_priv_trap_and_inform() {
                 context_name: vec![],
                 pdu: AnyPdu::Pdu(report),
             };
-            let bytes = security::seal(
-                head.msg_id,
-                65507,
-                0,
-                false,
-                &our_engine,
-                b"",
-                &sc,
-                &none,
-                0,
-            )
+            let bytes = security::seal(&SealParams {
+                msg_id: head.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::NoAuthNoPriv,
+                reportable: false,
+                engine: &our_engine,
+                user_name: b"",
+                scoped: &sc,
+                keys: &none,
+                salt: 0,
+            })
             .unwrap();
             sock.send_to(&bytes, from).await.unwrap();
             continue;
@@ -341,17 +342,17 @@ async fn v3_auth_priv_trap_and_inform() {
             context_name: scoped.context_name.clone(),
             pdu: AnyPdu::Pdu(inform.inform_response()),
         };
-        let bytes = security::seal(
-            m.msg_id,
-            65507,
-            flags::AUTH | flags::PRIV,
-            false,
-            &our_engine,
-            b"trapuser",
-            &sc,
-            &our_keys,
-            99,
-        )
+        let bytes = security::seal(&SealParams {
+            msg_id: m.msg_id,
+            max_size: DEFAULT_MSG_MAX_SIZE,
+            level: SecurityLevel::AuthPriv,
+            reportable: false,
+            engine: &our_engine,
+            user_name: b"trapuser",
+            scoped: &sc,
+            keys: &our_keys,
+            salt: 99,
+        })
         .unwrap();
         sock.send_to(&bytes, from).await.unwrap();
         acknowledged = true;

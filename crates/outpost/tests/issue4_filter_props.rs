@@ -11,8 +11,9 @@ use outpost::trap::{
     filter::{Decision, Filter},
     DropReason, TrapSettings,
 };
-use outpost_snmp::message::{flags, CommunityMessage, ScopedPdu};
-use outpost_snmp::security::{self, EngineParams};
+use outpost_snmp::message::{CommunityMessage, ScopedPdu};
+use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::{
     AnyPdu, AuthProtocol, Message, Oid, Pdu, PduType, PrivProtocol, UsmUser, Value, VarBind,
     Version,
@@ -79,17 +80,17 @@ fn v3() -> Vec<u8> {
         context_name: vec![],
         pdu: AnyPdu::Pdu(Pdu::new(PduType::TrapV2, 10, varbinds())),
     };
-    security::seal(
-        1,
-        65507,
-        flags::AUTH | flags::PRIV,
-        false,
-        &engine,
-        b"trapuser",
-        &scoped,
-        &keys,
-        7,
-    )
+    security::seal(&SealParams {
+        msg_id: 1,
+        max_size: DEFAULT_MSG_MAX_SIZE,
+        level: SecurityLevel::AuthPriv,
+        reportable: false,
+        engine: &engine,
+        user_name: b"trapuser",
+        scoped: &scoped,
+        keys: &keys,
+        salt: 7,
+    })
     .unwrap()
 }
 

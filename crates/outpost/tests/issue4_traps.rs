@@ -897,30 +897,31 @@ fn issue4_config_show_redacts_trap_secrets() {
 fn discovered_boots(dest: &str) -> i32 {
     use outpost_snmp::message::{Message, ScopedPdu};
     use outpost_snmp::pdu::{AnyPdu, PduType};
-    use outpost_snmp::security::{self, EngineParams};
+    use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel};
+    use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
     use outpost_snmp::usm::LocalizedKeys;
-    let probe = security::seal(
-        4242,
-        65507,
-        0,
-        true,
-        &EngineParams {
+    let probe = security::seal(&SealParams {
+        msg_id: 4242,
+        max_size: DEFAULT_MSG_MAX_SIZE,
+        level: SecurityLevel::NoAuthNoPriv,
+        reportable: true,
+        engine: &EngineParams {
             engine_id: vec![],
             boots: 0,
             time: 0,
         },
-        b"",
-        &ScopedPdu {
+        user_name: b"",
+        scoped: &ScopedPdu {
             context_engine_id: vec![],
             context_name: vec![],
             pdu: AnyPdu::Pdu(outpost_snmp::Pdu::new(PduType::Get, 4242, vec![])),
         },
-        &LocalizedKeys {
+        keys: &LocalizedKeys {
             auth: None,
             privacy: None,
         },
-        0,
-    )
+        salt: 0,
+    })
     .unwrap();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))

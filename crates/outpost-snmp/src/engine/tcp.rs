@@ -13,7 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::{Incoming, ReqInfo, Session};
+use super::demux::Incoming;
+use super::logs::ReqInfo;
+use super::Session;
+use crate::ber::{LONG_LENGTH, MAX_LENGTH_OCTETS};
 use crate::error::SnmpError;
 use crate::message::Message;
 use crate::stats::bump;
@@ -137,11 +140,11 @@ async fn read_frame(c: &mut TcpStream, max: usize) -> Result<Vec<u8>, std::io::E
     let mut head = [0u8; 2];
     c.read_exact(&mut head).await?;
     let mut frame = head.to_vec();
-    let len = if head[1] < 0x80 {
+    let len = if head[1] < LONG_LENGTH {
         usize::from(head[1])
     } else {
-        let n = usize::from(head[1] & 0x7f);
-        if n == 0 || n > 4 {
+        let n = usize::from(head[1] & !LONG_LENGTH);
+        if n == 0 || n > MAX_LENGTH_OCTETS {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "bad BER length on TCP stream",

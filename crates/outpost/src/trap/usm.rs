@@ -16,7 +16,8 @@ use std::time::Instant;
 
 use outpost_snmp::message::{flags, ScopedPdu, ScopedPduData, V3Message};
 use outpost_snmp::pdu::{AnyPdu, PduType};
-use outpost_snmp::security::{self, EngineParams, OpenError};
+use outpost_snmp::security::{self, EngineParams, OpenError, SealParams, SecurityLevel};
+use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::usm::LocalizedKeys;
 use outpost_snmp::{Oid, Pdu, Value, VarBind};
 
@@ -164,17 +165,17 @@ impl V3Users {
         };
         // authNoPriv, as RFC 3414 3.2 7a asks: the sender must be able to trust the boots
         // and time it resynchronizes to.
-        security::seal(
+        security::seal(&SealParams {
             msg_id,
-            65507,
-            flags::AUTH,
-            false,
-            &self.own(),
+            max_size: DEFAULT_MSG_MAX_SIZE,
+            level: SecurityLevel::AuthNoPriv,
+            reportable: false,
+            engine: &self.own(),
             user_name,
-            &scoped,
+            scoped: &scoped,
             keys,
-            0,
-        )
+            salt: 0,
+        })
         .ok()
     }
 
@@ -223,17 +224,17 @@ impl V3Users {
                 auth: None,
                 privacy: None,
             };
-            return match security::seal(
-                head.msg_id,
-                65507,
-                0,
-                false,
-                &self.own(),
-                b"",
-                &scoped,
-                &none,
-                0,
-            ) {
+            return match security::seal(&SealParams {
+                msg_id: head.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
+                level: SecurityLevel::NoAuthNoPriv,
+                reportable: false,
+                engine: &self.own(),
+                user_name: b"",
+                scoped: &scoped,
+                keys: &none,
+                salt: 0,
+            }) {
                 Ok(bytes) => Decision::Report(bytes),
                 Err(_) => Decision::Drop(DropReason::Malformed),
             };
@@ -246,10 +247,11 @@ impl V3Users {
         }) else {
             return Decision::Drop(DropReason::UnknownUser);
         };
-        let level = head.flags & (flags::AUTH | flags::PRIV);
-        if level != user.user.level_flags() {
-            return Decision::Drop(DropReason::AuthFailure);
-        }
+        // Privacy without authentication is no level at all: as wrong as a mismatch.
+        let level = match SecurityLevel::from_flags(head.flags) {
+            Ok(l) if l == user.user.level() => l,
+            _ => return Decision::Drop(DropReason::AuthFailure),
+        };
         let Some(keys) = self.keys_for(idx, user, engine) else {
             return Decision::Drop(DropReason::AuthFailure);
         };
@@ -263,7 +265,7 @@ impl V3Users {
         let AnyPdu::Pdu(p) = scoped.pdu else {
             return Decision::Drop(DropReason::NotNotification);
         };
-        if level & flags::AUTH != 0 {
+        if level.is_authenticated() {
             let (boots, time) = (msg.usm.engine_boots, msg.usm.engine_time);
             if ours && !self.in_our_window(boots, time) {
                 let report = (p.pdu_type == PduType::Inform)
@@ -298,30 +300,25 @@ impl V3Users {
                 context_name: scoped.context_name.clone(),
                 pdu: AnyPdu::Pdu(p.inform_response()),
             };
-            security::seal(
-                msg.msg_id,
-                65507,
+            security::seal(&SealParams {
+                msg_id: msg.msg_id,
+                max_size: DEFAULT_MSG_MAX_SIZE,
                 level,
-                false,
-                &self.own(),
-                &head.usm.user_name,
-                &resp,
-                &keys,
-                self.salt.fetch_add(1, Ordering::Relaxed),
-            )
+                reportable: false,
+                engine: &self.own(),
+                user_name: &head.usm.user_name,
+                scoped: &resp,
+                keys: &keys,
+                salt: self.salt.fetch_add(1, Ordering::Relaxed),
+            })
             .ok()
         } else {
             None
         };
-        let level_name = match level {
-            3 => "authPriv",
-            1 => "authNoPriv",
-            _ => "noAuthNoPriv",
-        };
         let sender = Sender::User {
             name: user.user.name.clone(),
             engine_id: engine.to_vec(),
-            level: level_name,
+            level: level.name(),
             context_name: scoped.context_name,
         };
         Decision::Accept(

@@ -3,33 +3,39 @@
 
 use std::time::{Duration, Instant};
 
+/// The three figures of a backoff, by name (`uplink.backoff_*_ms`): three bare durations
+/// in a row are too easy to pass in the wrong order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackoffConfig {
+    /// First ceiling (the issue's 1 s).
+    pub initial: Duration,
+    /// Ceiling cap (60 s).
+    pub max: Duration,
+    /// A connection that stayed up this long resets the sequence.
+    pub reset_after: Duration,
+}
+
 /// Backoff state for one uplink.
 #[derive(Debug)]
 pub struct Backoff {
-    /// First ceiling (the issue's 1 s).
-    initial: Duration,
-    /// Ceiling cap (60 s).
-    max: Duration,
-    /// A connection that stayed up this long resets the sequence.
-    reset_after: Duration,
+    /// The figures it was built with.
+    config: BackoffConfig,
     /// Failures since the last reset.
     attempt: u32,
 }
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration, reset_after: Duration) -> Self {
-        Backoff {
-            initial,
-            max,
-            reset_after,
-            attempt: 0,
-        }
+    pub fn new(config: BackoffConfig) -> Self {
+        Backoff { config, attempt: 0 }
     }
 
     /// The ceiling for the next delay: `min(max, initial * 2^attempt)`.
     pub fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
+        self.config
+            .initial
+            .saturating_mul(factor)
+            .min(self.config.max)
     }
 
     /// Call when a connection ends. `up_since` is when it was established, if it was;
@@ -39,7 +45,7 @@ impl Backoff {
     /// as a dead one would. Returns how long to wait before the next attempt: uniform in
     /// `[0, ceiling]`.
     pub fn next_delay(&mut self, up_since: Option<Instant>, productive: bool) -> Duration {
-        if up_since.is_some_and(|t| productive || t.elapsed() >= self.reset_after) {
+        if up_since.is_some_and(|t| productive || t.elapsed() >= self.config.reset_after) {
             self.attempt = 0;
         }
         let ceiling = self.ceiling();
@@ -60,11 +66,11 @@ mod tests {
 
     #[test]
     fn issue5_backoff_grows_to_the_cap_with_full_jitter_and_resets() {
-        let mut b = Backoff::new(
-            Duration::from_secs(1),
-            Duration::from_secs(60),
-            Duration::from_secs(30),
-        );
+        let mut b = Backoff::new(BackoffConfig {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            reset_after: Duration::from_secs(30),
+        });
         let mut ceilings = vec![];
         for _ in 0..10 {
             ceilings.push(b.ceiling().as_secs());
@@ -97,11 +103,11 @@ mod tests {
             "a productive session resets"
         );
         // Jitter: delays spread over the whole range, not clustered at the ceiling.
-        let mut b = Backoff::new(
-            Duration::from_secs(8),
-            Duration::from_secs(8),
-            Duration::from_secs(30),
-        );
+        let mut b = Backoff::new(BackoffConfig {
+            initial: Duration::from_secs(8),
+            max: Duration::from_secs(8),
+            reset_after: Duration::from_secs(30),
+        });
         let ds: Vec<_> = (0..200).map(|_| b.next_delay(None, false)).collect();
         assert!(ds.iter().any(|d| *d < Duration::from_secs(2)));
         assert!(ds.iter().any(|d| *d > Duration::from_secs(6)));

@@ -103,7 +103,7 @@ pub struct Context {
     pub window: usize,
     pub heartbeat: Duration,
     pub read_timeout: Duration,
-    pub backoff: (Duration, Duration, Duration),
+    pub backoff: backoff::BackoffConfig,
 }
 
 impl Context {
@@ -122,16 +122,16 @@ impl Context {
             window: cfg.window,
             heartbeat: Duration::from_millis(cfg.heartbeat_ms.max(100)),
             read_timeout: Duration::from_millis(cfg.read_timeout_ms.max(100)),
-            backoff: (
-                Duration::from_millis(cfg.backoff_initial_ms.max(1)),
-                Duration::from_millis(cfg.backoff_max_ms.max(1)),
-                Duration::from_millis(cfg.backoff_reset_ms),
-            ),
+            backoff: backoff::BackoffConfig {
+                initial: Duration::from_millis(cfg.backoff_initial_ms.max(1)),
+                max: Duration::from_millis(cfg.backoff_max_ms.max(1)),
+                reset_after: Duration::from_millis(cfg.backoff_reset_ms),
+            },
         }
     }
 
     pub fn new_backoff(&self) -> backoff::Backoff {
-        backoff::Backoff::new(self.backoff.0, self.backoff.1, self.backoff.2)
+        backoff::Backoff::new(self.backoff)
     }
 
     /// Between two connections of uplink `name`: counts the reconnect and waits out the
