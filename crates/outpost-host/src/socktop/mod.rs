@@ -4,7 +4,11 @@
 //!
 //! Field names and types mirror socktop_agent 1.60 (`types.rs`,
 //! `proto/processes.proto`, `ws.rs`): JSON replies longer than 768 bytes and
-//! protobuf replies longer than 768 bytes are gzipped and sent binary.
+//! protobuf replies longer than 768 bytes are gzipped and sent binary. The
+//! process view's replies (`get_process_metrics:PID`,
+//! `get_journal_entries:PID`) are in [`detail`].
+
+pub mod detail;
 
 use crate::disks::Disk;
 use crate::processes::ProcessList;
@@ -46,28 +50,64 @@ pub enum Request {
     Disks,
     /// `get_processes`: the process table, as protobuf.
     Processes,
+    /// `get_process_metrics:PID`: one process in detail.
+    ProcessMetrics(u32),
+    /// `get_journal_entries:PID`: one process's journal.
+    JournalEntries(u32),
+}
+
+impl Request {
+    /// Whether answering reads more than a few small files (the process
+    /// table, one process's tree, journalctl): async callers run these on
+    /// a blocking thread.
+    pub fn is_heavy(&self) -> bool {
+        !matches!(self, Request::Metrics | Request::Disks)
+    }
 }
 
 /// Why a frame is not a request we answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Text that is neither a known command nor a JSON request.
-    #[error("unknown request; expected get_metrics, get_disks, get_processes or {{\"type\":\"metrics|disks|processes\"}}")]
+    #[error("unknown request; expected get_metrics, get_disks, get_processes, get_process_metrics:PID, get_journal_entries:PID or {{\"type\":\"metrics|disks|processes|process_metrics|journal_entries\"}}")]
     UnknownRequest,
-    /// A socktop request Outpost does not serve (per-pid details, journal).
-    #[error("unsupported request {0}")]
-    Unsupported(&'static str),
+    /// A per-process request whose pid is not a number from 1 to 2^32-1.
+    #[error("{request}: pid must be a number from 1 to 4294967295, got {text:?}")]
+    BadPid {
+        /// `get_process_metrics` or `get_journal_entries`.
+        request: &'static str,
+        /// What was sent as the pid, cut to 32 characters.
+        text: String,
+    },
     /// socktop clients send only text frames.
     #[error("binary request frames are not accepted")]
     BinaryFrame,
 }
 
-/// The JSON request form, `{"type":"metrics"}`.
+/// The JSON request form, `{"type":"metrics"}` or
+/// `{"type":"process_metrics","pid":42}` (socktop_connector's `AgentRequest`).
 #[derive(serde::Deserialize)]
 struct JsonRequest {
-    /// `metrics`, `disks` or `processes`.
+    /// `metrics`, `disks`, `processes`, `process_metrics` or `journal_entries`.
     #[serde(rename = "type")]
     kind: String,
+    /// The process, for the per-process kinds; any JSON, checked here.
+    #[serde(default)]
+    pid: Option<serde_json::Value>,
+}
+
+/// The per-process requests' names, as socktop_agent reports them in errors.
+const PROCESS_METRICS: &str = "get_process_metrics";
+const JOURNAL_ENTRIES: &str = "get_journal_entries";
+
+fn pid_from(request: &'static str, text: &str) -> Result<u32, WireError> {
+    match text.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(WireError::BadPid {
+            request,
+            text: text.chars().take(32).collect(),
+        }),
+    }
 }
 
 /// Reads a request frame. Never panics, whatever the bytes.
@@ -82,18 +122,24 @@ pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
         "get_processes" => return Ok(Request::Processes),
         _ => {}
     }
-    if text.starts_with("get_process_metrics:") {
-        return Err(WireError::Unsupported("get_process_metrics"));
+    if let Some(pid) = text.strip_prefix("get_process_metrics:") {
+        return pid_from(PROCESS_METRICS, pid).map(Request::ProcessMetrics);
     }
-    if text.starts_with("get_journal_entries:") {
-        return Err(WireError::Unsupported("get_journal_entries"));
+    if let Some(pid) = text.strip_prefix("get_journal_entries:") {
+        return pid_from(JOURNAL_ENTRIES, pid).map(Request::JournalEntries);
     }
     if text.starts_with('{') {
         if let Ok(req) = serde_json::from_str::<JsonRequest>(text) {
+            let pid = |request| {
+                let raw = req.pid.as_ref().map_or(String::new(), |v| v.to_string());
+                pid_from(request, &raw)
+            };
             match req.kind.as_str() {
                 "metrics" => return Ok(Request::Metrics),
                 "disks" => return Ok(Request::Disks),
                 "processes" => return Ok(Request::Processes),
+                "process_metrics" => return pid(PROCESS_METRICS).map(Request::ProcessMetrics),
+                "journal_entries" => return pid(JOURNAL_ENTRIES).map(Request::JournalEntries),
                 _ => {}
             }
         }
@@ -106,6 +152,9 @@ pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
 pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
     let request = match parse_request(frame) {
         Ok(r) => r,
+        Err(e @ WireError::BadPid { request, .. }) => {
+            return detail::pid_error_reply(&e.to_string(), request, None)
+        }
         Err(e) => return error_reply(&e.to_string()),
     };
     let result = match request {
@@ -119,6 +168,18 @@ pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
             json_reply(&disk_infos(&d, &temps, &host.config().sys_root))
         }),
         Request::Processes => host.processes().map(|p| processes_reply(&p)),
+        Request::ProcessMetrics(pid) => {
+            return match host.process_detail(pid) {
+                Ok(d) => json_reply(&detail::process_metrics(&d)),
+                Err(e) => detail::pid_error_reply(&e.to_string(), PROCESS_METRICS, Some(pid)),
+            }
+        }
+        Request::JournalEntries(pid) => {
+            return match host.journal(pid) {
+                Ok(j) => json_reply(&detail::journal(&j)),
+                Err(e) => detail::pid_error_reply(&e.to_string(), JOURNAL_ENTRIES, Some(pid)),
+            }
+        }
     };
     result.unwrap_or_else(|e| error_reply(&e.to_string()))
 }
@@ -511,8 +572,43 @@ mod tests {
         );
         assert_eq!(
             parse_request(Frame::Text("get_process_metrics:1")),
-            Err(WireError::Unsupported("get_process_metrics"))
+            Ok(Request::ProcessMetrics(1))
         );
+        assert_eq!(
+            parse_request(Frame::Text("get_journal_entries:4294967295")),
+            Ok(Request::JournalEntries(u32::MAX))
+        );
+        assert_eq!(
+            parse_request(Frame::Text(r#"{"type":"process_metrics","pid":7}"#)),
+            Ok(Request::ProcessMetrics(7))
+        );
+        for bad in [
+            "get_process_metrics:",
+            "get_process_metrics:abc",
+            "get_process_metrics:0",
+            "get_process_metrics:-1",
+            "get_process_metrics:4294967296",
+            "get_process_metrics:99999999999999999999999999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    parse_request(Frame::Text(bad)),
+                    Err(WireError::BadPid { request: "get_process_metrics", ref text }) if text.len() <= 32
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_request(Frame::Text(r#"{"type":"journal_entries","pid":"x"}"#)),
+            Err(WireError::BadPid {
+                request: "get_journal_entries",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_request(Frame::Text(r#"{"type":"journal_entries"}"#)),
+            Err(WireError::BadPid { .. })
+        ));
         assert_eq!(
             parse_request(Frame::Text(r#"{"type":"x"}"#)),
             Err(WireError::UnknownRequest)
