@@ -65,7 +65,7 @@ async fn wait_exec(pid: u32) {
         Duration::from_secs(10),
         || async move {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.starts_with(b"sleep\0600"))
+                .is_ok_and(|c| c.starts_with(b"sleep\x00600"))
         },
     )
     .await;
