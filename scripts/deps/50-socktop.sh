@@ -9,6 +9,13 @@ if ! command -v socktop_agent >/dev/null 2>&1; then
   nice -n 19 cargo install socktop_agent --version 1.60.1 --locked -q
   command -v socktop_agent >/dev/null 2>&1 || { echo "deps: socktop_agent still missing after cargo install" >&2; exit 1; }
 fi
+# socktop's own TUI (1.60.1), driven in tmux to show its process view filled.
+need_apt tmux tmux
+if ! command -v socktop >/dev/null 2>&1; then
+  echo "deps: cargo install socktop 1.60.1 (the TUI, a few minutes)" >&2
+  nice -n 19 cargo install socktop --version 1.60.1 --locked -q
+  command -v socktop >/dev/null 2>&1 || { echo "deps: socktop still missing after cargo install" >&2; exit 1; }
+fi
 # The journal test writes a real journal file from journal export text with
 # systemd-journal-remote and reads it back with the real journalctl.
 need_apt_pkg systemd-journal-remote

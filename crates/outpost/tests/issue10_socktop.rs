@@ -369,3 +369,134 @@ async fn issue10_resident_size_matches_socktop_agent_and_smaps_rollup() {
     );
     drop(peer);
 }
+
+/// A tmux server of this test's own, killed when the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-t", "tui", "-p"]).stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn on_path(bin: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The real socktop 1.60.1 TUI, in tmux, opens the process view of a known process: the
+/// view is filled (memory, threads, command line, journal pane) where it used to say
+/// "Agent Update Required" with every box at "Loading…".
+#[tokio::test]
+async fn issue10_real_socktop_tui_fills_the_process_view() {
+    assert!(
+        on_path("socktop") && on_path("tmux"),
+        "socktop's TUI or tmux is missing: run scripts/deps/50-socktop.sh (cargo install socktop --version 1.60.1)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(&dir.path().join("data")));
+    // A copy of sleep with a name no other process has, so socktop's search finds only it.
+    let name = "issue10tuiprobe";
+    let probe = dir.path().join(name);
+    let sleep = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v sleep"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::copy(sleep.trim(), &probe).unwrap();
+    let kid = Kid(Command::new(&probe)
+        .arg("600")
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap());
+    let pid = kid.0.id();
+
+    let tmux = Tmux {
+        socket: format!("outpost-issue10-{}", std::process::id()),
+    };
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "tui",
+        "-x",
+        "200",
+        "-y",
+        "60",
+        &format!("socktop '{}'", ws_url(&a)),
+    ]);
+    assert!(out.status.success(), "tmux: {out:?}");
+
+    // The process table is drawn once the TUI has the agent's process list; keys sent before
+    // that would be lost or taken as hotkeys (Esc quits).
+    let loaded = |screen: &str| {
+        screen
+            .split("Top Processes (")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n > 0)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut screen = tmux.screen();
+    while !loaded(&screen) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "socktop never drew the process table:\n{screen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        screen = tmux.screen();
+    }
+    // Search for the probe (Enter selects the first match), open its view (Enter); repeated
+    // while the view has not opened, in case the list the search ran on predates the probe.
+    let title = format!("Process Details - PID {pid}");
+    'open: while std::time::Instant::now() < deadline {
+        for keys in [&["/"][..], &["-l", name], &["Enter"], &["Enter"]] {
+            let mut args = vec!["send-keys", "-t", "tui"];
+            args.extend_from_slice(keys);
+            tmux.cmd(&args);
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < until {
+            screen = tmux.screen();
+            if screen.contains(&title) && screen.contains("RSS:") && screen.contains("600") {
+                break 'open;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        screen.contains(&title),
+        "the process view never opened:\n{screen}"
+    );
+    assert!(!screen.contains("Agent Update Required"), "{screen}");
+    // Filled: memory, the thread, the command line, the journal pane.
+    assert!(screen.contains("RSS:"), "{screen}");
+    assert!(screen.contains("Threads (1)"), "{screen}");
+    assert!(screen.contains(&format!("{name} 600")), "{screen}");
+    assert!(screen.contains("Journal Events"), "{screen}");
+    assert!(screen.contains("Sleeping"), "{screen}");
+    drop(tmux);
+}
