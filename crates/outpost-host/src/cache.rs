@@ -67,6 +67,65 @@ impl<S, T> Cached<S, T> {
     }
 }
 
+/// A TTL cache per pid for the detail requests, bounded: entries older than
+/// the TTL are swept on every insert and at most `max_entries` are kept
+/// (oldest evicted), so a client walking pids cannot grow it. Collection
+/// runs under the lock, so at most one detail collection (and one
+/// journalctl) runs at a time, whatever the number of sessions.
+#[derive(Debug)]
+pub(crate) struct PerPid<T> {
+    /// How long one pid's value is served.
+    ttl: Duration,
+    /// Pids remembered at most.
+    max_entries: usize,
+    /// pid -> (collected at, value).
+    slot: Mutex<std::collections::HashMap<u32, (Instant, Arc<T>)>>,
+}
+
+impl<T> PerPid<T> {
+    pub(crate) fn new(ttl: Duration, max_entries: usize) -> Self {
+        PerPid {
+            ttl,
+            max_entries: max_entries.max(1),
+            slot: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The cached value for `pid` if fresh, else the result of `collect`.
+    pub(crate) fn get<E>(
+        &self,
+        pid: u32,
+        collect: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        let mut map = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, value)) = map.get(&pid) {
+            if at.elapsed() < self.ttl {
+                return Ok(Arc::clone(value));
+            }
+        }
+        let value = Arc::new(collect()?);
+        let ttl = self.ttl;
+        map.retain(|_, (at, _)| at.elapsed() < ttl);
+        while map.len() >= self.max_entries {
+            let Some(oldest) = map.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| *k) else {
+                break;
+            };
+            map.remove(&oldest);
+        }
+        map.insert(pid, (Instant::now(), Arc::clone(&value)));
+        Ok(value)
+    }
+
+    /// Pids remembered now.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +148,21 @@ mod tests {
         z.get::<()>(|_| Ok(1)).unwrap();
         z.get::<()>(|_| Ok(2)).unwrap();
         assert_eq!(z.collections(), 2);
+    }
+
+    #[test]
+    fn per_pid_cache_is_bounded_and_serves_fresh_values() {
+        let c: PerPid<u32> = PerPid::new(Duration::from_secs(3600), 4);
+        for pid in 0..100u32 {
+            c.get::<()>(pid, || Ok(pid)).unwrap();
+            assert!(c.len() <= 4);
+        }
+        // 99 is fresh: served without collecting.
+        assert_eq!(*c.get::<()>(99, || Ok(0)).unwrap(), 99);
+        assert!(c.get(5, || Err("gone")).is_err());
+        let z: PerPid<u32> = PerPid::new(Duration::ZERO, 4);
+        z.get::<()>(1, || Ok(1)).unwrap();
+        assert_eq!(*z.get::<()>(1, || Ok(2)).unwrap(), 2);
     }
 
     #[test]

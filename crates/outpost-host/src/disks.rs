@@ -85,8 +85,15 @@ fn excluded_mount_point(mp: &str) -> bool {
             .any(|p| mp.strip_prefix(p).is_some_and(|r| !r.is_empty()))
 }
 
-/// Whether a mount holds real data worth reporting.
+/// Whether a mount holds real data worth reporting. An overlay is a
+/// container's layered file system: the ones under Docker's and Podman's
+/// storage are layers of other containers, but an overlay mounted at `/` is
+/// the root of the container the agent itself runs in, the disk its data
+/// lives on, and socktop_agent lists it (as `overlay`), so it is kept.
 pub fn is_reported(m: &Mount) -> bool {
+    if m.fs_type == "overlay" && m.mount_point == "/" {
+        return true;
+    }
     !PSEUDO_FS.contains(&m.fs_type.as_str()) && !excluded_mount_point(&m.mount_point)
 }
 
@@ -294,6 +301,23 @@ tmpfs /run tmpfs rw 0 0\noverlay /var/lib/docker/overlay2/x/merged overlay rw 0 
         let points: Vec<&str> = kept.iter().map(|m| m.mount_point.as_str()).collect();
         assert_eq!(points, vec!["/", "/run", "/mnt/my disk"]);
         assert!(kept[2].read_only);
+    }
+
+    #[test]
+    fn issue10_overlay_root_is_listed() {
+        // /proc/mounts of an agent in a Docker container.
+        let text = "overlay / overlay rw,relatime,lowerdir=/var/lib/docker/overlay2/l/A:/var/lib/docker/overlay2/l/B,upperdir=/var/lib/docker/overlay2/x/diff,workdir=/var/lib/docker/overlay2/x/work 0 0\n\
+proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n\
+tmpfs /dev tmpfs rw,nosuid,size=65536k,mode=755 0 0\n\
+/dev/vda1 /etc/hosts ext4 rw,relatime 0 0\n\
+overlay /var/lib/docker/overlay2/y/merged overlay rw 0 0\n\
+overlay /srv/merged overlay rw 0 0\n";
+        let kept: Vec<Mount> = parse_mounts(text).into_iter().filter(is_reported).collect();
+        let points: Vec<(&str, &str)> = kept
+            .iter()
+            .map(|m| (m.device.as_str(), m.mount_point.as_str()))
+            .collect();
+        assert_eq!(points, vec![("overlay", "/"), ("/dev/vda1", "/etc/hosts")]);
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub enum HostError {
         /// What was missing or malformed.
         what: &'static str,
     },
+    /// No process has this pid (it never existed or has exited).
+    #[error("Process {pid} not found")]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
 }
 
 impl HostError {

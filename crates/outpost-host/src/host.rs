@@ -1,13 +1,15 @@
 //! The `Host` handle: on-demand collection behind one TTL cache per group.
 
-use crate::cache::Cached;
+use crate::cache::{Cached, PerPid};
 use crate::cpu::{Cpu, CpuSampler};
 use crate::disks::Disk;
 use crate::error::read_file;
 use crate::gpu::{Gpu, GpuProbe};
+use crate::journal::Journal;
 use crate::load::Load;
 use crate::memory::Memory;
 use crate::net::Interface;
+use crate::process_detail::{ProcessDetail, Units};
 use crate::processes::{ProcessList, ProcessSampler};
 use crate::temps::Temperature;
 use crate::HostError;
@@ -28,8 +30,14 @@ pub struct HostConfig {
     pub processes_ttl: Duration,
     /// Where procfs is mounted; tests point it at a fake tree.
     pub proc_root: PathBuf,
-    /// Where sysfs is mounted; tests point it at a fake tree.
+    /// Where sysfs is mounted; tests point it at a fake tree (GPU fixtures).
     pub sys_root: PathBuf,
+    /// The journalctl program the process view's journal is read with.
+    pub journalctl: PathBuf,
+    /// Read the journal from this directory (`journalctl --directory`), e.g.
+    /// the host's /var/log/journal mounted into the agent's container; None
+    /// reads the system's journal.
+    pub journal_dir: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -40,6 +48,8 @@ impl Default for HostConfig {
             processes_ttl: Duration::from_millis(1500),
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
+            journalctl: PathBuf::from("journalctl"),
+            journal_dir: None,
         }
     }
 }
@@ -63,7 +73,7 @@ pub struct HostMetrics {
     pub networks: Vec<Interface>,
     /// hwmon sensors; empty where there are none.
     pub temperatures: Vec<Temperature>,
-    /// GPUs; empty without the `gpu` feature or without NVML.
+    /// GPUs: NVIDIA through NVML, AMD and Intel through sysfs; empty without.
     pub gpus: Vec<Gpu>,
 }
 
@@ -92,9 +102,17 @@ struct Inner {
     disks: Cached<crate::disks::DiskSampler, Vec<Disk>>,
     /// Processes, with the previous jiffies of live pids.
     processes: Cached<ProcessSampler, ProcessList>,
-    /// NVML, loaded at most once.
+    /// NVML (loaded at most once) and the DRM cards.
     gpu: GpuProbe,
+    /// One process in detail, per pid, socktop_agent's 250 ms.
+    details: PerPid<ProcessDetail>,
+    /// One process's journal, per pid, socktop_agent's 1 s: journalctl is
+    /// a process start per miss.
+    journals: PerPid<Journal>,
 }
+
+/// Pids whose detail or journal is remembered at most (socktop_agent's bound).
+const PER_PID_ENTRIES: usize = 64;
 
 /// A cheap, cloneable handle to the host's metrics. Collection happens only
 /// inside these calls: no task, no timer. Methods block for the time of a
@@ -124,6 +142,8 @@ impl Host {
                 disks: Cached::new(config.disks_ttl),
                 processes: Cached::new(config.processes_ttl),
                 gpu: GpuProbe::default(),
+                details: PerPid::new(Duration::from_millis(250), PER_PID_ENTRIES),
+                journals: PerPid::new(Duration::from_secs(1), PER_PID_ENTRIES),
                 config,
             }),
         }
@@ -161,7 +181,7 @@ impl Host {
                 load: crate::load::collect(),
                 networks,
                 temperatures: crate::temps::collect(&inner.config.sys_root),
-                gpus: inner.gpu.collect(),
+                gpus: inner.gpu.collect(&inner.config.sys_root),
             })
         })
     }
@@ -183,6 +203,59 @@ impl Host {
                 inner.page_size,
                 inner.ticks_per_second,
             )
+        })
+    }
+
+    /// One process in detail: memory (exact resident size), I/O, threads,
+    /// direct children, command line. CPU % is the process list's figure for
+    /// it, so the detail view agrees with the row it was opened from.
+    /// `HostError::NoSuchProcess` when no process has this pid.
+    pub fn process_detail(&self, pid: u32) -> Result<Arc<ProcessDetail>, HostError> {
+        let inner = &*self.inner;
+        inner.details.get(pid, || {
+            let proc = &inner.config.proc_root;
+            let stat = proc.join("stat");
+            let boot_time = crate::cpu::parse_stat(&read_file(&stat)?)
+                .map_err(|w| HostError::parse(&stat, w))?
+                .boot_time;
+            let units = Units {
+                page_size: inner.page_size,
+                ticks_per_second: inner.ticks_per_second,
+                boot_time,
+            };
+            let mut detail = crate::process_detail::collect(proc, pid, units, true)?;
+            if let Ok(list) = self.processes() {
+                let cpu = |pid: u32| {
+                    list.rows
+                        .iter()
+                        .find(|p| p.pid == pid)
+                        .map_or(0.0, |p| p.cpu_percent)
+                };
+                detail.cpu_percent = cpu(pid);
+                for child in &mut detail.children {
+                    child.cpu_percent = cpu(child.pid);
+                }
+            }
+            Ok(detail)
+        })
+    }
+
+    /// One process's journal entries, newest first; an empty list with a
+    /// notice where there is no journal. `HostError::NoSuchProcess` when no
+    /// process has this pid.
+    pub fn journal(&self, pid: u32) -> Result<Arc<Journal>, HostError> {
+        let inner = &*self.inner;
+        inner.journals.get(pid, || {
+            let proc = &inner.config.proc_root;
+            if pid == 0 || !proc.join(pid.to_string()).join("stat").exists() {
+                return Err(HostError::NoSuchProcess { pid });
+            }
+            Ok(crate::journal::collect(
+                proc,
+                pid,
+                &inner.config.journalctl,
+                inner.config.journal_dir.as_deref(),
+            ))
         })
     }
 

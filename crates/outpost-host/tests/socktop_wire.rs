@@ -233,7 +233,7 @@ fn unknown_frames_get_an_error_reply() {
         Frame::Text("get_everything"),
         Frame::Text(""),
         Frame::Text(r#"{"type":"journal"}"#),
-        Frame::Text("get_process_metrics:1"),
+        Frame::Text("get_process_metrics:abc"),
         Frame::Text("{not json"),
         Frame::Binary(&[0xff, 0x00]),
     ] {

@@ -46,9 +46,10 @@ impl Socktop {
     }
 }
 
-/// Upgrade to socktop's protocol: text frames `get_metrics`, `get_disks`, `get_processes`
-/// (or `{"type":"metrics"|"disks"|"processes"}`); replies are JSON, gzipped in a binary frame
-/// past 768 bytes, and the process list is gzipped protobuf.
+/// Upgrade to socktop's protocol: text frames `get_metrics`, `get_disks`, `get_processes`,
+/// `get_process_metrics:PID`, `get_journal_entries:PID` (or `{"type":"metrics"|"disks"|...}`);
+/// replies are JSON, gzipped in a binary frame past 768 bytes, and the process list is gzipped
+/// protobuf.
 #[utoipa::path(get, path = "/ws",
     params(("token" = Option<String>, Query, description = "The API token, for clients that cannot set headers (socktop); accepted on this path only")),
     responses(
@@ -104,10 +105,11 @@ async fn session(mut socket: WebSocket, host: Host, _permit: OwnedSemaphorePermi
     }
 }
 
-/// The process list reads every /proc/PID: that runs on the blocking pool. The rest is a few
-/// small reads behind a cache, cheaper inline than a thread hop.
+/// The process list reads every /proc/PID, a process's detail its threads and children, its
+/// journal runs journalctl (up to 2 s): those run on the blocking pool. The rest is a few small
+/// reads behind a cache, cheaper inline than a thread hop.
 async fn reply(host: &Host, text: String) -> Reply {
-    if socktop::parse_request(Frame::Text(&text)) != Ok(Request::Processes) {
+    if !socktop::parse_request(Frame::Text(&text)).is_ok_and(|r: Request| r.is_heavy()) {
         return socktop::answer(host, Frame::Text(&text));
     }
     let host = host.clone();

@@ -4,17 +4,21 @@
 //!
 //! Field names and types mirror socktop_agent 1.60 (`types.rs`,
 //! `proto/processes.proto`, `ws.rs`): JSON replies longer than 768 bytes and
-//! protobuf replies longer than 768 bytes are gzipped and sent binary.
+//! protobuf replies longer than 768 bytes are gzipped and sent binary. The
+//! process view's replies (`get_process_metrics:PID`,
+//! `get_journal_entries:PID`) are in [`detail`].
 
-use crate::disks::Disk;
+pub mod detail;
+mod disks;
+
+pub use disks::disk_infos;
+
 use crate::processes::ProcessList;
-use crate::temps::Temperature;
 use crate::{Host, HostMetrics};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
 use std::io::Write;
-use std::path::Path;
 
 /// Replies up to this many bytes go as they are; longer ones are gzipped.
 pub const COMPRESSION_THRESHOLD: usize = 768;
@@ -46,28 +50,64 @@ pub enum Request {
     Disks,
     /// `get_processes`: the process table, as protobuf.
     Processes,
+    /// `get_process_metrics:PID`: one process in detail.
+    ProcessMetrics(u32),
+    /// `get_journal_entries:PID`: one process's journal.
+    JournalEntries(u32),
+}
+
+impl Request {
+    /// Whether answering reads more than a few small files (the process
+    /// table, one process's tree, journalctl): async callers run these on
+    /// a blocking thread.
+    pub fn is_heavy(&self) -> bool {
+        !matches!(self, Request::Metrics | Request::Disks)
+    }
 }
 
 /// Why a frame is not a request we answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// Text that is neither a known command nor a JSON request.
-    #[error("unknown request; expected get_metrics, get_disks, get_processes or {{\"type\":\"metrics|disks|processes\"}}")]
+    #[error("unknown request; expected get_metrics, get_disks, get_processes, get_process_metrics:PID, get_journal_entries:PID or {{\"type\":\"metrics|disks|processes|process_metrics|journal_entries\"}}")]
     UnknownRequest,
-    /// A socktop request Outpost does not serve (per-pid details, journal).
-    #[error("unsupported request {0}")]
-    Unsupported(&'static str),
+    /// A per-process request whose pid is not a number from 1 to 2^32-1.
+    #[error("{request}: pid must be a number from 1 to 4294967295, got {text:?}")]
+    BadPid {
+        /// `get_process_metrics` or `get_journal_entries`.
+        request: &'static str,
+        /// What was sent as the pid, cut to 32 characters.
+        text: String,
+    },
     /// socktop clients send only text frames.
     #[error("binary request frames are not accepted")]
     BinaryFrame,
 }
 
-/// The JSON request form, `{"type":"metrics"}`.
+/// The JSON request form, `{"type":"metrics"}` or
+/// `{"type":"process_metrics","pid":42}` (socktop_connector's `AgentRequest`).
 #[derive(serde::Deserialize)]
 struct JsonRequest {
-    /// `metrics`, `disks` or `processes`.
+    /// `metrics`, `disks`, `processes`, `process_metrics` or `journal_entries`.
     #[serde(rename = "type")]
     kind: String,
+    /// The process, for the per-process kinds; any JSON, checked here.
+    #[serde(default)]
+    pid: Option<serde_json::Value>,
+}
+
+/// The per-process requests' names, as socktop_agent reports them in errors.
+const PROCESS_METRICS: &str = "get_process_metrics";
+const JOURNAL_ENTRIES: &str = "get_journal_entries";
+
+fn pid_from(request: &'static str, text: &str) -> Result<u32, WireError> {
+    match text.parse::<u32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(WireError::BadPid {
+            request,
+            text: text.chars().take(32).collect(),
+        }),
+    }
 }
 
 /// Reads a request frame. Never panics, whatever the bytes.
@@ -82,18 +122,24 @@ pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
         "get_processes" => return Ok(Request::Processes),
         _ => {}
     }
-    if text.starts_with("get_process_metrics:") {
-        return Err(WireError::Unsupported("get_process_metrics"));
+    if let Some(pid) = text.strip_prefix("get_process_metrics:") {
+        return pid_from(PROCESS_METRICS, pid).map(Request::ProcessMetrics);
     }
-    if text.starts_with("get_journal_entries:") {
-        return Err(WireError::Unsupported("get_journal_entries"));
+    if let Some(pid) = text.strip_prefix("get_journal_entries:") {
+        return pid_from(JOURNAL_ENTRIES, pid).map(Request::JournalEntries);
     }
     if text.starts_with('{') {
         if let Ok(req) = serde_json::from_str::<JsonRequest>(text) {
+            let pid = |request| {
+                let raw = req.pid.as_ref().map_or(String::new(), |v| v.to_string());
+                pid_from(request, &raw)
+            };
             match req.kind.as_str() {
                 "metrics" => return Ok(Request::Metrics),
                 "disks" => return Ok(Request::Disks),
                 "processes" => return Ok(Request::Processes),
+                "process_metrics" => return pid(PROCESS_METRICS).map(Request::ProcessMetrics),
+                "journal_entries" => return pid(JOURNAL_ENTRIES).map(Request::JournalEntries),
                 _ => {}
             }
         }
@@ -106,6 +152,9 @@ pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
 pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
     let request = match parse_request(frame) {
         Ok(r) => r,
+        Err(e @ WireError::BadPid { request, .. }) => {
+            return detail::pid_error_reply(&e.to_string(), request, None)
+        }
         Err(e) => return error_reply(&e.to_string()),
     };
     let result = match request {
@@ -119,6 +168,18 @@ pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
             json_reply(&disk_infos(&d, &temps, &host.config().sys_root))
         }),
         Request::Processes => host.processes().map(|p| processes_reply(&p)),
+        Request::ProcessMetrics(pid) => {
+            return match host.process_detail(pid) {
+                Ok(d) => json_reply(&detail::process_metrics(&d)),
+                Err(e) => detail::pid_error_reply(&e.to_string(), PROCESS_METRICS, Some(pid)),
+            }
+        }
+        Request::JournalEntries(pid) => {
+            return match host.journal(pid) {
+                Ok(j) => json_reply(&detail::journal(&j)),
+                Err(e) => detail::pid_error_reply(&e.to_string(), JOURNAL_ENTRIES, Some(pid)),
+            }
+        }
     };
     result.unwrap_or_else(|e| error_reply(&e.to_string()))
 }
@@ -333,167 +394,9 @@ pub fn processes_reply(list: &ProcessList) -> Reply {
     Reply::Binary(gzip(&buf).unwrap_or(buf))
 }
 
-/// "nvme0n1p1" -> "nvme0n1", "mmcblk0p2" -> "mmcblk0", "sda1" -> "sda".
-fn parent_disk_name(name: &str) -> &str {
-    if let Some(pos) = name.rfind('p') {
-        let suffix = name.get(pos + 1..).unwrap_or("");
-        if !suffix.is_empty() && suffix.bytes().all(|c| c.is_ascii_digit()) {
-            return name.get(..pos).unwrap_or(name);
-        }
-    }
-    name.trim_end_matches(|c: char| c.is_ascii_digit())
-}
-
-/// socktop's rule: a partition is not in /sys/block but its parent is;
-/// without /sys/block, a name heuristic.
-fn is_partition(name: &str, sys_root: &Path) -> bool {
-    let bare = name.strip_prefix("/dev/").unwrap_or(name);
-    let sys_block = sys_root.join("block");
-    if sys_block.is_dir() {
-        return !bare.is_empty()
-            && !sys_block.join(bare).is_dir()
-            && sys_block.join(parent_disk_name(bare)).is_dir();
-    }
-    bare.contains("p1")
-        || bare.contains("p2")
-        || bare.contains("p3")
-        || bare.ends_with(|c: char| c.is_ascii_digit() && c != '0')
-}
-
-/// The `get_disks` list the way socktop_agent builds it: one row per device,
-/// a synthesised row per parent disk summing its partitions, partitions
-/// listed after their parent, whole-disk filesystems at the end.
-pub fn disk_infos(disks: &[Disk], temps: &[Temperature], sys_root: &Path) -> Vec<DiskInfo> {
-    // NVMe drives' hwmon chips are named "nvme"; socktop maps the Nth to nvmeNn1.
-    let nvme_temps: Vec<f32> = temps
-        .iter()
-        .filter(|t| t.chip == "nvme" && t.sensor == "temp1")
-        .map(|t| t.celsius)
-        .collect();
-    let temp_for = |name: &str| -> Option<f32> {
-        let bare = name.strip_prefix("/dev/").unwrap_or(name);
-        nvme_temps
-            .iter()
-            .enumerate()
-            .find(|(i, _)| bare.starts_with(&format!("nvme{i}n1")))
-            .map(|(_, t)| *t)
-    };
-
-    let mut rows: Vec<DiskInfo> = Vec::new();
-    for d in disks {
-        // socktop (through sysinfo) shows no memory-backed filesystems;
-        // Prometheus keeps them, as node_exporter does.
-        if matches!(d.fs_type.as_str(), "tmpfs" | "ramfs") {
-            continue;
-        }
-        if rows.iter().any(|r| r.name == d.device) {
-            continue;
-        }
-        rows.push(DiskInfo {
-            name: d.device.clone(),
-            total: d.total_bytes,
-            available: d.available_bytes,
-            temperature: temp_for(&d.device),
-            is_partition: is_partition(&d.device, sys_root),
-        });
-    }
-
-    let mut parents: Vec<DiskInfo> = Vec::new();
-    for p in rows.iter().filter(|r| r.is_partition) {
-        let parent = parent_disk_name(&p.name);
-        match parents.iter_mut().find(|d| d.name == parent) {
-            Some(d) => {
-                d.total = d.total.saturating_add(p.total);
-                d.available = d.available.saturating_add(p.available);
-            }
-            None => parents.push(DiskInfo {
-                name: parent.to_string(),
-                total: p.total,
-                available: p.available,
-                temperature: temp_for(parent),
-                is_partition: false,
-            }),
-        }
-    }
-    parents.sort_by(|a, b| a.name.cmp(&b.name));
-
-    let mut out = parents;
-    for row in rows {
-        if !row.is_partition {
-            out.push(row);
-            continue;
-        }
-        let parent = parent_disk_name(&row.name).to_string();
-        match out.iter().position(|d| d.name == parent) {
-            Some(idx) => {
-                let mut at = idx + 1;
-                while out
-                    .get(at)
-                    .is_some_and(|d| d.is_partition && d.name.starts_with(&parent))
-                {
-                    at += 1;
-                }
-                out.insert(at, row);
-            }
-            None => out.push(row),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parent_names() {
-        assert_eq!(parent_disk_name("/dev/nvme0n1p1"), "/dev/nvme0n1");
-        assert_eq!(parent_disk_name("mmcblk0p2"), "mmcblk0");
-        assert_eq!(parent_disk_name("/dev/sda1"), "/dev/sda");
-        assert_eq!(parent_disk_name("p"), "p");
-    }
-
-    #[test]
-    fn partitions_follow_their_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["sda", "vdb"] {
-            std::fs::create_dir_all(dir.path().join("block").join(d)).unwrap();
-        }
-        let disk = |dev: &str, total| Disk {
-            device: dev.into(),
-            mount_point: format!("/m{dev}"),
-            total_bytes: total,
-            available_bytes: total / 2,
-            ..Disk::default()
-        };
-        let rows = disk_infos(
-            &[
-                disk("/dev/sda2", 20),
-                disk("/dev/vdb", 50),
-                disk("/dev/sda1", 10),
-                disk("/dev/sda1", 10),
-                Disk {
-                    fs_type: "tmpfs".into(),
-                    ..disk("tmpfs", 5)
-                },
-            ],
-            &[],
-            dir.path(),
-        );
-        let names: Vec<(&str, bool, u64)> = rows
-            .iter()
-            .map(|r| (r.name.as_str(), r.is_partition, r.total))
-            .collect();
-        assert_eq!(
-            names,
-            vec![
-                ("/dev/sda", false, 30),
-                ("/dev/sda2", true, 20),
-                ("/dev/sda1", true, 10),
-                ("/dev/vdb", false, 50),
-            ]
-        );
-    }
 
     #[test]
     fn requests_parse() {
@@ -511,8 +414,43 @@ mod tests {
         );
         assert_eq!(
             parse_request(Frame::Text("get_process_metrics:1")),
-            Err(WireError::Unsupported("get_process_metrics"))
+            Ok(Request::ProcessMetrics(1))
         );
+        assert_eq!(
+            parse_request(Frame::Text("get_journal_entries:4294967295")),
+            Ok(Request::JournalEntries(u32::MAX))
+        );
+        assert_eq!(
+            parse_request(Frame::Text(r#"{"type":"process_metrics","pid":7}"#)),
+            Ok(Request::ProcessMetrics(7))
+        );
+        for bad in [
+            "get_process_metrics:",
+            "get_process_metrics:abc",
+            "get_process_metrics:0",
+            "get_process_metrics:-1",
+            "get_process_metrics:4294967296",
+            "get_process_metrics:99999999999999999999999999999999999999999",
+        ] {
+            assert!(
+                matches!(
+                    parse_request(Frame::Text(bad)),
+                    Err(WireError::BadPid { request: "get_process_metrics", ref text }) if text.len() <= 32
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse_request(Frame::Text(r#"{"type":"journal_entries","pid":"x"}"#)),
+            Err(WireError::BadPid {
+                request: "get_journal_entries",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_request(Frame::Text(r#"{"type":"journal_entries"}"#)),
+            Err(WireError::BadPid { .. })
+        ));
         assert_eq!(
             parse_request(Frame::Text(r#"{"type":"x"}"#)),
             Err(WireError::UnknownRequest)
