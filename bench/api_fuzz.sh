@@ -79,12 +79,12 @@ def op_of(method, url):
     for m, p in ops:
         if m == method and re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), path):
             return f"{m} {p}"
-    return f"{method} (undocumented) {path}"
+    return "undocumented method or path (the 405/404 checks)"
 per_op = collections.Counter(op_of(e["request"]["method"], e["request"]["url"]) for e in entries)
 statuses = collections.Counter(e["response"]["status"] for e in entries)
 root = ET.parse(junit).getroot()
 failures = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in root.iter("testsuite"))
-print(f"operations: {len(ops)} documented, {sum(1 for o in per_op if '(undocumented)' not in o)} exercised")
+print(f"operations: {len(ops)} documented, {sum(1 for o in per_op if not o.startswith('undocumented'))} exercised")
 print(f"requests: {len(entries)}")
 for op, n in sorted(per_op.items()):
     print(f"  {n:7d}  {op}")
