@@ -36,11 +36,9 @@ done
 [ -n "$url" ] || { echo "agent did not start"; cat "$work/agent.log"; exit 1; }
 curl -sf -H "Authorization: Bearer $token" "$url/v1/openapi.json" >"$out/openapi.json"
 
-# The same allowances as crates/outpost/tests/issue10_schemathesis.rs, with the reasons there.
+# The same allowances as crates/outpost/tests/issue10_schemathesis.rs, with the reasons there
+# (use_after_free is left out below: DELETE cancels a job, whose record stays readable).
 cat >"$work/schemathesis.toml" <<'EOF'
-[checks]
-use_after_free.enabled = false
-
 [[operations]]
 include-path = "/v1/jobs"
 include-method = "POST"
@@ -55,7 +53,7 @@ started=$(date +%s)
 set +e
 (cd "$work" && "$venv/bin/st" --config-file "$work/schemathesis.toml" run "$out/openapi.json" \
   --url "$url" -H "Authorization: Bearer $token" \
-  --checks all --phases examples,coverage,fuzzing,stateful \
+  --checks all --exclude-checks use_after_free --phases examples,coverage,fuzzing,stateful \
   --max-time "$secs" --max-examples 100000 --workers 2 --request-timeout 10 \
   --generation-database none --continue-on-failure --no-color \
   --report har,junit --report-har-path "$out/run.har" \

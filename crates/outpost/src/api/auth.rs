@@ -101,9 +101,7 @@ fn bearer(value: &[u8]) -> Presented<'_> {
         return Presented::Malformed("authorization header is not text");
     };
     let v = v.trim();
-    let (scheme, token) = v
-        .split_once(|c: char| c == ' ' || c == '\t')
-        .unwrap_or((v, ""));
+    let (scheme, token) = v.split_once([' ', '\t']).unwrap_or((v, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Presented::Malformed("authorization scheme is not Bearer");
     }
