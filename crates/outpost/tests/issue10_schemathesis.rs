@@ -19,7 +19,7 @@ const TOKEN: &str = "schemathesis-token+/=%";
 
 /// Test cases per operation and phase: enough to reach every parameter's edges (the coverage
 /// phase adds its own boundary cases), few enough to stay well under a minute on 2 cores.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "50";
 
 /// Where schemathesis must be allowed past its defaults, and why. bench/api_fuzz.sh writes
 /// the same settings; keep the two alike.
@@ -78,7 +78,10 @@ async fn issue10_schemathesis_finds_no_5xx_or_schema_violation() {
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", "10"])
-        .args(["--workers", "2"])
+        // One worker: with two, a 5-minute run hit schemathesis-internal errors in CPython
+        // 3.11's ast.parse ("AST constructor recursion depth mismatch", a SystemError in
+        // hypothesis describing a strategy), which would fail this test for no fault of ours.
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--generation-database", "none"])
         .args(["--report", "har"])
