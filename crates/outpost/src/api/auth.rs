@@ -113,7 +113,7 @@ fn bearer(value: &[u8]) -> Presented<'_> {
 
 /// Strict percent-decoding (RFC 3986): `None` for a malformed escape (`%`, `%4`, `%zz`) or
 /// bytes that are not UTF-8, so a bad token is refused, never guessed at.
-pub(super) fn percent_decode(raw: &str) -> Option<String> {
+fn percent_decode(raw: &str) -> Option<String> {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
