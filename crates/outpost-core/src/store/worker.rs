@@ -582,7 +582,10 @@ fn read_outbox(tx: &Transaction<'_>, after: u64, limit: u32) -> Result<Vec<Outbo
     let mut stmt = tx.prepare_cached(
         "SELECT seq, created_at, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after as i64, limit], |r| {
+    // Sequence numbers are rowids (i64). A cursor past i64::MAX saturates, so it means
+    // "after everything", never wraps negative into "replay the whole outbox".
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![after, limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,

@@ -65,27 +65,97 @@ impl TokenCheck {
     }
 }
 
+/// What a request presents as its credential.
+enum Presented<'a> {
+    Missing,
+    /// Something is there but cannot be a token; the reason goes into the 401 and the log.
+    Malformed(&'static str),
+    Header(&'a str),
+    /// The raw (still percent-encoded) value of `?token=`.
+    Query(&'a str),
+}
+
 /// Token from `Authorization: Bearer`, or from `?token=` on WebSocket paths whose clients
-/// (socktop, browsers) cannot set headers.
-fn presented(req: &Request) -> Option<&str> {
+/// (socktop, browsers) cannot set headers. A header, when present, is the only credential.
+fn presented(req: &Request) -> Presented<'_> {
     if let Some(h) = req.headers().get(header::AUTHORIZATION) {
-        return h.to_str().ok()?.strip_prefix("Bearer ");
+        return bearer(h.as_bytes());
     }
     if req.uri().path() == "/ws" {
-        return req
+        if let Some(raw) = req
             .uri()
-            .query()?
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("token="));
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")))
+        {
+            return Presented::Query(raw);
+        }
     }
-    None
+    Presented::Missing
+}
+
+/// `Authorization: <scheme> <token>`. The scheme is case-insensitive (RFC 7235 section 2.1:
+/// `bearer` is `Bearer`), and whitespace around either part is tolerated, as clients and
+/// proxies differ in both.
+fn bearer(value: &[u8]) -> Presented<'_> {
+    let Ok(v) = std::str::from_utf8(value) else {
+        return Presented::Malformed("authorization header is not text");
+    };
+    let v = v.trim();
+    let (scheme, token) = v.split_once([' ', '\t']).unwrap_or((v, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Presented::Malformed("authorization scheme is not Bearer");
+    }
+    match token.trim() {
+        "" => Presented::Missing,
+        t => Presented::Header(t),
+    }
+}
+
+/// Strict percent-decoding (RFC 3986): `None` for a malformed escape (`%`, `%4`, `%zz`) or
+/// bytes that are not UTF-8, so a bad token is refused, never guessed at.
+fn percent_decode(raw: &str) -> Option<String> {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = raw.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = hex(bytes.next()?)?;
+            let lo = hex(bytes.next()?)?;
+            out.push(hi << 4 | lo);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+impl TokenCheck {
+    /// `?token=` as a URL carries it: percent-encoded. Form encoding (what socktop_agent
+    /// decodes, and what browsers' forms send) also writes a space as `+`; RFC 3986 keeps `+`
+    /// literal. Both readings are tried, so a token with `+` works pasted raw or encoded.
+    fn matches_query(&self, raw: &str) -> Result<bool, &'static str> {
+        let decoded = percent_decode(raw).ok_or("malformed ?token= (bad percent-encoding)")?;
+        if self.matches(&decoded) {
+            return Ok(true);
+        }
+        Ok(raw.contains('+')
+            && percent_decode(&raw.replace('+', "%20")).is_some_and(|t| self.matches(&t)))
+    }
 }
 
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let verdict = match presented(&req) {
-        None => Err("missing token"),
-        Some(t) if state.token.matches(t) => Ok(()),
-        Some(_) => Err("wrong token"),
+        Presented::Missing => Err("missing token"),
+        Presented::Malformed(why) => Err(why),
+        Presented::Header(t) if state.token.matches(t) => Ok(()),
+        Presented::Header(_) => Err("wrong token"),
+        Presented::Query(raw) => match state.token.matches_query(raw) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("wrong token"),
+            Err(why) => Err(why),
+        },
     };
     if let Err(why) = verdict {
         let peer = req

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
     Json,
@@ -13,6 +13,7 @@ use outpost_core::{dispatcher::Cancel, JobId, JobSpec, JobState, SubmitError};
 use super::{
     body::JsonBody,
     error::{ApiError, ErrorBody},
+    extract::{bounded, Path, Query},
     wire::{JobList, JobView, ListQuery, SubmitJob, SubmitQuery},
     AppState,
 };
@@ -25,7 +26,7 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_id",
-            format!("`{id}` is not a job id (a UUID)"),
+            format!("`{}` is not a job id (a UUID)", bounded(id)),
         )
         .field("id")
     })
@@ -73,7 +74,7 @@ pub fn decode_job(registry: &outpost_core::Registry, bytes: &[u8]) -> Result<Sub
     responses(
         (status = 200, description = "Finished within ?wait", body = JobView),
         (status = 202, description = "Accepted", body = JobView),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or an invalid `wait`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
         (status = 503, description = "Busy or shutting down", body = ErrorBody),
@@ -124,8 +125,11 @@ pub async fn submit(
 }
 
 /// One job: live state while queued or running, its result once finished.
-#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+#[utoipa::path(get, path = "/v1/jobs/{id}", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Job id (a UUID)")),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "`id` is not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)),
     security(("bearer" = [])), tag = "jobs")]
 pub async fn get(
     State(state): State<AppState>,
@@ -143,16 +147,28 @@ pub async fn get(
 
 /// Recent jobs, newest first.
 #[utoipa::path(get, path = "/v1/jobs", params(ListQuery),
-    responses((status = 200, body = JobList), (status = 400, body = ErrorBody)),
+    responses(
+        (status = 200, description = "Jobs, newest first", body = JobList),
+        (status = 400, description = "Invalid `state` or `limit`", body = ErrorBody)),
     security(("bearer" = [])), tag = "jobs")]
 pub async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<JobList>, ApiError> {
     let st = match q.state.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(s.parse::<JobState>().map_err(|m| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", m).field("state")
+        None => None,
+        Some(s) => Some(s.parse::<JobState>().map_err(|_| {
+            let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "query parameter `state`: unknown state `{}`; expected one of {}",
+                    bounded(s),
+                    names.join(", ")
+                ),
+            )
+            .field("state")
         })?),
     };
     let limit = q.limit.unwrap_or(100);
@@ -200,8 +216,12 @@ pub async fn list(
 }
 
 /// Cancel a queued or running job. Answers with its final record.
-#[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = String, Path, description = "Job id")),
-    responses((status = 200, body = JobView), (status = 404, body = ErrorBody), (status = 409, description = "Already finished", body = ErrorBody)),
+#[utoipa::path(delete, path = "/v1/jobs/{id}", params(("id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Job id (a UUID)")),
+    responses(
+        (status = 200, description = "Cancelled; the job's final record", body = JobView),
+        (status = 400, description = "`id` is not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "Already finished", body = ErrorBody)),
     security(("bearer" = [])), tag = "jobs")]
 pub async fn cancel(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ mod auth;
 pub mod body;
 pub mod error;
 mod events;
+pub mod extract;
 mod health;
 pub mod jobs;
 pub mod metrics;
@@ -76,7 +77,7 @@ impl AppState {
     info(title = "Outpost local API", description = "Submit jobs, read results, stream the outbox."),
     modifiers(&BearerAuth),
     paths(health::healthz),
-    components(schemas(error::ErrorBody, wire::JobView, wire::JobList, wire::Health))
+    components(schemas(error::ErrorBody, wire::JobView, wire::JobList, wire::Health, wire::StateName))
 )]
 struct ApiDoc;
 
@@ -94,14 +95,49 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI document, from the handlers' `#[utoipa::path]` declarations.
 fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, doc): (Router<AppState>, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (_, mut doc): (Router<AppState>, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::scrape))
         .routes(routes!(ws::upgrade))
         .split_for_parts();
+    document_unauthorized(&mut doc);
     doc
+}
+
+/// Every operation that needs the token can answer 401: said once here rather than in every
+/// handler's list, so a new route cannot forget it.
+fn document_unauthorized(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+    let unauthorized = ResponseBuilder::new()
+        .description("Missing, malformed or wrong token (`WWW-Authenticate: Bearer`)")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    "ErrorBody",
+                ))))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                op.responses
+                    .responses
+                    .entry("401".into())
+                    .or_insert_with(|| RefOr::T(unauthorized.clone()));
+            }
+        }
+    }
 }
 
 /// The documented routes, as served. Keep in step with [`openapi`] (the test below checks).
@@ -141,6 +177,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .merge(protected)
+        // For the unprotected routes (`POST /healthz`); the protected ones have theirs.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_rejections,

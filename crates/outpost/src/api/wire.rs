@@ -8,12 +8,16 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
     /// Job kind, e.g. `echo`, `sleep`, `agent.info`.
+    #[schema(example = "echo")]
     pub kind: String,
-    /// The kind's parameters. Defaults to `{}`.
+    /// The kind's parameters, any JSON value the kind takes (`echo` takes anything).
+    /// Defaults to `{}`.
     #[serde(default = "empty_object")]
-    #[schema(value_type = Object)]
+    #[schema(example = json!({"hello": "world"}))]
     pub params: serde_json::Value,
-    /// Run deadline in milliseconds. Defaults to `jobs.default_timeout_ms`.
+    /// Run deadline in milliseconds, at most `jobs.max_timeout_ms` (an hour by default).
+    /// Defaults to `jobs.default_timeout_ms`.
+    #[schema(minimum = 1, example = 5000)]
     pub timeout_ms: Option<u64>,
 }
 
@@ -25,23 +29,43 @@ fn empty_object() -> serde_json::Value {
 #[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Wait up to this many seconds (at most 300) for the result before answering.
+    #[param(minimum = 0, maximum = 300, example = 5)]
     pub wait: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Only jobs in this state: queued, running, succeeded, failed, cancelled, timed_out, interrupted.
+    /// Only jobs in this state.
+    #[param(value_type = Option<StateName>)]
     pub state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Replay outbox rows after this sequence number before streaming live ones.
+    /// Replay outbox rows after this sequence number before streaming live ones. Sequence
+    /// numbers are SQLite rowids: at most 2^63 - 1.
+    #[param(minimum = 0, maximum = 9223372036854775807_usize)]
     pub after: Option<u64>,
+}
+
+/// A job state, as the `state` filter takes it. Documentation only: the handler parses the
+/// filter with `JobState`'s own names; `state_names_match_the_core` keeps the two equal.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+pub enum StateName {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+    TimedOut,
+    Interrupted,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,7 +74,7 @@ pub struct JobView {
     pub kind: String,
     /// queued, running, succeeded, failed, cancelled, timed_out or interrupted.
     pub state: String,
-    #[schema(value_type = Object)]
+    /// The job's parameters as stored, secrets redacted; any JSON value.
     #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
     pub params: serde_json::Value,
     pub timeout_ms: u64,
@@ -63,7 +87,7 @@ pub struct JobView {
     pub finished_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<i64>,
-    #[schema(value_type = Option<Object>)]
+    /// The result, once succeeded; any JSON value (its shape is the kind's).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub output: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -107,4 +131,23 @@ pub struct JobList {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    #[test]
+    fn state_names_match_the_core() {
+        let schema = serde_json::to_value(super::StateName::schema()).unwrap_or_default();
+        let documented: Vec<&str> = schema["enum"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        let core: Vec<&str> = outpost_core::JobState::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(documented, core);
+    }
 }
