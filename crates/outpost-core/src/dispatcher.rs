@@ -232,7 +232,8 @@ impl Dispatcher {
         }
         let Some(exec) = inner.registry.get(&spec.kind) else {
             return Err(SubmitError::UnknownKind {
-                kind: spec.kind,
+                // The error text quotes it: a peer's 100 KB kind must not come back whole.
+                kind: bounded_text(&spec.kind).chars().take(64).collect(),
                 known: inner.registry.kinds(),
             });
         };
