@@ -395,3 +395,30 @@ async fn issue10_mqtt_backoff_resets_after_a_session_that_carried_traffic() {
         .await;
     }
 }
+
+/// MQTT 5 brokers say when they dropped a message they acknowledged (no subscriber for our
+/// results): counted, and still an acknowledgement, so the cursor moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue10_mqtt5_broker_drops_are_counted() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(mqtt_opts(dir.path(), &broker, "drops-5", "5"));
+    mqtt_connected(&a).await;
+    // Nobody subscribes to outpost/drops-5/results: the broker keeps nothing.
+    let (status, _) = a
+        .submit(json!({"kind": "echo", "params": {"n": 1}}), Some(5.0))
+        .await;
+    assert_eq!(status, 200);
+    a.wait_metric(
+        "the broker's drop to be counted",
+        "outpost_uplink_broker_dropped_total{uplink=\"mqtt\",code=\"no_matching_subscribers\"}",
+        |v| v >= 1.0,
+    )
+    .await;
+    a.wait_metric(
+        "the dropped row acknowledged all the same",
+        "outpost_uplink_acked_total{uplink=\"mqtt\"}",
+        |v| v >= 1.0,
+    )
+    .await;
+}

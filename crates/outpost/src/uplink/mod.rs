@@ -48,7 +48,8 @@ pub struct UplinkMetrics {
     /// Messages from the peer answered with `error`, by code.
     pub rejected: Family<UplinkCode, Counter>,
     /// Our messages the broker acknowledged and then dropped, by the reason it gave (MQTT 5
-    /// PUBACK `no_matching_subscribers`: nobody was subscribed to our results or events).
+    /// PUBACK `no_matching_subscribers`: nobody was subscribed to our results or events), in
+    /// the `code` label.
     pub broker_dropped: Family<UplinkCode, Counter>,
 }
 
