@@ -222,3 +222,91 @@ async fn issue12_a_failed_trim_counts_no_drop() {
     );
     store.close().await.unwrap();
 }
+
+/// Waits for its gate, then succeeds.
+struct Gate(std::sync::Arc<tokio::sync::Notify>);
+
+impl outpost_core::Executor for Gate {
+    type Params = serde_json::Value;
+    type Output = u32;
+    fn kind(&self) -> &'static str {
+        "gate"
+    }
+    async fn run(
+        &self,
+        _p: serde_json::Value,
+        _cx: outpost_core::JobContext,
+    ) -> Result<u32, outpost_core::ExecError> {
+        self.0.notified().await;
+        Ok(7)
+    }
+}
+
+/// Writes until the file system is full; returns the filler's path.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while f.write_all(&chunk).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+/// Invariant 2 through the dispatcher (it was guarded only through the store): a job whose
+/// result cannot be committed is never reported done to anyone, and is counted `unstored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_dispatcher_reports_done_only_after_the_result_is_committed() {
+    use outpost_core::{Dispatcher, DispatcherConfig, JobSpec, Registry};
+    let fs = Tmpfs::mount("8m");
+    let store = open(fs.path(), 1_000_000);
+    let gate = std::sync::Arc::new(tokio::sync::Notify::new());
+    let mut reg = Registry::new();
+    reg.register(Gate(gate.clone()));
+    let metrics = CoreMetrics::default();
+    let d = Dispatcher::new(
+        reg,
+        store.clone(),
+        metrics.clone(),
+        DispatcherConfig::default(),
+    );
+    let sub = d
+        .submit(JobSpec {
+            id: None,
+            kind: "gate".into(),
+            params: serde_json::json!({}),
+            timeout: Duration::from_secs(30),
+            source: "test".into(),
+        })
+        .await
+        .unwrap();
+    let filler = fill(fs.path());
+    gate.notify_one();
+    // The dispatcher retries the commit five times (about 1.5 s), then gives up.
+    let mut done = sub.done.clone();
+    let told = tokio::time::timeout(Duration::from_secs(4), async {
+        done.wait_for(|v| v.is_some()).await.map(|v| v.clone())
+    })
+    .await;
+    // Never told: either still waiting, or the job's channel closed without a result.
+    assert!(
+        !matches!(told, Ok(Ok(_))),
+        "a waiter was told the job finished though its result was never committed: {told:?}"
+    );
+    let mut text = String::new();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.contains("outcome=\"unstored\"") && l.trim_end().ends_with(" 1")),
+        "the job is counted unstored:\n{text}"
+    );
+    // With room again, the store is whole: the job is on disk as accepted, never as done.
+    std::fs::remove_file(filler).unwrap();
+    let rec = store.job(sub.id).await.unwrap().unwrap();
+    assert!(
+        !matches!(rec.state, outpost_core::JobState::Succeeded),
+        "{rec:?}"
+    );
+}

@@ -208,3 +208,42 @@ async fn issue12_idle_agent_with_every_component_on_uses_no_cpu() {
         w1 - w0
     );
 }
+
+/// Invariant 2's second half, read where operators read it: rows an outbox limit drops
+/// before a consumer acknowledged them are counted in `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_outbox_rows_dropped_by_a_limit_are_counted_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    // An uplink whose broker never answers: its consumer is registered and acknowledges
+    // nothing, so every row over the limit is a real loss.
+    let a = Agent::start(
+        Options::new(dir.path())
+            .env("OUTPOST_UPLINK_MQTT_URL", "mqtt://127.0.0.1:9")
+            .env("OUTPOST_STORE_OUTBOX_MAX_ROWS", "5"),
+    );
+    for i in 0..20 {
+        let (status, _) = a
+            .submit(serde_json::json!({"kind": "echo", "params": i}), Some(5.0))
+            .await;
+        assert_eq!(status, 200);
+    }
+    // Trimming runs after writes, at most once a second: keep writing until it has.
+    common::wait_for(
+        "the drop to be counted on /metrics",
+        Duration::from_secs(20),
+        || async {
+            a.submit(
+                serde_json::json!({"kind": "echo", "params": "more"}),
+                Some(5.0),
+            )
+            .await;
+            common::metric(&a.metrics().await, "outpost_outbox_dropped_total") >= 15.0
+        },
+    )
+    .await;
+    let m = a.metrics().await;
+    let dropped = common::metric(&m, "outpost_outbox_dropped_total");
+    let depth = common::metric(&m, "outpost_outbox_depth");
+    assert!(depth <= 6.0, "the limit holds: depth {depth}");
+    assert!(dropped >= 15.0, "{dropped}");
+}
