@@ -158,7 +158,8 @@ impl Registry {
         let exec = self
             .get(kind)
             .ok_or_else(|| crate::SubmitError::UnknownKind {
-                kind: kind.to_owned(),
+                // Quoted by the error text: bounded, like the dispatcher's.
+                kind: kind.chars().take(64).collect(),
                 known: self.kinds(),
             })?;
         let _unrun = exec.prepare(params)?;
