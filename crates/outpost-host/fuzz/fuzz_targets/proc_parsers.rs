@@ -8,12 +8,20 @@
 
 use libfuzzer_sys::fuzz_target;
 
+// Each marker's body differs (its name): rustc merges identical functions, which would fold
+// every marker into one name in the coverage output.
 macro_rules! stages {
     ($($f:ident),* $(,)?) => {
-        $(#[inline(never)] fn $f() { std::hint::black_box(()); })*
+        $(#[inline(never)] fn $f() { std::hint::black_box(stringify!($f)); })*
     };
 }
-stages!(stage_stat, stage_meminfo, stage_net_dev, stage_mounts, stage_pid_stat);
+stages!(
+    stage_stat,
+    stage_meminfo,
+    stage_net_dev,
+    stage_mounts,
+    stage_pid_stat
+);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {

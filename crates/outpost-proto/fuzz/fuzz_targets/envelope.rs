@@ -15,14 +15,25 @@ use libfuzzer_sys::fuzz_target;
 use outpost_proto::{phoenix::Frame, Message};
 use serde_json::{json, Map, Value};
 
+// Each marker's body differs (its name): rustc merges identical functions, which would fold
+// every marker into one name in the coverage output.
 macro_rules! stages {
     ($($f:ident),* $(,)?) => {
-        $(#[inline(never)] fn $f() { std::hint::black_box(()); })*
+        $(#[inline(never)] fn $f() { std::hint::black_box(stringify!($f)); })*
     };
 }
 stages!(
-    stage_hello, stage_welcome, stage_job, stage_result, stage_event, stage_ack,
-    stage_heartbeat, stage_cancel, stage_error, stage_frame_decoded, stage_frame_reply
+    stage_hello,
+    stage_welcome,
+    stage_job,
+    stage_result,
+    stage_event,
+    stage_ack,
+    stage_heartbeat,
+    stage_cancel,
+    stage_error,
+    stage_frame_decoded,
+    stage_frame_reply
 );
 
 fn mark(m: &Message) {
@@ -40,7 +51,15 @@ fn mark(m: &Message) {
 }
 
 const TYPES: &[&str] = &[
-    "hello", "welcome", "job", "result", "event", "ack", "heartbeat", "cancel", "error",
+    "hello",
+    "welcome",
+    "job",
+    "result",
+    "event",
+    "ack",
+    "heartbeat",
+    "cancel",
+    "error",
 ];
 /// Each type's fields (docs/protocol.md), with a generator of a right-shaped value.
 fn fields(t: &str) -> &'static [&'static str] {
@@ -68,7 +87,11 @@ fn right_shape(u: &mut Unstructured, field: &str) -> arbitrary::Result<Value> {
 }
 
 fn any_value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
-    let pick = if depth == 0 { u.int_in_range(0..=4)? } else { u.int_in_range(0..=6)? };
+    let pick = if depth == 0 {
+        u.int_in_range(0..=4)?
+    } else {
+        u.int_in_range(0..=6)?
+    };
     Ok(match pick {
         0 => Value::Null,
         1 => json!(u.arbitrary::<bool>()?),
@@ -76,24 +99,41 @@ fn any_value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
         3 => json!(u.arbitrary::<u64>()?),
         4 => json!(u.arbitrary::<String>()?),
         5 => Value::Array(
-            (0..u.int_in_range(0..=3)?).map(|_| any_value(u, depth - 1)).collect::<Result<_, _>>()?,
+            (0..u.int_in_range(0..=3)?)
+                .map(|_| any_value(u, depth - 1))
+                .collect::<Result<_, _>>()?,
         ),
         _ => json!({ "k": any_value(u, depth - 1)? }),
     })
 }
 
 fn structured(u: &mut Unstructured, framed: bool) -> arbitrary::Result<Vec<u8>> {
-    let t = if u.ratio(15, 16)? { (*u.choose(TYPES)?).to_owned() } else { u.arbitrary()? };
+    let t = if u.ratio(15, 16)? {
+        (*u.choose(TYPES)?).to_owned()
+    } else {
+        u.arbitrary()?
+    };
     let mut env = Map::new();
     if u.ratio(31, 32)? {
-        env.insert("v".into(), if u.ratio(15, 16)? { json!(1) } else { any_value(u, 0)? });
+        env.insert(
+            "v".into(),
+            if u.ratio(15, 16)? {
+                json!(1)
+            } else {
+                any_value(u, 0)?
+            },
+        );
     }
     env.insert("type".into(), json!(t));
     for f in fields(&t) {
         if u.ratio(1, 16)? {
             continue; // a missing field
         }
-        let v = if u.ratio(7, 8)? { right_shape(u, f)? } else { any_value(u, 1)? };
+        let v = if u.ratio(7, 8)? {
+            right_shape(u, f)?
+        } else {
+            any_value(u, 1)?
+        };
         env.insert((*f).into(), v);
     }
     if u.ratio(1, 8)? {
@@ -101,13 +141,23 @@ fn structured(u: &mut Unstructured, framed: bool) -> arbitrary::Result<Vec<u8>> 
     }
     let env = Value::Object(env);
     let out = if framed {
-        let event = if u.ratio(3, 4)? { t.clone() } else { (*u.choose(&["phx_reply", "phx_error", "phx_close"])?).to_owned() };
+        let event = if u.ratio(3, 4)? {
+            t.clone()
+        } else {
+            (*u.choose(&["phx_reply", "phx_error", "phx_close"])?).to_owned()
+        };
         let payload = if event == "phx_reply" {
             json!({ "status": if u.ratio(1, 2)? { "ok" } else { "error" }, "response": env })
         } else {
             env
         };
-        json!([Value::Null, format!("{}", u.arbitrary::<u16>()?), "agent:fuzz", event, payload])
+        json!([
+            Value::Null,
+            format!("{}", u.arbitrary::<u16>()?),
+            "agent:fuzz",
+            event,
+            payload
+        ])
     } else {
         env
     };

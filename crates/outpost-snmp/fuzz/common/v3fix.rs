@@ -11,7 +11,8 @@
 //! - `ENCRYPT`: a message whose scoped PDU is in clear is encrypted under the authPriv user
 //!   chosen by bits 4-5 (and renamed to it), so mutations of the clear PDU reach the
 //!   decryption and the decoder of the plaintext.
-//! - `CLOCK`: boots and time set by the target (the receiver's time window).
+//! - `CLOCK`: boots and time set by the target (the receiver's time window); an encrypted
+//!   PDU is decrypted under the old clock and encrypted again under the new one.
 //!
 //! Mode 0 passes the datagram through untouched: the raw path stays fuzzed too.
 
@@ -115,8 +116,26 @@ pub fn fix(
     let mut rebuilt = false;
     if mode & CLOCK != 0 {
         if let Some((boots, time)) = clock(&m.usm.engine_id) {
+            // AES's IV holds boots and time: re-encrypt what the old clock encrypted, so
+            // the new clock does not turn the plaintext into noise.
+            let keys = users.keys(&m.usm.user_name, &m.usm.engine_id);
+            let privacy = keys.as_ref().and_then(|k| k.priv_key());
+            let plain = match (&m.data, privacy) {
+                (ScopedPduData::Encrypted(c), Some((p, k))) => {
+                    let (b, t) = (m.usm.engine_boots, m.usm.engine_time);
+                    usm::decrypt(p, k, b, t, &m.usm.priv_params, c).ok()
+                }
+                _ => None,
+            };
             m.usm.engine_boots = boots;
             m.usm.engine_time = time;
+            if let (Some(plain), Some((p, k))) = (plain, privacy) {
+                let salt = users.salt.fetch_add(1, Ordering::Relaxed);
+                if let Ok((c, salt)) = usm::encrypt(p, k, boots, time, salt, &plain) {
+                    m.data = ScopedPduData::Encrypted(c);
+                    m.usm.priv_params = salt;
+                }
+            }
             rebuilt = true;
         }
     }
@@ -139,10 +158,18 @@ pub fn fix(
         }
     }
     if m.flags & flags::AUTH == 0 {
-        return if rebuilt { Message::V3(m).encode() } else { raw.to_vec() };
+        return if rebuilt {
+            Message::V3(m).encode()
+        } else {
+            raw.to_vec()
+        };
     }
     let Some(keys) = users.keys(&m.usm.user_name, &m.usm.engine_id) else {
-        return if rebuilt { Message::V3(m).encode() } else { raw.to_vec() };
+        return if rebuilt {
+            Message::V3(m).encode()
+        } else {
+            raw.to_vec()
+        };
     };
     let Some((p, k)) = keys.auth_key() else {
         return raw.to_vec();

@@ -35,13 +35,19 @@ fn users() -> &'static v3fix::Users {
 /// ENCRYPT's choices (mode bits 4-5): one user per cipher.
 const ENCRYPT_USERS: &[&str] = &["probeuser", "probe256", "md5des", "sha512"];
 
+// Each marker's body differs (its name): rustc merges identical functions, which would fold
+// every marker into one name in the coverage output.
 macro_rules! stages {
     ($($f:ident),* $(,)?) => {
-        $(#[inline(never)] fn $f() { std::hint::black_box(()); })*
+        $(#[inline(never)] fn $f() { std::hint::black_box(stringify!($f)); })*
     };
 }
 // What opened, by security level, in libFuzzer's coverage output (bench/fuzz/run.sh).
-stages!(stage_opened_plain, stage_opened_authenticated, stage_opened_decrypted);
+stages!(
+    stage_opened_plain,
+    stage_opened_authenticated,
+    stage_opened_decrypted
+);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, raw)) = data.split_first() else {
@@ -72,8 +78,18 @@ fuzz_target!(|data: &[u8]| {
         time: m.usm.engine_time,
     };
     let level = m.flags & (flags::AUTH | flags::PRIV);
-    let sealed = seal(m.msg_id, m.max_size, level, false, &engine, &m.usm.user_name, &scoped, &keys, 7)
-        .expect("an opened message seals again with the same keys");
+    let sealed = seal(
+        m.msg_id,
+        m.max_size,
+        level,
+        false,
+        &engine,
+        &m.usm.user_name,
+        &scoped,
+        &keys,
+        7,
+    )
+    .expect("an opened message seals again with the same keys");
     let (_, again) = open(&sealed, Some(&keys)).expect("a sealed message opens");
     assert_eq!(again, scoped, "seal/open round trip changed the scoped PDU");
 });

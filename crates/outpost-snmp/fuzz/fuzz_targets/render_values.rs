@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
         let text = vb.to_string();
         assert!(!text.is_empty());
         let json = serde_json::to_string(&vb).expect("a varbind serializes to JSON");
-        assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok(), "invalid JSON: {json}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+            "invalid JSON: {json}"
+        );
         let _ = vb.value.type_name();
         let _ = mib.name_of(&vb.oid);
     }

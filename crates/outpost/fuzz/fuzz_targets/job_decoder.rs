@@ -64,9 +64,11 @@ fn harness() -> &'static Harness {
     })
 }
 
+// Each marker's body differs (its name): rustc merges identical functions, which would fold
+// every marker into one name in the coverage output.
 macro_rules! stages {
     ($($kind:literal => $f:ident),* $(,)?) => {
-        $(#[inline(never)] fn $f() { std::hint::black_box(()); })*
+        $(#[inline(never)] fn $f() { std::hint::black_box(stringify!($f)); })*
         /// Marks a kind whose params `prepare` accepted.
         fn accepted(kind: &str) {
             match kind { $($kind => $f(),)* _ => {} }
@@ -86,28 +88,96 @@ stages! {
 
 #[inline(never)]
 fn stage_api_accepted() {
-    std::hint::black_box(());
+    std::hint::black_box("stage_api_accepted");
 }
 #[inline(never)]
 fn stage_uplink_prepared() {
-    std::hint::black_box(());
+    std::hint::black_box("stage_uplink_prepared");
 }
 
 /// Field names the executors read, so structured params hit them.
 const FIELDS: &[&str] = &[
-    "target", "version", "community", "user", "auth_protocol", "auth_password",
-    "priv_protocol", "priv_password", "context", "timeout_ms", "retries", "oids", "oid",
-    "max_repetitions", "max_varbinds", "varbinds", "type", "value", "ms", "groups", "hello",
+    "target",
+    "version",
+    "community",
+    "user",
+    "auth_protocol",
+    "auth_password",
+    "priv_protocol",
+    "priv_password",
+    "context",
+    "timeout_ms",
+    "retries",
+    "oids",
+    "oid",
+    "max_repetitions",
+    "max_varbinds",
+    "varbinds",
+    "type",
+    "value",
+    "ms",
+    "groups",
+    "hello",
 ];
 /// Plausible string values: targets, versions, protocols, OIDs, names, set types, groups.
 const STRINGS: &[&str] = &[
-    "127.0.0.1", "127.0.0.1:1161", "udp6:[::1]:161", "tcp:127.0.0.1:161", "host:0", "[::1]",
-    "1", "2c", "3", "4", "public", "probe", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384",
-    "SHA-512", "DES", "AES", "AES192", "AES256", "authpass123", "privpass123", "short",
-    ".1.3.6.1.2.1.1.1.0", "sysDescr.0", "IF-MIB::ifTable", "1.3.6", "3.1", "0.50", ".1",
-    "SNMPv2-MIB::sysUpTime.0", "i", "u", "g", "c", "t", "a", "o", "s", "x", "d", "n", "U",
-    "192.0.2.1", "DEADBEEF", "cpu", "memory", "load", "disks", "network", "processes",
-    "temperatures", "gpus", "[redacted]", "",
+    "127.0.0.1",
+    "127.0.0.1:1161",
+    "udp6:[::1]:161",
+    "tcp:127.0.0.1:161",
+    "host:0",
+    "[::1]",
+    "1",
+    "2c",
+    "3",
+    "4",
+    "public",
+    "probe",
+    "MD5",
+    "SHA",
+    "SHA-224",
+    "SHA-256",
+    "SHA-384",
+    "SHA-512",
+    "DES",
+    "AES",
+    "AES192",
+    "AES256",
+    "authpass123",
+    "privpass123",
+    "short",
+    ".1.3.6.1.2.1.1.1.0",
+    "sysDescr.0",
+    "IF-MIB::ifTable",
+    "1.3.6",
+    "3.1",
+    "0.50",
+    ".1",
+    "SNMPv2-MIB::sysUpTime.0",
+    "i",
+    "u",
+    "g",
+    "c",
+    "t",
+    "a",
+    "o",
+    "s",
+    "x",
+    "d",
+    "n",
+    "U",
+    "192.0.2.1",
+    "DEADBEEF",
+    "cpu",
+    "memory",
+    "load",
+    "disks",
+    "network",
+    "processes",
+    "temperatures",
+    "gpus",
+    "[redacted]",
+    "",
 ];
 
 fn string(u: &mut Unstructured) -> arbitrary::Result<String> {
@@ -120,7 +190,11 @@ fn string(u: &mut Unstructured) -> arbitrary::Result<String> {
 
 /// A JSON value: biased to the shapes params take, bounded in depth.
 fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
-    let pick = if depth == 0 { u.int_in_range(0..=4)? } else { u.int_in_range(0..=6)? };
+    let pick = if depth == 0 {
+        u.int_in_range(0..=4)?
+    } else {
+        u.int_in_range(0..=6)?
+    };
     Ok(match pick {
         0 => Value::Null,
         1 => Value::Bool(u.arbitrary()?),
@@ -133,7 +207,11 @@ fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
         4 => Value::String(string(u)?),
         5 => {
             let n = u.int_in_range(0..=4)?;
-            Value::Array((0..n).map(|_| value(u, depth - 1)).collect::<Result<_, _>>()?)
+            Value::Array(
+                (0..n)
+                    .map(|_| value(u, depth - 1))
+                    .collect::<Result<_, _>>()?,
+            )
         }
         _ => Value::Object(object(u, depth - 1)?),
     })
@@ -142,7 +220,11 @@ fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> {
 fn object(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Map<String, Value>> {
     let mut m = Map::new();
     for _ in 0..u.int_in_range(0..=6)? {
-        let k = if u.ratio(7, 8)? { (*u.choose(FIELDS)?).to_owned() } else { u.arbitrary()? };
+        let k = if u.ratio(7, 8)? {
+            (*u.choose(FIELDS)?).to_owned()
+        } else {
+            u.arbitrary()?
+        };
         m.insert(k, value(u, depth)?);
     }
     Ok(m)
@@ -150,7 +232,11 @@ fn object(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Map<String, Val
 
 /// A body built from bytes: the API's `SubmitJob` or an uplink envelope.
 fn structured(u: &mut Unstructured, uplink: bool) -> arbitrary::Result<Vec<u8>> {
-    let kind = if u.ratio(15, 16)? { (*u.choose(KINDS)?).to_owned() } else { u.arbitrary()? };
+    let kind = if u.ratio(15, 16)? {
+        (*u.choose(KINDS)?).to_owned()
+    } else {
+        u.arbitrary()?
+    };
     let mut body = Map::new();
     body.insert("kind".into(), Value::String(kind));
     body.insert("params".into(), Value::Object(object(u, 2)?));
@@ -158,8 +244,19 @@ fn structured(u: &mut Unstructured, uplink: bool) -> arbitrary::Result<Vec<u8>> 
         body.insert("timeout_ms".into(), value(u, 0)?);
     }
     if uplink {
-        body.insert("v".into(), json!(if u.ratio(15, 16)? { 1 } else { u.arbitrary::<i64>()? }));
-        let t = if u.ratio(7, 8)? { "job" } else { *u.choose(&["cancel", "ack", "hello", "x"])? };
+        body.insert(
+            "v".into(),
+            json!(if u.ratio(15, 16)? {
+                1
+            } else {
+                u.arbitrary::<i64>()?
+            }),
+        );
+        let t = if u.ratio(7, 8)? {
+            "job"
+        } else {
+            *u.choose(&["cancel", "ack", "hello", "x"])?
+        };
         body.insert("type".into(), json!(t));
         let id = if u.ratio(7, 8)? {
             format!("{:032x}", u.arbitrary::<u128>()?)
@@ -196,7 +293,8 @@ fuzz_target!(|data: &[u8]| {
         Ok(outpost_proto::Message::Job { kind, .. }) => Some(kind.clone()),
         _ => None,
     };
-    let handled = h.rt.block_on(handle(&h.dispatcher, msg, "fuzz", Duration::from_secs(10)));
+    let handled =
+        h.rt.block_on(handle(&h.dispatcher, msg, "fuzz", Duration::from_secs(10)));
     // Capacity 0: `busy` is what a job that passed `prepare` gets.
     if let (Handled::Reply(outpost_proto::Message::Error { code, .. }), Some(kind)) =
         (&handled, kind)

@@ -76,13 +76,20 @@ log = false"#,
 /// engine and drops older ones, so each fixed-up message is newer than every one before.
 static SENDER_TIME: AtomicI32 = AtomicI32::new(1);
 
+// Each marker's body differs (its name): rustc merges identical functions, which would fold
+// every marker into one name in the coverage output.
 macro_rules! stages {
     ($($f:ident),* $(,)?) => {
-        $(#[inline(never)] fn $f() { std::hint::black_box(()); })*
+        $(#[inline(never)] fn $f() { std::hint::black_box(stringify!($f)); })*
     };
 }
 // Accepted notifications by version, in libFuzzer's coverage output (bench/fuzz/run.sh).
-stages!(stage_accept_v1, stage_accept_v2c, stage_accept_v3, stage_inform_acknowledged);
+stages!(
+    stage_accept_v1,
+    stage_accept_v2c,
+    stage_accept_v3,
+    stage_inform_acknowledged
+);
 
 fn source(mode: u8) -> SocketAddr {
     match mode >> 6 {
@@ -102,9 +109,15 @@ fuzz_target!(|data: &[u8]| {
     let h = harness();
     let datagram = v3fix::fix(raw, mode, &h.users, &["trapuser", "trapmd5"], |engine| {
         if engine == OUR_ENGINE {
-            Some((1, i32::try_from(h.started.elapsed().as_secs()).unwrap_or(i32::MAX)))
+            Some((
+                1,
+                i32::try_from(h.started.elapsed().as_secs()).unwrap_or(i32::MAX),
+            ))
         } else {
-            Some((i32::MAX - 1, SENDER_TIME.fetch_add(1, Ordering::Relaxed) & i32::MAX))
+            Some((
+                i32::MAX - 1,
+                SENDER_TIME.fetch_add(1, Ordering::Relaxed) & i32::MAX,
+            ))
         }
     });
     match h.filter.check(&datagram, source(mode)) {
