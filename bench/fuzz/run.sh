@@ -34,8 +34,8 @@ export RUSTC_BOOTSTRAP=1 RUSTFLAGS="-C overflow-checks=on"
 # which ASan's by-name ODR check reports at start-up: a known false positive.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_odr_violation=0}"
 
-command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 1; }
-command -v llvm-symbolizer >/dev/null || { echo "llvm-symbolizer missing: apt-get install llvm" >&2; exit 1; }
+command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: bench/fuzz/deps.sh" >&2; exit 1; }
+command -v llvm-symbolizer >/dev/null || { echo "llvm-symbolizer missing: bench/fuzz/deps.sh" >&2; exit 1; }
 
 # crate dir : target
 ALL=(
