@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use outpost_snmp::message::{flags, Message};
-use outpost_snmp::security::{open, seal, EngineParams};
+use outpost_snmp::security::{open, seal, EngineParams, SealParams, SecurityLevel};
 use outpost_snmp::{AuthProtocol, PrivProtocol};
 
 #[path = "../common/v3fix.rs"]
@@ -77,18 +77,19 @@ fuzz_target!(|data: &[u8]| {
         boots: m.usm.engine_boots,
         time: m.usm.engine_time,
     };
-    let level = m.flags & (flags::AUTH | flags::PRIV);
-    let sealed = seal(
-        m.msg_id,
-        m.max_size,
+    let level =
+        SecurityLevel::from_flags(m.flags).expect("an opened message has a valid security level");
+    let sealed = seal(&SealParams {
+        msg_id: m.msg_id,
+        max_size: m.max_size,
         level,
-        false,
-        &engine,
-        &m.usm.user_name,
-        &scoped,
-        &keys,
-        7,
-    )
+        reportable: false,
+        engine: &engine,
+        user_name: &m.usm.user_name,
+        scoped: &scoped,
+        keys: &keys,
+        salt: 7,
+    })
     .expect("an opened message seals again with the same keys");
     let (_, again) = open(&sealed, Some(&keys)).expect("a sealed message opens");
     assert_eq!(again, scoped, "seal/open round trip changed the scoped PDU");

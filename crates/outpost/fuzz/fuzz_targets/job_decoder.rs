@@ -2,8 +2,9 @@
 //!
 //! - the local API's `POST /v1/jobs`: `api::body::decode` then the registry's validation
 //!   (`Executor::prepare`), i.e. `api::jobs::decode_job`;
-//! - an uplink's: `outpost_proto::Message::decode`, then `uplink::inbound::handle` with a
-//!   real `Dispatcher` over a real store. Its queue capacity is 0, so a job that passes
+//! - an uplink's: `uplink::inbound::handle_bytes` (what the MQTT uplink calls on a payload:
+//!   the size check, `outpost_proto::Message::decode`, the reply) with a real `Dispatcher`
+//!   over a real store. Its queue capacity is 0, so a job that passes
 //!   `prepare` is refused as `busy` right after it: nothing is stored or run (an SNMP job
 //!   would otherwise send datagrams).
 //!
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use outpost::uplink::inbound::{handle, Handled};
+use outpost::uplink::inbound::{handle_bytes, Handled};
 use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Registry, Store, StoreConfig};
 use serde_json::{json, Map, Value};
 
@@ -288,13 +289,17 @@ fuzz_target!(|data: &[u8]| {
         }
         return;
     }
-    let msg = outpost_proto::Message::decode(body);
-    let kind = match &msg {
-        Ok(outpost_proto::Message::Job { kind, .. }) => Some(kind.clone()),
+    // The kind, for the stage markers only: the handler decodes the bytes itself.
+    let kind = match outpost_proto::Message::decode(body) {
+        Ok(outpost_proto::Message::Job { kind, .. }) => Some(kind),
         _ => None,
     };
-    let handled =
-        h.rt.block_on(handle(&h.dispatcher, msg, "fuzz", Duration::from_secs(10)));
+    let handled = h.rt.block_on(handle_bytes(
+        &h.dispatcher,
+        body,
+        "fuzz",
+        Duration::from_secs(10),
+    ));
     // Capacity 0: `busy` is what a job that passed `prepare` gets.
     if let (Handled::Reply(outpost_proto::Message::Error { code, .. }), Some(kind)) =
         (&handled, kind)
