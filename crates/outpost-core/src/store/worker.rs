@@ -245,7 +245,9 @@ fn run_batch(
     // What the batch may change in memory, restored whole if its transaction fails.
     let head_before = state.head;
     let jobs_before = state.jobs;
-    let cursors_before = state.cursors.clone();
+    // Cursors are copied only by a batch that may move them (a registration or an ack): a
+    // clone of every consumer's name per batch would cost the write path allocations.
+    let mut cursors_before: Option<HashMap<String, u64>> = None;
 
     let tx = match conn.transaction() {
         Ok(tx) => tx,
@@ -334,9 +336,11 @@ fn run_batch(
                 reply,
             } => replies.push(deferred(reply, read_outbox(&tx, after, limit))),
             Command::Register { name, reply } => {
+                cursors_before.get_or_insert_with(|| state.cursors.clone());
                 replies.push(deferred(reply, register(&tx, state, &name)))
             }
             Command::Ack { name, seq, reply } => {
+                cursors_before.get_or_insert_with(|| state.cursors.clone());
                 replies.push(deferred(reply, ack(&tx, state, &name, seq)))
             }
             Command::Stats { reply } => replies.push(deferred(reply, stats(&tx, state))),
@@ -366,7 +370,9 @@ fn run_batch(
             // job count, and consumer cursors moved by acks or added by registrations).
             state.head = head_before;
             state.jobs = jobs_before;
-            state.cursors = cursors_before;
+            if let Some(cursors) = cursors_before {
+                state.cursors = cursors;
+            }
             let msg = e.to_string();
             tracing::error!(error = %msg, "store: commit failed; the batch's callers get an error");
             for r in replies {
