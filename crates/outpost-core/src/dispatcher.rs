@@ -62,6 +62,17 @@ pub enum SubmitError {
     Store(StoreError),
 }
 
+impl SubmitError {
+    /// `kind` is not served. The error text quotes it, so it is cut to 64 characters: a
+    /// peer's 100 KB kind must not come back whole (issue 10).
+    pub fn unknown_kind(kind: &str, known: Vec<&'static str>) -> SubmitError {
+        SubmitError::UnknownKind {
+            kind: kind.chars().take(64).collect(),
+            known,
+        }
+    }
+}
+
 impl From<StoreError> for SubmitError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -231,11 +242,10 @@ impl Dispatcher {
             return Err(SubmitError::ShuttingDown);
         }
         let Some(exec) = inner.registry.get(&spec.kind) else {
-            return Err(SubmitError::UnknownKind {
-                // The error text quotes it: a peer's 100 KB kind must not come back whole.
-                kind: bounded_text(&spec.kind).chars().take(64).collect(),
-                known: inner.registry.kinds(),
-            });
+            return Err(SubmitError::unknown_kind(
+                &spec.kind,
+                inner.registry.kinds(),
+            ));
         };
         let max_ms = inner.config.max_timeout.as_millis() as u64;
         let timeout_ms = spec.timeout.as_millis() as u64;

@@ -157,11 +157,7 @@ impl Registry {
     ) -> Result<(), crate::SubmitError> {
         let exec = self
             .get(kind)
-            .ok_or_else(|| crate::SubmitError::UnknownKind {
-                // Quoted by the error text: bounded, like the dispatcher's.
-                kind: kind.chars().take(64).collect(),
-                known: self.kinds(),
-            })?;
+            .ok_or_else(|| crate::SubmitError::unknown_kind(kind, self.kinds()))?;
         let _unrun = exec.prepare(params)?;
         Ok(())
     }
