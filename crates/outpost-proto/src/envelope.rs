@@ -115,7 +115,8 @@ pub const CODES: &[&str] = &[
     "unknown_type",
 ];
 
-const TYPES: &[&str] = &[
+/// Every `type` an envelope may have (`docs/protocol.md`).
+pub const TYPES: &[&str] = &[
     "hello",
     "welcome",
     "job",

@@ -46,14 +46,7 @@ fn venv() -> String {
 async fn issue10_schemathesis_finds_no_5xx_or_schema_violation() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()).env("OUTPOST_TOKEN", TOKEN));
-    let doc: Value = a
-        .get("/v1/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = a.get_json("/v1/openapi.json").await;
     let schema = dir.path().join("openapi.json");
     std::fs::write(&schema, serde_json::to_vec(&doc).unwrap()).unwrap();
     let config = dir.path().join("schemathesis.toml");

@@ -9,10 +9,9 @@ mod common;
 #[path = "../../outpost-snmp/tests/common/mod.rs"]
 mod snmp;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Agent, Options, BIN};
+use common::{outpost_snmp_cli, Agent, Options};
 use outpost::{api::jobs::decode_job, executors};
 use serde_json::{json, Value};
 
@@ -296,24 +295,6 @@ fn issue10_snmp_params_refused_at_submission_name_the_field() {
     }
 }
 
-/// Runs `outpost snmp ARGS`; returns (exit code, stdout, stderr, elapsed).
-async fn outpost_snmp(args: &[&str]) -> (i32, String, String, Duration) {
-    let t0 = Instant::now();
-    let out = tokio::process::Command::new(BIN)
-        .arg("snmp")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-        t0.elapsed(),
-    )
-}
-
 #[tokio::test]
 async fn issue10_cli_reports_tcp_failures_and_refuses_what_cannot_be_sent() {
     let refused = format!("tcp:127.0.0.1:{}", closed_port());
@@ -321,7 +302,7 @@ async fn issue10_cli_reports_tcp_failures_and_refuses_what_cannot_be_sent() {
         (refused.as_str(), "(Connection refused)"),
         ("tcp:255.255.255.255:161", "(Network is unreachable)"),
     ] {
-        let (code, out, err, took) = outpost_snmp(&[
+        let (code, out, err, took) = outpost_snmp_cli(&[
             "get",
             "-v2c",
             "-c",
@@ -407,7 +388,7 @@ async fn issue10_cli_reports_tcp_failures_and_refuses_what_cannot_be_sent() {
         ),
         (many, "request exceeds the UDP datagram limit"),
     ] {
-        let (code, out, err, _) = outpost_snmp(&args).await;
+        let (code, out, err, _) = outpost_snmp_cli(&args).await;
         assert_eq!(code, 2, "{:?}: {err}", &args[..5]);
         assert!(out.is_empty());
         assert!(err.contains(words), "{:?}: {err}", &args[..5]);

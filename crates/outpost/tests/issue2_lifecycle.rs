@@ -297,14 +297,7 @@ async fn issue2_non_loopback_listen_turns_tls_on() {
 async fn issue2_openapi_document_is_valid_and_covers_the_routes() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()));
-    let doc: serde_json::Value = a
-        .get("/v1/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = a.get_json("/v1/openapi.json").await;
     for p in [
         "/v1/jobs",
         "/v1/jobs/{id}",

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Agent, Options, BIN};
+use common::{outpost_snmp_cli, Agent, Options};
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::{Oid, Security};
 use serde_json::{json, Value};
@@ -512,22 +512,6 @@ async fn read_outbox(a: &Agent, ids: &[String]) -> String {
     all
 }
 
-/// Runs `outpost snmp ARGS`; returns (exit code, stdout, stderr).
-async fn outpost_snmp(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("snmp")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 #[tokio::test]
 async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
     let d = Snmpd::start().await;
@@ -538,8 +522,8 @@ async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
             &["-v2c", "-c", COMMUNITY, reps, "-On", &t, STABLE_ROOT],
         )
         .await;
-        let (code, ours, err) =
-            outpost_snmp(&["bulkwalk", "-v2c", "-c", COMMUNITY, reps, &t, STABLE_ROOT]).await;
+        let (code, ours, err, _) =
+            outpost_snmp_cli(&["bulkwalk", "-v2c", "-c", COMMUNITY, reps, &t, STABLE_ROOT]).await;
         assert_eq!(code, 0, "{err}");
         assert!(theirs.lines().count() > 10);
         assert_eq!(ours, theirs, "{reps}");
@@ -550,7 +534,7 @@ async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
     let theirs = netsnmp("snmpbulkwalk", &args).await;
     let mut args = vec!["bulkwalk", &t, STABLE_ROOT];
     args.extend(v3_flags());
-    let (code, ours, err) = outpost_snmp(&args).await;
+    let (code, ours, err, _) = outpost_snmp_cli(&args).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(ours, theirs);
     assert_no_secret("stderr", &err);
@@ -560,11 +544,11 @@ async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
         &["-v2c", "-c", COMMUNITY, "-On", &t, ".1.3.6.1.2.1.1.6.0"],
     )
     .await;
-    let (code, ours, _) =
-        outpost_snmp(&["get", "-v2c", "-c", COMMUNITY, &t, ".1.3.6.1.2.1.1.6.0"]).await;
+    let (code, ours, _, _) =
+        outpost_snmp_cli(&["get", "-v2c", "-c", COMMUNITY, &t, ".1.3.6.1.2.1.1.6.0"]).await;
     assert_eq!(code, 0);
     assert_eq!(ours, theirs);
-    let (code, ours, _) = outpost_snmp(&[
+    let (code, ours, _, _) = outpost_snmp_cli(&[
         "get",
         "-v2c",
         "-c",
@@ -587,19 +571,19 @@ async fn issue3_cli_usage_error_exits_2_and_runtime_error_exits_1() {
         vec![],
         vec!["get", "-v9", "-c", COMMUNITY, "127.0.0.1", ".1.3"],
     ] {
-        let (code, out, err) = outpost_snmp(&args).await;
+        let (code, out, err, _) = outpost_snmp_cli(&args).await;
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("usage: outpost snmp"), "{args:?}: {err}");
         assert!(out.is_empty());
         assert_no_secret("a usage error", &err);
     }
     // Help is not an error.
-    let (code, out, _) = outpost_snmp(&["--help"]).await;
+    let (code, out, _, _) = outpost_snmp_cli(&["--help"]).await;
     assert_eq!(code, 0);
     assert!(out.contains("usage: outpost snmp"));
     // Nothing listens there: a timeout, which says so, and exit 1.
     let port = free_port();
-    let (code, _, err) = outpost_snmp(&[
+    let (code, _, err, _) = outpost_snmp_cli(&[
         "get",
         "-v2c",
         "-c",

@@ -12,6 +12,7 @@
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
+use outpost_proto::envelope::TYPES;
 use outpost_proto::{phoenix::Frame, Message};
 use serde_json::{json, Map, Value};
 
@@ -50,17 +51,6 @@ fn mark(m: &Message) {
     }
 }
 
-const TYPES: &[&str] = &[
-    "hello",
-    "welcome",
-    "job",
-    "result",
-    "event",
-    "ack",
-    "heartbeat",
-    "cancel",
-    "error",
-];
 /// Each type's fields (docs/protocol.md), with a generator of a right-shaped value.
 fn fields(t: &str) -> &'static [&'static str] {
     match t {

@@ -197,6 +197,11 @@ impl Agent {
         .await;
     }
 
+    /// `GET path` with the token, its body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics")
             .send()
@@ -245,6 +250,25 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `outpost snmp ARGS` with no stdin; returns (exit code, stdout, stderr, how long it
+/// took).
+pub async fn outpost_snmp_cli(args: &[&str]) -> (i32, String, String, Duration) {
+    let t0 = std::time::Instant::now();
+    let out = tokio::process::Command::new(BIN)
+        .arg("snmp")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        t0.elapsed(),
+    )
 }
 
 /// The value of a metric line `name{labels} value`, or 0 if absent.
