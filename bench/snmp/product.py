@@ -12,7 +12,9 @@ the same work as bench.py's (b), but through what users run:
 Sides alternate in every run (A B C, then C B A, ...). The figure is varbinds per CPU-second
 of the poller process (the agent or the exporter; clients not counted), and wall time.
 
-Usage: bench/snmp/product.py [--runs N] [--targets N] [--only api,mqtt,exporter]
+Usage: bench/snmp/product.py [--runs N] [--targets N] [--only api,mqtt,exporter] [--perf DIR]
+  --perf DIR: record `perf record -g` of the poller during each side's runs into DIR/SIDE-RUN.data
+  (a diagnostic: perf's own cost lands in the figures of that run).
 Needs: cargo build --release -p outpost (done here), snmpd, prometheus-snmp-exporter, curl,
 mosquitto, mosquitto_sub/pub (scripts/deps/20-snmp.sh, 40-uplink.sh). Loopback only; every
 process started here is stopped by PID.
@@ -174,6 +176,7 @@ def main():
     ap.add_argument("--targets", type=int, default=1000)
     ap.add_argument("--base-port", type=int, default=20001)
     ap.add_argument("--only", default="api,mqtt,exporter")
+    ap.add_argument("--perf", default=None)
     a = ap.parse_args()
     sides = a.only.split(",")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "outpost"], cwd=ROOT, check=True)
@@ -212,12 +215,23 @@ def main():
         for i in range(a.runs):
             order = sides if i % 2 == 0 else list(reversed(sides))
             for s in order:
+                perf = None
+                if a.perf:
+                    os.makedirs(a.perf, exist_ok=True)
+                    pid = {"api": api_agent.proc.pid, "mqtt": mqtt_agent.proc.pid, "exporter": exp.pid}[s]
+                    perf = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
+                                             os.path.join(a.perf, f"{s}-{i}.data")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)  # perf attaches before the first request
                 if s == "api":
                     r = run_api(api_agent, ports, tmp)
                 elif s == "mqtt":
                     r = run_mqtt(mqtt_agent, bport, ports, tmp)
                 else:
                     r = run_exporter(exp, eport, ports, tmp)
+                if perf:
+                    perf.send_signal(2)
+                    perf.wait()
                 res[s].append(r)
                 print(json.dumps({"run": i, "side": s, "wall_s": round(r[0], 3), "cpu_s": round(r[1], 3),
                                   "varbinds": r[2], "failures": r[3]}), flush=True)

@@ -20,6 +20,7 @@ use crate::{
     clock::now_ms,
     executor::{ExecError, JobContext, ParamError, Prepared, Registry},
     job::{JobError, JobId, JobRecord, JobSpec, JobState},
+    json::RawJson,
     metrics::CoreMetrics,
     store::{Store, StoreError},
 };
@@ -266,7 +267,7 @@ impl Dispatcher {
         let record = JobRecord {
             id: spec.id.unwrap_or_default(),
             kind: spec.kind,
-            params: exec.redact(&spec.params),
+            params: Some(RawJson::from_value(&exec.redact(&spec.params))).filter(|p| !p.is_null()),
             timeout_ms,
             source: spec.source,
             state: JobState::Queued,
@@ -438,11 +439,12 @@ impl Dispatcher {
             }
         }
         inner.metrics.finished(&record.kind, outcome);
+        let id = record.id;
         if stored {
-            let _ = done.send(Some(Arc::new(record.clone())));
+            let _ = done.send(Some(Arc::new(record)));
         }
         if let Ok(mut active) = inner.active.lock() {
-            active.remove(&record.id);
+            active.remove(&id);
         }
     }
 

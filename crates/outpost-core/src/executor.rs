@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc, time::Inst
 use serde::{de::DeserializeOwned, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::job::JobId;
+use crate::{job::JobId, json::RawJson};
 
 /// What a running job may know about itself.
 #[derive(Debug, Clone)]
@@ -80,8 +80,7 @@ pub trait Executor: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Output, ExecError>> + Send;
 }
 
-pub(crate) type BoxRun =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, ExecError>> + Send + 'static>>;
+pub(crate) type BoxRun = Pin<Box<dyn Future<Output = Result<RawJson, ExecError>> + Send + 'static>>;
 
 /// A validated job, ready to run once.
 pub(crate) type Prepared = Box<dyn FnOnce(JobContext) -> BoxRun + Send>;
@@ -109,7 +108,9 @@ impl<E: Executor> ErasedExecutor for Erased<E> {
         Ok(Box::new(move |cx| {
             Box::pin(async move {
                 let out = exec.run(typed, cx).await?;
-                serde_json::to_value(out)
+                // Straight to text, once: the store, the outbox, the API and the uplinks
+                // share it from here on.
+                RawJson::to_raw(&out)
                     .map_err(|e| ExecError::new("output", format!("output not serializable: {e}")))
             })
         }))

@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr, time::Duration};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::json::RawJson;
+
 /// A job's identity. UUIDv7, so ids sort by creation time.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -133,8 +135,9 @@ pub struct JobRecord {
     pub id: JobId,
     pub kind: String,
     /// Parameters as the executor chose to keep them: secrets are redacted before storage.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
-    pub params: serde_json::Value,
+    /// `None` when there are none to show (JSON `null`, or left out of the outbox).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub params: Option<RawJson>,
     pub timeout_ms: u64,
     pub source: String,
     pub state: JobState,
@@ -145,9 +148,10 @@ pub struct JobRecord {
     pub started_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub finished_at: Option<i64>,
-    /// The executor's typed output, as JSON. Present only when the job succeeded.
+    /// The executor's typed output, as JSON text made once by the executor. Present only
+    /// when the job succeeded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub output: Option<serde_json::Value>,
+    pub output: Option<RawJson>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<JobError>,
 }

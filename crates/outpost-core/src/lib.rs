@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod event;
 pub mod executor;
 pub mod job;
+pub mod json;
 pub mod metrics;
 pub mod store;
 
@@ -18,5 +19,6 @@ pub use dispatcher::{Dispatcher, DispatcherConfig, SubmitError};
 pub use event::{Event, EventIds};
 pub use executor::{ExecError, Executor, JobContext, Registry};
 pub use job::{JobError, JobId, JobRecord, JobSpec, JobState};
+pub use json::RawJson;
 pub use metrics::CoreMetrics;
 pub use store::{OutboxItem, OutboxRow, Store, StoreConfig, StoreError};

@@ -106,7 +106,7 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
     let mut rec = JobRecord {
         id: JobId::new(),
         kind: "echo".into(),
-        params: serde_json::json!({"community": "[redacted]"}),
+        params: Some(serde_json::json!({"community": "[redacted]"}).into()),
         timeout_ms: 1000,
         source: "test".into(),
         state: JobState::Queued,
@@ -124,7 +124,7 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
     rec.state = JobState::Succeeded;
     rec.started_at = Some(2);
     rec.finished_at = Some(3);
-    rec.output = Some(serde_json::json!([1, 2, 3]));
+    rec.output = Some(serde_json::json!([1, 2, 3]).into());
     let seq = store.finish_job(rec.clone()).await.unwrap();
     assert_eq!(store.job(rec.id).await.unwrap().unwrap(), rec);
     let rows = store.outbox_after(seq - 1, 1).await.unwrap();
@@ -132,7 +132,7 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
         panic!("not a result")
     };
     assert_eq!(r.output, rec.output);
-    assert!(r.params.is_null());
+    assert!(r.params.is_none());
 }
 
 #[tokio::test]
@@ -142,7 +142,7 @@ async fn issue2_unfinished_jobs_become_interrupted_on_reopen() {
     let rec = JobRecord {
         id: JobId::new(),
         kind: "sleep".into(),
-        params: serde_json::Value::Null,
+        params: None,
         timeout_ms: 1000,
         source: "test".into(),
         state: JobState::Queued,

@@ -5,9 +5,11 @@
 //! fuzz target in `fuzz/`.
 #![forbid(unsafe_code)]
 
+pub mod delivered;
 pub mod envelope;
 pub mod peek;
 pub mod phoenix;
 
+pub use delivered::Delivered;
 pub use envelope::{bounded, DecodeError, Message, VERSION};
 pub use peek::{peek_id, peek_phoenix_id};

@@ -87,6 +87,27 @@ impl Frame {
         .to_string()
     }
 
+    /// A frame whose payload is already JSON text (an envelope from
+    /// [`Delivered::encode`](crate::Delivered::encode)): the payload is copied in, not
+    /// parsed and re-encoded. `payload` must be one JSON value.
+    pub fn encode_with_payload(
+        join_ref: Option<&str>,
+        msg_ref: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: &str,
+    ) -> String {
+        // Four strings (or nulls) cannot fail to serialize.
+        let head = serde_json::to_string(&(join_ref, msg_ref, topic, event)).unwrap_or_default();
+        let mut out = String::with_capacity(head.len() + payload.len() + 1);
+        // `head` is `[a,b,c,d]`: keep it open, add the payload, close it.
+        out.push_str(head.strip_suffix(']').unwrap_or(&head));
+        out.push(',');
+        out.push_str(payload);
+        out.push(']');
+        out
+    }
+
     /// For a `phx_reply`: `Ok(response)` when `status` is `ok`, else `Err(response)`.
     pub fn reply(&self) -> Option<Result<&Value, &Value>> {
         if self.event != "phx_reply" {

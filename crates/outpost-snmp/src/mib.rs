@@ -205,6 +205,13 @@ pub struct Named<'a> {
     oid: &'a Oid,
 }
 
+impl Named<'_> {
+    /// Whether a built-in MIB knows a prefix of the OID (else it displays as numeric).
+    pub fn is_known(&self) -> bool {
+        self.mib.deepest(self.oid.as_slice()).is_some()
+    }
+}
+
 impl std::fmt::Display for Named<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let arcs = self.oid.as_slice();

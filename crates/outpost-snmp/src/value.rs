@@ -200,12 +200,65 @@ impl fmt::Display for UptimeText {
     }
 }
 
-fn hex_string(s: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for b in s {
-        let _ = write!(out, "{b:02x}");
+/// Bytes as lowercase hex, written where they go (no string built for them).
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 128];
+        for chunk in self.0.chunks(buf.len() / 2) {
+            for (i, b) in chunk.iter().enumerate() {
+                buf[2 * i] = DIGITS[usize::from(b >> 4)];
+                buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+            }
+            f.write_str(ascii(&buf[..2 * chunk.len()]))?;
+        }
+        Ok(())
     }
-    out
+}
+
+/// Hex digits are ASCII, so this never falls back.
+fn ascii(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+impl Value {
+    /// Writes the value's JSON fields (`type`, `value`, `hex`) into a map being serialized,
+    /// so a caller can put them beside its own fields without `#[serde(flatten)]`'s
+    /// buffering. Nothing is allocated for them.
+    pub fn serialize_fields<M: serde::ser::SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        m.serialize_entry("type", self.type_name())?;
+        match self {
+            Value::Integer(v) => m.serialize_entry("value", v),
+            Value::OctetString(b) | Value::Opaque(b) => {
+                if let (Value::OctetString(_), Ok(t)) = (self, std::str::from_utf8(b)) {
+                    m.serialize_entry("value", t)?;
+                }
+                m.serialize_entry("hex", &Collected(Hex(b)))
+            }
+            Value::ObjectId(o) => m.serialize_entry("value", o),
+            Value::IpAddress(a) => {
+                m.serialize_entry("value", &Collected(std::net::Ipv4Addr::from(*a)))
+            }
+            Value::Counter32(v) | Value::Gauge32(v) | Value::TimeTicks(v) => {
+                m.serialize_entry("value", v)
+            }
+            Value::Counter64(v) => m.serialize_entry("value", v),
+            Value::Null | Value::NoSuchObject | Value::NoSuchInstance | Value::EndOfMibView => {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Serializes anything displayable as a string, written straight into the output.
+pub struct Collected<T>(pub T);
+
+impl<T: fmt::Display> serde::Serialize for Collected<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 /// JSON form: `{"type": "...", "value": ...}`. Octet strings carry `value`
@@ -214,25 +267,7 @@ impl serde::Serialize for Value {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("type", self.type_name())?;
-        match self {
-            Value::Integer(v) => m.serialize_entry("value", v)?,
-            Value::OctetString(b) | Value::Opaque(b) => {
-                if let (Value::OctetString(_), Ok(t)) = (self, std::str::from_utf8(b)) {
-                    m.serialize_entry("value", t)?;
-                }
-                m.serialize_entry("hex", &hex_string(b))?;
-            }
-            Value::ObjectId(o) => m.serialize_entry("value", o)?,
-            Value::IpAddress([a, b, c, d]) => {
-                m.serialize_entry("value", &format!("{a}.{b}.{c}.{d}"))?
-            }
-            Value::Counter32(v) | Value::Gauge32(v) | Value::TimeTicks(v) => {
-                m.serialize_entry("value", v)?
-            }
-            Value::Counter64(v) => m.serialize_entry("value", v)?,
-            Value::Null | Value::NoSuchObject | Value::NoSuchInstance | Value::EndOfMibView => {}
-        }
+        self.serialize_fields(&mut m)?;
         m.end()
     }
 }

@@ -31,6 +31,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE consumers(name TEXT PRIMARY KEY NOT NULL, cursor INTEGER NOT NULL);
     CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);
     INSERT INTO meta(key, value) VALUES ('outbox_dropped', 0);",
+    // 2: a result's outbox row names its job instead of holding a second copy of the
+    // record (an SNMP walk's output is kilobytes, and every byte was written twice: issue
+    // 11). Rows written before keep their body and read as before. The index lets trimming
+    // keep the jobs that undelivered rows still point at.
+    "ALTER TABLE outbox ADD COLUMN job TEXT;
+    CREATE INDEX outbox_by_job ON outbox(job) WHERE job IS NOT NULL;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ use crate::{
     clock::now_ms,
     event::Event,
     job::{JobError, JobId, JobRecord, JobState},
+    json::RawJson,
     metrics::CoreMetrics,
 };
 
@@ -430,26 +431,36 @@ const JOB_COLUMNS: &str = "id, kind, params, timeout_ms, source, state, created_
                            finished_at, output, error_code, error_message";
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
-    let id: String = r.get(0)?;
-    let params: String = r.get(2)?;
-    let state: String = r.get(5)?;
-    let output: Option<String> = r.get(9)?;
-    let code: Option<String> = r.get(10)?;
-    let message: Option<String> = r.get(11)?;
+    job_from_columns(r, 0)
+}
+
+/// A job record from [`JOB_COLUMNS`] starting at column `at` (a NULL `params` reads as
+/// none: the outbox's view of a job leaves them out).
+fn job_from_columns(r: &Row<'_>, at: usize) -> rusqlite::Result<JobRecord> {
+    let id: String = r.get(at)?;
+    let params: Option<String> = r.get(at + 2)?;
+    let state: String = r.get(at + 5)?;
+    let output: Option<String> = r.get(at + 9)?;
+    let code: Option<String> = r.get(at + 10)?;
+    let message: Option<String> = r.get(at + 11)?;
     let bad = |what: String| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
+        rusqlite::Error::FromSqlConversionFailure(at, rusqlite::types::Type::Text, what.into())
     };
     Ok(JobRecord {
         id: id.parse().map_err(|_| bad(format!("job id {id:?}")))?,
-        kind: r.get(1)?,
-        params: serde_json::from_str(&params).unwrap_or(serde_json::Value::Null),
-        timeout_ms: r.get::<_, i64>(3)?.max(0) as u64,
-        source: r.get(4)?,
+        kind: r.get(at + 1)?,
+        // Text the store wrote itself; a row that no longer parses shows no params rather
+        // than failing the whole read.
+        params: params
+            .and_then(|p| RawJson::from_text(p).ok())
+            .filter(|p| !p.is_null()),
+        timeout_ms: r.get::<_, i64>(at + 3)?.max(0) as u64,
+        source: r.get(at + 4)?,
         state: state.parse().map_err(bad)?,
-        created_at: r.get(6)?,
-        started_at: r.get(7)?,
-        finished_at: r.get(8)?,
-        output: output.and_then(|o| serde_json::from_str(&o).ok()),
+        created_at: r.get(at + 6)?,
+        started_at: r.get(at + 7)?,
+        finished_at: r.get(at + 8)?,
+        output: output.and_then(|o| RawJson::from_text(o).ok()),
         error: code.map(|code| JobError {
             code,
             message: message.unwrap_or_default(),
@@ -465,7 +476,7 @@ fn insert_job(tx: &Transaction<'_>, r: &JobRecord) -> Result<(), StoreError> {
     let res = stmt.execute(params![
         r.id.to_string(),
         r.kind,
-        r.params.to_string(),
+        r.params.as_ref().map_or("null", RawJson::get),
         r.timeout_ms as i64,
         r.source,
         r.state.as_str(),
@@ -482,9 +493,10 @@ fn insert_job(tx: &Transaction<'_>, r: &JobRecord) -> Result<(), StoreError> {
     }
 }
 
+/// The record as the outbox keeps it. Cheap: the output is shared, not copied.
 fn without_params(r: &JobRecord) -> JobRecord {
     JobRecord {
-        params: serde_json::Value::Null,
+        params: None,
         ..r.clone()
     }
 }
@@ -500,8 +512,13 @@ fn finish(tx: &Transaction<'_>, state: &mut State, r: &JobRecord) -> Result<Outb
         write_result(tx, r)?;
     }
     let created_at = now_ms();
+    // The row names the job; readers take the record from its row (schema 2).
+    let seq = tx
+        .prepare_cached("INSERT INTO outbox(created_at, body, job) VALUES (?1, '', ?2)")?
+        .insert(params![created_at, r.id.to_string()])?
+        .max(0) as u64;
+    state.head = seq;
     let item = OutboxItem::Result(without_params(r));
-    let seq = append(tx, state, created_at, &item)?;
     Ok(OutboxRow {
         seq,
         created_at,
@@ -520,7 +537,7 @@ fn write_result(tx: &Transaction<'_>, r: &JobRecord) -> rusqlite::Result<usize> 
         r.state.as_str(),
         r.started_at,
         r.finished_at,
-        r.output.as_ref().map(|o| o.to_string()),
+        r.output.as_ref().map(RawJson::get),
         r.error.as_ref().map(|e| e.code.as_str()),
         r.error.as_ref().map(|e| e.message.as_str()),
     ])
@@ -584,25 +601,40 @@ fn list_jobs(
     Ok(rows)
 }
 
+/// The outbox's view of a job: its columns without the params.
+const OUTBOX_JOB_COLUMNS: &str = "j.id, j.kind, NULL, j.timeout_ms, j.source, j.state, \
+    j.created_at, j.started_at, j.finished_at, j.output, j.error_code, j.error_message";
+
 fn read_outbox(tx: &Transaction<'_>, after: u64, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT seq, created_at, body FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT o.seq, o.created_at, o.body, o.job, {OUTBOX_JOB_COLUMNS}
+         FROM outbox o LEFT JOIN jobs j ON j.id = o.job
+         WHERE o.seq > ?1 ORDER BY o.seq LIMIT ?2"
+    ))?;
     // Sequence numbers are rowids (i64). A cursor past i64::MAX saturates, so it means
     // "after everything", never wraps negative into "replay the whole outbox".
     let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![after, limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let mut rows = stmt.query(params![after, limit])?;
     let mut out = Vec::new();
-    for row in rows {
-        let (seq, created_at, body) = row?;
-        let item = serde_json::from_str(&body)
-            .map_err(|e| StoreError::Corrupt(format!("outbox row {seq}: {e}")))?;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let created_at: i64 = r.get(1)?;
+        let job: Option<String> = r.get(3)?;
+        let item = match job {
+            // Trimming keeps every job an outbox row names, so a missing one is damage.
+            Some(id) => match r.get::<_, Option<String>>(4)? {
+                Some(_) => OutboxItem::Result(job_from_columns(r, 4).map_err(|e| {
+                    StoreError::Corrupt(format!("outbox row {seq}: job {id}: {e}"))
+                })?),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "outbox row {seq}: job {id} is missing"
+                    )))
+                }
+            },
+            None => OutboxItem::from_json(&r.get::<_, String>(2)?)
+                .map_err(|e| StoreError::Corrupt(format!("outbox row {seq}: {e}")))?,
+        };
         out.push(OutboxRow {
             seq: seq.max(0) as u64,
             created_at,
@@ -725,9 +757,13 @@ fn trim(
     }
     if rows_due && jobs > config.jobs_max_rows {
         let excess = jobs - config.jobs_max_rows;
+        // Jobs that an outbox row still names stay until the row goes (schema 2), so jobs
+        // may exceed their limit by at most the outbox's.
         let n = tx.execute(
             "DELETE FROM jobs WHERE rowid IN (SELECT rowid FROM jobs
-             WHERE state NOT IN ('queued','running') ORDER BY rowid LIMIT ?1)",
+             WHERE state NOT IN ('queued','running') AND NOT EXISTS
+               (SELECT 1 FROM outbox WHERE outbox.job = jobs.id)
+             ORDER BY rowid LIMIT ?1)",
             [excess as i64],
         )?;
         jobs = jobs.saturating_sub(n as u64);
@@ -735,7 +771,8 @@ fn trim(
     if age_due {
         let cutoff = now_ms() - config.jobs_max_age.as_millis() as i64;
         let n = tx.execute(
-            "DELETE FROM jobs WHERE created_at < ?1 AND state NOT IN ('queued','running')",
+            "DELETE FROM jobs WHERE created_at < ?1 AND state NOT IN ('queued','running')
+             AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.job = jobs.id)",
             [cutoff],
         )?;
         jobs = jobs.saturating_sub(n as u64);

@@ -1,6 +1,6 @@
 //! The API's JSON shapes. The core's records are mapped here, at the edge.
 
-use outpost_core::{JobError, JobRecord};
+use outpost_core::{JobError, JobRecord, RawJson};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -75,8 +75,9 @@ pub struct JobView {
     /// queued, running, succeeded, failed, cancelled, timed_out or interrupted.
     pub state: String,
     /// The job's parameters as stored, secrets redacted; any JSON value.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null", default)]
-    pub params: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub params: Option<RawJson>,
     pub timeout_ms: u64,
     pub source: String,
     /// Unix milliseconds.
@@ -87,9 +88,11 @@ pub struct JobView {
     pub finished_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_ms: Option<i64>,
-    /// The result, once succeeded; any JSON value (its shape is the kind's).
+    /// The result, once succeeded; any JSON value (its shape is the kind's). Written out as
+    /// the executor made it: the text is shared with the store, never rebuilt.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub output: Option<serde_json::Value>,
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub output: Option<RawJson>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<JobErrorView>,
 }

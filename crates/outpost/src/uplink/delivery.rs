@@ -9,7 +9,7 @@
 use std::{collections::VecDeque, sync::Arc};
 
 use outpost_core::{OutboxItem, OutboxRow, Store, StoreError};
-use outpost_proto::Message;
+use outpost_proto::Delivered;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::wire::JobView;
@@ -208,17 +208,28 @@ impl Delivery {
     }
 }
 
-/// An outbox row as a protocol message.
-pub fn to_message(row: &OutboxRow) -> Message {
-    match &row.item {
-        OutboxItem::Result(rec) => Message::Result {
-            seq: row.seq,
-            result: serde_json::to_value(JobView::from(rec.clone())).unwrap_or_default(),
-        },
-        OutboxItem::Event(ev) => Message::Event {
-            seq: row.seq,
-            event: serde_json::to_value(ev).unwrap_or_default(),
-        },
+/// An outbox row as the envelope's text, written straight from the stored record: the
+/// output's text is copied in, never rebuilt as a tree (issue 11).
+pub fn encode_row(row: &OutboxRow) -> (Delivered, String) {
+    let encoded = match &row.item {
+        OutboxItem::Result(rec) => (
+            Delivered::Result,
+            Delivered::Result.encode(row.seq, &JobView::from(rec.clone())),
+        ),
+        OutboxItem::Event(ev) => (Delivered::Event, Delivered::Event.encode(row.seq, ev)),
+    };
+    match encoded {
+        (kind, Ok(text)) => (kind, text),
+        // Records and events are plain data (string keys, text payloads): serializing them
+        // cannot fail. Were it ever to, the peer still gets the row's sequence number, so
+        // its acknowledgement moves the cursor on instead of stalling delivery.
+        (kind, Err(e)) => {
+            tracing::error!(seq = row.seq, error = %e, "uplink: an outbox row could not be encoded");
+            let text = kind
+                .encode(row.seq, &serde_json::Value::Null)
+                .unwrap_or_default();
+            (kind, text)
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use tokio_tungstenite::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    delivery::{to_message, Delivery},
+    delivery::{encode_row, Delivery},
     inbound::{self, Handled},
     Context, UplinkCode, UplinkMetrics,
 };
@@ -243,6 +243,18 @@ impl WsUplink {
             }
             .encode()
         };
+        // Outbox rows: the envelope is already text, copied into the frame as it is.
+        let push_row = |refs: &mut Refs, row: &outpost_core::OutboxRow| {
+            let (kind, envelope) = encode_row(row);
+            let msg_ref = refs.next();
+            Frame::encode_with_payload(
+                Some(&join_ref),
+                Some(&msg_ref),
+                &topic,
+                kind.type_name(),
+                &envelope,
+            )
+        };
         let mut heartbeat = tokio::time::interval(cx.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
@@ -250,7 +262,7 @@ impl WsUplink {
             match delivery.next().await {
                 Ok(rows) => {
                     for row in &rows {
-                        let text = push(&mut refs, &to_message(row));
+                        let text = push_row(&mut refs, row);
                         if let Err(e) = ws.feed(tungstenite::Message::Text(text.into())).await {
                             return End::Lost(format!("send: {e}"));
                         }

@@ -7,7 +7,7 @@ use outpost_snmp::{PduType, TargetParams, VarBind};
 use serde::Deserialize;
 
 use super::{
-    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut,
+    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindList, VarBindsOut,
 };
 
 pub const KIND: &str = "snmp.get";
@@ -61,10 +61,7 @@ impl Executor for SnmpGet {
         let session = self.0.session(&p.target).await?;
         let vbs = session.get(&oids).await.map_err(exec_error)?;
         Ok(VarBindsOut {
-            varbinds: vbs
-                .into_iter()
-                .map(|vb| VarBindOut::new(vb, self.0.mib()))
-                .collect(),
+            varbinds: VarBindList::new(vbs, &self.0),
         })
     }
 }

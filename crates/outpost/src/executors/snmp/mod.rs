@@ -20,8 +20,8 @@ use outpost_core::{executor::ParamError, ExecError};
 use outpost_snmp::mib::Mib;
 use outpost_snmp::params::ParamsError;
 use outpost_snmp::{
-    Engine, EngineConfig, Oid, PduType, Security, Session, SnmpError, TargetParams, UserCache,
-    Value, VarBind,
+    Collected, Engine, EngineConfig, Oid, PduType, Security, Session, SnmpError, TargetParams,
+    UserCache, VarBind,
 };
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -281,31 +281,49 @@ pub fn exec_error(e: SnmpError) -> ExecError {
     ExecError::new(code, e.to_string())
 }
 
-/// One varbind in a job result: the numeric OID, its name when the built-in MIBs know it,
-/// the typed value (`type`, `value`, and `hex` for octet strings), and net-snmp's `-On` line.
-#[derive(Serialize)]
-pub struct VarBindOut {
-    /// Numeric OID, always present.
-    oid: Oid,
-    /// `MODULE::name.index`, when a built-in MIB knows a prefix.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// The typed value, flattened: `type`, `value`, `hex`.
-    #[serde(flatten)]
-    value: Value,
-    /// `snmpget -On`'s line for it, so a result diffs against net-snmp.
-    text: String,
+/// Varbinds as a job result. Each is an object: the numeric OID, its name when the
+/// built-in MIBs know it, the typed value (`type`, `value`, and `hex` for octet strings),
+/// and `snmpget -On`'s line for it, so a result diffs against net-snmp. Serialized field by
+/// field straight into the result's text: no string or map is built per varbind (issue 11).
+pub struct VarBindList {
+    list: Vec<VarBind>,
+    shared: Arc<Shared>,
 }
 
-impl VarBindOut {
-    fn new(vb: VarBind, mib: &Mib) -> Self {
-        let name = mib.name_of(&vb.oid);
-        VarBindOut {
-            text: vb.to_string(),
-            name: (!name.starts_with('.')).then_some(name),
-            oid: vb.oid,
-            value: vb.value,
+impl VarBindList {
+    fn new(list: Vec<VarBind>, shared: &Arc<Shared>) -> Self {
+        VarBindList {
+            list,
+            shared: Arc::clone(shared),
         }
+    }
+}
+
+impl Serialize for VarBindList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mib = self.shared.mib();
+        s.collect_seq(self.list.iter().map(|vb| Row { vb, mib }))
+    }
+}
+
+/// One varbind of a [`VarBindList`].
+struct Row<'a> {
+    vb: &'a VarBind,
+    mib: &'a Mib,
+}
+
+impl Serialize for Row<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("oid", &self.vb.oid)?;
+        let named = self.mib.named(&self.vb.oid);
+        if named.is_known() {
+            m.serialize_entry("name", &Collected(named))?;
+        }
+        self.vb.value.serialize_fields(&mut m)?;
+        m.serialize_entry("text", &Collected(self.vb))?;
+        m.end()
     }
 }
 
@@ -313,7 +331,7 @@ impl VarBindOut {
 #[derive(Serialize)]
 pub struct VarBindsOut {
     /// In request order.
-    varbinds: Vec<VarBindOut>,
+    varbinds: VarBindList,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use outpost_snmp::{cli::parse_set_value, PduType, TargetParams, VarBind};
 use serde::Deserialize;
 
 use super::{
-    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut, VarBindsOut,
+    count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindList, VarBindsOut,
 };
 
 pub const KIND: &str = "snmp.set";
@@ -107,10 +107,7 @@ impl Executor for SnmpSet {
         let session = self.0.session(&p.target).await?;
         let out = session.set(&vbs).await.map_err(exec_error)?;
         Ok(VarBindsOut {
-            varbinds: out
-                .into_iter()
-                .map(|vb| VarBindOut::new(vb, self.0.mib()))
-                .collect(),
+            varbinds: VarBindList::new(out, &self.0),
         })
     }
 }

@@ -7,7 +7,7 @@ use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
 use outpost_snmp::{PduType, TargetParams, VarBind, WalkMode};
 use serde::{Deserialize, Serialize};
 
-use super::{count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindOut};
+use super::{count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindList};
 
 pub const KIND: &str = "snmp.walk";
 
@@ -46,7 +46,7 @@ pub struct Params {
 #[derive(Serialize)]
 pub struct Output {
     /// In walk order.
-    varbinds: Vec<VarBindOut>,
+    varbinds: VarBindList,
     /// A v1 agent ended the walk with noSuchName (`snmpwalk` prints "End of MIB").
     end_of_mib: bool,
 }
@@ -88,12 +88,11 @@ impl Executor for SnmpWalk {
         let limit = p.max_varbinds.unwrap_or(DEFAULT_MAX_VARBINDS);
         let mode = WalkMode::Bulk(p.max_repetitions.unwrap_or(DEFAULT_REPETITIONS));
         let session = self.0.session(&p.target).await?;
-        let mib = self.0.mib();
         let mut varbinds = Vec::new();
         let over = tokio::sync::Notify::new();
         let walk = session.walk_each(&root, mode, |vb| {
             if varbinds.len() < limit {
-                varbinds.push(VarBindOut::new(vb, mib));
+                varbinds.push(vb);
             } else {
                 over.notify_one();
             }
@@ -109,7 +108,7 @@ impl Executor for SnmpWalk {
             }
         };
         Ok(Output {
-            varbinds,
+            varbinds: VarBindList::new(varbinds, &self.0),
             end_of_mib: summary.end_of_mib,
         })
     }

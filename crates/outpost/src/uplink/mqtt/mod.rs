@@ -28,7 +28,7 @@ use link::{Inbound, Link, LinkError, LinkEvent, NotQueued, Settings};
 pub use url::BrokerUrl;
 
 use super::{
-    delivery::{to_message, Delivery},
+    delivery::{encode_row, Delivery},
     inbound::{self, Handled},
     Context, UplinkCode, UplinkMetrics,
 };
@@ -262,8 +262,12 @@ impl MqttUplink {
                 match delivery.next().await {
                     Ok(rows) if !rows.is_empty() => {
                         outgoing.extend(rows.iter().map(|row| {
-                            let msg = to_message(row);
-                            (row.seq, matches!(msg, Message::Event { .. }), msg.encode())
+                            let (kind, text) = encode_row(row);
+                            (
+                                row.seq,
+                                kind == outpost_proto::Delivered::Event,
+                                text.into_bytes(),
+                            )
                         }));
                         continue;
                     }
