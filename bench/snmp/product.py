@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bench  # noqa: E402  (the shared snmpd, exporter config and measuring helpers)
 
 ROOT = bench.ROOT
-OUTPOST = os.path.join(ROOT, "target", "release", "outpost")
+OUTPOST = os.environ.get("OUTPOST_BIN") or os.path.join(ROOT, "target", "release", "outpost")
 
 
 def wait_port(port, proc, what, deadline=30):
@@ -81,6 +81,19 @@ class Agent:
                                       "--listen", f"127.0.0.1:{self.port}"],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc, "outpost")
+
+    def store_counters(self):
+        """(commits, commands) of the agent's store so far: how well writes are grouped."""
+        import urllib.request
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/metrics",
+                                     headers={"Authorization": f"Bearer {self.token}"})
+        text = urllib.request.urlopen(req, timeout=10).read().decode()
+        vals = {}
+        for line in text.splitlines():
+            for name in ("outpost_store_commits_total", "outpost_store_commands_total"):
+                if line.startswith(name + " "):
+                    vals[name] = float(line.split()[1])
+        return (vals.get("outpost_store_commits_total", 0), vals.get("outpost_store_commands_total", 0))
 
     def stop(self):
         self.proc.terminate()
@@ -219,7 +232,7 @@ def main():
                 if a.perf:
                     os.makedirs(a.perf, exist_ok=True)
                     pid = {"api": api_agent.proc.pid, "mqtt": mqtt_agent.proc.pid, "exporter": exp.pid}[s]
-                    perf = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
+                    perf = subprocess.Popen(["perf", "record", "-q", "--call-graph", os.environ.get("PERF_CALL_GRAPH", "fp"), "-p", str(pid), "-o",
                                              os.path.join(a.perf, f"{s}-{i}.data")],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(0.5)  # perf attaches before the first request
@@ -246,6 +259,11 @@ def main():
                     out[f"{s}_vb_per_cpu_over_exporter"] = (out[s]["varbinds_per_cpu_s"]
                                                            / out["exporter"]["varbinds_per_cpu_s"])
                     out[f"{s}_wall_exporter_over_ours"] = out["exporter"]["wall_s"] / out[s]["wall_s"]
+        for name, ag in (("api", api_agent), ("mqtt", mqtt_agent)):
+            if name in sides:
+                c, n = ag.store_counters()
+                print(json.dumps({"agent": name, "store_commits": c, "store_commands": n,
+                                  "commands_per_commit": round(n / max(c, 1), 2)}), flush=True)
         print(json.dumps({"bench": "product", "targets": a.targets, "runs": a.runs, **out}), flush=True)
     finally:
         for p in reversed(procs):

@@ -12,13 +12,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// A valid JSON value, as compact text. Cheap to clone; serializes verbatim.
+///
+/// `Arc<Box<..>>`, not `Arc<RawValue>`: moving a boxed text into an `Arc` of the unsized
+/// value would copy it once more, and results are kilobytes.
 #[derive(Clone)]
-pub struct RawJson(Arc<RawValue>);
+pub struct RawJson(Arc<Box<RawValue>>);
 
 impl RawJson {
     /// Serializes `value` straight to text: no tree in between.
     pub fn to_raw<T: Serialize + ?Sized>(value: &T) -> Result<RawJson, serde_json::Error> {
-        serde_json::value::to_raw_value(value).map(|b| RawJson(Arc::from(b)))
+        serde_json::value::to_raw_value(value).map(|b| RawJson(Arc::new(b)))
     }
 
     /// From a tree. Total: a `Value`'s keys are strings, so it always serializes.
@@ -28,11 +31,11 @@ impl RawJson {
 
     /// Checks that `text` is JSON and keeps it as it is (whitespace included).
     pub fn from_text(text: String) -> Result<RawJson, serde_json::Error> {
-        RawValue::from_string(text).map(|b| RawJson(Arc::from(b)))
+        RawValue::from_string(text).map(|b| RawJson(Arc::new(b)))
     }
 
     pub fn null() -> RawJson {
-        RawJson(Arc::from(RawValue::NULL.to_owned()))
+        RawJson(Arc::new(RawValue::NULL.to_owned()))
     }
 
     /// The JSON text.
@@ -85,7 +88,7 @@ impl Serialize for RawJson {
 
 impl<'de> Deserialize<'de> for RawJson {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Box::<RawValue>::deserialize(d).map(|b| RawJson(Arc::from(b)))
+        Box::<RawValue>::deserialize(d).map(|b| RawJson(Arc::new(b)))
     }
 }
 

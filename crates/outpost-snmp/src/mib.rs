@@ -189,7 +189,10 @@ impl Mib {
     /// The same text as [`Mib::name_of`], formatted when displayed: no allocation, and
     /// prefixes looked up as slices. For hot paths such as the trap receiver's payloads.
     pub fn named<'a>(&'a self, oid: &'a Oid) -> Named<'a> {
-        Named { mib: self, oid }
+        Named {
+            oid,
+            found: self.deepest(oid.as_slice()),
+        }
     }
 
     /// `MODULE::name.suffix` for the longest known prefix, or numeric.
@@ -198,34 +201,33 @@ impl Mib {
     }
 }
 
-/// An OID as `MODULE::name.suffix` (see [`Mib::named`]).
+/// An OID as `MODULE::name.suffix` (see [`Mib::named`]). The prefix is looked up once, when
+/// it is made.
 #[derive(Debug, Clone, Copy)]
 pub struct Named<'a> {
-    mib: &'a Mib,
     oid: &'a Oid,
+    /// The deepest named prefix: (arcs it covers, module, name).
+    found: Option<(usize, &'a str, &'a str)>,
 }
 
 impl Named<'_> {
     /// Whether a built-in MIB knows a prefix of the OID (else it displays as numeric).
     pub fn is_known(&self) -> bool {
-        self.mib.deepest(self.oid.as_slice()).is_some()
+        self.found.is_some()
     }
 }
 
 impl std::fmt::Display for Named<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let arcs = self.oid.as_slice();
-        let Some((n, module, name)) = self.mib.deepest(arcs) else {
-            return write!(f, "{}", self.oid);
+        let Some((n, module, name)) = self.found else {
+            return std::fmt::Display::fmt(self.oid, f);
         };
         if !module.is_empty() {
-            write!(f, "{module}::")?;
+            f.write_str(module)?;
+            f.write_str("::")?;
         }
         f.write_str(name)?;
-        for arc in &arcs[n..] {
-            write!(f, ".{arc}")?;
-        }
-        Ok(())
+        crate::oid::write_dotted(f, &self.oid.as_slice()[n..])
     }
 }
 

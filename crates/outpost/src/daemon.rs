@@ -67,7 +67,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     create_private_dir(&data_dir)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cfg.runtime.worker_threads)
         .thread_name("outpost")
         .enable_all()
         .build()

@@ -465,3 +465,16 @@ fn issue2_readme_config_reference_is_current() {
         "README's reference is stale: paste `outpost config keys`"
     );
 }
+
+#[test]
+fn issue11_runtime_worker_threads_out_of_range_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[runtime]\nworker_threads = 0\n").unwrap();
+    let (code, _, err) = outpost(&["config", "check", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("runtime.worker_threads"), "{err}");
+    std::fs::write(&cfg, "[runtime]\nworker_threads = 2\n").unwrap();
+    let (code, out, err) = outpost(&["config", "check", "--config", cfg.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -89,6 +89,7 @@ pub const KEYS: &[Key] = &[
     key("trap.queue_capacity", Ty::Int, Some("65536"), "Notifications decoded and waiting for the store, at most; beyond it they are dropped and counted."),
     key("trap.log", Ty::Bool, Some("true"), "One snmptrapd-style line per notification at info level (community never logged)."),
     key("trap.mib_names", Ty::Bool, Some("false"), "Add MIB names (built-in IETF MIBs) to events: trap_name and each varbind's name, e.g. IF-MIB::linkDown. Costs CPU and row size per trap."),
+    key("runtime.worker_threads", Ty::Int, Some("1"), "Threads running the agent's async work (API, uplinks, polling). The store, the trap receiver and /proc scans have threads of their own, so one suits most hosts; more spreads very heavy polling over more cores, at some CPU cost per job."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
 ];
 

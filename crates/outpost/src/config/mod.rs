@@ -21,6 +21,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub store: StoreSection,
     pub shutdown: ShutdownConfig,
+    pub runtime: RuntimeConfig,
     /// Every key of `[agent]` is optional, so the table may be absent altogether.
     #[serde(default)]
     pub agent: AgentConfig,
@@ -170,6 +171,16 @@ pub struct StoreSection {
     pub jobs_max_age_secs: u64,
 }
 
+/// `runtime.*`: the async runtime.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Async worker threads. One by default: with two, a job's steps (request, reply,
+    /// store, answer) hop between threads, and the wake-ups cost more CPU per polled
+    /// varbind than the second core returns (issue 11, bench/RESULTS.md).
+    pub worker_threads: usize,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownConfig {
@@ -189,6 +200,9 @@ impl Config {
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.jobs.queue_capacity == 0 {
             return Err(("jobs.queue_capacity", "must be at least 1".into()));
+        }
+        if !(1..=64).contains(&self.runtime.worker_threads) {
+            return Err(("runtime.worker_threads", "must be between 1 and 64".into()));
         }
         if self.jobs.max_timeout_ms == 0 {
             return Err(("jobs.max_timeout_ms", "must be at least 1".into()));
