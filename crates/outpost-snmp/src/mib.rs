@@ -215,6 +215,19 @@ impl Named<'_> {
     pub fn is_known(&self) -> bool {
         self.found.is_some()
     }
+
+    /// Appends what `Display` shows, without going through `fmt`.
+    pub fn push_to(&self, out: &mut String) {
+        let Some((n, module, name)) = self.found else {
+            return self.oid.push_to(out);
+        };
+        if !module.is_empty() {
+            out.push_str(module);
+            out.push_str("::");
+        }
+        out.push_str(name);
+        crate::oid::push_dotted(out, &self.oid.as_slice()[n..]);
+    }
 }
 
 impl std::fmt::Display for Named<'_> {

@@ -60,6 +60,37 @@ impl fmt::Display for Oid {
     }
 }
 
+impl Oid {
+    /// Appends the OID as `Display` shows it, without going through `fmt`: for writers that
+    /// format thousands of OIDs into one buffer (a poll's result).
+    pub fn push_to(&self, out: &mut String) {
+        if self.0.is_empty() {
+            out.push_str(".0.0");
+        } else {
+            push_dotted(out, &self.0);
+        }
+    }
+}
+
+/// `.a.b.c` for `arcs`, appended to `out`.
+pub(crate) fn push_dotted(out: &mut String, arcs: &[u32]) {
+    let mut digits = [0u8; 10];
+    for &arc in arcs {
+        let mut i = digits.len();
+        let mut v = arc;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.push('.');
+        out.push_str(ascii(&digits[i..]));
+    }
+}
+
 /// `.a.b.c` for `arcs`. Formatted in a stack buffer and written in as few calls as possible:
 /// a trap's payload prints several OIDs, and `write!` per arc (one padding-aware integer
 /// format and two writes each) was a tenth of the receiver's CPU under load.

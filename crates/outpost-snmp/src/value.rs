@@ -320,6 +320,16 @@ impl VarBind {
 }
 
 /// `OID = VALUE`, the `snmpwalk -On` line (without the newline).
+impl VarBind {
+    /// Appends what `Display` shows (`OID = TYPE: value`), with the OID written directly.
+    pub fn push_to(&self, out: &mut String) {
+        self.oid.push_to(out);
+        out.push_str(" = ");
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}", self.value);
+    }
+}
+
 impl fmt::Display for VarBind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} = {}", self.oid, self.value)

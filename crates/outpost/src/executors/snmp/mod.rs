@@ -325,23 +325,20 @@ struct Row<'a> {
 impl Serialize for Row<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        use std::fmt::Write as _;
         let mut buf = self.scratch.take();
-        let mut entry =
-            |m: &mut S::SerializeMap, key: &'static str, shown: &dyn std::fmt::Display| {
-                buf.clear();
-                // Writing to a String cannot fail.
-                let _ = write!(buf, "{shown}");
-                m.serialize_entry(key, buf.as_str())
-            };
+        let mut entry = |m: &mut S::SerializeMap, key: &'static str, fill: &dyn Fn(&mut String)| {
+            buf.clear();
+            fill(&mut buf);
+            m.serialize_entry(key, buf.as_str())
+        };
         let mut m = s.serialize_map(None)?;
-        entry(&mut m, "oid", &self.vb.oid)?;
+        entry(&mut m, "oid", &|b| self.vb.oid.push_to(b))?;
         let named = self.mib.named(&self.vb.oid);
         if named.is_known() {
-            entry(&mut m, "name", &named)?;
+            entry(&mut m, "name", &|b| named.push_to(b))?;
         }
         self.vb.value.serialize_fields(&mut m)?;
-        entry(&mut m, "text", self.vb)?;
+        entry(&mut m, "text", &|b| self.vb.push_to(b))?;
         self.scratch.set(buf);
         m.end()
     }
