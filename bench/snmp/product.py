@@ -3,16 +3,18 @@
 
 1,000 targets (one snmpd listening on 1,000 UDP ports) x (20 GETs + an ifTable bulkwalk),
 the same work as bench.py's (b), but through what users run:
-- api:      `outpost run`, one `POST /v1/jobs?wait=30` per job (an `snmp.get` of the 20 OIDs
-            and an `snmp.walk` of ifTable per target), 32 requests in flight (curl --parallel),
-            every result stored before it is answered;
+- api:      `outpost run`, one `POST /v1/jobs?wait=30` per job, 32 requests in flight (curl
+            --parallel), every result stored before it is answered. The jobs: one `snmp.poll`
+            per target (the 20 GETs and the ifTable walk, as the exporter's module per scrape);
+            with --mix split, an `snmp.get` and an `snmp.walk` per target;
 - mqtt:     the same jobs published to the agent's MQTT job topic on a local Mosquitto, every
             result delivered to a subscriber (mosquitto_sub) before the run ends;
 - exporter: prometheus-snmp-exporter 0.21, one `/snmp` scrape per target, 32 in flight.
 Sides alternate in every run (A B C, then C B A, ...). The figure is varbinds per CPU-second
 of the poller process (the agent or the exporter; clients not counted), and wall time.
 
-Usage: bench/snmp/product.py [--runs N] [--targets N] [--only api,mqtt,exporter] [--perf DIR]
+Usage: bench/snmp/product.py [--runs N] [--targets N] [--only api,mqtt,exporter] [--mix poll|split]
+                             [--perf DIR]
   --perf DIR: record `perf record -g` of the poller during each side's runs into DIR/SIDE-RUN.data
   (a diagnostic: perf's own cost lands in the figures of that run).
 Needs: cargo build --release -p outpost (done here), snmpd, prometheus-snmp-exporter, curl,
@@ -50,10 +52,20 @@ def wait_port(port, proc, what, deadline=30):
     raise SystemExit(f"{what} did not listen on {port}")
 
 
+MIX = "poll"
+
+
 def jobs_for(ports):
-    """The two job bodies per target."""
+    """The job bodies per target: one `snmp.poll` (the GETs and the walk, as the exporter's
+    module does per scrape), or with --mix split an `snmp.get` and an `snmp.walk`."""
     for p in ports:
         target = f"127.0.0.1:{p}"
+        if MIX == "poll":
+            yield {"kind": "snmp.poll", "params": {"target": target, "community": "public",
+                                                   "get": bench.GETS, "walk": ["1.3.6.1.2.1.2.2"],
+                                                   "max_repetitions": 10, "retries": 2,
+                                                   "timeout_ms": 2000}}
+            continue
         yield {"kind": "snmp.get", "params": {"target": target, "community": "public",
                                               "oids": bench.GETS, "retries": 2, "timeout_ms": 2000}}
         yield {"kind": "snmp.walk", "params": {"target": target, "community": "public",
@@ -132,7 +144,7 @@ def run_api(agent, ports, tmp):
 
 
 def run_mqtt(agent, broker_port, ports, tmp):
-    n = 2 * len(ports)
+    n = len(list(jobs_for(ports)))
     results = os.path.join(tmp, "mqtt-results.txt")
     sub = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker_port), "-q", "1",
                             "-t", "outpost/bench/results", "-C", str(n), "-W", "120"],
@@ -190,7 +202,12 @@ def main():
     ap.add_argument("--base-port", type=int, default=20001)
     ap.add_argument("--only", default="api,mqtt,exporter")
     ap.add_argument("--perf", default=None)
+    ap.add_argument("--mix", choices=["poll", "split"], default="poll",
+                    help="poll: one snmp.poll job per target (default); split: an snmp.get and "
+                         "an snmp.walk job per target")
     a = ap.parse_args()
+    global MIX
+    MIX = a.mix
     sides = a.only.split(",")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "outpost"], cwd=ROOT, check=True)
     ports = list(range(a.base_port, a.base_port + a.targets))
@@ -264,7 +281,8 @@ def main():
                 c, n = ag.store_counters()
                 print(json.dumps({"agent": name, "store_commits": c, "store_commands": n,
                                   "commands_per_commit": round(n / max(c, 1), 2)}), flush=True)
-        print(json.dumps({"bench": "product", "targets": a.targets, "runs": a.runs, **out}), flush=True)
+        print(json.dumps({"bench": "product", "mix": a.mix, "targets": a.targets, "runs": a.runs,
+                          **out}), flush=True)
     finally:
         for p in reversed(procs):
             p.terminate()

@@ -600,3 +600,92 @@ async fn issue3_cli_usage_error_exits_2_and_runtime_error_exits_1() {
     assert!(err.contains("timeout"), "{err}");
     assert_no_secret("a runtime error", &err);
 }
+
+/// The `-On` lines of a list of result varbinds.
+fn lines_of(vbs: &Value) -> String {
+    vbs.as_array()
+        .unwrap_or_else(|| panic!("not a varbind list: {vbs}"))
+        .iter()
+        .map(|v| format!("{}\n", v["text"].as_str().unwrap()))
+        .collect()
+}
+
+/// Issue 11: `snmp.poll` (a device's GET and walks in one job) returns exactly what the
+/// separate `snmp.get` and `snmp.walk` jobs return, keeps secrets out of the store like
+/// them, names the field of a bad param, and names the operation that failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue11_snmp_poll_returns_what_the_get_and_walks_it_replaces() {
+    let d = Snmpd::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()));
+    let gets = json!(["sysDescr.0", ".1.3.6.1.2.1.1.5.0", ".1.3.6.1.2.1.1.6.0"]);
+    // The last subtree does not exist: net-snmp's walk semantics apply to it as to a walk job.
+    let roots = [STABLE_ROOT, ".1.3.6.1.2.1.2.2", ".1.3.6.1.999"];
+    let get = run_job(&a, "snmp.get", with(v2c_params(&d), json!({"oids": gets}))).await;
+    let mut walks = Vec::new();
+    for r in roots {
+        walks.push(run_job(&a, "snmp.walk", with(v2c_params(&d), json!({"oid": r}))).await);
+    }
+    let poll = run_job(
+        &a,
+        "snmp.poll",
+        with(v2c_params(&d), json!({"get": gets, "walk": roots})),
+    )
+    .await;
+    assert_eq!(poll["state"], "succeeded", "{poll}");
+    let out = &poll["output"];
+    assert_eq!(lines_of(&out["get"]), lines_of(&get["output"]["varbinds"]));
+    let polled = out["walks"].as_array().unwrap();
+    assert_eq!(polled.len(), roots.len());
+    for ((w, alone), root) in polled.iter().zip(&walks).zip(roots) {
+        assert_eq!(w["root"], root);
+        assert_eq!(
+            lines_of(&w["varbinds"]),
+            lines_of(&alone["output"]["varbinds"])
+        );
+    }
+    assert!(!out["walks"][0]["varbinds"].as_array().unwrap().is_empty());
+    assert_no_secret(
+        "the poll as stored",
+        &a.job(poll["id"].as_str().unwrap()).await.to_string(),
+    );
+
+    // Bad input names its field; nothing is queued.
+    for (params, field) in [
+        (json!({}), "params.get"),
+        (
+            json!({"walk": [STABLE_ROOT, "no.such.name"]}),
+            "params.walk[1]",
+        ),
+        (
+            json!({"get": ["sysDescr.0"], "max_repetitions": 0}),
+            "params.max_repetitions",
+        ),
+        (json!({"get": ["sysDescr.0"], "wallk": []}), "params.wallk"),
+    ] {
+        let (st, body) = a
+            .submit(
+                json!({"kind": "snmp.poll", "params": with(v2c_params(&d), params)}),
+                None,
+            )
+            .await;
+        assert_eq!(st, 422, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+
+    // A device that does not answer: the failing operation is named.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (st, body) = a
+        .submit(
+            json!({"kind": "snmp.poll", "timeout_ms": 20000, "params": {
+                "target": silent.local_addr().unwrap().to_string(), "community": COMMUNITY,
+                "timeout_ms": 200, "retries": 0, "walk": [STABLE_ROOT]}}),
+            Some(30.0),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["state"], "failed", "{body}");
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.starts_with(&format!("walk {STABLE_ROOT}:")), "{msg}");
+}

@@ -130,6 +130,11 @@ pub(super) fn open(
             })?;
     }
     let mut conn = Connection::open(&config.path)?;
+    // One writer, this thread, ever: an exclusive lock held for the store's life spares
+    // every transaction its file-lock system calls and keeps the WAL index in this
+    // process's memory instead of a shared-memory file (set before WAL is first used). A
+    // second agent on the same data directory gets "database is locked", not a share.
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
         None,

@@ -25,6 +25,7 @@ pub fn registry_and_snmp(started: Instant, host: Host) -> (Registry, Arc<snmp::S
     let snmp = snmp::Shared::new();
     reg.register(snmp::SnmpGet(snmp.clone()))
         .register(snmp::SnmpWalk(snmp.clone()))
+        .register(snmp::SnmpPoll(snmp.clone()))
         .register(snmp::SnmpSet(snmp.clone()));
     let mut kinds: Vec<String> = reg.kinds().iter().map(|k| k.to_string()).collect();
     kinds.push(agent_info::KIND.to_owned());

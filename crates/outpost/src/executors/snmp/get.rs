@@ -13,7 +13,7 @@ use super::{
 pub const KIND: &str = "snmp.get";
 
 /// Most OIDs in one GET; the engine splits on tooBig, this bounds the request itself.
-const MAX_OIDS: usize = 1024;
+pub(super) const MAX_OIDS: usize = 1024;
 
 pub struct SnmpGet(pub Arc<Shared>);
 

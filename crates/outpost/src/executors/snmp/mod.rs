@@ -1,4 +1,5 @@
-//! `snmp.get`, `snmp.walk`, `snmp.set`: SNMP polling as jobs, on `outpost-snmp`'s engine.
+//! `snmp.get`, `snmp.walk`, `snmp.set` and `snmp.poll` (a GET and walks of one device in one
+//! job): SNMP polling as jobs, on `outpost-snmp`'s engine.
 //!
 //! One [`Shared`] per registry: one [`Engine`] (a few UDP sockets for every target), created
 //! on the first SNMP job so an agent that polls nothing binds nothing; one [`UserCache`], so
@@ -10,6 +11,7 @@
 //! pass phrases before params are stored, so they never reach the store, the outbox or a log.
 
 mod get;
+mod poll;
 mod set;
 mod walk;
 
@@ -29,6 +31,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use get::SnmpGet;
+pub use poll::SnmpPoll;
 pub use set::SnmpSet;
 pub use walk::SnmpWalk;
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use outpost_core::{executor::ParamError, ExecError, Executor, JobContext};
-use outpost_snmp::{PduType, TargetParams, VarBind, WalkMode};
+use outpost_snmp::{Oid, PduType, Session, TargetParams, VarBind, WalkMode, WalkSummary};
 use serde::{Deserialize, Serialize};
 
 use super::{count_in_range, exec_error, redact, refuse_unknown, Shared, Unknown, VarBindList};
@@ -14,13 +14,13 @@ pub const KIND: &str = "snmp.walk";
 /// `snmpwalk`'s default root: mib-2.
 const DEFAULT_ROOT: &str = ".1.3.6.1.2.1";
 /// `snmpbulkwalk`'s default max-repetitions.
-const DEFAULT_REPETITIONS: u32 = 10;
+pub(super) const DEFAULT_REPETITIONS: u32 = 10;
 /// Largest max-repetitions accepted; more only makes replies that get split on tooBig.
-const MAX_REPETITIONS: u32 = 1000;
+pub(super) const MAX_REPETITIONS: u32 = 1000;
 /// Default cap on varbinds in one result: a full tree of a busy host is ~15k.
-const DEFAULT_MAX_VARBINDS: usize = 100_000;
+pub(super) const DEFAULT_MAX_VARBINDS: usize = 100_000;
 /// The cap a job may ask for: a result is held in memory and stored whole.
-const MAX_MAX_VARBINDS: usize = 1_000_000;
+pub(super) const MAX_MAX_VARBINDS: usize = 1_000_000;
 
 pub struct SnmpWalk(pub Arc<Shared>);
 
@@ -89,27 +89,37 @@ impl Executor for SnmpWalk {
         let mode = WalkMode::Bulk(p.max_repetitions.unwrap_or(DEFAULT_REPETITIONS));
         let session = self.0.session(&p.target).await?;
         let mut varbinds = Vec::new();
-        let over = tokio::sync::Notify::new();
-        let walk = session.walk_each(&root, mode, |vb| {
-            if varbinds.len() < limit {
-                varbinds.push(vb);
-            } else {
-                over.notify_one();
-            }
-        });
-        // Past the cap the walk is dropped mid-flight: no more requests go out.
-        let summary = tokio::select! {
-            r = walk => r.map_err(exec_error)?,
-            () = over.notified() => {
-                return Err(ExecError::new(
-                    "too_many_varbinds",
-                    format!("the walk passed max_varbinds ({limit})"),
-                ))
-            }
-        };
+        let summary = walk_into(&session, &root, mode, limit, &mut varbinds).await?;
         Ok(Output {
             varbinds: VarBindList::new(varbinds, &self.0),
             end_of_mib: summary.end_of_mib,
         })
+    }
+}
+
+/// Walks `root` into `out`, failing with `too_many_varbinds` once `out` would pass `limit`
+/// (which counts what `out` already holds, so several walks can share one cap). Past the
+/// cap the walk is dropped mid-flight: no more requests go out.
+pub(super) async fn walk_into(
+    session: &Session,
+    root: &Oid,
+    mode: WalkMode,
+    limit: usize,
+    out: &mut Vec<VarBind>,
+) -> Result<WalkSummary, ExecError> {
+    let over = tokio::sync::Notify::new();
+    let walk = session.walk_each(root, mode, |vb| {
+        if out.len() < limit {
+            out.push(vb);
+        } else {
+            over.notify_one();
+        }
+    });
+    tokio::select! {
+        r = walk => r.map_err(exec_error),
+        () = over.notified() => Err(ExecError::new(
+            "too_many_varbinds",
+            format!("the walk passed max_varbinds ({limit})"),
+        )),
     }
 }
