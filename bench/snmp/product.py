@@ -89,6 +89,9 @@ class Agent:
                    OUTPOST_AGENT_ID="bench", OUTPOST_JOBS_QUEUE_CAPACITY="4096")
         if mqtt_url:
             env["OUTPOST_UPLINK_MQTT_URL"] = mqtt_url
+        if os.environ.get("AGENT_LD_PRELOAD"):
+            # Diagnostic: another allocator under the agents only (e.g. libjemalloc.so.2).
+            env["LD_PRELOAD"] = os.environ["AGENT_LD_PRELOAD"]
         self.proc = subprocess.Popen([OUTPOST, "run", "--data-dir", self.dir,
                                       "--listen", f"127.0.0.1:{self.port}"],
                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -72,23 +72,39 @@ impl Oid {
     }
 }
 
-/// `.a.b.c` for `arcs`, appended to `out`.
+/// `.a.b.c` for `arcs`, appended to `out`: built in a stack buffer, handed over a chunk at
+/// a time (one capacity check and one ASCII check per chunk, not per arc).
 pub(crate) fn push_dotted(out: &mut String, arcs: &[u32]) {
-    let mut digits = [0u8; 10];
+    const CHUNK: usize = 256;
+    let mut buf = [0u8; CHUNK];
+    let mut len = 0;
     for &arc in arcs {
-        let mut i = digits.len();
-        let mut v = arc;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+        if len + 11 > CHUNK {
+            out.push_str(ascii(&buf[..len]));
+            len = 0;
         }
-        out.push('.');
-        out.push_str(ascii(&digits[i..]));
+        len += put_arc(&mut buf[len..], arc);
     }
+    out.push_str(ascii(&buf[..len]));
+}
+
+/// Writes `.arc` at the start of `buf` (at least 11 bytes) and returns its length.
+fn put_arc(buf: &mut [u8], arc: u32) -> usize {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut v = arc;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let tail = &digits[i..];
+    buf[0] = b'.';
+    buf[1..1 + tail.len()].copy_from_slice(tail);
+    1 + tail.len()
 }
 
 /// `.a.b.c` for `arcs`. Formatted in a stack buffer and written in as few calls as possible:
@@ -103,21 +119,7 @@ pub(crate) fn write_dotted(f: &mut fmt::Formatter<'_>, arcs: &[u32]) -> fmt::Res
             f.write_str(ascii(&buf[..len]))?;
             len = 0;
         }
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        let mut v = arc;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        buf[len] = b'.';
-        let tail = &digits[i..];
-        buf[len + 1..len + 1 + tail.len()].copy_from_slice(tail);
-        len += 1 + tail.len();
+        len += put_arc(&mut buf[len..], arc);
     }
     f.write_str(ascii(&buf[..len]))
 }
