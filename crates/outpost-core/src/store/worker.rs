@@ -36,6 +36,10 @@ pub(super) enum Command {
         events: Vec<Event>,
         reply: Reply<Vec<u64>>,
     },
+    AppendEncoded {
+        events: crate::EncodedEvents,
+        reply: Reply<u64>,
+    },
     GetJob {
         id: JobId,
         reply: Reply<Option<JobRecord>>,
@@ -324,6 +328,10 @@ fn run_batch(
                 }
                 replies.push(deferred(reply, res));
             }
+            Command::AppendEncoded { events, reply } => {
+                let res = append_encoded(&tx, state, &events, publisher, &mut published);
+                replies.push(deferred(reply, res));
+            }
             Command::GetJob { id, reply } => replies.push(deferred(reply, get_job(&tx, id))),
             Command::ListJobs {
                 state: st,
@@ -397,6 +405,7 @@ fn fail(cmd: Command, msg: &str) {
             drop(reply.send(Err(err())))
         }
         Command::AppendEvents { reply, .. } => drop(reply.send(Err(err()))),
+        Command::AppendEncoded { reply, .. } => drop(reply.send(Err(err()))),
         Command::GetJob { reply, .. } => drop(reply.send(Err(err()))),
         Command::ListJobs { reply, .. } => drop(reply.send(Err(err()))),
         Command::ReadOutbox { reply, .. } => drop(reply.send(Err(err()))),
@@ -553,6 +562,44 @@ fn append_with(
     let seq = stmt.insert(params![created_at, body])?.max(0) as u64;
     state.head = seq;
     Ok(seq)
+}
+
+/// Pre-encoded event bodies, inserted as written, all or nothing. Read back into events
+/// only when someone listens live (the outbox publisher has a receiver).
+fn append_encoded(
+    tx: &Transaction<'_>,
+    state: &mut State,
+    events: &crate::EncodedEvents,
+    publisher: &super::Publisher,
+    published: &mut Vec<OutboxRow>,
+) -> Result<u64, StoreError> {
+    let created_at = now_ms();
+    let head = state.head;
+    let first = published.len();
+    let live = publisher.get().is_some_and(|p| p.receiver_count() > 0);
+    let res = in_savepoint(tx, |sp| {
+        let mut stmt = sp.prepare_cached(INSERT_OUTBOX)?;
+        let mut seq = state.head;
+        for body in events.bodies() {
+            seq = stmt.insert(params![created_at, body])?.max(0) as u64;
+            if live {
+                let event = crate::EncodedEvents::event(body)
+                    .map_err(|e| StoreError::Encode(format!("encoded event: {e}")))?;
+                published.push(OutboxRow {
+                    seq,
+                    created_at,
+                    item: OutboxItem::Event(event),
+                });
+            }
+        }
+        state.head = seq;
+        Ok(seq)
+    });
+    if res.is_err() {
+        state.head = head;
+        published.truncate(first);
+    }
+    res
 }
 
 fn get_job(tx: &Transaction<'_>, id: JobId) -> Result<Option<JobRecord>, StoreError> {

@@ -12,17 +12,22 @@
 //! - `socket.rs`: binding (receive buffer) and the read loop, a thread of its own that never
 //!   waits for the store.
 //! - `filter.rs`: networks, communities; `usm.rs`: v3 users, Reports, sealed Responses.
-//! - `normalize.rs`: the notification in normal form and its event payload.
+//! - `normalize.rs`: the notification in normal form and its event payload (the serde
+//!   reference); `encode.rs`: the same payload written straight into a text buffer.
+//! - `pass.rs`: a read pass's notifications, encoded by the read loop for their sink.
 //! - `queue.rs`: the bounded queue, one item per read pass, bounded in notifications.
-//! - `writer.rs`: queue to store (or to stdout for `outpost traps listen`), then acknowledge.
+//! - `writer.rs`: queue to store (or to stdout for `outpost traps listen`, on a thread of
+//!   its own), then acknowledge.
 //! - `log.rs`: the snmptrapd-style line. `metrics.rs`: accepted, drops by reason, kernel drops.
 
 pub mod boots;
 pub mod config;
+pub mod encode;
 pub mod filter;
 pub mod log;
 pub mod metrics;
 pub mod normalize;
+pub mod pass;
 pub mod queue;
 pub mod socket;
 pub mod usm;
@@ -44,9 +49,16 @@ pub struct Receiver {
     /// The read loop's thread; when it has ended, the queue's sender is gone.
     reader: Option<std::thread::JoinHandle<()>>,
     /// The writer, which ends once the queue is empty and closed.
-    writer: Option<JoinHandle<()>>,
+    writer: Option<Writer>,
     /// The bound addresses (with the real port when 0 was asked for).
     pub addrs: Vec<SocketAddr>,
+}
+
+/// The daemon's writer is a task (it awaits the store); `traps listen`'s a thread (it
+/// blocks on standard output).
+enum Writer {
+    Task(JoinHandle<()>),
+    Thread(std::thread::JoinHandle<()>),
 }
 
 /// Our snmpEngineID, from the agent id: enterprise 8072's prefix with the text format (4).
@@ -90,13 +102,41 @@ impl Receiver {
         let filter = Arc::new(filter::Filter::new(&mut settings));
         let stop = Arc::new(socket::StopSignal::new()?);
         let (tx, rx) = queue::bounded(settings.queue_capacity);
+        let format = match &sink {
+            Sink::Store(_) => pass::Format::Store {
+                mib: settings.mib.clone(),
+                ids: outpost_core::EventIds::new(),
+            },
+            Sink::Print { json: false } => pass::Format::Text,
+            Sink::Print { json: true } => pass::Format::Json {
+                mib: settings
+                    .mib
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(outpost_snmp::mib::Mib::builtin())),
+            },
+        };
+        let builder = pass::PassBuilder::new(format, settings.log);
+        // The writer first: should the read loop's thread fail to start, dropping `tx`
+        // ends the writer.
+        let writer = match sink {
+            Sink::Store(store) => {
+                Writer::Task(tokio::spawn(writer::run_store(rx, store, metrics.clone())))
+            }
+            Sink::Print { .. } => {
+                let metrics = metrics.clone();
+                Writer::Thread(
+                    std::thread::Builder::new()
+                        .name("outpost-trap-out".into())
+                        .spawn(move || writer::run_print(rx, metrics))?,
+                )
+            }
+        };
         let reader = {
             let (metrics, stop) = (metrics.clone(), Arc::clone(&stop));
             std::thread::Builder::new()
                 .name("outpost-trap".into())
-                .spawn(move || socket::read_loop(socks, filter, tx, metrics, stop))?
+                .spawn(move || socket::read_loop(socks, filter, builder, tx, metrics, stop))?
         };
-        let writer = tokio::spawn(writer::run(rx, sink, metrics, settings.log, settings.mib));
         Ok(Receiver {
             stop,
             reader: Some(reader),
@@ -112,8 +152,14 @@ impl Receiver {
         if let Some(t) = self.reader.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
-        if let Some(w) = self.writer.take() {
-            let _ = w.await;
+        match self.writer.take() {
+            Some(Writer::Task(w)) => {
+                let _ = w.await;
+            }
+            Some(Writer::Thread(t)) => {
+                let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            }
+            None => {}
         }
     }
 }

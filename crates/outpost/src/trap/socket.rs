@@ -18,9 +18,9 @@ use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use rustix::net::{self as rnet, sockopt, AddressFamily, SocketType};
 
 use super::filter::{Decision, Filter};
-use super::metrics::TrapMetrics;
+use super::metrics::{DropReason, TrapMetrics};
+use super::pass::PassBuilder;
 use super::queue::QueueSender;
-use super::writer::Queued;
 
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65535;
@@ -95,6 +95,7 @@ pub fn inode(sock: &UdpSocket) -> Option<u64> {
 pub fn read_loop(
     socks: Vec<Arc<UdpSocket>>,
     filter: Arc<Filter>,
+    mut pass: PassBuilder,
     queue: QueueSender,
     metrics: TrapMetrics,
     stop: Arc<StopSignal>,
@@ -102,12 +103,16 @@ pub fn read_loop(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping = false;
     loop {
-        let mut pass = Vec::new();
+        // What the queue can take now bounds the pass: the rest is dropped before it is
+        // encoded.
+        let room = queue.room();
         let n: usize = socks
             .iter()
-            .map(|sock| drain(sock, &mut buf, &filter, &mut pass, &metrics))
+            .map(|sock| drain(sock, &mut buf, &filter, &mut pass, room, &metrics))
             .sum();
-        queue.send(pass, &metrics);
+        if let Some(p) = pass.take() {
+            queue.send(p, &metrics);
+        }
         if stopping {
             if n == 0 {
                 return;
@@ -154,7 +159,8 @@ fn drain(
     sock: &Arc<UdpSocket>,
     buf: &mut [u8],
     filter: &Filter,
-    pass: &mut Vec<Queued>,
+    pass: &mut PassBuilder,
+    room: usize,
     metrics: &TrapMetrics,
 ) -> usize {
     let mut n = 0;
@@ -162,7 +168,7 @@ fn drain(
         match sock.recv_from(buf) {
             Ok((len, from)) => {
                 let data = buf.get(..len).unwrap_or_default();
-                handle(data, from, sock, filter, pass, metrics);
+                handle(data, from, sock, filter, pass, room, metrics);
                 n += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -182,14 +188,18 @@ fn handle(
     from: SocketAddr,
     sock: &Arc<UdpSocket>,
     filter: &Filter,
-    pass: &mut Vec<Queued>,
+    pass: &mut PassBuilder,
+    room: usize,
     metrics: &TrapMetrics,
 ) {
     match filter.check(data, from) {
-        Decision::Accept(n, reply) => pass.push(Queued {
-            notification: n,
-            reply: reply.map(|bytes| (Arc::clone(sock), bytes)),
-        }),
+        Decision::Accept(n, reply) => {
+            if pass.count() < room {
+                pass.add(&n, reply.map(|bytes| (Arc::clone(sock), bytes)));
+            } else {
+                metrics.drop(DropReason::QueueFull);
+            }
+        }
         Decision::Report(bytes) => {
             metrics.reports.inc();
             let _ = sock.send_to(&bytes, from);
