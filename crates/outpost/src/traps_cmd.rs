@@ -42,8 +42,9 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         ],
         users: vec![],
         recv_buffer_bytes: 8 << 20,
-        // As the daemon's default: a slow terminal or pipe has ~1 s of a 50k/s flood.
-        queue_capacity: 65536,
+        // A third of a second of a 50k/s flood: output that stalls longer than that (a
+        // paused pipe) costs counted drops, not memory.
+        queue_capacity: 16384,
         log: false,
         engine_id: trap::engine_id("outpost-traps-listen"),
         // No data directory to keep a count in: informs to this listener see boots 1.

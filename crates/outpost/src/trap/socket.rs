@@ -91,14 +91,27 @@ pub fn inode(sock: &UdpSocket) -> Option<u64> {
     s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// Reads until `stop` is raised, then drains what is already in the buffers and returns.
+/// Reads until `stop` is raised, then drains what is already in the buffers and returns,
+/// with the kernel's drop count read one last time before the sockets close.
 pub fn read_loop(
     socks: Vec<Arc<UdpSocket>>,
     filter: Arc<Filter>,
-    mut pass: PassBuilder,
+    pass: PassBuilder,
     queue: QueueSender,
     metrics: TrapMetrics,
     stop: Arc<StopSignal>,
+) {
+    read_until_stopped(&socks, &filter, pass, &queue, &metrics, &stop);
+    metrics.sockets.freeze();
+}
+
+fn read_until_stopped(
+    socks: &[Arc<UdpSocket>],
+    filter: &Filter,
+    mut pass: PassBuilder,
+    queue: &QueueSender,
+    metrics: &TrapMetrics,
+    stop: &StopSignal,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping = false;
@@ -108,10 +121,10 @@ pub fn read_loop(
         let room = queue.room();
         let n: usize = socks
             .iter()
-            .map(|sock| drain(sock, &mut buf, &filter, &mut pass, room, &metrics))
+            .map(|sock| drain(sock, &mut buf, filter, &mut pass, room, metrics))
             .sum();
         if let Some(p) = pass.take() {
-            queue.send(p, &metrics);
+            queue.send(p, metrics);
         }
         if stopping {
             if n == 0 {
