@@ -225,9 +225,14 @@ async fn issue11_store_keeps_and_publishes_encoded_events() {
     let mut ids = EventIds::new();
     ids.stamp();
     let mut batch = EncodedEvents::new();
-    let payloads = [r#"{"a":1}"#, r#"{"b":"x\"y","c":[true,null]}"#, "[]"];
-    for p in payloads {
-        batch.push(&mut ids, "snmp.trap", |out| out.push_str(p));
+    // 70 events: two full multi-row statements (32 each) and 6 single rows.
+    let shapes = [r#"{"a":1}"#, r#"{"b":"x\"y","c":[true,null]}"#, "[]"];
+    const N: usize = 70;
+    for i in 0..N {
+        let p = shapes[i % shapes.len()];
+        batch.push(&mut ids, "snmp.trap", |out| {
+            out.push_str(&format!("{{\"i\":{i},\"p\":{p}}}"))
+        });
     }
     let expected: Vec<_> = batch
         .bodies()
@@ -238,11 +243,11 @@ async fn issue11_store_keeps_and_publishes_encoded_events() {
         .await
         .unwrap();
     let last = store.append_encoded(batch).await.unwrap();
-    assert_eq!(last, before[0] + 3);
+    assert_eq!(last, before[0] + N as u64);
     assert_eq!(store.append_encoded(EncodedEvents::new()).await.unwrap(), 0);
 
-    let rows = store.outbox_after(before[0], 10).await.unwrap();
-    assert_eq!(rows.len(), 3);
+    let rows = store.outbox_after(before[0], 100).await.unwrap();
+    assert_eq!(rows.len(), N);
     let _first = live.recv().await.unwrap();
     for (i, row) in rows.iter().enumerate() {
         assert_eq!(row.seq, before[0] + 1 + i as u64);
