@@ -16,10 +16,12 @@
 #   listen-file  `outpost traps listen` printing to a file; received = lines printed.
 #   listen-null  `outpost traps listen` printing to /dev/null; received = the lines it says
 #                it wrote (its exit summary's "accepted"; a write error would count as dropped).
+#   listen-pipe  `outpost traps listen | wc -l`; received = wc's count.
+#   (LISTEN_ARGS adds arguments to `traps listen`, e.g. --json.)
 #
 # Usage: bench/traps/run.sh            (from the repo root, after a release build:
 #   cargo build --release -p outpost --bin outpost -p outpost-bench --bin trap_flood)
-# Env: OUTPOST, FLOOD (binaries), RATES, SECS, ROUNDS, RECEIVERS,
+# Env: OUTPOST, FLOOD (binaries), RATES, SECS, ROUNDS, RECEIVERS, LISTEN_ARGS,
 #      TRAP_LOG (true/false for Outpost's line log).
 set -euo pipefail
 OUTPOST=${OUTPOST:-${CARGO_TARGET_DIR:-target}/release/outpost}
@@ -112,12 +114,18 @@ run_trapd() {
   report snmptrapd "$rate" "$total" "$got" $((t1 - t0)) "$rss"
 }
 
-# `outpost traps listen`, its output to a file (listen-file) or to /dev/null (listen-null).
+# `outpost traps listen`, its output to a file (listen-file), to /dev/null (listen-null) or
+# through a pipe to `wc -l` (listen-pipe).
 run_listen() {
-  local to=$1 rate=$2 total=$(($2 * SECS)) out
-  rm -f "$WORK/listen.out" "$WORK/listen.err"; : >"$WORK/listen.out"
-  if [ "$to" = file ]; then out=$WORK/listen.out; else out=/dev/null; fi
-  "$OUTPOST" traps listen --listen 127.0.0.1 --port "$PORT" --community public \
+  local to=$1 rate=$2 total=$(($2 * SECS)) out wc=
+  rm -f "$WORK/listen.out" "$WORK/listen.err" "$WORK/fifo" "$WORK/wc"; : >"$WORK/listen.out"
+  case $to in
+    file) out=$WORK/listen.out ;;
+    null) out=/dev/null ;;
+    pipe) mkfifo "$WORK/fifo"; out=$WORK/fifo; wc -l <"$WORK/fifo" >"$WORK/wc" & wc=$! ;;
+  esac
+  # shellcheck disable=SC2086 # LISTEN_ARGS is a list of words
+  "$OUTPOST" traps listen --listen 127.0.0.1 --port "$PORT" --community public ${LISTEN_ARGS:-} \
     >"$out" 2>"$WORK/listen.err" &
   local pid=$!; PIDS+=("$pid")
   until grep -q "listening on" "$WORK/listen.err" 2>/dev/null; do sleep 0.05; done
@@ -127,9 +135,14 @@ run_listen() {
   local t1; t1=$(ticks $pid)
   local rss; rss=$(awk '/VmHWM/{print $2}' /proc/$pid/status)
   kill -TERM $pid; wait $pid 2>/dev/null || true
+  [ -z "$wc" ] || wait "$wc"
   local summary; summary=$(grep -v 'so far' "$WORK/listen.err" | grep ' accepted, ' | tail -1)
   local got
-  if [ "$to" = file ]; then got=$(listen_count); else got=$(awk '{print $3}' <<<"$summary"); fi
+  case $to in
+    file) got=$(listen_count) ;;
+    null) got=$(awk '{print $3}' <<<"$summary") ;;
+    pipe) got=$(cat "$WORK/wc") ;;
+  esac
   report "listen-$to" "$rate" "$total" "${got:-0}" $((t1 - t0)) "$rss"
   [ "${got:-0}" -ge "$total" ] || echo "          (${summary#outpost traps: })"
 }
@@ -151,6 +164,7 @@ for round in $(seq "$ROUNDS"); do
         snmptrapd) run_trapd "$rate" ;;
         listen-file) run_listen file "$rate" ;;
         listen-null) run_listen null "$rate" ;;
+        listen-pipe) run_listen pipe "$rate" ;;
         *) echo "unknown receiver $r" >&2; exit 2 ;;
       esac
     done

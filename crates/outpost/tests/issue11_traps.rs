@@ -189,19 +189,22 @@ proptest! {
         named in any::<bool>(),
     ) {
         let m = named.then(|| Arc::new(Mib::builtin()));
+        let expected: Vec<(&str, String)> = ns
+            .iter()
+            .map(|n| (n.kind.event_kind(), n.payload_named(m.as_deref()).get().to_owned()))
+            .collect();
         let mut b = PassBuilder::new(Format::Store { mib: m.clone(), ids: EventIds::new() }, false);
-        for n in &ns {
-            b.add(n, None);
+        for n in ns {
+            b.add(Box::new(n), None);
         }
         let pass = b.take().unwrap();
-        prop_assert_eq!(pass.count, ns.len());
+        prop_assert_eq!(pass.count, expected.len());
         let Body::Events(events) = pass.body else { panic!("a store pass holds events") };
         let mut last = None;
-        for (body, n) in events.bodies().zip(&ns) {
+        for (body, (kind, payload)) in events.bodies().zip(&expected) {
             let event = EncodedEvents::event(body).unwrap();
-            prop_assert_eq!(event.kind.as_str(), n.kind.event_kind());
-            let old = n.payload_named(m.as_deref());
-            prop_assert_eq!(event.payload.get(), old.get());
+            prop_assert_eq!(event.kind.as_str(), *kind);
+            prop_assert_eq!(event.payload.get(), payload.as_str());
             let serialized = serde_json::to_string(&OutboxItem::Event(event.clone())).unwrap();
             prop_assert_eq!(body, serialized.as_str());
             prop_assert!(last < Some(event.id));

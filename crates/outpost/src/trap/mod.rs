@@ -107,13 +107,7 @@ impl Receiver {
                 mib: settings.mib.clone(),
                 ids: outpost_core::EventIds::new(),
             },
-            Sink::Print { json: false } => pass::Format::Text,
-            Sink::Print { json: true } => pass::Format::Json {
-                mib: settings
-                    .mib
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(outpost_snmp::mib::Mib::builtin())),
-            },
+            Sink::Print { .. } => pass::Format::Print,
         };
         let builder = pass::PassBuilder::new(format, settings.log);
         // The writer first: should the read loop's thread fail to start, dropping `tx`
@@ -122,12 +116,22 @@ impl Receiver {
             Sink::Store(store) => {
                 Writer::Task(tokio::spawn(writer::run_store(rx, store, metrics.clone())))
             }
-            Sink::Print { .. } => {
+            Sink::Print { json } => {
                 let metrics = metrics.clone();
+                let style = if json {
+                    writer::Style::Json(
+                        settings
+                            .mib
+                            .clone()
+                            .unwrap_or_else(|| Arc::new(outpost_snmp::mib::Mib::builtin())),
+                    )
+                } else {
+                    writer::Style::Text
+                };
                 Writer::Thread(
                     std::thread::Builder::new()
                         .name("outpost-trap-out".into())
-                        .spawn(move || writer::run_print(rx, metrics))?,
+                        .spawn(move || writer::run_print(rx, metrics, style))?,
                 )
             }
         };

@@ -1,10 +1,12 @@
 //! One read pass's accepted notifications, already in the form their sink takes (issue 11).
 //!
-//! The read loop writes each notification, as it decodes it, straight into the pass's one
-//! text buffer: the outbox bodies for the daemon's store, or the printed lines for
-//! `outpost traps listen`. The decoded notification is then dropped on the thread that
-//! allocated it (glibc's allocator pays for frees on another thread), and what crosses the
-//! queue is a buffer and a few small vectors per pass, not a tree of allocations per trap.
+//! For the daemon's store, the read loop writes each notification, as it decodes it,
+//! straight into the pass's one text buffer of outbox bodies. The decoded notification is
+//! then dropped on the thread that allocated it (glibc's allocator pays for frees on
+//! another thread), and what crosses the queue is a buffer and a few small vectors per
+//! pass, not a tree of allocations per trap. For `outpost traps listen` the notifications
+//! themselves cross: its printing thread formats them, so the read loop, whose falling
+//! behind is what loses datagrams, does as little per datagram as it can.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -28,10 +30,8 @@ pub enum Format {
         mib: Option<Arc<Mib>>,
         ids: EventIds,
     },
-    /// `traps listen`: snmptrapd-style text lines.
-    Text,
-    /// `traps listen --json`: one `{"kind","payload"}` object per line, named.
-    Json { mib: Arc<Mib> },
+    /// `traps listen`: the notifications, for its printing thread to format.
+    Print,
 }
 
 /// The pass's notifications in their sink's form.
@@ -39,8 +39,8 @@ pub enum Format {
 pub enum Body {
     /// Outbox bodies, for `Store::append_encoded`.
     Events(EncodedEvents),
-    /// Lines, each ending in a newline, for standard output.
-    Lines(String),
+    /// Notifications as decoded, for `traps listen`'s printing thread.
+    Notifications(Vec<Box<Notification>>),
 }
 
 /// An inform's Response, sent once its notification is stored (or printed).
@@ -69,7 +69,7 @@ impl Pass {
         self.count += other.count;
         match (&mut self.body, other.body) {
             (Body::Events(a), Body::Events(b)) => a.append(b),
-            (Body::Lines(a), Body::Lines(b)) => a.push_str(&b),
+            (Body::Notifications(a), Body::Notifications(b)) => a.extend(b),
             // One receiver has one format; a mix cannot be queued.
             _ => {}
         }
@@ -104,7 +104,7 @@ impl PassBuilder {
     }
 
     /// Adds an accepted notification (and, for an inform, its Response and socket).
-    pub fn add(&mut self, n: &Notification, reply: Option<(Arc<UdpSocket>, Vec<u8>)>) {
+    pub fn add(&mut self, n: Box<Notification>, reply: Option<(Arc<UdpSocket>, Vec<u8>)>) {
         let format = &mut self.format;
         let room = self.last.clamp(16, 4096);
         let pass = self.pass.get_or_insert_with(|| {
@@ -114,9 +114,7 @@ impl PassBuilder {
                     ids.stamp();
                     Body::Events(EncodedEvents::with_capacity(room, BYTES_EACH))
                 }
-                Format::Text | Format::Json { .. } => {
-                    Body::Lines(String::with_capacity(room * BYTES_EACH))
-                }
+                Format::Print => Body::Notifications(Vec::with_capacity(room)),
             };
             Pass {
                 count: 0,
@@ -125,22 +123,8 @@ impl PassBuilder {
                 replies: Vec::new(),
             }
         });
-        match (&mut pass.body, format) {
-            (Body::Events(events), Format::Store { mib, ids }) => {
-                events.push(ids, n.kind.event_kind(), |out| {
-                    encode::payload(out, n, mib.as_deref())
-                });
-            }
-            (Body::Lines(lines), Format::Json { mib }) => encode::json_line(lines, n, Some(mib)),
-            (Body::Lines(lines), _) => {
-                log::write_line(lines, n);
-                lines.push('\n');
-            }
-            // The body was made for this format just above.
-            (Body::Events(_), _) => {}
-        }
         if self.log {
-            pass.logs.push(log::line(n));
+            pass.logs.push(log::line(&n));
         }
         if let Some((sock, bytes)) = reply {
             pass.replies.push(Reply {
@@ -148,6 +132,16 @@ impl PassBuilder {
                 to: n.source,
                 bytes,
             });
+        }
+        match (&mut pass.body, format) {
+            (Body::Events(events), Format::Store { mib, ids }) => {
+                events.push(ids, n.kind.event_kind(), |out| {
+                    encode::payload(out, &n, mib.as_deref())
+                });
+            }
+            (Body::Notifications(list), _) => list.push(n),
+            // The body was made for this format just above.
+            (Body::Events(_), Format::Print) => {}
         }
         pass.count += 1;
     }

@@ -103,7 +103,7 @@ impl QueueReceiver {
             None => {
                 return Pass {
                     count: 0,
-                    body: super::pass::Body::Lines(String::new()),
+                    body: super::pass::Body::Notifications(Vec::new()),
                     logs: Vec::new(),
                     replies: Vec::new(),
                 }

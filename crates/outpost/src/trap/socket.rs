@@ -208,7 +208,7 @@ fn handle(
     match filter.check(data, from) {
         Decision::Accept(n, reply) => {
             if pass.count() < room {
-                pass.add(&n, reply.map(|bytes| (Arc::clone(sock), bytes)));
+                pass.add(n, reply.map(|bytes| (Arc::clone(sock), bytes)));
             } else {
                 metrics.drop(DropReason::QueueFull);
             }

@@ -6,13 +6,16 @@
 //! the drops are counted.
 
 use std::io::Write as _;
+use std::sync::Arc;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use outpost_core::Store;
+use outpost_snmp::mib::Mib;
 
 use super::metrics::{DropReason, TrapMetrics};
 use super::pass::{Body, Pass};
 use super::queue::QueueReceiver;
+use super::{encode, log};
 
 /// Store calls in flight at most (the store's channel holds 8,192 commands).
 const IN_FLIGHT: usize = 8;
@@ -52,23 +55,42 @@ async fn deliver(pass: Pass, store: Store, metrics: TrapMetrics) {
     let stored = match pass.body {
         Body::Events(events) => store.append_encoded(events).await.is_ok(),
         // The daemon's read loop writes events; nothing else reaches this writer.
-        Body::Lines(_) => false,
+        Body::Notifications(_) => false,
     };
     settle(stored, pass.count, &pass.replies, &metrics);
 }
 
-/// `outpost traps listen`'s writer, on a thread of its own: standard output may block (a
-/// slow terminal, a full pipe) and must not block anything else. While it blocks, the
-/// queue fills and the read loop drops what does not fit, counted as `queue_full`.
-/// Each batch of passes is written with one `write_all` and flushed before its informs
-/// are acknowledged.
-pub fn run_print(mut queue: QueueReceiver, metrics: TrapMetrics) {
+/// How `outpost traps listen` prints.
+pub enum Style {
+    /// snmptrapd-style text lines.
+    Text,
+    /// One `{"kind","payload"}` object per line, with MIB names.
+    Json(Arc<Mib>),
+}
+
+/// `outpost traps listen`'s writer, on a thread of its own: it formats and prints, and
+/// standard output may block (a slow terminal, a full pipe) without blocking anything
+/// else. While it blocks, the queue fills and the read loop drops what does not fit,
+/// counted as `queue_full`. Each batch of passes is formatted into one reused buffer,
+/// written with one `write_all` and flushed before its informs are acknowledged.
+pub fn run_print(mut queue: QueueReceiver, metrics: TrapMetrics, style: Style) {
     let stdout = std::io::stdout();
+    let mut buf = String::new();
     while let Some(pass) = queue.take_blocking() {
+        buf.clear();
         let written = match &pass.body {
-            Body::Lines(lines) => {
+            Body::Notifications(list) => {
+                for n in list {
+                    match &style {
+                        Style::Text => {
+                            log::write_line(&mut buf, n);
+                            buf.push('\n');
+                        }
+                        Style::Json(mib) => encode::json_line(&mut buf, n, Some(mib)),
+                    }
+                }
                 let mut out = stdout.lock();
-                out.write_all(lines.as_bytes())
+                out.write_all(buf.as_bytes())
                     .and_then(|()| out.flush())
                     .is_ok()
             }
