@@ -42,9 +42,10 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         ],
         users: vec![],
         recv_buffer_bytes: 8 << 20,
-        // A third of a second of a 50k/s flood: output that stalls longer than that (a
-        // paused pipe) costs counted drops, not memory.
-        queue_capacity: 16384,
+        // The daemon's default: over a second of a 50k/s flood, which outlasts the stalls
+        // of a file being written back; output that stalls longer (a paused pipe) costs
+        // counted drops, not memory (a notification waiting is well under 1 KiB).
+        queue_capacity: 65536,
         log: false,
         engine_id: trap::engine_id("outpost-traps-listen"),
         // No data directory to keep a count in: informs to this listener see boots 1.
