@@ -1,11 +1,15 @@
-//! The SNMP trap and inform receiver (issue 4).
+//! The SNMP trap and inform receiver (issues 4 and 11).
 //!
 //! ```text
-//!  UDP v4/v6 sockets ──▶ read loop ──one item per pass──▶ bounded queue ──▶ writer ──▶ Store::append_events
+//!  UDP v4/v6 sockets ──▶ read loop ──one item per pass──▶ bounded queue ──▶ writer ──▶ Store::append_encoded
 //!  (big SO_RCVBUF)       own thread, poll(2)               (trap.queue_capacity  (batches in flight, │
 //!                        decode + filter                    notifications)        group commit)     ▼
 //!                        v3 probe → Report                                  inform Response sent after commit
+//!                        outbox text written per pass
 //! ```
+//!
+//! `outpost traps listen` has the same read loop; its pass carries the notifications to a
+//! printing thread, which formats and writes a batch at a time.
 //!
 //! - `config.rs`: the `trap.*` section and its validated form; `boots.rs`: our snmpEngineBoots,
 //!   advanced at each start in the data directory.

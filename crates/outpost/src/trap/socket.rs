@@ -1,6 +1,7 @@
 //! The sockets and their read loop. The read loop runs on a thread of its own, decodes and
-//! filters, then hands the notification to a bounded queue with `try_send`: it never waits
-//! for the store. Bursts wait in a large receive buffer; what the kernel still drops is
+//! filters, adds each accepted notification to the pass it is building (`pass.rs`: for the
+//! daemon, written straight into outbox text), then hands the pass to a bounded queue with
+//! `try_send`: it never waits for the store or for standard output. Bursts wait in a large receive buffer; what the kernel still drops is
 //! counted from /proc.
 //!
 //! A plain thread rather than a task: under load the loop lets the buffer fill for a few
