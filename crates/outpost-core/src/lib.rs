@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod dispatcher;
+pub mod encoded;
 pub mod event;
 pub mod executor;
 pub mod job;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod store;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig, SubmitError};
+pub use encoded::EncodedEvents;
 pub use event::{Event, EventIds};
 pub use executor::{ExecError, Executor, JobContext, Registry};
 pub use job::{JobError, JobId, JobRecord, JobSpec, JobState};

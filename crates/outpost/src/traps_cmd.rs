@@ -42,7 +42,10 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         ],
         users: vec![],
         recv_buffer_bytes: 8 << 20,
-        queue_capacity: 4096,
+        // The daemon's default: over a second of a 50k/s flood, which outlasts the stalls
+        // of a file being written back; output that stalls longer (a paused pipe) costs
+        // counted drops, not memory (a notification waiting is well under 1 KiB).
+        queue_capacity: 65536,
         log: false,
         engine_id: trap::engine_id("outpost-traps-listen"),
         // No data directory to keep a count in: informs to this listener see boots 1.
@@ -61,31 +64,89 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
         }
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+        // Drops are said on stderr as they happen (at most once a second), not only at exit.
+        let mut tick = tokio::time::interval(DROP_REPORT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut said = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                _ = tick.tick() => {
+                    let c = Counts::read(&metrics);
+                    if c.dropped() > said {
+                        said = c.dropped();
+                        eprintln!("outpost traps: {} so far", c.summary());
+                    }
+                }
+            }
         }
         rx.stop().await;
-        eprintln!(
-            "outpost traps: {} accepted, {} dropped (community {}, malformed {})",
-            metrics.accepted.get(),
-            [
-                trap::DropReason::Malformed,
-                trap::DropReason::Community,
-                trap::DropReason::SourceNetwork,
-                trap::DropReason::UnknownUser,
-                trap::DropReason::AuthFailure,
-                trap::DropReason::NotNotification,
-                trap::DropReason::QueueFull,
-                trap::DropReason::StoreError,
-                trap::DropReason::NotInTimeWindow,
-            ]
-            .iter()
-            .map(|r| metrics.dropped(*r))
-            .sum::<u64>(),
-            metrics.dropped(trap::DropReason::Community),
-            metrics.dropped(trap::DropReason::Malformed),
-        );
+        eprintln!("outpost traps: {}", Counts::read(&metrics).summary());
         Ok(())
     })
+}
+
+/// How often `traps listen` checks for new drops to report.
+const DROP_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The listener's figures: every datagram that reached its sockets is printed (accepted),
+/// dropped with a reason, or dropped by the kernel (receive buffer full).
+struct Counts {
+    accepted: u64,
+    /// By reason, those that happened.
+    reasons: Vec<(&'static str, u64)>,
+    kernel: u64,
+}
+
+impl Counts {
+    fn read(m: &TrapMetrics) -> Counts {
+        use trap::DropReason as R;
+        let reasons = [
+            R::QueueFull,
+            R::Malformed,
+            R::Community,
+            R::SourceNetwork,
+            R::UnknownUser,
+            R::AuthFailure,
+            R::NotNotification,
+            R::NotInTimeWindow,
+            R::StoreError,
+        ]
+        .iter()
+        .map(|r| (r.as_str(), m.dropped(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+        Counts {
+            accepted: m.accepted.get(),
+            reasons,
+            kernel: m.sockets.total(),
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.reasons.iter().map(|(_, n)| n).sum::<u64>() + self.kernel
+    }
+
+    /// `N accepted, M dropped (queue_full 3, kernel 2, ...)`; `store_error` is a failed
+    /// write to standard output here.
+    fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = format!("{} accepted, {} dropped", self.accepted, self.dropped());
+        let mut parts: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|(r, n)| match *r {
+                "store_error" => format!("output_error {n}"),
+                _ => format!("{r} {n}"),
+            })
+            .collect();
+        if self.kernel > 0 {
+            parts.push(format!("kernel {}", self.kernel));
+        }
+        if !parts.is_empty() {
+            let _ = write!(s, " ({})", parts.join(", "));
+        }
+        s
+    }
 }

@@ -279,6 +279,17 @@ impl Store {
             .await
     }
 
+    /// Appends events whose outbox bodies the emitter already wrote (see
+    /// [`crate::EncodedEvents`]), all or nothing, in one step of the current group commit.
+    /// Returns the sequence number of the last, after the commit (0 for an empty batch).
+    pub async fn append_encoded(&self, events: crate::EncodedEvents) -> Result<u64, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        self.call(|reply| Command::AppendEncoded { events, reply })
+            .await
+    }
+
     pub async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         self.call(|reply| Command::GetJob { id, reply }).await
     }

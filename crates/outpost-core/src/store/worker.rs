@@ -37,6 +37,10 @@ pub(super) enum Command {
         events: Vec<Event>,
         reply: Reply<Vec<u64>>,
     },
+    AppendEncoded {
+        events: crate::EncodedEvents,
+        reply: Reply<u64>,
+    },
     GetJob {
         id: JobId,
         reply: Reply<Option<JobRecord>>,
@@ -352,6 +356,10 @@ fn run_batch(
                 }
                 replies.push(deferred(reply, res));
             }
+            Command::AppendEncoded { events, reply } => {
+                let res = append_encoded(&tx, state, &events, publisher, &mut published);
+                replies.push(deferred(reply, res));
+            }
             Command::GetJob { id, reply } => replies.push(deferred(reply, get_job(&tx, id))),
             Command::ListJobs {
                 state: st,
@@ -425,6 +433,7 @@ fn fail(cmd: Command, msg: &str) {
             drop(reply.send(Err(err())))
         }
         Command::AppendEvents { reply, .. } => drop(reply.send(Err(err()))),
+        Command::AppendEncoded { reply, .. } => drop(reply.send(Err(err()))),
         Command::GetJob { reply, .. } => drop(reply.send(Err(err()))),
         Command::ListJobs { reply, .. } => drop(reply.send(Err(err()))),
         Command::ReadOutbox { reply, .. } => drop(reply.send(Err(err()))),
@@ -599,6 +608,82 @@ fn append_with(
     let seq = stmt.insert(params![created_at, body])?.max(0) as u64;
     state.head = seq;
     Ok(seq)
+}
+
+/// Rows per multi-row INSERT of pre-encoded events: the statement's run, and the update
+/// of the outbox's AUTOINCREMENT counter that comes with every run, once per this many rows.
+const ENCODED_ROWS: usize = 32;
+
+/// `INSERT INTO outbox(created_at, body) VALUES (?1, ?2), (?1, ?3), ...`, [`ENCODED_ROWS`] rows.
+fn insert_encoded_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..ENCODED_ROWS)
+            .map(|i| format!("(?1, ?{})", i + 2))
+            .collect();
+        format!(
+            "INSERT INTO outbox(created_at, body) VALUES {}",
+            rows.join(", ")
+        )
+    })
+}
+
+/// Pre-encoded event bodies, inserted as written, all or nothing. Read back into events
+/// only when someone listens live (the outbox publisher has a receiver).
+fn append_encoded(
+    tx: &Transaction<'_>,
+    state: &mut State,
+    events: &crate::EncodedEvents,
+    publisher: &super::Publisher,
+    published: &mut Vec<OutboxRow>,
+) -> Result<u64, StoreError> {
+    let created_at = now_ms();
+    let head = state.head;
+    let first = published.len();
+    let live = publisher.get().is_some_and(|p| p.receiver_count() > 0);
+    let bodies: Vec<&str> = events.bodies().collect();
+    let res = in_savepoint(tx, |sp| {
+        let mut many = sp.prepare_cached(insert_encoded_sql())?;
+        let mut one = sp.prepare_cached(INSERT_OUTBOX)?;
+        let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(ENCODED_ROWS + 1);
+        let mut seq = state.head;
+        for chunk in bodies.chunks(ENCODED_ROWS) {
+            // The rows of one statement take consecutive seqs, the last one's rowid last.
+            let last = if chunk.len() == ENCODED_ROWS {
+                params.clear();
+                params.push(&created_at);
+                params.extend(chunk.iter().map(|b| b as &dyn rusqlite::ToSql));
+                many.execute(&*params)?;
+                sp.last_insert_rowid().max(0) as u64
+            } else {
+                let mut last = seq;
+                for body in chunk {
+                    last = one.insert(params![created_at, body])?.max(0) as u64;
+                }
+                last
+            };
+            if live {
+                let base = last + 1 - chunk.len() as u64;
+                for (i, body) in chunk.iter().enumerate() {
+                    let event = crate::EncodedEvents::event(body)
+                        .map_err(|e| StoreError::Encode(format!("encoded event: {e}")))?;
+                    published.push(OutboxRow {
+                        seq: base + i as u64,
+                        created_at,
+                        item: OutboxItem::Event(event),
+                    });
+                }
+            }
+            seq = last;
+        }
+        state.head = seq;
+        Ok(seq)
+    });
+    if res.is_err() {
+        state.head = head;
+        published.truncate(first);
+    }
+    res
 }
 
 fn get_job(tx: &Transaction<'_>, id: JobId) -> Result<Option<JobRecord>, StoreError> {

@@ -9,6 +9,12 @@ use super::normalize::{Kind, Notification, Sender};
 /// varbinds in net-snmp's `-On` text separated by tabs, as snmptrapd logs them.
 pub fn line(n: &Notification) -> String {
     let mut s = String::with_capacity(128 + 64 * n.varbinds.len());
+    write_line(&mut s, n);
+    s
+}
+
+/// [`line`], appended to `s` (`traps listen` writes a whole pass's lines into one buffer).
+pub fn write_line(s: &mut String, n: &Notification) {
     let _ = write!(
         s,
         "UDP: [{}]:{} v{} {}",
@@ -42,5 +48,4 @@ pub fn line(n: &Notification) -> String {
         s.push(if i == 0 { ' ' } else { '\t' });
         let _ = write!(s, "{vb}");
     }
-    s
 }

@@ -2,6 +2,7 @@
 //! them: accepted (stored), dropped by a named reason, or dropped by the kernel before we
 //! read it. v3 discovery probes, which are not notifications, are counted apart.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::{
@@ -131,6 +132,9 @@ impl TrapMetrics {
 pub struct KernelDrops {
     /// Socket inodes of the receiver's sockets.
     inodes: Arc<Mutex<Vec<u64>>>,
+    /// The count when the sockets closed: their rows leave /proc with them, and a
+    /// summary written after the receiver stopped (`traps listen`'s) still needs it.
+    frozen: Arc<AtomicU64>,
 }
 
 impl KernelDrops {
@@ -140,14 +144,26 @@ impl KernelDrops {
         }
     }
 
+    /// Reads the count one last time and keeps it: called when the sockets are about to
+    /// close (the read loop's end), after which [`KernelDrops::total`] returns it.
+    pub fn freeze(&self) {
+        let n = self.total();
+        if let Ok(mut v) = self.inodes.lock() {
+            v.clear();
+        }
+        // `n` already holds any earlier frozen count.
+        self.frozen.store(n, Ordering::Release);
+    }
+
     /// Total datagrams the kernel dropped on our sockets (buffer full).
     pub fn total(&self) -> u64 {
+        let frozen = self.frozen.load(Ordering::Acquire);
         let inodes = match self.inodes.lock() {
             Ok(v) => v.clone(),
-            Err(_) => return 0,
+            Err(_) => return frozen,
         };
         if inodes.is_empty() {
-            return 0;
+            return frozen;
         }
         let mut sum = 0;
         for file in ["/proc/net/udp", "/proc/net/udp6"] {
@@ -156,7 +172,7 @@ impl KernelDrops {
             };
             sum += drops_in(&text, &inodes);
         }
-        sum
+        frozen + sum
     }
 }
 

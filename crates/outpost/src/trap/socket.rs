@@ -1,6 +1,7 @@
 //! The sockets and their read loop. The read loop runs on a thread of its own, decodes and
-//! filters, then hands the notification to a bounded queue with `try_send`: it never waits
-//! for the store. Bursts wait in a large receive buffer; what the kernel still drops is
+//! filters, adds each accepted notification to the pass it is building (`pass.rs`: for the
+//! daemon, written straight into outbox text), then hands the pass to a bounded queue with
+//! `try_send`: it never waits for the store or for standard output. Bursts wait in a large receive buffer; what the kernel still drops is
 //! counted from /proc.
 //!
 //! A plain thread rather than a task: under load the loop lets the buffer fill for a few
@@ -18,9 +19,9 @@ use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags};
 use rustix::net::{self as rnet, sockopt, AddressFamily, SocketType};
 
 use super::filter::{Decision, Filter};
-use super::metrics::TrapMetrics;
+use super::metrics::{DropReason, TrapMetrics};
+use super::pass::PassBuilder;
 use super::queue::QueueSender;
-use super::writer::Queued;
 
 /// Largest UDP payload.
 const MAX_DATAGRAM: usize = 65535;
@@ -91,23 +92,41 @@ pub fn inode(sock: &UdpSocket) -> Option<u64> {
     s.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
 }
 
-/// Reads until `stop` is raised, then drains what is already in the buffers and returns.
+/// Reads until `stop` is raised, then drains what is already in the buffers and returns,
+/// with the kernel's drop count read one last time before the sockets close.
 pub fn read_loop(
     socks: Vec<Arc<UdpSocket>>,
     filter: Arc<Filter>,
+    pass: PassBuilder,
     queue: QueueSender,
     metrics: TrapMetrics,
     stop: Arc<StopSignal>,
 ) {
+    read_until_stopped(&socks, &filter, pass, &queue, &metrics, &stop);
+    metrics.sockets.freeze();
+}
+
+fn read_until_stopped(
+    socks: &[Arc<UdpSocket>],
+    filter: &Filter,
+    mut pass: PassBuilder,
+    queue: &QueueSender,
+    metrics: &TrapMetrics,
+    stop: &StopSignal,
+) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut stopping = false;
     loop {
-        let mut pass = Vec::new();
+        // What the queue can take now bounds the pass: the rest is dropped before it is
+        // encoded.
+        let room = queue.room();
         let n: usize = socks
             .iter()
-            .map(|sock| drain(sock, &mut buf, &filter, &mut pass, &metrics))
+            .map(|sock| drain(sock, &mut buf, filter, &mut pass, room, metrics))
             .sum();
-        queue.send(pass, &metrics);
+        if let Some(p) = pass.take() {
+            queue.send(p, metrics);
+        }
         if stopping {
             if n == 0 {
                 return;
@@ -154,7 +173,8 @@ fn drain(
     sock: &Arc<UdpSocket>,
     buf: &mut [u8],
     filter: &Filter,
-    pass: &mut Vec<Queued>,
+    pass: &mut PassBuilder,
+    room: usize,
     metrics: &TrapMetrics,
 ) -> usize {
     let mut n = 0;
@@ -162,7 +182,7 @@ fn drain(
         match sock.recv_from(buf) {
             Ok((len, from)) => {
                 let data = buf.get(..len).unwrap_or_default();
-                handle(data, from, sock, filter, pass, metrics);
+                handle(data, from, sock, filter, pass, room, metrics);
                 n += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -182,14 +202,18 @@ fn handle(
     from: SocketAddr,
     sock: &Arc<UdpSocket>,
     filter: &Filter,
-    pass: &mut Vec<Queued>,
+    pass: &mut PassBuilder,
+    room: usize,
     metrics: &TrapMetrics,
 ) {
     match filter.check(data, from) {
-        Decision::Accept(n, reply) => pass.push(Queued {
-            notification: n,
-            reply: reply.map(|bytes| (Arc::clone(sock), bytes)),
-        }),
+        Decision::Accept(n, reply) => {
+            if pass.count() < room {
+                pass.add(n, reply.map(|bytes| (Arc::clone(sock), bytes)));
+            } else {
+                metrics.drop(DropReason::QueueFull);
+            }
+        }
         Decision::Report(bytes) => {
             metrics.reports.inc();
             let _ = sock.send_to(&bytes, from);
