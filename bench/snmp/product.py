@@ -5,8 +5,9 @@
 the same work as bench.py's (b), but through what users run:
 - api:      `outpost run`, one `POST /v1/jobs?wait=30` per job, 32 requests in flight (curl
             --parallel), every result stored before it is answered. The jobs: one `snmp.poll`
-            per target (the 20 GETs and the ifTable walk, as the exporter's module per scrape);
-            with --mix split, an `snmp.get` and an `snmp.walk` per target;
+            per target (the 20 GETs and the ifTable walk, as the exporter's module per scrape),
+            each varbind as OID and typed value (--full: with its MIB name and net-snmp line
+            too); with --mix split, an `snmp.get` and an `snmp.walk` per target;
 - mqtt:     the same jobs published to the agent's MQTT job topic on a local Mosquitto, every
             result delivered to a subscriber (mosquitto_sub) before the run ends;
 - exporter: prometheus-snmp-exporter 0.21, one `/snmp` scrape per target, 32 in flight.
@@ -14,7 +15,7 @@ Sides alternate in every run (A B C, then C B A, ...). The figure is varbinds pe
 of the poller process (the agent or the exporter; clients not counted), and wall time.
 
 Usage: bench/snmp/product.py [--runs N] [--targets N] [--only api,mqtt,exporter] [--mix poll|split]
-                             [--perf DIR]
+                             [--full] [--perf DIR]
   --perf DIR: record `perf record -g` of the poller during each side's runs into DIR/SIDE-RUN.data
   (a diagnostic: perf's own cost lands in the figures of that run).
 Needs: cargo build --release -p outpost (done here), snmpd, prometheus-snmp-exporter, curl,
@@ -53,6 +54,7 @@ def wait_port(port, proc, what, deadline=30):
 
 
 MIX = "poll"
+FULL = False
 
 
 def jobs_for(ports):
@@ -61,10 +63,12 @@ def jobs_for(ports):
     for p in ports:
         target = f"127.0.0.1:{p}"
         if MIX == "poll":
-            yield {"kind": "snmp.poll", "params": {"target": target, "community": "public",
-                                                   "get": bench.GETS, "walk": ["1.3.6.1.2.1.2.2"],
-                                                   "max_repetitions": 10, "retries": 2,
-                                                   "timeout_ms": 2000}}
+            params = {"target": target, "community": "public", "get": bench.GETS,
+                      "walk": ["1.3.6.1.2.1.2.2"], "max_repetitions": 10, "retries": 2,
+                      "timeout_ms": 2000}
+            if FULL:
+                params.update(names=True, text=True)
+            yield {"kind": "snmp.poll", "params": params}
             continue
         yield {"kind": "snmp.get", "params": {"target": target, "community": "public",
                                               "oids": bench.GETS, "retries": 2, "timeout_ms": 2000}}
@@ -208,9 +212,11 @@ def main():
     ap.add_argument("--mix", choices=["poll", "split"], default="poll",
                     help="poll: one snmp.poll job per target (default); split: an snmp.get and "
                          "an snmp.walk job per target")
+    ap.add_argument("--full", action="store_true",
+                    help="snmp.poll with names and text (each varbind as snmp.get shows it)")
     a = ap.parse_args()
-    global MIX
-    MIX = a.mix
+    global MIX, FULL
+    MIX, FULL = a.mix, a.full
     sides = a.only.split(",")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "outpost"], cwd=ROOT, check=True)
     ports = list(range(a.base_port, a.base_port + a.targets))
@@ -284,7 +290,7 @@ def main():
                 c, n = ag.store_counters()
                 print(json.dumps({"agent": name, "store_commits": c, "store_commands": n,
                                   "commands_per_commit": round(n / max(c, 1), 2)}), flush=True)
-        print(json.dumps({"bench": "product", "mix": a.mix, "targets": a.targets, "runs": a.runs,
+        print(json.dumps({"bench": "product", "mix": a.mix, "full": a.full, "targets": a.targets, "runs": a.runs,
                           **out}), flush=True)
     finally:
         for p in reversed(procs):

@@ -619,8 +619,9 @@ async fn issue11_snmp_poll_returns_what_the_get_and_walks_it_replaces() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()));
     let gets = json!(["sysDescr.0", ".1.3.6.1.2.1.1.5.0", ".1.3.6.1.2.1.1.6.0"]);
-    // The last subtree does not exist: net-snmp's walk semantics apply to it as to a walk job.
-    let roots = [STABLE_ROOT, ".1.3.6.1.2.1.2.2", ".1.3.6.1.999"];
+    // Subtrees whose values do not move between polls (VACM, the USM user table); the last
+    // does not exist: net-snmp's walk semantics apply to it as to a walk job.
+    let roots = [STABLE_ROOT, ".1.3.6.1.6.3.15.2", ".1.3.6.1.999"];
     let get = run_job(&a, "snmp.get", with(v2c_params(&d), json!({"oids": gets}))).await;
     let mut walks = Vec::new();
     for r in roots {
@@ -629,7 +630,10 @@ async fn issue11_snmp_poll_returns_what_the_get_and_walks_it_replaces() {
     let poll = run_job(
         &a,
         "snmp.poll",
-        with(v2c_params(&d), json!({"get": gets, "walk": roots})),
+        with(
+            v2c_params(&d),
+            json!({"get": gets, "walk": roots, "text": true, "names": true}),
+        ),
     )
     .await;
     assert_eq!(poll["state"], "succeeded", "{poll}");
@@ -645,6 +649,47 @@ async fn issue11_snmp_poll_returns_what_the_get_and_walks_it_replaces() {
         );
     }
     assert!(!out["walks"][0]["varbinds"].as_array().unwrap().is_empty());
+    assert!(!out["walks"][1]["varbinds"].as_array().unwrap().is_empty());
+    // With names and text asked for, each varbind is the separate job's, field for field.
+    assert_eq!(out["get"], get["output"]["varbinds"]);
+    assert_eq!(out["walks"][1]["varbinds"], walks[1]["output"]["varbinds"]);
+    // By default only the OID and the typed value: the same ones.
+    let lean = run_job(
+        &a,
+        "snmp.poll",
+        with(v2c_params(&d), json!({"get": gets, "walk": roots})),
+    )
+    .await;
+    let strip = |vbs: &Value| -> Vec<Value> {
+        vbs.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let mut v = v.clone();
+                let o = v.as_object_mut().unwrap();
+                o.remove("name");
+                o.remove("text");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(&lean["output"]["get"]),
+        lean["output"]["get"].as_array().unwrap().clone()
+    );
+    assert_eq!(strip(&lean["output"]["get"]), strip(&out["get"]));
+    for i in 0..roots.len() {
+        let (l, f) = (
+            &lean["output"]["walks"][i]["varbinds"],
+            &out["walks"][i]["varbinds"],
+        );
+        assert_eq!(
+            strip(l),
+            l.as_array().unwrap().clone(),
+            "no name or text by default"
+        );
+        assert_eq!(strip(l), strip(f));
+    }
     assert_no_secret(
         "the poll as stored",
         &a.job(poll["id"].as_str().unwrap()).await.to_string(),

@@ -292,13 +292,35 @@ pub fn exec_error(e: SnmpError) -> ExecError {
 pub struct VarBindList {
     list: Vec<VarBind>,
     shared: Arc<Shared>,
+    shown: Shown,
+}
+
+/// Which of a varbind's derived fields a result carries. The OID and the typed value are
+/// always there; the name and the net-snmp line repeat them for people, at about half of a
+/// result's bytes, so a bulk poll may leave them out.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    pub names: bool,
+    pub text: bool,
+}
+
+impl Shown {
+    pub const ALL: Shown = Shown {
+        names: true,
+        text: true,
+    };
 }
 
 impl VarBindList {
     fn new(list: Vec<VarBind>, shared: &Arc<Shared>) -> Self {
+        Self::showing(list, shared, Shown::ALL)
+    }
+
+    fn showing(list: Vec<VarBind>, shared: &Arc<Shared>, shown: Shown) -> Self {
         VarBindList {
             list,
             shared: Arc::clone(shared),
+            shown,
         }
     }
 }
@@ -313,6 +335,7 @@ impl Serialize for VarBindList {
         s.collect_seq(self.list.iter().map(|vb| Row {
             vb,
             mib,
+            shown: self.shown,
             scratch: &scratch,
         }))
     }
@@ -322,6 +345,7 @@ impl Serialize for VarBindList {
 struct Row<'a> {
     vb: &'a VarBind,
     mib: &'a Mib,
+    shown: Shown,
     scratch: &'a Cell<String>,
 }
 
@@ -336,12 +360,16 @@ impl Serialize for Row<'_> {
         };
         let mut m = s.serialize_map(None)?;
         entry(&mut m, "oid", &|b| self.vb.oid.push_to(b))?;
-        let named = self.mib.named(&self.vb.oid);
-        if named.is_known() {
-            entry(&mut m, "name", &|b| named.push_to(b))?;
+        if self.shown.names {
+            let named = self.mib.named(&self.vb.oid);
+            if named.is_known() {
+                entry(&mut m, "name", &|b| named.push_to(b))?;
+            }
         }
         self.vb.value.serialize_fields(&mut m)?;
-        entry(&mut m, "text", &|b| self.vb.push_to(b))?;
+        if self.shown.text {
+            entry(&mut m, "text", &|b| self.vb.push_to(b))?;
+        }
         self.scratch.set(buf);
         m.end()
     }

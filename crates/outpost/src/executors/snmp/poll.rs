@@ -7,6 +7,11 @@
 //! operation, which is most of what polling through the agent costs beyond SNMP itself
 //! (issue 11, bench/RESULTS.md).
 //!
+//! Its varbinds carry the OID and the typed value (`type`, `value`, `hex`); the MIB name and
+//! net-snmp's line, which repeat them for people at about half of a result's bytes, only
+//! when asked (`names`, `text`): a poll's output is for machines, and every byte of it is
+//! stored, written to the WAL and sent.
+//!
 //! Operations run in order (the GET, then each walk) on the device's session: a device is
 //! polled gently, one request in flight, as `snmpget` followed by `snmpbulkwalk`s would.
 //! The first failing operation fails the job, naming it; a subtree the device does not have
@@ -19,8 +24,8 @@ use outpost_snmp::{PduType, TargetParams, VarBind, WalkMode};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    count_in_range, exec_error, get::MAX_OIDS, redact, refuse_unknown, walk, Shared, Unknown,
-    VarBindList,
+    count_in_range, exec_error, get::MAX_OIDS, redact, refuse_unknown, walk, Shared, Shown,
+    Unknown, VarBindList,
 };
 
 pub const KIND: &str = "snmp.poll";
@@ -45,6 +50,12 @@ pub struct Params {
     /// all; default 100,000.
     #[serde(default)]
     max_varbinds: Option<usize>,
+    /// Add each varbind's MIB name (`IF-MIB::ifDescr.1`) when the built-in MIBs know it.
+    #[serde(default)]
+    names: bool,
+    /// Add each varbind's `snmpget -On` line (`text`), as `snmp.get` and `snmp.walk` do.
+    #[serde(default)]
+    text: bool,
     /// Target and credentials: `target`, `version`, `community`, `user`, ...
     #[serde(flatten)]
     target: TargetParams,
@@ -146,6 +157,10 @@ impl Executor for SnmpPoll {
         };
         let limit = p.max_varbinds.unwrap_or(walk::DEFAULT_MAX_VARBINDS);
         let mode = WalkMode::Bulk(p.max_repetitions.unwrap_or(walk::DEFAULT_REPETITIONS));
+        let shown = Shown {
+            names: p.names,
+            text: p.text,
+        };
         let mut walks = Vec::with_capacity(roots.len());
         let mut walked = 0;
         for (root, asked) in roots.iter().zip(p.walk) {
@@ -162,12 +177,12 @@ impl Executor for SnmpPoll {
             walked += varbinds.len();
             walks.push(WalkOut {
                 root: asked,
-                varbinds: VarBindList::new(varbinds, &self.0),
+                varbinds: VarBindList::showing(varbinds, &self.0, shown),
                 end_of_mib: summary.end_of_mib,
             });
         }
         Ok(Output {
-            get: VarBindList::new(got, &self.0),
+            get: VarBindList::showing(got, &self.0, shown),
             walks,
         })
     }
