@@ -74,3 +74,42 @@ proptest! {
         }
     }
 }
+
+/// Any JSON value a result or event body may be.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        text().prop_map(serde_json::Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(text(), inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Issue 11: the send path's envelopes (written straight to text, and wrapped in a
+    /// Phoenix frame as text) decode as the messages `Message::encode` would have sent.
+    #[test]
+    fn issue11_delivered_envelopes_round_trip_as_messages(seq in any::<u64>(), body in json_value(), event in any::<bool>()) {
+        use outpost_proto::Delivered;
+        let (kind, want) = if event {
+            (Delivered::Event, Message::Event { seq, event: body.clone() })
+        } else {
+            (Delivered::Result, Message::Result { seq, result: body.clone() })
+        };
+        let text = kind.encode(seq, &body).unwrap();
+        prop_assert_eq!(Message::decode(text.as_bytes()).unwrap(), want.clone());
+        let frame = Frame::encode_with_payload(Some("1"), Some("7"), "agent:x", kind.type_name(), &text);
+        let back = Frame::decode(frame.as_bytes()).unwrap();
+        prop_assert_eq!(back.event.as_str(), kind.type_name());
+        prop_assert_eq!(Message::from_value(back.payload).unwrap(), want);
+    }
+}
