@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use outpost_snmp::message::{
     flags, CommunityMessage, Message, ScopedPdu, ScopedPduData, UsmParams, V3Message, Version,
 };
+use outpost_snmp::mib::Mib;
 use outpost_snmp::pdu::{AnyPdu, Pdu, PduType, TrapV1Pdu};
 use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};
 use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
@@ -291,4 +292,77 @@ fn all_keys() -> &'static Vec<(LocalizedKeys, SecurityLevel)> {
             })
             .collect()
     })
+}
+
+/// OIDs for the text checks: any (the empty one too), and under names the built-in MIBs
+/// know (ifTable columns, system, snmpTraps), with any suffix.
+fn text_oid() -> impl Strategy<Value = Oid> {
+    prop_oneof![
+        oid(),
+        prop::collection::vec(any::<u32>(), 0..3).prop_map(Oid::new),
+        (
+            prop::sample::select(vec![
+                vec![1u32, 3, 6, 1, 2, 1, 2, 2, 1, 2],
+                vec![1, 3, 6, 1, 2, 1, 1, 5],
+                vec![1, 3, 6, 1, 6, 3, 1, 1, 5, 3],
+                vec![1, 3, 6, 1],
+            ]),
+            prop::collection::vec(any::<u32>(), 0..4)
+        )
+            .prop_map(|(mut a, b)| {
+                a.extend(b);
+                Oid::new(a)
+            }),
+    ]
+}
+
+// Issue 11: a poll's result formats OIDs, names and net-snmp lines straight into one buffer
+// (`push_to`) instead of through `fmt`. The text must be exactly what `Display` shows, and
+// the JSON fields a value writes must be exactly those of its own serialization.
+
+/// A map holding only the value's fields, written with `serialize_fields`.
+struct Fields<'a>(&'a Value);
+
+impl serde::Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        self.0.serialize_fields(&mut m)?;
+        m.end()
+    }
+}
+
+proptest! {
+    #[test]
+    fn issue11_pushed_text_is_what_display_shows(o in text_oid(), v in value()) {
+        let mib = Mib::builtin();
+        let mut out = String::from("prefix:");
+        o.push_to(&mut out);
+        prop_assert_eq!(&out["prefix:".len()..], o.to_string());
+        let named = mib.named(&o);
+        out.clear();
+        named.push_to(&mut out);
+        prop_assert_eq!(&out, &named.to_string());
+        prop_assert_eq!(&out, &mib.name_of(&o));
+        prop_assert_eq!(named.is_known(), !out.starts_with('.'));
+        let vb = VarBind::new(o, v);
+        out.clear();
+        vb.push_to(&mut out);
+        prop_assert_eq!(out, vb.to_string());
+    }
+
+    #[test]
+    fn issue11_value_fields_are_its_own_serialization(v in value()) {
+        let whole = serde_json::to_value(&v).unwrap();
+        let fields = serde_json::to_value(Fields(&v)).unwrap();
+        prop_assert_eq!(&whole, &fields);
+        // The hex form still holds every byte.
+        if let Value::OctetString(b) | Value::Opaque(b) = &v {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            prop_assert_eq!(whole["hex"].as_str().unwrap(), hex);
+        }
+        if let Value::IpAddress([a, b, c, d]) = v {
+            prop_assert_eq!(whole["value"].as_str().unwrap(), format!("{a}.{b}.{c}.{d}"));
+        }
+    }
 }
