@@ -12,6 +12,7 @@
 //! statm), so the whole table reads statm and only the detail view of one
 //! process ([`crate::process_detail`]) reads smaps_rollup.
 
+use crate::procfs::{open_dir, FileReader, Shape};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
@@ -70,12 +71,19 @@ pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
     }
     let pid = text.get(..open)?.trim().parse::<u32>().ok()?;
     let comm = text.get(open + 1..close)?.to_string();
-    // Field 3 (state) is index 0 here, so field N is index N - 3.
-    let rest: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
-    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    // Field 3 (state) is index 0 here, so field N is index N - 3. Only the
+    // first 22 fields are used: kept on the stack, the rest never split.
+    let mut rest = [""; 22];
+    for (slot, value) in rest
+        .iter_mut()
+        .zip(text.get(close + 1..)?.split_ascii_whitespace())
+    {
+        *slot = value;
+    }
+    let raw = |n: usize| rest.get(n - 3).copied().filter(|v| !v.is_empty());
+    let field = |n: usize| raw(n).and_then(|v| v.parse::<u64>().ok());
     // rss is signed in the kernel's format; a negative value reads as 0.
-    let rss_pages = rest
-        .get(24 - 3)
+    let rss_pages = raw(24)
         .and_then(|v| v.parse::<i64>().ok())
         .map_or(0, |v| u64::try_from(v).unwrap_or(0));
     let (utime, stime) = (field(14)?, field(15)?);
@@ -85,11 +93,8 @@ pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
         jiffies: utime.saturating_add(stime),
         start_time: field(22)?,
         rss_pages,
-        state: rest.first().and_then(|s| s.chars().next()).unwrap_or('?'),
-        ppid: rest
-            .get(4 - 3)
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0),
+        state: raw(3).and_then(|s| s.chars().next()).unwrap_or('?'),
+        ppid: raw(4).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0),
         utime,
         stime,
     })
@@ -116,7 +121,8 @@ pub fn parse_statm(text: &str) -> Option<Statm> {
     })
 }
 
-/// Keeps what the next sample needs: the previous jiffies of live pids only.
+/// Keeps what the next sample needs: the previous jiffies of live pids, and
+/// the buffers the next sample reads into.
 #[derive(Debug, Default)]
 pub(crate) struct ProcessSampler {
     /// Total CPU ticks (all cores) at the previous sample.
@@ -124,6 +130,10 @@ pub(crate) struct ProcessSampler {
     /// pid -> (start_time, jiffies) at the previous sample. Replaced, not
     /// merged, each sample, so it never outgrows the live process table.
     prev: HashMap<u32, (u64, u64)>,
+    /// The read buffer for /proc/stat and every /proc/PID/stat and statm.
+    reader: FileReader,
+    /// `PID/stat` and `PID/statm`, relative to the proc root.
+    rel: String,
 }
 
 impl ProcessSampler {
@@ -140,41 +150,51 @@ impl ProcessSampler {
         ticks_per_second: u64,
     ) -> Result<ProcessList, crate::HostError> {
         let stat_path = proc_root.join("stat");
-        let stat = crate::cpu::parse_stat(&crate::error::read_file(&stat_path)?)
+        let text = self
+            .reader
+            .read(&stat_path, Shape::OneRecord)
+            .map_err(|e| crate::HostError::read(&stat_path, e))?;
+        let stat = crate::cpu::parse_stat(text)
             .map_err(|what| crate::HostError::parse(&stat_path, what))?;
         let total_now = stat.total.total();
         let cores = stat.cores.len().max(1) as u64;
         let uptime_ticks = (crate::load::uptime_seconds() * ticks_per_second as f64) as u64;
 
-        let dir = std::fs::read_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
+        // Files are opened relative to the proc root: two path components
+        // for the kernel to resolve instead of four.
+        let root = open_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
+        let dir = rustix::fs::Dir::read_from(&root)
+            .map_err(|e| crate::HostError::read(proc_root, e.into()))?;
         let mut rows = Vec::with_capacity(self.prev.len().max(64));
         let mut seen = HashMap::with_capacity(self.prev.len().max(64));
         let dt = total_now.saturating_sub(self.prev_total);
-        let mut path = proc_root.to_path_buf();
         for entry in dir.flatten() {
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str() else {
+            let Some(name) = entry.file_name().to_str().ok() else {
                 continue;
             };
             if name.parse::<u32>().is_err() {
                 continue;
             }
-            path.push(name);
-            path.push("stat");
             // The process may exit between readdir and read: skip it.
-            let text = std::fs::read_to_string(&path);
-            path.set_file_name("statm");
-            let statm = std::fs::read_to_string(&path);
-            path.pop();
-            path.pop();
-            let Some(ps) = text.ok().as_deref().and_then(parse_pid_stat) else {
+            self.rel.clear();
+            self.rel.push_str(name);
+            self.rel.push_str("/statm");
+            let statm = self
+                .reader
+                .read_at(&root, &self.rel, Shape::OneRecord)
+                .ok()
+                .and_then(parse_statm);
+            self.rel.truncate(name.len());
+            self.rel.push_str("/stat");
+            let Some(ps) = self
+                .reader
+                .read_at(&root, &self.rel, Shape::OneRecord)
+                .ok()
+                .and_then(parse_pid_stat)
+            else {
                 continue;
             };
-            let rss_pages = statm
-                .ok()
-                .as_deref()
-                .and_then(parse_statm)
-                .map_or(ps.rss_pages, |m| m.resident);
+            let rss_pages = statm.map_or(ps.rss_pages, |m| m.resident);
             let cpu_percent = match self.prev.get(&ps.pid) {
                 Some(&(start, before))
                     if start == ps.start_time && self.prev_total > 0 && dt > 0 =>

@@ -1,0 +1,142 @@
+//! Reading /proc files into one reused buffer, with as few system calls as the
+//! kernel allows. `std::fs::read_to_string` costs an `openat`, a `statx` (for a
+//! size hint procfs reports as 0) and then reads of 32, 32, 64, 128... bytes
+//! until end of file: eight reads and ten system calls for /proc/stat, and a
+//! fresh allocation each time. Uncached socktop requests read dozens of these
+//! files per reply (two per process for `get_processes`), so that pattern was
+//! most of the kernel time in their profiles (bench/host/RESULTS.md, issue 11).
+//!
+//! Here a file costs `openat`, one `read` and `close`: the buffer is kept
+//! between reads (grown, never shrunk below what the host's files need) and a
+//! file known to be a single record stops at the first short read.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+
+/// Start size: /proc/PID/stat and statm, /proc/meminfo and a small host's
+/// /proc/stat fit; larger files grow the buffer once and keep it.
+const INITIAL: usize = 4096;
+
+/// How a file ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// The kernel builds the whole file in one go (`single_open`: /proc/stat,
+    /// /proc/meminfo, /proc/PID/stat, /proc/PID/statm) and hands out as much
+    /// of it as the buffer holds, so a read shorter than the buffer is the end
+    /// of the file. procps's `file2str` (top, ps) relies on the same.
+    OneRecord,
+    /// Any other file (/proc/net/dev is one record per interface and may
+    /// return a short read before its end): read until a read returns 0.
+    Records,
+}
+
+/// A reusable read buffer. Its length is its initialised size; `len` of the
+/// last file is returned as a slice, so nothing is zeroed between reads.
+#[derive(Debug, Default)]
+pub(crate) struct FileReader {
+    buf: Vec<u8>,
+}
+
+impl FileReader {
+    /// Reads the file at `path`.
+    pub(crate) fn read(&mut self, path: &Path, shape: Shape) -> io::Result<&str> {
+        let file = File::open(path)?;
+        self.read_from(file, shape)
+    }
+
+    /// Reads `rel` (e.g. `1234/stat`) under an open directory: the kernel
+    /// resolves two path components instead of four.
+    pub(crate) fn read_at(&mut self, dir: &OwnedFd, rel: &str, shape: Shape) -> io::Result<&str> {
+        let fd = rustix::fs::openat(
+            dir.as_fd(),
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        self.read_from(File::from(fd), shape)
+    }
+
+    fn read_from(&mut self, mut file: File, shape: Shape) -> io::Result<&str> {
+        if self.buf.is_empty() {
+            self.buf.resize(INITIAL, 0);
+        }
+        let mut len = 0;
+        loop {
+            if len == self.buf.len() {
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            let space = self.buf.get_mut(len..).unwrap_or_default();
+            let room = space.len();
+            let n = match file.read(space) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            len += n;
+            if n == 0 || (shape == Shape::OneRecord && n < room) {
+                break;
+            }
+        }
+        let bytes = self.buf.get(..len).unwrap_or_default();
+        std::str::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    }
+}
+
+/// Opens a directory (e.g. /proc) for [`FileReader::read_at`] and for listing.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_whole_files_of_any_size_and_reuses_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "x".repeat(3 * INITIAL + 17);
+        std::fs::write(dir.path().join("big"), &big).unwrap();
+        std::fs::write(dir.path().join("small"), "1 2 3\n").unwrap();
+        let mut r = FileReader::default();
+        for shape in [Shape::Records, Shape::OneRecord] {
+            assert_eq!(r.read(&dir.path().join("big"), shape).unwrap(), big);
+            assert_eq!(r.read(&dir.path().join("small"), shape).unwrap(), "1 2 3\n");
+        }
+        let fd = open_dir(dir.path()).unwrap();
+        assert_eq!(
+            r.read_at(&fd, "small", Shape::OneRecord).unwrap(),
+            "1 2 3\n"
+        );
+        assert!(r.read_at(&fd, "missing", Shape::OneRecord).is_err());
+        std::fs::write(dir.path().join("bad"), [0xff, 0xfe]).unwrap();
+        assert_eq!(
+            r.read(&dir.path().join("bad"), Shape::Records)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
+    fn real_proc_files_read_the_same_as_std() {
+        let mut r = FileReader::default();
+        for (path, shape) in [
+            ("/proc/self/statm", Shape::OneRecord),
+            ("/proc/meminfo", Shape::OneRecord),
+            ("/proc/net/dev", Shape::Records),
+        ] {
+            let ours = r.read(Path::new(path), shape).unwrap().to_owned();
+            let std = std::fs::read_to_string(path).unwrap();
+            // Counters move between the two reads; the shape must not.
+            assert_eq!(ours.lines().count(), std.lines().count(), "{path}");
+        }
+    }
+}
