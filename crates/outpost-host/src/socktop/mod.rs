@@ -14,16 +14,16 @@
 pub mod detail;
 mod disks;
 pub(crate) mod frames;
+mod gzip;
+
+use gzip::gzip;
 
 pub use disks::disk_infos;
 
 use crate::processes::ProcessList;
 use crate::{Host, HostMetrics};
 use bytes::Bytes;
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use serde::Serialize;
-use std::io::Write;
 
 /// Replies up to this many bytes go as they are; longer ones are gzipped.
 pub const COMPRESSION_THRESHOLD: usize = 768;
@@ -233,11 +233,23 @@ pub fn answer_request(host: &Host, request: Request) -> Reply {
             .metrics()
             .map(|m| frames.metrics.get(m, |m| metrics_reply(m))),
         Request::Disks => host.disks().map(|d| {
-            // Disk temperatures come from the fast metrics' hwmon scan.
-            let metrics = host.metrics().ok();
+            // Disk temperatures come from the fast metrics' hwmon scan while those are
+            // cached, else from a scan of their own: collecting all the metrics for them (as
+            // before issue 11) was most of an uncached get_disks and moved the CPU baseline
+            // of the next get_metrics. The frame is kept with the disks, so its temperatures
+            // are at most the disks' TTL old.
+            let metrics = host.fresh_metrics();
+            let sys_root = &host.config().sys_root;
             frames.disks.get((d, metrics), |(d, m)| {
-                let temps = m.as_ref().map_or(&[][..], |m| &m.temperatures[..]);
-                json_reply(&disk_infos(d, temps, &host.config().sys_root))
+                let scanned;
+                let temps = match m {
+                    Some(m) => &m.temperatures[..],
+                    None => {
+                        scanned = crate::temps::collect(sys_root);
+                        &scanned[..]
+                    }
+                };
+                json_reply(&disk_infos(d, temps, sys_root))
             })
         }),
         Request::Processes => host
@@ -294,12 +306,6 @@ pub fn json_reply<T: Serialize + ?Sized>(value: &T) -> Reply {
         Some(bin) => Reply::binary(bin),
         None => Reply::text(json),
     }
-}
-
-fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::fast());
-    enc.write_all(bytes).ok()?;
-    enc.finish().ok()
 }
 
 /// socktop's `Metrics`.
