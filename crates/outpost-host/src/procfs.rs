@@ -8,10 +8,11 @@
 //!
 //! Here a file costs `openat`, one `read` and `close`: the buffer is kept
 //! between reads (grown, never shrunk below what the host's files need) and a
-//! file known to be a single record stops at the first short read.
+//! file known to be a single record stops at the first short read. A file kept
+//! open costs one `pread` (see [`crate::processes`]).
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -44,23 +45,13 @@ pub(crate) struct FileReader {
 impl FileReader {
     /// Reads the file at `path`.
     pub(crate) fn read(&mut self, path: &Path, shape: Shape) -> io::Result<&str> {
-        let file = File::open(path)?;
-        self.read_from(file, shape)
+        let file = OwnedFd::from(File::open(path)?);
+        self.read_fd(&file, shape)
     }
 
-    /// Reads `rel` (e.g. `1234/stat`) under an open directory: the kernel
-    /// resolves two path components instead of four.
-    pub(crate) fn read_at(&mut self, dir: &OwnedFd, rel: &str, shape: Shape) -> io::Result<&str> {
-        let fd = rustix::fs::openat(
-            dir.as_fd(),
-            rel,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        self.read_from(File::from(fd), shape)
-    }
-
-    fn read_from(&mut self, mut file: File, shape: Shape) -> io::Result<&str> {
+    /// Reads an open file from its start (`pread` at offset 0). A procfs file kept open reads
+    /// fresh content this way: the kernel rebuilds it for a read at offset 0.
+    pub(crate) fn read_fd(&mut self, fd: &OwnedFd, shape: Shape) -> io::Result<&str> {
         if self.buf.is_empty() {
             self.buf.resize(INITIAL, 0);
         }
@@ -71,10 +62,10 @@ impl FileReader {
             }
             let space = self.buf.get_mut(len..).unwrap_or_default();
             let room = space.len();
-            let n = match file.read(space) {
+            let n = match rustix::io::pread(fd, space, len as u64) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
             };
             len += n;
             if n == 0 || (shape == Shape::OneRecord && n < room) {
@@ -86,7 +77,18 @@ impl FileReader {
     }
 }
 
-/// Opens a directory (e.g. /proc) for [`FileReader::read_at`] and for listing.
+/// Opens `rel` (e.g. `1234/stat`) under an open directory: the kernel resolves two path
+/// components instead of four.
+pub(crate) fn open_at(dir: &OwnedFd, rel: &str) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir.as_fd(),
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// Opens a directory (e.g. /proc) for [`open_at`] and for listing.
 pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         path,
@@ -110,12 +112,13 @@ mod tests {
             assert_eq!(r.read(&dir.path().join("big"), shape).unwrap(), big);
             assert_eq!(r.read(&dir.path().join("small"), shape).unwrap(), "1 2 3\n");
         }
-        let fd = open_dir(dir.path()).unwrap();
-        assert_eq!(
-            r.read_at(&fd, "small", Shape::OneRecord).unwrap(),
-            "1 2 3\n"
-        );
-        assert!(r.read_at(&fd, "missing", Shape::OneRecord).is_err());
+        let dir_fd = open_dir(dir.path()).unwrap();
+        let small = open_at(&dir_fd, "small").unwrap();
+        assert_eq!(r.read_fd(&small, Shape::OneRecord).unwrap(), "1 2 3\n");
+        // Kept open, the file is read again from its start, with what it holds now.
+        std::fs::write(dir.path().join("small"), "4 5\n").unwrap();
+        assert_eq!(r.read_fd(&small, Shape::OneRecord).unwrap(), "4 5\n");
+        assert!(open_at(&dir_fd, "missing").is_err());
         std::fs::write(dir.path().join("bad"), [0xff, 0xfe]).unwrap();
         assert_eq!(
             r.read(&dir.path().join("bad"), Shape::Records)
