@@ -99,6 +99,11 @@ impl<K: Source> FrameSlot<K> {
     }
 }
 
+/// What a `get_disks` frame is encoded from: the filesystems, and the fast
+/// metrics whose hwmon scan gave the disks' temperatures (None: a scan of
+/// its own, when the metrics were not cached).
+pub(crate) type DisksSource = (Arc<Vec<Disk>>, Option<Arc<HostMetrics>>);
+
 /// One slot per cached socktop request.
 #[derive(Debug, Default)]
 pub(crate) struct Frames {
@@ -106,9 +111,8 @@ pub(crate) struct Frames {
     pub(crate) metrics: FrameSlot<Arc<HostMetrics>>,
     /// `get_processes`.
     pub(crate) processes: FrameSlot<Arc<ProcessList>>,
-    /// `get_disks`: the filesystems, and the fast metrics whose hwmon scan
-    /// gives the disks' temperatures (None when that collection failed).
-    pub(crate) disks: FrameSlot<(Arc<Vec<Disk>>, Option<Arc<HostMetrics>>)>,
+    /// `get_disks`.
+    pub(crate) disks: FrameSlot<DisksSource>,
 }
 
 impl Frames {
