@@ -11,7 +11,7 @@ use crate::memory::Memory;
 use crate::net::Interface;
 use crate::process_detail::{ProcessDetail, Units};
 use crate::processes::{ProcessList, ProcessSampler};
-use crate::procfs::{FileReader, Shape};
+use crate::procfs::{FileReader, KeptFile, Shape};
 use crate::temps::Temperature;
 use crate::HostError;
 use serde::Serialize;
@@ -121,6 +121,8 @@ struct MetricsState {
     cpu: CpuSampler,
     /// The read buffer for /proc/stat, /proc/meminfo and /proc/net/dev.
     reader: FileReader,
+    /// /proc/stat, /proc/meminfo and /proc/net/dev, kept open on procfs.
+    files: [KeptFile; 3],
 }
 
 /// Pids whose detail or journal is remembered at most (socktop_agent's bound).
@@ -172,25 +174,29 @@ impl Host {
         let inner = &*self.inner;
         inner.metrics.get(|state| {
             let proc = &inner.config.proc_root;
-            let MetricsState { cpu, reader } = state;
+            let MetricsState {
+                cpu,
+                reader,
+                files: [stat, meminfo, net_dev],
+            } = state;
             let path = proc.join("stat");
-            let text = reader
-                .read(&path, Shape::OneRecord)
+            let text = stat
+                .read(reader, &path, Shape::OneRecord)
                 .map_err(|e| HostError::read(&path, e))?;
             let stat = crate::cpu::parse_stat(text).map_err(|w| HostError::parse(&path, w))?;
             let cpu = cpu.sample(stat, inner.ticks_per_second);
 
             let path = proc.join("meminfo");
-            let text = reader
-                .read(&path, Shape::OneRecord)
+            let text = meminfo
+                .read(reader, &path, Shape::OneRecord)
                 .map_err(|e| HostError::read(&path, e))?;
             let memory =
                 crate::memory::parse_meminfo(text).map_err(|w| HostError::parse(&path, w))?;
 
             let path = proc.join("net/dev");
             let networks = crate::net::parse_net_dev(
-                reader
-                    .read(&path, Shape::Records)
+                net_dev
+                    .read(reader, &path, Shape::Records)
                     .map_err(|e| HostError::read(&path, e))?,
             );
 

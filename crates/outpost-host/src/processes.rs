@@ -12,7 +12,7 @@
 //! statm), so the whole table reads statm and only the detail view of one
 //! process ([`crate::process_detail`]) reads smaps_rollup.
 
-use crate::procfs::{open_at, open_dir, FileReader, Shape};
+use crate::procfs::{is_procfs, open_at, open_dir, FileReader, KeptFile, Shape};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
@@ -134,6 +134,8 @@ pub(crate) struct ProcessSampler {
     prev: HashMap<u32, (u64, u64)>,
     /// The read buffer for /proc/stat and every /proc/PID/stat and statm.
     reader: FileReader,
+    /// /proc/stat, for the total CPU ticks.
+    stat: KeptFile,
     /// `PID/stat` and `PID/statm`, relative to the proc root.
     rel: String,
     /// Open /proc/PID/stat and statm of the processes of the previous sample.
@@ -165,7 +167,7 @@ const MAX_KEPT: usize = 512;
 /// not procfs (tests' fake trees): a kept regular file that is replaced keeps
 /// its old content, where procfs answers a gone process with ESRCH.
 fn keep_open_for(root: &OwnedFd) -> usize {
-    if !rustix::fs::fstatfs(root).is_ok_and(|s| s.f_type == rustix::fs::PROC_SUPER_MAGIC) {
+    if !is_procfs(root) {
         return 0;
     }
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
@@ -245,8 +247,8 @@ impl ProcessSampler {
     ) -> Result<ProcessList, crate::HostError> {
         let stat_path = proc_root.join("stat");
         let text = self
-            .reader
-            .read(&stat_path, Shape::OneRecord)
+            .stat
+            .read(&mut self.reader, &stat_path, Shape::OneRecord)
             .map_err(|e| crate::HostError::read(&stat_path, e))?;
         let stat = crate::cpu::parse_stat(text)
             .map_err(|what| crate::HostError::parse(&stat_path, what))?;
