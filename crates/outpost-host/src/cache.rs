@@ -3,7 +3,7 @@
 //! instead of collecting again (single-flight). Nothing runs between calls.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// One group's cached value and the collector state that produces it.
@@ -53,6 +53,19 @@ impl<S, T> Cached<S, T> {
         let value = Arc::new(collect(&mut slot.state)?);
         slot.last = Some((Instant::now(), Arc::clone(&value)));
         Ok(value)
+    }
+
+    /// The cached value if it is fresh, without collecting and without
+    /// waiting: None while a collection holds the lock (the caller then goes
+    /// the blocking way and shares that collection's result).
+    pub(crate) fn fresh(&self) -> Option<Arc<T>> {
+        let slot = match self.slot.try_lock() {
+            Ok(slot) => slot,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let (at, value) = slot.last.as_ref()?;
+        (at.elapsed() < self.ttl).then(|| Arc::clone(value))
     }
 
     /// Runs `f` on the collector state; lets tests see it.
@@ -148,6 +161,19 @@ mod tests {
         z.get::<()>(|_| Ok(1)).unwrap();
         z.get::<()>(|_| Ok(2)).unwrap();
         assert_eq!(z.collections(), 2);
+        assert!(z.fresh().is_none(), "TTL 0 is never fresh");
+    }
+
+    #[test]
+    fn fresh_peeks_without_collecting_or_waiting() {
+        let c: Cached<u32, u32> = Cached::new(Duration::from_secs(3600));
+        assert!(c.fresh().is_none());
+        let a = c.get::<()>(|_| Ok(5)).unwrap();
+        let b = c.fresh().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(c.collections(), 1);
+        // During a collection the slot is locked: fresh() answers None at once.
+        c.with_state(|_| assert!(c.fresh().is_none()));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::memory::Memory;
 use crate::net::Interface;
 use crate::process_detail::{ProcessDetail, Units};
 use crate::processes::{ProcessList, ProcessSampler};
+use crate::procfs::{FileReader, KeptFile, Shape};
 use crate::temps::Temperature;
 use crate::HostError;
 use serde::Serialize;
@@ -97,7 +98,7 @@ struct Inner {
     /// USER_HZ, for CPU seconds.
     ticks_per_second: u64,
     /// CPU, memory, load, network, temperatures, GPUs.
-    metrics: Cached<CpuSampler, HostMetrics>,
+    metrics: Cached<MetricsState, HostMetrics>,
     /// Filesystems.
     disks: Cached<crate::disks::DiskSampler, Vec<Disk>>,
     /// Processes, with the previous jiffies of live pids.
@@ -109,6 +110,19 @@ struct Inner {
     /// One process's journal, per pid, socktop_agent's 1 s: journalctl is
     /// a process start per miss.
     journals: PerPid<Journal>,
+    /// socktop's replies as encoded frames, one per cached value.
+    frames: crate::socktop::frames::Frames,
+}
+
+/// What the fast metrics keep between collections.
+#[derive(Debug, Default)]
+struct MetricsState {
+    /// The previous CPU counters.
+    cpu: CpuSampler,
+    /// The read buffer for /proc/stat, /proc/meminfo and /proc/net/dev.
+    reader: FileReader,
+    /// /proc/stat, /proc/meminfo and /proc/net/dev, kept open on procfs.
+    files: [KeptFile; 3],
 }
 
 /// Pids whose detail or journal is remembered at most (socktop_agent's bound).
@@ -144,6 +158,7 @@ impl Host {
                 gpu: GpuProbe::default(),
                 details: PerPid::new(Duration::from_millis(250), PER_PID_ENTRIES),
                 journals: PerPid::new(Duration::from_secs(1), PER_PID_ENTRIES),
+                frames: crate::socktop::frames::Frames::default(),
                 config,
             }),
         }
@@ -157,18 +172,33 @@ impl Host {
     /// CPU, memory, load, network, temperatures and GPUs.
     pub fn metrics(&self) -> Result<Arc<HostMetrics>, HostError> {
         let inner = &*self.inner;
-        inner.metrics.get(|sampler| {
+        inner.metrics.get(|state| {
             let proc = &inner.config.proc_root;
+            let MetricsState {
+                cpu,
+                reader,
+                files: [stat, meminfo, net_dev],
+            } = state;
             let path = proc.join("stat");
-            let stat = crate::cpu::parse_stat(&read_file(&path)?)
-                .map_err(|w| HostError::parse(&path, w))?;
-            let cpu = sampler.sample(stat, inner.ticks_per_second);
+            let text = stat
+                .read(reader, &path, Shape::OneRecord)
+                .map_err(|e| HostError::read(&path, e))?;
+            let stat = crate::cpu::parse_stat(text).map_err(|w| HostError::parse(&path, w))?;
+            let cpu = cpu.sample(stat, inner.ticks_per_second);
 
             let path = proc.join("meminfo");
-            let memory = crate::memory::parse_meminfo(&read_file(&path)?)
-                .map_err(|w| HostError::parse(&path, w))?;
+            let text = meminfo
+                .read(reader, &path, Shape::OneRecord)
+                .map_err(|e| HostError::read(&path, e))?;
+            let memory =
+                crate::memory::parse_meminfo(text).map_err(|w| HostError::parse(&path, w))?;
 
-            let networks = crate::net::parse_net_dev(&read_file(&proc.join("net/dev"))?);
+            let path = proc.join("net/dev");
+            let networks = crate::net::parse_net_dev(
+                net_dev
+                    .read(reader, &path, Shape::Records)
+                    .map_err(|e| HostError::read(&path, e))?,
+            );
 
             Ok(HostMetrics {
                 sampled_at_ms: now_ms(),
@@ -257,6 +287,33 @@ impl Host {
                 inner.config.journal_dir.as_deref(),
             ))
         })
+    }
+
+    /// The fast metrics if the cache holds a fresh value; never collects.
+    pub(crate) fn fresh_metrics(&self) -> Option<Arc<HostMetrics>> {
+        self.inner.metrics.fresh()
+    }
+
+    /// The filesystems if the cache holds a fresh value; never collects.
+    pub(crate) fn fresh_disks(&self) -> Option<Arc<Vec<Disk>>> {
+        self.inner.disks.fresh()
+    }
+
+    /// The process list if the cache holds a fresh value; never collects.
+    pub(crate) fn fresh_processes(&self) -> Option<Arc<ProcessList>> {
+        self.inner.processes.fresh()
+    }
+
+    /// socktop's encoded replies.
+    pub(crate) fn frames(&self) -> &crate::socktop::frames::Frames {
+        &self.inner.frames
+    }
+
+    /// How many times a group's socktop reply has been encoded (serialized
+    /// and, past the threshold, gzipped). A cached value is encoded once
+    /// however often it is served.
+    pub fn frame_encodes(&self, group: CacheGroup) -> u64 {
+        self.inner.frames.encodes(group)
     }
 
     /// How many times a group has really been collected (cache misses).

@@ -74,6 +74,7 @@ pub mod memory;
 pub mod net;
 pub mod process_detail;
 pub mod processes;
+mod procfs;
 pub mod prom;
 pub mod push;
 pub mod socktop;

@@ -12,8 +12,10 @@
 //! statm), so the whole table reads statm and only the detail view of one
 //! process ([`crate::process_detail`]) reads smaps_rollup.
 
+use crate::procfs::{is_procfs, open_at, open_dir, FileReader, KeptFile, Shape};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// One process.
@@ -70,12 +72,19 @@ pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
     }
     let pid = text.get(..open)?.trim().parse::<u32>().ok()?;
     let comm = text.get(open + 1..close)?.to_string();
-    // Field 3 (state) is index 0 here, so field N is index N - 3.
-    let rest: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
-    let field = |n: usize| rest.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+    // Field 3 (state) is index 0 here, so field N is index N - 3. Only the
+    // first 22 fields are used: kept on the stack, the rest never split.
+    let mut rest = [""; 22];
+    for (slot, value) in rest
+        .iter_mut()
+        .zip(text.get(close + 1..)?.split_ascii_whitespace())
+    {
+        *slot = value;
+    }
+    let raw = |n: usize| rest.get(n - 3).copied().filter(|v| !v.is_empty());
+    let field = |n: usize| raw(n).and_then(|v| v.parse::<u64>().ok());
     // rss is signed in the kernel's format; a negative value reads as 0.
-    let rss_pages = rest
-        .get(24 - 3)
+    let rss_pages = raw(24)
         .and_then(|v| v.parse::<i64>().ok())
         .map_or(0, |v| u64::try_from(v).unwrap_or(0));
     let (utime, stime) = (field(14)?, field(15)?);
@@ -85,11 +94,8 @@ pub fn parse_pid_stat(text: &str) -> Option<PidStat> {
         jiffies: utime.saturating_add(stime),
         start_time: field(22)?,
         rss_pages,
-        state: rest.first().and_then(|s| s.chars().next()).unwrap_or('?'),
-        ppid: rest
-            .get(4 - 3)
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0),
+        state: raw(3).and_then(|s| s.chars().next()).unwrap_or('?'),
+        ppid: raw(4).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0),
         utime,
         stime,
     })
@@ -116,7 +122,9 @@ pub fn parse_statm(text: &str) -> Option<Statm> {
     })
 }
 
-/// Keeps what the next sample needs: the previous jiffies of live pids only.
+/// Keeps what the next sample needs: the previous jiffies of live pids, the
+/// buffers the next sample reads into, and each process's stat and statm kept
+/// open.
 #[derive(Debug, Default)]
 pub(crate) struct ProcessSampler {
     /// Total CPU ticks (all cores) at the previous sample.
@@ -124,6 +132,98 @@ pub(crate) struct ProcessSampler {
     /// pid -> (start_time, jiffies) at the previous sample. Replaced, not
     /// merged, each sample, so it never outgrows the live process table.
     prev: HashMap<u32, (u64, u64)>,
+    /// The read buffer for /proc/stat and every /proc/PID/stat and statm.
+    reader: FileReader,
+    /// /proc/stat, for the total CPU ticks.
+    stat: KeptFile,
+    /// `PID/stat` and `PID/statm`, relative to the proc root.
+    rel: String,
+    /// Open /proc/PID/stat and statm of the processes of the previous sample.
+    /// Opening and closing them was 45% of an uncached `get_processes`
+    /// (`openat` 30%, `close` 14%, issue 11); a kept file is re-read with one
+    /// `pread` at offset 0, which the kernel answers with fresh content. A
+    /// kept file of an exited process reads ESRCH, even if its pid has been
+    /// reused (the file is bound to the old process), and is then reopened.
+    /// Replaced each sample like `prev`, so exited processes' files close.
+    files: HashMap<u32, PidFiles>,
+    /// How many processes' files may be kept open; set at the first sample.
+    keep_open: Option<usize>,
+}
+
+/// One process's files, kept open between samples.
+#[derive(Debug)]
+struct PidFiles {
+    stat: OwnedFd,
+    statm: OwnedFd,
+}
+
+/// Processes whose files are kept open, at most; the rest are opened and
+/// closed each sample. Two descriptors each, so 512 processes is 1,024 fds.
+const MAX_KEPT: usize = 512;
+
+/// Kept processes for the process's descriptor limit: two fds each, within
+/// an eighth of the soft limit (128 processes under the common 1,024), so
+/// sockets, the store and clients keep the rest. None under a root that is
+/// not procfs (tests' fake trees): a kept regular file that is replaced keeps
+/// its old content, where procfs answers a gone process with ESRCH.
+fn keep_open_for(root: &OwnedFd) -> usize {
+    if !is_procfs(root) {
+        return 0;
+    }
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    usize::try_from(soft / 8).map_or(MAX_KEPT, |n| n.min(MAX_KEPT))
+}
+
+/// A process's stat and statm parsed, read from `kept` when it still reads,
+/// else from newly opened files (returned for keeping when `keep`).
+fn read_pid(
+    reader: &mut FileReader,
+    root: &OwnedFd,
+    rel: &mut String,
+    name: &str,
+    kept: Option<PidFiles>,
+    keep: bool,
+) -> Option<(PidStat, Option<Statm>, Option<PidFiles>)> {
+    if let Some(files) = kept {
+        let statm = reader
+            .read_fd(&files.statm, Shape::OneRecord)
+            .ok()
+            .and_then(parse_statm);
+        if let Some(ps) = reader
+            .read_fd(&files.stat, Shape::OneRecord)
+            .ok()
+            .and_then(parse_pid_stat)
+        {
+            return Some((ps, statm, keep.then_some(files)));
+        }
+        // Exited (or unreadable now): try the pid afresh, it may be a new process.
+    }
+    rel.clear();
+    rel.push_str(name);
+    rel.push_str("/statm");
+    let statm_fd = open_at(root, rel).ok();
+    let statm = statm_fd
+        .as_ref()
+        .and_then(|fd| reader.read_fd(fd, Shape::OneRecord).ok())
+        .and_then(parse_statm);
+    rel.truncate(name.len());
+    rel.push_str("/stat");
+    // The process may exit between readdir and read: then it is skipped.
+    let stat_fd = open_at(root, rel).ok()?;
+    let ps = reader
+        .read_fd(&stat_fd, Shape::OneRecord)
+        .ok()
+        .and_then(parse_pid_stat)?;
+    let files = match (keep, statm_fd) {
+        (true, Some(statm)) => Some(PidFiles {
+            stat: stat_fd,
+            statm,
+        }),
+        _ => None,
+    };
+    Some((ps, statm, files))
 }
 
 impl ProcessSampler {
@@ -133,6 +233,12 @@ impl ProcessSampler {
         self.prev.len()
     }
 
+    /// How many processes' files are open now.
+    #[cfg(test)]
+    pub(crate) fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
     pub(crate) fn sample(
         &mut self,
         proc_root: &Path,
@@ -140,41 +246,45 @@ impl ProcessSampler {
         ticks_per_second: u64,
     ) -> Result<ProcessList, crate::HostError> {
         let stat_path = proc_root.join("stat");
-        let stat = crate::cpu::parse_stat(&crate::error::read_file(&stat_path)?)
+        let text = self
+            .stat
+            .read(&mut self.reader, &stat_path, Shape::OneRecord)
+            .map_err(|e| crate::HostError::read(&stat_path, e))?;
+        let stat = crate::cpu::parse_stat(text)
             .map_err(|what| crate::HostError::parse(&stat_path, what))?;
         let total_now = stat.total.total();
         let cores = stat.cores.len().max(1) as u64;
         let uptime_ticks = (crate::load::uptime_seconds() * ticks_per_second as f64) as u64;
 
-        let dir = std::fs::read_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
+        // Files are opened relative to the proc root: two path components
+        // for the kernel to resolve instead of four.
+        let root = open_dir(proc_root).map_err(|e| crate::HostError::read(proc_root, e))?;
+        let dir = rustix::fs::Dir::read_from(&root)
+            .map_err(|e| crate::HostError::read(proc_root, e.into()))?;
         let mut rows = Vec::with_capacity(self.prev.len().max(64));
         let mut seen = HashMap::with_capacity(self.prev.len().max(64));
         let dt = total_now.saturating_sub(self.prev_total);
-        let mut path = proc_root.to_path_buf();
+        let keep_open = *self.keep_open.get_or_insert_with(|| keep_open_for(&root));
+        let mut kept_files = std::mem::take(&mut self.files);
+        let mut files = HashMap::with_capacity(kept_files.len().min(keep_open));
         for entry in dir.flatten() {
-            let file_name = entry.file_name();
-            let Some(name) = file_name.to_str() else {
+            let Some(name) = entry.file_name().to_str().ok() else {
                 continue;
             };
-            if name.parse::<u32>().is_err() {
+            let Ok(pid) = name.parse::<u32>() else {
                 continue;
+            };
+            let kept = kept_files.remove(&pid);
+            let keep = files.len() < keep_open;
+            let Some((ps, statm, open)) =
+                read_pid(&mut self.reader, &root, &mut self.rel, name, kept, keep)
+            else {
+                continue;
+            };
+            if let Some(open) = open {
+                files.insert(pid, open);
             }
-            path.push(name);
-            path.push("stat");
-            // The process may exit between readdir and read: skip it.
-            let text = std::fs::read_to_string(&path);
-            path.set_file_name("statm");
-            let statm = std::fs::read_to_string(&path);
-            path.pop();
-            path.pop();
-            let Some(ps) = text.ok().as_deref().and_then(parse_pid_stat) else {
-                continue;
-            };
-            let rss_pages = statm
-                .ok()
-                .as_deref()
-                .and_then(parse_statm)
-                .map_or(ps.rss_pages, |m| m.resident);
+            let rss_pages = statm.map_or(ps.rss_pages, |m| m.resident);
             let cpu_percent = match self.prev.get(&ps.pid) {
                 Some(&(start, before))
                     if start == ps.start_time && self.prev_total > 0 && dt > 0 =>
@@ -202,6 +312,9 @@ impl ProcessSampler {
         }
         self.prev = seen;
         self.prev_total = total_now;
+        // What is left of the kept files belongs to exited processes: closed here.
+        drop(kept_files);
+        self.files = files;
         Ok(ProcessList { rows })
     }
 }
@@ -244,6 +357,62 @@ mod tests {
         assert_eq!(parse_statm("730 x 1"), None);
         assert_eq!(parse_statm(""), None);
         assert!(parse_pid_stat(")(").is_none());
+    }
+
+    /// This process's utime + stime from /proc, read the ordinary way.
+    fn own_jiffies() -> u64 {
+        parse_pid_stat(&std::fs::read_to_string("/proc/self/stat").unwrap())
+            .unwrap()
+            .jiffies
+    }
+
+    #[test]
+    fn issue11_kept_proc_files_read_fresh_values_and_close_with_their_process() {
+        let proc = Path::new("/proc");
+        let mut s = ProcessSampler {
+            keep_open: Some(MAX_KEPT),
+            ..ProcessSampler::default()
+        };
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let kid = child.id();
+        let me = std::process::id();
+        let list = s.sample(proc, 4096, 100).unwrap();
+        assert!(list.rows.iter().any(|p| p.pid == kid));
+        assert!(s.files.contains_key(&kid) && s.files.contains_key(&me));
+        assert!(s.open_files() <= list.rows.len());
+
+        // Burn CPU until the kernel counts it, then sample through the kept files: a stale
+        // read would show no CPU for this process.
+        let before = own_jiffies();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while own_jiffies() < before + 3 {
+            assert!(std::time::Instant::now() < deadline, "no CPU time counted");
+            std::hint::black_box((0..10_000u64).sum::<u64>());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let list = s.sample(proc, 4096, 100).unwrap();
+        let mine = list.rows.iter().find(|p| p.pid == me).unwrap();
+        assert!(mine.cpu_percent > 0.0, "kept stat read stale jiffies");
+        assert!(
+            !list.rows.iter().any(|p| p.pid == kid),
+            "reaped child listed"
+        );
+        assert!(
+            !s.files.contains_key(&kid),
+            "an exited process's files stay open"
+        );
+        assert!(s.files.contains_key(&me));
+
+        // A fake tree is never kept open: its files can be replaced under us.
+        let dir = tempfile::tempdir().unwrap();
+        write_proc(dir.path(), 1000, &[(1, 100)]);
+        let mut fake = ProcessSampler::default();
+        fake.sample(dir.path(), 4096, 100).unwrap();
+        assert_eq!(fake.open_files(), 0);
     }
 
     fn write_proc(root: &Path, total: u64, pids: &[(u32, u64)]) {

@@ -28,7 +28,7 @@ fn host_on(sys_root: &Path) -> Host {
 /// The `get_metrics` reply, decoded by socktop's own client types.
 fn socktop_metrics(host: &Host) -> socktop_connector::Metrics {
     let json = match answer(host, Frame::Text("get_metrics")) {
-        Reply::Text(t) => t,
+        Reply::Text(t) => t.to_string(),
         Reply::Binary(b) => {
             let mut s = String::new();
             GzDecoder::new(&b[..]).read_to_string(&mut s).unwrap();

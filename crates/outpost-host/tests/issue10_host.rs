@@ -41,7 +41,7 @@ fn sleeping_child() -> Kid {
 
 fn reply_json(host: &Host, request: &str) -> String {
     match answer(host, Frame::Text(request)) {
-        Reply::Text(t) => t,
+        Reply::Text(t) => t.to_string(),
         Reply::Binary(b) => {
             let mut s = String::new();
             GzDecoder::new(&b[..]).read_to_string(&mut s).unwrap();

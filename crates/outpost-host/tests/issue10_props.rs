@@ -26,7 +26,7 @@ fn host() -> &'static Host {
 
 fn json(reply: Reply) -> serde_json::Value {
     let text = match reply {
-        Reply::Text(t) => t,
+        Reply::Text(t) => t.to_string(),
         Reply::Binary(b) => {
             let mut s = String::new();
             GzDecoder::new(&b[..]).read_to_string(&mut s).unwrap();

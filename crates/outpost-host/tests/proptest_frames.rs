@@ -51,10 +51,10 @@ proptest! {
         };
         let raw = if b.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
-            GzDecoder::new(b.as_slice()).read_to_end(&mut out).unwrap();
+            GzDecoder::new(&b[..]).read_to_end(&mut out).unwrap();
             out
         } else {
-            b
+            b.to_vec()
         };
         let decoded: socktop::Processes = prost::Message::decode(raw.as_slice()).unwrap();
         prop_assert_eq!(decoded, socktop::processes(&list));

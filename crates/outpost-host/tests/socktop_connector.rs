@@ -24,7 +24,7 @@ async fn serve(host: Host) -> String {
                         _ => break,
                     };
                     let out = match reply {
-                        Reply::Text(t) => Message::text(t),
+                        Reply::Text(t) => Message::Text(t.into_bytes().try_into().unwrap()),
                         Reply::Binary(b) => Message::binary(b),
                     };
                     if ws.send(out).await.is_err() {

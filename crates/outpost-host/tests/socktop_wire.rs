@@ -106,7 +106,7 @@ fn json_of(reply: Reply) -> String {
     match reply {
         Reply::Text(t) => {
             assert!(t.len() <= COMPRESSION_THRESHOLD, "long JSON sent as text");
-            t
+            t.to_string()
         }
         Reply::Binary(b) => {
             assert!(is_gzip(&b), "binary JSON reply not gzipped");
@@ -167,7 +167,7 @@ fn decode_processes(reply: Reply) -> PbProcesses {
         raw
     } else {
         assert!(b.len() <= COMPRESSION_THRESHOLD);
-        b
+        b.to_vec()
     };
     prost::Message::decode(raw.as_slice()).unwrap()
 }
@@ -207,7 +207,7 @@ fn gzip_threshold_is_768_bytes() {
         panic!()
     };
     assert!(!is_gzip(&b));
-    let p: PbProcesses = prost::Message::decode(b.as_slice()).unwrap();
+    let p: PbProcesses = prost::Message::decode(&b[..]).unwrap();
     assert_eq!(p.rows[0].name, "init");
     assert_eq!(p.rows[0].cpu_usage, 1.5);
 

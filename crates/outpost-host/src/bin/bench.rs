@@ -8,7 +8,7 @@
 //! outpost-host-bench connector-check URL   (decode with socktop_connector)
 
 use futures_util::{SinkExt, StreamExt};
-use outpost_host::socktop::{answer, Frame, Reply};
+use outpost_host::socktop::{answer, answer_request, cached_reply, parse_request, Frame, Reply};
 use outpost_host::{Host, HostConfig};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -89,14 +89,21 @@ async fn serve(port: u16, host: Host) -> Result<(), Box<dyn std::error::Error>> 
                 return;
             };
             while let Some(Ok(msg)) = ws.next().await {
+                // As the binary's /ws: a fresh cached frame inline, else collect.
                 let reply = match &msg {
-                    Message::Text(t) => answer(&host, Frame::Text(t.as_str())),
+                    Message::Text(t) => match parse_request(Frame::Text(t.as_str())) {
+                        Ok(r) => cached_reply(&host, r).unwrap_or_else(|| answer_request(&host, r)),
+                        Err(_) => answer(&host, Frame::Text(t.as_str())),
+                    },
                     Message::Binary(b) => answer(&host, Frame::Binary(b)),
                     Message::Close(_) => break,
                     _ => continue,
                 };
                 let out = match reply {
-                    Reply::Text(t) => Message::text(t),
+                    Reply::Text(t) => match t.into_bytes().try_into() {
+                        Ok(text) => Message::Text(text),
+                        Err(_) => break,
+                    },
                     Reply::Binary(b) => Message::binary(b),
                 };
                 if ws.send(out).await.is_err() {

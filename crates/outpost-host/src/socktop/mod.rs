@@ -7,18 +7,23 @@
 //! protobuf replies longer than 768 bytes are gzipped and sent binary. The
 //! process view's replies (`get_process_metrics:PID`,
 //! `get_journal_entries:PID`) are in [`detail`].
+//!
+//! Replies of the cached groups (metrics, disks, processes) are encoded once
+//! per cached value and handed out as shared bytes ([`frames`]).
 
 pub mod detail;
 mod disks;
+pub(crate) mod frames;
+mod gzip;
+
+use gzip::gzip;
 
 pub use disks::disk_infos;
 
 use crate::processes::ProcessList;
 use crate::{Host, HostMetrics};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use bytes::Bytes;
 use serde::Serialize;
-use std::io::Write;
 
 /// Replies up to this many bytes go as they are; longer ones are gzipped.
 pub const COMPRESSION_THRESHOLD: usize = 768;
@@ -32,13 +37,71 @@ pub enum Frame<'a> {
     Binary(&'a [u8]),
 }
 
-/// A frame to send back.
+/// A frame to send back. Both kinds are reference-counted bytes: a reply
+/// served from cache shares the stored frame instead of copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// JSON in a text frame.
-    Text(String),
+    Text(TextFrame),
     /// Gzipped JSON, or (gzipped) protobuf, in a binary frame.
-    Binary(Vec<u8>),
+    Binary(Bytes),
+}
+
+impl Reply {
+    /// A text frame.
+    pub fn text(json: String) -> Reply {
+        Reply::Text(TextFrame(Bytes::from(json)))
+    }
+
+    /// A binary frame.
+    pub fn binary(bytes: Vec<u8>) -> Reply {
+        Reply::Binary(Bytes::from(bytes))
+    }
+
+    /// The frame's payload, shared (a reference count, not a copy).
+    pub fn bytes(&self) -> &Bytes {
+        match self {
+            Reply::Text(t) => &t.0,
+            Reply::Binary(b) => b,
+        }
+    }
+}
+
+/// A text frame's payload: UTF-8 by construction (it is only made from a
+/// `String`), shared like [`Bytes`]. Reads as `&str`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TextFrame(Bytes);
+
+impl TextFrame {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Built from a String only, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The shared bytes, for a WebSocket library's UTF-8 frame type.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl std::ops::Deref for TextFrame {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for TextFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for TextFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// What a socktop client can ask for.
@@ -150,24 +213,48 @@ pub fn parse_request(frame: Frame<'_>) -> Result<Request, WireError> {
 /// Answers one frame from the host's caches. Every frame gets exactly one
 /// reply: an error is a JSON `{"error": ...}` text frame.
 pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
-    let request = match parse_request(frame) {
-        Ok(r) => r,
+    match parse_request(frame) {
+        Ok(request) => answer_request(host, request),
         Err(e @ WireError::BadPid { request, .. }) => {
-            return detail::pid_error_reply(&e.to_string(), request, None)
+            detail::pid_error_reply(&e.to_string(), request, None)
         }
-        Err(e) => return error_reply(&e.to_string()),
-    };
+        Err(e) => error_reply(&e.to_string()),
+    }
+}
+
+/// Answers a parsed request, collecting what is not cached (blocking: the
+/// process list reads every /proc/PID, see [`Request::is_heavy`]). Metrics,
+/// disks and processes come from their stored frame while their value is
+/// fresh.
+pub fn answer_request(host: &Host, request: Request) -> Reply {
+    let frames = host.frames();
     let result = match request {
-        Request::Metrics => host.metrics().map(|m| metrics_reply(&m)),
+        Request::Metrics => host
+            .metrics()
+            .map(|m| frames.metrics.get(m, |m| metrics_reply(m))),
         Request::Disks => host.disks().map(|d| {
-            // Disk temperatures come from the fast metrics' hwmon scan.
-            let temps = host
-                .metrics()
-                .map(|m| m.temperatures.clone())
-                .unwrap_or_default();
-            json_reply(&disk_infos(&d, &temps, &host.config().sys_root))
+            // Disk temperatures come from the fast metrics' hwmon scan while those are
+            // cached, else from a scan of their own: collecting all the metrics for them (as
+            // before issue 11) was most of an uncached get_disks and moved the CPU baseline
+            // of the next get_metrics. The frame is kept with the disks, so its temperatures
+            // are at most the disks' TTL old.
+            let metrics = host.fresh_metrics();
+            let sys_root = &host.config().sys_root;
+            frames.disks.get((d, metrics), |(d, m)| {
+                let scanned;
+                let temps = match m {
+                    Some(m) => &m.temperatures[..],
+                    None => {
+                        scanned = crate::temps::collect(sys_root);
+                        &scanned[..]
+                    }
+                };
+                json_reply(&disk_infos(d, temps, sys_root))
+            })
         }),
-        Request::Processes => host.processes().map(|p| processes_reply(&p)),
+        Request::Processes => host
+            .processes()
+            .map(|p| frames.processes.get(p, |p| processes_reply(p))),
         Request::ProcessMetrics(pid) => {
             return match host.process_detail(pid) {
                 Ok(d) => json_reply(&detail::process_metrics(&d)),
@@ -184,6 +271,22 @@ pub fn answer(host: &Host, frame: Frame<'_>) -> Reply {
     result.unwrap_or_else(|e| error_reply(&e.to_string()))
 }
 
+/// The reply from the caches alone: Some when the request's value is fresh
+/// and its frame is stored. Never collects, never encodes, never waits on a
+/// lock, so an async caller can answer a hit inline, even for the process
+/// list, and keep the blocking pool for misses.
+pub fn cached_reply(host: &Host, request: Request) -> Option<Reply> {
+    let frames = host.frames();
+    match request {
+        Request::Metrics => frames.metrics.try_get(&host.fresh_metrics()?),
+        Request::Processes => frames.processes.try_get(&host.fresh_processes()?),
+        Request::Disks => frames
+            .disks
+            .try_get(&(host.fresh_disks()?, host.fresh_metrics())),
+        Request::ProcessMetrics(_) | Request::JournalEntries(_) => None,
+    }
+}
+
 /// A JSON error frame socktop's connector shows instead of hanging.
 pub fn error_reply(message: &str) -> Reply {
     json_reply(&serde_json::json!({ "error": message }))
@@ -197,18 +300,12 @@ pub fn json_reply<T: Serialize + ?Sized>(value: &T) -> Reply {
         Err(e) => format!("{{\"error\":\"encoding reply: {e}\"}}"),
     };
     if json.len() <= COMPRESSION_THRESHOLD {
-        return Reply::Text(json);
+        return Reply::text(json);
     }
     match gzip(json.as_bytes()) {
-        Some(bin) => Reply::Binary(bin),
-        None => Reply::Text(json),
+        Some(bin) => Reply::binary(bin),
+        None => Reply::text(json),
     }
-}
-
-fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::fast());
-    enc.write_all(bytes).ok()?;
-    enc.finish().ok()
 }
 
 /// socktop's `Metrics`.
@@ -389,9 +486,9 @@ pub fn processes(list: &ProcessList) -> Processes {
 pub fn processes_reply(list: &ProcessList) -> Reply {
     let buf = prost::Message::encode_to_vec(&processes(list));
     if buf.len() <= COMPRESSION_THRESHOLD {
-        return Reply::Binary(buf);
+        return Reply::binary(buf);
     }
-    Reply::Binary(gzip(&buf).unwrap_or(buf))
+    Reply::binary(gzip(&buf).unwrap_or(buf))
 }
 
 #[cfg(test)]
