@@ -114,6 +114,12 @@ async fn issue5_ws_bad_token_is_reported_and_retried_with_backoff() {
         "{log}"
     );
     assert!(log.contains("reconnecting after backoff"), "{log}");
+    // The refusal is said at error level (from its kind, not from the reply's text).
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("refused the join")),
+        "{log}"
+    );
     assert_eq!(
         metric(
             &a.metrics().await,

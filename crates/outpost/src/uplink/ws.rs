@@ -73,6 +73,18 @@ pub struct WsUplink {
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Why a join did not succeed. The log's severity comes from the kind, not the text.
+#[derive(Debug, thiserror::Error)]
+enum JoinFailed {
+    /// The control plane answered the join with an error (a wrong token, an unknown agent).
+    #[error("join refused: {0}")]
+    Refused(String),
+    #[error("unexpected {0} in reply to join")]
+    Unexpected(String),
+    #[error("connection closed during join")]
+    Closed,
+}
+
 /// Why a session ended, for the log.
 enum End {
     Shutdown,
@@ -200,7 +212,7 @@ impl WsUplink {
             while let Some(msg) = ws.next().await {
                 let Ok(tungstenite::Message::Text(text)) = msg else {
                     if msg.is_err() {
-                        return Err("connection closed during join".to_owned());
+                        return Err(JoinFailed::Closed);
                     }
                     continue;
                 };
@@ -210,21 +222,22 @@ impl WsUplink {
                 if f.msg_ref.as_deref() == Some(join_ref.as_str()) {
                     return match f.reply() {
                         Some(Ok(_welcome)) => Ok(()),
-                        Some(Err(resp)) => Err(format!("join refused: {resp}")),
-                        None => Err(format!("unexpected {} in reply to join", f.event)),
+                        Some(Err(resp)) => Err(JoinFailed::Refused(resp.to_string())),
+                        None => Err(JoinFailed::Unexpected(f.event)),
                     };
                 }
             }
-            Err("connection closed during join".to_owned())
+            Err(JoinFailed::Closed)
         })
         .await;
         match joined {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                if e.contains("refused") {
+                // A refusal will not heal by retrying: said at error level, by its kind.
+                if let JoinFailed::Refused(_) = e {
                     tracing::error!(reason = %e, "ws uplink: the control plane refused the join (check uplink.ws.token)");
                 }
-                return End::Lost(e);
+                return End::Lost(e.to_string());
             }
             Err(_) => return End::Lost("no join reply within the read deadline".into()),
         }
