@@ -18,7 +18,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{
     error::{ApiError, ErrorBody, ErrorDetail},
     extract::Query,
-    wire::EventsQuery,
+    wire::{EventsQuery, EventsRow},
     AppState,
 };
 
@@ -230,7 +230,8 @@ async fn store_failed(socket: &mut WebSocket, e: outpost_core::StoreError) -> En
 }
 
 async fn send(socket: &mut WebSocket, row: &OutboxRow) -> Result<(), End> {
-    let text = serde_json::to_string(row).map_err(|_| End::Gone)?;
+    // Through the API's wire type, not the store's serialization of the row.
+    let text = serde_json::to_string(&EventsRow::from(row)).map_err(|_| End::Gone)?;
     socket
         .send(Message::Text(text.into()))
         .await

@@ -1,6 +1,6 @@
 //! The API's JSON shapes. The core's records are mapped here, at the edge.
 
-use outpost_core::{JobError, JobRecord, RawJson};
+use outpost_core::{JobError, JobRecord, OutboxItem, OutboxRow, RawJson};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -121,6 +121,53 @@ impl From<JobRecord> for JobView {
             error: r
                 .error
                 .map(|JobError { code, message }| JobErrorView { code, message }),
+        }
+    }
+}
+
+/// One `/v1/events` frame: an outbox row in the API's shape, `{"seq","created_at","item"}`,
+/// where a result's item is its [`JobView`] (as the uplinks send it) and an event's item is
+/// [`EventView`], each tagged with `type`. Built here, at the edge, so the store's own row
+/// format is free to change without changing the API (issue 12, item 5).
+#[derive(Debug, Serialize)]
+pub struct EventsRow<'a> {
+    pub seq: u64,
+    pub created_at: i64,
+    pub item: EventsItem<'a>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventsItem<'a> {
+    Result(JobView),
+    Event(EventView<'a>),
+}
+
+/// Something the agent noticed (a trap, ...): `id`, `kind`, `at` (Unix ms) and its `payload`
+/// (any JSON value; its shape is the kind's).
+#[derive(Debug, Serialize)]
+pub struct EventView<'a> {
+    pub id: String,
+    pub kind: &'a str,
+    pub at: i64,
+    pub payload: &'a serde_json::value::RawValue,
+}
+
+impl<'a> From<&'a OutboxRow> for EventsRow<'a> {
+    fn from(row: &'a OutboxRow) -> Self {
+        EventsRow {
+            seq: row.seq,
+            created_at: row.created_at,
+            item: match &row.item {
+                // A clone of the record is a few short strings: its output is shared text.
+                OutboxItem::Result(rec) => EventsItem::Result(JobView::from(rec.clone())),
+                OutboxItem::Event(ev) => EventsItem::Event(EventView {
+                    id: ev.id.hyphenated().to_string(),
+                    kind: &ev.kind,
+                    at: ev.at,
+                    payload: &ev.payload,
+                }),
+            },
         }
     }
 }
