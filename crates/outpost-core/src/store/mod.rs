@@ -5,7 +5,9 @@
 //! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
 //! after the transaction commits: a caller that is told "stored" can rely on it.
 
+mod rows;
 mod schema;
+mod trim;
 mod worker;
 
 use std::{
