@@ -339,16 +339,7 @@ async fn issue2_events_stream_replays_and_follows_the_outbox() {
     let (_, first) = a
         .submit(json!({"kind": "echo", "params": 1}), Some(5.0))
         .await;
-    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        ws_url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", a.token).parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = a.events(0).await;
     let row = next_json(&mut ws).await;
     assert_eq!(row["item"]["type"], "result");
     assert_eq!(row["item"]["id"], first["id"]);
@@ -380,16 +371,7 @@ async fn issue12_events_show_a_result_in_the_api_shape_of_a_job() {
         .await;
     let id = done["id"].as_str().unwrap().to_owned();
     let mut job = a.job(&id).await;
-    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        ws_url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", a.token).parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = a.events(0).await;
     let row = next_json(&mut ws).await;
     let mut item = row["item"].clone();
     assert_eq!(item["type"], "result", "{row}");

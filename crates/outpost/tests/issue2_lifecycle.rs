@@ -111,16 +111,7 @@ async fn issue2_kill9_during_running_jobs_loses_no_acknowledged_result() {
         assert_eq!(list["jobs"].as_array().unwrap().len(), 0, "{st}: {list}");
     }
     // The interruptions reached the outbox, after the results acknowledged before them.
-    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        ws_url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", a.token).parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = a.events(0).await;
     let mut seen_interrupted = 0;
     let mut seen_acked = 0;
     while seen_interrupted < sleeping.len() {

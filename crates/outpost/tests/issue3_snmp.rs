@@ -481,16 +481,7 @@ async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
 /// Every outbox row up to the results of `ids`, as text.
 async fn read_outbox(a: &Agent, ids: &[String]) -> String {
     use futures_util::StreamExt;
-    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        ws_url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", a.token).parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut ws = a.events(0).await;
     let mut seen = std::collections::HashSet::new();
     let mut all = String::new();
     while seen.len() < ids.len() {

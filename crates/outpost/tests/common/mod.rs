@@ -178,6 +178,25 @@ impl Agent {
         (status, r.json().await.unwrap())
     }
 
+    /// `/v1/events?after=AFTER`, opened with the token.
+    pub async fn events(
+        &self,
+        after: u64,
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+    {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!(
+            "{}/v1/events?after={after}",
+            self.url.replace("http://", "ws://")
+        );
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().unwrap(),
+        );
+        tokio_tungstenite::connect_async(req).await.unwrap().0
+    }
+
     pub async fn job(&self, id: &str) -> serde_json::Value {
         self.get(&format!("/v1/jobs/{id}"))
             .send()
