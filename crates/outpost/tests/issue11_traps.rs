@@ -264,31 +264,6 @@ async fn issue11_store_keeps_and_publishes_encoded_events() {
 // ---------------------------------------------------------------------------------------
 // `outpost traps listen`
 
-fn v2c_trap(request_id: i32) -> Vec<u8> {
-    use outpost_snmp::{message::CommunityMessage, Message, Pdu, PduType, Version};
-    let oid = |s: &str| s.parse::<Oid>().unwrap();
-    Message::Community(CommunityMessage {
-        version: Version::V2c,
-        community: b"public".to_vec().into(),
-        pdu: outpost_snmp::AnyPdu::Pdu(Pdu::new(
-            PduType::TrapV2,
-            request_id,
-            vec![
-                VarBind::new(
-                    oid(".1.3.6.1.2.1.1.3.0"),
-                    Value::TimeTicks(request_id as u32),
-                ),
-                VarBind::new(
-                    oid(".1.3.6.1.6.3.1.1.4.1.0"),
-                    Value::ObjectId(oid(".1.3.6.1.6.3.1.1.5.3")),
-                ),
-                VarBind::new(oid(".1.3.6.1.2.1.2.2.1.1.2"), Value::Integer(2)),
-            ],
-        )),
-    })
-    .encode()
-}
-
 /// A running `outpost traps listen` with its stderr collected by a thread.
 struct Listener {
     child: Child,
@@ -397,7 +372,7 @@ fn issue11_traps_listen_counts_and_shows_drops_when_its_output_is_blocked() {
     let mut l = Listener::start();
     let dest = format!("127.0.0.1:{}", l.port);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let packets: Vec<Vec<u8>> = (0..64).map(|i| v2c_trap(i + 1)).collect();
+    let packets: Vec<Vec<u8>> = (0..64).map(|i| common::v2c_trap("public", i + 1)).collect();
     // Paced at about 50k/s (bursts of 250 every 5 ms) so the listener reads what is sent
     // and the drops come from its queue, until it says so on stderr.
     let is_queue_drop = |s: &str| s.ends_with(" so far") && s.contains("queue_full");
@@ -460,7 +435,7 @@ fn issue11_traps_listen_prints_every_trap_when_its_output_keeps_up() {
     let mut line = String::new();
     for burst in 0..20 {
         for i in 0..1000 {
-            sock.send_to(&v2c_trap(burst * 1000 + i + 1), &dest)
+            sock.send_to(&common::v2c_trap("public", burst * 1000 + i + 1), &dest)
                 .unwrap();
         }
         while seen.len() < (burst as usize + 1) * 1000 {

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{metric, wait_for, Agent, Options};
+use common::{metric, v2c_trap, wait_for, Agent, Options};
 use futures_util::StreamExt;
 use outpost_snmp::value::UptimeText;
 use serde_json::Value as Json;
@@ -624,33 +624,6 @@ async fn issue4_hostile_input_is_dropped_counted_and_survived() {
     assert!(!a.log_text().contains("wrongpass99"));
 }
 
-fn v2c_trap(request_id: i32) -> Vec<u8> {
-    use outpost_snmp::{
-        message::CommunityMessage, Message, Oid, Pdu, PduType, Value, VarBind, Version,
-    };
-    let oid = |s: &str| s.parse::<Oid>().unwrap();
-    Message::Community(CommunityMessage {
-        version: Version::V2c,
-        community: COMMUNITY.as_bytes().to_vec().into(),
-        pdu: outpost_snmp::AnyPdu::Pdu(Pdu::new(
-            PduType::TrapV2,
-            request_id,
-            vec![
-                VarBind::new(
-                    oid(".1.3.6.1.2.1.1.3.0"),
-                    Value::TimeTicks(request_id as u32),
-                ),
-                VarBind::new(
-                    oid(".1.3.6.1.6.3.1.1.4.1.0"),
-                    Value::ObjectId(oid(".1.3.6.1.6.3.1.1.5.3")),
-                ),
-                VarBind::new(oid(".1.3.6.1.2.1.2.2.1.1.2"), Value::Integer(2)),
-            ],
-        )),
-    })
-    .encode()
-}
-
 fn rss_kib(pid: i32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     s.lines()
@@ -675,7 +648,7 @@ async fn issue4_flood_keeps_memory_bounded_and_accounting_exact() {
     let before = rss_kib(a.pid(), "VmRSS:");
     let sent: u64 = 150_000;
     let dest = format!("127.0.0.1:{port}");
-    let packets: Vec<Vec<u8>> = (0..1000).map(|i| v2c_trap(i + 1)).collect();
+    let packets: Vec<Vec<u8>> = (0..1000).map(|i| v2c_trap(COMMUNITY, i + 1)).collect();
     let started = Instant::now();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -752,7 +725,7 @@ async fn issue4_shutdown_stores_every_queued_notification() {
     let dest = format!("127.0.0.1:{port}");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     for i in 0..5000 {
-        sock.send_to(&v2c_trap(i + 1), &dest).unwrap();
+        sock.send_to(&v2c_trap(COMMUNITY, i + 1), &dest).unwrap();
     }
     // What the kernel dropped on arrival is final once the sends returned (loopback
     // delivers synchronously); the queue (65,536) cannot overflow with 5,000.

@@ -296,3 +296,31 @@ pub fn metric(text: &str, name_and_labels: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+/// A v2c linkDown trap (sysUpTime, snmpTrapOID, ifIndex) with this request id, encoded.
+pub fn v2c_trap(community: &str, request_id: i32) -> Vec<u8> {
+    use outpost_snmp::{
+        message::CommunityMessage, AnyPdu, Message, Oid, Pdu, PduType, Value, VarBind, Version,
+    };
+    let oid = |s: &str| s.parse::<Oid>().unwrap();
+    Message::Community(CommunityMessage {
+        version: Version::V2c,
+        community: community.as_bytes().to_vec().into(),
+        pdu: AnyPdu::Pdu(Pdu::new(
+            PduType::TrapV2,
+            request_id,
+            vec![
+                VarBind::new(
+                    oid(".1.3.6.1.2.1.1.3.0"),
+                    Value::TimeTicks(request_id as u32),
+                ),
+                VarBind::new(
+                    oid(".1.3.6.1.6.3.1.1.4.1.0"),
+                    Value::ObjectId(oid(".1.3.6.1.6.3.1.1.5.3")),
+                ),
+                VarBind::new(oid(".1.3.6.1.2.1.2.2.1.1.2"), Value::Integer(2)),
+            ],
+        )),
+    })
+    .encode()
+}
