@@ -27,30 +27,21 @@ impl Delivered {
         }
     }
 
-    /// The field that holds the body.
-    fn field(self) -> &'static str {
-        match self {
-            Delivered::Result => "result",
-            Delivered::Event => "event",
-        }
-    }
-
     /// `{"v":1,"type":"result","seq":N,"result":BODY}` (or the `event` equivalent).
     pub fn encode<T: Serialize + ?Sized>(
         self,
         seq: u64,
         body: &T,
     ) -> Result<String, serde_json::Error> {
+        use std::io::Write as _;
         let mut out = Vec::with_capacity(256);
-        out.extend_from_slice(b"{\"v\":");
-        out.extend_from_slice(VERSION.to_string().as_bytes());
-        out.extend_from_slice(b",\"type\":\"");
-        out.extend_from_slice(self.type_name().as_bytes());
-        out.extend_from_slice(b"\",\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(self.field().as_bytes());
-        out.extend_from_slice(b"\":");
+        // The body's field is named as the type: `"result":` or `"event":`.
+        let kind = self.type_name();
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            r#"{{"v":{VERSION},"type":"{kind}","seq":{seq},"{kind}":"#
+        );
         serde_json::to_writer(&mut out, body)?;
         out.push(b'}');
         // Only ASCII was added around serde_json's own (UTF-8) output.

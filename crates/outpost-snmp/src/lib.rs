@@ -131,5 +131,5 @@ pub use security::{SealParams, Security, UsmUser};
 pub use stats::StatsSnapshot;
 pub use target::{TargetAddr, Transport};
 pub use usm::{AuthProtocol, PrivProtocol};
-pub use value::{Collected, Value, VarBind};
+pub use value::{Value, VarBind};
 pub use walk::{WalkMode, WalkSummary};

@@ -124,8 +124,8 @@ pub(crate) fn write_dotted(f: &mut fmt::Formatter<'_>, arcs: &[u32]) -> fmt::Res
     f.write_str(ascii(&buf[..len]))
 }
 
-/// Dots and digits are ASCII, so this never falls back.
-fn ascii(b: &[u8]) -> &str {
+/// Bytes this crate formatted from ASCII (digits, dots, hex) as text: never falls back.
+pub(crate) fn ascii(b: &[u8]) -> &str {
     std::str::from_utf8(b).unwrap_or_default()
 }
 

@@ -5,7 +5,7 @@ use std::fmt::{self, Write as _};
 
 use crate::ber::{self, tag, Reader, Writer};
 use crate::error::DecodeError;
-use crate::oid::Oid;
+use crate::oid::{ascii, Oid};
 
 /// A varbind value, one variant per SMI type SNMP carries.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -218,11 +218,6 @@ impl fmt::Display for Hex<'_> {
     }
 }
 
-/// Hex digits are ASCII, so this never falls back.
-fn ascii(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or_default()
-}
-
 impl Value {
     /// Writes the value's JSON fields (`type`, `value`, `hex`) into a map being serialized,
     /// so a caller can put them beside its own fields without `#[serde(flatten)]`'s
@@ -253,7 +248,7 @@ impl Value {
 }
 
 /// Serializes anything displayable as a string, written straight into the output.
-pub struct Collected<T>(pub T);
+struct Collected<T>(T);
 
 impl<T: fmt::Display> serde::Serialize for Collected<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -111,22 +111,13 @@ pub enum OutboxItem {
 }
 
 /// By hand: serde's derive for an internally tagged enum buffers the content in a form
-/// that cannot hold an event's raw JSON payload, so the tag is read from a JSON tree first.
+/// that cannot hold an event's raw JSON payload. The item is taken as its JSON text and
+/// decoded by [`OutboxItem::from_json`], the one place that reads the tag.
 impl<'de> Deserialize<'de> for OutboxItem {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
-        let v = serde_json::Value::deserialize(d)?;
-        match v.get("type").and_then(|t| t.as_str()) {
-            Some("result") => JobRecord::deserialize(v)
-                .map(OutboxItem::Result)
-                .map_err(D::Error::custom),
-            Some("event") => Event::deserialize(v)
-                .map(OutboxItem::Event)
-                .map_err(D::Error::custom),
-            _ => Err(D::Error::custom(
-                "outbox item: `type` is neither \"result\" nor \"event\"",
-            )),
-        }
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        OutboxItem::from_json(raw.get()).map_err(D::Error::custom)
     }
 }
 

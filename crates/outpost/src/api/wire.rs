@@ -147,7 +147,7 @@ pub enum EventsItem<'a> {
 /// (any JSON value; its shape is the kind's).
 #[derive(Debug, Serialize)]
 pub struct EventView<'a> {
-    pub id: String,
+    pub id: uuid::Uuid,
     pub kind: &'a str,
     pub at: i64,
     pub payload: &'a serde_json::value::RawValue,
@@ -162,7 +162,7 @@ impl<'a> From<&'a OutboxRow> for EventsRow<'a> {
                 // A clone of the record is a few short strings: its output is shared text.
                 OutboxItem::Result(rec) => EventsItem::Result(JobView::from(rec.clone())),
                 OutboxItem::Event(ev) => EventsItem::Event(EventView {
-                    id: ev.id.hyphenated().to_string(),
+                    id: ev.id,
                     kind: &ev.kind,
                     at: ev.at,
                     payload: &ev.payload,

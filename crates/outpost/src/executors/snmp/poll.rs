@@ -98,12 +98,9 @@ impl Executor for SnmpPoll {
                 message: "a poll needs at least one OID in `get` or one subtree in `walk`".into(),
             });
         }
-        if p.get.len() > MAX_OIDS {
-            count_in_range("get", p.get.len(), MAX_OIDS, " OIDs")?;
-        }
-        if p.walk.len() > MAX_WALKS {
-            count_in_range("walk", p.walk.len(), MAX_WALKS, " subtrees")?;
-        }
+        // Either list may be empty (not both, above), so only the upper bound applies.
+        count_in_range("get", p.get.len().max(1), MAX_OIDS, " OIDs")?;
+        count_in_range("walk", p.walk.len().max(1), MAX_WALKS, " subtrees")?;
         if let Some(r) = p.max_repetitions {
             count_in_range(
                 "max_repetitions",
