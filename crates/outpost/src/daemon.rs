@@ -89,6 +89,10 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::Result<()> {
+    // Before anything can answer: a SIGTERM that arrives while the first requests are served
+    // must start the graceful stop, not find the default action (death by signal, with
+    // accepted jobs left running).
+    let signals = ShutdownSignals::install()?;
     let (token, source) = token::resolve(cfg.api.token.take(), &data_dir)?;
     let core_metrics = CoreMetrics::default();
     let store_cfg = StoreConfig {
@@ -142,9 +146,8 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         Duration::from_millis(cfg.jobs.default_timeout_ms),
         &cfg.uplink,
     );
-    if let Some(url) = &cfg.uplink.mqtt.url {
-        let broker = uplink::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?;
-        let m = &cfg.uplink.mqtt;
+    if let Some(broker) = cfg.uplink.mqtt.url.take() {
+        let m = &mut cfg.uplink.mqtt;
         let tls = match broker.tls {
             true => Some(
                 uplink::tls::client_config_with(&uplink::tls::ClientTls {
@@ -157,40 +160,36 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         };
         let mqtt = uplink::mqtt::MqttUplink {
             broker,
-            protocol: uplink::mqtt::Protocol::parse(&m.protocol).map_err(anyhow::Error::msg)?,
+            protocol: m.protocol,
             tls,
-            username: cfg.uplink.mqtt.username.clone(),
-            password: cfg.uplink.mqtt.password.take(),
-            pool: cfg.uplink.mqtt.pool.clone(),
-            keepalive: Duration::from_secs(cfg.uplink.mqtt.keepalive_secs),
+            username: m.username.clone(),
+            password: m.password.take(),
+            pool: m.pool.clone(),
+            keepalive: Duration::from_secs(m.keepalive_secs),
         };
         uplinks.spawn(mqtt.run(ucx.clone(), uplinks_stop.clone()));
     }
-    if let Some(url) = &cfg.uplink.ws.url {
+    if let Some(url) = cfg.uplink.ws.url.take() {
         let ws = uplink::ws::WsUplink {
-            url: uplink::ws::normalize_url(url).map_err(anyhow::Error::msg)?,
+            url,
             token: cfg.uplink.ws.token.take(),
-            pin: match &cfg.uplink.ws.pin_sha256 {
-                Some(p) => Some(uplink::tls::parse_pin(p).map_err(anyhow::Error::msg)?),
-                None => None,
-            },
+            pin: cfg.uplink.ws.pin_sha256,
         };
         uplinks.spawn(ws.run(ucx.clone(), uplinks_stop.clone()));
     }
     uplinks.close();
-    let traps = if cfg.trap.enabled {
-        let mut settings =
-            crate::trap::TrapSettings::from_section(&cfg.trap, &crate::trap::engine_id(&agent_id))
-                .map_err(|(k, m)| anyhow::anyhow!("{k}: {m}"))?;
-        settings.engine_boots = crate::trap::boots::advance(&data_dir)
-            .context("advancing the trap receiver's snmpEngineBoots")?;
-        Some(crate::trap::Receiver::start(
-            settings,
-            crate::trap::Sink::Store(store.clone()),
-            trap_metrics,
-        )?)
-    } else {
-        None
+    let traps = match cfg.trap.take() {
+        Some(mut settings) => {
+            settings.engine_id = crate::trap::engine_id(&agent_id);
+            settings.engine_boots = crate::trap::boots::advance(&data_dir)
+                .context("advancing the trap receiver's snmpEngineBoots")?;
+            Some(crate::trap::Receiver::start(
+                settings,
+                crate::trap::Sink::Store(store.clone()),
+                trap_metrics,
+            )?)
+        }
+        None => None,
     };
 
     let stats_stop = tokio_util::sync::CancellationToken::new();
@@ -259,7 +258,7 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
 
     let mut server = server;
     let stop = tokio::select! {
-        s = shutdown_signal() => s?,
+        s = signals.recv() => s,
         res = &mut server => {
             // The server ended on its own: report why and stop everything else.
             let why = match res {
@@ -395,11 +394,24 @@ impl prometheus_client::collector::Collector for StatsPushCollector {
     }
 }
 
-async fn shutdown_signal() -> anyhow::Result<&'static str> {
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, caught from the moment they are installed.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn recv(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }

@@ -36,10 +36,7 @@ pub fn run(cmd: TrapsCommand) -> anyhow::Result<()> {
             .map(|ip| SocketAddr::new(*ip, a.port))
             .collect(),
         communities,
-        networks: vec![
-            Cidr::parse("0.0.0.0/0").map_err(anyhow::Error::msg)?,
-            Cidr::parse("::/0").map_err(anyhow::Error::msg)?,
-        ],
+        networks: vec![Cidr::parse("0.0.0.0/0")?, Cidr::parse("::/0")?],
         users: vec![],
         recv_buffer_bytes: 8 << 20,
         // The daemon's default: over a second of a 50k/s flood, which outlasts the stalls

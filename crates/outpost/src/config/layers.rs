@@ -156,7 +156,7 @@ pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
     for (name, (value, _)) in &values {
         insert_dotted(&mut root, name, value.clone());
     }
-    let config: Config = serde_path_to_error::deserialize(Value::Table(root)).map_err(|e| {
+    let mut config: Config = serde_path_to_error::deserialize(Value::Table(root)).map_err(|e| {
         let key = e.path().to_string();
         let origin = values
             .get(key.as_str())
@@ -168,16 +168,14 @@ pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
             message: e.into_inner().to_string(),
         }
     })?;
-    config
-        .validate()
-        .map_err(|(key, message)| ConfigError::Invalid {
-            key: key.into(),
-            origin: values
-                .get(key)
-                .map(|(_, o)| o.to_string())
-                .unwrap_or_else(|| "config".into()),
-            message,
-        })?;
+    config.validate().map_err(|e| ConfigError::Invalid {
+        key: e.key.into(),
+        origin: values
+            .get(e.key)
+            .map(|(_, o)| o.to_string())
+            .unwrap_or_else(|| "config".into()),
+        message: e.message,
+    })?;
     Ok(Loaded { config, values })
 }
 
@@ -410,6 +408,92 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(err.contains("OUTPOST_JOBS_QUEUE_CAPACITY"), "{err}");
+    }
+
+    /// Values with a form beyond their TOML type are parsed once, while deserializing, and a
+    /// bad one is reported under its own key and origin; the typed value is what the daemon
+    /// gets (it used to re-parse the text, and `validate` threw its parse away).
+    #[test]
+    fn issue12_values_are_parsed_once_and_a_bad_one_names_its_key_and_origin() {
+        let cases = [
+            (
+                "OUTPOST_UPLINK_MQTT_URL",
+                "http://broker",
+                "uplink.mqtt.url",
+            ),
+            (
+                "OUTPOST_UPLINK_MQTT_PROTOCOL",
+                "4.2",
+                "uplink.mqtt.protocol",
+            ),
+            ("OUTPOST_UPLINK_WS_URL", "ftp://x", "uplink.ws.url"),
+            (
+                "OUTPOST_UPLINK_WS_PIN_SHA256",
+                "abcd",
+                "uplink.ws.pin_sha256",
+            ),
+            (
+                "OUTPOST_TRAP_ALLOWED_NETWORKS",
+                "10.0.0.0/33",
+                "trap.allowed_networks",
+            ),
+            ("OUTPOST_TRAP_V3_USERS", "u:*:MD9:secretpw", "trap.v3_users"),
+        ];
+        for (var, value, key) in cases {
+            let pairs = [(var, value)];
+            let env = |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            };
+            let err = load(Sources {
+                file: None,
+                env: &env,
+                flags: vec![],
+            })
+            .err()
+            .unwrap()
+            .to_string();
+            assert!(err.contains(key) && err.contains(var), "{var}: {err}");
+            assert!(!err.contains("secretpw"), "{err}");
+        }
+        let pin = "ab".repeat(32);
+        let pairs = [
+            ("OUTPOST_UPLINK_MQTT_URL", "mqtts://[::1]:8883"),
+            ("OUTPOST_UPLINK_MQTT_PROTOCOL", "5"),
+            ("OUTPOST_UPLINK_WS_URL", "https://cp.example"),
+            ("OUTPOST_UPLINK_WS_PIN_SHA256", pin.as_str()),
+            ("OUTPOST_TRAP_ENABLED", "true"),
+            ("OUTPOST_TRAP_LISTEN", "127.0.0.1"),
+            ("OUTPOST_TRAP_PORT", "1162"),
+        ];
+        let env = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let c = load(Sources {
+            file: None,
+            env: &env,
+            flags: vec![],
+        })
+        .unwrap()
+        .config;
+        let broker = c.uplink.mqtt.url.unwrap();
+        assert_eq!(
+            (broker.host.as_str(), broker.port, broker.tls),
+            ("::1", 8883, true)
+        );
+        assert_eq!(c.uplink.mqtt.protocol, crate::uplink::mqtt::Protocol::V5);
+        assert_eq!(
+            c.uplink.ws.url.as_deref(),
+            Some("wss://cp.example/socket/websocket?vsn=2.0.0")
+        );
+        assert_eq!(c.uplink.ws.pin_sha256, Some([0xab; 32]));
+        let trap = c.trap.unwrap();
+        assert_eq!(trap.listen, vec!["127.0.0.1:1162".parse().unwrap()]);
     }
 
     #[test]

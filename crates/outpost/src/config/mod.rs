@@ -1,14 +1,17 @@
 //! Configuration: typed, layered (flags > environment > file > built-in defaults), and
 //! checked with errors that name the key, where it came from, and its line in the file.
 
+mod error;
 mod keys;
 mod layers;
+mod parse;
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use error::KeyError;
 pub use keys::{env_name, KEYS};
 pub use layers::{load, ConfigError, Loaded, Sources};
 
@@ -28,7 +31,13 @@ pub struct Config {
     pub uplink: UplinkConfig,
     pub metrics: MetricsSection,
     pub stats: StatsSection,
-    pub trap: crate::trap::config::TrapSection,
+    /// `trap.*` as read; [`Config::trap`] is what the receiver runs on.
+    #[serde(rename = "trap")]
+    trap_section: crate::trap::config::TrapSection,
+    /// The receiver's settings, parsed once by [`Config::validate`]; `None` while
+    /// `trap.enabled` is false. The engine id and boots are the daemon's to fill in.
+    #[serde(skip)]
+    pub trap: Option<crate::trap::TrapSettings>,
 }
 
 /// `metrics.*`: the host-metrics caches.
@@ -78,21 +87,27 @@ pub struct UplinkConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WsConfig {
+    /// Normalized when read (`ws`/`wss`, Phoenix's `/websocket` path and `vsn=2.0.0`).
+    #[serde(default, deserialize_with = "parse::ws_url")]
     pub url: Option<String>,
     pub token: Option<SecretString>,
     pub insecure: bool,
-    pub pin_sha256: Option<String>,
+    /// The certificate's SHA-256, read from hex (colons allowed).
+    #[serde(default, deserialize_with = "parse::pin")]
+    pub pin_sha256: Option<[u8; 32]>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    pub url: Option<String>,
+    #[serde(default, deserialize_with = "parse::broker")]
+    pub url: Option<crate::uplink::mqtt::BrokerUrl>,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub pool: Option<String>,
     pub keepalive_secs: u64,
-    pub protocol: String,
+    #[serde(deserialize_with = "parse::protocol")]
+    pub protocol: crate::uplink::mqtt::Protocol,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -196,101 +211,95 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl Config {
-    /// Checks that the types alone cannot express. Errors name the key.
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks that the types alone cannot express, and parses the sections that need more
+    /// than a type (the trap receiver's), once: the daemon uses what this leaves.
+    pub(crate) fn validate(&mut self) -> Result<(), KeyError> {
         if self.jobs.queue_capacity == 0 {
-            return Err(("jobs.queue_capacity", "must be at least 1".into()));
+            return Err(KeyError::new("jobs.queue_capacity", "must be at least 1"));
         }
         if !(1..=64).contains(&self.runtime.worker_threads) {
-            return Err(("runtime.worker_threads", "must be between 1 and 64".into()));
+            return Err(KeyError::new(
+                "runtime.worker_threads",
+                "must be between 1 and 64",
+            ));
         }
         if self.jobs.max_timeout_ms == 0 {
-            return Err(("jobs.max_timeout_ms", "must be at least 1".into()));
+            return Err(KeyError::new("jobs.max_timeout_ms", "must be at least 1"));
         }
         if self.jobs.default_timeout_ms == 0
             || self.jobs.default_timeout_ms > self.jobs.max_timeout_ms
         {
-            return Err((
+            return Err(KeyError::new(
                 "jobs.default_timeout_ms",
-                format!(
+                format_args!(
                     "must be between 1 and jobs.max_timeout_ms ({})",
                     self.jobs.max_timeout_ms
                 ),
             ));
         }
         if self.api.max_body_bytes < 1024 {
-            return Err(("api.max_body_bytes", "must be at least 1024".into()));
+            return Err(KeyError::new("api.max_body_bytes", "must be at least 1024"));
         }
-        if let Some(id) = &self.agent.id {
-            if !valid_id(id) {
-                return Err((
-                    "agent.id",
-                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
-                ));
-            }
-        }
-        if let Some(p) = &self.uplink.mqtt.pool {
-            if !valid_id(p) {
-                return Err((
-                    "uplink.mqtt.pool",
-                    "1 to 64 letters, digits, '.', '_' or '-'".into(),
-                ));
-            }
+        const ID_RULE: &str = "1 to 64 letters, digits, '.', '_' or '-'";
+        if self.agent.id.as_deref().is_some_and(|id| !valid_id(id)) {
+            return Err(KeyError::new("agent.id", ID_RULE));
         }
         let mqtt = &self.uplink.mqtt;
-        let broker = match &mqtt.url {
-            Some(u) => {
-                Some(crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?)
-            }
-            None => None,
-        };
-        crate::uplink::mqtt::Protocol::parse(&mqtt.protocol)
-            .map_err(|e| ("uplink.mqtt.protocol", e))?;
+        if mqtt.pool.as_deref().is_some_and(|p| !valid_id(p)) {
+            return Err(KeyError::new("uplink.mqtt.pool", ID_RULE));
+        }
         if mqtt.client_cert.is_some() != mqtt.client_key.is_some() {
-            return Err((
+            return Err(KeyError::new(
                 "uplink.mqtt.client_key",
-                "uplink.mqtt.client_cert and uplink.mqtt.client_key go together".into(),
+                "uplink.mqtt.client_cert and uplink.mqtt.client_key go together",
             ));
         }
         let wants_tls = mqtt.client_cert.is_some() || mqtt.ca_file.is_some();
-        if wants_tls && broker.is_some_and(|b| !b.tls) {
-            return Err((
+        if wants_tls && mqtt.url.as_ref().is_some_and(|b| !b.tls) {
+            return Err(KeyError::new(
                 "uplink.mqtt.url",
-                "a client certificate or CA file needs an mqtts:// broker".into(),
+                "a client certificate or CA file needs an mqtts:// broker",
             ));
         }
-        if let Some(u) = &self.uplink.ws.url {
-            let url = crate::uplink::ws::normalize_url(u).map_err(|e| ("uplink.ws.url", e))?;
-            if url.starts_with("ws://") && !self.uplink.ws.insecure {
-                return Err((
-                    "uplink.ws.url",
-                    "plain ws:// sends the token in clear; use wss://, or set uplink.ws.insecure"
-                        .into(),
-                ));
-            }
-        }
-        if let Some(p) = &self.uplink.ws.pin_sha256 {
-            crate::uplink::tls::parse_pin(p).map_err(|e| ("uplink.ws.pin_sha256", e))?;
+        let ws = &self.uplink.ws;
+        if ws
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("ws://") && !ws.insecure)
+        {
+            return Err(KeyError::new(
+                "uplink.ws.url",
+                "plain ws:// sends the token in clear; use wss://, or set uplink.ws.insecure",
+            ));
         }
         if self.uplink.window == 0 || self.uplink.window > 4096 {
-            return Err(("uplink.window", "must be between 1 and 4096".into()));
+            return Err(KeyError::new("uplink.window", "must be between 1 and 4096"));
         }
         if self.uplink.mqtt.keepalive_secs < 5 {
-            return Err(("uplink.mqtt.keepalive_secs", "must be at least 5".into()));
-        }
-        if self.stats.interval_secs == 0 {
-            return Err(("stats.interval_secs", "must be at least 1".into()));
-        }
-        if self.stats.cache_max_bytes < 1024 {
-            return Err(("stats.cache_max_bytes", "must be at least 1024".into()));
-        }
-        crate::trap::config::TrapSettings::from_section(&self.trap, b"")?;
-        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
-            return Err((
-                "api.tls_key",
-                "api.tls_cert and api.tls_key go together".into(),
+            return Err(KeyError::new(
+                "uplink.mqtt.keepalive_secs",
+                "must be at least 5",
             ));
         }
+        if self.stats.interval_secs == 0 {
+            return Err(KeyError::new("stats.interval_secs", "must be at least 1"));
+        }
+        if self.stats.cache_max_bytes < 1024 {
+            return Err(KeyError::new(
+                "stats.cache_max_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
+            return Err(KeyError::new(
+                "api.tls_key",
+                "api.tls_cert and api.tls_key go together",
+            ));
+        }
+        // Checked even when off, so a section that would fail is reported before the day
+        // someone turns it on; kept only when on.
+        let trap = crate::trap::TrapSettings::from_section(&self.trap_section, b"")?;
+        self.trap = self.trap_section.enabled.then_some(trap);
         Ok(())
     }
 

@@ -47,8 +47,32 @@ pub struct Cidr {
     pub prefix: u8,
 }
 
+/// Why a `trap.allowed_networks` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not an address or CIDR")]
+    NotAnAddress(String),
+    #[error("{text:?}: prefix must be 0 to {max}")]
+    Prefix { text: String, max: u8 },
+}
+
+/// Why a `trap.v3_users` entry was refused. Never holds a pass phrase.
+#[derive(Debug, thiserror::Error)]
+pub enum UserEntryError {
+    #[error("expected NAME:ENGINE_ID[:AUTH:AUTHPASS[:PRIV:PRIVPASS]]")]
+    Shape,
+    #[error("ENGINE_ID must be hex (0x optional) or *")]
+    EngineId,
+    #[error("unknown auth protocol {0:?}")]
+    Auth(String),
+    #[error("unknown privacy protocol {0:?}")]
+    Privacy(String),
+    #[error(transparent)]
+    User(#[from] outpost_snmp::UsmError),
+}
+
 impl Cidr {
-    pub fn parse(s: &str) -> Result<Cidr, String> {
+    pub fn parse(s: &str) -> Result<Cidr, CidrError> {
         let (a, p) = match s.split_once('/') {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
@@ -56,7 +80,7 @@ impl Cidr {
         let addr: IpAddr = a
             .trim()
             .parse()
-            .map_err(|_| format!("{s:?} is not an address or CIDR"))?;
+            .map_err(|_| CidrError::NotAnAddress(s.to_owned()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = match p {
             Some(p) => p
@@ -64,7 +88,10 @@ impl Cidr {
                 .parse::<u8>()
                 .ok()
                 .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{s:?}: prefix must be 0 to {max}"))?,
+                .ok_or_else(|| CidrError::Prefix {
+                    text: s.to_owned(),
+                    max,
+                })?,
             None => max,
         };
         Ok(Cidr { addr, prefix })
@@ -129,7 +156,7 @@ pub struct TrapSettings {
     pub engine_boots: i32,
 }
 
-type KeyError = (&'static str, String);
+use crate::config::KeyError;
 
 impl TrapSettings {
     /// Validates the section. Errors name the key and never echo a secret.
@@ -143,13 +170,15 @@ impl TrapSettings {
                     .trim_start_matches('[')
                     .trim_end_matches(']')
                     .parse()
-                    .map_err(|_| ("trap.listen", format!("{a:?} is not an address")))?;
+                    .map_err(|_| {
+                        KeyError::new("trap.listen", format_args!("{a:?} is not an address"))
+                    })?;
                 SocketAddr::new(ip, s.port)
             };
             listen.push(addr);
         }
         if listen.is_empty() && s.enabled {
-            return Err(("trap.listen", "names no address".into()));
+            return Err(KeyError::new("trap.listen", "names no address"));
         }
         let communities: Vec<&str> = split(s.communities.expose_secret()).collect();
         let communities = if communities.contains(&"*") {
@@ -165,21 +194,23 @@ impl TrapSettings {
         let networks = split(&s.allowed_networks)
             .map(Cidr::parse)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ("trap.allowed_networks", e))?;
+            .map_err(|e| KeyError::new("trap.allowed_networks", e))?;
         let mut users = Vec::new();
         if let Some(u) = &s.v3_users {
             for (i, entry) in split(u.expose_secret()).enumerate() {
-                users.push(
-                    parse_user(entry)
-                        .map_err(|e| ("trap.v3_users", format!("entry {}: {e}", i + 1)))?,
-                );
+                users.push(parse_user(entry).map_err(|e| {
+                    KeyError::new("trap.v3_users", format_args!("entry {}: {e}", i + 1))
+                })?);
             }
         }
         if s.queue_capacity == 0 {
-            return Err(("trap.queue_capacity", "must be at least 1".into()));
+            return Err(KeyError::new("trap.queue_capacity", "must be at least 1"));
         }
         if s.recv_buffer_bytes < 65536 {
-            return Err(("trap.recv_buffer_bytes", "must be at least 65536".into()));
+            return Err(KeyError::new(
+                "trap.recv_buffer_bytes",
+                "must be at least 65536",
+            ));
         }
         Ok(TrapSettings {
             listen,
@@ -201,19 +232,19 @@ fn split(s: &str) -> impl Iterator<Item = &str> {
 }
 
 /// `NAME:ENGINE_ID[:AUTH:AUTHPASS[:PRIV:PRIVPASS]]`. Messages never include the passwords.
-fn parse_user(entry: &str) -> Result<V3User, String> {
+fn parse_user(entry: &str) -> Result<V3User, UserEntryError> {
     let f: Vec<&str> = entry.split(':').collect();
     if !matches!(f.len(), 2 | 4 | 6) || f[0].is_empty() {
-        return Err("expected NAME:ENGINE_ID[:AUTH:AUTHPASS[:PRIV:PRIVPASS]]".into());
+        return Err(UserEntryError::Shape);
     }
     let engine_id = match f[1] {
         "" | "*" => None,
-        hex => Some(parse_hex(hex).ok_or("ENGINE_ID must be hex (0x optional) or *")?),
+        hex => Some(parse_hex(hex).ok_or(UserEntryError::EngineId)?),
     };
     let auth = if f.len() >= 4 {
         let p: AuthProtocol = f[2]
             .parse()
-            .map_err(|_| format!("unknown auth protocol {:?}", f[2]))?;
+            .map_err(|_| UserEntryError::Auth(f[2].to_owned()))?;
         Some((p, SecretString::from(f[3].to_owned())))
     } else {
         None
@@ -221,12 +252,12 @@ fn parse_user(entry: &str) -> Result<V3User, String> {
     let privacy = if f.len() == 6 {
         let p: PrivProtocol = f[4]
             .parse()
-            .map_err(|_| format!("unknown privacy protocol {:?}", f[4]))?;
+            .map_err(|_| UserEntryError::Privacy(f[4].to_owned()))?;
         Some((p, SecretString::from(f[5].to_owned())))
     } else {
         None
     };
-    let user = UsmUser::new(f[0], auth, privacy).map_err(|e| e.to_string())?;
+    let user = UsmUser::new(f[0], auth, privacy)?;
     Ok(V3User { user, engine_id })
 }
 
@@ -267,6 +298,6 @@ mod tests {
         assert_eq!(u.engine_id.unwrap(), vec![0x80, 0, 0, 0, 1, 2, 3, 4]);
         assert!(parse_user("u:*").unwrap().engine_id.is_none());
         let e = parse_user("u:*:NOPE:secretpw").unwrap_err();
-        assert!(!e.contains("secretpw"));
+        assert!(!e.to_string().contains("secretpw"));
     }
 }
