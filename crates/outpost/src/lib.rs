@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod components;
 pub mod config;
 pub mod config_cmd;
 pub mod ctl;

@@ -59,8 +59,6 @@ pub struct Inner {
     pub started: Instant,
     pub default_timeout_ms: u64,
     pub max_body: usize,
-    /// socktop's `/ws`: the host handle and the session bound.
-    pub socktop: ws::Socktop,
 }
 
 impl std::ops::Deref for AppState {
@@ -97,15 +95,18 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI document, from the handlers' `#[utoipa::path]` declarations.
-fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI document, from the handlers' `#[utoipa::path]` declarations, with the
+/// descriptions of the routes other components registered.
+fn openapi(extra: &[fn() -> utoipa::openapi::OpenApi]) -> utoipa::openapi::OpenApi {
     let (_, mut doc): (Router<AppState>, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::get, jobs::cancel))
         .routes(routes!(events::stream))
         .routes(routes!(metrics::scrape))
-        .routes(routes!(ws::upgrade))
         .split_for_parts();
+    for d in extra {
+        doc.merge(d());
+    }
     document_unauthorized(&mut doc);
     doc
 }
@@ -151,20 +152,26 @@ fn documented_routes() -> Router<AppState> {
         .route("/v1/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/events", get(events::stream))
         .route("/metrics", get(metrics::scrape))
-        .route("/ws", get(ws::upgrade))
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API: its own routes and `extra`, the routes other components registered (served
+/// behind the same token check, and described in the same document).
+pub fn router(state: AppState, extra: Vec<crate::components::ApiRoute>) -> Router {
     // Serialized once, on the first request for it.
     let doc: Arc<OnceLock<Vec<u8>>> = Arc::default();
-    let protected = documented_routes()
+    let docs: Vec<_> = extra.iter().map(|r| r.doc).collect();
+    let mut protected = documented_routes();
+    for r in extra {
+        protected = protected.route_service(r.path, r.service);
+    }
+    let protected = protected
         .route(
             "/v1/openapi.json",
             get(move || {
-                let doc = Arc::clone(&doc);
+                let (doc, docs) = (Arc::clone(&doc), docs.clone());
                 async move {
                     let body =
-                        doc.get_or_init(|| serde_json::to_vec(&openapi()).unwrap_or_default());
+                        doc.get_or_init(|| serde_json::to_vec(&openapi(&docs)).unwrap_or_default());
                     (
                         [(axum::http::header::CONTENT_TYPE, "application/json")],
                         body.clone(),

@@ -25,7 +25,7 @@ use outpost_host::{
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{error::ApiError, AppState};
+use super::error::ApiError;
 
 /// socktop sessions open at once, at most; more are refused as busy (and counted).
 pub const MAX_SESSIONS: usize = 64;
@@ -38,12 +38,28 @@ const MAX_MESSAGE_BYTES: usize = 4096;
 /// request's CPU time. Requests are a few dozen bytes; a larger one grows the buffer.
 const READ_BUFFER_BYTES: usize = 1024;
 
-/// What `/ws` needs: the host handle and the session bound.
+/// What `/ws` needs: the host handle and the session bound. The route's own state (the host
+/// component registers it), so the API knows nothing of socktop.
+#[derive(Clone)]
 pub struct Socktop {
     /// The process's one host handle; its caches are shared with `/metrics` and jobs.
     pub host: Host,
     /// One permit per open session.
     sessions: Arc<Semaphore>,
+}
+
+/// `/ws`, bound to its state, and its description for the OpenAPI document.
+pub fn route(host: Host) -> crate::components::ApiRoute {
+    crate::components::ApiRoute {
+        path: "/ws",
+        service: axum::routing::get(upgrade).with_state(Socktop::new(host)),
+        doc: || {
+            let (_, doc): (axum::Router<Socktop>, _) = utoipa_axum::router::OpenApiRouter::new()
+                .routes(utoipa_axum::routes!(upgrade))
+                .split_for_parts();
+            doc
+        },
+    }
 }
 
 impl Socktop {
@@ -67,7 +83,7 @@ impl Socktop {
         (status = 503, description = "too many socktop sessions", body = super::error::ErrorBody)),
     security(("bearer" = [])), tag = "socktop")]
 pub async fn upgrade(
-    State(state): State<AppState>,
+    State(socktop): State<Socktop>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let ws = ws.map_err(|e| {
@@ -77,7 +93,7 @@ pub async fn upgrade(
             format!("this endpoint speaks WebSocket (socktop's protocol): {e}"),
         )
     })?;
-    let permit = Arc::clone(&state.socktop.sessions)
+    let permit = Arc::clone(&socktop.sessions)
         .try_acquire_owned()
         .map_err(|_| {
             ApiError::new(
@@ -86,7 +102,7 @@ pub async fn upgrade(
                 format!("{MAX_SESSIONS} socktop sessions are open already"),
             )
         })?;
-    let host = state.socktop.host.clone();
+    let host = socktop.host.clone();
     Ok(ws
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)

@@ -91,6 +91,10 @@ pub const KEYS: &[Key] = &[
     key("trap.mib_names", Ty::Bool, Some("false"), "Add MIB names (built-in IETF MIBs) to events: trap_name and each varbind's name, e.g. IF-MIB::linkDown. Costs CPU and row size per trap."),
     key("runtime.worker_threads", Ty::Int, Some("1"), "Threads running the agent's async work (API, uplinks, polling). The store, the trap receiver and /proc scans have threads of their own, so one suits most hosts; more spreads very heavy polling over more cores, at some CPU cost per job."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
+    key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),
+    key("shutdown.egress_ms", Ty::Int, Some("3000"), "Shutdown's phase after the drain: how long uplinks and the stats push may take to send and close."),
+    key("shutdown.serve_ms", Ty::Int, Some("3000"), "Shutdown's last phase: how long open API connections may take to finish."),
+    key("shutdown.store_ms", Ty::Int, Some("5000"), "After the phases: how long closing the store may take."),
 ];
 
 /// Environment variables that name a key outside the `OUTPOST_A_B_C` rule, for

@@ -84,6 +84,31 @@ pub struct UplinkConfig {
     pub backoff_reset_ms: u64,
 }
 
+/// The `uplink.*` figures every transport shares, copied out of the section so each uplink
+/// component can keep its own.
+#[derive(Debug, Clone, Copy)]
+pub struct UplinkTuning {
+    pub window: usize,
+    pub heartbeat_ms: u64,
+    pub read_timeout_ms: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub backoff_reset_ms: u64,
+}
+
+impl UplinkConfig {
+    pub fn tuning(&self) -> UplinkTuning {
+        UplinkTuning {
+            window: self.window,
+            heartbeat_ms: self.heartbeat_ms,
+            read_timeout_ms: self.read_timeout_ms,
+            backoff_initial_ms: self.backoff_initial_ms,
+            backoff_max_ms: self.backoff_max_ms,
+            backoff_reset_ms: self.backoff_reset_ms,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WsConfig {
@@ -199,7 +224,16 @@ pub struct RuntimeConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShutdownConfig {
+    /// The drain phase: how long running jobs may take.
     pub grace_ms: u64,
+    /// The intake phase: sources of events (the trap receiver) store what they read.
+    pub intake_ms: u64,
+    /// The egress phase: uplinks and the stats push send what they can, then close.
+    pub egress_ms: u64,
+    /// The serve phase: open API connections finish.
+    pub serve_ms: u64,
+    /// Closing the store (its last commit and checkpoint).
+    pub store_ms: u64,
 }
 
 /// Ids become MQTT topic levels and Phoenix topics: no wildcards, no separators.

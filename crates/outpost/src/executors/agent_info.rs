@@ -1,21 +1,31 @@
 //! `agent.info`: who this agent is and what it can do, for control planes and operators.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use outpost_core::{ExecError, Executor, JobContext};
 use serde::{Deserialize, Serialize};
+
+use crate::components::Inventory;
 
 pub const KIND: &str = "agent.info";
 
 pub struct AgentInfo {
     started: Instant,
-    kinds: Vec<String>,
+    inventory: Arc<Inventory>,
 }
 
 impl AgentInfo {
-    pub fn new(started: Instant, kinds: Vec<String>) -> Self {
-        AgentInfo { started, kinds }
+    /// `inventory` holds the kinds once every component has registered.
+    pub fn new(started: Instant, inventory: Arc<Inventory>) -> Self {
+        AgentInfo { started, inventory }
     }
+}
+
+#[derive(Serialize)]
+pub struct ComponentView {
+    name: &'static str,
+    /// `off` (its config section is off), `running`, `stopping`, ...
+    state: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +41,8 @@ pub struct Output {
     arch: &'static str,
     os: &'static str,
     kinds: Vec<String>,
+    /// Every capability this build has, with its state.
+    components: Vec<ComponentView>,
 }
 
 impl Executor for AgentInfo {
@@ -51,7 +63,15 @@ impl Executor for AgentInfo {
             uptime_secs: self.started.elapsed().as_secs(),
             arch: std::env::consts::ARCH,
             os: std::env::consts::OS,
-            kinds: self.kinds.clone(),
+            kinds: self.inventory.kinds().to_vec(),
+            components: self
+                .inventory
+                .states()
+                .map(|(name, s)| ComponentView {
+                    name,
+                    state: s.as_str(),
+                })
+                .collect(),
         })
     }
 }

@@ -20,6 +20,11 @@ impl Metrics {
     }
 }
 
+/// Adds the `metrics` kind, reading `host`.
+pub fn register(reg: &mut outpost_core::Registry, host: Host) {
+    reg.register(Metrics::new(host));
+}
+
 impl Executor for Metrics {
     type Params = MetricsParams;
     type Output = MetricsSnapshot;

@@ -9,27 +9,25 @@ pub mod snmp;
 use std::{sync::Arc, time::Instant};
 
 use outpost_core::Registry;
+
+use crate::components::Inventory;
 pub use outpost_host::Host;
 
-/// Every kind this build serves. `agent.info` reports the list, itself included.
-/// `host` is the process's one host-metrics handle (the `metrics` kind shares its caches).
+/// Every kind this build serves, in one registry: for tests, fuzz targets and benchmarks
+/// that drive the executors without a daemon. The daemon registers the same executors
+/// through its components (`components/`), with these same functions.
 pub fn registry(started: Instant, host: Host) -> Registry {
-    registry_and_snmp(started, host).0
+    let mut reg = Registry::new();
+    let inventory = Arc::new(Inventory::new([]));
+    register_builtins(&mut reg, started, inventory.clone());
+    metrics::register(&mut reg, host);
+    snmp::register(&mut reg);
+    inventory.set_kinds(reg.kinds().iter().map(|k| k.to_string()).collect());
+    reg
 }
 
-/// [`registry`], and the SNMP executors' shared engine, whose counters `/metrics` shows.
-pub fn registry_and_snmp(started: Instant, host: Host) -> (Registry, Arc<snmp::Shared>) {
-    let mut reg = Registry::new();
+/// `echo`, `sleep` and `agent.info`; the last reports `inventory`'s kinds and components.
+pub fn register_builtins(reg: &mut Registry, started: Instant, inventory: Arc<Inventory>) {
     reg.register(echo::Echo).register(sleep::Sleep);
-    reg.register(metrics::Metrics::new(host));
-    let snmp = snmp::Shared::new();
-    reg.register(snmp::SnmpGet(snmp.clone()))
-        .register(snmp::SnmpWalk(snmp.clone()))
-        .register(snmp::SnmpPoll(snmp.clone()))
-        .register(snmp::SnmpSet(snmp.clone()));
-    let mut kinds: Vec<String> = reg.kinds().iter().map(|k| k.to_string()).collect();
-    kinds.push(agent_info::KIND.to_owned());
-    kinds.sort();
-    reg.register(agent_info::AgentInfo::new(started, kinds));
-    (reg, snmp)
+    reg.register(agent_info::AgentInfo::new(started, inventory));
 }

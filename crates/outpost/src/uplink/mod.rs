@@ -21,7 +21,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::config::{valid_id, UplinkConfig};
+use crate::config::{valid_id, UplinkTuning};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UplinkLabel {
@@ -113,7 +113,7 @@ impl Context {
         dispatcher: Dispatcher,
         metrics: UplinkMetrics,
         default_timeout: Duration,
-        cfg: &UplinkConfig,
+        cfg: &UplinkTuning,
     ) -> Self {
         Context {
             agent_id,

@@ -237,6 +237,17 @@ fn count_in_range(field: &str, n: usize, max: usize, unit: &str) -> Result<(), P
 }
 
 /// Params as they may be stored: every secret blanked.
+/// Adds the `snmp.*` kinds over one shared engine, and returns it: its counters belong on
+/// `/metrics` (it is a collector).
+pub fn register(reg: &mut outpost_core::Registry) -> Arc<Shared> {
+    let shared = Shared::new();
+    reg.register(SnmpGet(shared.clone()))
+        .register(SnmpWalk(shared.clone()))
+        .register(SnmpPoll(shared.clone()))
+        .register(SnmpSet(shared.clone()));
+    shared
+}
+
 pub fn redact(params: &serde_json::Value) -> serde_json::Value {
     let mut v = params.clone();
     if let Some(obj) = v.as_object_mut() {

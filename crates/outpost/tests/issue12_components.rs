@@ -1,0 +1,100 @@
+//! Issue 12, item 1: the daemon starts every capability as a component and stops them in
+//! declared phases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, Options};
+use serde_json::json;
+
+/// `agent.info` lists every component this build has, on or off, with its state: an
+/// operator sees what the agent runs without reading its config.
+#[tokio::test]
+async fn issue12_agent_info_lists_every_component_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        Options::new(dir.path())
+            .env("OUTPOST_TRAP_ENABLED", "true")
+            .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
+            .env("OUTPOST_TRAP_PORT", "0"),
+    );
+    let (st, body) = a.submit(json!({"kind": "agent.info"}), Some(5.0)).await;
+    assert_eq!(st, 200, "{body}");
+    let got: Vec<(String, String)> = body["output"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("builtins", "running"),
+        ("snmp", "running"),
+        ("host", "running"),
+        ("traps", "running"),
+        ("uplink.mqtt", "off"),
+        ("uplink.ws", "off"),
+        ("stats", "off"),
+        ("api", "running"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    // The kinds are those the components registered, agent.info among them.
+    let kinds = body["output"]["kinds"].as_array().unwrap();
+    for k in [
+        "agent.info",
+        "echo",
+        "metrics",
+        "snmp.get",
+        "snmp.poll",
+        "sleep",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+    }
+}
+
+/// On SIGTERM the phases run in their declared order, each once, and the store closes
+/// after the last: intake (the trap receiver) before the drain, the drain before egress,
+/// the API last.
+#[tokio::test]
+async fn issue12_shutdown_runs_the_phases_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Agent::start(
+        Options::new(dir.path())
+            .env("OUTPOST_TRAP_ENABLED", "true")
+            .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
+            .env("OUTPOST_TRAP_PORT", "0"),
+    );
+    let (st, _) = a
+        .submit(json!({"kind": "sleep", "params": {"ms": 300}}), None)
+        .await;
+    assert_eq!(st, 202);
+    a.sigterm();
+    let status = a.wait_exit(Duration::from_secs(20));
+    let log = a.log_text();
+    assert!(status.success(), "{status:?}\n{log}");
+    let at = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("no {needle:?} in the log:\n{log}"))
+    };
+    let phases = [
+        at("phase=\"intake\""),
+        at("phase=\"drain\""),
+        at("phase=\"egress\""),
+        at("phase=\"serve\""),
+        at("stopped"),
+    ];
+    assert!(phases.windows(2).all(|w| w[0] < w[1]), "{phases:?}\n{log}");
+    assert!(log[phases[0]..].find("traps").is_some(), "{log}");
+    // The sleeping job finished in the drain: it is not recorded interrupted.
+    assert!(!log.contains("recorded as interrupted"), "{log}");
+}
