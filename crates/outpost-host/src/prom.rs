@@ -4,7 +4,9 @@
 
 use crate::{CacheGroup, Host};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -28,11 +30,15 @@ impl HostCollector {
 
 type Labels = Vec<(&'static str, String)>;
 
-fn gauges(
+// The helpers every collector in the agent writes its figures with (read at scrape time,
+// so a figure that lives elsewhere, an atomic or a /proc table, is never copied on a timer).
+
+/// A gauge family, one row per label set.
+pub fn gauges<L: EncodeLabelSet>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    rows: impl IntoIterator<Item = (Labels, f64)>,
+    rows: impl IntoIterator<Item = (L, f64)>,
 ) -> fmt::Result {
     let mut metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, value) in rows {
@@ -41,25 +47,38 @@ fn gauges(
     Ok(())
 }
 
-fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: f64) -> fmt::Result {
+/// A gauge without labels.
+pub fn gauge(enc: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: f64) -> fmt::Result {
     // Without labels the value is encoded on the descriptor itself; an empty
     // label set would print `name{}`.
     let metric = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     ConstGauge::new(value).encode(metric)
 }
 
-/// `name` without `_total`: the encoder appends it to counters.
-fn counters<L: EncodeLabelSet>(
+/// A counter family, one row per label set. `name` without `_total`: the encoder appends
+/// it to counters.
+pub fn counters<L: EncodeLabelSet, N: EncodeCounterValue>(
     enc: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    rows: impl IntoIterator<Item = (L, f64)>,
+    rows: impl IntoIterator<Item = (L, N)>,
 ) -> fmt::Result {
     let mut metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, value) in rows {
         ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
     }
     Ok(())
+}
+
+/// A counter without labels; `name` without `_total`.
+pub fn counter<N: EncodeCounterValue>(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    value: N,
+) -> fmt::Result {
+    let metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(metric)
 }
 
 impl Collector for HostCollector {

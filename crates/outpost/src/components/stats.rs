@@ -73,10 +73,6 @@ impl prometheus_client::collector::Collector for StatsPushCollector {
         &self,
         mut enc: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> std::fmt::Result {
-        use prometheus_client::{
-            encoding::EncodeMetric,
-            metrics::{counter::ConstCounter, MetricType},
-        };
         use std::sync::atomic::Ordering::Relaxed;
         let c = &self.0;
         for (name, help, value) in [
@@ -101,8 +97,7 @@ impl prometheus_client::collector::Collector for StatsPushCollector {
                 &c.posts_failed,
             ),
         ] {
-            let metric = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
-            ConstCounter::new(value.load(Relaxed)).encode(metric)?;
+            outpost_host::prom::counter(&mut enc, name, help, value.load(Relaxed))?;
         }
         Ok(())
     }

@@ -7,11 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
-    metrics::{
-        counter::{ConstCounter, Counter},
-        family::Family,
-    },
+    encoding::{DescriptorEncoder, EncodeLabelSet},
+    metrics::{counter::Counter, family::Family},
     registry::Registry,
 };
 
@@ -194,14 +191,12 @@ pub fn drops_in(table: &str, inodes: &[u64]) -> u64 {
 
 impl Collector for KernelDrops {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let c = ConstCounter::new(self.total());
-        let m = encoder.encode_descriptor(
+        outpost_host::prom::counter(
+            &mut encoder,
             "outpost_trap_kernel_drops",
             "Datagrams the kernel dropped on the trap sockets (receive buffer full), from /proc/net/udp",
-            None,
-            c.metric_type(),
-        )?;
-        c.encode(m)
+            self.total(),
+        )
     }
 }
 

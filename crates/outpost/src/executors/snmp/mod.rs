@@ -74,8 +74,7 @@ impl prometheus_client::collector::Collector for Shared {
         &self,
         mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
-        use prometheus_client::encoding::EncodeMetric;
-        use prometheus_client::metrics::{counter::ConstCounter, MetricType};
+        use outpost_host::prom::{counter, counters};
         let s = self.engine.get().map(Engine::stats).unwrap_or_default();
         for (name, help, v) in [
             (
@@ -104,26 +103,21 @@ impl prometheus_client::collector::Collector for Shared {
                 s.timeouts,
             ),
         ] {
-            let m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            ConstCounter::new(v).encode(m)?;
+            counter(&mut encoder, name, help, v)?;
         }
-        let mut m = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "outpost_snmp_replies_dropped",
             "SNMP replies read but not credited, by reason",
-            None,
-            MetricType::Counter,
-        )?;
-        for (reason, v) in [
-            ("malformed", s.malformed),
-            ("unknown_request_id", s.unknown_request_id),
-            ("wrong_source", s.wrong_source),
-            ("rejected", s.rejected),
-            ("queue_full", s.queue_full),
-        ] {
-            let labels = [("reason", reason)];
-            ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
-        }
-        Ok(())
+            [
+                ("malformed", s.malformed),
+                ("unknown_request_id", s.unknown_request_id),
+                ("wrong_source", s.wrong_source),
+                ("rejected", s.rejected),
+                ("queue_full", s.queue_full),
+            ]
+            .map(|(reason, v)| ([("reason", reason)], v)),
+        )
     }
 }
 
