@@ -18,6 +18,7 @@ use outpost_snmp::{
     AnyPdu, AuthProtocol, Message, Oid, Pdu, PduType, PrivProtocol, UsmUser, Value, VarBind,
     Version,
 };
+use outpost_test_support::snmp_values::trap_user;
 use proptest::prelude::*;
 
 fn filter() -> &'static Filter {
@@ -61,14 +62,7 @@ fn v2c() -> Vec<u8> {
 }
 
 fn v3() -> Vec<u8> {
-    let user = Arc::new(
-        UsmUser::new(
-            "trapuser",
-            Some((AuthProtocol::Sha1, "authpass123".to_string().into())),
-            Some((PrivProtocol::Aes128, "privpass123".to_string().into())),
-        )
-        .unwrap(),
-    );
+    let user = trap_user();
     let engine = EngineParams {
         engine_id: vec![0x80, 0, 0, 0, 1, 2, 3, 4],
         boots: 1,

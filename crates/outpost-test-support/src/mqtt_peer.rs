@@ -1,6 +1,5 @@
 //! The test's side of the MQTT uplink: a control plane that publishes jobs and records every
 //! message the agents send, across broker restarts (persistent session, QoS 1).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     sync::{Arc, Mutex},
@@ -66,7 +65,7 @@ impl Peer {
             subacks,
             task,
         };
-        super::wait_for("peer subscriptions", Duration::from_secs(10), || async {
+        crate::wait::wait_for("peer subscriptions", Duration::from_secs(10), || async {
             *p.subacks.lock().unwrap() >= filters.len()
         })
         .await;

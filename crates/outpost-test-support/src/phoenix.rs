@@ -1,7 +1,6 @@
 //! An in-test control plane speaking Phoenix Channels v2 over WebSocket, enough to be the
 //! peer of the agent's WebSocket uplink: join with a token, pushes, acks, and misbehaviour
 //! on demand (refusing joins, falling silent without closing TCP).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
 
