@@ -4,8 +4,6 @@
 //! and inform.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use outpost_snmp::message::{flags, Message, ScopedPdu, ScopedPduData};
 use outpost_snmp::pdu::{AnyPdu, PduType};
 use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};

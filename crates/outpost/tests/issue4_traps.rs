@@ -9,7 +9,7 @@ use std::{
     io::{BufRead, BufReader},
     net::UdpSocket,
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
