@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::security::{Security, UsmUser};
-use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, TargetAddr};
+use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, Session, TargetAddr};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
@@ -80,11 +80,7 @@ impl Snmpd {
     }
 
     async fn wait_ready(&mut self, community: &str) -> bool {
-        let engine = Engine::new(EngineConfig::default()).await.unwrap();
-        let mut cfg = TargetConfig::new(self.udp().parse().unwrap(), Security::v2c(community));
-        cfg.timeout = Duration::from_millis(100);
-        cfg.retries = 0;
-        let s = engine.session(cfg).await.unwrap();
+        let (_engine, s) = probe(&self.udp(), community, Duration::from_millis(100)).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         let oid: Oid = ".1.3.6.1.2.1.1.5.0".parse().unwrap();
         while Instant::now() < deadline {
@@ -107,6 +103,17 @@ impl Snmpd {
     pub fn tcp(&self) -> String {
         format!("tcp:127.0.0.1:{}", self.port)
     }
+}
+
+/// A v2c session to `addr` with one attempt of `timeout`, for readiness probes; the
+/// engine must be kept as long as the session.
+pub(crate) async fn probe(addr: &str, community: &str, timeout: Duration) -> (Engine, Session) {
+    let engine = Engine::new(EngineConfig::default()).await.unwrap();
+    let mut cfg = TargetConfig::new(addr.parse().unwrap(), Security::v2c(community));
+    cfg.timeout = timeout;
+    cfg.retries = 0;
+    let session = engine.session(cfg).await.unwrap();
+    (engine, session)
 }
 
 /// The standard config: all three transports, `public`/`private`, and [`USERS`].

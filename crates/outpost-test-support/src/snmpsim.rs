@@ -7,14 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
-use outpost_snmp::security::Security;
 use outpost_snmp::Oid;
 use tokio::time::Instant;
 
 use crate::peer::{self, Process};
 use crate::ports::free_port;
-use crate::snmpd::INSTALL;
+use crate::snmpd::{probe, INSTALL};
 
 /// A running snmpsim command responder on UDP 127.0.0.1; killed by PID on drop.
 pub struct Snmpsim {
@@ -69,11 +67,7 @@ impl Snmpsim {
     }
 
     async fn wait_ready(&mut self, community: &str) {
-        let engine = Engine::new(EngineConfig::default()).await.unwrap();
-        let mut cfg = TargetConfig::new(self.addr().parse().unwrap(), Security::v2c(community));
-        cfg.timeout = Duration::from_millis(250);
-        cfg.retries = 0;
-        let probe = engine.session(cfg).await.unwrap();
+        let (_engine, probe) = probe(&self.addr(), community, Duration::from_millis(250)).await;
         let deadline = Instant::now() + Duration::from_secs(120);
         let root: Oid = ".1".parse().unwrap();
         loop {

@@ -404,53 +404,23 @@ async fn issue4_hostile_input_is_dropped_counted_and_survived() {
         &["-v2c", "-c", "wrongcomm", &dest, "", ".1.3.6.1.6.3.1.1.5.3"],
     );
     assert!(ok);
-    let (ok, _) = send(
-        "snmptrap",
-        &[
-            "-v3",
+    // The configured user's arguments with one of them wrong (V3_ARGS[2] is the user,
+    // V3_ARGS[8] the authentication pass phrase).
+    let v3_but = |i: usize, wrong: &'static str| {
+        let mut args = V3_ARGS.to_vec();
+        args[i] = wrong;
+        args.extend([
             "-e",
             "0x8000000001020304",
-            "-u",
-            "nosuchuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "authpass123",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
             &dest,
             "",
             ".1.3.6.1.6.3.1.1.5.1",
-        ],
-    );
+        ]);
+        args
+    };
+    let (ok, _) = send("snmptrap", &v3_but(2, "nosuchuser"));
     assert!(ok);
-    let (ok, _) = send(
-        "snmptrap",
-        &[
-            "-v3",
-            "-e",
-            "0x8000000001020304",
-            "-u",
-            "trapuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "wrongpass99",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
-            &dest,
-            "",
-            ".1.3.6.1.6.3.1.1.5.1",
-        ],
-    );
+    let (ok, _) = send("snmptrap", &v3_but(8, "wrongpass99"));
     assert!(ok);
     // From ::1, outside the allowed networks.
     let (ok, err) = send(
