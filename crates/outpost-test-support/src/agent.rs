@@ -10,7 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
 use crate::wait::wait_for;
+
+/// A WebSocket to the agent: `/v1/events` ([`Agent::events`]) or socktop's `/ws`.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The `outpost` binary cargo built for the running test: `target/<profile>/outpost`, beside
 /// the `deps/` directory the test executable runs from (where `CARGO_BIN_EXE_outpost`
@@ -173,12 +180,34 @@ impl Agent {
         (status, r.json().await.unwrap())
     }
 
+    /// Submits a job that must be accepted (202); returns its id.
+    pub async fn submit_accepted(&self, body: serde_json::Value) -> String {
+        let (status, body) = self.submit(body, None).await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// `POST path` with the token and these raw bytes as a JSON body, however malformed.
+    pub async fn post_body(&self, path: &str, body: Vec<u8>) -> reqwest::Response {
+        self.post(path)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /healthz`, without the token (it needs none).
+    pub async fn healthz(&self) -> reqwest::Response {
+        self.client
+            .get(format!("{}/healthz", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `/v1/events?after=AFTER`, opened with the token.
-    pub async fn events(
-        &self,
-        after: u64,
-    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
-    {
+    pub async fn events(&self, after: u64) -> Ws {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let url = format!(
             "{}/v1/events?after={after}",
@@ -264,6 +293,16 @@ impl Drop for Agent {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends one text request on a WebSocket and returns the next frame, within 10 s.
+pub async fn ws_request(ws: &mut Ws, request: &str) -> Message {
+    ws.send(Message::text(request)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("a reply within 10 s")
+        .unwrap()
+        .unwrap()
 }
 
 /// Runs `outpost snmp ARGS` with no stdin; returns (exit code, stdout, stderr, how long it

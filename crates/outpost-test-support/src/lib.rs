@@ -40,4 +40,5 @@ pub mod snmp_values;
 pub mod snmpd;
 pub mod snmpsim;
 pub mod snmptrapd;
+pub mod socktop_agent;
 pub mod wait;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::wait::wait_until;
+
 /// Where system packages put peers; `sbin` is often not on a test runner's `PATH`.
 const SYSTEM_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
 
@@ -50,7 +52,8 @@ pub fn venv_binary(name: &str, install: &str) -> PathBuf {
 pub struct Process {
     name: String,
     child: Child,
-    stderr: PathBuf,
+    /// Where its stderr goes, if this guard chose (see [`Process::adopt`]).
+    stderr: Option<PathBuf>,
 }
 
 impl Process {
@@ -67,7 +70,16 @@ impl Process {
         Process {
             name: name.to_owned(),
             child,
-            stderr,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Guards a child the test started itself (a process to look at, not a peer).
+    pub fn adopt(name: &str, child: Child) -> Process {
+        Process {
+            name: name.to_owned(),
+            child,
+            stderr: None,
         }
     }
 
@@ -77,7 +89,10 @@ impl Process {
 
     /// What the peer wrote on stderr so far.
     pub fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+        self.stderr
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
     }
 
     /// The exit status if the peer has exited.
@@ -121,4 +136,19 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sleep 600`, once it has exec'd (its cmdline is sleep's): a known process for tests of
+/// the process views to look at. Killed and reaped on drop.
+pub fn sleeping_child() -> Process {
+    let child = Command::new("sleep")
+        .arg("600")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id();
+    wait_until("the child to exec sleep", Duration::from_secs(10), || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+    });
+    Process::adopt("sleep", child)
 }

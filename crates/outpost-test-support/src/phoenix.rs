@@ -91,6 +91,17 @@ impl Server {
     pub fn messages(&self) -> Vec<(usize, Message)> {
         self.state.lock().unwrap().messages.clone()
     }
+
+    /// The job ids of the results received, in order.
+    pub fn result_ids(&self) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter_map(|(_, m)| match m {
+                Message::Result { result, .. } => Some(result["id"].as_str()?.to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Drop for Server {

@@ -296,20 +296,11 @@ async fn issue10_ws_push_on_a_topic_not_joined_is_refused_not_run() {
             timeout_ms: None,
         },
     );
-    let ids = |s: &Server| -> Vec<String> {
-        s.messages()
-            .into_iter()
-            .filter_map(|(_, m)| match m {
-                Message::Result { result, .. } => Some(result["id"].as_str()?.to_owned()),
-                _ => None,
-            })
-            .collect()
-    };
     wait_for(
         "the good result and the refusal",
         Duration::from_secs(20),
         || async {
-            ids(&server).contains(&good)
+            server.result_ids().contains(&good)
                 && server
                     .messages()
                     .iter()
@@ -317,7 +308,10 @@ async fn issue10_ws_push_on_a_topic_not_joined_is_refused_not_run() {
         },
     )
     .await;
-    assert!(!ids(&server).contains(&stray), "the stray job must not run");
+    assert!(
+        !server.result_ids().contains(&stray),
+        "the stray job must not run"
+    );
     assert_eq!(
         a.get(&format!("/v1/jobs/{stray}"))
             .send()

@@ -45,14 +45,7 @@ fn world() -> &'static World {
 fn post(body: Vec<u8>) -> Result<(), TestCaseError> {
     let w = world();
     let (status, ctype, text) = w.rt.block_on(async {
-        let r = w
-            .agent
-            .post("/v1/jobs")
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = w.agent.post_body("/v1/jobs", body).await;
         let status = r.status().as_u16();
         let ctype = r
             .headers()

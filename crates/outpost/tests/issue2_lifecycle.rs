@@ -25,14 +25,12 @@ async fn issue2_kill9_during_running_jobs_loses_no_acknowledged_result() {
     // Long sleeps are certainly running when the kill lands.
     let mut sleeping = vec![];
     for _ in 0..5 {
-        let (st, b) = a
-            .submit(
+        sleeping.push(
+            a.submit_accepted(
                 json!({"kind": "sleep", "params": {"ms": 600_000}, "timeout_ms": 900_000}),
-                None,
             )
-            .await;
-        assert_eq!(st, 202);
-        sleeping.push(b["id"].as_str().unwrap().to_owned());
+            .await,
+        );
     }
     // Writers keep submitting and recording every result the agent acknowledged.
     let acked: Arc<Mutex<HashMap<String, serde_json::Value>>> = Arc::default();

@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{metric, traps_listen, v2c_trap, wait_for, Agent, Options};
+use common::{metric, traps_listen, v2c_trap, wait_for, Agent, Options, Ws};
 use futures_util::StreamExt;
 use outpost_snmp::value::UptimeText;
 use outpost_test_support::netsnmp::run as send;
@@ -56,15 +56,7 @@ fn agent_with_traps(dir: &Path, extra: &[(&str, &str)]) -> (Agent, u16, u16) {
 }
 
 /// The next `n` event rows of the stream (results are skipped).
-async fn next_events<S>(ws: &mut S, n: usize) -> Vec<Json>
-where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+async fn next_events(ws: &mut Ws, n: usize) -> Vec<Json> {
     let mut out = Vec::new();
     while out.len() < n {
         let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())

@@ -36,16 +36,6 @@ fn job(kind: &str, params: serde_json::Value) -> (String, Message) {
     )
 }
 
-fn result_ids(s: &Server) -> Vec<String> {
-    s.messages()
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Result { result, .. } => Some(result["id"].as_str()?.to_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 async fn joined(s: &Server) {
     wait_for("the agent to join", Duration::from_secs(20), || async {
         !s.state.lock().unwrap().joins.is_empty()
@@ -71,7 +61,7 @@ async fn issue5_ws_round_trip_with_phoenix_join_and_acks() {
     let (id, m) = job("echo", json!({"via": "ws"}));
     server.push("ws-1", &m);
     wait_for("the result", Duration::from_secs(20), || async {
-        result_ids(&server).contains(&id)
+        server.result_ids().contains(&id)
     })
     .await;
     // The server's acks move the uplink's cursor.
@@ -90,7 +80,7 @@ async fn issue5_ws_round_trip_with_phoenix_join_and_acks() {
     wait_for(
         "the local job's result on the uplink",
         Duration::from_secs(20),
-        || async { result_ids(&server).contains(&local) },
+        || async { server.result_ids().contains(&local) },
     )
     .await;
     assert!(
@@ -182,7 +172,7 @@ async fn issue5_ws_bad_input_is_answered_with_errors_and_the_connection_stays_up
                 .iter()
                 .filter(|(_, m)| matches!(m, Message::Error { .. }))
                 .count();
-            errors >= 4 && result_ids(&server).contains(&good)
+            errors >= 4 && server.result_ids().contains(&good)
         },
     )
     .await;

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::{metric, wait_for, Agent, Options, BIN};
+use common::{metric, wait_for, ws_request, Agent, Options, Ws, BIN};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use serde_json::{json, Value};
@@ -53,19 +53,10 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
     out
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Sends one request and returns the reply's payload, checking socktop's framing rule:
 /// text up to 768 bytes, gzip in a binary frame beyond.
 async fn ask(ws: &mut Ws, request: &str) -> (bool, Vec<u8>) {
-    ws.send(Message::text(request)).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("a reply within 10 s")
-        .unwrap()
-        .unwrap();
-    match reply {
+    match ws_request(ws, request).await {
         Message::Text(t) => {
             assert!(t.len() <= 768, "text reply over 768 bytes: {}", t.len());
             (false, t.as_bytes().to_vec())

@@ -3,7 +3,9 @@
 //! plus the one thing only this crate's tests have: the binary's path from cargo.
 #![allow(unused_imports)]
 
-pub use outpost_test_support::agent::{metric, outpost_snmp_cli, traps_listen, Agent, Options};
+pub use outpost_test_support::agent::{
+    metric, outpost_snmp_cli, traps_listen, ws_request, Agent, Options, Ws,
+};
 pub use outpost_test_support::snmp_values::v2c_trap;
 pub use outpost_test_support::wait::{wait_for, wait_until};
 pub use outpost_test_support::{mosquitto, mqtt_peer, phoenix};
