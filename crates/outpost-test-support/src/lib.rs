@@ -30,6 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod agent;
+pub mod http;
 pub mod mosquitto;
 pub mod mqtt_peer;
 pub mod netsnmp;
