@@ -31,6 +31,7 @@
 
 pub mod agent;
 pub mod http;
+pub mod kernel;
 pub mod mosquitto;
 pub mod mqtt_peer;
 pub mod netsnmp;

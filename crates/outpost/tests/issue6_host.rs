@@ -16,26 +16,10 @@ use std::{
 use common::{metric, wait_for, ws_request, Agent, Options, Ws, BIN};
 use futures_util::{SinkExt, StreamExt};
 use outpost_test_support::http::{read_request, reply, Request};
+use outpost_test_support::kernel::{cpu_cores as proc_cores, mem_total_bytes as proc_mem_total};
 use prost::Message as _;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{self, Message};
-
-/// MemTotal from /proc/meminfo, in bytes.
-fn proc_mem_total() -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let line = text.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
-/// Cores listed in /proc/stat.
-fn proc_cores() -> usize {
-    std::fs::read_to_string("/proc/stat")
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .count()
-}
 
 fn ws_url(a: &Agent, token: Option<&str>) -> String {
     let base = a.url.replacen("http://", "ws://", 1);
