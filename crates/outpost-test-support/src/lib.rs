@@ -30,6 +30,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod agent;
+pub mod fixture;
 pub mod http;
 pub mod kernel;
 pub mod mosquitto;
