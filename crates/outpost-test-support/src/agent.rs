@@ -69,6 +69,15 @@ impl Options {
         self.args.push(a.into());
         self
     }
+    /// An MQTT uplink to `broker_url` as agent `id`, reconnecting fast (tests restart and
+    /// stop brokers): backoff from 100 ms up to 1 s, keep-alive 5 s.
+    pub fn mqtt_uplink(self, broker_url: &str, id: &str) -> Self {
+        self.env("OUTPOST_UPLINK_MQTT_URL", broker_url)
+            .env("OUTPOST_AGENT_ID", id)
+            .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
+            .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "1000")
+            .env("OUTPOST_UPLINK_MQTT_KEEPALIVE_SECS", "5")
+    }
 }
 
 impl Agent {
@@ -237,6 +246,16 @@ impl Agent {
         wait_for(what, Duration::from_secs(20), || async {
             ok(metric(&self.metrics().await, name_and_labels))
         })
+        .await;
+    }
+
+    /// Waits (up to 20 s) until the uplink (`mqtt`, `ws`) reports itself connected.
+    pub async fn wait_connected(&self, uplink: &str) {
+        self.wait_metric(
+            &format!("the {uplink} uplink to connect"),
+            &format!("outpost_uplink_connected{{uplink=\"{uplink}\"}}"),
+            |v| v == 1.0,
+        )
         .await;
     }
 

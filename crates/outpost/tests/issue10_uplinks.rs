@@ -20,21 +20,8 @@ use serde_json::json;
 
 fn mqtt_opts(dir: &std::path::Path, broker: &Broker, id: &str, protocol: &str) -> Options {
     Options::new(dir)
-        .env("OUTPOST_UPLINK_MQTT_URL", &broker.url())
+        .mqtt_uplink(&broker.url(), id)
         .env("OUTPOST_UPLINK_MQTT_PROTOCOL", protocol)
-        .env("OUTPOST_AGENT_ID", id)
-        .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
-        .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "1000")
-        .env("OUTPOST_UPLINK_MQTT_KEEPALIVE_SECS", "5")
-}
-
-async fn mqtt_connected(a: &Agent) {
-    a.wait_metric(
-        "the MQTT uplink to connect",
-        "outpost_uplink_connected{uplink=\"mqtt\"}",
-        |v| v == 1.0,
-    )
-    .await;
 }
 
 /// `(code, about, message)` of every `error` the peer received.
@@ -73,7 +60,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         &[&format!("outpost/{agent_id}/results")],
     )
     .await;
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
 
     // 17 MiB, published at QoS 1 by the broker's own client, as the issue reproduces it.
     let big_id = uuid::Uuid::now_v7().to_string();
@@ -128,7 +115,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
     a.sigterm();
     a.wait_exit(Duration::from_secs(20));
     let a = Agent::start(mqtt_opts(dir.path(), &broker, &agent_id, protocol));
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     let third = peer.job(&jobs, "echo", json!({"third": true})).await;
     wait_for(
         "the third job's result",
@@ -172,7 +159,7 @@ async fn issue10_mqtt_hostile_envelopes_get_bounded_errors_and_no_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(mqtt_opts(dir.path(), &broker, "hostile-1", "3.1.1"));
     let peer = Peer::connect(broker.port, "cp-hostile", &["outpost/hostile-1/results"]).await;
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     let jobs = "outpost/hostile-1/jobs";
     let id = uuid::Uuid::now_v7().to_string();
     let huge = "k".repeat(100_000);
@@ -348,7 +335,7 @@ async fn issue10_mqtt_backoff_resets_after_a_session_that_carried_traffic() {
             .env("OUTPOST_UPLINK_BACKOFF_RESET_MS", "3600000")
             .env("OUTPOST_UPLINK_HEARTBEAT_MS", "200"),
     );
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     for round in 0..6 {
         broker.restart();
         // Without the reset the sixth delay's ceiling is 300 ms x 2^5 = 9.6 s (uniform
@@ -397,7 +384,7 @@ async fn issue10_mqtt5_broker_drops_are_counted() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(mqtt_opts(dir.path(), &broker, "drops-5", "5"));
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     // Nobody subscribes to outpost/drops-5/results: the broker keeps nothing.
     let (status, _) = a
         .submit(json!({"kind": "echo", "params": {"n": 1}}), Some(5.0))

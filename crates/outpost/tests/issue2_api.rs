@@ -44,14 +44,7 @@ async fn issue2_jobs_return_results_async_and_with_wait() {
     }
     assert_eq!(body["output"]["version"], env!("CARGO_PKG_VERSION"));
 
-    let list: serde_json::Value = a
-        .get("/v1/jobs?state=succeeded&limit=10")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = a.get_json("/v1/jobs?state=succeeded&limit=10").await;
     assert_eq!(list["jobs"].as_array().unwrap().len(), 3, "{list}");
     let m = a.metrics().await;
     assert_eq!(

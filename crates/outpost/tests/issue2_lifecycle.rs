@@ -98,14 +98,7 @@ async fn issue2_kill9_during_running_jobs_loses_no_acknowledged_result() {
         assert_eq!(rec["error"]["code"], "interrupted");
     }
     for st in ["queued", "running"] {
-        let list: serde_json::Value = a
-            .get(&format!("/v1/jobs?state={st}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: serde_json::Value = a.get_json(&format!("/v1/jobs?state={st}")).await;
         assert_eq!(list["jobs"].as_array().unwrap().len(), 0, "{st}: {list}");
     }
     // The interruptions reached the outbox, after the results acknowledged before them.

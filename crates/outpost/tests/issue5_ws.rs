@@ -145,12 +145,7 @@ async fn issue5_ws_bad_input_is_answered_with_errors_and_the_connection_stays_up
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(opts(dir.path(), &server, "t", "ws-4"));
     joined(&server).await;
-    a.wait_metric(
-        "connected",
-        "outpost_uplink_connected{uplink=\"ws\"}",
-        |v| v == 1.0,
-    )
-    .await;
+    a.wait_connected("ws").await;
     server.send_raw("{not json".into());
     server.send_raw(
         r#"[null,null,"agent:ws-4","self_destruct",{"v":1,"type":"self_destruct"}]"#.into(),
