@@ -80,7 +80,7 @@ impl Snmpd {
     }
 
     async fn wait_ready(&mut self, community: &str) -> bool {
-        let (_engine, s) = probe(&self.udp(), community, Duration::from_millis(100)).await;
+        let (_engine, s) = v2c_session(&self.udp(), community, Duration::from_millis(100), 0).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         let oid: Oid = ".1.3.6.1.2.1.1.5.0".parse().unwrap();
         while Instant::now() < deadline {
@@ -105,13 +105,18 @@ impl Snmpd {
     }
 }
 
-/// A v2c session to `addr` with one attempt of `timeout`, for readiness probes; the
-/// engine must be kept as long as the session.
-pub(crate) async fn probe(addr: &str, community: &str, timeout: Duration) -> (Engine, Session) {
+/// A v2c session to `addr` (any form `outpost snmp` takes) with this timeout and retries;
+/// the engine must be kept as long as the session.
+pub async fn v2c_session(
+    addr: &str,
+    community: &str,
+    timeout: Duration,
+    retries: u32,
+) -> (Engine, Session) {
     let engine = Engine::new(EngineConfig::default()).await.unwrap();
     let mut cfg = TargetConfig::new(addr.parse().unwrap(), Security::v2c(community));
     cfg.timeout = timeout;
-    cfg.retries = 0;
+    cfg.retries = retries;
     let session = engine.session(cfg).await.unwrap();
     (engine, session)
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::peer::{self, Process};
 use crate::ports::free_port;
-use crate::snmpd::{probe, INSTALL};
+use crate::snmpd::{v2c_session, INSTALL};
 
 /// A running snmpsim command responder on UDP 127.0.0.1; killed by PID on drop.
 pub struct Snmpsim {
@@ -67,7 +67,8 @@ impl Snmpsim {
     }
 
     async fn wait_ready(&mut self, community: &str) {
-        let (_engine, probe) = probe(&self.addr(), community, Duration::from_millis(250)).await;
+        let (_engine, probe) =
+            v2c_session(&self.addr(), community, Duration::from_millis(250), 0).await;
         let deadline = Instant::now() + Duration::from_secs(120);
         let root: Oid = ".1".parse().unwrap();
         loop {
