@@ -1,7 +1,9 @@
 //! The harnesses every test suite of the workspace shares: real peers started on ephemeral
-//! loopback ports, the `outpost run` launcher, and the SNMP values tests generate. The
-//! suites used to copy these into their own `tests/` files; they now depend on this crate
-//! (as a dev-dependency) and keep only what is theirs.
+//! loopback ports (snmpd, snmptrapd, snmpsim, Mosquitto, socktop_agent), the control planes
+//! a test plays (an MQTT client, a Phoenix Channels server, an HTTP collector), the
+//! `outpost run` launcher, the kernel's reference figures, and the SNMP values tests
+//! generate. The suites used to copy these into their own `tests/` files; they now depend
+//! on this crate (as a dev-dependency; bench as a dependency) and keep only what is theirs.
 //!
 //! # The rules every harness follows
 //! - **Real peers, never skipped.** A missing peer binary panics naming the

@@ -57,6 +57,7 @@ impl Snmpd {
     /// `community`, with a deadline.
     pub async fn start_config(community: &str, config: impl Fn(u16) -> String) -> Snmpd {
         let bin = peer::binary("snmpd", INSTALL);
+        let mut last = String::new();
         for _attempt in 0..5 {
             let port = free_port();
             let dir = tempfile::tempdir().unwrap();
@@ -75,8 +76,10 @@ impl Snmpd {
                 return s;
             }
             // Port taken between probe and bind: try another.
+            last = std::fs::read_to_string(s.dir.path().join("snmpd.log")).unwrap_or_default()
+                + &s.process.stderr();
         }
-        panic!("snmpd did not start after 5 attempts");
+        panic!("snmpd did not start after 5 attempts; the last one said:\n{last}");
     }
 
     async fn wait_ready(&mut self, community: &str) -> bool {

@@ -29,6 +29,7 @@ impl Snmptrapd {
     /// up to 10 s, until it logs that it is up.
     pub fn start(config: &str) -> Snmptrapd {
         let bin = peer::binary("snmptrapd", INSTALL);
+        let mut last = String::new();
         for _attempt in 0..5 {
             let dir = tempfile::tempdir().unwrap();
             let conf = dir.path().join("snmptrapd.conf");
@@ -61,8 +62,9 @@ impl Snmptrapd {
                 return t;
             }
             // Port taken between probe and bind: try another.
+            last = t.log_text() + &t.process.stderr();
         }
-        panic!("snmptrapd did not start after 5 attempts");
+        panic!("snmptrapd did not start after 5 attempts; the last one said:\n{last}");
     }
 
     /// Its log so far.
