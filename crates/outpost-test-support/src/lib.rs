@@ -32,6 +32,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod agent;
+pub mod control_plane;
 pub mod fixture;
 pub mod http;
 pub mod kernel;

@@ -9,6 +9,8 @@ use std::{
 use outpost_proto::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use crate::control_plane::{error_reply, ErrorReply};
+
 /// (topic, raw payload) of every publish received, in order.
 pub type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
@@ -98,6 +100,14 @@ impl Peer {
             .unwrap()
             .iter()
             .filter_map(|(t, b)| Some((t.clone(), Message::decode(b).ok()?)))
+            .collect()
+    }
+
+    /// Every `error` received, in order.
+    pub fn errors(&self) -> Vec<ErrorReply> {
+        self.messages()
+            .into_iter()
+            .filter_map(|(_, m)| error_reply(m))
             .collect()
     }
 

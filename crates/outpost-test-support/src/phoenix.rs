@@ -9,6 +9,8 @@ use outpost_proto::{phoenix::Frame, Message};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use crate::control_plane::{error_reply, result_id, ErrorReply};
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     Normal,
@@ -96,10 +98,15 @@ impl Server {
     pub fn result_ids(&self) -> Vec<String> {
         self.messages()
             .into_iter()
-            .filter_map(|(_, m)| match m {
-                Message::Result { result, .. } => Some(result["id"].as_str()?.to_owned()),
-                _ => None,
-            })
+            .filter_map(|(_, m)| result_id(m))
+            .collect()
+    }
+
+    /// Every `error` received, in order.
+    pub fn errors(&self) -> Vec<ErrorReply> {
+        self.messages()
+            .into_iter()
+            .filter_map(|(_, m)| error_reply(m))
             .collect()
     }
 }

@@ -24,21 +24,6 @@ fn mqtt_opts(dir: &std::path::Path, broker: &Broker, id: &str, protocol: &str) -
         .env("OUTPOST_UPLINK_MQTT_PROTOCOL", protocol)
 }
 
-/// `(code, about, message)` of every `error` the peer received.
-fn errors(peer: &Peer) -> Vec<(String, Option<String>, String)> {
-    peer.messages()
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Error {
-                code,
-                about,
-                message,
-            } => Some((code, about, message)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A job envelope of at least `size` bytes, with its id first, as a control plane writes it.
 fn big_job(id: &str, size: usize) -> Vec<u8> {
     let mut v = format!(r#"{{"v":1,"type":"job","id":"{id}","kind":"echo","params":{{"blob":""#)
@@ -81,11 +66,12 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         Duration::from_secs(60),
         || async {
             peer.results().iter().any(|(i, _, _)| *i == next)
-                && errors(&peer).iter().any(|(c, _, _)| c == "too_large")
+                && peer.errors().iter().any(|(c, _, _)| c == "too_large")
         },
     )
     .await;
-    let refused: Vec<_> = errors(&peer)
+    let refused: Vec<_> = peer
+        .errors()
         .into_iter()
         .filter(|(c, _, _)| c == "too_large")
         .collect();
@@ -133,7 +119,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         "the big message was not redelivered after the restart"
     );
     assert_eq!(
-        errors(&peer)
+        peer.errors()
             .iter()
             .filter(|(c, _, _)| c == "too_large")
             .count(),
@@ -214,12 +200,12 @@ async fn issue10_mqtt_hostile_envelopes_get_bounded_errors_and_no_reconnect() {
         "an error for every bad message, and the good result",
         Duration::from_secs(30),
         || async {
-            errors(&peer).len() >= cases.len() && peer.results().iter().any(|(i, _, _)| *i == good)
+            peer.errors().len() >= cases.len() && peer.results().iter().any(|(i, _, _)| *i == good)
         },
     )
     .await;
     // Messages are handled concurrently, so replies come in any order: compare as sets.
-    let got = errors(&peer);
+    let got = peer.errors();
     let mut want_codes: Vec<&str> = cases.iter().map(|(_, c, _)| *c).collect();
     let mut got_codes: Vec<&str> = got.iter().map(|(c, _, _)| c.as_str()).collect();
     want_codes.sort_unstable();

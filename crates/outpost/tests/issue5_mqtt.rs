@@ -116,24 +116,11 @@ async fn issue5_mqtt_bad_input_is_answered_with_errors_and_the_connection_stays_
     wait_for(
         "errors for every bad message and the good result",
         Duration::from_secs(20),
-        || async {
-            let errors = peer
-                .messages()
-                .into_iter()
-                .filter(|(_, m)| matches!(m, Message::Error { .. }))
-                .count();
-            errors >= 7 && peer.results().iter().any(|(i, _, _)| *i == good)
-        },
+        || async { peer.errors().len() >= 7 && peer.results().iter().any(|(i, _, _)| *i == good) },
     )
     .await;
-    let codes: Vec<(String, Option<String>)> = peer
-        .messages()
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Error { code, about, .. } => Some((code, about)),
-            _ => None,
-        })
-        .collect();
+    let codes: Vec<(String, Option<String>)> =
+        peer.errors().into_iter().map(|(c, a, _)| (c, a)).collect();
     for want in [
         "malformed",
         "unknown_type",

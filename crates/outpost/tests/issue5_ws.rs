@@ -161,23 +161,13 @@ async fn issue5_ws_bad_input_is_answered_with_errors_and_the_connection_stays_up
     wait_for(
         "errors and the good result",
         Duration::from_secs(20),
-        || async {
-            let errors = server
-                .messages()
-                .iter()
-                .filter(|(_, m)| matches!(m, Message::Error { .. }))
-                .count();
-            errors >= 4 && server.result_ids().contains(&good)
-        },
+        || async { server.errors().len() >= 4 && server.result_ids().contains(&good) },
     )
     .await;
     let codes: Vec<(String, Option<String>)> = server
-        .messages()
+        .errors()
         .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Error { code, about, .. } => Some((code, about)),
-            _ => None,
-        })
+        .map(|(c, a, _)| (c, a))
         .collect();
     for want in ["malformed", "unknown_type", "too_large"] {
         assert!(
