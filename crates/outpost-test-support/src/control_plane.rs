@@ -6,6 +6,11 @@ use outpost_proto::Message;
 /// An `error` the agent sent: (code, about, message).
 pub type ErrorReply = (String, Option<String>, String);
 
+/// The `error`s among `messages`, in order.
+pub fn errors(messages: impl IntoIterator<Item = Message>) -> Vec<ErrorReply> {
+    messages.into_iter().filter_map(error_reply).collect()
+}
+
 /// The `error` in `m`, if it is one.
 pub fn error_reply(m: Message) -> Option<ErrorReply> {
     match m {

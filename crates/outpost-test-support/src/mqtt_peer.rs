@@ -9,7 +9,7 @@ use std::{
 use outpost_proto::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::control_plane::{error_reply, ErrorReply};
+use crate::control_plane::{self, ErrorReply};
 
 /// (topic, raw payload) of every publish received, in order.
 pub type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -105,10 +105,7 @@ impl Peer {
 
     /// Every `error` received, in order.
     pub fn errors(&self) -> Vec<ErrorReply> {
-        self.messages()
-            .into_iter()
-            .filter_map(|(_, m)| error_reply(m))
-            .collect()
+        control_plane::errors(self.messages().into_iter().map(|(_, m)| m))
     }
 
     /// Result messages as (job id, seq, raw body).

@@ -9,7 +9,7 @@ use outpost_proto::{phoenix::Frame, Message};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::control_plane::{error_reply, result_id, ErrorReply};
+use crate::control_plane::{self, result_id, ErrorReply};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
@@ -104,10 +104,7 @@ impl Server {
 
     /// Every `error` received, in order.
     pub fn errors(&self) -> Vec<ErrorReply> {
-        self.messages()
-            .into_iter()
-            .filter_map(|(_, m)| error_reply(m))
-            .collect()
+        control_plane::errors(self.messages().into_iter().map(|(_, m)| m))
     }
 }
 

@@ -27,9 +27,14 @@ fn issue12_missing_peer_binary_fails_naming_its_install_script() {
     let msg = panic_message(|| {
         peer::binary("outpost-no-such-peer", "scripts/deps/99-nothing.sh");
     });
-    assert!(msg.contains("outpost-no-such-peer"), "{msg}");
-    assert!(msg.contains("scripts/deps/99-nothing.sh"), "{msg}");
-    assert!(msg.contains("never skip"), "{msg}");
+    // What is missing, what installs it, and that the test does not skip.
+    for want in [
+        "outpost-no-such-peer",
+        "scripts/deps/99-nothing.sh",
+        "never skip",
+    ] {
+        assert!(msg.contains(want), "{want:?} not in {msg}");
+    }
 }
 
 #[test]
