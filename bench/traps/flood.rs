@@ -9,38 +9,13 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use outpost_snmp::message::CommunityMessage;
-use outpost_snmp::{AnyPdu, Message, Oid, Pdu, PduType, Value, VarBind, Version};
+use outpost_test_support::snmp_values::v2c_trap;
 use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
 
 /// Packets sent per sendmmsg call.
 const BATCH: usize = 64;
 /// Distinct pre-encoded packets (request ids) replayed in turn.
 const VARIANTS: usize = 4096;
-
-fn trap(request_id: i32, community: &str) -> anyhow::Result<Vec<u8>> {
-    let oid = |s: &str| s.parse::<Oid>().map_err(|e| anyhow::anyhow!("{e:?}"));
-    Ok(Message::Community(CommunityMessage {
-        version: Version::V2c,
-        community: community.as_bytes().to_vec().into(),
-        pdu: AnyPdu::Pdu(Pdu::new(
-            PduType::TrapV2,
-            request_id,
-            vec![
-                VarBind::new(
-                    oid(".1.3.6.1.2.1.1.3.0")?,
-                    Value::TimeTicks(request_id as u32),
-                ),
-                VarBind::new(
-                    oid(".1.3.6.1.6.3.1.1.4.1.0")?,
-                    Value::ObjectId(oid(".1.3.6.1.6.3.1.1.5.3")?),
-                ),
-                VarBind::new(oid(".1.3.6.1.2.1.2.2.1.1.2")?, Value::Integer(2)),
-            ],
-        )),
-    })
-    .encode())
-}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -53,8 +28,8 @@ fn main() -> anyhow::Result<()> {
     let community = args.get(4).map(String::as_str).unwrap_or("public");
     let total = (rate * secs) as u64;
     let packets: Vec<Vec<u8>> = (0..VARIANTS)
-        .map(|i| trap(0x0100_0000 + i as i32, community))
-        .collect::<Result<_, _>>()?;
+        .map(|i| v2c_trap(community, 0x0100_0000 + i as i32))
+        .collect();
     let sock = UdpSocket::bind(if dest.is_ipv4() {
         "0.0.0.0:0"
     } else {

@@ -10,6 +10,7 @@ use std::{
 };
 
 use outpost_bench::{cpu_ticks, median, rss_kib};
+use outpost_test_support::ports::free_tcp_port as free_port;
 
 fn healthy(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
@@ -24,14 +25,6 @@ fn healthy(port: u16) -> bool {
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
     buf.starts_with("HTTP/1.1 200")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn main() {

@@ -8,50 +8,23 @@
 
 use std::{
     collections::HashSet,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use futures_util::{stream, StreamExt};
 use outpost_proto::Message;
+use outpost_test_support::mosquitto::Broker;
+use outpost_test_support::ports::free_tcp_port as free_port;
+use outpost_test_support::wait::wait_until;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_port(port: u16) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < end, "port {port} never opened");
-        std::thread::park_timeout(Duration::from_millis(5));
-    }
-}
-
-fn mosquitto(dir: &std::path::Path, port: u16) -> Child {
-    let conf = dir.join("m.conf");
-    std::fs::write(&conf, format!("user root\nset_tcp_nodelay true\nlistener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nmax_queued_messages 0\nmax_inflight_messages 1000\n", dir.display())).unwrap();
-    let c = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    wait_port(port);
-    c
-}
-
-fn stop(mut c: Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(c.id().to_string())
-        .status();
-    let _ = c.wait();
+    wait_until(
+        &format!("port {port} to open"),
+        Duration::from_secs(10),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
 }
 
 async fn control_plane(port: u16, agent: &str) -> (AsyncClient, EventLoop) {
@@ -118,8 +91,11 @@ async fn main() {
     let pipelined: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50_000);
     let buffered: usize = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap();
-    let mq_port = free_port();
-    let mut broker = mosquitto(dir.path(), mq_port);
+    // No Nagle delay on the broker's side, and room for many jobs in flight.
+    let mut broker = Broker::start_with(
+        "allow_anonymous true\nset_tcp_nodelay true\nmax_inflight_messages 1000\n",
+    );
+    let mq_port = broker.port;
     let api_port = free_port();
     let data = dir.path().join("agent");
     std::fs::create_dir_all(&data).unwrap();
@@ -203,7 +179,7 @@ async fn main() {
     );
 
     // 3. Drain: broker down, results pile up in the outbox, broker back.
-    stop(broker);
+    broker.stop();
     let http = reqwest::Client::new();
     let t = Instant::now();
     let accepted: usize = stream::iter(0..buffered)
@@ -243,7 +219,7 @@ async fn main() {
         "buffered {buffered} results offline in {:.2} s",
         t.elapsed().as_secs_f64()
     );
-    broker = mosquitto(dir.path(), mq_port);
+    broker.restart();
     let t = Instant::now();
     let mut seen = HashSet::new();
     // The control plane reconnects with its persistent session; rumqttc does it on poll.
@@ -263,7 +239,7 @@ async fn main() {
     println!("drain: {buffered} buffered results delivered in {secs:.2} s after the broker returned = {:.0} results/s", buffered as f64 / secs);
     let _ = agent.kill();
     let _ = agent.wait();
-    stop(broker);
+    broker.stop();
 }
 
 /// Like `collect`, but rides over the control plane's own reconnection.

@@ -2,18 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use outpost_host::{CacheGroup, Host, HostConfig};
+use outpost_test_support::kernel::meminfo_kib as meminfo_kb;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn meminfo_kb(key: &str) -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
-    text.lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            (k == key).then(|| v.split_whitespace().next().unwrap().parse().unwrap())
-        })
-        .unwrap()
-}
 
 fn uncached() -> Host {
     Host::new(HostConfig {

@@ -8,36 +8,10 @@
 use flate2::read::GzDecoder;
 use outpost_host::socktop::{answer, Frame, Reply};
 use outpost_host::{Host, HostConfig, HostError};
+use outpost_test_support::peer::sleeping_child;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A child killed when the test ends.
-struct Kid(Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `sleep 600`, once it has exec'd.
-fn sleeping_child() -> Kid {
-    let kid = Kid(Command::new("sleep")
-        .arg("600")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap());
-    let pid = kid.0.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0")) {
-        assert!(Instant::now() < deadline, "child never exec'd sleep");
-        std::thread::yield_now();
-    }
-    kid
-}
+use std::process::Command;
 
 fn reply_json(host: &Host, request: &str) -> String {
     match answer(host, Frame::Text(request)) {
@@ -53,7 +27,7 @@ fn reply_json(host: &Host, request: &str) -> String {
 #[test]
 fn issue10_process_detail_of_a_child_in_socktops_shape() {
     let kid = sleeping_child();
-    let pid = kid.0.id();
+    let pid = kid.id();
     let host = Host::default();
     let json = reply_json(&host, &format!("get_process_metrics:{pid}"));
     let r: socktop_connector::ProcessMetricsResponse = serde_json::from_str(&json).unwrap();
@@ -100,7 +74,7 @@ fn write_journal(dir: &Path, export: &str) {
 #[test]
 fn issue10_journal_entries_come_from_a_real_journal() {
     let kid = sleeping_child();
-    let pid = kid.0.id();
+    let pid = kid.id();
     let dir = tempfile::tempdir().unwrap();
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -151,7 +125,7 @@ fn issue10_journal_entries_come_from_a_real_journal() {
 #[test]
 fn issue10_no_journal_is_an_empty_list_with_a_reason() {
     let kid = sleeping_child();
-    let pid = kid.0.id();
+    let pid = kid.id();
     let empty = tempfile::tempdir().unwrap();
     for config in [
         HostConfig {

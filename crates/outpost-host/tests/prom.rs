@@ -3,6 +3,7 @@
 
 use outpost_host::prom::HostCollector;
 use outpost_host::Host;
+use outpost_test_support::kernel::meminfo_kib;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 
@@ -22,16 +23,7 @@ fn scrape_has_node_exporter_series() {
     let mut text = String::new();
     encode(&mut text, &registry).unwrap();
 
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let total_kb: f64 = meminfo
-        .lines()
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let total_kb = meminfo_kib("MemTotal") as f64;
     assert_eq!(
         value(&text, "node_memory_MemTotal_bytes"),
         total_kb * 1024.0

@@ -5,11 +5,11 @@ use flate2::read::GzDecoder;
 use outpost_host::job::{MetricGroup, MetricsParams};
 use outpost_host::push::{self, PushError, Pusher, StatsConfig};
 use outpost_host::Host;
+use outpost_test_support::http::{read_request, reply};
 use std::io::Read;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
@@ -46,49 +46,22 @@ impl Server {
                 };
                 let (s, r, a, mut hold_rx) = (s.clone(), r.clone(), a.clone(), hold_rx.clone());
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    let (head_len, content_length) = loop {
-                        let n = sock.read(&mut chunk).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-                            let len = head
-                                .lines()
-                                .find_map(|l| l.strip_prefix("content-length:"))
-                                .map(|v| v.trim().parse::<usize>().unwrap())
-                                .unwrap_or(0);
-                            break (pos + 4, len);
-                        }
+                    let Some(req) = read_request(&mut sock).await else {
+                        return;
                     };
-                    while buf.len() < head_len + content_length {
-                        let n = sock.read(&mut chunk).await.unwrap();
-                        if n == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..n]);
-                    }
-                    let headers = String::from_utf8_lossy(&buf[..head_len]).to_lowercase();
                     let mut body = String::new();
-                    GzDecoder::new(&buf[head_len..head_len + content_length])
+                    GzDecoder::new(&req.body[..])
                         .read_to_string(&mut body)
                         .unwrap();
                     r.lock().unwrap().push(Received {
-                        headers,
+                        headers: req.head,
                         lines: body.lines().map(str::to_string).collect(),
                     });
                     a.notify_waiters();
                     while *hold_rx.borrow_and_update() {
                         hold_rx.changed().await.unwrap();
                     }
-                    let code = s.load(Ordering::SeqCst);
-                    let reply = format!(
-                        "HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                    let _ = sock.write_all(reply.as_bytes()).await;
+                    reply(&mut sock, s.load(Ordering::SeqCst)).await;
                 });
             }
         });

@@ -5,10 +5,10 @@
 use outpost_host::job::{MetricGroup, MetricsParams};
 use outpost_host::push::{PushError, Pusher, StatsConfig};
 use outpost_host::Host;
+use outpost_test_support::http::{read_request, reply};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
 /// An HTTPS server for `localhost` with a fresh self-signed certificate.
@@ -41,33 +41,11 @@ async fn tls_server() -> (String, String, Arc<AtomicUsize>) {
                 let Ok(mut tls) = acceptor.accept(sock).await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = tls.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..pos]).to_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    if buf.len() >= pos + 4 + len {
-                        break;
-                    }
+                if read_request(&mut tls).await.is_none() {
+                    return;
                 }
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = tls
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-                let _ = tls.shutdown().await;
+                reply(&mut tls, 200).await;
             });
         }
     });

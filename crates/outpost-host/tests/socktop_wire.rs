@@ -6,6 +6,7 @@ use flate2::read::GzDecoder;
 use outpost_host::processes::{Process as HostProcess, ProcessList};
 use outpost_host::socktop::{self, answer, Frame, Reply, COMPRESSION_THRESHOLD};
 use outpost_host::Host;
+use outpost_test_support::kernel::meminfo_kib;
 use serde::Deserialize;
 use std::io::Read;
 
@@ -122,16 +123,7 @@ fn get_metrics_decodes_as_socktop_metrics() {
     let host = Host::default();
     for frame in ["get_metrics", r#"{"type":"metrics"}"#] {
         let m: Metrics = serde_json::from_str(&json_of(answer(&host, Frame::Text(frame)))).unwrap();
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
-        let total_kb: u64 = meminfo
-            .lines()
-            .next()
-            .unwrap()
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let total_kb = meminfo_kib("MemTotal");
         assert_eq!(m.mem_total, total_kb * 1024);
         assert!(m.mem_used <= m.mem_total);
         assert!(!m.cpu_per_core.is_empty());

@@ -15,39 +15,20 @@ use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmU
 use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::usm::LocalizedKeys;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, Value, VarBind};
+use outpost_test_support::snmp_values::{self, encodable_oid};
 use proptest::prelude::*;
 use secrecy::{ExposeSecret, SecretSlice};
 
 fn oid() -> impl Strategy<Value = Oid> {
-    (
-        0u32..3,
-        any::<u32>(),
-        prop::collection::vec(any::<u32>(), 0..20),
-    )
-        .prop_map(|(a, b, rest)| {
-            let b = if a < 2 { b % 40 } else { b % (u32::MAX - 80) };
-            let mut v = vec![a, b];
-            v.extend(rest);
-            Oid(v)
-        })
+    encodable_oid()
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        any::<i32>().prop_map(Value::Integer),
-        prop::collection::vec(any::<u8>(), 0..300).prop_map(Value::OctetString),
-        Just(Value::Null),
-        oid().prop_map(Value::ObjectId),
-        any::<[u8; 4]>().prop_map(Value::IpAddress),
-        any::<u32>().prop_map(Value::Counter32),
-        any::<u32>().prop_map(Value::Gauge32),
-        any::<u32>().prop_map(Value::TimeTicks),
-        prop::collection::vec(any::<u8>(), 0..40).prop_map(Value::Opaque),
-        any::<u64>().prop_map(Value::Counter64),
-        Just(Value::NoSuchObject),
-        Just(Value::NoSuchInstance),
-        Just(Value::EndOfMibView),
-    ]
+    snmp_values::value(
+        oid(),
+        prop::collection::vec(any::<u8>(), 0..300),
+        prop::collection::vec(any::<u8>(), 0..40),
+    )
 }
 
 fn varbinds() -> impl Strategy<Value = Vec<VarBind>> {

@@ -14,6 +14,7 @@ use outpost_snmp::pdu::{AnyPdu, Pdu, PduType};
 use outpost_snmp::security::{self, EngineParams, SealParams, Security, SecurityLevel, UsmUser};
 use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
 use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, SnmpError, Value, VarBind};
+use outpost_test_support::snmpd::v2c_session;
 use secrecy::SecretSlice;
 use tokio::net::UdpSocket;
 
@@ -433,14 +434,8 @@ async fn hostile_tcp_framing_is_counted_and_survived() {
             let _ = c.read(&mut buf).await;
         }
     });
-    let engine = Engine::new(EngineConfig::default()).await.unwrap();
-    let mut c = TargetConfig::new(
-        format!("tcp:{addr}").parse().unwrap(),
-        Security::v2c("public"),
-    );
-    c.timeout = Duration::from_secs(2);
-    c.retries = 2;
-    let s = engine.session(c).await.unwrap();
+    let (engine, s) =
+        v2c_session(&format!("tcp:{addr}"), "public", Duration::from_secs(2), 2).await;
     let got = s.get(&[oid(".1.3.6.1.2.1.1.1.0")]).await.unwrap();
     assert_eq!(
         got[0].value,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::*;
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::{Oid, Security, SnmpError};
+use outpost_test_support::snmpd::v2c_session;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -227,14 +228,13 @@ async fn issue10_tcp_silence_is_retried_each_after_its_timeout() {
             held.push(c); // accepted, read by nobody, never answered
         }
     });
-    let engine = Engine::new(EngineConfig::default()).await.unwrap();
-    let mut c = TargetConfig::new(
-        format!("tcp:{addr}").parse().unwrap(),
-        Security::v2c("public"),
-    );
-    c.timeout = Duration::from_millis(300);
-    c.retries = 2;
-    let s = engine.session(c).await.unwrap();
+    let (engine, s) = v2c_session(
+        &format!("tcp:{addr}"),
+        "public",
+        Duration::from_millis(300),
+        2,
+    )
+    .await;
     let t0 = Instant::now();
     let e = s.get(&[sys_descr()]).await.unwrap_err();
     let took = t0.elapsed();

@@ -4,19 +4,15 @@
 //! and inform.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use std::process::Stdio;
-use std::sync::Arc;
-
 use outpost_snmp::message::{flags, Message, ScopedPdu, ScopedPduData};
 use outpost_snmp::pdu::{AnyPdu, PduType};
 use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel, UsmUser};
 use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
-use outpost_snmp::{AuthProtocol, Oid, PrivProtocol, Value};
+use outpost_snmp::{AuthProtocol, Oid, Value};
+use outpost_test_support::netsnmp::spawn;
+use outpost_test_support::snmp_values::{trap_user, TRAP_USER_ARGS};
 use secrecy::ExposeSecret;
 use tokio::net::UdpSocket;
-use tokio::process::Command;
 
 async fn receive(sock: &UdpSocket) -> (Vec<u8>, std::net::SocketAddr) {
     let mut buf = vec![0u8; 65536];
@@ -29,17 +25,6 @@ async fn receive(sock: &UdpSocket) -> (Vec<u8>, std::net::SocketAddr) {
     (buf, from)
 }
 
-fn sender(bin: &str, args: &[&str]) -> tokio::process::Child {
-    Command::new(format!("/usr/bin/{bin}"))
-        .args(args)
-        .env("MIBS", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{bin} missing ({e}): run scripts/deps/20-snmp.sh"))
-}
-
 fn oid(s: &str) -> Oid {
     s.parse().unwrap()
 }
@@ -48,7 +33,7 @@ fn oid(s: &str) -> Oid {
 async fn v1_enterprise_and_generic_traps() {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = sock.local_addr().unwrap().to_string();
-    let mut p = sender(
+    let mut p = spawn(
         "snmptrap",
         &[
             "-v1",
@@ -89,7 +74,7 @@ async fn v1_enterprise_and_generic_traps() {
         Value::ObjectId(oid(".1.3.6.1.4.1.8072.2.3.0.17"))
     );
 
-    let mut p = sender(
+    let mut p = spawn(
         "snmptrap",
         &[
             "-v1",
@@ -117,7 +102,7 @@ async fn v1_enterprise_and_generic_traps() {
 async fn v2c_trap_and_acknowledged_inform() {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = sock.local_addr().unwrap().to_string();
-    let mut p = sender(
+    let mut p = spawn(
         "snmptrap",
         &[
             "-v2c",
@@ -148,7 +133,7 @@ async fn v2c_trap_and_acknowledged_inform() {
     );
     assert!(m.inform_response().is_none(), "a trap is not acknowledged");
 
-    let p = sender(
+    let p = spawn(
         "snmpinform",
         &[
             "-v2c",
@@ -187,38 +172,16 @@ async fn v2c_trap_and_acknowledged_inform() {
 async fn v3_auth_priv_trap_and_inform() {
     let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let to = sock.local_addr().unwrap().to_string();
-    let user = Arc::new(
-        UsmUser::new(
-            "trapuser",
-            Some((AuthProtocol::Sha1, "authpass123".to_string().into())),
-            Some((PrivProtocol::Aes128, "privpass123".to_string().into())),
-        )
-        .unwrap(),
-    );
+    let user = trap_user();
     // A v3 trap: the sender is authoritative, with the engine ID given by -e.
     let sender_engine = b"\x80\x00\x00\x00\x01\x02\x03\x04".to_vec();
-    let mut p = sender(
+    let mut p = spawn(
         "snmptrap",
         &[
-            "-v3",
-            "-e",
-            "0x8000000001020304",
-            "-u",
-            "trapuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "authpass123",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
-            &to,
-            "",
-            ".1.3.6.1.6.3.1.1.5.1",
-        ],
+            &TRAP_USER_ARGS[..],
+            &["-e", "0x8000000001020304", &to, "", ".1.3.6.1.6.3.1.1.5.1"],
+        ]
+        .concat(),
     );
     let (raw, _) = receive(&sock).await;
     assert!(p.wait().await.unwrap().success());
@@ -260,30 +223,13 @@ async fn v3_auth_priv_trap_and_inform() {
         time: 10,
     };
     let our_keys = user.localize(&our_engine.engine_id).unwrap();
-    let p = sender(
+    let p = spawn(
         "snmpinform",
         &[
-            "-v3",
-            "-u",
-            "trapuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "authpass123",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
-            "-t",
-            "3",
-            "-r",
-            "1",
-            &to,
-            "",
-            ".1.3.6.1.6.3.1.1.5.2",
-        ],
+            &TRAP_USER_ARGS[..],
+            &["-t", "3", "-r", "1", &to, "", ".1.3.6.1.6.3.1.1.5.2"],
+        ]
+        .concat(),
     );
     let none = outpost_snmp::usm::LocalizedKeys {
         auth: None,

@@ -7,17 +7,14 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
-use common::{free_port, netsnmp};
+use common::netsnmp;
 use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
 use outpost_snmp::security::Security;
 use outpost_snmp::{Oid, WalkMode};
-use tokio::process::Command;
-use tokio::time::Instant;
+use outpost_test_support::snmpsim::{community, Snmpsim};
 
 /// Small recordings of different vendors and device kinds.
 const RECORDINGS: &[&str] = &[
@@ -44,70 +41,14 @@ fn recordings() -> Vec<String> {
     v
 }
 
-fn venv() -> PathBuf {
-    match std::env::var_os("OUTPOST_TEST_VENV") {
-        Some(v) => PathBuf::from(v),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../venv"),
-    }
-}
-
-fn community(rec: &str) -> String {
-    rec.trim_end_matches(".bz2")
-        .trim_end_matches(".snmprec")
-        .to_string()
-}
-
-fn open_up(p: &Path, mode: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
-}
-
 #[tokio::test]
 async fn walks_of_recorded_devices_match_net_snmp() {
-    let venv = venv();
-    let responder = venv.join("bin/snmpsim-command-responder");
-    assert!(
-        responder.exists(),
-        "{} missing: run scripts/deps/20-snmp.sh (tests never skip)",
-        responder.display()
-    );
-    let site = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("site-packages/snmpsim_data/data"))
-        .find(|p| p.exists())
-        .expect("snmpsim-data recordings missing: run scripts/deps/20-snmp.sh");
-
-    // snmpsim drops to nobody: the data must be readable and the cache writable by it.
-    let tmp = tempfile::tempdir().unwrap();
-    open_up(tmp.path(), 0o755);
-    let data = tmp.path().join("data");
-    let cache = tmp.path().join("cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    open_up(&cache, 0o777);
     let recordings = recordings();
-    for rec in &recordings {
-        let dst = data.join(rec);
-        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-        std::fs::copy(site.join(rec), &dst).unwrap();
-    }
-    for entry in walkdir(&data) {
-        open_up(&entry, if entry.is_dir() { 0o755 } else { 0o644 });
-    }
-
-    let port = free_port();
-    let mut child = Command::new(&responder)
-        .arg(format!("--data-dir={}", data.display()))
-        .arg(format!("--cache-dir={}", cache.display()))
-        .arg(format!("--agent-udpv4-endpoint=127.0.0.1:{port}"))
-        .args(["--process-user=nobody", "--process-group=nogroup"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn snmpsim");
+    let sim = Snmpsim::start(&recordings).await;
+    let site = &sim.site;
 
     let engine = Engine::new(EngineConfig::default()).await.unwrap();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = sim.addr();
     let session = |c: &str, timeout: Duration, retries: u32| {
         let mut cfg = TargetConfig::new(addr.parse().unwrap(), Security::v2c(c));
         cfg.timeout = timeout;
@@ -115,25 +56,7 @@ async fn walks_of_recorded_devices_match_net_snmp() {
         cfg
     };
 
-    // Wait (with a deadline) until snmpsim has indexed and answers.
-    let probe = engine
-        .session(session(
-            &community(RECORDINGS[0]),
-            Duration::from_millis(250),
-            0,
-        ))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
     let root: Oid = ".1".parse().unwrap();
-    loop {
-        assert!(child.try_wait().unwrap().is_none(), "snmpsim exited early");
-        if probe.get_next(std::slice::from_ref(&root)).await.is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "snmpsim did not answer in time");
-    }
-
     for rec in &recordings {
         let c = community(rec);
         let s = engine
@@ -178,7 +101,6 @@ async fn walks_of_recorded_devices_match_net_snmp() {
             "{rec}: under 90% compared exactly"
         );
     }
-    let _ = child.start_kill();
 }
 
 /// OIDs whose recorded value is produced by a variation module.
@@ -198,14 +120,4 @@ fn dynamic_oids(recording: &Path) -> std::collections::HashSet<Oid> {
                 .flatten()
         })
         .collect()
-}
-
-fn walkdir(p: &Path) -> Vec<PathBuf> {
-    let mut out = vec![p.to_path_buf()];
-    if p.is_dir() {
-        for e in std::fs::read_dir(p).unwrap() {
-            out.extend(walkdir(&e.unwrap().path()));
-        }
-    }
-    out
 }

@@ -147,12 +147,7 @@ async fn issue10_schemathesis_finds_no_5xx_or_schema_violation() {
     );
 
     // The agent is still serving.
-    let r = a
-        .client
-        .get(format!("{}/healthz", a.url))
-        .send()
-        .await
-        .unwrap();
+    let r = a.healthz().await;
     assert_eq!(r.status(), 200);
     let (st, body) = a
         .submit(serde_json::json!({"kind": "echo"}), Some(5.0))

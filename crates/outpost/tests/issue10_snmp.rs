@@ -2,17 +2,16 @@
 //! their field in an operator's words (items 5 and 7, OIDs of item 3), TCP failures are
 //! their own errors in jobs and in `outpost snmp` (item 2), and `LOG_LEVEL=debug` shows a
 //! line per SNMP request, retry, reply and failure without a secret in them (item 10).
-//! Against a real net-snmp snmpd (tests/common of outpost-snmp, reused, not copied).
+//! Against a real net-snmp snmpd (outpost-test-support's, reused, not copied).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "../../outpost-snmp/tests/common/mod.rs"]
-mod snmp;
 
 use std::time::{Duration, Instant};
 
 use common::{outpost_snmp_cli, Agent, Options};
 use outpost::{api::jobs::decode_job, executors};
+use outpost_test_support::snmpd as snmp;
 use serde_json::{json, Value};
 
 // Distinctive secrets, so a search for them cannot match anything else.

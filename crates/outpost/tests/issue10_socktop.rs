@@ -10,12 +10,13 @@ mod common;
 
 use std::{
     io::Read,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
-use common::{wait_for, Agent, Options};
-use futures_util::{SinkExt, StreamExt};
+use common::{ws_request, Agent, Options, Ws};
+use outpost_test_support::peer::{sleeping_child, Process};
+use outpost_test_support::socktop_agent::SocktopAgent;
 use serde_json::Value;
 use socktop_connector::{AgentRequest, AgentResponse, SocktopConnector};
 use tokio_tungstenite::tungstenite::Message;
@@ -28,24 +29,6 @@ fn ws_url(a: &Agent) -> String {
     )
 }
 
-/// A child process that is killed when the test ends, pass or fail.
-struct Kid(Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sleep_600() -> Kid {
-    Kid(Command::new("sleep")
-        .arg("600")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn sleep"))
-}
-
 /// `Rss:` of /proc/PID/smaps_rollup in bytes: the kernel's exact resident size.
 fn smaps_rollup_rss(pid: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
@@ -56,19 +39,6 @@ fn smaps_rollup_rss(pid: u32) -> u64 {
         .parse::<u64>()
         .unwrap()
         * 1024
-}
-
-/// Waits until `pid` has been exec'd into `sleep` (its cmdline is the new program's).
-async fn wait_exec(pid: u32) {
-    wait_for(
-        "the child to exec sleep",
-        Duration::from_secs(10),
-        || async move {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| c.starts_with(b"sleep\x00600"))
-        },
-    )
-    .await;
 }
 
 async fn connector(url: String) -> SocktopConnector {
@@ -88,18 +58,9 @@ async fn detail(c: &mut SocktopConnector, pid: u32) -> socktop_connector::Detail
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// One raw request, its reply as JSON (gunzipped when binary).
 async fn ask_json(ws: &mut Ws, request: &str) -> Value {
-    ws.send(Message::text(request)).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("a reply within 10 s")
-        .unwrap()
-        .unwrap();
-    let text = match reply {
+    let text = match ws_request(ws, request).await {
         Message::Text(t) => t.as_str().to_owned(),
         Message::Binary(b) => {
             let mut s = String::new();
@@ -117,9 +78,8 @@ async fn ask_json(ws: &mut Ws, request: &str) -> Value {
 async fn issue10_process_detail_view_is_served_through_socktop_connector() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()));
-    let kid = sleep_600();
-    let pid = kid.0.id();
-    wait_exec(pid).await;
+    let kid = sleeping_child();
+    let pid = kid.id();
     let me = std::process::id();
 
     let mut c = connector(ws_url(&a)).await;
@@ -271,50 +231,15 @@ async fn issue10_bad_pids_get_socktops_error_shape_and_the_session_keeps_serving
     assert!(a.log_text().lines().all(|l| !l.contains("panicked")));
 }
 
-/// A free TCP port on all addresses (socktop_agent binds 0.0.0.0).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn issue10_resident_size_matches_socktop_agent_and_smaps_rollup() {
-    let which = Command::new("sh")
-        .args(["-c", "command -v socktop_agent"])
-        .output()
-        .unwrap();
-    assert!(
-        which.status.success(),
-        "socktop_agent is not installed: run scripts/deps/50-socktop.sh (cargo install socktop_agent --version 1.60.1)"
-    );
-    let port = free_port();
-    let peer = Kid(Command::new("socktop_agent")
-        .args(["--port", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start socktop_agent"));
-    let peer_url = format!("ws://127.0.0.1:{port}/ws");
-    wait_for(
-        "socktop_agent to listen",
-        Duration::from_secs(20),
-        || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        },
-    )
-    .await;
+    let peer = SocktopAgent::start();
+    let peer_url = peer.url();
 
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()));
-    let kid = sleep_600();
-    let pid = kid.0.id();
-    wait_exec(pid).await;
+    let kid = sleeping_child();
+    let pid = kid.id();
 
     let row = |p: socktop_connector::ProcessesPayload| {
         p.top_processes
@@ -426,12 +351,15 @@ async fn issue10_real_socktop_tui_fills_the_process_view() {
     )
     .unwrap();
     std::fs::copy(sleep.trim(), &probe).unwrap();
-    let kid = Kid(Command::new(&probe)
-        .arg("600")
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap());
-    let pid = kid.0.id();
+    let kid = Process::adopt(
+        "probe",
+        Command::new(&probe)
+            .arg("600")
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = kid.id();
 
     let tmux = Tmux {
         socket: format!("outpost-issue10-{}", std::process::id()),

@@ -12,33 +12,22 @@ use std::{sync::OnceLock, time::Duration};
 use outpost::uplink::inbound::{self, Handled};
 use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Store, StoreConfig};
 use outpost_proto::Message;
+use outpost_test_support::fixture::Fixture;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-struct World {
-    rt: tokio::runtime::Runtime,
-    dispatcher: Dispatcher,
-    _dir: tempfile::TempDir,
-}
-
 /// One agent core for every case: building a store per case would measure SQLite, not us.
-fn world() -> &'static World {
-    static W: OnceLock<World> = OnceLock::new();
+fn world() -> &'static Fixture<Dispatcher> {
+    static W: OnceLock<Fixture<Dispatcher>> = OnceLock::new();
     W.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let metrics = CoreMetrics::default();
-        let (store, _) =
-            Store::open(StoreConfig::new(dir.path().join("p.db")), metrics.clone()).unwrap();
-        let registry = outpost::executors::registry(
-            std::time::Instant::now(),
-            outpost::executors::Host::default(),
-        );
-        let dispatcher = {
+        Fixture::new(|rt, dir| {
+            let metrics = CoreMetrics::default();
+            let (store, _) =
+                Store::open(StoreConfig::new(dir.join("p.db")), metrics.clone()).unwrap();
+            let registry = outpost::executors::registry(
+                std::time::Instant::now(),
+                outpost::executors::Host::default(),
+            );
             let _guard = rt.enter();
             Dispatcher::new(
                 registry,
@@ -49,12 +38,7 @@ fn world() -> &'static World {
                     max_timeout: Duration::from_secs(60),
                 },
             )
-        };
-        World {
-            rt,
-            dispatcher,
-            _dir: dir,
-        }
+        })
     })
 }
 
@@ -75,7 +59,7 @@ fn documented() -> Vec<String> {
 fn answer(bytes: &[u8]) -> Handled {
     let w = world();
     w.rt.block_on(inbound::handle_bytes(
-        &w.dispatcher,
+        &w.value,
         bytes,
         "uplink:mqtt",
         Duration::from_secs(5),

@@ -20,36 +20,8 @@ use serde_json::json;
 
 fn mqtt_opts(dir: &std::path::Path, broker: &Broker, id: &str, protocol: &str) -> Options {
     Options::new(dir)
-        .env("OUTPOST_UPLINK_MQTT_URL", &broker.url())
+        .mqtt_uplink(&broker.url(), id)
         .env("OUTPOST_UPLINK_MQTT_PROTOCOL", protocol)
-        .env("OUTPOST_AGENT_ID", id)
-        .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
-        .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "1000")
-        .env("OUTPOST_UPLINK_MQTT_KEEPALIVE_SECS", "5")
-}
-
-async fn mqtt_connected(a: &Agent) {
-    a.wait_metric(
-        "the MQTT uplink to connect",
-        "outpost_uplink_connected{uplink=\"mqtt\"}",
-        |v| v == 1.0,
-    )
-    .await;
-}
-
-/// `(code, about, message)` of every `error` the peer received.
-fn errors(peer: &Peer) -> Vec<(String, Option<String>, String)> {
-    peer.messages()
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Error {
-                code,
-                about,
-                message,
-            } => Some((code, about, message)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A job envelope of at least `size` bytes, with its id first, as a control plane writes it.
@@ -73,7 +45,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         &[&format!("outpost/{agent_id}/results")],
     )
     .await;
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
 
     // 17 MiB, published at QoS 1 by the broker's own client, as the issue reproduces it.
     let big_id = uuid::Uuid::now_v7().to_string();
@@ -94,11 +66,12 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         Duration::from_secs(60),
         || async {
             peer.results().iter().any(|(i, _, _)| *i == next)
-                && errors(&peer).iter().any(|(c, _, _)| c == "too_large")
+                && peer.errors().iter().any(|(c, _, _)| c == "too_large")
         },
     )
     .await;
-    let refused: Vec<_> = errors(&peer)
+    let refused: Vec<_> = peer
+        .errors()
         .into_iter()
         .filter(|(c, _, _)| c == "too_large")
         .collect();
@@ -128,7 +101,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
     a.sigterm();
     a.wait_exit(Duration::from_secs(20));
     let a = Agent::start(mqtt_opts(dir.path(), &broker, &agent_id, protocol));
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     let third = peer.job(&jobs, "echo", json!({"third": true})).await;
     wait_for(
         "the third job's result",
@@ -146,7 +119,7 @@ async fn oversize_job_is_refused_and_acknowledged(protocol: &str) {
         "the big message was not redelivered after the restart"
     );
     assert_eq!(
-        errors(&peer)
+        peer.errors()
             .iter()
             .filter(|(c, _, _)| c == "too_large")
             .count(),
@@ -172,7 +145,7 @@ async fn issue10_mqtt_hostile_envelopes_get_bounded_errors_and_no_reconnect() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(mqtt_opts(dir.path(), &broker, "hostile-1", "3.1.1"));
     let peer = Peer::connect(broker.port, "cp-hostile", &["outpost/hostile-1/results"]).await;
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     let jobs = "outpost/hostile-1/jobs";
     let id = uuid::Uuid::now_v7().to_string();
     let huge = "k".repeat(100_000);
@@ -227,12 +200,12 @@ async fn issue10_mqtt_hostile_envelopes_get_bounded_errors_and_no_reconnect() {
         "an error for every bad message, and the good result",
         Duration::from_secs(30),
         || async {
-            errors(&peer).len() >= cases.len() && peer.results().iter().any(|(i, _, _)| *i == good)
+            peer.errors().len() >= cases.len() && peer.results().iter().any(|(i, _, _)| *i == good)
         },
     )
     .await;
     // Messages are handled concurrently, so replies come in any order: compare as sets.
-    let got = errors(&peer);
+    let got = peer.errors();
     let mut want_codes: Vec<&str> = cases.iter().map(|(_, c, _)| *c).collect();
     let mut got_codes: Vec<&str> = got.iter().map(|(c, _, _)| c.as_str()).collect();
     want_codes.sort_unstable();
@@ -296,20 +269,11 @@ async fn issue10_ws_push_on_a_topic_not_joined_is_refused_not_run() {
             timeout_ms: None,
         },
     );
-    let ids = |s: &Server| -> Vec<String> {
-        s.messages()
-            .into_iter()
-            .filter_map(|(_, m)| match m {
-                Message::Result { result, .. } => Some(result["id"].as_str()?.to_owned()),
-                _ => None,
-            })
-            .collect()
-    };
     wait_for(
         "the good result and the refusal",
         Duration::from_secs(20),
         || async {
-            ids(&server).contains(&good)
+            server.result_ids().contains(&good)
                 && server
                     .messages()
                     .iter()
@@ -317,7 +281,10 @@ async fn issue10_ws_push_on_a_topic_not_joined_is_refused_not_run() {
         },
     )
     .await;
-    assert!(!ids(&server).contains(&stray), "the stray job must not run");
+    assert!(
+        !server.result_ids().contains(&stray),
+        "the stray job must not run"
+    );
     assert_eq!(
         a.get(&format!("/v1/jobs/{stray}"))
             .send()
@@ -354,7 +321,7 @@ async fn issue10_mqtt_backoff_resets_after_a_session_that_carried_traffic() {
             .env("OUTPOST_UPLINK_BACKOFF_RESET_MS", "3600000")
             .env("OUTPOST_UPLINK_HEARTBEAT_MS", "200"),
     );
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     for round in 0..6 {
         broker.restart();
         // Without the reset the sixth delay's ceiling is 300 ms x 2^5 = 9.6 s (uniform
@@ -403,7 +370,7 @@ async fn issue10_mqtt5_broker_drops_are_counted() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(mqtt_opts(dir.path(), &broker, "drops-5", "5"));
-    mqtt_connected(&a).await;
+    a.wait_connected("mqtt").await;
     // Nobody subscribes to outpost/drops-5/results: the broker keeps nothing.
     let (status, _) = a
         .submit(json!({"kind": "echo", "params": {"n": 1}}), Some(5.0))

@@ -11,7 +11,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use outpost::trap::pass::{Body, Format, PassBuilder};
 use outpost_core::{CoreMetrics, EncodedEvents, EventIds, OutboxItem, Store, StoreConfig};
 use outpost_snmp::mib::Mib;
 use outpost_snmp::{Oid, Value, VarBind};
+use outpost_test_support::snmp_values::{self, named_oid, text_bytes};
 use proptest::prelude::*;
 use serde_json::Value as Json;
 
@@ -34,50 +35,23 @@ fn mib() -> &'static Mib {
 
 /// OIDs: random arcs, or under prefixes the built-in MIB names (so names are exercised).
 fn oid() -> impl Strategy<Value = Oid> {
-    let prefixes = prop::sample::select(vec![
-        vec![],
-        vec![1, 3, 6, 1, 2, 1, 1, 3],
-        vec![1, 3, 6, 1, 6, 3, 1, 1, 5],
-        vec![1, 3, 6, 1, 2, 1, 2, 2, 1, 1],
-        vec![1, 3, 6, 1, 4, 1, 8072],
-    ]);
-    let arc = prop_oneof![0u32..200, any::<u32>()];
-    (prefixes, prop::collection::vec(arc, 0..8)).prop_map(|(mut p, tail)| {
-        p.extend(tail);
-        Oid::new(p)
-    })
+    named_oid()
 }
 
-/// Bytes that are often text (with quotes, backslashes and control characters), sometimes
-/// not UTF-8 at all.
 fn bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        prop::collection::vec(any::<u8>(), 0..40),
-        "[ -~\"\\\\\t\n\r\u{1}\u{1f}\u{7f}é€😀]{0,24}".prop_map(String::into_bytes),
-    ]
+    text_bytes()
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        any::<i32>().prop_map(Value::Integer),
-        bytes().prop_map(Value::OctetString),
-        Just(Value::Null),
-        oid().prop_map(Value::ObjectId),
-        any::<[u8; 4]>().prop_map(Value::IpAddress),
-        any::<u32>().prop_map(Value::Counter32),
-        any::<u32>().prop_map(Value::Gauge32),
-        any::<u32>().prop_map(Value::TimeTicks),
+    snmp_values::value(
+        oid(),
+        bytes(),
         prop_oneof![
             bytes(),
             any::<[u8; 4]>().prop_map(|f| [&[0x9f, 0x78, 4][..], &f].concat()),
             any::<[u8; 8]>().prop_map(|d| [&[0x9f, 0x79, 8][..], &d].concat()),
-        ]
-        .prop_map(Value::Opaque),
-        any::<u64>().prop_map(Value::Counter64),
-        Just(Value::NoSuchObject),
-        Just(Value::NoSuchInstance),
-        Just(Value::EndOfMibView),
-    ]
+        ],
+    )
 }
 
 fn source() -> impl Strategy<Value = SocketAddr> {
@@ -273,23 +247,7 @@ struct Listener {
 
 impl Listener {
     fn start() -> Listener {
-        let mut child = Command::new(common::BIN)
-            .args(["traps", "listen", "--listen", "127.0.0.1", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        err.read_line(&mut line).unwrap();
-        let port: u16 = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap_or_else(|_| panic!("no port in {line:?}"));
+        let (child, port, err) = common::traps_listen(&[]);
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&lines);
         std::thread::spawn(move || {

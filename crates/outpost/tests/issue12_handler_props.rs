@@ -11,48 +11,27 @@ mod common;
 use std::sync::OnceLock;
 
 use common::{Agent, Options};
+use outpost_test_support::fixture::Fixture;
 use proptest::prelude::*;
 
-struct World {
-    rt: tokio::runtime::Runtime,
-    agent: Agent,
-    _dir: tempfile::TempDir,
-}
-
-fn world() -> &'static World {
-    static W: OnceLock<World> = OnceLock::new();
+fn world() -> &'static Fixture<Agent> {
+    static W: OnceLock<Fixture<Agent>> = OnceLock::new();
     W.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         // Jobs that are accepted really run: keep them harmless and short.
-        let agent = Agent::start(
-            Options::new(dir.path())
-                .env("OUTPOST_JOBS_MAX_TIMEOUT_MS", "2000")
-                .env("OUTPOST_JOBS_DEFAULT_TIMEOUT_MS", "1000"),
-        );
-        World {
-            rt,
-            agent,
-            _dir: dir,
-        }
+        Fixture::new(|_, dir| {
+            Agent::start(
+                Options::new(dir)
+                    .env("OUTPOST_JOBS_MAX_TIMEOUT_MS", "2000")
+                    .env("OUTPOST_JOBS_DEFAULT_TIMEOUT_MS", "1000"),
+            )
+        })
     })
 }
 
 fn post(body: Vec<u8>) -> Result<(), TestCaseError> {
     let w = world();
     let (status, ctype, text) = w.rt.block_on(async {
-        let r = w
-            .agent
-            .post("/v1/jobs")
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = w.value.post_body("/v1/jobs", body).await;
         let status = r.status().as_u16();
         let ctype = r
             .headers()

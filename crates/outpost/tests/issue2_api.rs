@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{metric, wait_for, Agent, Options};
+use common::{metric, wait_for, Agent, Options, Ws};
 use serde_json::json;
 
 fn agent() -> (Agent, tempfile::TempDir) {
@@ -44,14 +44,7 @@ async fn issue2_jobs_return_results_async_and_with_wait() {
     }
     assert_eq!(body["output"]["version"], env!("CARGO_PKG_VERSION"));
 
-    let list: serde_json::Value = a
-        .get("/v1/jobs?state=succeeded&limit=10")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = a.get_json("/v1/jobs?state=succeeded&limit=10").await;
     assert_eq!(list["jobs"].as_array().unwrap().len(), 3, "{list}");
     let m = a.metrics().await;
     assert_eq!(
@@ -102,12 +95,7 @@ async fn issue2_every_route_answers_401_without_or_with_wrong_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let r = a
-        .client
-        .get(format!("{}/healthz", a.url))
-        .send()
-        .await
-        .unwrap();
+    let r = a.healthz().await;
     assert_eq!(r.status(), 200);
     let h: serde_json::Value = r.json().await.unwrap();
     assert_eq!(
@@ -171,14 +159,12 @@ async fn issue2_full_queue_answers_busy() {
     let a = Agent::start(Options::new(dir.path()).env("OUTPOST_JOBS_QUEUE_CAPACITY", "3"));
     let mut ids = vec![];
     for _ in 0..3 {
-        let (st, body) = a
-            .submit(
+        ids.push(
+            a.submit_accepted(
                 json!({"kind": "sleep", "params": {"ms": 600_000}, "timeout_ms": 900_000}),
-                None,
             )
-            .await;
-        assert_eq!(st, 202, "{body}");
-        ids.push(body["id"].as_str().unwrap().to_owned());
+            .await,
+        );
     }
     for _ in 0..5 {
         let (st, body) = a.submit(json!({"kind": "echo"}), None).await;
@@ -209,13 +195,7 @@ async fn issue2_bad_input_gets_a_4xx_naming_the_problem_and_the_agent_keeps_serv
     let raw = |body: Vec<u8>| {
         let a = &a;
         async move {
-            let r = a
-                .post("/v1/jobs")
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let r = a.post_body("/v1/jobs", body).await;
             let st = r.status().as_u16();
             let v: serde_json::Value = r.json().await.unwrap();
             (st, v)
@@ -385,15 +365,7 @@ async fn issue12_events_show_a_result_in_the_api_shape_of_a_job() {
     );
 }
 
-async fn next_json<S>(ws: &mut S) -> serde_json::Value
-where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+async fn next_json(ws: &mut Ws) -> serde_json::Value {
     use futures_util::StreamExt;
     let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await

@@ -25,14 +25,12 @@ async fn issue2_kill9_during_running_jobs_loses_no_acknowledged_result() {
     // Long sleeps are certainly running when the kill lands.
     let mut sleeping = vec![];
     for _ in 0..5 {
-        let (st, b) = a
-            .submit(
+        sleeping.push(
+            a.submit_accepted(
                 json!({"kind": "sleep", "params": {"ms": 600_000}, "timeout_ms": 900_000}),
-                None,
             )
-            .await;
-        assert_eq!(st, 202);
-        sleeping.push(b["id"].as_str().unwrap().to_owned());
+            .await,
+        );
     }
     // Writers keep submitting and recording every result the agent acknowledged.
     let acked: Arc<Mutex<HashMap<String, serde_json::Value>>> = Arc::default();
@@ -100,14 +98,7 @@ async fn issue2_kill9_during_running_jobs_loses_no_acknowledged_result() {
         assert_eq!(rec["error"]["code"], "interrupted");
     }
     for st in ["queued", "running"] {
-        let list: serde_json::Value = a
-            .get(&format!("/v1/jobs?state={st}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list: serde_json::Value = a.get_json(&format!("/v1/jobs?state={st}")).await;
         assert_eq!(list["jobs"].as_array().unwrap().len(), 0, "{st}: {list}");
     }
     // The interruptions reached the outbox, after the results acknowledged before them.

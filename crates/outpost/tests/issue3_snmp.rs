@@ -12,17 +12,14 @@
 
 mod common;
 
-use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use common::{outpost_snmp_cli, Agent, Options};
-use outpost_snmp::engine::{Engine, EngineConfig, TargetConfig};
-use outpost_snmp::{Oid, Security};
+use outpost_test_support::netsnmp::netsnmp;
+use outpost_test_support::ports::free_port;
+use outpost_test_support::snmpd::Snmpd;
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 // Distinctive secrets, so a search for them cannot match anything else.
 const COMMUNITY: &str = "c0mmunity-s3cret-4815";
@@ -36,123 +33,18 @@ const SECRETS: &[&str] = &[COMMUNITY, RW_COMMUNITY, AUTH_PASS, PRIV_PASS, WRONG_
 /// A stable subtree: VACM's tables change only when the config does.
 const STABLE_ROOT: &str = ".1.3.6.1.6.3.16";
 
-/// A port free for UDP and TCP on loopback right now; a peer that loses the race to bind
-/// it fails to start and the caller tries another.
-fn free_port() -> u16 {
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = u.local_addr().unwrap().port();
-        let ok = TcpListener::bind(("127.0.0.1", port)).is_ok();
-        drop(u);
-        if ok {
-            return port;
-        }
-    }
-}
-
-fn must_exist(bin: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/bin", "/usr/local/sbin"] {
-        let p = Path::new(dir).join(bin);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("peer binary {bin:?} is missing: run scripts/deps/20-snmp.sh (tests never skip)");
-}
-
-/// A real net-snmp snmpd on a private port and persistent dir, killed by PID on drop.
-struct Snmpd {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Snmpd {
-    async fn start() -> Snmpd {
-        let bin = must_exist("snmpd");
-        for _attempt in 0..5 {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let conf = format!(
-                "agentAddress udp:127.0.0.1:{port}\n\
-                 rocommunity {COMMUNITY} 127.0.0.1 .1\n\
-                 rwcommunity {RW_COMMUNITY} 127.0.0.1 .1\n\
-                 sysServices 72\nsysLocation \"Test lab\"\n\
-                 createUser {USER} SHA {AUTH_PASS} AES {PRIV_PASS}\nrouser {USER} priv .1\n"
-            );
-            std::fs::write(dir.path().join("snmpd.conf"), conf).unwrap();
-            std::fs::create_dir_all(dir.path().join("persist")).unwrap();
-            let child = Command::new(&bin)
-                .args(["-f", "-C", "-c"])
-                .arg(dir.path().join("snmpd.conf"))
-                .arg("-Lf")
-                .arg(dir.path().join("snmpd.log"))
-                .env("SNMP_PERSISTENT_DIR", dir.path().join("persist"))
-                .env("MIBS", "")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn snmpd");
-            let mut s = Snmpd {
-                child,
-                port,
-                _dir: dir,
-            };
-            if s.wait_ready().await {
-                return s;
-            }
-        }
-        panic!("snmpd did not start after 5 attempts");
-    }
-
-    /// Until it answers a v2c GET, or the deadline.
-    async fn wait_ready(&mut self) -> bool {
-        let engine = Engine::new(EngineConfig::default()).await.unwrap();
-        let mut cfg = TargetConfig::new(self.addr().parse().unwrap(), Security::v2c(COMMUNITY));
-        cfg.timeout = Duration::from_millis(100);
-        cfg.retries = 0;
-        let s = engine.session(cfg).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let oid: Oid = ".1.3.6.1.2.1.1.5.0".parse().unwrap();
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if s.get(std::slice::from_ref(&oid)).await.is_ok() {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Snmpd {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Runs a net-snmp tool with no MIBs and returns stdout; fails loudly.
-async fn netsnmp(bin: &str, args: &[&str]) -> String {
-    let out = Command::new(must_exist(bin))
-        .args(args)
-        .env("MIBS", "")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run net-snmp tool");
-    assert!(
-        out.status.success(),
-        "{bin} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+/// A real net-snmp snmpd with this test's secrets, UDP on 127.0.0.1 only.
+async fn snmpd() -> Snmpd {
+    Snmpd::start_config(COMMUNITY, |port| {
+        format!(
+            "agentAddress udp:127.0.0.1:{port}\n\
+             rocommunity {COMMUNITY} 127.0.0.1 .1\n\
+             rwcommunity {RW_COMMUNITY} 127.0.0.1 .1\n\
+             sysServices 72\nsysLocation \"Test lab\"\n\
+             createUser {USER} SHA {AUTH_PASS} AES {PRIV_PASS}\nrouser {USER} priv .1\n"
+        )
+    })
+    .await
 }
 
 fn v3_flags() -> Vec<&'static str> {
@@ -163,11 +55,11 @@ fn v3_flags() -> Vec<&'static str> {
 }
 
 fn v2c_params(d: &Snmpd) -> Value {
-    json!({"target": d.addr(), "version": "2c", "community": COMMUNITY})
+    json!({"target": d.udp(), "version": "2c", "community": COMMUNITY})
 }
 
 fn v3_params(d: &Snmpd) -> Value {
-    json!({"target": d.addr(), "version": "3", "user": USER, "auth_protocol": "SHA",
+    json!({"target": d.udp(), "version": "3", "user": USER, "auth_protocol": "SHA",
            "auth_password": AUTH_PASS, "priv_protocol": "AES", "priv_password": PRIV_PASS})
 }
 
@@ -208,10 +100,10 @@ fn assert_no_secret(what: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue3_snmp_jobs_match_netsnmp_and_never_store_secrets() {
-    let d = Snmpd::start().await;
+    let d = snmpd().await;
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()).env("LOG_LEVEL", "trace"));
-    let t = d.addr();
+    let t = d.udp();
     let mut ids = Vec::new();
 
     // snmp.get, v2c and v3 authPriv, against snmpget -On.
@@ -505,8 +397,8 @@ async fn read_outbox(a: &Agent, ids: &[String]) -> String {
 
 #[tokio::test]
 async fn issue3_cli_bulkwalk_diffs_clean_against_snmpbulkwalk() {
-    let d = Snmpd::start().await;
-    let t = d.addr();
+    let d = snmpd().await;
+    let t = d.udp();
     for reps in ["-Cr1", "-Cr10", "-Cr50"] {
         let theirs = netsnmp(
             "snmpbulkwalk",
@@ -606,7 +498,7 @@ fn lines_of(vbs: &Value) -> String {
 /// them, names the field of a bad param, and names the operation that failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue11_snmp_poll_returns_what_the_get_and_walks_it_replaces() {
-    let d = Snmpd::start().await;
+    let d = snmpd().await;
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()));
     let gets = json!(["sysDescr.0", ".1.3.6.1.2.1.1.5.0", ".1.3.6.1.2.1.1.6.0"]);

@@ -4,7 +4,7 @@
 //! The cargo-fuzz target `trap_filter` (crates/outpost/fuzz) runs the same check longer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use outpost::trap::{
     config::TrapSection,
@@ -14,10 +14,8 @@ use outpost::trap::{
 use outpost_snmp::message::{CommunityMessage, ScopedPdu};
 use outpost_snmp::security::{self, EngineParams, SealParams, SecurityLevel};
 use outpost_snmp::size::DEFAULT_MSG_MAX_SIZE;
-use outpost_snmp::{
-    AnyPdu, AuthProtocol, Message, Oid, Pdu, PduType, PrivProtocol, UsmUser, Value, VarBind,
-    Version,
-};
+use outpost_snmp::{AnyPdu, Message, Oid, Pdu, PduType, Value, VarBind, Version};
+use outpost_test_support::snmp_values::trap_user;
 use proptest::prelude::*;
 
 fn filter() -> &'static Filter {
@@ -61,14 +59,7 @@ fn v2c() -> Vec<u8> {
 }
 
 fn v3() -> Vec<u8> {
-    let user = Arc::new(
-        UsmUser::new(
-            "trapuser",
-            Some((AuthProtocol::Sha1, "authpass123".to_string().into())),
-            Some((PrivProtocol::Aes128, "privpass123".to_string().into())),
-        )
-        .unwrap(),
-    );
+    let user = trap_user();
     let engine = EngineParams {
         engine_id: vec![0x80, 0, 0, 0, 1, 2, 3, 4],
         boots: 1,

@@ -9,59 +9,22 @@ use std::{
     io::{BufRead, BufReader},
     net::UdpSocket,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::{metric, v2c_trap, wait_for, Agent, Options};
+use common::{metric, traps_listen, v2c_trap, wait_for, Agent, Options, Ws};
 use futures_util::StreamExt;
 use outpost_snmp::value::UptimeText;
+use outpost_test_support::netsnmp::run as send;
+use outpost_test_support::snmp_values::TRAP_USER_ARGS;
+use outpost_test_support::snmptrapd::Snmptrapd;
 use serde_json::Value as Json;
 
 const V3_USERS: &str = "trapuser:0x8000000001020304:SHA:authpass123:AES:privpass123";
 const COMMUNITY: &str = "s3cretcomm";
 /// net-snmp's sender arguments for the configured v3 user (matches `V3_USERS`).
-const V3_ARGS: [&str; 13] = [
-    "-v3",
-    "-u",
-    "trapuser",
-    "-l",
-    "authPriv",
-    "-a",
-    "SHA",
-    "-A",
-    "authpass123",
-    "-x",
-    "AES",
-    "-X",
-    "privpass123",
-];
-
-fn need(bin: &str) -> String {
-    for dir in ["/usr/bin", "/usr/sbin"] {
-        let p = format!("{dir}/{bin}");
-        if Path::new(&p).exists() {
-            return p;
-        }
-    }
-    panic!(
-        "{bin} is missing: run scripts/deps/20-snmp.sh (net-snmp's snmptrap/snmpinform/snmptrapd)"
-    );
-}
-
-/// Runs a net-snmp sender to completion; returns (success, stderr).
-fn send(bin: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(need(bin))
-        .args(args)
-        .env("MIBS", "")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const V3_ARGS: [&str; 13] = TRAP_USER_ARGS;
 
 /// Starts the agent with the trap receiver on ephemeral loopback ports (v4 and v6), through
 /// the Towerops names TRAP_ENABLED/TRAP_PORT. Returns the agent and the v4 and v6 ports.
@@ -92,31 +55,8 @@ fn agent_with_traps(dir: &Path, extra: &[(&str, &str)]) -> (Agent, u16, u16) {
     (a, p4, p6)
 }
 
-async fn events_ws(
-    a: &Agent,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let ws_url = a.url.replace("http://", "ws://") + "/v1/events?after=0";
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-        ws_url.as_str(),
-    )
-    .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", a.token).parse().unwrap(),
-    );
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
 /// The next `n` event rows of the stream (results are skipped).
-async fn next_events<S>(ws: &mut S, n: usize) -> Vec<Json>
-where
-    S: futures_util::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
+async fn next_events(ws: &mut Ws, n: usize) -> Vec<Json> {
     let mut out = Vec::new();
     while out.len() < n {
         let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
@@ -129,66 +69,6 @@ where
         }
     }
     out
-}
-
-struct Snmptrapd {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Snmptrapd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The reference receiver, as peers.md runs it; returns it and its port.
-fn snmptrapd(dir: &Path) -> (Snmptrapd, u16) {
-    let conf = dir.join("snmptrapd.conf");
-    std::fs::write(
-        &conf,
-        "disableAuthorization yes\n\
-         createUser -e 0x8000000001020304 trapuser SHA authpass123 AES privpass123\n\
-         createUser trapuser SHA authpass123 AES privpass123\n\
-         authUser log trapuser\n",
-    )
-    .unwrap();
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log = dir.join("snmptrapd.log");
-    let child = Command::new(need("snmptrapd"))
-        .args(["-f", "-C", "-c"])
-        .arg(&conf)
-        .arg("-Lf")
-        .arg(&log)
-        .args(["-On", &format!("udp:127.0.0.1:{port}")])
-        .env("MIBS", "")
-        .env("SNMP_PERSISTENT_DIR", dir.join("persist"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    (Snmptrapd { child, log }, port)
-}
-
-/// snmptrapd's log split into records (each starts with a date line).
-fn trapd_records(text: &str) -> Vec<Vec<String>> {
-    let mut recs: Vec<Vec<String>> = Vec::new();
-    for l in text.lines() {
-        let dated = l.len() > 20 && l.starts_with("20") && l.as_bytes()[4] == b'-';
-        if dated && (l.contains("TRAP, SNMP v1") || l.contains("[UDP: ")) {
-            recs.push(vec![l.to_owned()]);
-        } else if let Some(r) = recs.last_mut() {
-            if !l.is_empty() && !dated {
-                r.push(l.to_owned());
-            }
-        }
-    }
-    recs
 }
 
 fn generic_name(g: i64) -> &'static str {
@@ -251,15 +131,15 @@ fn assert_same(ev: &Json, rec: &[String]) {
 async fn issue4_real_senders_are_stored_and_match_snmptrapd() {
     let dir = tempfile::tempdir().unwrap();
     let (a, port, _) = agent_with_traps(dir.path(), &[]);
-    let (trapd, tport) = snmptrapd(dir.path());
-    wait_for("snmptrapd to start", Duration::from_secs(10), || {
-        let up = std::fs::read_to_string(&trapd.log)
-            .unwrap_or_default()
-            .contains("NET-SNMP version");
-        async move { up }
-    })
-    .await;
-    let mut ws = events_ws(&a).await;
+    // The reference receiver, as peers.md runs it.
+    let trapd = Snmptrapd::start(
+        "disableAuthorization yes\n\
+         createUser -e 0x8000000001020304 trapuser SHA authpass123 AES privpass123\n\
+         createUser trapuser SHA authpass123 AES privpass123\n\
+         authUser log trapuser\n",
+    );
+    let tport = trapd.port;
+    let mut ws = a.events(0).await;
     let ours = format!("127.0.0.1:{port}");
     let theirs = format!("127.0.0.1:{tport}");
     let v3 = V3_ARGS;
@@ -376,14 +256,14 @@ async fn issue4_real_senders_are_stored_and_match_snmptrapd() {
         "snmptrapd to log six notifications",
         Duration::from_secs(10),
         || {
-            recs = trapd_records(&std::fs::read_to_string(&trapd.log).unwrap_or_default());
+            recs = trapd.records();
             let n = recs.len();
             async move { n >= 6 }
         },
     )
     .await;
     // A record is complete once the next one started or the file ends with it; read again.
-    let recs = trapd_records(&std::fs::read_to_string(&trapd.log).unwrap());
+    let recs = trapd.records();
     for (i, (ev, rec)) in events.iter().zip(&recs).enumerate() {
         assert_same(ev, rec);
         let kind = if cases[i].0 == "snmpinform" {
@@ -516,53 +396,23 @@ async fn issue4_hostile_input_is_dropped_counted_and_survived() {
         &["-v2c", "-c", "wrongcomm", &dest, "", ".1.3.6.1.6.3.1.1.5.3"],
     );
     assert!(ok);
-    let (ok, _) = send(
-        "snmptrap",
-        &[
-            "-v3",
+    // The configured user's arguments with one of them wrong (V3_ARGS[2] is the user,
+    // V3_ARGS[8] the authentication pass phrase).
+    let v3_but = |i: usize, wrong: &'static str| {
+        let mut args = V3_ARGS.to_vec();
+        args[i] = wrong;
+        args.extend([
             "-e",
             "0x8000000001020304",
-            "-u",
-            "nosuchuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "authpass123",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
             &dest,
             "",
             ".1.3.6.1.6.3.1.1.5.1",
-        ],
-    );
+        ]);
+        args
+    };
+    let (ok, _) = send("snmptrap", &v3_but(2, "nosuchuser"));
     assert!(ok);
-    let (ok, _) = send(
-        "snmptrap",
-        &[
-            "-v3",
-            "-e",
-            "0x8000000001020304",
-            "-u",
-            "trapuser",
-            "-l",
-            "authPriv",
-            "-a",
-            "SHA",
-            "-A",
-            "wrongpass99",
-            "-x",
-            "AES",
-            "-X",
-            "privpass123",
-            &dest,
-            "",
-            ".1.3.6.1.6.3.1.1.5.1",
-        ],
-    );
+    let (ok, _) = send("snmptrap", &v3_but(8, "wrongpass99"));
     assert!(ok);
     // From ::1, outside the allowed networks.
     let (ok, err) = send(
@@ -613,7 +463,7 @@ async fn issue4_hostile_input_is_dropped_counted_and_survived() {
     assert_eq!(drops(&m, "source_network"), 1.0);
     assert_eq!(metric(&m, "outpost_trap_accepted_total"), 0.0);
     // Still alive and still receiving.
-    let mut ws = events_ws(&a).await;
+    let mut ws = a.events(0).await;
     let (ok, _) = send(
         "snmptrap",
         &["-v2c", "-c", COMMUNITY, &dest, "", ".1.3.6.1.6.3.1.1.5.4"],
@@ -709,7 +559,7 @@ async fn issue4_flood_keeps_memory_bounded_and_accounting_exact() {
         peak - before
     );
     // The accepted ones are all in the outbox, streamed on /v1/events.
-    let mut ws = events_ws(&a).await;
+    let mut ws = a.events(0).await;
     let evs = next_events(&mut ws, accepted as usize).await;
     assert!(evs.iter().all(|e| e["kind"] == "snmp.trap"));
     // No more than that: a result or event after them would be a bug; the stream goes quiet.
@@ -750,32 +600,7 @@ async fn issue4_shutdown_stores_every_queued_notification() {
 
 #[test]
 fn issue4_traps_listen_prints_notifications_and_acknowledges_informs() {
-    let mut child = Command::new(common::BIN)
-        .args([
-            "traps",
-            "listen",
-            "--listen",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--community",
-            COMMUNITY,
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap_or_else(|_| panic!("no port in {line:?}"));
+    let (mut child, port, mut err) = traps_listen(&["--community", COMMUNITY, "--json"]);
     let dest = format!("127.0.0.1:{port}");
     let (ok, e) = send(
         "snmptrap",
@@ -998,7 +823,7 @@ async fn issue4_v3_time_window_drops_replays_and_engine_boots_persist() {
 async fn issue4_mib_names_are_added_when_asked() {
     let dir = tempfile::tempdir().unwrap();
     let (a, port, _) = agent_with_traps(dir.path(), &[("OUTPOST_TRAP_MIB_NAMES", "true")]);
-    let mut ws = events_ws(&a).await;
+    let mut ws = a.events(0).await;
     let dest = format!("127.0.0.1:{port}");
     let (ok, e) = send(
         "snmptrap",

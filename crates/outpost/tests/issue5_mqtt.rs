@@ -10,21 +10,7 @@ use outpost_proto::Message;
 use serde_json::json;
 
 fn agent_opts(dir: &std::path::Path, broker: &Broker, id: &str) -> Options {
-    Options::new(dir)
-        .env("OUTPOST_UPLINK_MQTT_URL", &broker.url())
-        .env("OUTPOST_AGENT_ID", id)
-        .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
-        .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "1000")
-        .env("OUTPOST_UPLINK_MQTT_KEEPALIVE_SECS", "5")
-}
-
-async fn connected(a: &Agent) {
-    a.wait_metric(
-        "the MQTT uplink to connect",
-        "outpost_uplink_connected{uplink=\"mqtt\"}",
-        |v| v == 1.0,
-    )
-    .await;
+    Options::new(dir).mqtt_uplink(&broker.url(), id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +35,7 @@ async fn round_trip(protocol: &str) {
         &["outpost/rt-1/results", "outpost/rt-1/status"],
     )
     .await;
-    connected(&a).await;
+    a.wait_connected("mqtt").await;
     let id = peer
         .job("outpost/rt-1/jobs", "echo", json!({"ping": 1}))
         .await;
@@ -105,7 +91,7 @@ async fn issue5_mqtt_bad_input_is_answered_with_errors_and_the_connection_stays_
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(agent_opts(dir.path(), &broker, "bad-1"));
     let peer = Peer::connect(broker.port, "cp-bad", &["outpost/bad-1/results"]).await;
-    connected(&a).await;
+    a.wait_connected("mqtt").await;
     let jobs = "outpost/bad-1/jobs";
     peer.publish(jobs, b"{not json".to_vec()).await;
     peer.publish(jobs, br#"{"v":1,"type":"self_destruct"}"#.to_vec())
@@ -130,24 +116,11 @@ async fn issue5_mqtt_bad_input_is_answered_with_errors_and_the_connection_stays_
     wait_for(
         "errors for every bad message and the good result",
         Duration::from_secs(20),
-        || async {
-            let errors = peer
-                .messages()
-                .into_iter()
-                .filter(|(_, m)| matches!(m, Message::Error { .. }))
-                .count();
-            errors >= 7 && peer.results().iter().any(|(i, _, _)| *i == good)
-        },
+        || async { peer.errors().len() >= 7 && peer.results().iter().any(|(i, _, _)| *i == good) },
     )
     .await;
-    let codes: Vec<(String, Option<String>)> = peer
-        .messages()
-        .into_iter()
-        .filter_map(|(_, m)| match m {
-            Message::Error { code, about, .. } => Some((code, about)),
-            _ => None,
-        })
-        .collect();
+    let codes: Vec<(String, Option<String>)> =
+        peer.errors().into_iter().map(|(c, a, _)| (c, a)).collect();
     for want in [
         "malformed",
         "unknown_type",
@@ -242,7 +215,7 @@ async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() 
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(agent_opts(dir.path(), &broker, "restart-1"));
     let peer = Peer::connect(broker.port, "cp-restart", &["outpost/restart-1/results"]).await;
-    connected(&a).await;
+    a.wait_connected("mqtt").await;
     let total = 10_000;
     let mut ids = Vec::new();
     for round in 0..5 {
@@ -303,7 +276,7 @@ async fn issue5_mqtt_agent_killed_during_a_stream_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = Agent::start(agent_opts(dir.path(), &broker, "kill-1"));
     let peer = Peer::connect(broker.port, "cp-kill", &["outpost/kill-1/results"]).await;
-    connected(&a).await;
+    a.wait_connected("mqtt").await;
     let mut ids = submit_many(&a, 3000, 32).await;
     wait_for("part of the stream", Duration::from_secs(30), || async {
         peer.results().len() >= 500
@@ -348,8 +321,8 @@ async fn pool_spread(protocol: &str) {
     let a1 = Agent::start(pool_opts(d1.path(), "pool-a"));
     let a2 = Agent::start(pool_opts(d2.path(), "pool-b"));
     let peer = Peer::connect(broker.port, "cp-pool", &["outpost/+/results"]).await;
-    connected(&a1).await;
-    connected(&a2).await;
+    a1.wait_connected("mqtt").await;
+    a2.wait_connected("mqtt").await;
     let mut ids = vec![];
     for i in 0..200 {
         ids.push(peer.job("outpost/pool/p1/jobs", "echo", json!(i)).await);
@@ -472,7 +445,7 @@ async fn issue5_mqtt_client_certificate_auth_over_tls() {
             .env("OUTPOST_UPLINK_MQTT_CLIENT_KEY", &c("client-key.pem")),
     );
     let peer = Peer::connect(plain, "cp-tls", &["outpost/tls-1/results"]).await;
-    connected(&a).await;
+    a.wait_connected("mqtt").await;
     let id = peer
         .job("outpost/tls-1/jobs", "echo", json!("over tls"))
         .await;

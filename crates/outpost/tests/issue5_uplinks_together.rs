@@ -33,12 +33,7 @@ async fn issue5_two_uplinks_each_keep_their_own_cursor() {
             .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "300"),
     );
     let peer = Peer::connect(broker.port, "cp-both", &["outpost/both-1/results"]).await;
-    a.wait_metric(
-        "the MQTT uplink to connect",
-        "outpost_uplink_connected{uplink=\"mqtt\"}",
-        |v| v == 1.0,
-    )
-    .await;
+    a.wait_connected("mqtt").await;
 
     let mut ids = HashSet::new();
     for i in 0..100 {

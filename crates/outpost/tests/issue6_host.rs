@@ -13,29 +13,13 @@ use std::{
     time::Duration,
 };
 
-use common::{metric, wait_for, Agent, Options, BIN};
+use common::{metric, wait_for, ws_request, Agent, Options, Ws, BIN};
 use futures_util::{SinkExt, StreamExt};
+use outpost_test_support::http::{read_request, reply, Request};
+use outpost_test_support::kernel::{cpu_cores as proc_cores, mem_total_bytes as proc_mem_total};
 use prost::Message as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{self, Message};
-
-/// MemTotal from /proc/meminfo, in bytes.
-fn proc_mem_total() -> u64 {
-    let text = std::fs::read_to_string("/proc/meminfo").unwrap();
-    let line = text.lines().find(|l| l.starts_with("MemTotal:")).unwrap();
-    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kb * 1024
-}
-
-/// Cores listed in /proc/stat.
-fn proc_cores() -> usize {
-    std::fs::read_to_string("/proc/stat")
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .count()
-}
 
 fn ws_url(a: &Agent, token: Option<&str>) -> String {
     let base = a.url.replacen("http://", "ws://", 1);
@@ -53,19 +37,10 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
     out
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// Sends one request and returns the reply's payload, checking socktop's framing rule:
 /// text up to 768 bytes, gzip in a binary frame beyond.
 async fn ask(ws: &mut Ws, request: &str) -> (bool, Vec<u8>) {
-    ws.send(Message::text(request)).await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
-        .await
-        .expect("a reply within 10 s")
-        .unwrap()
-        .unwrap();
-    match reply {
+    match ws_request(ws, request).await {
         Message::Text(t) => {
             assert!(t.len() <= 768, "text reply over 768 bytes: {}", t.len());
             (false, t.as_bytes().to_vec())
@@ -343,52 +318,19 @@ fn issue6_metrics_command_prints_a_snapshot() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
 
-/// One HTTP/1.1 request as the test server saw it.
-struct Seen {
-    head: String,
-    body: Vec<u8>,
-}
-
 /// A loopback HTTP server answering `status` to every request and keeping what it saw.
-async fn http_server(status: u16) -> (String, Arc<Mutex<Vec<Seen>>>) {
+async fn http_server(status: u16) -> (String, Arc<Mutex<Vec<Request>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/ingest?key=k", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
     let seen2 = Arc::clone(&seen);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
             let seen = Arc::clone(&seen2);
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else {
-                        return;
-                    };
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .map(|v| v.trim().parse().unwrap())
-                        .unwrap_or(0);
-                    if buf.len() < end + 4 + len {
-                        continue;
-                    }
-                    let body = buf[end + 4..end + 4 + len].to_vec();
-                    buf.drain(..end + 4 + len);
-                    seen.lock().unwrap().push(Seen { head, body });
-                    let resp = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    return;
+                if let Some(r) = read_request(&mut sock).await {
+                    seen.lock().unwrap().push(r);
+                    reply(&mut sock, status).await;
                 }
             });
         }

@@ -1,26 +1,20 @@
 //! A real Mosquitto broker on an ephemeral loopback port, restartable with its persistence.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{
-    net::TcpStream,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::peer::{self, Process};
+use crate::ports::free_tcp_port;
+use crate::wait::wait_until;
 
 pub struct Broker {
+    // First: killed before its directory is removed.
+    process: Option<Process>,
     pub port: u16,
     pub dir: tempfile::TempDir,
-    child: Option<Child>,
     extra: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Broker {
@@ -28,11 +22,12 @@ impl Broker {
         Self::start_with("allow_anonymous true\n")
     }
 
+    /// A broker with `extra` lines appended to its config (listeners, auth, TLS).
     pub fn start_with(extra: &str) -> Broker {
         let mut b = Broker {
-            port: free_port(),
+            process: None,
+            port: free_tcp_port(),
             dir: tempfile::tempdir().unwrap(),
-            child: None,
             extra: extra.to_owned(),
         };
         b.launch();
@@ -61,23 +56,19 @@ impl Broker {
             self.extra
         );
         std::fs::write(self.conf(), conf).unwrap();
-        let child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(self.conf())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto is not installed: run scripts/test, which installs it");
-        self.child = Some(child);
-        let end = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < end,
-                "mosquitto did not listen on {} within 10 s",
-                self.port
-            );
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
+        let mut cmd = Command::new(peer::binary("mosquitto", "scripts/deps/40-uplink.sh"));
+        cmd.arg("-c").arg(self.conf());
+        let mut process = Process::spawn("mosquitto", cmd, self.dir.path());
+        let port = self.port;
+        wait_until(
+            &format!("mosquitto to listen on {port}"),
+            Duration::from_secs(10),
+            || {
+                process.assert_running();
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            },
+        );
+        self.process = Some(process);
     }
 
     /// Graceful stop (mosquitto saves its persistence) and start again on the same port.
@@ -87,17 +78,8 @@ impl Broker {
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            rustix::process::kill_process(
-                rustix::process::Pid::from_raw(c.id() as i32).unwrap(),
-                rustix::process::Signal::TERM,
-            )
-            .unwrap();
-            let end = Instant::now() + Duration::from_secs(10);
-            while c.try_wait().unwrap().is_none() {
-                assert!(Instant::now() < end, "mosquitto did not stop");
-                std::thread::park_timeout(Duration::from_millis(10));
-            }
+        if let Some(mut p) = self.process.take() {
+            p.terminate(Duration::from_secs(10));
         }
     }
 }
@@ -107,9 +89,7 @@ impl Drop for Broker {
         if let Ok(keep) = std::env::var("OUTPOST_TEST_KEEP_BROKER_LOG") {
             let _ = std::fs::copy(self.dir.path().join("log"), keep);
         }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // Kills and reaps the broker (if running) before the directory goes.
+        self.process.take();
     }
 }

@@ -1,6 +1,5 @@
 //! The test's side of the MQTT uplink: a control plane that publishes jobs and records every
 //! message the agents send, across broker restarts (persistent session, QoS 1).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     sync::{Arc, Mutex},
@@ -9,6 +8,8 @@ use std::{
 
 use outpost_proto::Message;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+
+use crate::control_plane::{self, ErrorReply};
 
 /// (topic, raw payload) of every publish received, in order.
 pub type Log = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -66,7 +67,7 @@ impl Peer {
             subacks,
             task,
         };
-        super::wait_for("peer subscriptions", Duration::from_secs(10), || async {
+        crate::wait::wait_for("peer subscriptions", Duration::from_secs(10), || async {
             *p.subacks.lock().unwrap() >= filters.len()
         })
         .await;
@@ -100,6 +101,11 @@ impl Peer {
             .iter()
             .filter_map(|(t, b)| Some((t.clone(), Message::decode(b).ok()?)))
             .collect()
+    }
+
+    /// Every `error` received, in order.
+    pub fn errors(&self) -> Vec<ErrorReply> {
+        control_plane::errors(self.messages().into_iter().map(|(_, m)| m))
     }
 
     /// Result messages as (job id, seq, raw body).

@@ -1,7 +1,6 @@
 //! An in-test control plane speaking Phoenix Channels v2 over WebSocket, enough to be the
 //! peer of the agent's WebSocket uplink: join with a token, pushes, acks, and misbehaviour
 //! on demand (refusing joins, falling silent without closing TCP).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +8,8 @@ use futures_util::{SinkExt, StreamExt};
 use outpost_proto::{phoenix::Frame, Message};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::control_plane::{self, result_id, ErrorReply};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
@@ -91,6 +92,19 @@ impl Server {
 
     pub fn messages(&self) -> Vec<(usize, Message)> {
         self.state.lock().unwrap().messages.clone()
+    }
+
+    /// The job ids of the results received, in order.
+    pub fn result_ids(&self) -> Vec<String> {
+        self.messages()
+            .into_iter()
+            .filter_map(|(_, m)| result_id(m))
+            .collect()
+    }
+
+    /// Every `error` received, in order.
+    pub fn errors(&self) -> Vec<ErrorReply> {
+        control_plane::errors(self.messages().into_iter().map(|(_, m)| m))
     }
 }
 
