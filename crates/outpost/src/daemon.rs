@@ -89,14 +89,14 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// Every capability, in start order; each stops in the phase it declares. A new capability
 /// is a module in `components/` and one line here.
 const COMPONENTS: &[Factory] = &[
-    Factory::new("builtins", components::builtins::build),
-    Factory::new("snmp", components::snmp::build),
-    Factory::new("host", components::host::build),
-    Factory::new("traps", components::traps::build),
-    Factory::new("uplink.mqtt", components::uplinks::mqtt),
-    Factory::new("uplink.ws", components::uplinks::ws),
-    Factory::new("stats", components::stats::build),
-    Factory::new("api", components::api::build),
+    Factory::passive("builtins", components::builtins::register),
+    Factory::passive("snmp", components::snmp::register),
+    Factory::passive("host", components::host::register),
+    Factory::new("traps", Phase::Intake, components::traps::build),
+    Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
+    Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
+    Factory::new("stats", Phase::Egress, components::stats::build),
+    Factory::new("api", Phase::Serve, components::api::build),
 ];
 
 async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::Result<()> {

@@ -9,45 +9,37 @@ use std::time::Duration;
 use common::{Agent, Options};
 use serde_json::json;
 
+/// An agent with the trap receiver on (an ephemeral port), beside what is on by default.
+fn with_trap_receiver(dir: &std::path::Path) -> Agent {
+    Agent::start(
+        Options::new(dir)
+            .env("OUTPOST_TRAP_ENABLED", "true")
+            .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
+            .env("OUTPOST_TRAP_PORT", "0"),
+    )
+}
+
 /// `agent.info` lists every component this build has, on or off, with its state: an
 /// operator sees what the agent runs without reading its config.
 #[tokio::test]
 async fn issue12_agent_info_lists_every_component_with_its_state() {
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(
-        Options::new(dir.path())
-            .env("OUTPOST_TRAP_ENABLED", "true")
-            .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
-            .env("OUTPOST_TRAP_PORT", "0"),
-    );
+    let a = with_trap_receiver(dir.path());
     let (st, body) = a.submit(json!({"kind": "agent.info"}), Some(5.0)).await;
     assert_eq!(st, 200, "{body}");
-    let got: Vec<(String, String)> = body["output"]["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["state"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    let want = [
-        ("builtins", "running"),
-        ("snmp", "running"),
-        ("host", "running"),
-        ("traps", "running"),
-        ("uplink.mqtt", "off"),
-        ("uplink.ws", "off"),
-        ("stats", "off"),
-        ("api", "running"),
-    ];
-    let want: Vec<(String, String)> = want
-        .iter()
-        .map(|(n, s)| (n.to_string(), s.to_string()))
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(
+        body["output"]["components"],
+        json!([
+            {"name": "builtins", "state": "running"},
+            {"name": "snmp", "state": "running"},
+            {"name": "host", "state": "running"},
+            {"name": "traps", "state": "running"},
+            {"name": "uplink.mqtt", "state": "off"},
+            {"name": "uplink.ws", "state": "off"},
+            {"name": "stats", "state": "off"},
+            {"name": "api", "state": "running"},
+        ])
+    );
     // The kinds are those the components registered, agent.info among them.
     let kinds = body["output"]["kinds"].as_array().unwrap();
     for k in [
@@ -68,12 +60,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
 #[tokio::test]
 async fn issue12_shutdown_runs_the_phases_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Agent::start(
-        Options::new(dir.path())
-            .env("OUTPOST_TRAP_ENABLED", "true")
-            .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
-            .env("OUTPOST_TRAP_PORT", "0"),
-    );
+    let mut a = with_trap_receiver(dir.path());
     let (st, _) = a
         .submit(json!({"kind": "sleep", "params": {"ms": 300}}), None)
         .await;

@@ -12,7 +12,7 @@ use crate::{
     token::{self, TokenSource},
 };
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::{Component, Registrar, Shared, Start};
 
 pub struct Api {
     token: secrecy::SecretString,
@@ -46,14 +46,6 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
 }
 
 impl Component for Api {
-    fn name(&self) -> &'static str {
-        "api"
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Serve
-    }
-
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         self.metrics.register(r.metrics);
         Ok(())

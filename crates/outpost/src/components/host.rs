@@ -4,39 +4,16 @@
 
 use crate::{api, executors};
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::Registrar;
 
-pub struct HostMetrics;
-
-pub fn build(
-    _: &mut crate::config::Config,
-    _: &Shared,
-) -> anyhow::Result<Option<Box<dyn Component>>> {
-    Ok(Some(Box::new(HostMetrics)))
-}
-
-impl Component for HostMetrics {
-    fn name(&self) -> &'static str {
-        "host"
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Drain
-    }
-
-    fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
-        let host = &r.shared.host;
-        executors::metrics::register(r.kinds, host.clone());
-        // On the root registry, unprefixed: node_exporter's names, collected on scrape.
-        r.metrics
-            .register_collector(Box::new(outpost_host::prom::HostCollector::new(
-                host.clone(),
-            )));
-        r.routes.push(api::ws::route(host.clone()));
-        Ok(())
-    }
-
-    fn start(self: Box<Self>, _: &mut Start<'_>) -> anyhow::Result<()> {
-        Ok(())
-    }
+pub fn register(r: &mut Registrar<'_>) -> anyhow::Result<()> {
+    let host = &r.shared.host;
+    executors::metrics::register(r.kinds, host.clone());
+    // On the root registry, unprefixed: node_exporter's names, collected on scrape.
+    r.metrics
+        .register_collector(Box::new(outpost_host::prom::HostCollector::new(
+            host.clone(),
+        )));
+    r.routes.push(api::ws::route(host.clone()));
+    Ok(())
 }

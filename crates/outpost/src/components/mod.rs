@@ -82,33 +82,73 @@ pub struct Shared {
     pub inventory: Arc<Inventory>,
 }
 
-/// A capability the daemon starts and stops.
+/// A capability the daemon starts and stops. Its name and its phase are on its line of the
+/// daemon's list, where the order of start and stop can be read at a glance.
 pub trait Component: Send {
-    fn name(&self) -> &'static str;
-    fn phase(&self) -> Phase;
     /// Phase 1: add job kinds, collectors and routes. Runs nothing.
     fn register(&mut self, _r: &mut Registrar<'_>) -> anyhow::Result<()> {
         Ok(())
     }
     /// Phase 2: start the tasks. A failure stops the daemon's start, naming the component.
-    fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()>;
+    fn start(self: Box<Self>, _cx: &mut Start<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Builds a component from its config section; `None` when the section is off. The
 /// factory takes what it needs out of `cfg` (secrets are moved, not copied).
 pub type Build = fn(&mut Config, &Shared) -> anyhow::Result<Option<Box<dyn Component>>>;
 
+/// Phase 1 of a component that is always on and runs no task of its own.
+pub type Register = fn(&mut Registrar<'_>) -> anyhow::Result<()>;
+
+enum Make {
+    Build(Build),
+    Passive(Register),
+}
+
 /// One line of the daemon's component list.
 pub struct Factory {
     /// The name `agent.info` lists, on or off.
     pub name: &'static str,
-    pub build: Build,
+    /// When it stops.
+    pub phase: Phase,
+    make: Make,
 }
 
 impl Factory {
-    pub const fn new(name: &'static str, build: Build) -> Self {
-        Factory { name, build }
+    pub const fn new(name: &'static str, phase: Phase, build: Build) -> Self {
+        Factory {
+            name,
+            phase,
+            make: Make::Build(build),
+        }
     }
+
+    /// A component that only registers (kinds, collectors, routes): always on, no task, so
+    /// it stops with the drain, when the jobs it serves have finished.
+    pub const fn passive(name: &'static str, register: Register) -> Self {
+        Factory {
+            name,
+            phase: Phase::Drain,
+            make: Make::Passive(register),
+        }
+    }
+}
+
+struct Passive(Register);
+
+impl Component for Passive {
+    fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        (self.0)(r)
+    }
+}
+
+/// A component built from its line of the list.
+pub struct Built {
+    name: &'static str,
+    phase: Phase,
+    component: Box<dyn Component>,
 }
 
 /// Builds every listed component; the ones whose section is off stay `off` in the inventory.
@@ -116,13 +156,20 @@ pub fn build_all(
     list: &[Factory],
     cfg: &mut Config,
     shared: &Shared,
-) -> anyhow::Result<Vec<Box<dyn Component>>> {
+) -> anyhow::Result<Vec<Built>> {
     let mut built = Vec::new();
     for f in list {
-        if let Some(c) = (f.build)(cfg, shared).map_err(|e| e.context(f.name))? {
-            debug_assert_eq!(c.name(), f.name);
+        let component = match f.make {
+            Make::Build(build) => build(cfg, shared).map_err(|e| e.context(f.name))?,
+            Make::Passive(register) => Some(Box::new(Passive(register)) as Box<dyn Component>),
+        };
+        if let Some(component) = component {
             shared.inventory.set(f.name, State::Built);
-            built.push(c);
+            built.push(Built {
+                name: f.name,
+                phase: f.phase,
+                component,
+            });
         }
     }
     Ok(built)
@@ -223,10 +270,7 @@ pub struct Running {
 
 /// Phase 1 for every component, in list order. The core's figures go on `/metrics` first;
 /// the inventory learns the kinds once all are in.
-pub fn register_all(
-    components: &mut [Box<dyn Component>],
-    shared: &Shared,
-) -> anyhow::Result<Registered> {
+pub fn register_all(components: &mut [Built], shared: &Shared) -> anyhow::Result<Registered> {
     let mut out = Registered {
         kinds: outpost_core::Registry::new(),
         metrics: Registry::default(),
@@ -242,8 +286,9 @@ pub fn register_all(
         common: &mut common,
     };
     for c in components.iter_mut() {
-        let name = c.name();
-        c.register(&mut r)
+        let name = c.name;
+        c.component
+            .register(&mut r)
             .map_err(|e| e.context(format!("{name}: registering")))?;
         shared.inventory.set(name, State::Registered);
     }
@@ -255,7 +300,7 @@ pub fn register_all(
 
 /// Phase 2 for every component, in list order.
 pub fn start_all(
-    components: Vec<Box<dyn Component>>,
+    components: Vec<Built>,
     shared: &Shared,
     dispatcher: &Dispatcher,
     registry: &Arc<Registry>,
@@ -266,8 +311,12 @@ pub fn start_all(
         .iter()
         .map(|p| (*p, CancellationToken::new(), TaskTracker::new(), Vec::new()))
         .collect();
-    for c in components {
-        let (name, phase) = (c.name(), c.phase());
+    for Built {
+        name,
+        phase,
+        component,
+    } in components
+    {
         let Some((_, stop, tasks, names)) = phases.iter_mut().find(|(p, ..)| *p == phase) else {
             continue;
         };
@@ -281,10 +330,13 @@ pub fn start_all(
             tasks,
             fatal: &fatal_tx,
         };
-        c.start(&mut cx)
+        // Running from before its start: a component may serve from within it (the API
+        // answers as soon as it is bound), and a failed start stops the daemon anyway.
+        shared.inventory.set(name, State::Running);
+        component
+            .start(&mut cx)
             .map_err(|e| e.context(format!("{name}: starting")))?;
         names.push(name);
-        shared.inventory.set(name, State::Running);
     }
     for (_, _, tasks, _) in &phases {
         tasks.close();

@@ -4,33 +4,10 @@
 
 use crate::executors;
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::Registrar;
 
-pub struct Snmp;
-
-pub fn build(
-    _: &mut crate::config::Config,
-    _: &Shared,
-) -> anyhow::Result<Option<Box<dyn Component>>> {
-    Ok(Some(Box::new(Snmp)))
-}
-
-impl Component for Snmp {
-    fn name(&self) -> &'static str {
-        "snmp"
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Drain
-    }
-
-    fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
-        let engine = executors::snmp::register(r.kinds);
-        r.metrics.register_collector(Box::new(engine));
-        Ok(())
-    }
-
-    fn start(self: Box<Self>, _: &mut Start<'_>) -> anyhow::Result<()> {
-        Ok(())
-    }
+pub fn register(r: &mut Registrar<'_>) -> anyhow::Result<()> {
+    let engine = executors::snmp::register(r.kinds);
+    r.metrics.register_collector(Box::new(engine));
+    Ok(())
 }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use outpost_host::push::{self, PushCounters, Pusher, StatsConfig};
 use secrecy::ExposeSecret;
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::{Component, Registrar, Shared, Start};
 
 pub struct Stats {
     pusher: Pusher,
@@ -42,14 +42,6 @@ pub fn build(
 }
 
 impl Component for Stats {
-    fn name(&self) -> &'static str {
-        "stats"
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Egress
-    }
-
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         r.metrics
             .register_collector(Box::new(StatsPushCollector(self.pusher.counters())));

@@ -5,7 +5,7 @@ use anyhow::Context;
 
 use crate::trap::{self, Receiver, Sink, TrapMetrics, TrapSettings};
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::{Component, Registrar, Shared, Start};
 
 pub struct Traps {
     settings: TrapSettings,
@@ -25,14 +25,6 @@ pub fn build(
 }
 
 impl Component for Traps {
-    fn name(&self) -> &'static str {
-        "traps"
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Intake
-    }
-
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         self.metrics.register(r.metrics);
         Ok(())

@@ -12,14 +12,13 @@ use crate::{
     uplink::{self, mqtt::MqttUplink, ws::WsUplink, UplinkMetrics},
 };
 
-use super::{Component, Phase, Registrar, Shared, Start};
+use super::{Component, Registrar, Shared, Start};
 
 type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
 type Run = Box<dyn FnOnce(uplink::Context, CancellationToken) -> Session + Send>;
 
 /// One uplink: its transport, ready to run, and what its `uplink::Context` is made of.
 pub struct Uplink {
-    name: &'static str,
     run: Run,
     tuning: crate::config::UplinkTuning,
     default_timeout: Duration,
@@ -27,9 +26,8 @@ pub struct Uplink {
 }
 
 impl Uplink {
-    fn boxed(name: &'static str, cfg: &Config, run: Run) -> Box<dyn Component> {
+    fn boxed(cfg: &Config, run: Run) -> Box<dyn Component> {
         Box::new(Uplink {
-            name,
             run,
             tuning: cfg.uplink.tuning(),
             default_timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
@@ -63,7 +61,7 @@ pub fn mqtt(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Compo
         keepalive: Duration::from_secs(m.keepalive_secs),
     };
     let run: Run = Box::new(move |cx, stop| Box::pin(link.run(cx, stop)));
-    Ok(Some(Uplink::boxed("uplink.mqtt", cfg, run)))
+    Ok(Some(Uplink::boxed(cfg, run)))
 }
 
 pub fn ws(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -76,18 +74,10 @@ pub fn ws(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Compone
         pin: cfg.uplink.ws.pin_sha256,
     };
     let run: Run = Box::new(move |cx, stop| Box::pin(link.run(cx, stop)));
-    Ok(Some(Uplink::boxed("uplink.ws", cfg, run)))
+    Ok(Some(Uplink::boxed(cfg, run)))
 }
 
 impl Component for Uplink {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn phase(&self) -> Phase {
-        Phase::Egress
-    }
-
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         // One metric family for every uplink, labelled by uplink.
         self.metrics = Some(r.common(|reg| {

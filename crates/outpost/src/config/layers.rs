@@ -415,6 +415,7 @@ mod tests {
     /// gets (it used to re-parse the text, and `validate` threw its parse away).
     #[test]
     fn issue12_values_are_parsed_once_and_a_bad_one_names_its_key_and_origin() {
+        const PIN: &str = "abababababababababababababababababababababababababababababababab";
         let cases = [
             (
                 "OUTPOST_UPLINK_MQTT_URL",
@@ -440,16 +441,9 @@ mod tests {
             ("OUTPOST_TRAP_V3_USERS", "u:*:MD9:secretpw", "trap.v3_users"),
         ];
         for (var, value, key) in cases {
-            let pairs = [(var, value)];
-            let env = |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            };
             let err = load(Sources {
                 file: None,
-                env: &env,
+                env: &env_of(Box::leak(Box::new([(var, value)]))),
                 flags: vec![],
             })
             .err()
@@ -458,25 +452,17 @@ mod tests {
             assert!(err.contains(key) && err.contains(var), "{var}: {err}");
             assert!(!err.contains("secretpw"), "{err}");
         }
-        let pin = "ab".repeat(32);
-        let pairs = [
-            ("OUTPOST_UPLINK_MQTT_URL", "mqtts://[::1]:8883"),
-            ("OUTPOST_UPLINK_MQTT_PROTOCOL", "5"),
-            ("OUTPOST_UPLINK_WS_URL", "https://cp.example"),
-            ("OUTPOST_UPLINK_WS_PIN_SHA256", pin.as_str()),
-            ("OUTPOST_TRAP_ENABLED", "true"),
-            ("OUTPOST_TRAP_LISTEN", "127.0.0.1"),
-            ("OUTPOST_TRAP_PORT", "1162"),
-        ];
-        let env = |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        };
         let c = load(Sources {
             file: None,
-            env: &env,
+            env: &env_of(&[
+                ("OUTPOST_UPLINK_MQTT_URL", "mqtts://[::1]:8883"),
+                ("OUTPOST_UPLINK_MQTT_PROTOCOL", "5"),
+                ("OUTPOST_UPLINK_WS_URL", "https://cp.example"),
+                ("OUTPOST_UPLINK_WS_PIN_SHA256", PIN),
+                ("OUTPOST_TRAP_ENABLED", "true"),
+                ("OUTPOST_TRAP_LISTEN", "127.0.0.1"),
+                ("OUTPOST_TRAP_PORT", "1162"),
+            ]),
             flags: vec![],
         })
         .unwrap()
