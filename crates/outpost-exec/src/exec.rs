@@ -185,10 +185,11 @@ impl Exec {
         let decision = self.append(rec).await?;
 
         let ctx = RunContext {
-            work_dir: &self.inner.work_dir,
+            work_dir: self.inner.work_dir.clone(),
             kill_grace: Duration::from_millis(self.inner.settings.kill_grace_ms),
         };
-        let ran = run::run(&plan, &ctx, &cancel).await;
+        let plan = Arc::new(plan);
+        let ran = run::run(plan.clone(), &ctx, &cancel).await;
         let mut out = AuditRecord::new(Phase::Outcome, &origin, Decision::Allowed, &plan.name);
         out.kind = Some(plan.kind);
         out.decision_seq = Some(decision.seq);

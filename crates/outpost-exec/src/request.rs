@@ -67,6 +67,18 @@ impl Request {
         }
     }
 
+    /// A request for an inline script with these bytes (base64-encoded here).
+    pub fn inline(content: &[u8], interpreter: Option<&str>) -> Self {
+        use base64::Engine as _;
+        Self {
+            inline: Some(InlineScript {
+                content_base64: base64::engine::general_purpose::STANDARD.encode(content),
+                interpreter: interpreter.map(str::to_owned),
+            }),
+            ..Self::default()
+        }
+    }
+
     /// Adds a script argument.
     pub fn arg(mut self, value: impl Into<Value>) -> Self {
         self.args.push(value.into());

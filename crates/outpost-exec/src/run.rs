@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -121,8 +122,8 @@ impl Serialize for RunResult {
 }
 
 /// Where and how runs happen (from the executor's settings).
-pub(crate) struct RunContext<'a> {
-    pub work_dir: &'a Path,
+pub(crate) struct RunContext {
+    pub work_dir: PathBuf,
     pub kill_grace: Duration,
 }
 
@@ -130,17 +131,41 @@ pub(crate) struct RunContext<'a> {
 #[derive(Debug)]
 pub(crate) struct StartError(pub io::Error);
 
+/// A started child and what was set up for it.
+struct Spawned {
+    child: tokio::process::Child,
+    /// Removed on drop, after the run.
+    _tmp: tempfile::TempDir,
+    cwd: PathBuf,
+    uid: u32,
+    gid: u32,
+    landlock: LandlockReport,
+    started: Instant,
+}
+
+/// Runs `plan` to its end. The set-up and the spawn (a private directory, a chown, a
+/// Landlock ruleset, fork and exec) block, so they happen on a blocking thread: a hundred
+/// commands starting at once do not stall the runtime's workers.
 pub(crate) async fn run(
-    plan: &Plan,
-    ctx: &RunContext<'_>,
+    plan: Arc<Plan>,
+    ctx: &RunContext,
     cancel: &CancellationToken,
 ) -> Result<RunResult, StartError> {
+    let work_dir = ctx.work_dir.clone();
+    let for_spawn = plan.clone();
+    let spawned = tokio::task::spawn_blocking(move || spawn(&for_spawn, &work_dir))
+        .await
+        .map_err(|e| StartError(io::Error::other(format!("the spawn task failed: {e}"))))??;
+    Ok(supervise(spawned, &plan.limits, ctx.kill_grace, cancel).await)
+}
+
+fn spawn(plan: &Plan, work_dir: &Path) -> Result<Spawned, StartError> {
     // The run's private directory: its TMPDIR, its cwd unless the command sets one, and
     // (with the cwd) the only place Landlock lets it write. Removed when the run ends.
     let tmp = tempfile::Builder::new()
         .prefix("outpost-exec-")
         .permissions(Permissions::from_mode(0o700))
-        .tempdir_in(ctx.work_dir)
+        .tempdir_in(work_dir)
         .map_err(StartError)?;
     let (uid, gid) = match plan.identity {
         Some(Identity { uid, gid }) => {
@@ -206,18 +231,43 @@ pub(crate) async fn run(
                 .map(crate::scripts::ScriptImage::raw_fd),
         },
     );
-
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(StartError)?;
-    drop(landlock_fd);
+    let child = cmd.spawn().map_err(StartError)?;
+    Ok(Spawned {
+        child,
+        _tmp: tmp,
+        cwd,
+        uid,
+        gid,
+        landlock,
+        started,
+    })
+}
+
+/// Captures, waits (to the end, the timeout or the cancel), kills what is left, reaps.
+async fn supervise(
+    s: Spawned,
+    limits: &Limits,
+    kill_grace: Duration,
+    cancel: &CancellationToken,
+) -> RunResult {
+    let Spawned {
+        mut child,
+        _tmp,
+        cwd,
+        uid,
+        gid,
+        landlock,
+        started,
+    } = s;
+    // A spawned child has a pid until it is waited for; 0 only if that ever broke, and then
+    // the group signals below are refused by the kernel (pid 0 is not a group we can name).
     let pgid = child
         .id()
         .and_then(|p| i32::try_from(p).ok())
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| StartError(io::Error::other("spawned child has no pid")))?;
-
+        .and_then(Pid::from_raw);
     let stop = CancellationToken::new();
-    let cap = plan.limits.output_cap_bytes;
+    let cap = limits.output_cap_bytes;
     let out_task = child
         .stdout
         .take()
@@ -232,7 +282,7 @@ pub(crate) async fn run(
         Timeout,
         Cancelled,
     }
-    let deadline = started + Duration::from_millis(plan.limits.timeout_ms);
+    let deadline = started + Duration::from_millis(limits.timeout_ms);
     let why = tokio::select! {
         st = child.wait() => Why::Exited(st),
         _ = tokio::time::sleep_until(deadline.into()) => Why::Timeout,
@@ -243,7 +293,7 @@ pub(crate) async fn run(
         Why::Exited(st) => st,
         Why::Timeout | Why::Cancelled => {
             signal_group(pgid, Signal::TERM);
-            match tokio::time::timeout(ctx.kill_grace, child.wait()).await {
+            match tokio::time::timeout(kill_grace, child.wait()).await {
                 Ok(st) => st,
                 Err(_) => {
                     signal_group(pgid, Signal::KILL);
@@ -256,8 +306,7 @@ pub(crate) async fn run(
     // Whatever is still in the group outlived its command (a background job, a grandchild
     // that ignored SIGTERM): killed, and waited for within the grace.
     signal_group(pgid, Signal::KILL);
-    let group_cleared = wait_group_gone(pgid, ctx.kill_grace).await;
-    let status = status.map_err(StartError)?;
+    let group_cleared = wait_group_gone(pgid, kill_grace).await;
 
     // The pipes close when their last holder exits; one that left the group could hold them
     // forever, so the reads get the grace too, then stop with what they have.
@@ -267,7 +316,7 @@ pub(crate) async fn run(
         (out, err)
     };
     tokio::pin!(outputs);
-    let (stdout, stderr) = match tokio::time::timeout(ctx.kill_grace, &mut outputs).await {
+    let (stdout, stderr) = match tokio::time::timeout(kill_grace, &mut outputs).await {
         Ok(both) => both,
         Err(_) => {
             stop.cancel();
@@ -275,12 +324,13 @@ pub(crate) async fn run(
         }
     };
 
-    let exit = match (status.code(), status.signal()) {
-        (Some(code), _) => ExitOutcome::Exited { code },
-        (None, Some(signal)) => ExitOutcome::Signaled { signal },
-        (None, None) => ExitOutcome::Exited { code: -1 },
+    let exit = match status.as_ref().map(|s| (s.code(), s.signal())) {
+        Ok((Some(code), _)) => ExitOutcome::Exited { code },
+        Ok((None, Some(signal))) => ExitOutcome::Signaled { signal },
+        // Waiting failed (not expected for our own child): reported as a kill.
+        Ok((None, None)) | Err(_) => ExitOutcome::Signaled { signal: 9 },
     };
-    Ok(RunResult {
+    RunResult {
         exit,
         timed_out,
         cancelled,
@@ -288,29 +338,34 @@ pub(crate) async fn run(
         stdout,
         stderr,
         sandbox: SandboxReport {
-            process_group: pgid.as_raw_nonzero().get(),
+            process_group: pgid.map_or(0, |p| p.as_raw_nonzero().get()),
             uid,
             gid,
             no_new_privs: true,
-            limits: plan.limits,
+            limits: *limits,
             landlock,
             cwd: cwd.display().to_string(),
             group_cleared,
         },
-    })
+    }
 }
 
-fn signal_group(pgid: Pid, sig: Signal) {
+fn signal_group(pgid: Option<Pid>, sig: Signal) {
     // ESRCH (the group is already gone) is the expected answer after the first kill.
-    let _ = rustix::process::kill_process_group(pgid, sig);
+    if let Some(pgid) = pgid {
+        let _ = rustix::process::kill_process_group(pgid, sig);
+    }
 }
 
 /// Polls (every 5 ms, within `limit`) until no process is left in the group, killing again
 /// each time in case one was forked while the previous signal was delivered.
-async fn wait_group_gone(pgid: Pid, limit: Duration) -> bool {
+async fn wait_group_gone(pgid: Option<Pid>, limit: Duration) -> bool {
+    let Some(group) = pgid else {
+        return false;
+    };
     let until = Instant::now() + limit;
     loop {
-        if rustix::process::test_kill_process_group(pgid) == Err(rustix::io::Errno::SRCH) {
+        if rustix::process::test_kill_process_group(group) == Err(rustix::io::Errno::SRCH) {
             return true;
         }
         if Instant::now() >= until {
