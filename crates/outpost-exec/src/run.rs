@@ -357,8 +357,10 @@ fn signal_group(pgid: Option<Pid>, sig: Signal) {
     }
 }
 
-/// Polls (every 5 ms, within `limit`) until no process is left in the group, killing again
-/// each time in case one was forked while the previous signal was delivered.
+/// Polls (every 5 ms, within `limit`) until no live process is left in the group, killing
+/// again each time in case one was forked while the previous signal was delivered. A zombie
+/// is dead: orphans are reparented to init (or a subreaper), and some inits reap late, so
+/// when the kernel still knows the group its members are looked up in /proc.
 async fn wait_group_gone(pgid: Option<Pid>, limit: Duration) -> bool {
     let Some(group) = pgid else {
         return false;
@@ -368,12 +370,45 @@ async fn wait_group_gone(pgid: Option<Pid>, limit: Duration) -> bool {
         if rustix::process::test_kill_process_group(group) == Err(rustix::io::Errno::SRCH) {
             return true;
         }
+        let raw = group.as_raw_nonzero().get();
+        let live = tokio::task::spawn_blocking(move || live_members(raw))
+            .await
+            .unwrap_or(1);
+        if live == 0 {
+            return true;
+        }
         if Instant::now() >= until {
             return false;
         }
         signal_group(pgid, Signal::KILL);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Processes of group `pgid` that are not zombies, from /proc/*/stat (field 5 is the group,
+/// field 3 the state; both after the parenthesized command name, which may hold spaces).
+fn live_members(pgid: i32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 1;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .as_encoded_bytes()
+                .iter()
+                .all(u8::is_ascii_digit)
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                return false;
+            };
+            let mut f = rest.split_ascii_whitespace();
+            let state = f.next();
+            let group = f.nth(1).and_then(|g| g.parse::<i32>().ok());
+            group == Some(pgid) && state != Some("Z")
+        })
+        .count()
 }
 
 async fn join_capture(task: Option<tokio::task::JoinHandle<Captured>>) -> Captured {

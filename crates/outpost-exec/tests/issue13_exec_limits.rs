@@ -87,6 +87,10 @@ async fn issue13_a_timeout_kills_the_whole_group_grandchild_included() {
         || !alive(grandchild),
     );
     assert!(t0.elapsed() < Duration::from_secs(10));
+    assert!(
+        fin.result.sandbox.group_cleared,
+        "no live process left in the group"
+    );
     let out = fin.outcome.expect("outcome line");
     assert!(out.timed_out && out.signal == Some(15), "{out:?}");
 }
@@ -109,6 +113,7 @@ async fn issue13_a_group_that_ignores_sigterm_is_killed_after_the_grace() {
         ExitOutcome::Signaled { signal: 9 },
         "SIGKILL after the grace"
     );
+    assert!(fin.result.sandbox.group_cleared);
     let grandchild = first_pid(&fin.result.stdout.bytes);
     wait_until(
         "the TERM-proof grandchild to be gone",

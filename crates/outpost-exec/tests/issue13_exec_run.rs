@@ -349,6 +349,7 @@ landlock = "required"
     let f = fixture_with(extra, |_| {});
     let fin = run_ok(&f, Request::command("write_both")).await;
     let out = String::from_utf8_lossy(&fin.result.stdout.bytes).into_owned();
+    eprintln!("landlock: {:?}", fin.result.sandbox.landlock);
     match &fin.result.sandbox.landlock {
         LandlockReport::Enforced { abi, .. } => {
             assert!(*abi >= 1);
