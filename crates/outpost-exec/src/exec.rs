@@ -362,7 +362,7 @@ impl Inner {
         let image = image.map_err(|e| match e {
             ScriptError::Refused(r) => r,
             ScriptError::Io(e) => Refusal::new(
-                ReasonCode::ScriptNotFound,
+                ReasonCode::InternalError,
                 "script",
                 format!("could not snapshot the script: {e}"),
             ),

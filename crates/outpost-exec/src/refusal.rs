@@ -52,6 +52,8 @@ pub enum ReasonCode {
     UserUnknown,
     /// Landlock was required by the command but the kernel does not have it.
     SandboxUnavailable,
+    /// Ours, not the request's: a script could not be snapshotted (memfd, read).
+    InternalError,
 }
 
 impl ReasonCode {
@@ -90,6 +92,7 @@ impl ReasonCode {
             Self::InlineInvalid => "inline_invalid",
             Self::UserUnknown => "user_unknown",
             Self::SandboxUnavailable => "sandbox_unavailable",
+            Self::InternalError => "internal_error",
         }
     }
 }
