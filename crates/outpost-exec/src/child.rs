@@ -27,6 +27,8 @@ pub(crate) struct ChildSetup {
     /// flag is cleared here, in this child only, so no other concurrently spawned child
     /// inherits it.
     pub keep_fd: Option<RawFd>,
+    /// Niceness for the child (it can only be raised once the user was switched).
+    pub nice: i32,
 }
 
 impl ChildSetup {
@@ -45,6 +47,7 @@ impl ChildSetup {
             )
             .map_err(io::Error::from)?;
         }
+        rustix::process::setpriority_process(None, self.nice).map_err(io::Error::from)?;
         // Before Landlock: an unprivileged restrict_self requires it, and it stops setuid
         // binaries from regaining what was dropped.
         rustix::thread::set_no_new_privs(true).map_err(io::Error::from)?;

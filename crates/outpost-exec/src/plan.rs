@@ -29,6 +29,9 @@ pub struct Limits {
     /// RLIMIT_NPROC. It counts every process of the run's real uid on the machine (not only
     /// this run's), and root ignores it: it holds a fork bomb only under an unprivileged user.
     pub processes: u64,
+    /// Scheduling niceness (0..=19) of the command: above the agent's 0 by default, so that
+    /// a hundred busy commands cannot starve the agent's own threads of CPU.
+    pub nice: i32,
 }
 
 impl Default for Limits {
@@ -40,6 +43,7 @@ impl Default for Limits {
             memory_bytes: 1024 * 1024 * 1024,
             open_files: 256,
             processes: 256,
+            nice: 10,
         }
     }
 }
@@ -54,6 +58,7 @@ impl Limits {
             memory_bytes: c.memory_bytes.unwrap_or(self.memory_bytes),
             open_files: c.open_files.unwrap_or(self.open_files),
             processes: c.processes.unwrap_or(self.processes),
+            nice: c.nice.unwrap_or(self.nice),
         }
     }
 }

@@ -229,10 +229,21 @@ fn spawn(plan: &Plan, work_dir: &Path) -> Result<Spawned, StartError> {
                 .script
                 .as_ref()
                 .map(crate::scripts::ScriptImage::raw_fd),
+            nice: plan.limits.nice,
         },
     );
-    let started = Instant::now();
-    let child = cmd.spawn().map_err(StartError)?;
+    // One fork at a time: a fork holds the agent's address-space lock for writing while it
+    // copies the page tables, and a burst of them from many blocking threads queues the
+    // runtime's workers behind each other's page faults. In turn, each is short.
+    static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let started;
+    let child = {
+        let _one = FORK
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        started = Instant::now();
+        cmd.spawn().map_err(StartError)?
+    };
     Ok(Spawned {
         child,
         _tmp: tmp,

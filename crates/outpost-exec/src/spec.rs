@@ -112,6 +112,7 @@ pub struct CommandSpec {
     pub memory_bytes: Option<u64>,
     pub open_files: Option<u64>,
     pub processes: Option<u64>,
+    pub nice: Option<i32>,
     pub cwd: Option<PathBuf>,
     pub env: BTreeMap<String, EnvValue>,
     pub user: Option<UserRef>,
@@ -137,6 +138,7 @@ struct RawCommand {
     memory_bytes: Option<u64>,
     open_files: Option<u64>,
     processes: Option<u64>,
+    nice: Option<i32>,
     cwd: Option<PathBuf>,
     #[serde(default)]
     env: BTreeMap<String, EnvValue>,
@@ -326,6 +328,12 @@ impl CommandSpec {
                 return Err(err("cwd", format!("{} is not a directory", cwd.display())));
             }
         }
+        if raw.nice.is_some_and(|n| !(0..=19).contains(&n)) {
+            return Err(err(
+                "nice",
+                "must be 0..=19 (a command never outranks the agent)".into(),
+            ));
+        }
         if raw.timeout_ms == Some(0) {
             return Err(err("timeout_ms", "must be above 0".into()));
         }
@@ -351,6 +359,7 @@ impl CommandSpec {
             memory_bytes: raw.memory_bytes,
             open_files: raw.open_files,
             processes: raw.processes,
+            nice: raw.nice,
             cwd: raw.cwd,
             env: raw.env,
             user: raw.user,
