@@ -35,7 +35,7 @@ shell_script = true
 output_cap_bytes = 65536
 
 [bomb]
-argv = [{ literal = "bomb() { bomb | bomb & }; bomb; exec sleep 600" }]
+argv = [{ literal = "bomb() { bomb | bomb & }; bomb & exec sleep 600" }]
 shell_script = true
 timeout_ms = 3000
 processes = 64
@@ -208,7 +208,8 @@ fn processes_of(uid: u32) -> usize {
 
 /// RLIMIT_NPROC is per real uid and root ignores it, so the bomb runs as an unprivileged
 /// uid of its own (64999, which nothing else uses): its process count never passes the
-/// limit, the run ends at its timeout, and nothing of it is left.
+/// limit, the run ends at its timeout, and nothing of it is left. The leader forks once,
+/// before any bomb process exists, then becomes `sleep`: it never loses a fork race itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue13_a_fork_bomb_is_held_by_the_process_limit() {
     let f = fixture_with(EXTRA, |_| {});
