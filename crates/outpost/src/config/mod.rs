@@ -239,13 +239,14 @@ impl Config {
         }
         let mqtt = &self.uplink.mqtt;
         let broker = match &mqtt.url {
-            Some(u) => {
-                Some(crate::uplink::mqtt::BrokerUrl::parse(u).map_err(|e| ("uplink.mqtt.url", e))?)
-            }
+            Some(u) => Some(
+                crate::uplink::mqtt::BrokerUrl::parse(u)
+                    .map_err(|e| ("uplink.mqtt.url", e.to_string()))?,
+            ),
             None => None,
         };
         crate::uplink::mqtt::Protocol::parse(&mqtt.protocol)
-            .map_err(|e| ("uplink.mqtt.protocol", e))?;
+            .map_err(|e| ("uplink.mqtt.protocol", e.to_string()))?;
         if mqtt.client_cert.is_some() != mqtt.client_key.is_some() {
             return Err((
                 "uplink.mqtt.client_key",
@@ -260,7 +261,8 @@ impl Config {
             ));
         }
         if let Some(u) = &self.uplink.ws.url {
-            let url = crate::uplink::ws::normalize_url(u).map_err(|e| ("uplink.ws.url", e))?;
+            let url = crate::uplink::ws::normalize_url(u)
+                .map_err(|e| ("uplink.ws.url", e.to_string()))?;
             if url.starts_with("ws://") && !self.uplink.ws.insecure {
                 return Err((
                     "uplink.ws.url",
@@ -270,7 +272,8 @@ impl Config {
             }
         }
         if let Some(p) = &self.uplink.ws.pin_sha256 {
-            crate::uplink::tls::parse_pin(p).map_err(|e| ("uplink.ws.pin_sha256", e))?;
+            crate::uplink::tls::parse_pin(p)
+                .map_err(|e| ("uplink.ws.pin_sha256", e.to_string()))?;
         }
         if self.uplink.window == 0 || self.uplink.window > 4096 {
             return Err(("uplink.window", "must be between 1 and 4096".into()));
