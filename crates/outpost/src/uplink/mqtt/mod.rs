@@ -9,6 +9,10 @@
 //! acknowledgement that moves this uplink's cursor. On any connection error the client is
 //! dropped and rebuilt, and everything unacknowledged is published again from the store,
 //! so rumqttc's in-memory state never has to survive anything.
+//!
+//! Layout: `session.rs` is one connection's state machine (no I/O, unit-tested with a
+//! scripted queue), the pump here does the I/O around it (rumqttc, storing tasks, the
+//! store), `link.rs` hides the two protocol versions, and `uplink::run` reconnects.
 
 mod link;
 mod session;
@@ -206,10 +210,14 @@ impl Transport for MqttUplink {
                     resend_from: delivery.cursor(),
                 }
                 .emit(rep),
-                Step::Acked(seq) => RowsAcked {
-                    n: delivery.ack_one(seq),
+                // The hot path (one PUBACK per row): counted only when the cursor is
+                // written, as one lookup per batch rather than one per PUBACK.
+                Step::Acked(seq) => {
+                    let n = delivery.ack_one(seq);
+                    if n > 0 {
+                        RowsAcked { n }.emit(rep);
+                    }
                 }
-                .emit(rep),
                 Step::End(end) => break end,
             }
         };

@@ -6,6 +6,10 @@
 //! The server's `ack {seq}` moves this uplink's cursor. A Phoenix transport heartbeat and an
 //! application heartbeat go out every `uplink.heartbeat_ms`; a server silent for
 //! `uplink.read_timeout_ms` is declared dead.
+//!
+//! Layout: `session.rs` is one connection's state machine (join, pushes, heartbeats, acks;
+//! no I/O, unit-tested with scripted frames), the pump here owns the socket, the store and
+//! the dispatcher, `url.rs` normalizes the configured URL, and `uplink::run` reconnects.
 
 mod session;
 mod url;
