@@ -24,7 +24,9 @@ struct Inner {
 
 #[derive(Default)]
 struct Limits {
-    ended: RateLimit,
+    /// Per severity: a refusal is never hidden behind an earlier lost connection.
+    ended_transient: RateLimit,
+    ended_refused: RateLimit,
     reconnecting: RateLimit,
     outbox_read: RateLimit,
     ack_record: RateLimit,
@@ -121,10 +123,10 @@ impl<E: EndReason> InternalEvent<Reporter> for SessionEnded<'_, E> {
         match self.end.severity() {
             Severity::Quiet => {}
             Severity::Transient => {
-                limited!(r.0.limits.ended, WARN, uplink, peer = %peer, error = %reason, connected = self.was_up, "{uplink} uplink: {msg}")
+                limited!(r.0.limits.ended_transient, WARN, uplink, peer = %peer, error = %reason, connected = self.was_up, "{uplink} uplink: {msg}")
             }
             Severity::Refused => {
-                limited!(r.0.limits.ended, ERROR, uplink, peer = %peer, error = %reason, "{uplink} uplink: {msg}")
+                limited!(r.0.limits.ended_refused, ERROR, uplink, peer = %peer, error = %reason, "{uplink} uplink: {msg}")
             }
         }
     }
