@@ -25,6 +25,17 @@ pub struct Session<E> {
     pub end: E,
 }
 
+/// What a session works with: the agent's context, the uplink's events, its delivery
+/// window (restarted by the session when its connection is up), the store's live feed of
+/// new rows, and the shutdown token.
+pub struct Env<'a> {
+    pub cx: &'a Context,
+    pub rep: &'a Reporter,
+    pub delivery: &'a mut Delivery,
+    pub live: &'a mut Receiver<Arc<OutboxRow>>,
+    pub shutdown: &'a CancellationToken,
+}
+
 /// What a transport supplies to [`run`].
 pub trait Transport {
     /// The uplink's name: its metric label, its log prefix and its store consumer
@@ -36,16 +47,8 @@ pub trait Transport {
     /// Where it connects to, for the log.
     fn peer(&self) -> String;
 
-    /// One connection, from connecting to its end. Rows are delivered from `delivery`
-    /// (restarted at the start of the connection), woken by the store's `live` feed.
-    fn session(
-        &self,
-        cx: &Context,
-        rep: &Reporter,
-        delivery: &mut Delivery,
-        live: &mut Receiver<Arc<OutboxRow>>,
-        shutdown: &CancellationToken,
-    ) -> impl Future<Output = Session<Self::End>> + Send;
+    /// One connection, from connecting to its end.
+    fn session(&self, env: Env<'_>) -> impl Future<Output = Session<Self::End>> + Send;
 }
 
 /// Runs `transport` until `shutdown`: connect, deliver, and reconnect with backoff.
@@ -62,7 +65,13 @@ pub async fn run<T: Transport>(transport: T, cx: Context, shutdown: Cancellation
     let peer = transport.peer();
     loop {
         let s = transport
-            .session(&cx, &rep, &mut delivery, &mut live, &shutdown)
+            .session(Env {
+                cx: &cx,
+                rep: &rep,
+                delivery: &mut delivery,
+                live: &mut live,
+                shutdown: &shutdown,
+            })
             .await;
         SessionEnded {
             end: &s.end,

@@ -20,10 +20,8 @@ mod url;
 
 use std::{sync::Arc, time::Duration};
 
-use outpost_core::OutboxRow;
 use outpost_proto::Message;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::broadcast::Receiver;
 use tokio_util::sync::CancellationToken;
 
 use link::{Inbound, Link, RequestQueue, Settings};
@@ -33,10 +31,9 @@ use session::{Input, MqttSession, Step};
 pub use url::{BrokerUrl, BrokerUrlError};
 
 use super::{
-    delivery::Delivery,
-    events::{MqttConnected, OutboxReadFailed, Reporter, RowsAcked},
+    events::{MqttConnected, OutboxReadFailed, RowsAcked},
     inbound::{self, Handled},
-    run::{Session, Transport},
+    run::{Env, Session, Transport},
     Context,
 };
 use crate::internal_event::InternalEvent;
@@ -118,14 +115,14 @@ impl Transport for MqttUplink {
     /// One connection: the pump around [`MqttSession`]. It polls rumqttc, stores jobs on
     /// spawned tasks, reads the outbox and feeds what happened to the session; the session
     /// decides everything else.
-    async fn session(
-        &self,
-        cx: &Context,
-        rep: &Reporter,
-        delivery: &mut Delivery,
-        live: &mut Receiver<Arc<OutboxRow>>,
-        shutdown: &CancellationToken,
-    ) -> Session<End> {
+    async fn session(&self, env: Env<'_>) -> Session<End> {
+        let Env {
+            cx,
+            rep,
+            delivery,
+            live,
+            shutdown,
+        } = env;
         let mut link = self.link(cx);
         delivery.restart();
         let mut s = MqttSession::new(

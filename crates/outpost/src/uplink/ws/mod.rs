@@ -14,12 +14,10 @@
 mod session;
 mod url;
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use outpost_core::OutboxRow;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::broadcast::Receiver;
 use tokio_tungstenite::{
     tungstenite::{self, protocol::WebSocketConfig},
     Connector, MaybeTlsStream, WebSocketStream,
@@ -31,10 +29,9 @@ use session::{Input, Step, WsSession};
 pub use url::{normalize_url, WsUrlError};
 
 use super::{
-    delivery::Delivery,
-    events::{AckRecordFailed, OutboxReadFailed, Reporter, RowsAcked, WsJoined},
+    events::{AckRecordFailed, OutboxReadFailed, RowsAcked, WsJoined},
     inbound,
-    run::{Session, Transport},
+    run::{Env, Session, Transport},
     Context,
 };
 use crate::internal_event::InternalEvent;
@@ -82,24 +79,15 @@ impl WsUplink {
 
     /// The pump around [`WsSession`]: connects, sends the join, then feeds the session
     /// what the socket, the store and the clock bring, and carries out its steps.
-    #[allow(clippy::too_many_arguments)]
-    async fn pump(
-        &self,
-        s: &mut WsSession,
-        up_since: &mut Option<Instant>,
-        cx: &Context,
-        rep: &Reporter,
-        delivery: &mut Delivery,
-        live: &mut Receiver<Arc<OutboxRow>>,
-        shutdown: &CancellationToken,
-    ) -> End {
+    async fn pump(&self, s: &mut WsSession, up_since: &mut Option<Instant>, env: Env<'_>) -> End {
+        let (cx, rep) = (env.cx, env.rep);
         let mut ws = tokio::select! {
             r = tokio::time::timeout(cx.read_timeout, self.connect()) => match r {
                 Ok(Ok(ws)) => ws,
                 Ok(Err(e)) => return e.into(),
                 Err(_) => return End::ConnectTimeout,
             },
-            _ = shutdown.cancelled() => return End::Shutdown,
+            _ = env.shutdown.cancelled() => return End::Shutdown,
         };
         let mut hello = cx.hello().to_value();
         if let (Some(obj), Some(t)) = (hello.as_object_mut(), &self.token) {
@@ -132,11 +120,11 @@ impl WsUplink {
             Err(_) => return End::JoinTimeout,
         }
         *up_since = Some(Instant::now());
-        delivery.restart();
+        env.delivery.restart();
         WsJoined {
             url: &self.url,
             topic: s.topic(),
-            resend_from: delivery.cursor(),
+            resend_from: env.delivery.cursor(),
         }
         .emit(rep);
 
@@ -144,7 +132,7 @@ impl WsUplink {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_read = Instant::now();
         loop {
-            let mut step = match delivery.next().await {
+            let mut step = match env.delivery.next().await {
                 Ok(rows) if !rows.is_empty() => s.on_event(Input::Rows(&rows)),
                 Ok(_) => Step::Continue,
                 Err(error) => {
@@ -164,15 +152,15 @@ impl WsUplink {
                             Some(Ok(_)) => s.on_event(Input::Other),
                         }
                     }
-                    r = live.recv() => {
-                        if delivery.feed(r).is_err() {
+                    r = env.live.recv() => {
+                        if env.delivery.feed(r).is_err() {
                             return End::StoreClosed;
                         }
                         continue;
                     }
                     _ = heartbeat.tick() => s.on_event(Input::Heartbeat),
                     _ = tokio::time::sleep_until(deadline) => return End::Silent(cx.read_timeout),
-                    _ = shutdown.cancelled() => {
+                    _ = env.shutdown.cancelled() => {
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.close(None)).await;
                         return End::Shutdown;
                     }
@@ -204,8 +192,8 @@ impl WsUplink {
                         step = s.on_event(Input::Handled(handled));
                     }
                     Step::Ack(seq) => {
-                        delivery.ack_upto(seq);
-                        match delivery.commit().await {
+                        env.delivery.ack_upto(seq);
+                        match env.delivery.commit().await {
                             Ok(n) => RowsAcked { n }.emit(rep),
                             Err(error) => AckRecordFailed {
                                 consumer: "uplink:ws",
@@ -230,19 +218,10 @@ impl Transport for WsUplink {
         self.url.clone()
     }
 
-    async fn session(
-        &self,
-        cx: &Context,
-        rep: &Reporter,
-        delivery: &mut Delivery,
-        live: &mut Receiver<Arc<OutboxRow>>,
-        shutdown: &CancellationToken,
-    ) -> Session<End> {
-        let mut s = WsSession::new(&cx.agent_id, rep.clone());
+    async fn session(&self, env: Env<'_>) -> Session<End> {
+        let mut s = WsSession::new(&env.cx.agent_id, env.rep.clone());
         let mut up_since = None;
-        let end = self
-            .pump(&mut s, &mut up_since, cx, rep, delivery, live, shutdown)
-            .await;
+        let end = self.pump(&mut s, &mut up_since, env).await;
         Session {
             up_since,
             productive: s.productive(),
