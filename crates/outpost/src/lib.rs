@@ -10,6 +10,7 @@ pub mod config_cmd;
 pub mod ctl;
 pub mod daemon;
 pub mod executors;
+pub mod internal_event;
 pub mod metrics_cmd;
 pub mod pem;
 pub mod snmp_cmd;

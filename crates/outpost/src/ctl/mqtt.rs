@@ -9,7 +9,7 @@ use super::{finish, parse_params, wait_of, CtlArgs, CtlCommand, CtlError};
 use crate::uplink::mqtt::{pool_topic, topic, BrokerUrl};
 
 pub async fn run(broker: &str, args: &CtlArgs) -> Result<(), CtlError> {
-    let url = BrokerUrl::parse(broker).map_err(CtlError::Usage)?;
+    let url = BrokerUrl::parse(broker).map_err(|e| CtlError::Usage(e.to_string()))?;
     let target = match (&args.agent, &args.pool) {
         (Some(a), None) => a.clone(),
         (None, Some(_)) => "+".to_owned(),

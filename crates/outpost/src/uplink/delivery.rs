@@ -12,10 +12,16 @@ use outpost_core::{OutboxItem, OutboxRow, Store, StoreError};
 use outpost_proto::Delivered;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::wire::JobView;
+use super::events::{AckRecordFailed, RegisterFailed, Reporter, RowUnencodable};
+use crate::{api::wire::JobView, internal_event::InternalEvent};
+
+/// Acknowledgements gathered before the cursor is written (see [`Delivery::ack_one`]).
+const COMMIT_EVERY: usize = 64;
 
 pub struct Delivery {
     store: Store,
+    /// The uplink's events (a failed cursor write is reported on it).
+    rep: Reporter,
     /// This uplink's consumer name in the store (`uplink:mqtt`...).
     consumer: String,
     /// Everything up to here is acknowledged, and recorded in the store or on its way there
@@ -30,6 +36,8 @@ pub struct Delivery {
     window: usize,
     /// Most rows read from the store at once.
     batch: u32,
+    /// Acknowledgements since the cursor was last written ([`Delivery::ack_one`]).
+    unwritten: usize,
     /// Rows taken from the live feed, waiting for [`Delivery::next`] (within the window).
     ready: VecDeque<Arc<OutboxRow>>,
     /// Whether the store may hold owed rows the live feed did not hand us: only then does
@@ -42,16 +50,20 @@ pub struct Delivery {
 pub struct FeedClosed;
 
 impl Delivery {
+    /// Opens the cursor of consumer `uplink:NAME`, NAME being `rep`'s uplink.
     pub async fn open(
         store: Store,
-        consumer: String,
+        rep: Reporter,
         window: usize,
         batch: u32,
     ) -> Result<Self, StoreError> {
+        let consumer = format!("uplink:{}", rep.name());
         let cursor = store.register_consumer(&consumer).await?;
         Ok(Delivery {
             store,
+            rep,
             consumer,
+            unwritten: 0,
             cursor,
             sent: cursor,
             inflight: VecDeque::new(),
@@ -66,16 +78,21 @@ impl Delivery {
     /// `None`): an uplink without its cursor could only resend everything.
     pub async fn open_retrying(
         store: Store,
-        consumer: String,
+        rep: Reporter,
         window: usize,
         batch: u32,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> Option<Self> {
         loop {
-            match Self::open(store.clone(), consumer.clone(), window, batch).await {
+            match Self::open(store.clone(), rep.clone(), window, batch).await {
                 Ok(d) => return Some(d),
-                Err(e) => {
-                    tracing::error!(consumer = %consumer, error = %e, "uplink: cannot register with the store; retrying");
+                Err(error) => {
+                    let consumer = format!("uplink:{}", rep.name());
+                    RegisterFailed {
+                        consumer: &consumer,
+                        error: &error,
+                    }
+                    .emit(&rep);
                     tokio::select! {
                         _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
                         _ = shutdown.cancelled() => return None,
@@ -88,6 +105,7 @@ impl Delivery {
     /// A new connection: resend everything not acknowledged.
     pub fn restart(&mut self) {
         self.sent = self.cursor;
+        self.unwritten = 0;
         self.inflight.clear();
         self.ready.clear();
         self.stale = true;
@@ -152,10 +170,20 @@ impl Delivery {
         row.seq > self.sent
     }
 
-    /// One message acknowledged (MQTT PUBACK).
-    pub fn ack_one(&mut self, seq: u64) {
+    /// One message acknowledged (MQTT PUBACK). The cursor is written in batches (every
+    /// [`COMMIT_EVERY`] acknowledgements, or when everything in flight is acknowledged),
+    /// without waiting: losing the last few to a crash only means resending them, within
+    /// the window. Returns the rows released when it wrote.
+    pub fn ack_one(&mut self, seq: u64) -> usize {
         if let Some(e) = self.inflight.iter_mut().find(|(s, _)| *s == seq) {
             e.1 = true;
+        }
+        self.unwritten += 1;
+        if self.unwritten >= COMMIT_EVERY || self.unwritten >= self.inflight.len() {
+            self.unwritten = 0;
+            self.commit_soon()
+        } else {
+            0
         }
     }
 
@@ -185,9 +213,14 @@ impl Delivery {
         let n = self.release_acked();
         if self.cursor > before {
             let (store, consumer, to) = (self.store.clone(), self.consumer.clone(), self.cursor);
+            let rep = self.rep.clone();
             tokio::spawn(async move {
-                if let Err(e) = store.ack(&consumer, to).await {
-                    tracing::warn!(consumer = %consumer, error = %e, "uplink: recording an acknowledgement failed");
+                if let Err(error) = store.ack(&consumer, to).await {
+                    AckRecordFailed {
+                        consumer: &consumer,
+                        error: &error,
+                    }
+                    .emit(&rep);
                 }
             });
         }
@@ -210,7 +243,7 @@ impl Delivery {
 
 /// An outbox row as the envelope's text, written straight from the stored record: the
 /// output's text is copied in, never rebuilt as a tree (issue 11).
-pub fn encode_row(row: &OutboxRow) -> (Delivered, String) {
+pub fn encode_row(row: &OutboxRow, rep: &Reporter) -> (Delivered, String) {
     let encoded = match &row.item {
         OutboxItem::Result(rec) => (
             Delivered::Result,
@@ -223,8 +256,12 @@ pub fn encode_row(row: &OutboxRow) -> (Delivered, String) {
         // Records and events are plain data (string keys, text payloads): serializing them
         // cannot fail. Were it ever to, the peer still gets the row's sequence number, so
         // its acknowledgement moves the cursor on instead of stalling delivery.
-        (kind, Err(e)) => {
-            tracing::error!(seq = row.seq, error = %e, "uplink: an outbox row could not be encoded");
+        (kind, Err(error)) => {
+            RowUnencodable {
+                seq: row.seq,
+                error: &error,
+            }
+            .emit(rep);
             let text = kind
                 .encode(row.seq, &serde_json::Value::Null)
                 .unwrap_or_default();
@@ -238,6 +275,11 @@ mod tests {
     use outpost_core::{CoreMetrics, Event, Store, StoreConfig};
 
     use super::Delivery;
+    use crate::uplink::{events::Reporter, UplinkMetrics};
+
+    fn rep() -> Reporter {
+        Reporter::new("test", UplinkMetrics::default())
+    }
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         let cfg = StoreConfig::new(dir.path().join("s.db"));
@@ -251,9 +293,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
         let mut live = store.subscribe();
-        let mut d = Delivery::open(store.clone(), "uplink:test".into(), 2, 16)
-            .await
-            .unwrap();
+        let mut d = Delivery::open(store.clone(), rep(), 2, 16).await.unwrap();
         for i in 0..4 {
             store
                 .append_event(Event::new("t", serde_json::json!({ "i": i })))
@@ -277,10 +317,12 @@ mod tests {
         assert!(!d.offer(&rows[2]), "the window (2) is full");
         assert!(d.wants(&rows[2]));
         // Acknowledged out of order: the cursor moves over the contiguous prefix only.
-        d.ack_one(rows[1].seq);
-        assert_eq!(d.commit_soon(), 0);
-        d.ack_one(rows[0].seq);
-        assert_eq!(d.commit_soon(), 2);
+        assert_eq!(d.ack_one(rows[1].seq), 0);
+        assert_eq!(
+            d.ack_one(rows[0].seq),
+            2,
+            "all in flight acknowledged: written"
+        );
         assert_eq!(d.cursor(), rows[1].seq);
         // The store read resumes exactly where the feed stopped.
         let next = d.next().await.unwrap();
@@ -291,9 +333,7 @@ mod tests {
         // The cursor written in the background is the one a restart finds.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let again = Delivery::open(store.clone(), "uplink:test".into(), 2, 16)
-                .await
-                .unwrap();
+            let again = Delivery::open(store.clone(), rep(), 2, 16).await.unwrap();
             if again.cursor() == rows[1].seq {
                 break;
             }

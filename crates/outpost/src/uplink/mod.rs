@@ -2,13 +2,17 @@
 //! in and the outbox goes out. Each uplink is an outbox consumer with its own cursor, so
 //! several can run at once and none loses what another has delivered.
 //!
-//! `delivery.rs` and `inbound.rs` are transport-independent; `mqtt.rs` (and later `ws.rs`)
-//! only move bytes.
+//! `delivery.rs`, `inbound.rs` and `run.rs` (the one connect/session/backoff loop) are
+//! transport-independent. Each transport is a session state machine (`mqtt/session.rs`,
+//! `ws/session.rs`: pure, tested against scripted events) and a pump that does its I/O.
+//! What the uplinks count and log goes through the typed events of `events.rs`.
 
 pub mod backoff;
 pub mod delivery;
+pub mod events;
 pub mod inbound;
 pub mod mqtt;
+pub mod run;
 pub mod tls;
 pub mod ws;
 
@@ -133,35 +137,6 @@ impl Context {
 
     pub fn new_backoff(&self) -> backoff::Backoff {
         backoff::Backoff::new(self.backoff)
-    }
-
-    /// Between two connections of uplink `name`: counts the reconnect and waits out the
-    /// backoff. False when `shutdown` came first, and the uplink must stop.
-    pub async fn pause_before_reconnect(
-        &self,
-        name: &str,
-        backoff: &mut backoff::Backoff,
-        up_since: Option<std::time::Instant>,
-        productive: bool,
-        shutdown: &tokio_util::sync::CancellationToken,
-    ) -> bool {
-        if shutdown.is_cancelled() {
-            return false;
-        }
-        self.metrics
-            .reconnects
-            .get_or_create(&UplinkMetrics::label(name))
-            .inc();
-        let delay = backoff.next_delay(up_since, productive);
-        tracing::info!(
-            uplink = name,
-            delay_ms = delay.as_millis() as u64,
-            "{name} uplink: reconnecting after backoff"
-        );
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => true,
-            _ = shutdown.cancelled() => false,
-        }
     }
 
     pub fn hello(&self) -> outpost_proto::Message {

@@ -67,13 +67,20 @@ pub fn client_config_with(extra: &ClientTls<'_>) -> Result<Arc<rustls::ClientCon
     Ok(Arc::new(config))
 }
 
+/// Why a pinned fingerprint (`uplink.ws.pin_sha256`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error("expected a hex SHA-256 fingerprint")]
+    NotHex,
+    #[error("a SHA-256 fingerprint is 32 bytes (64 hex digits)")]
+    Length,
+}
+
 /// `AB:CD:...` or `abcd...` to 32 bytes.
-pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
+pub fn parse_pin(text: &str) -> Result<[u8; 32], PinError> {
     let hex: String = text.chars().filter(|c| *c != ':').collect();
-    let bytes = hex::decode(&hex).map_err(|_| "expected a hex SHA-256 fingerprint".to_owned())?;
-    bytes
-        .try_into()
-        .map_err(|_| "a SHA-256 fingerprint is 32 bytes (64 hex digits)".to_owned())
+    let bytes = hex::decode(&hex).map_err(|_| PinError::NotHex)?;
+    bytes.try_into().map_err(|_| PinError::Length)
 }
 
 /// A client config that accepts exactly the server certificate whose SHA-256 is `pin`,

@@ -20,14 +20,28 @@ pub enum Protocol {
     V5,
 }
 
+/// `uplink.mqtt.protocol` names neither version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected 3.1.1 or 5")]
+pub struct UnknownProtocol(pub String);
+
 impl Protocol {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnknownProtocol> {
         match text.trim() {
             "3.1.1" | "311" | "4" => Ok(Protocol::V311),
             "5" | "5.0" => Ok(Protocol::V5),
-            other => Err(format!("{other:?}: expected 3.1.1 or 5")),
+            other => Err(UnknownProtocol(other.to_owned())),
         }
     }
+}
+
+/// The broker refused a subscription (SUBACK failure; MQTT 5 says why).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscriptionRefused {
+    #[error("subscription refused")]
+    Failure,
+    #[error("subscription refused: {0}")]
+    Reason(String),
 }
 
 /// How a session expires on the broker while we are away (MQTT 5): long enough to ride out
@@ -82,7 +96,7 @@ pub enum LinkEvent {
     /// CONNACK accepted.
     Connected,
     /// SUBACK: `Err` names why a subscription was refused.
-    Subscribed(Result<(), String>),
+    Subscribed(Result<(), SubscriptionRefused>),
     Job(Inbound),
     /// One of our publishes left with this packet id.
     Sent(u16),
@@ -94,7 +108,38 @@ pub enum LinkEvent {
     Other,
 }
 
-/// Why [`Link::try_publish`] did not queue a publish.
+/// rumqttc's request queue as the session sees it: every call hands one request over
+/// without waiting, or says why it could not. The session never awaits this queue: only
+/// [`Link::poll`] drains it, and the session's own loop is what polls. (Unit tests put a
+/// scripted queue in its place.)
+pub trait RequestQueue {
+    /// A QoS 1 publish.
+    fn try_publish(&mut self, topic: &str, retain: bool, payload: Vec<u8>)
+        -> Result<(), NotQueued>;
+    /// PUBACKs a job; false when the queue is full (try again after the next poll).
+    fn try_ack(&mut self, job: &Inbound) -> bool;
+    /// False when the queue is full.
+    fn try_subscribe(&mut self, filter: &str) -> bool;
+}
+
+impl RequestQueue for Link {
+    fn try_publish(
+        &mut self,
+        topic: &str,
+        retain: bool,
+        payload: Vec<u8>,
+    ) -> Result<(), NotQueued> {
+        self.publish(topic, retain, payload)
+    }
+    fn try_ack(&mut self, job: &Inbound) -> bool {
+        self.ack(job)
+    }
+    fn try_subscribe(&mut self, filter: &str) -> bool {
+        self.subscribe(filter)
+    }
+}
+
+/// Why [`RequestQueue::try_publish`] did not queue a publish.
 pub enum NotQueued {
     /// rumqttc's queue is full: the payload, to offer again after the next poll.
     Full(Vec<u8>),
@@ -181,12 +226,7 @@ impl Link {
     }
 
     /// Hands a QoS 1 publish to the connection without waiting.
-    pub fn try_publish(
-        &self,
-        topic: &str,
-        retain: bool,
-        payload: Vec<u8>,
-    ) -> Result<(), NotQueued> {
+    fn publish(&self, topic: &str, retain: bool, payload: Vec<u8>) -> Result<(), NotQueued> {
         match self {
             Link::V311(c, _) => match c.try_publish(topic, QoS::AtLeastOnce, retain, payload) {
                 Ok(()) => Ok(()),
@@ -207,8 +247,7 @@ impl Link {
         }
     }
 
-    /// PUBACKs a job; false when the queue is full (try again after the next poll).
-    pub fn try_ack(&self, job: &Inbound) -> bool {
+    fn ack(&self, job: &Inbound) -> bool {
         match (self, job) {
             (Link::V311(c, _), Inbound::V311(p)) => c.try_ack(p).is_ok(),
             (Link::V5(c, _), Inbound::V5(p)) => c.try_ack(p).is_ok(),
@@ -218,7 +257,7 @@ impl Link {
         }
     }
 
-    pub fn try_subscribe(&self, filter: String) -> bool {
+    fn subscribe(&self, filter: &str) -> bool {
         match self {
             Link::V311(c, _) => c.try_subscribe(filter, QoS::AtLeastOnce).is_ok(),
             Link::V5(c, _) => c.try_subscribe(filter, QoS5::AtLeastOnce).is_ok(),
@@ -244,7 +283,7 @@ impl Link {
                         .iter()
                         .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
                     {
-                        true => Err("subscription refused".into()),
+                        true => Err(SubscriptionRefused::Failure),
                         false => Ok(()),
                     },
                 )),
@@ -268,7 +307,7 @@ impl Link {
                             .iter()
                             .find(|c| !matches!(c, p5::SubscribeReasonCode::Success(_)))
                         {
-                            Some(c) => Err(format!("subscription refused: {c:?}")),
+                            Some(c) => Err(SubscriptionRefused::Reason(format!("{c:?}"))),
                             None => Ok(()),
                         },
                     ))
