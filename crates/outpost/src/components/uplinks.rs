@@ -20,7 +20,7 @@ type Run = Box<dyn FnOnce(uplink::Context, CancellationToken) -> Session + Send>
 /// One uplink: its transport, ready to run, and what its `uplink::Context` is made of.
 pub struct Uplink {
     run: Run,
-    tuning: crate::config::UplinkTuning,
+    tuning: uplink::Tuning,
     default_timeout: Duration,
     metrics: Option<UplinkMetrics>,
 }
@@ -29,7 +29,7 @@ impl Uplink {
     fn boxed(cfg: &Config, run: Run) -> Box<dyn Component> {
         Box::new(Uplink {
             run,
-            tuning: cfg.uplink.tuning(),
+            tuning: uplink::Tuning::from_config(&cfg.uplink),
             default_timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
             metrics: None,
         })
@@ -94,7 +94,7 @@ impl Component for Uplink {
             cx.dispatcher.clone(),
             self.metrics.unwrap_or_default(),
             self.default_timeout,
-            &self.tuning,
+            self.tuning,
         );
         cx.spawn((self.run)(ucx, cx.stop_token()));
         Ok(())

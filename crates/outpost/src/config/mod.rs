@@ -84,31 +84,6 @@ pub struct UplinkConfig {
     pub backoff_reset_ms: u64,
 }
 
-/// The `uplink.*` figures every transport shares, copied out of the section so each uplink
-/// component can keep its own.
-#[derive(Debug, Clone, Copy)]
-pub struct UplinkTuning {
-    pub window: usize,
-    pub heartbeat_ms: u64,
-    pub read_timeout_ms: u64,
-    pub backoff_initial_ms: u64,
-    pub backoff_max_ms: u64,
-    pub backoff_reset_ms: u64,
-}
-
-impl UplinkConfig {
-    pub fn tuning(&self) -> UplinkTuning {
-        UplinkTuning {
-            window: self.window,
-            heartbeat_ms: self.heartbeat_ms,
-            read_timeout_ms: self.read_timeout_ms,
-            backoff_initial_ms: self.backoff_initial_ms,
-            backoff_max_ms: self.backoff_max_ms,
-            backoff_reset_ms: self.backoff_reset_ms,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WsConfig {

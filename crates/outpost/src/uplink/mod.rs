@@ -25,7 +25,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use crate::config::{valid_id, UplinkTuning};
+use crate::config::{valid_id, UplinkConfig};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UplinkLabel {
@@ -111,19 +111,19 @@ pub struct Context {
     pub backoff: backoff::BackoffConfig,
 }
 
-impl Context {
-    pub fn new(
-        agent_id: String,
-        dispatcher: Dispatcher,
-        metrics: UplinkMetrics,
-        default_timeout: Duration,
-        cfg: &UplinkTuning,
-    ) -> Self {
-        Context {
-            agent_id,
-            dispatcher,
-            metrics,
-            default_timeout,
+/// The `uplink.*` figures every transport shares, read once from the section (each uplink
+/// component keeps its own copy).
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    pub window: usize,
+    pub heartbeat: Duration,
+    pub read_timeout: Duration,
+    pub backoff: backoff::BackoffConfig,
+}
+
+impl Tuning {
+    pub fn from_config(cfg: &UplinkConfig) -> Self {
+        Tuning {
             window: cfg.window,
             heartbeat: Duration::from_millis(cfg.heartbeat_ms.max(100)),
             read_timeout: Duration::from_millis(cfg.read_timeout_ms.max(100)),
@@ -132,6 +132,27 @@ impl Context {
                 max: Duration::from_millis(cfg.backoff_max_ms.max(1)),
                 reset_after: Duration::from_millis(cfg.backoff_reset_ms),
             },
+        }
+    }
+}
+
+impl Context {
+    pub fn new(
+        agent_id: String,
+        dispatcher: Dispatcher,
+        metrics: UplinkMetrics,
+        default_timeout: Duration,
+        tuning: Tuning,
+    ) -> Self {
+        Context {
+            agent_id,
+            dispatcher,
+            metrics,
+            default_timeout,
+            window: tuning.window,
+            heartbeat: tuning.heartbeat,
+            read_timeout: tuning.read_timeout,
+            backoff: tuning.backoff,
         }
     }
 
