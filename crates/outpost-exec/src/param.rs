@@ -107,7 +107,7 @@ pub(crate) fn check(spec: &ParamSpec, field: &str, value: &Value) -> Result<Stri
 }
 
 /// A string value with no NUL byte and at most [`MAX_ARG_BYTES`].
-fn text<'a>(field: &str, value: &'a Value, what: &str) -> Result<&'a str, Refusal> {
+pub(crate) fn text<'a>(field: &str, value: &'a Value, what: &str) -> Result<&'a str, Refusal> {
     let Value::String(s) = value else {
         return Err(Refusal::new(
             ReasonCode::WrongType,

@@ -20,7 +20,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::name::CommandName;
-use crate::param::MAX_ARG_BYTES;
 use crate::plan::check_argv_size;
 use crate::refusal::{quote_prefix, ReasonCode, Refusal};
 use crate::spec::find_in_safe_path;
@@ -115,28 +114,8 @@ pub(crate) fn check_args(args: &[Value]) -> Result<Vec<String>, Refusal> {
     let mut out = Vec::with_capacity(args.len());
     for (i, v) in args.iter().enumerate() {
         let field = format!("args[{i}]");
-        let Value::String(s) = v else {
-            return Err(Refusal::new(
-                ReasonCode::WrongType,
-                field,
-                "expected a string",
-            ));
-        };
-        if s.contains('\0') {
-            return Err(Refusal::new(
-                ReasonCode::NulByte,
-                field,
-                "contains a NUL byte",
-            ));
-        }
-        if s.len() > MAX_ARG_BYTES {
-            return Err(Refusal::new(
-                ReasonCode::TooLong,
-                field,
-                format!("{} bytes, at most {MAX_ARG_BYTES}", s.len()),
-            ));
-        }
-        out.push(s.clone());
+        let s = crate::param::text(&field, v, "a string")?;
+        out.push(s.to_owned());
     }
     check_argv_size(&out, "args")?;
     Ok(out)
