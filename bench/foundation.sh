@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release -q -p outpost -p outpost-bench
+# Separately: together, shared dependencies' features differ from `cargo run --release`'s,
+# and the binary's start-up code layout (link/startup.order) no longer matches.
+cargo build --release -q -p outpost && cargo build --release -q -p outpost-bench
 mkdir -p bench/out
 out=bench/out/foundation.txt
 : > "$out"

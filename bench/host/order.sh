@@ -3,10 +3,15 @@
 # (see ARCHITECTURE.md, "Start-up code layout"). Run it after changes to the start-up path,
 # on a release build of the current source:
 #
-#   cargo build --release -p outpost -p outpost-bench
+#   cargo build --release -p outpost
 #   cargo build --release -p outpost-host --features bench --bin outpost-host-bench
 #   bash bench/host/order.sh [target/release/outpost]
-#   cargo build --release -p outpost -p outpost-bench   # relinks with the new order
+#   cargo build --release -p outpost                    # relinks with the new order
+#
+# Build `outpost` alone, as `cargo run --release` does: built in one invocation with other
+# packages (outpost-bench pulls in the test-support crate), shared dependencies get other
+# features, so other symbol names, and a third of the file no longer matches (idle RSS went
+# from 6.7 to 7.7 MiB that way). `bench/startup/compare.sh` warns when it does not match.
 #
 # It runs `outpost run` under valgrind's callgrind and records which functions ran:
 #   1. start-up, up to a client's first connection (the port probe), then idle;

@@ -18,6 +18,14 @@ if [ -w /proc/sys/vm/drop_caches ]; then
 else
   echo "warning: not root, page cache not dropped: RSS of the two sides may not compare" >&2
 fi
+# A binary built in one cargo invocation with other packages has other symbol names than the
+# start-up order file lists (see bench/host/order.sh), and its idle RSS says nothing.
+order=$here/crates/outpost/link/startup.order
+for bin in "$old" "$new"; do
+  matched=$(nm --defined-only "$bin" 2>/dev/null | awk '{print $3}' | sort | comm -12 - <(sort "$order") | wc -l)
+  [ "$matched" -ge $(( $(wc -l <"$order") * 95 / 100 )) ] ||
+    echo "warning: $bin has $matched of the $(wc -l <"$order") ordered functions: built with other packages, or an order file of another version" >&2
+done
 declare -A ready rss
 for r in $(seq "$rounds"); do
   for side in old new; do

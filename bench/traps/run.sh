@@ -20,7 +20,7 @@
 #   (LISTEN_ARGS adds arguments to `traps listen`, e.g. --json.)
 #
 # Usage: bench/traps/run.sh            (from the repo root, after a release build:
-#   cargo build --release -p outpost --bin outpost -p outpost-bench --bin trap_flood)
+#   cargo build --release -p outpost --bin outpost && cargo build --release -p outpost-bench --bin trap_flood)
 # Env: OUTPOST, FLOOD (binaries), RATES, SECS, ROUNDS, RECEIVERS, LISTEN_ARGS,
 #      TRAP_LOG (true/false for Outpost's line log).
 set -euo pipefail
