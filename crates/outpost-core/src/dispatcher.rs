@@ -342,6 +342,7 @@ impl Dispatcher {
                 inner.metrics.jobs_running.inc();
                 let cx = JobContext {
                     id: record.id,
+                    source: record.source.clone(),
                     deadline: Instant::now() + timeout,
                     cancel: cancel.clone(),
                 };

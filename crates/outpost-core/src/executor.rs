@@ -15,6 +15,9 @@ use crate::{job::JobId, json::RawJson};
 #[derive(Debug, Clone)]
 pub struct JobContext {
     pub id: JobId,
+    /// Where the job came from (`api`, an uplink's name, ...), for executors that record
+    /// who asked (the exec audit log).
+    pub source: String,
     /// When the dispatcher will stop waiting. Executors that talk to the network should
     /// pass it down so their own retries fit inside it.
     pub deadline: Instant,

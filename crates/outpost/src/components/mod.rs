@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod builtins;
+pub mod exec;
 pub mod host;
 mod inventory;
 pub mod snmp;

@@ -82,6 +82,7 @@ pub struct Loaded {
 
 pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
     let mut values: BTreeMap<&'static str, (Value, Origin)> = BTreeMap::new();
+    let mut commands = None;
     for k in KEYS {
         if let Some(text) = k.default {
             let v = parse_literal(text).ok_or_else(|| ConfigError::Invalid {
@@ -105,6 +106,10 @@ pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
                 line: e.span().map(|s| line_at(&text, s.start)).unwrap_or(1),
                 message: e.message().to_owned(),
             })?;
+        let mut table = table;
+        // `[commands.NAME]` is the exec allowlist: tables named by the operator, read whole
+        // from the file (never from the environment or flags) and checked by outpost-exec.
+        commands = table.remove("commands");
         let mut leaves = Vec::new();
         flatten("", &table, &mut leaves);
         for (name, value) in leaves {
@@ -155,6 +160,9 @@ pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
     let mut root = Table::new();
     for (name, (value, _)) in &values {
         insert_dotted(&mut root, name, value.clone());
+    }
+    if let Some(c) = commands {
+        root.insert("commands".into(), c);
     }
     let mut config: Config = serde_path_to_error::deserialize(Value::Table(root)).map_err(|e| {
         let key = e.path().to_string();

@@ -38,6 +38,21 @@ pub struct Config {
     /// `trap.enabled` is false. The engine id and boots are the daemon's to fill in.
     #[serde(skip)]
     pub trap: Option<crate::trap::TrapSettings>,
+    pub exec: ExecSection,
+    /// `[commands.NAME]` from the file: the exec allowlist, checked when the exec
+    /// component is built (outpost-exec names `commands.NAME.FIELD` on error).
+    #[serde(default)]
+    pub commands: Option<toml::Value>,
+}
+
+/// `exec.*`: allowlisted commands (`[commands.NAME]`), off by default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSection {
+    pub enabled: bool,
+    pub scripts_dir: Option<PathBuf>,
+    pub allow_inline: bool,
+    pub user: String,
 }
 
 /// `metrics.*`: the host-metrics caches.

@@ -2,6 +2,7 @@
 
 mod agent_info;
 mod echo;
+pub mod exec;
 pub mod metrics;
 mod sleep;
 pub mod snmp;

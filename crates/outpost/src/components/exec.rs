@@ -1,0 +1,47 @@
+//! Allowlisted commands (`exec.*` and the file's `[commands.NAME]`), off unless
+//! `exec.enabled`: the `exec` job kind over `outpost-exec`, audited in DATA_DIR/audit.log.
+
+use anyhow::Context;
+use outpost_exec::{Allowlist, AuditLog, Exec, ExecSettings, UserRef};
+use serde::Deserialize;
+
+use crate::{config::Config, executors::exec::ExecJob};
+
+use super::{Component, Registrar, Shared};
+
+struct ExecComponent(Exec);
+
+pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
+    if !cfg.exec.enabled {
+        return Ok(None);
+    }
+    let allowlist = match cfg.commands.take() {
+        Some(table) => Allowlist::deserialize(table).context("commands")?,
+        None => Allowlist::default(),
+    };
+    let user = match cfg.exec.user.parse::<u32>() {
+        Ok(id) => UserRef::Id(id),
+        Err(_) => UserRef::Name(cfg.exec.user.clone()),
+    };
+    let settings = ExecSettings {
+        scripts_dir: cfg.exec.scripts_dir.clone(),
+        allow_inline: cfg.exec.allow_inline,
+        user: Some(user),
+        ..ExecSettings::default()
+    };
+    let audit = AuditLog::open(shared.data_dir.join("audit.log")).context("exec: audit log")?;
+    let exec = Exec::new(allowlist, settings, audit).context("exec")?;
+    tracing::info!(
+        commands = exec.allowlist().len(),
+        "exec: on; every attempt is audited"
+    );
+    Ok(Some(Box::new(ExecComponent(exec))))
+}
+
+impl Component for ExecComponent {
+    fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        r.kinds
+            .register(ExecJob::new(self.0.clone(), r.shared.store.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! `exec`: an allowlisted command, script or (when allowed) inline script, run by
+//! `outpost-exec`. Params are its `Request` (`{command, params}`, `{script, args}` or
+//! `{inline, args}`); the output is the run's result. A refusal fails the job with the
+//! refusal's reason code. Every audit line the run wrote is also an `exec.audit` event in the
+//! outbox, so the control plane holds a copy of the log's chain (the log alone cannot show
+//! lines cut from its end).
+
+use outpost_core::{Event, ExecError, Executor, JobContext, Store};
+use outpost_exec::{AuditRecord, Exec, Origin, Request, RunResult, Source};
+
+pub const KIND: &str = "exec";
+
+pub struct ExecJob {
+    exec: Exec,
+    store: Store,
+}
+
+impl ExecJob {
+    pub fn new(exec: Exec, store: Store) -> Self {
+        ExecJob { exec, store }
+    }
+
+    /// Audit lines are on disk already; the events are their copy. A failure to store one
+    /// is logged, never hidden in the job's result.
+    async fn publish(&self, records: Vec<AuditRecord>) {
+        let events = records
+            .into_iter()
+            .map(|r| Event::new("exec.audit", serde_json::to_value(&r).unwrap_or_default()))
+            .collect();
+        if let Err(e) = self.store.append_events(events).await {
+            tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
+        }
+    }
+}
+
+fn origin(source: &str) -> Origin {
+    let kind = match source {
+        "api" => Source::Api,
+        "schedule" => Source::Schedule,
+        "cli" => Source::Cli,
+        _ => Source::Uplink,
+    };
+    Origin::new(kind, source)
+}
+
+impl Executor for ExecJob {
+    type Params = Request;
+    type Output = RunResult;
+
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn run(&self, req: Request, cx: JobContext) -> Result<RunResult, ExecError> {
+        match self
+            .exec
+            .run(origin(&cx.source), req, cx.cancel.clone())
+            .await
+        {
+            Ok(done) => {
+                let mut records = vec![done.decision];
+                match done.outcome {
+                    Ok(r) => records.push(r),
+                    Err(e) => tracing::error!(error = %e, "exec: the outcome line was not written"),
+                }
+                self.publish(records).await;
+                Ok(done.result)
+            }
+            Err(outpost_exec::ExecError::Refused(r)) => {
+                let refusal = r.refusal.clone();
+                self.publish(vec![r.record]).await;
+                Err(ExecError::new(
+                    refusal.reason_code.as_str(),
+                    format!("{}: {}", refusal.field, refusal.message),
+                ))
+            }
+            Err(e) => Err(ExecError::new("exec_failed", e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Issue 13: the `exec` job kind through `outpost run`: allowlisted commands from the config
+//! file's `[commands.NAME]`, refusals as failed jobs with their reason, every attempt in the
+//! audit log and, as `exec.audit` events, in the outbox.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Agent, Options};
+use futures_util::StreamExt;
+use serde_json::json;
+
+const CONFIG: &str = r#"
+[exec]
+enabled = true
+
+[commands.hello]
+argv = ["/bin/echo", "{word}"]
+params.word = { type = "string", pattern = "[a-z]+" }
+"#;
+
+#[tokio::test]
+async fn issue13_exec_jobs_run_allowlisted_commands_refuse_the_rest_and_audit_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("outpost.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let data = dir.path().join("data");
+    let a = Agent::start(
+        Options::new(&data)
+            .arg("--config")
+            .arg(config.to_str().unwrap()),
+    );
+
+    let (st, ok) = a
+        .submit(
+            json!({"kind": "exec", "params": {"command": "hello", "params": {"word": "abc"}}}),
+            Some(20.0),
+        )
+        .await;
+    assert_eq!(st, 200, "{ok}");
+    assert_eq!(ok["state"], "succeeded", "{ok}");
+    assert_eq!(ok["output"]["stdout"], "abc\n", "{ok}");
+    assert_eq!(ok["output"]["exit"]["code"], 0, "{ok}");
+
+    // A shell metacharacter in a parameter, and a command nobody allowed.
+    let mut refused = Vec::new();
+    for params in [
+        json!({"command": "hello", "params": {"word": "abc; touch /tmp/pwned"}}),
+        json!({"command": "rm", "params": {}}),
+    ] {
+        let (st, job) = a
+            .submit(json!({"kind": "exec", "params": params}), Some(20.0))
+            .await;
+        assert_eq!(st, 200, "{job}");
+        assert_eq!(job["state"], "failed", "{job}");
+        let code = job["error"]["code"].as_str().unwrap().to_owned();
+        assert_ne!(code, "exec_failed", "{job}");
+        refused.push(code);
+    }
+    assert_ne!(refused[0], refused[1], "each refusal says why: {refused:?}");
+
+    // The audit log: a decision and an outcome for the run, a line for each refusal, and an
+    // intact chain.
+    let report = outpost_exec::verify(data.join("audit.log")).unwrap();
+    assert_eq!(report.lines, 4);
+
+    // The same lines as events in the outbox.
+    let mut ws = a.events(0).await;
+    let mut audits = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while audits.len() < 4 {
+        let left = end.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, ws.next())
+            .await
+            .expect("four exec.audit events within 10 s")
+            .unwrap()
+            .unwrap();
+        let row: serde_json::Value = serde_json::from_str(&msg.into_text().unwrap()).unwrap();
+        if row["item"]["kind"] == "exec.audit" {
+            audits.push(row["item"]["payload"].clone());
+        }
+    }
+    let decisions: Vec<_> = audits.iter().map(|a| a["decision"].clone()).collect();
+    assert_eq!(
+        decisions.iter().filter(|d| **d == "refused").count(),
+        2,
+        "{audits:?}"
+    );
+    assert!(audits.iter().all(|a| a["source"] == "api"), "{audits:?}");
+
+    // agent.info shows the component on.
+    let (_, info) = a.submit(json!({"kind": "agent.info"}), Some(5.0)).await;
+    let exec = info["output"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "exec")
+        .cloned();
+    assert_eq!(exec, Some(json!({"name": "exec", "state": "running"})));
+}
