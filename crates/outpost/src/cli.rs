@@ -68,6 +68,9 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
     /// Receive SNMP traps and informs without the daemon (troubleshooting).
     #[command(subcommand)]
     Traps(TrapsCommand),
+    /// Check the exec audit log's hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {
@@ -141,6 +144,27 @@ pub enum ConfigCommand {
     /// List every configuration key: environment variable, default, meaning (Markdown).
     #[command(after_help = "Examples:\n  outpost config keys")]
     Keys,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify DATA_DIR/audit.log: every line's hash, sequence and link to the line before.
+    #[command(after_help = "\
+Examples:
+  outpost audit verify /var/lib/outpost/audit.log
+  outpost audit verify --json ~/.local/state/outpost/audit.log
+
+Lines cut from the end leave a valid shorter chain: compare the printed head with the last
+exec.audit event the control plane received.
+Exit codes: 0 intact, 1 tampered or unreadable (the first bad line is named), 2 bad usage.")]
+    Verify {
+        /// The audit log.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

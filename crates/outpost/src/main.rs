@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         cli::Command::Snmp { args } => return snmp_cmd::run(&args),
         cli::Command::Metrics(args) => metrics_cmd::run(args),
         cli::Command::Traps(cmd) => traps_cmd::run(cmd),
+        cli::Command::Audit(cli::AuditCommand::Verify { file, json }) => {
+            return audit_verify(&file, json);
+        }
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {
@@ -52,6 +55,34 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+/// `outpost audit verify`: 0 when the chain is intact, 1 naming the first bad line.
+fn audit_verify(file: &std::path::Path, json: bool) -> ExitCode {
+    match outpost_exec::verify(file) {
+        Ok(r) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "lines": r.lines, "head": r.head})
+                );
+            } else {
+                println!("{}: ok, {} lines, head {}", file.display(), r.lines, r.head);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "line": e.line, "error": e.failure.to_string()})
+                );
+            } else {
+                eprintln!("outpost audit verify: {}: {e}", file.display());
+            }
+            ExitCode::from(1)
         }
     }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Agent, Options};
+use common::{Agent, Options, BIN};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -62,8 +62,33 @@ async fn issue13_exec_jobs_run_allowlisted_commands_refuse_the_rest_and_audit_ev
 
     // The audit log: a decision and an outcome for the run, a line for each refusal, and an
     // intact chain.
-    let report = outpost_exec::verify(data.join("audit.log")).unwrap();
+    let log = data.join("audit.log");
+    let report = outpost_exec::verify(&log).unwrap();
     assert_eq!(report.lines, 4);
+    let out = std::process::Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 4 lines"));
+    // `outpost audit verify` names the line an edit touched.
+    let tampered = dir.path().join("tampered.log");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert!(lines[1].contains("\"who\":\"api\""), "{}", lines[1]);
+    lines[1] = lines[1].replacen("\"who\":\"api\"", "\"who\":\"ops\"", 1);
+    std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["audit", "verify"])
+        .arg(&tampered)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{out:?}"
+    );
 
     // The same lines as events in the outbox.
     let mut ws = a.events(0).await;
