@@ -65,11 +65,14 @@ async fn issue13_exec_jobs_run_allowlisted_commands_refuse_the_rest_and_audit_ev
     let log = data.join("audit.log");
     let report = outpost_exec::verify(&log).unwrap();
     assert_eq!(report.lines, 4);
-    let out = std::process::Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(&log)
-        .output()
-        .unwrap();
+    let verify_cli = |path: &std::path::Path| {
+        std::process::Command::new(BIN)
+            .args(["audit", "verify"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let out = verify_cli(&log);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 4 lines"));
     // `outpost audit verify` names the line an edit touched.
@@ -79,11 +82,7 @@ async fn issue13_exec_jobs_run_allowlisted_commands_refuse_the_rest_and_audit_ev
     assert!(lines[1].contains("\"who\":\"api\""), "{}", lines[1]);
     lines[1] = lines[1].replacen("\"who\":\"api\"", "\"who\":\"ops\"", 1);
     std::fs::write(&tampered, lines.join("\n") + "\n").unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["audit", "verify"])
-        .arg(&tampered)
-        .output()
-        .unwrap();
+    let out = verify_cli(&tampered);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("line 2"),
