@@ -61,19 +61,22 @@ fn first_pid(bytes: &[u8]) -> u32 {
         .unwrap_or_else(|| panic!("no pid in {:?}", String::from_utf8_lossy(bytes)))
 }
 
+/// Runs command `name` from the API, never cancelled; it must start.
+async fn run(exec: &outpost_exec::Exec, name: &str) -> outpost_exec::Finished {
+    exec.run(
+        common::origin(),
+        Request::command(name),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("runs")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue13_a_timeout_kills_the_whole_group_grandchild_included() {
     let f = fixture_with(EXTRA, |_| {});
     let t0 = Instant::now();
-    let fin = f
-        .exec
-        .run(
-            common::origin(),
-            Request::command("leave_grandchild"),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("runs");
+    let fin = run(&f.exec, "leave_grandchild").await;
     assert!(fin.result.timed_out);
     assert_eq!(
         fin.result.exit,
@@ -98,15 +101,7 @@ async fn issue13_a_timeout_kills_the_whole_group_grandchild_included() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue13_a_group_that_ignores_sigterm_is_killed_after_the_grace() {
     let f = fixture_with(EXTRA, |s| s.kill_grace_ms = 300);
-    let fin = f
-        .exec
-        .run(
-            common::origin(),
-            Request::command("stubborn"),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("runs");
+    let fin = run(&f.exec, "stubborn").await;
     assert!(fin.result.timed_out);
     assert_eq!(
         fin.result.exit,
@@ -157,15 +152,7 @@ async fn issue13_a_cancel_kills_the_whole_group() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue13_output_caps_hold_and_the_rest_is_counted() {
     let f = fixture_with(EXTRA, |_| {});
-    let fin = f
-        .exec
-        .run(
-            common::origin(),
-            Request::command("flood"),
-            CancellationToken::new(),
-        )
-        .await
-        .expect("runs");
+    let fin = run(&f.exec, "flood").await;
     let r = &fin.result;
     assert_eq!(r.exit, ExitOutcome::Exited { code: 0 });
     assert_eq!(r.stdout.bytes.len(), 65536);

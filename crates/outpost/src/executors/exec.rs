@@ -5,7 +5,7 @@
 //! outbox, so the control plane holds a copy of the log's chain (the log alone cannot show
 //! lines cut from its end).
 
-use outpost_core::{Event, ExecError, Executor, JobContext, Store};
+use outpost_core::{Event, EventIds, ExecError, Executor, JobContext, Store};
 use outpost_exec::{AuditRecord, Exec, Origin, Request, RunResult, Source};
 
 pub const KIND: &str = "exec";
@@ -23,9 +23,12 @@ impl ExecJob {
     /// Audit lines are on disk already; the events are their copy. A failure to store one
     /// is logged, never hidden in the job's result.
     async fn publish(&self, records: Vec<AuditRecord>) {
+        // Each record is serialized once, straight to the event's text (no JSON tree).
+        let mut ids = EventIds::new();
         let events = records
-            .into_iter()
-            .map(|r| Event::new("exec.audit", serde_json::to_value(&r).unwrap_or_default()))
+            .iter()
+            .filter_map(|r| serde_json::value::to_raw_value(r).ok())
+            .map(|payload| Event::encoded(&mut ids, "exec.audit", payload))
             .collect();
         if let Err(e) = self.store.append_events(events).await {
             tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
