@@ -20,6 +20,9 @@ use crate::{
     telemetry, uplink,
 };
 
+/// The store's file in the data directory.
+pub const STORE_FILE: &str = "outpost.db";
+
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut flags = Vec::new();
@@ -107,7 +110,9 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     let signals = ShutdownSignals::install()?;
     let core_metrics = CoreMetrics::default();
     let store = open_store(&cfg, &data_dir, core_metrics.clone())?;
+    let keyring = Arc::new(crate::secrets::open_keyring(&cfg, &data_dir)?);
     let shared = Shared {
+        keyring,
         started,
         agent_id: uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?,
         host: build_host(&cfg),
@@ -180,7 +185,7 @@ fn open_store(cfg: &Config, data_dir: &Path, metrics: CoreMetrics) -> anyhow::Re
         outbox_max_age: Duration::from_secs(cfg.store.outbox_max_age_secs),
         jobs_max_rows: cfg.store.jobs_max_rows,
         jobs_max_age: Duration::from_secs(cfg.store.jobs_max_age_secs),
-        ..StoreConfig::new(data_dir.join("outpost.db"))
+        ..StoreConfig::new(data_dir.join(STORE_FILE))
     };
     let (store, interrupted) = Store::open(store_cfg, metrics)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;

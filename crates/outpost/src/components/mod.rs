@@ -81,6 +81,8 @@ pub struct Shared {
     pub core_metrics: CoreMetrics,
     /// Every component and its state, for `agent.info`.
     pub inventory: Arc<Inventory>,
+    /// The key that seals secrets kept in the store (schedules' credentials).
+    pub keyring: Arc<outpost_secrets::Keyring>,
 }
 
 /// A capability the daemon starts and stops. Its name and its phase are on its line of the

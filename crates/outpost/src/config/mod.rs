@@ -39,6 +39,9 @@ pub struct Config {
     #[serde(skip)]
     pub trap: Option<crate::trap::TrapSettings>,
     pub exec: ExecSection,
+    /// Every key of `[secrets]` is optional, so the table may be absent altogether.
+    #[serde(default)]
+    pub secrets: SecretsSection,
     /// `[commands.NAME]` from the file: the exec allowlist, checked when the exec
     /// component is built (outpost-exec names `commands.NAME.FIELD` on error).
     #[serde(default)]
@@ -53,6 +56,14 @@ pub struct ExecSection {
     pub scripts_dir: Option<PathBuf>,
     pub allow_inline: bool,
     pub user: String,
+}
+
+/// `secrets.*`: where the key that seals secrets at rest lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// An operator-managed key (a systemd credential); unset: DATA_DIR/secret.key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `metrics.*`: the host-metrics caches.
