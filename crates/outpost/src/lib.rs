@@ -11,6 +11,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod executors;
 pub mod internal_event;
+pub mod lifecycle;
 pub mod metrics_cmd;
 pub mod pem;
 pub mod secrets;
