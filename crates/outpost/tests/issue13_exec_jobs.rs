@@ -188,3 +188,38 @@ async fn issue13_scripts_and_inline_scripts_through_the_agent_follow_the_config(
     assert!(text.contains("\"decision\":\"refused\""), "{text}");
     assert!(outpost_exec::verify(&log).is_ok());
 }
+
+/// `outpost config show` lists the allowlist with the keys (it is part of the effective
+/// config), every command's environment value redacted.
+#[test]
+fn issue13_config_show_lists_the_commands_with_their_env_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("outpost.toml");
+    std::fs::write(
+        &config,
+        format!("{CONFIG}env = {{ API_KEY = \"s3cret-value\" }}\n"),
+    )
+    .unwrap();
+    for json in [false, true] {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["config", "show", "--config"]).arg(&config);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert!(!text.contains("s3cret-value"), "{text}");
+        if json {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                v["commands"]["hello"]["argv"],
+                json!(["/bin/echo", "{word}"])
+            );
+            assert_eq!(v["commands"]["hello"]["env"]["API_KEY"], "[redacted]");
+        } else {
+            assert!(text.contains("[commands.hello]"), "{text}");
+            assert!(text.contains("API_KEY = \"[redacted]\""), "{text}");
+        }
+    }
+}
