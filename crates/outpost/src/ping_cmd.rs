@@ -531,8 +531,8 @@ mod tests {
     #[test]
     fn issue14_ping_times_print_like_fping() {
         assert_eq!(fmt_ms(0.0291), "0.029");
-        assert_eq!(fmt_ms(3.14159), "3.14");
-        assert_eq!(fmt_ms(31.4159), "31.4");
-        assert_eq!(fmt_ms(314.159), "314");
+        assert_eq!(fmt_ms(2.71828), "2.72");
+        assert_eq!(fmt_ms(27.1828), "27.2");
+        assert_eq!(fmt_ms(271.828), "272");
     }
 }
