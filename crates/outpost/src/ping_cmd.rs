@@ -531,8 +531,8 @@ mod tests {
     #[test]
     fn issue14_ping_times_print_like_fping() {
         assert_eq!(fmt_ms(0.0291), "0.029");
-        assert_eq!(fmt_ms(2.71828), "2.72");
-        assert_eq!(fmt_ms(27.1828), "27.2");
-        assert_eq!(fmt_ms(271.828), "272");
+        assert_eq!(fmt_ms(4.56789), "4.57");
+        assert_eq!(fmt_ms(45.6789), "45.7");
+        assert_eq!(fmt_ms(456.789), "457");
     }
 }
