@@ -21,7 +21,8 @@ impl Family {
             IpAddr::V6(_) => Family::V6,
         }
     }
-    fn echo_request(self) -> u8 {
+    /// The echo request type number (8 or 128).
+    pub fn echo_request(self) -> u8 {
         match self {
             Family::V4 => 8,
             Family::V6 => 128,
@@ -167,34 +168,96 @@ pub fn ipv4_header_len(bytes: &[u8]) -> Result<usize, CodecError> {
     Ok(ihl)
 }
 
+/// One ICMP message, borrowed from the packet: what the receive path reads, without copying
+/// the payload. [`decode`] is its owned form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View<'a> {
+    EchoRequest {
+        ident: u16,
+        seq: u16,
+        payload: &'a [u8],
+    },
+    EchoReply {
+        ident: u16,
+        seq: u16,
+        payload: &'a [u8],
+    },
+    Unreachable {
+        code: u8,
+        quoted: Quoted,
+    },
+    TimeExceeded {
+        code: u8,
+        quoted: Quoted,
+    },
+    Other {
+        kind: u8,
+        code: u8,
+    },
+}
+
+impl View<'_> {
+    pub fn to_message(self) -> Message {
+        let echo = |ident, seq, payload: &[u8]| Echo {
+            ident,
+            seq,
+            payload: payload.to_vec(),
+        };
+        match self {
+            View::EchoRequest {
+                ident,
+                seq,
+                payload,
+            } => Message::EchoRequest(echo(ident, seq, payload)),
+            View::EchoReply {
+                ident,
+                seq,
+                payload,
+            } => Message::EchoReply(echo(ident, seq, payload)),
+            View::Unreachable { code, quoted } => Message::Unreachable { code, quoted },
+            View::TimeExceeded { code, quoted } => Message::TimeExceeded { code, quoted },
+            View::Other { kind, code } => Message::Other { kind, code },
+        }
+    }
+}
+
 /// Decodes one ICMP message of `family` (its ICMP header first: strip a raw IPv4 socket's
 /// IP header with [`ipv4_header_len`] before). IPv4 checksums are verified here; IPv6's
 /// covers a pseudo-header we do not see, and the kernel verifies it.
 pub fn decode(family: Family, bytes: &[u8]) -> Result<Message, CodecError> {
+    view(family, bytes).map(View::to_message)
+}
+
+/// [`decode`], borrowing the payload from `bytes`.
+pub fn view(family: Family, bytes: &[u8]) -> Result<View<'_>, CodecError> {
     need("ICMP header", bytes, ICMP_HEADER)?;
     if family == Family::V4 && checksum(bytes) != 0 {
         return Err(CodecError::Checksum);
     }
     let kind = bytes.first().copied().unwrap_or(0);
     let code = bytes.get(1).copied().unwrap_or(0);
-    let echo = || Echo {
-        ident: be16(bytes, 4),
-        seq: be16(bytes, 6),
-        payload: bytes.get(ICMP_HEADER..).unwrap_or_default().to_vec(),
-    };
+    let (ident, seq) = (be16(bytes, 4), be16(bytes, 6));
     let body = bytes.get(ICMP_HEADER..).unwrap_or_default();
     Ok(if kind == family.echo_reply() {
-        Message::EchoReply(echo())
+        View::EchoReply {
+            ident,
+            seq,
+            payload: body,
+        }
     } else if kind == family.echo_request() {
-        Message::EchoRequest(echo())
+        View::EchoRequest {
+            ident,
+            seq,
+            payload: body,
+        }
     } else if kind == family.unreachable() || kind == family.time_exceeded() {
         match decode_quoted(family, body)? {
-            Some(quoted) if kind == family.unreachable() => Message::Unreachable { code, quoted },
-            Some(quoted) => Message::TimeExceeded { code, quoted },
-            None => Message::Other { kind, code },
+            Some(quoted) if kind == family.unreachable() => View::Unreachable { code, quoted },
+            Some(quoted) => View::TimeExceeded { code, quoted },
+            None => View::Other { kind, code },
         }
     } else {
-        Message::Other { kind, code }
+        View::Other { kind, code }
     })
 }
 

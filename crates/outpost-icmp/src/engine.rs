@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, OnceCell};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::codec::{self, Echo, Family, Message};
+use crate::codec::{self, Echo, Family, Message, View};
 use crate::error::IcmpError;
 use crate::payload;
 use crate::rate::Rate;
@@ -390,7 +390,12 @@ fn handle(fs: &FamilySocket, shared: &Shared, bytes: &[u8], from: IpAddr, now: I
     } else {
         bytes
     };
-    let msg = match codec::decode(fs.family, icmp) {
+    // Echo requests (our own, on loopback; other hosts' pings) are most of what a raw socket
+    // reads besides replies: set them aside before the checksum.
+    if icmp.first() == Some(&fs.family.echo_request()) {
+        return;
+    }
+    let msg = match codec::view(fs.family, icmp) {
         Ok(m) => m,
         Err(_) => {
             c.malformed.fetch_add(1, Relaxed);
@@ -398,18 +403,22 @@ fn handle(fs: &FamilySocket, shared: &Shared, bytes: &[u8], from: IpAddr, now: I
         }
     };
     match msg {
-        Message::EchoReply(e) => {
-            if e.ident != fs.sock.ident {
+        View::EchoReply {
+            ident,
+            seq,
+            payload: bytes,
+        } => {
+            if ident != fs.sock.ident {
                 c.foreign.fetch_add(1, Relaxed);
                 return;
             }
             let mut pending = fs.pending();
-            let key = (from, e.seq);
+            let key = (from, seq);
             let Some(p) = pending.get(&key) else {
                 c.unmatched.fetch_add(1, Relaxed);
                 return;
             };
-            if !payload::matches(&e.payload, shared.cookie, p.stamp, p.size) {
+            if !payload::matches(bytes, shared.cookie, p.stamp, p.size) {
                 c.bad_payload.fetch_add(1, Relaxed);
                 return;
             }
@@ -419,8 +428,8 @@ fn handle(fs: &FamilySocket, shared: &Shared, bytes: &[u8], from: IpAddr, now: I
                 let _ = p.tx.send((Outcome::Reply { rtt }, now));
             }
         }
-        Message::Unreachable { code, quoted } | Message::TimeExceeded { code, quoted } => {
-            let unreachable = matches!(msg, Message::Unreachable { .. });
+        View::Unreachable { code, quoted } | View::TimeExceeded { code, quoted } => {
+            let unreachable = matches!(msg, View::Unreachable { .. });
             if quoted.ident != fs.sock.ident {
                 c.foreign.fetch_add(1, Relaxed);
                 return;
@@ -441,6 +450,6 @@ fn handle(fs: &FamilySocket, shared: &Shared, bytes: &[u8], from: IpAddr, now: I
             }
         }
         // Our own requests (loopback), other hosts' pings, neighbour discovery: not replies.
-        Message::EchoRequest(_) | Message::Other { .. } => {}
+        View::EchoRequest { .. } | View::Other { .. } => {}
     }
 }

@@ -244,8 +244,18 @@ pub fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(4);
         }
     };
-    let rows = match rt.block_on(ping_all(&opts)) {
-        Ok(rows) => rows,
+    // As a spawned task, not block_on's own future: a reply wakes a spawned task through the
+    // run queue, block_on's future through the driver (an eventfd write per wake-up).
+    let task = {
+        let opts = opts.clone();
+        async move { ping_all(&opts).await }
+    };
+    let rows = match rt.block_on(async { tokio::spawn(task).await }) {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => {
+            eprintln!("outpost ping: {e}");
+            return ExitCode::from(4);
+        }
         Err(e) => {
             eprintln!("outpost ping: {e}");
             return ExitCode::from(4);
@@ -447,7 +457,11 @@ fn print(opts: &Options, rows: &[Row], out: &mut impl Write) -> std::io::Result<
             }
         }
         out.flush()?;
-        eprintln!();
+    }
+    // One buffered write for every summary line (fping writes each on its own).
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+    if !opts.quiet {
+        writeln!(err)?;
     }
     for (host, p) in &ok {
         if opts.report_all {
@@ -459,7 +473,7 @@ fn print(opts: &Options, rows: &[Row], out: &mut impl Write) -> std::io::Result<
                     _ => "-".to_string(),
                 })
                 .collect();
-            eprintln!("{host:<w$} : {}", rtts.join(" "));
+            writeln!(err, "{host:<w$} : {}", rtts.join(" "))?;
         } else {
             let loss = (p.sent - p.received) * 100 / p.sent.max(1);
             let mut line = format!(
@@ -474,10 +488,10 @@ fn print(opts: &Options, rows: &[Row], out: &mut impl Write) -> std::io::Result<
                     fmt_ms(max)
                 ));
             }
-            eprintln!("{line}");
+            writeln!(err, "{line}")?;
         }
     }
-    Ok(())
+    err.flush()
 }
 
 #[cfg(test)]
