@@ -182,13 +182,17 @@ pub enum View<'a> {
         seq: u16,
         payload: &'a [u8],
     },
+    /// `quoted_payload`: the probe's payload bytes the error quotes, as many as it does
+    /// (none under RFC 792's minimum; all of a small probe from Linux and RFC 4443 routers).
     Unreachable {
         code: u8,
         quoted: Quoted,
+        quoted_payload: &'a [u8],
     },
     TimeExceeded {
         code: u8,
         quoted: Quoted,
+        quoted_payload: &'a [u8],
     },
     Other {
         kind: u8,
@@ -214,8 +218,8 @@ impl View<'_> {
                 seq,
                 payload,
             } => Message::EchoReply(echo(ident, seq, payload)),
-            View::Unreachable { code, quoted } => Message::Unreachable { code, quoted },
-            View::TimeExceeded { code, quoted } => Message::TimeExceeded { code, quoted },
+            View::Unreachable { code, quoted, .. } => Message::Unreachable { code, quoted },
+            View::TimeExceeded { code, quoted, .. } => Message::TimeExceeded { code, quoted },
             View::Other { kind, code } => Message::Other { kind, code },
         }
     }
@@ -252,8 +256,16 @@ pub fn view(family: Family, bytes: &[u8]) -> Result<View<'_>, CodecError> {
         }
     } else if kind == family.unreachable() || kind == family.time_exceeded() {
         match decode_quoted(family, body)? {
-            Some(quoted) if kind == family.unreachable() => View::Unreachable { code, quoted },
-            Some(quoted) => View::TimeExceeded { code, quoted },
+            Some((quoted, quoted_payload)) if kind == family.unreachable() => View::Unreachable {
+                code,
+                quoted,
+                quoted_payload,
+            },
+            Some((quoted, quoted_payload)) => View::TimeExceeded {
+                code,
+                quoted,
+                quoted_payload,
+            },
             None => View::Other { kind, code },
         }
     } else {
@@ -264,7 +276,7 @@ pub fn view(family: Family, bytes: &[u8]) -> Result<View<'_>, CodecError> {
 /// The original datagram an ICMP error quotes: its IP header, then at least 8 bytes of its
 /// payload (RFC 792; RFC 4443 quotes as much as fits). `None` when it quotes something other
 /// than an ICMP echo request (a UDP packet, say): not an answer to a probe.
-fn decode_quoted(family: Family, body: &[u8]) -> Result<Option<Quoted>, CodecError> {
+fn decode_quoted(family: Family, body: &[u8]) -> Result<Option<(Quoted, &[u8])>, CodecError> {
     let (destination, rest) = match family {
         Family::V4 => {
             let ihl = ipv4_header_len(body)?;
@@ -287,11 +299,14 @@ fn decode_quoted(family: Family, body: &[u8]) -> Result<Option<Quoted>, CodecErr
     if rest.first() != Some(&family.echo_request()) {
         return Ok(None);
     }
-    Ok(Some(Quoted {
-        destination,
-        ident: be16(rest, 4),
-        seq: be16(rest, 6),
-    }))
+    Ok(Some((
+        Quoted {
+            destination,
+            ident: be16(rest, 4),
+            seq: be16(rest, 6),
+        },
+        rest.get(ICMP_HEADER..).unwrap_or_default(),
+    )))
 }
 
 fn ipv4_at(b: &[u8], at: usize) -> Ipv4Addr {

@@ -428,13 +428,37 @@ fn handle(fs: &FamilySocket, shared: &Shared, bytes: &[u8], from: IpAddr, now: I
                 let _ = p.tx.send((Outcome::Reply { rtt }, now));
             }
         }
-        View::Unreachable { code, quoted } | View::TimeExceeded { code, quoted } => {
+        View::Unreachable {
+            code,
+            quoted,
+            quoted_payload,
+        }
+        | View::TimeExceeded {
+            code,
+            quoted,
+            quoted_payload,
+        } => {
             let unreachable = matches!(msg, View::Unreachable { .. });
             if quoted.ident != fs.sock.ident {
                 c.foreign.fetch_add(1, Relaxed);
                 return;
             }
-            match fs.pending().remove(&(quoted.destination, quoted.seq)) {
+            let mut pending = fs.pending();
+            let key = (quoted.destination, quoted.seq);
+            let Some(p) = pending.get(&key) else {
+                c.unmatched.fetch_add(1, Relaxed);
+                return;
+            };
+            // When the error quotes the cookie and timestamp (Linux and RFC 4443 routers
+            // quote the whole probe), they must be the probe's: a forged error cannot fail
+            // a probe then. An RFC 792 minimal quote (8 bytes) has no payload to check.
+            if quoted_payload.len() >= payload::MIN_PAYLOAD
+                && !payload::prefix_matches(quoted_payload, shared.cookie, p.stamp)
+            {
+                c.bad_payload.fetch_add(1, Relaxed);
+                return;
+            }
+            match pending.remove(&key) {
                 Some(p) => {
                     c.errors_matched.fetch_add(1, Relaxed);
                     let outcome = if unreachable {

@@ -38,3 +38,9 @@ pub fn matches(payload: &[u8], cookie: [u8; 8], stamp: u64, requested: usize) ->
             .skip(MIN_PAYLOAD)
             .all(|(i, b)| *b == filler(i))
 }
+
+/// Whether `quoted` starts with this probe's cookie and stamp (what an ICMP error quotes of
+/// it may be cut anywhere after them).
+pub fn prefix_matches(quoted: &[u8], cookie: [u8; 8], stamp: u64) -> bool {
+    quoted.get(..8) == Some(&cookie[..]) && quoted.get(8..16) == Some(&stamp.to_be_bytes()[..])
+}

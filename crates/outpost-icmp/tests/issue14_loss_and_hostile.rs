@@ -95,7 +95,7 @@ fn issue14_hostile_replies_are_dropped_and_counted() {
             replies: 5,
             foreign: 5,      // another identifier
             malformed: 10,   // bad checksum, truncated quote
-            bad_payload: 10, // flipped cookie, payload cut to 10 bytes
+            bad_payload: 15, // flipped cookie (reply, quoted in an unreachable), payload cut
             unmatched: 15,   // from the wrong source, then two replays
             ..Counters::default()
         }

@@ -21,7 +21,8 @@ pub enum Behaviour {
     /// Answers request number `i` (0-based, in arrival order) unless `i % every == 0`.
     DropEvery(u64),
     /// Before the genuine reply: a reply with another identifier, a reply with a bad
-    /// checksum, a truncated "time exceeded", a reply with a flipped cookie byte, one with its payload cut to 10 bytes, and the genuine
+    /// checksum, a truncated "time exceeded", a reply with a flipped cookie byte, a "host
+    /// unreachable" quoting the probe with a flipped cookie, one with its payload cut to 10 bytes, and the genuine
     /// reply from `alt_source` (another address of the responder); after it, the genuine
     /// reply twice more (replays).
     Hostile { alt_source: IpAddr },
@@ -129,6 +130,7 @@ pub fn respond(ns: &Netns, family: Family, behaviour: Behaviour) -> Responder {
                     let mut cookie = e.clone();
                     cookie.payload[0] ^= 0xff;
                     sock.send_to(&reply(&cookie), from).unwrap();
+                    sock.send_to(&forged_unreachable(&e), from).unwrap();
                     let mut cut = e.clone();
                     cut.payload.truncate(10);
                     sock.send_to(&reply(&cut), from).unwrap();
@@ -152,6 +154,30 @@ pub fn respond(ns: &Netns, family: Family, behaviour: Behaviour) -> Responder {
         answered,
         thread: Some(thread),
     }
+}
+
+/// A v4 "host unreachable" for the probe `e`, quoting its payload with the cookie
+/// flipped: what an attacker who guessed the identifier and sequence would send.
+fn forged_unreachable(e: &Echo) -> Vec<u8> {
+    let mut b = codec::encode(
+        Family::V4,
+        &Message::Unreachable {
+            code: 1,
+            quoted: codec::Quoted {
+                destination: "10.1.0.2".parse().unwrap(),
+                ident: e.ident,
+                seq: e.seq,
+            },
+        },
+    );
+    let mut payload = e.payload.clone();
+    payload[0] ^= 0xff;
+    b.extend_from_slice(&payload);
+    b[2] = 0;
+    b[3] = 0;
+    let sum = codec::checksum(&b).to_be_bytes();
+    b[2..4].copy_from_slice(&sum);
+    b
 }
 
 /// A v4 "time exceeded" quoting only 10 bytes of the probe's IP header, checksum valid.
