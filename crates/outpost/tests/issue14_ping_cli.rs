@@ -161,3 +161,38 @@ fn issue14_ping_cli_json_has_a_row_per_target() {
     assert_eq!(rows[1]["loss_pct"], 100.0);
     assert_eq!(rows[1]["probes"][0]["status"], "send_error");
 }
+
+/// Without CAP_NET_RAW (dropped from the bounding set by setpriv): one clear error naming
+/// both fixes and exit 4 where the namespace allows no unprivileged ICMP; the kernel's ping
+/// socket, and the same output, once `net.ipv4.ping_group_range` admits the group.
+#[test]
+fn issue14_ping_cli_without_cap_net_raw() {
+    let ns = Netns::new("cli4");
+    let setpriv = peer::binary("setpriv", "util-linux (Debian's base system)");
+    let run = |args: &[&str]| {
+        ns.command(&setpriv)
+            .args(["--inh-caps=-net_raw", "--bounding-set=-net_raw"])
+            .arg(env!("CARGO_BIN_EXE_outpost"))
+            .arg("ping")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "CAP_NET_RAW",
+        "setcap cap_net_raw+ep",
+        "net.ipv4.ping_group_range",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from: {err}");
+    }
+    assert!(o.stdout.is_empty());
+
+    ns.sysctl("net.ipv4.ping_group_range", "0 0");
+    let o = run(&["-c", "2", "-p", "10", "127.0.0.1"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(masked(&o.stdout).len(), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("xmt/rcv/%loss = 2/2/0%"));
+}
