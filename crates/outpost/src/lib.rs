@@ -14,6 +14,7 @@ pub mod internal_event;
 pub mod lifecycle;
 pub mod metrics_cmd;
 pub mod pem;
+pub mod ping_cmd;
 pub mod secrets;
 pub mod snmp_cmd;
 pub mod telemetry;
