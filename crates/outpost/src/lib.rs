@@ -13,6 +13,7 @@ pub mod executors;
 pub mod internal_event;
 pub mod metrics_cmd;
 pub mod pem;
+pub mod schedules;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;

@@ -6,6 +6,7 @@
 //! after the transaction commits: a caller that is told "stored" can rely on it.
 
 mod rows;
+mod schedules;
 mod schema;
 mod trim;
 mod worker;
@@ -26,6 +27,7 @@ use crate::{
     metrics::CoreMetrics,
 };
 
+pub use schedules::ScheduleRow;
 use worker::Command;
 
 /// How the store is opened and bounded.
@@ -100,6 +102,8 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("store: job {0} already exists")]
     Duplicate(JobId),
+    #[error("store: a schedule with id {0:?} already exists")]
+    ScheduleExists(String),
 }
 
 /// What the outbox carries.
@@ -346,6 +350,64 @@ impl Store {
     /// Applies acknowledgements and limits now rather than at the next periodic trim.
     pub async fn trim_now(&self) -> Result<(), StoreError> {
         self.call(|reply| Command::Trim { reply }).await
+    }
+
+    /// Stores a new schedule; an existing id is [`StoreError::ScheduleExists`].
+    pub async fn insert_schedule(&self, row: ScheduleRow) -> Result<(), StoreError> {
+        self.call(|reply| Command::InsertSchedule {
+            row: Box::new(row),
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces a schedule's spec; its due times up to `at` count as handled. `None`: no
+    /// such schedule.
+    pub async fn update_schedule(
+        &self,
+        id: &str,
+        spec: String,
+        at: i64,
+    ) -> Result<Option<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::UpdateSchedule {
+            id: id.to_owned(),
+            spec,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a schedule; `false` if there was none.
+    pub async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        self.call(|reply| Command::DeleteSchedule {
+            id: id.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Option<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::GetSchedule {
+            id: id.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Every schedule, by id.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::ListSchedules { reply }).await
+    }
+
+    /// Records, in one step of the current group commit, that each schedule's due times up
+    /// to its time were handled (moved forward only).
+    pub async fn mark_schedules(&self, marks: Vec<(String, i64)>) -> Result<(), StoreError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        self.call(|reply| Command::MarkSchedules { marks, reply })
+            .await
     }
 
     /// Finishes every queued command, checkpoints the WAL and stops the thread.

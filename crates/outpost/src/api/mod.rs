@@ -17,6 +17,7 @@ pub mod extract;
 mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod schedules;
 pub mod tls;
 pub mod wire;
 pub mod ws;

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod builtins;
 pub mod exec;
+pub mod schedules;
 pub mod host;
 mod inventory;
 pub mod snmp;

@@ -4,6 +4,7 @@ mod agent_info;
 mod echo;
 pub mod exec;
 pub mod metrics;
+pub mod schedules;
 mod sleep;
 pub mod snmp;
 

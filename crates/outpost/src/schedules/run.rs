@@ -1,0 +1,114 @@
+//! What a due time does: every action of one firing is marked handled in one store step
+//! (before any job is submitted: a crash between the two loses a run rather than doubling
+//! one, as interrupted jobs are never re-run either), then each run is submitted on a task
+//! of its own, which waits for the job to end so overlap control knows it is done.
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use outpost_core::JobSpec;
+use outpost_schedule::{Action, Sink};
+
+use super::Schedules;
+
+/// Counts for `/metrics` and tests.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub submitted: AtomicU64,
+    pub skipped: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// The timer's sink: hands each firing to a task.
+pub(crate) struct Runner(pub(crate) Schedules);
+
+impl Sink for Runner {
+    fn fire(&self, actions: Vec<Action>) {
+        fire(&self.0, actions);
+    }
+}
+
+pub(crate) fn fire(s: &Schedules, actions: Vec<Action>) {
+    let s = s.clone();
+    tokio::spawn(async move { handle(s, actions).await });
+}
+
+async fn handle(s: Schedules, actions: Vec<Action>) {
+    let inner = s.inner();
+    let marks = actions
+        .iter()
+        .map(|a| {
+            let through = match a {
+                Action::Run { through, .. } => *through,
+                Action::Skip { due, .. } => *due,
+            };
+            (a.id().to_string(), through)
+        })
+        .collect();
+    if let Err(e) = inner.store.mark_schedules(marks).await {
+        // Run anyway: a store that cannot take this mark will not take the jobs either,
+        // and each refusal is logged there.
+        tracing::warn!(error = %e, "schedules: recording handled due times failed");
+    }
+    for a in actions {
+        match a {
+            Action::Run { id, due, .. } => {
+                let s = s.clone();
+                tokio::spawn(async move { submit(s, id, due).await });
+            }
+            Action::Skip { id, due, why } => {
+                inner.figures.skipped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
+            }
+        }
+    }
+}
+
+async fn submit(s: Schedules, id: Arc<str>, due: i64) {
+    let inner = s.inner();
+    let active = inner
+        .active
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&id)
+        .cloned();
+    let (Some(active), Some(dispatcher)) = (active, inner.dispatcher.get()) else {
+        // Removed meanwhile (or not started): nothing runs, and nothing waits for it.
+        release(&s, &id);
+        return;
+    };
+    let job = &active.spec.job;
+    let spec = JobSpec {
+        id: None,
+        kind: job.kind.clone(),
+        params: job.params.clone(),
+        timeout: Duration::from_millis(job.timeout_ms.unwrap_or(inner.default_timeout_ms)),
+        source: "schedule".into(),
+    };
+    drop(active);
+    match dispatcher.submit_scheduled(spec, id.to_string()).await {
+        Ok(mut submitted) => {
+            inner.figures.submitted.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(schedule = %id, due, job = %submitted.id, "schedule: job submitted");
+            // Ends when the result is stored, or when the dispatcher is gone (shutdown).
+            let _ = submitted.done.wait_for(|d| d.is_some()).await;
+        }
+        Err(e) => {
+            inner.figures.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(schedule = %id, due, code = e.code(), error = %e, "schedule: job refused");
+        }
+    }
+    release(&s, &id);
+}
+
+/// The job of `id` ended: a run queued behind it (`overlap = "queue_one"`) goes now.
+fn release(s: &Schedules, id: &str) {
+    if let Some(next) = s.inner().timer.quiet(|t| t.finished(id)) {
+        fire(s, vec![next]);
+    }
+}
