@@ -42,9 +42,15 @@ impl WhenError {
 /// A compiled `When`: answers "the first due time strictly after t".
 #[derive(Debug, Clone)]
 pub enum Cadence {
-    Cron { cron: Box<Cron>, tz: Tz },
+    Cron {
+        cron: Box<Cron>,
+        tz: Tz,
+    },
     /// Due at `anchor + k * ms`, k >= 1.
-    Every { ms: i64, anchor: i64 },
+    Every {
+        ms: i64,
+        anchor: i64,
+    },
 }
 
 impl Cadence {

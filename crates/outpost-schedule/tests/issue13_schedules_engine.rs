@@ -99,7 +99,13 @@ async fn issue13_schedules_cron_with_seconds_fires_at_each_due_time_under_paused
     timer.update(|t| {
         t.insert(
             "s15".into(),
-            plan(cron("*/15 * * * * *", None), base, base, Overlap::Allow, Missed::Skip),
+            plan(
+                cron("*/15 * * * * *", None),
+                base,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             base,
         )
@@ -126,7 +132,13 @@ async fn issue13_schedules_five_field_cron_in_a_time_zone_fires_on_local_minutes
     timer.update(|t| {
         t.insert(
             "kolkata".into(),
-            plan(cron("30 * * * *", Some("Asia/Kolkata")), base, base, Overlap::Allow, Missed::Skip),
+            plan(
+                cron("30 * * * *", Some("Asia/Kolkata")),
+                base,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             base,
         )
@@ -147,13 +159,25 @@ async fn issue13_schedules_intervals_fire_every_period_from_their_anchor() {
     timer.update(|t| {
         t.insert(
             "every7s".into(),
-            plan(When::Every { ms: 7_000 }, base, base, Overlap::Allow, Missed::Skip),
+            plan(
+                When::Every { ms: 7_000 },
+                base,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             base,
         );
         t.insert(
             "every30s".into(),
-            plan(When::Every { ms: 30_000 }, base - 10_000, base, Overlap::Allow, Missed::Skip),
+            plan(
+                When::Every { ms: 30_000 },
+                base - 10_000,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             base,
         )
@@ -166,7 +190,10 @@ async fn issue13_schedules_intervals_fire_every_period_from_their_anchor() {
             .map(|f| f.1 - base)
             .collect()
     };
-    assert_eq!(of("every7s"), (1..=8).map(|k| k * 7_000).collect::<Vec<_>>());
+    assert_eq!(
+        of("every7s"),
+        (1..=8).map(|k| k * 7_000).collect::<Vec<_>>()
+    );
     assert_eq!(of("every30s"), vec![20_000, 50_000]);
     for (_, due, at) in &fired {
         assert!((0..=1).contains(&(at - due)), "due {due} fired at {at}");
@@ -180,7 +207,13 @@ async fn issue13_schedules_a_new_schedule_re_arms_the_sleeping_timer() {
     timer.update(|t| {
         t.insert(
             "hourly".into(),
-            plan(When::Every { ms: 3_600_000 }, base, base, Overlap::Allow, Missed::Skip),
+            plan(
+                When::Every { ms: 3_600_000 },
+                base,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             base,
         )
@@ -204,15 +237,29 @@ async fn issue13_schedules_a_new_schedule_re_arms_the_sleeping_timer() {
     timer.update(|t| {
         t.insert(
             "soon".into(),
-            plan(When::Every { ms: 5_000 }, now, now, Overlap::Allow, Missed::Skip),
+            plan(
+                When::Every { ms: 5_000 },
+                now,
+                now,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
             None,
             now,
         )
     });
     task.await.unwrap();
     let fired = rec.fired.lock().unwrap().clone();
-    let soon: Vec<i64> = fired.iter().filter(|f| f.0 == "soon").map(|f| f.2 - now).collect();
-    assert_eq!(soon, vec![5_000, 10_000, 15_000, 20_000, 25_000], "{fired:?}");
+    let soon: Vec<i64> = fired
+        .iter()
+        .filter(|f| f.0 == "soon")
+        .map(|f| f.2 - now)
+        .collect();
+    assert_eq!(
+        soon,
+        vec![5_000, 10_000, 15_000, 20_000, 25_000],
+        "{fired:?}"
+    );
 }
 
 #[test]
@@ -251,7 +298,10 @@ fn issue13_schedules_missed_runs_are_skipped_or_run_once() {
             (false, None) => {}
             (true, Some(Action::Run { due, through, .. })) => {
                 assert_eq!(due, t0 + 60_000, "the first missed due time");
-                assert_eq!(through, now, "every missed due time is handled by the one run");
+                assert_eq!(
+                    through, now,
+                    "every missed due time is handled by the one run"
+                );
             }
             (_, other) => panic!("{missed:?}: {other:?}"),
         }
@@ -261,7 +311,13 @@ fn issue13_schedules_missed_runs_are_skipped_or_run_once() {
     }
     // Nothing was missed: no run, whatever the policy.
     let mut t = Timeline::new();
-    let p = plan(When::Every { ms: 60_000 }, t0, t0 + 30_000, Overlap::Skip, Missed::RunOnce);
+    let p = plan(
+        When::Every { ms: 60_000 },
+        t0,
+        t0 + 30_000,
+        Overlap::Skip,
+        Missed::RunOnce,
+    );
     assert_eq!(t.insert("m".into(), p, Some(t0), t0 + 30_000), None);
 }
 
@@ -272,7 +328,12 @@ fn issue13_schedules_overlap_policies_with_a_slow_job() {
     let run = |t: &mut Timeline, at: i64| t.fire(at);
     // Skip: the second due time while the first job runs is skipped.
     let mut t = Timeline::new();
-    t.insert("s".into(), plan(every.clone(), t0, t0, Overlap::Skip, Missed::Skip), None, t0);
+    t.insert(
+        "s".into(),
+        plan(every.clone(), t0, t0, Overlap::Skip, Missed::Skip),
+        None,
+        t0,
+    );
     assert!(matches!(run(&mut t, t0 + 1_000)[..], [Action::Run { due, .. }] if due == t0 + 1_000));
     assert!(matches!(
         run(&mut t, t0 + 2_000)[..],
@@ -283,21 +344,37 @@ fn issue13_schedules_overlap_policies_with_a_slow_job() {
 
     // QueueOne: one waits and runs when the slow job ends; a third is skipped.
     let mut t = Timeline::new();
-    t.insert("q".into(), plan(every.clone(), t0, t0, Overlap::QueueOne, Missed::Skip), None, t0);
+    t.insert(
+        "q".into(),
+        plan(every.clone(), t0, t0, Overlap::QueueOne, Missed::Skip),
+        None,
+        t0,
+    );
     assert!(matches!(run(&mut t, t0 + 1_000)[..], [Action::Run { .. }]));
     assert!(run(&mut t, t0 + 2_000).is_empty(), "queued, not run");
     assert!(matches!(
         run(&mut t, t0 + 3_000)[..],
-        [Action::Skip { why: SkipReason::Overlap, .. }]
+        [Action::Skip {
+            why: SkipReason::Overlap,
+            ..
+        }]
     ));
     assert!(matches!(t.finished("q"), Some(Action::Run { due, .. }) if due == t0 + 2_000));
     assert_eq!(t.finished("q"), None, "nothing more queued");
 
     // Allow: every due time runs.
     let mut t = Timeline::new();
-    t.insert("a".into(), plan(every, t0, t0, Overlap::Allow, Missed::Skip), None, t0);
+    t.insert(
+        "a".into(),
+        plan(every, t0, t0, Overlap::Allow, Missed::Skip),
+        None,
+        t0,
+    );
     for k in 1..=3 {
-        assert!(matches!(run(&mut t, t0 + k * 1_000)[..], [Action::Run { .. }]));
+        assert!(matches!(
+            run(&mut t, t0 + k * 1_000)[..],
+            [Action::Run { .. }]
+        ));
     }
 }
 
@@ -307,14 +384,23 @@ fn issue13_schedules_paused_schedules_skip_and_resume() {
     let mut t = Timeline::new();
     t.insert(
         "p".into(),
-        plan(When::Every { ms: 1_000 }, t0, t0, Overlap::Allow, Missed::Skip),
+        plan(
+            When::Every { ms: 1_000 },
+            t0,
+            t0,
+            Overlap::Allow,
+            Missed::Skip,
+        ),
         None,
         t0,
     );
     t.pause();
     assert!(matches!(
         t.fire(t0 + 1_000)[..],
-        [Action::Skip { why: SkipReason::Paused, .. }]
+        [Action::Skip {
+            why: SkipReason::Paused,
+            ..
+        }]
     ));
     t.resume();
     assert!(matches!(t.fire(t0 + 2_000)[..], [Action::Run { .. }]));
@@ -326,7 +412,13 @@ fn issue13_schedules_a_behind_timeline_does_not_replay_a_backlog() {
     let mut t = Timeline::new();
     t.insert(
         "b".into(),
-        plan(When::Every { ms: 1_000 }, t0, t0, Overlap::Allow, Missed::Skip),
+        plan(
+            When::Every { ms: 1_000 },
+            t0,
+            t0,
+            Overlap::Allow,
+            Missed::Skip,
+        ),
         None,
         t0,
     );
@@ -340,7 +432,13 @@ fn issue13_schedules_a_behind_timeline_does_not_replay_a_backlog() {
 fn issue13_schedules_jittered_fire_times_stay_within_the_jitter() {
     let t0 = ms(2026, 11, 26, 8, 0, 0);
     let mut t = Timeline::new();
-    let mut p = plan(When::Every { ms: 60_000 }, t0, t0, Overlap::Allow, Missed::Skip);
+    let mut p = plan(
+        When::Every { ms: 60_000 },
+        t0,
+        t0,
+        Overlap::Allow,
+        Missed::Skip,
+    );
     p.jitter_ms = 5_000;
     t.insert("j".into(), p.clone(), None, t0);
     let at = t.next_fire().unwrap();
@@ -360,15 +458,49 @@ fn issue13_schedules_spec_decoder_names_the_bad_field() {
         other => panic!("{json}: {other:?}"),
     };
     let job = r#""job":{"kind":"echo","params":{}}"#;
-    assert_eq!(field(&format!(r#"{{"when":{{"cron":"99 * * * *"}},{job}}}"#)), "when.cron");
-    assert_eq!(field(&format!(r#"{{"when":{{"cron":"* * * * *","tz":"X/Y"}},{job}}}"#)), "when.tz");
-    assert_eq!(field(&format!(r#"{{"when":{{"every_ms":5}},{job}}}"#)), "when.every_ms");
+    assert_eq!(
+        field(&format!(r#"{{"when":{{"cron":"99 * * * *"}},{job}}}"#)),
+        "when.cron"
+    );
+    assert_eq!(
+        field(&format!(
+            r#"{{"when":{{"cron":"* * * * *","tz":"X/Y"}},{job}}}"#
+        )),
+        "when.tz"
+    );
+    assert_eq!(
+        field(&format!(r#"{{"when":{{"every_ms":5}},{job}}}"#)),
+        "when.every_ms"
+    );
     assert_eq!(field(&format!(r#"{{"when":{{}},{job}}}"#)), "when");
-    assert_eq!(field(&format!(r#"{{"when":{{"every_ms":1000,"cron":"* * * * *"}},{job}}}"#)), "when");
-    assert_eq!(field(&format!(r#"{{"id":"a/b","when":{{"every_ms":1000}},{job}}}"#)), "id");
-    assert_eq!(field(&format!(r#"{{"when":{{"every_ms":1000}},{job},"overlap":"sometimes"}}"#)), "overlap");
-    assert_eq!(field(&format!(r#"{{"when":{{"every_ms":1000}},{job},"jitter_ms":-1}}"#)), "jitter_ms");
-    assert_eq!(field(r#"{"when":{"every_ms":1000},"job":{"kind":""}}"#), "job.kind");
+    assert_eq!(
+        field(&format!(
+            r#"{{"when":{{"every_ms":1000,"cron":"* * * * *"}},{job}}}"#
+        )),
+        "when"
+    );
+    assert_eq!(
+        field(&format!(
+            r#"{{"id":"a/b","when":{{"every_ms":1000}},{job}}}"#
+        )),
+        "id"
+    );
+    assert_eq!(
+        field(&format!(
+            r#"{{"when":{{"every_ms":1000}},{job},"overlap":"sometimes"}}"#
+        )),
+        "overlap"
+    );
+    assert_eq!(
+        field(&format!(
+            r#"{{"when":{{"every_ms":1000}},{job},"jitter_ms":-1}}"#
+        )),
+        "jitter_ms"
+    );
+    assert_eq!(
+        field(r#"{"when":{"every_ms":1000},"job":{"kind":""}}"#),
+        "job.kind"
+    );
     assert_eq!(field(r#"{"when":{"every_ms":1000}}"#), "");
     assert!(matches!(
         ScheduleSpec::from_json(b"{not json"),

@@ -103,7 +103,10 @@ pub(super) fn list(tx: &Transaction<'_>) -> Result<Vec<ScheduleRow>, StoreError>
 
 /// Moves each schedule's `handled_through` forward (never back). Unknown ids (a schedule
 /// removed meanwhile) are ignored.
-pub(super) fn mark_handled(tx: &Transaction<'_>, marks: &[(String, i64)]) -> Result<(), StoreError> {
+pub(super) fn mark_handled(
+    tx: &Transaction<'_>,
+    marks: &[(String, i64)],
+) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
         "UPDATE schedules SET handled_through=?2
          WHERE id=?1 AND (handled_through IS NULL OR handled_through < ?2)",

@@ -431,9 +431,7 @@ fn run_batch(
             Command::GetSchedule { id, reply } => {
                 replies.push(deferred(reply, schedules::get(&tx, &id)))
             }
-            Command::ListSchedules { reply } => {
-                replies.push(deferred(reply, schedules::list(&tx)))
-            }
+            Command::ListSchedules { reply } => replies.push(deferred(reply, schedules::list(&tx))),
             Command::MarkSchedules { marks, reply } => {
                 let res = in_savepoint(&tx, |sp| schedules::mark_handled(sp, &marks));
                 replies.push(deferred(reply, res))

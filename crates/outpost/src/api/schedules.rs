@@ -201,6 +201,9 @@ pub async fn remove(
     if s.remove(&id).await.map_err(schedule_error)? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found(format!("no schedule {:?}", bounded(&id))))
+        Err(ApiError::not_found(format!(
+            "no schedule {:?}",
+            bounded(&id)
+        )))
     }
 }

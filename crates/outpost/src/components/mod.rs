@@ -15,9 +15,9 @@
 pub mod api;
 pub mod builtins;
 pub mod exec;
-pub mod schedules;
 pub mod host;
 mod inventory;
+pub mod schedules;
 pub mod snmp;
 pub mod stats;
 pub mod traps;

@@ -43,7 +43,11 @@ impl Component for SchedulesComponent {
             match s.load().await {
                 Ok((loaded, 0)) => tracing::info!(loaded, "schedules: loaded"),
                 Ok((loaded, failed)) => {
-                    tracing::error!(loaded, failed, "schedules: some could not be loaded and will not run")
+                    tracing::error!(
+                        loaded,
+                        failed,
+                        "schedules: some could not be loaded and will not run"
+                    )
                 }
                 Err(e) => tracing::error!(error = %e, "schedules: loading failed; none will run"),
             }

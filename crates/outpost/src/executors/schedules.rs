@@ -21,7 +21,7 @@ fn source(cx: &JobContext) -> Source {
         "api" => Source::Api,
         s => match s.strip_prefix("uplink:") {
             Some(u) => Source::Uplink(u.to_owned()),
-            None => Source::Uplink(s.to_owned()),
+            None => Source::Adapter(s.strip_prefix("adapter:").unwrap_or(s).to_owned()),
         },
     }
 }
@@ -119,7 +119,10 @@ impl Executor for Update {
     async fn run(&self, p: serde_json::Value, cx: JobContext) -> Result<ScheduleView, ExecError> {
         let spec = decode(&p).map_err(|e| ExecError::new("invalid_field", e.to_string()))?;
         let id = spec.id.clone().unwrap_or_default();
-        self.0.update(&id, spec, source(&cx)).await.map_err(exec_error)
+        self.0
+            .update(&id, spec, source(&cx))
+            .await
+            .map_err(exec_error)
     }
 }
 

@@ -213,8 +213,7 @@ impl Schedules {
                     reason: other.to_string(),
                 },
             })?;
-        Ok(d
-            .registry()
+        Ok(d.registry()
             .redact(&job.kind, &job.params)
             .unwrap_or(serde_json::Value::Null))
     }

@@ -42,10 +42,7 @@ impl Stored {
     ) -> String {
         let mut v = spec.to_value();
         if let Some(job) = v.get_mut("job").and_then(Value::as_object_mut) {
-            job.insert(
-                "params".into(),
-                sealer.seal(id, &spec.job.params, redacted),
-            );
+            job.insert("params".into(), sealer.seal(id, &spec.job.params, redacted));
         }
         serde_json::json!({"source": source, "spec": v}).to_string()
     }
