@@ -33,6 +33,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "builtins", "state": "running"},
             {"name": "snmp", "state": "running"},
             {"name": "host", "state": "running"},
+            {"name": "lifecycle", "state": "running"},
             {"name": "exec", "state": "off"},
             {"name": "traps", "state": "running"},
             {"name": "uplink.mqtt", "state": "off"},

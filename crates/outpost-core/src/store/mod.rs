@@ -5,6 +5,7 @@
 //! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
 //! after the transaction commits: a caller that is told "stored" can rely on it.
 
+mod reseal;
 mod rows;
 mod schedules;
 mod schema;
@@ -27,6 +28,7 @@ use crate::{
     metrics::CoreMetrics,
 };
 
+pub use reseal::{reseal_offline, ResealError, SealedColumn};
 pub use schedules::ScheduleRow;
 use worker::Command;
 

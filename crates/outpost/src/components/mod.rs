@@ -17,6 +17,7 @@ pub mod builtins;
 pub mod exec;
 pub mod host;
 mod inventory;
+pub mod lifecycle;
 pub mod schedules;
 pub mod snmp;
 pub mod stats;
@@ -82,6 +83,10 @@ pub struct Shared {
     pub core_metrics: CoreMetrics,
     /// Every component and its state, for `agent.info`.
     pub inventory: Arc<Inventory>,
+    /// The key that seals secrets kept in the store (schedules' credentials).
+    pub keyring: Arc<outpost_secrets::Keyring>,
+    /// Restart, shutdown and config changes, for the API, uplink jobs and adapters.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// A capability the daemon starts and stops. Its name and its phase are on its line of the

@@ -21,7 +21,7 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
         shared.store.clone(),
         cfg.jobs.default_timeout_ms,
         cfg.jobs.max_timeout_ms,
-        schedules::sealer(shared)?,
+        schedules::sealer(shared),
     )))))
 }
 

@@ -94,6 +94,7 @@ pub const KEYS: &[Key] = &[
     key("exec.scripts_dir", Ty::Str, None, "Scripts runnable by name (sh, bash, python3): regular files owned by root or the agent, not writable by others."),
     key("exec.allow_inline", Ty::Bool, Some("false"), "Accept scripts sent in the request itself. Logged at warn on every start while on."),
     key("exec.user", Ty::Str, Some("\"nobody\""), "Who commands run as when the agent runs as root and the command names no user."),
+    key("secrets.key_file", Ty::Str, None, "The 256-bit key that seals stored secrets (32 bytes, or 64 hex digits; also OUTPOST_SECRET_KEY_FILE, e.g. a systemd credential). Default: DATA_DIR/secret.key, generated on first start (mode 0600)."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
     key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),
     key("shutdown.egress_ms", Ty::Int, Some("3000"), "Shutdown's phase after the drain: how long uplinks and the stats push may take to send and close."),
@@ -105,6 +106,7 @@ pub const KEYS: &[Key] = &[
 /// compatibility with the agents Outpost replaces. The rule's own name wins over an alias.
 pub const ALIASES: &[(&str, &str)] = &[
     ("OUTPOST_TOKEN", "api.token"),
+    ("OUTPOST_SECRET_KEY_FILE", "secrets.key_file"),
     ("LOG_LEVEL", "log.level"),
     ("TRAP_ENABLED", "trap.enabled"),
     ("TRAP_PORT", "trap.port"),

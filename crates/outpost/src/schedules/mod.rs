@@ -237,7 +237,7 @@ impl Schedules {
         }
         let now = outpost_core::clock::now_ms();
         let source = source.as_string();
-        let text = Stored::encode(&self.0.sealer, &id, &spec, &redacted, &source);
+        let text = Stored::encode(&self.0.sealer, &id, &spec, &redacted, &source)?;
         self.0
             .store
             .insert_schedule(ScheduleRow {
@@ -278,7 +278,7 @@ impl Schedules {
         let _w = self.0.writes.lock().await;
         let now = outpost_core::clock::now_ms();
         let source = source.as_string();
-        let text = Stored::encode(&self.0.sealer, id, &spec, &redacted, &source);
+        let text = Stored::encode(&self.0.sealer, id, &spec, &redacted, &source)?;
         let row = self
             .0
             .store
@@ -442,9 +442,9 @@ pub(crate) fn runner(s: &Schedules) -> run::Runner {
     run::Runner(s.clone())
 }
 
-/// The sealer for this agent's schedules.
-pub(crate) fn sealer(_shared: &crate::components::Shared) -> anyhow::Result<stored::Sealer> {
-    Ok(stored::Sealer::plain())
+/// The sealer for this agent's schedules: the agent's one keyring.
+pub(crate) fn sealer(shared: &crate::components::Shared) -> stored::Sealer {
+    stored::Sealer::new(shared.keyring.clone())
 }
 
 fn enum_name<T: Serialize>(v: &T) -> String {

@@ -3,7 +3,10 @@
 //! with the agent's key, the row's id as associated data, so the store file, its WAL and
 //! any copy of them hold no credential.
 
+use std::sync::Arc;
+
 use outpost_core::ScheduleRow;
+use outpost_secrets::Keyring;
 use serde_json::Value;
 
 use super::{ScheduleError, ScheduleSpec, ScheduleView};
@@ -11,40 +14,52 @@ use super::{ScheduleError, ScheduleSpec, ScheduleView};
 /// Seals and opens a schedule's secret params.
 #[derive(Clone)]
 pub(crate) struct Sealer {
-    _private: (),
+    /// `None`: params are kept as they are (a detached handle, which stores nothing).
+    keyring: Option<Arc<Keyring>>,
 }
 
 impl Sealer {
-    /// No key: params are kept as they are.
+    pub(crate) fn new(keyring: Arc<Keyring>) -> Self {
+        Sealer {
+            keyring: Some(keyring),
+        }
+    }
+
     pub(crate) fn plain() -> Self {
-        Sealer { _private: () }
-    }
-
-    fn seal(&self, _id: &str, params: &Value, _redacted: &Value) -> Value {
-        params.clone()
-    }
-
-    fn open(&self, _id: &str, sealed: &Value) -> Result<Value, String> {
-        Ok(sealed.clone())
+        Sealer { keyring: None }
     }
 }
 
 pub(crate) struct Stored;
 
 impl Stored {
-    /// The row's JSON text.
+    /// The row's JSON text. The whole document is sealed to the row (so the pointers of its
+    /// sealed leaves are the ones `outpost secrets rotate` walks, from the document's root);
+    /// only the params' secret leaves differ from their redacted twin, so only they are
+    /// sealed.
     pub(crate) fn encode(
         sealer: &Sealer,
         id: &str,
         spec: &ScheduleSpec,
         redacted: &Value,
         source: &str,
-    ) -> String {
-        let mut v = spec.to_value();
-        if let Some(job) = v.get_mut("job").and_then(Value::as_object_mut) {
-            job.insert("params".into(), sealer.seal(id, &spec.job.params, redacted));
+    ) -> Result<String, ScheduleError> {
+        let doc = serde_json::json!({"source": source, "spec": spec.to_value()});
+        let Some(keyring) = &sealer.keyring else {
+            return Ok(doc.to_string());
+        };
+        let mut twin = doc.clone();
+        if let Some(p) = twin.pointer_mut("/spec/job/params") {
+            *p = redacted.clone();
         }
-        serde_json::json!({"source": source, "spec": v}).to_string()
+        let sealed =
+            keyring
+                .seal_json(id, &doc, &twin)
+                .map_err(|e| ScheduleError::InvalidField {
+                    field: "job.params".into(),
+                    reason: e.to_string(),
+                })?;
+        Ok(sealed.to_string())
     }
 
     /// The spec with its secrets opened, and who last set it.
@@ -58,17 +73,17 @@ impl Stored {
         };
         let mut v: Value = serde_json::from_str(&row.spec)
             .map_err(|e| damaged(format!("stored spec is not JSON: {e}")))?;
+        if let Some(keyring) = &sealer.keyring {
+            v = keyring
+                .open_json(&row.id, &v)
+                .map_err(|e| damaged(e.to_string()))?;
+        }
         let source = v
             .get("source")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let mut spec = v.get_mut("spec").map(Value::take).unwrap_or_default();
-        if let Some(job) = spec.get_mut("job").and_then(Value::as_object_mut) {
-            if let Some(params) = job.get_mut("params") {
-                *params = sealer.open(&row.id, params).map_err(damaged)?;
-            }
-        }
+        let spec = v.get_mut("spec").map(Value::take).unwrap_or_default();
         let mut spec = ScheduleSpec::from_value(spec)
             .map_err(|e| damaged(format!("stored spec no longer valid: {e}")))?;
         spec.id = Some(row.id.clone());
@@ -117,7 +132,7 @@ impl Stored {
 /// Replaces every `{"$sealed": ...}` with `"[sealed]"`.
 fn hide_sealed(v: &mut Value) {
     match v {
-        Value::Object(o) if o.len() == 1 && o.contains_key("$sealed") => {
+        Value::Object(o) if o.len() == 1 && o.contains_key(outpost_secrets::SEALED_TAG) => {
             *v = Value::String("[sealed]".into())
         }
         Value::Object(o) => o.values_mut().for_each(hide_sealed),
