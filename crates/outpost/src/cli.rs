@@ -74,6 +74,8 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
     /// Manage the key that seals stored secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// List, add and remove schedules through the agent's local API.
+    Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

@@ -489,3 +489,156 @@ async fn issue13_schedules_crud_through_the_uplink_job_kinds() {
     );
     assert_eq!(a.get_json("/v1/schedules").await["schedules"], json!([]));
 }
+
+/// `outpost schedules ...` against the agent, reading its token from the data directory.
+fn cli(a: &Agent, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(common::BIN)
+        .arg("schedules")
+        .args(["--api", &a.url, "--data-dir"])
+        .arg(&a.data_dir)
+        .args(args)
+        .env_remove("OUTPOST_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn issue13_schedules_cli_lists_adds_and_removes_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()));
+    let (code, out, err) = cli(
+        &a,
+        &[
+            "add",
+            "--id",
+            "cli-1",
+            "--cron",
+            "*/5 * * * *",
+            "--tz",
+            "Europe/Oslo",
+            "--kind",
+            "echo",
+            "--params",
+            r#"{"x":1}"#,
+            "--overlap",
+            "queue_one",
+            "--label",
+            "site=north",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.trim(), "added cli-1");
+    let s = a.get_json("/v1/schedules/cli-1").await;
+    assert_eq!(
+        s["when"],
+        json!({"cron": "*/5 * * * *", "tz": "Europe/Oslo"})
+    );
+    assert_eq!(s["overlap"], "queue_one");
+    assert_eq!(s["labels"], json!({"site": "north"}));
+    let (code, out, err) = cli(
+        &a,
+        &[
+            "--json",
+            "add",
+            "--spec",
+            r#"{"id":"cli-2","when":{"every_ms":60000},"job":{"kind":"echo"}}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["id"], "cli-2");
+
+    let (code, out, _) = cli(&a, &["list"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().next().unwrap().starts_with("ID"), "{out}");
+    assert!(
+        out.contains("cli-1") && out.contains("*/5 * * * * (Europe/Oslo)"),
+        "{out}"
+    );
+    assert!(out.contains("every 60000 ms"), "{out}");
+    let (code, out, _) = cli(&a, &["--json", "list"]);
+    assert_eq!(code, 0);
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["cli-1", "cli-2"]);
+
+    // Bad input exits 2 with the field named: the agent's refusal, or the CLI's own.
+    let (code, _, err) = cli(&a, &["add", "--cron", "61 * * * *", "--kind", "echo"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("when.cron"), "{err}");
+    let (code, _, err) = cli(
+        &a,
+        &[
+            "add",
+            "--every-ms",
+            "1000",
+            "--kind",
+            "echo",
+            "--params",
+            "{",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--params"), "{err}");
+    let (code, _, err) = cli(&a, &["add", "--every-ms", "1000"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--kind"), "{err}");
+    let (code, _, err) = cli(
+        &a,
+        &[
+            "add",
+            "--id",
+            "cli-1",
+            "--every-ms",
+            "1000",
+            "--kind",
+            "echo",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("already exists"), "{err}");
+    let (code, _, err) = cli(
+        &a,
+        &[
+            "add",
+            "--every-ms",
+            "1000",
+            "--kind",
+            "echo",
+            "--label",
+            "x",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, _) = cli(&a, &["rm", "cli-1"]);
+    assert_eq!((code, out.trim()), (0, "removed cli-1"));
+    let (code, _, err) = cli(&a, &["rm", "cli-1"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no schedule"), "{err}");
+    // Without a token anywhere: a usage error, before any request.
+    let out = std::process::Command::new(common::BIN)
+        .args([
+            "schedules",
+            "--api",
+            &a.url,
+            "--data-dir",
+            "/nonexistent",
+            "list",
+        ])
+        .env_remove("OUTPOST_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
