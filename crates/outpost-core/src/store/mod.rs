@@ -402,14 +402,34 @@ impl Store {
         self.call(|reply| Command::ListSchedules { reply }).await
     }
 
-    /// Records, in one step of the current group commit, that each schedule's due times up
-    /// to its time were handled (moved forward only).
-    pub async fn mark_schedules(&self, marks: Vec<(String, i64)>) -> Result<(), StoreError> {
-        if marks.is_empty() {
-            return Ok(());
-        }
-        self.call(|reply| Command::MarkSchedules { marks, reply })
-            .await
+    /// Queues, for one step of a group commit, the record that each schedule's due times up
+    /// to its time were handled (moved forward only). Returns once the command is queued:
+    /// anything sent to the store after it commits in the same transaction or a later one
+    /// (one thread takes commands in order), so a caller may submit the jobs at once and
+    /// still never have a job stored without its mark. The returned future resolves when
+    /// the mark commits.
+    pub async fn queue_schedule_marks(
+        &self,
+        marks: Vec<(String, i64)>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+        StoreError,
+    > {
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.op_timeout;
+        tokio::time::timeout(
+            timeout,
+            self.tx.send(Command::MarkSchedules { marks, reply }),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(timeout))?
+        .map_err(|_| StoreError::Closed)?;
+        Ok(async move {
+            tokio::time::timeout(timeout, rx)
+                .await
+                .map_err(|_| StoreError::Timeout(timeout))?
+                .map_err(|_| StoreError::Closed)?
+        })
     }
 
     /// Finishes every queued command, checkpoints the WAL and stops the thread.

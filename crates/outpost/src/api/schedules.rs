@@ -123,7 +123,7 @@ async fn decode(body: Body) -> Result<ScheduleSpec, ApiError> {
 }
 
 /// Every schedule, by id.
-#[utoipa::path(get, path = "/v1/schedules",
+#[utoipa::path(get, path = "/v1/schedules", operation_id = "list_schedules",
     responses((status = 200, description = "Schedules, by id", body = ScheduleList)),
     security(("bearer" = [])), tag = "schedules")]
 pub async fn list(State(s): State<Schedules>) -> Result<Json<ScheduleList>, ApiError> {
@@ -132,7 +132,7 @@ pub async fn list(State(s): State<Schedules>) -> Result<Json<ScheduleList>, ApiE
 }
 
 /// Add a schedule. Answers 201 with it, secrets redacted.
-#[utoipa::path(post, path = "/v1/schedules", request_body = NewSchedule,
+#[utoipa::path(post, path = "/v1/schedules", operation_id = "add_schedule", request_body = NewSchedule,
     responses(
         (status = 201, description = "Added", body = ScheduleView),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
@@ -147,7 +147,7 @@ pub async fn add(State(s): State<Schedules>, body: Body) -> Result<Response, Api
 }
 
 /// One schedule.
-#[utoipa::path(get, path = "/v1/schedules/{id}", params(("id" = String, Path, description = "Schedule id")),
+#[utoipa::path(get, path = "/v1/schedules/{id}", operation_id = "get_schedule", params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 200, description = "The schedule", body = ScheduleView),
         (status = 404, description = "No such schedule", body = ErrorBody)),
@@ -164,7 +164,7 @@ pub async fn read(
 }
 
 /// Replace a schedule's spec. Due times before the change count as handled.
-#[utoipa::path(put, path = "/v1/schedules/{id}", params(("id" = String, Path, description = "Schedule id")),
+#[utoipa::path(put, path = "/v1/schedules/{id}", operation_id = "replace_schedule", params(("id" = String, Path, description = "Schedule id")),
     request_body = NewSchedule,
     responses(
         (status = 200, description = "Replaced", body = ScheduleView),
@@ -189,7 +189,7 @@ pub async fn replace(
 }
 
 /// Remove a schedule. A job it already submitted runs on.
-#[utoipa::path(delete, path = "/v1/schedules/{id}", params(("id" = String, Path, description = "Schedule id")),
+#[utoipa::path(delete, path = "/v1/schedules/{id}", operation_id = "remove_schedule", params(("id" = String, Path, description = "Schedule id")),
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "No such schedule", body = ErrorBody)),

@@ -1,7 +1,8 @@
-//! What a due time does: every action of one firing is marked handled in one store step
-//! (before any job is submitted: a crash between the two loses a run rather than doubling
-//! one, as interrupted jobs are never re-run either), then each run is submitted on a task
-//! of its own, which waits for the job to end so overlap control knows it is done.
+//! What a due time does: every action of one firing is marked handled in one store step,
+//! queued before any job is submitted (so it commits no later than their records: a crash
+//! between the two loses a run rather than doubling one, as interrupted jobs are never
+//! re-run either), then each run is submitted on a task of its own, which waits for the job
+//! to end so overlap control knows it is done.
 
 use std::{
     sync::{
@@ -50,10 +51,19 @@ async fn handle(s: Schedules, actions: Vec<Action>) {
             (a.id().to_string(), through)
         })
         .collect();
-    if let Err(e) = inner.store.mark_schedules(marks).await {
+    // Queued ahead of the jobs' own records, so it commits no later than any of them;
+    // not waited for, so a due time's jobs are accepted without a commit in between.
+    match inner.store.queue_schedule_marks(marks).await {
+        Ok(committed) => {
+            tokio::spawn(async move {
+                if let Err(e) = committed.await {
+                    tracing::warn!(error = %e, "schedules: recording handled due times failed");
+                }
+            });
+        }
         // Run anyway: a store that cannot take this mark will not take the jobs either,
         // and each refusal is logged there.
-        tracing::warn!(error = %e, "schedules: recording handled due times failed");
+        Err(e) => tracing::warn!(error = %e, "schedules: recording handled due times failed"),
     }
     for a in actions {
         match a {
