@@ -642,3 +642,72 @@ async fn issue13_schedules_cli_lists_adds_and_removes_through_the_api() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Over a real MQTT uplink: schedule CRUD as jobs in the envelope, and the scheduled jobs'
+/// results delivered through the outbox like any other, tagged with the schedule's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue13_schedules_crud_and_tagged_results_over_an_mqtt_uplink() {
+    use common::{mosquitto::Broker, mqtt_peer::Peer};
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()).mqtt_uplink(&broker.url(), "sch-1"));
+    let peer = Peer::connect(broker.port, "cp-sch", &["outpost/sch-1/results"]).await;
+    a.wait_connected("mqtt").await;
+    let jobs = "outpost/sch-1/jobs";
+    let result_of = |id: String| {
+        let peer = &peer;
+        async move {
+            wait_for("the job's result", Duration::from_secs(20), || async {
+                peer.results().iter().any(|(i, _, _)| *i == id)
+            })
+            .await;
+            peer.results()
+                .into_iter()
+                .find(|(i, _, _)| *i == id)
+                .unwrap()
+                .2
+        }
+    };
+    let add = peer
+        .job(
+            jobs,
+            "schedule.add",
+            json!({"id": "over-mqtt", "when": {"every_ms": 1000}, "job": {"kind": "echo", "params": {"via": "mqtt"}}}),
+        )
+        .await;
+    let r = result_of(add).await;
+    assert_eq!(r["state"], "succeeded", "{r}");
+    assert_eq!(r["output"]["source"], "uplink:mqtt", "{r}");
+    assert_eq!(
+        r["schedule"],
+        Value::Null,
+        "the add itself is no scheduled job"
+    );
+    // The schedule's own jobs come back through the uplink, tagged.
+    wait_for(
+        "a scheduled result over MQTT",
+        Duration::from_secs(20),
+        || async {
+            peer.results()
+                .iter()
+                .any(|(_, _, r)| r["schedule"] == "over-mqtt")
+        },
+    )
+    .await;
+    let (_, _, tagged) = peer
+        .results()
+        .into_iter()
+        .find(|(_, _, r)| r["schedule"] == "over-mqtt")
+        .unwrap();
+    assert_eq!(tagged["source"], "schedule", "{tagged}");
+    assert_eq!(tagged["output"], json!({"via": "mqtt"}), "{tagged}");
+    let list = result_of(peer.job(jobs, "schedule.list", json!({})).await).await;
+    assert_eq!(list["output"]["schedules"][0]["id"], "over-mqtt", "{list}");
+    let rm = result_of(
+        peer.job(jobs, "schedule.remove", json!({"id": "over-mqtt"}))
+            .await,
+    )
+    .await;
+    assert_eq!(rm["output"]["removed"], true, "{rm}");
+    assert_eq!(a.get_json("/v1/schedules").await["schedules"], json!([]));
+}
