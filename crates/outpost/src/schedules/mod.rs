@@ -378,26 +378,32 @@ impl Schedules {
         handled_through: Option<i64>,
         now: i64,
     ) -> ScheduleView {
-        let plan = Plan {
-            // Checked by `spec.check()` or when it was stored; an interval counts from the
-            // schedule's creation.
-            cadence: match Cadence::compile(&active.spec.when, active.created_at, now) {
-                Ok(c) => c,
-                Err(_) => Cadence::Every {
-                    ms: i64::MAX / 4,
-                    anchor: now,
-                },
-            },
-            missed: active.spec.missed,
-            overlap: active.spec.overlap,
-            jitter_ms: active.spec.jitter_ms,
+        // Checked by `spec.check()` when it was accepted or loaded; an interval counts from
+        // the schedule's creation.
+        let plan = match Cadence::compile(&active.spec.when, active.created_at, now) {
+            Ok(cadence) => Some(Plan {
+                cadence,
+                missed: active.spec.missed,
+                overlap: active.spec.overlap,
+                jitter_ms: active.spec.jitter_ms,
+            }),
+            Err(e) => {
+                tracing::error!(schedule = %id, error = %e, "schedule is never due again; it stays listed");
+                None
+            }
         };
         let active = Arc::new(active);
         self.active().insert(id.clone(), active.clone());
-        let missed = self
-            .0
-            .timer
-            .update(|t| t.insert(id.clone(), plan, handled_through, now));
+        let missed = match plan {
+            Some(plan) => self
+                .0
+                .timer
+                .update(|t| t.insert(id.clone(), plan, handled_through, now)),
+            None => self.0.timer.update(|t| {
+                t.remove(&id);
+                None
+            }),
+        };
         if let Some(action) = missed {
             run::fire(self, vec![action]);
         }
