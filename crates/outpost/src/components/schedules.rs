@@ -29,6 +29,7 @@ impl Component for SchedulesComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         let s = self.0.clone();
         self.0 = r.common::<Schedules>(move |_| s);
+        self.0.inner().figures.register(r.metrics);
         executors::schedules::register(r.kinds, self.0.clone());
         r.routes.extend(api::schedules::routes(self.0.clone()));
         Ok(())

@@ -299,7 +299,11 @@ impl Schedules {
     pub async fn remove(&self, id: &str) -> Result<bool, ScheduleError> {
         let _w = self.0.writes.lock().await;
         let found = self.0.store.delete_schedule(id).await?;
-        self.active().remove(id);
+        {
+            let mut map = self.active();
+            map.remove(id);
+            self.0.figures.schedules.set(map.len() as i64);
+        }
         self.0.timer.update(|t| t.remove(id));
         Ok(found)
     }
@@ -393,7 +397,11 @@ impl Schedules {
             }
         };
         let active = Arc::new(active);
-        self.active().insert(id.clone(), active.clone());
+        {
+            let mut map = self.active();
+            map.insert(id.clone(), active.clone());
+            self.0.figures.schedules.set(map.len() as i64);
+        }
         let missed = match plan {
             Some(plan) => self
                 .0

@@ -4,25 +4,53 @@
 //! re-run either), then each run is submitted on a task of its own, which waits for the job
 //! to end so overlap control knows it is done.
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use outpost_core::JobSpec;
 use outpost_schedule::{Action, Sink};
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge},
+    registry::Registry,
+};
 
 use super::Schedules;
 
-/// Counts for `/metrics` and tests.
-#[derive(Debug, Default)]
+/// The schedules' figures on `/metrics`.
+#[derive(Debug, Default, Clone)]
 pub struct Figures {
-    pub submitted: AtomicU64,
-    pub skipped: AtomicU64,
-    pub refused: AtomicU64,
+    /// Due times that submitted their job.
+    pub submitted: Counter,
+    /// Due times skipped by the overlap policy or a pause.
+    pub skipped: Counter,
+    /// Due times whose job the dispatcher refused (busy, shutting down, a kind gone).
+    pub refused: Counter,
+    /// Schedules loaded and running.
+    pub schedules: Gauge,
+}
+
+impl Figures {
+    pub fn register(&self, reg: &mut Registry) {
+        reg.register(
+            "outpost_schedule_runs_submitted",
+            "Due times that submitted their schedule's job",
+            self.submitted.clone(),
+        );
+        reg.register(
+            "outpost_schedule_runs_skipped",
+            "Due times skipped by the overlap policy or a pause",
+            self.skipped.clone(),
+        );
+        reg.register(
+            "outpost_schedule_runs_refused",
+            "Due times whose job the dispatcher refused (busy, shutting down, kind gone)",
+            self.refused.clone(),
+        );
+        reg.register(
+            "outpost_schedules",
+            "Schedules loaded and running",
+            self.schedules.clone(),
+        );
+    }
 }
 
 /// The timer's sink: hands each firing to a task.
@@ -72,7 +100,7 @@ async fn handle(s: Schedules, actions: Vec<Action>) {
                 tokio::spawn(async move { submit(s, id, due).await });
             }
             Action::Skip { id, due, why } => {
-                inner.figures.skipped.fetch_add(1, Ordering::Relaxed);
+                inner.figures.skipped.inc();
                 tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
             }
         }
@@ -103,13 +131,13 @@ async fn submit(s: Schedules, id: Arc<str>, due: i64) {
     drop(active);
     match dispatcher.submit_scheduled(spec, id.to_string()).await {
         Ok(mut submitted) => {
-            inner.figures.submitted.fetch_add(1, Ordering::Relaxed);
+            inner.figures.submitted.inc();
             tracing::debug!(schedule = %id, due, job = %submitted.id, "schedule: job submitted");
             // Ends when the result is stored, or when the dispatcher is gone (shutdown).
             let _ = submitted.done.wait_for(|d| d.is_some()).await;
         }
         Err(e) => {
-            inner.figures.refused.fetch_add(1, Ordering::Relaxed);
+            inner.figures.refused.inc();
             tracing::warn!(schedule = %id, due, code = e.code(), error = %e, "schedule: job refused");
         }
     }
