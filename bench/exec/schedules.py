@@ -33,7 +33,7 @@ import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-OUTPOST = os.path.join(TARGET, "release", "outpost")
+OUTPOST = os.environ.get("OUTPOST_BIN", os.path.join(TARGET, "release", "outpost"))
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -85,11 +85,18 @@ impl Timer {
             let now = clock.now_ms();
             let (fired, next) = {
                 let mut t = self.lock();
-                let fired = t.fire(now);
-                (fired, t.next_fire())
+                let fired = t.take_due(now);
+                let next = if fired.is_empty() {
+                    t.next_fire()
+                } else {
+                    None
+                };
+                (fired, next)
             };
             if !fired.is_empty() {
+                // The jobs first, then the next due times (a cron computation each).
                 sink.fire(fired);
+                self.lock().reschedule(now);
                 continue;
             }
             let sleep = match next {

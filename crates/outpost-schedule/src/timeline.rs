@@ -85,6 +85,8 @@ pub struct Timeline {
     entries: HashMap<Arc<str>, Entry>,
     order: BTreeSet<(i64, Arc<str>)>,
     paused: bool,
+    /// Taken by `take_due`, not yet rescheduled: (id, the due time taken).
+    unscheduled: Vec<(Arc<str>, i64)>,
 }
 
 impl Timeline {
@@ -175,7 +177,17 @@ impl Timeline {
 
     /// Everything that fires at or before `now`, each rescheduled to its next due time.
     pub fn fire(&mut self, now: i64) -> Vec<Action> {
+        let out = self.take_due(now);
+        self.reschedule(now);
+        out
+    }
+
+    /// What fires at or before `now`, without rescheduling: the timer hands the actions on
+    /// first, so 10,000 jobs due on the same minute are not held back by 10,000 cron
+    /// computations, then calls [`reschedule`](Self::reschedule).
+    pub fn take_due(&mut self, now: i64) -> Vec<Action> {
         let mut out = Vec::new();
+        let paused = self.paused;
         while let Some((at, _)) = self.order.first() {
             if *at > now {
                 break;
@@ -183,7 +195,6 @@ impl Timeline {
             let Some((_, id)) = self.order.pop_first() else {
                 break;
             };
-            let paused = self.paused;
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
@@ -191,46 +202,51 @@ impl Timeline {
                 continue;
             };
             let action = if paused {
-                Action::Skip {
+                Some(Action::Skip {
                     id: id.clone(),
                     due,
                     why: SkipReason::Paused,
-                }
+                })
             } else if entry.running == 0 || entry.plan.overlap == Overlap::Allow {
                 entry.running += 1;
-                Action::Run {
+                Some(Action::Run {
                     id: id.clone(),
                     due,
                     through: due,
-                }
+                })
             } else if entry.plan.overlap == Overlap::QueueOne && entry.queued.is_none() {
+                // Runs (and is handled) when the running job ends.
                 entry.queued = Some(due);
-                // Handled once it runs; nothing to emit now.
-                let plan = entry.plan.clone();
-                let next = Self::next_from(&id, &plan, due, now);
-                if let Some(e) = self.entries.get_mut(&id) {
-                    e.next = next;
-                }
-                if let Some((_, at)) = next {
-                    self.order.insert((at, id));
-                }
-                continue;
+                None
             } else {
-                Action::Skip {
+                Some(Action::Skip {
                     id: id.clone(),
                     due,
                     why: SkipReason::Overlap,
-                }
+                })
             };
-            let plan = entry.plan.clone();
-            let next = Self::next_from(&id, &plan, due, now);
+            out.extend(action);
+            self.unscheduled.push((id, due));
+        }
+        out
+    }
+
+    /// Gives every schedule [`take_due`](Self::take_due) took its next due time. One that
+    /// was replaced or removed meanwhile is left as it is.
+    pub fn reschedule(&mut self, now: i64) {
+        for (id, due) in std::mem::take(&mut self.unscheduled) {
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if entry.next.is_some() {
+                continue;
+            }
+            let next = Self::next_from(&id, &entry.plan, due, now);
             entry.next = next;
             if let Some((_, at)) = next {
                 self.order.insert((at, id));
             }
-            out.push(action);
         }
-        out
     }
 
     /// A job of `id` ended. Returns the queued run it releases, if any.
