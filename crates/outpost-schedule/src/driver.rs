@@ -38,6 +38,9 @@ pub trait Sink: Send + Sync + 'static {
 /// most this late; cheap enough to ignore, far enough apart to count as asleep.
 const MAX_SLEEP: Duration = Duration::from_secs(600);
 
+/// Schedules rescheduled per hold of the lock after a firing.
+const RESCHEDULE_SLICE: usize = 1024;
+
 /// The timeline and the notice that it changed, shared by the timer task and every handle.
 #[derive(Clone, Default)]
 pub struct Timer {
@@ -94,9 +97,16 @@ impl Timer {
                 (fired, next)
             };
             if !fired.is_empty() {
-                // The jobs first, then the next due times (a cron computation each).
+                // The jobs first: the sink's task is spawned on this thread, and runs only
+                // once this task yields. Then the next due times, a slice at a time, so the
+                // lock the jobs' ends take is never held for long.
                 sink.fire(fired);
-                self.lock().reschedule(now);
+                loop {
+                    tokio::task::yield_now().await;
+                    if !self.lock().reschedule_some(now, RESCHEDULE_SLICE) {
+                        break;
+                    }
+                }
                 continue;
             }
             let sleep = match next {

@@ -234,19 +234,45 @@ impl Timeline {
     /// Gives every schedule [`take_due`](Self::take_due) took its next due time. One that
     /// was replaced or removed meanwhile is left as it is.
     pub fn reschedule(&mut self, now: i64) {
-        for (id, due) in std::mem::take(&mut self.unscheduled) {
+        while self.reschedule_some(now, usize::MAX) {}
+    }
+
+    /// [`reschedule`](Self::reschedule) for at most `limit` schedules; returns whether some
+    /// remain. The timer works in slices so the lock is never held for long. Schedules that
+    /// share a cron expression and zone share the computation of their next due time.
+    pub fn reschedule_some(&mut self, now: i64, limit: usize) -> bool {
+        let take = limit.min(self.unscheduled.len());
+        let batch: Vec<_> = self.unscheduled.drain(..take).collect();
+        let mut shared: HashMap<(Arc<str>, chrono_tz::Tz, i64), Option<i64>> = HashMap::new();
+        for (id, due) in batch {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
             if entry.next.is_some() {
                 continue;
             }
-            let next = Self::next_from(&id, &entry.plan, due, now);
+            let plan = &entry.plan;
+            let mut after = |t: i64| match &plan.cadence {
+                Cadence::Cron { expr, tz, .. } => *shared
+                    .entry((expr.clone(), *tz, t))
+                    .or_insert_with(|| plan.cadence.next_after(t)),
+                other => other.next_after(t),
+            };
+            let next = (|| {
+                let mut next = after(due)?;
+                // Fell more than a period behind (a suspended machine, a clock step): the
+                // first due time after now; a backlog is never replayed.
+                if next + (plan.jitter_ms as i64) < now {
+                    next = after(now)?;
+                }
+                Some((next, next + jitter::offset(&id, next, plan.jitter_ms)))
+            })();
             entry.next = next;
             if let Some((_, at)) = next {
                 self.order.insert((at, id));
             }
         }
+        !self.unscheduled.is_empty()
     }
 
     /// A job of `id` ended. Returns the queued run it releases, if any.
@@ -284,16 +310,5 @@ impl Timeline {
     fn next_for(&self, id: &str, plan: &Plan, now: i64) -> Option<(i64, i64)> {
         let due = plan.cadence.next_after(now)?;
         Some((due, due + jitter::offset(id, due, plan.jitter_ms)))
-    }
-
-    /// The due time after `due`; when the process fell more than a period behind (a
-    /// suspended machine, a clock step), the first one after `now` instead: the missed-run
-    /// policy covers stops, and a backlog is never replayed.
-    fn next_from(id: &str, plan: &Plan, due: i64, now: i64) -> Option<(i64, i64)> {
-        let mut next = plan.cadence.next_after(due)?;
-        if next + (plan.jitter_ms as i64) < now {
-            next = plan.cadence.next_after(now)?;
-        }
-        Some((next, next + jitter::offset(id, next, plan.jitter_ms)))
     }
 }

@@ -42,15 +42,15 @@ impl WhenError {
 /// A compiled `When`: answers "the first due time strictly after t".
 #[derive(Debug, Clone)]
 pub enum Cadence {
+    /// `expr` as written: schedules that share an expression and a zone share their due
+    /// times, so the timeline computes them once per firing (`Timeline::reschedule_some`).
     Cron {
         cron: Box<Cron>,
         tz: Tz,
+        expr: std::sync::Arc<str>,
     },
     /// Due at `anchor + k * ms`, k >= 1.
-    Every {
-        ms: i64,
-        anchor: i64,
-    },
+    Every { ms: i64, anchor: i64 },
 }
 
 impl Cadence {
@@ -85,6 +85,7 @@ impl Cadence {
                 Cadence::Cron {
                     cron: Box::new(parsed),
                     tz,
+                    expr: expr.as_str().into(),
                 }
             }
             When::Every { ms } => {
@@ -117,7 +118,7 @@ impl Cadence {
                 let k = (t - anchor) / ms + 1;
                 anchor.checked_add(k.checked_mul(*ms)?)
             }
-            Cadence::Cron { cron, tz } => {
+            Cadence::Cron { cron, tz, .. } => {
                 // Whole seconds: croner steps from the given time by one second and keeps
                 // its sub-second part, so a due time would inherit the caller's milliseconds.
                 let secs = t.div_euclid(1000);
