@@ -163,7 +163,23 @@ async fn serve(
     );
     let mut routes = registered.routes;
     let registry = Arc::new(registered.metrics);
-    let mut running = components::start_all(built, &shared, &dispatcher, &registry, &mut routes)?;
+    let mut running = match components::start_all(
+        built,
+        &shared,
+        &dispatcher,
+        &registry,
+        &mut routes,
+    ) {
+        Ok(r) => r,
+        Err(components::StartFailed { error, mut started }) => {
+            // What started is stopped in its phases, and the store closed, before the error
+            // ends the process: no task is cut off holding a half-written batch.
+            tracing::error!(error = %format!("{error:#}"), "start failed: stopping what started");
+            stop_phases(&cfg, &dispatcher, &mut started).await;
+            close_store(&cfg, &store).await?;
+            return Err(error);
+        }
+    };
 
     let outcome = tokio::select! {
         s = signals.recv() => Ok(s.to_string()),
@@ -180,6 +196,17 @@ async fn serve(
         pending = dispatcher.pending(),
         "shutting down: new jobs refused, running jobs draining"
     );
+    stop_phases(&cfg, &dispatcher, &mut running).await;
+    close_store(&cfg, &store).await?;
+    outcome?;
+    tracing::info!("stopped");
+    Ok(lifecycle.action())
+}
+
+/// Stops the components phase by phase (intake, drain, egress, serve), each within its
+/// `shutdown.*` deadline; the drain lets running jobs finish or records them interrupted.
+async fn stop_phases(cfg: &Config, dispatcher: &Dispatcher, running: &mut components::Running) {
+    let d = &cfg.shutdown;
     for phase in Phase::ALL {
         let ms = match phase {
             Phase::Intake => d.intake_ms,
@@ -198,13 +225,13 @@ async fn serve(
         }
         running.stop(phase, Duration::from_millis(ms)).await;
     }
-    tokio::time::timeout(Duration::from_millis(d.store_ms), store.close())
+}
+
+async fn close_store(cfg: &Config, store: &Store) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_millis(cfg.shutdown.store_ms), store.close())
         .await
         .context("closing the store: shutdown.store_ms passed")?
-        .context("closing the store")?;
-    outcome?;
-    tracing::info!("stopped");
-    Ok(lifecycle.action())
+        .context("closing the store")
 }
 
 /// Opens the store in DATA_DIR, marking jobs the last process left unfinished interrupted.

@@ -305,6 +305,13 @@ pub fn register_all(components: &mut [Built], shared: &Shared) -> anyhow::Result
     Ok(out)
 }
 
+/// A component failed to start. The ones started before it are in `started`, for the daemon
+/// to stop in their phases (their tasks may hold the store, sockets, child processes).
+pub struct StartFailed {
+    pub error: anyhow::Error,
+    pub started: Running,
+}
+
 /// Phase 2 for every component, in list order.
 pub fn start_all(
     components: Vec<Built>,
@@ -312,7 +319,7 @@ pub fn start_all(
     dispatcher: &Dispatcher,
     registry: &Arc<Registry>,
     routes: &mut Vec<ApiRoute>,
-) -> anyhow::Result<Running> {
+) -> Result<Running, StartFailed> {
     let (fatal_tx, fatal) = mpsc::channel(4);
     let mut phases: Vec<_> = Phase::ALL
         .iter()
@@ -340,10 +347,22 @@ pub fn start_all(
         // Running from before its start: a component may serve from within it (the API
         // answers as soon as it is bound), and a failed start stops the daemon anyway.
         shared.inventory.set(name, State::Running);
-        component
-            .start(&mut cx)
-            .map_err(|e| e.context(format!("{name}: starting")))?;
+        // Listed before its start: a component that fails half-way may have started tasks.
         names.push(name);
+        if let Err(e) = component.start(&mut cx) {
+            shared.inventory.set(name, State::Stopped);
+            for (_, _, tasks, _) in &phases {
+                tasks.close();
+            }
+            return Err(StartFailed {
+                error: e.context(format!("{name}: starting")),
+                started: Running {
+                    inventory: shared.inventory.clone(),
+                    phases,
+                    fatal,
+                },
+            });
+        }
     }
     for (_, _, tasks, _) in &phases {
         tasks.close();
