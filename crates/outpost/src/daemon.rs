@@ -117,6 +117,7 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
     Factory::new("exec", Phase::Drain, components::exec::build),
+    Factory::new("schedules", Phase::Intake, components::schedules::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),

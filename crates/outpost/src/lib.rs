@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod metrics_cmd;
 pub mod pem;
 pub mod ping_cmd;
+pub mod schedules;
 pub mod secrets;
 pub mod snmp_cmd;
 pub mod telemetry;
