@@ -30,6 +30,9 @@ import tempfile
 import time
 import uuid
 
+sys.path.insert(0, os.path.dirname(__file__))
+from schedules import free_port  # noqa: E402  (the suite's one copy)
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUTPOST = os.path.join(ROOT, "target", "release", "outpost")
 SPAWN = os.path.join(ROOT, "target", "release", "exec_spawn")
@@ -41,14 +44,6 @@ enabled = true
 [commands.true]
 argv = ["/bin/true"]
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def proc_cpu(pid):
