@@ -39,6 +39,7 @@ pub mod kernel;
 pub mod mosquitto;
 pub mod mqtt_peer;
 pub mod netsnmp;
+pub mod opensearch;
 pub mod peer;
 pub mod phoenix;
 pub mod ports;

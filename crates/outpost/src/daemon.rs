@@ -14,10 +14,11 @@ use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Store, StoreConfig
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    adapters,
     cli::RunArgs,
     components::{self, Factory, Inventory, Phase, Shared},
     config::{self, Config, Sources, SyncMode},
-    telemetry, uplink,
+    sinks, telemetry, uplink,
 };
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -92,12 +93,19 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("builtins", components::builtins::register),
     Factory::passive("snmp", components::snmp::register),
     Factory::passive("host", components::host::register),
+    // Before exec, which takes the `[commands]` table: the adapter reads its parameter order.
+    Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
     Factory::new("exec", Phase::Drain, components::exec::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
     Factory::new("stats", Phase::Egress, components::stats::build),
     Factory::new("api", Phase::Serve, components::api::build),
+    Factory::new(
+        sinks::opensearch::NAME,
+        Phase::Egress,
+        sinks::opensearch::build,
+    ),
 ];
 
 async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::Result<()> {

@@ -2,6 +2,7 @@
 //! integration tests, the fuzz targets and the benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 pub mod api;
 pub mod cli;
 pub mod components;
@@ -13,6 +14,7 @@ pub mod executors;
 pub mod internal_event;
 pub mod metrics_cmd;
 pub mod pem;
+pub mod sinks;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;
