@@ -23,4 +23,7 @@ pub use executor::{ExecError, Executor, JobContext, Registry};
 pub use job::{JobError, JobId, JobRecord, JobSpec, JobState};
 pub use json::RawJson;
 pub use metrics::CoreMetrics;
-pub use store::{OutboxItem, OutboxRow, Store, StoreConfig, StoreError};
+pub use store::{
+    reseal_offline, OutboxItem, OutboxRow, ResealError, SealedColumn, Store, StoreConfig,
+    StoreError,
+};

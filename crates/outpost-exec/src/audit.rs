@@ -228,10 +228,14 @@ struct State {
 }
 
 /// The append side of the log. Appends are serialized by a mutex; each blocks for a
-/// `write` and an `fdatasync` (call it from a blocking thread).
+/// `write` and, when `fsync` is on, an `fdatasync` (call it from a blocking thread).
 pub struct AuditLog {
     path: PathBuf,
     state: Mutex<State>,
+    /// Sync every line to the disk. Off, a line is in the kernel before `append` returns,
+    /// so it survives any crash of the process (not a power loss): the same promise as the
+    /// agent's store with `store.sync = normal`, and ~4 ms less per line on a VM disk.
+    fsync: bool,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -285,7 +289,14 @@ impl AuditLog {
                 prev,
                 poisoned: false,
             }),
+            fsync: true,
         })
+    }
+
+    /// Whether each line is synced to the disk (on by default; see the field).
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -321,7 +332,11 @@ impl AuditLog {
         body.extend_from_slice(b"\"}");
         let line_hash = sha256_hex(&body);
         body.push(b'\n');
-        let written = st.file.write_all(&body).and_then(|()| st.file.sync_data());
+        let fsync = self.fsync;
+        let written =
+            st.file
+                .write_all(&body)
+                .and_then(|()| if fsync { st.file.sync_data() } else { Ok(()) });
         if let Err(source) = written {
             st.poisoned = true;
             return Err(AuditError::Io {

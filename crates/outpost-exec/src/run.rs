@@ -179,18 +179,23 @@ fn spawn(plan: &Plan, work_dir: &Path) -> Result<Spawned, StartError> {
     };
     let cwd: PathBuf = plan.cwd.clone().unwrap_or_else(|| tmp.path().to_owned());
 
+    // The run's own directory, and the command's working directory when it names another.
+    let mut writable = vec![tmp.path()];
+    if cwd != tmp.path() {
+        writable.push(cwd.as_path());
+    }
     let (landlock_fd, landlock) = match plan.landlock {
         LandlockMode::Off => (None, LandlockReport::Off),
-        mode => match sandbox_fs::build(&[cwd.as_path(), tmp.path()]) {
+        mode => match sandbox_fs::build(&writable) {
             Ok((fd, abi)) => (
                 Some(fd),
                 LandlockReport::Enforced {
                     abi,
-                    writable: vec![
-                        cwd.display().to_string(),
-                        tmp.path().display().to_string(),
-                        "/dev/null".into(),
-                    ],
+                    writable: writable
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .chain(["/dev/null".to_owned()])
+                        .collect(),
                 },
             ),
             Err(reason) if mode == LandlockMode::Required => {

@@ -2,13 +2,11 @@
 //! socktop_connector's types, the process list with prost.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use flate2::read::GzDecoder;
 use outpost_host::processes::{Process as HostProcess, ProcessList};
 use outpost_host::socktop::{self, answer, Frame, Reply, COMPRESSION_THRESHOLD};
 use outpost_host::Host;
 use outpost_test_support::kernel::meminfo_kib;
 use serde::Deserialize;
-use std::io::Read;
 
 // socktop 1.60's types, written out here rather than imported so a renamed
 // or retyped field on our side fails this test.
@@ -96,11 +94,7 @@ fn is_gzip(b: &[u8]) -> bool {
     b.starts_with(&[0x1f, 0x8b])
 }
 
-fn gunzip(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    GzDecoder::new(b).read_to_end(&mut out).unwrap();
-    out
-}
+use outpost_test_support::gzip::gunzip;
 
 /// How socktop_connector reads a JSON reply: text as is, binary gunzipped.
 fn json_of(reply: Reply) -> String {

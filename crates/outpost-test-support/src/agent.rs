@@ -50,6 +50,8 @@ pub struct Agent {
 pub struct Options {
     pub data_dir: PathBuf,
     pub env: Vec<(String, String)>,
+    /// Variables the launcher would set that this agent must not see.
+    pub unset: Vec<String>,
     pub args: Vec<String>,
 }
 
@@ -58,8 +60,14 @@ impl Options {
         Options {
             data_dir: data_dir.to_owned(),
             env: vec![],
+            unset: vec![],
             args: vec![],
         }
+    }
+    /// Leaves `k` out of the agent's environment (e.g. `LOG_LEVEL`, so the file's value counts).
+    pub fn unset(mut self, k: &str) -> Self {
+        self.unset.push(k.into());
+        self
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
@@ -96,6 +104,9 @@ impl Agent {
             .stderr(Stdio::piped());
         for (k, v) in &opts.env {
             cmd.env(k, v);
+        }
+        for k in &opts.unset {
+            cmd.env_remove(k);
         }
         let mut child = cmd.spawn().expect("spawn outpost");
         let stderr = child.stderr.take().unwrap();

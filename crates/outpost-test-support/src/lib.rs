@@ -34,6 +34,7 @@
 pub mod agent;
 pub mod control_plane;
 pub mod fixture;
+pub mod gzip;
 pub mod http;
 pub mod kernel;
 pub mod mosquitto;

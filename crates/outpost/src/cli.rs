@@ -71,6 +71,9 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
     /// Check the exec audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the key that seals stored secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {
@@ -162,6 +165,34 @@ Exit codes: 0 intact, 1 tampered or unreadable (the first bad line is named), 2 
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Re-seal every stored secret under a new key, atomically. Stop the agent first.
+    #[command(after_help = "\
+Examples:
+  outpost secrets rotate --data-dir /var/lib/outpost
+  outpost secrets rotate --config /etc/outpost.toml --new-key-file /etc/credstore/outpost.next
+
+With the key in DATA_DIR/secret.key (the default), a new key is generated beside it and
+replaces it once every value is re-sealed; an interrupted rotation is finished by running the
+command again. With an operator-managed key (secrets.key_file, OUTPOST_SECRET_KEY_FILE), give
+the new key with --new-key-file, then point the setting at it.
+Exit codes: 0 rotated, 1 failure (nothing changed), 2 bad usage or configuration.")]
+    Rotate {
+        #[command(flatten)]
+        file: ConfigFile,
+        /// Data directory (config data_dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The new key (32 bytes or 64 hex digits), for an operator-managed key.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: Option<PathBuf>,
+        /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },

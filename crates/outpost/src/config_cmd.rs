@@ -49,14 +49,7 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
                 }
             };
             if json {
-                let mut out = serde_json::Map::new();
-                for (name, (v, origin)) in &loaded.values {
-                    out.insert(
-                        (*name).to_owned(),
-                        serde_json::json!({ "value": redacted(name, v), "origin": origin.to_string() }),
-                    );
-                }
-                println!("{}", serde_json::Value::Object(out));
+                println!("{}", config::redacted_view(&loaded.values));
             } else {
                 for (name, (v, origin)) in &loaded.values {
                     println!("{name} = {}  # {origin}", redacted(name, v));

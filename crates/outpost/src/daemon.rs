@@ -18,8 +18,12 @@ use crate::{
     cli::RunArgs,
     components::{self, Factory, Inventory, Phase, Shared},
     config::{self, Config, Sources, SyncMode},
+    lifecycle::{Action, Lifecycle},
     sinks, telemetry, uplink,
 };
+
+/// The store's file in the data directory.
+pub const STORE_FILE: &str = "outpost.db";
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -58,9 +62,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let loaded = config::load(Sources {
         file: args.file.config.as_deref(),
         env: &|k| std::env::var(k).ok(),
-        flags,
+        flags: flags.clone(),
     })?;
     let cfg = loaded.config;
+    let lifecycle = Lifecycle::new(args.file.config.clone(), flags, loaded.values);
     telemetry::init(cfg.log.level, cfg.log.format);
     let data_dir = cfg.data_dir()?;
     create_private_dir(&data_dir)?;
@@ -73,7 +78,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     // Boxed: `serve` is a large future, and `block_on` would otherwise move it through
     // several stack frames; the pages it dirties stay resident for the process's life.
-    runtime.block_on(Box::pin(serve(cfg, data_dir, started)))
+    let action = runtime.block_on(Box::pin(serve(cfg, data_dir, started, lifecycle)))?;
+    drop(runtime);
+    match action {
+        Some(Action::Restart) => reexec(),
+        _ => Ok(()),
+    }
+}
+
+/// Replaces this process with the same binary and arguments (the environment is
+/// inherited): a restart keeps the PID, so a supervisor sees no exit. Only returns on error.
+fn reexec() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("finding this binary to restart it")?;
+    tracing::info!(exe = %exe.display(), "restarting");
+    let err = std::process::Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(anyhow::Error::new(err).context(format!("restarting {}", exe.display())))
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
@@ -93,6 +115,7 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("builtins", components::builtins::register),
     Factory::passive("snmp", components::snmp::register),
     Factory::passive("host", components::host::register),
+    Factory::passive("lifecycle", components::lifecycle::register),
     // Before exec, which takes the `[commands]` table: the adapter reads its parameter order.
     Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
     Factory::new("exec", Phase::Drain, components::exec::build),
@@ -108,14 +131,24 @@ const COMPONENTS: &[Factory] = &[
     ),
 ];
 
-async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::Result<()> {
+/// Runs until a signal, a failed component or a lifecycle request; returns the requested
+/// action (restart or shutdown), if that is what stopped it.
+async fn serve(
+    mut cfg: Config,
+    data_dir: PathBuf,
+    started: Instant,
+    lifecycle: Lifecycle,
+) -> anyhow::Result<Option<Action>> {
     // Before anything can answer: a SIGTERM that arrives while the first requests are served
     // must start the graceful stop, not find the default action (death by signal, with
     // accepted jobs left running).
     let signals = ShutdownSignals::install()?;
     let core_metrics = CoreMetrics::default();
     let store = open_store(&cfg, &data_dir, core_metrics.clone())?;
+    let keyring = Arc::new(crate::secrets::open_keyring(&cfg, &data_dir)?);
     let shared = Shared {
+        keyring,
+        lifecycle: lifecycle.clone(),
         started,
         agent_id: uplink::agent_id(cfg.agent.id.as_deref(), &data_dir)?,
         host: build_host(&cfg),
@@ -137,22 +170,50 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
     );
     let mut routes = registered.routes;
     let registry = Arc::new(registered.metrics);
-    let mut running = components::start_all(built, &shared, &dispatcher, &registry, &mut routes)?;
+    let mut running = match components::start_all(
+        built,
+        &shared,
+        &dispatcher,
+        &registry,
+        &mut routes,
+    ) {
+        Ok(r) => r,
+        Err(components::StartFailed { error, mut started }) => {
+            // What started is stopped in its phases, and the store closed, before the error
+            // ends the process: no task is cut off holding a half-written batch.
+            tracing::error!(error = %format!("{error:#}"), "start failed: stopping what started");
+            stop_phases(&cfg, &dispatcher, &mut started).await;
+            close_store(&cfg, &store).await?;
+            return Err(error);
+        }
+    };
 
     let outcome = tokio::select! {
-        s = signals.recv() => Ok(s),
+        s = signals.recv() => Ok(s.to_string()),
+        a = lifecycle.requested() => Ok(format!("{a:?} requested")),
         e = running.failed() => Err(e),
     };
     let d = &cfg.shutdown;
     tracing::info!(
         reason = match &outcome {
-            Ok(s) => s.to_string(),
+            Ok(s) => s.clone(),
             Err(e) => format!("{e:#}"),
         },
         grace_ms = d.grace_ms,
         pending = dispatcher.pending(),
         "shutting down: new jobs refused, running jobs draining"
     );
+    stop_phases(&cfg, &dispatcher, &mut running).await;
+    close_store(&cfg, &store).await?;
+    outcome?;
+    tracing::info!("stopped");
+    Ok(lifecycle.action())
+}
+
+/// Stops the components phase by phase (intake, drain, egress, serve), each within its
+/// `shutdown.*` deadline; the drain lets running jobs finish or records them interrupted.
+async fn stop_phases(cfg: &Config, dispatcher: &Dispatcher, running: &mut components::Running) {
+    let d = &cfg.shutdown;
     for phase in Phase::ALL {
         let ms = match phase {
             Phase::Intake => d.intake_ms,
@@ -171,13 +232,13 @@ async fn serve(mut cfg: Config, data_dir: PathBuf, started: Instant) -> anyhow::
         }
         running.stop(phase, Duration::from_millis(ms)).await;
     }
-    tokio::time::timeout(Duration::from_millis(d.store_ms), store.close())
+}
+
+async fn close_store(cfg: &Config, store: &Store) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_millis(cfg.shutdown.store_ms), store.close())
         .await
         .context("closing the store: shutdown.store_ms passed")?
-        .context("closing the store")?;
-    outcome?;
-    tracing::info!("stopped");
-    Ok(())
+        .context("closing the store")
 }
 
 /// Opens the store in DATA_DIR, marking jobs the last process left unfinished interrupted.
@@ -188,7 +249,7 @@ fn open_store(cfg: &Config, data_dir: &Path, metrics: CoreMetrics) -> anyhow::Re
         outbox_max_age: Duration::from_secs(cfg.store.outbox_max_age_secs),
         jobs_max_rows: cfg.store.jobs_max_rows,
         jobs_max_age: Duration::from_secs(cfg.store.jobs_max_age_secs),
-        ..StoreConfig::new(data_dir.join("outpost.db"))
+        ..StoreConfig::new(data_dir.join(STORE_FILE))
     };
     let (store, interrupted) = Store::open(store_cfg, metrics)
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;

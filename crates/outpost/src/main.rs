@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Audit(cli::AuditCommand::Verify { file, json }) => {
             return audit_verify(&file, json);
         }
+        cli::Command::Secrets(cmd) => secrets_cmd(cmd),
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {
@@ -85,4 +86,43 @@ fn audit_verify(file: &std::path::Path, json: bool) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `outpost secrets rotate`.
+fn secrets_cmd(cmd: cli::SecretsCommand) -> anyhow::Result<()> {
+    let cli::SecretsCommand::Rotate {
+        file,
+        data_dir,
+        new_key_file,
+        json,
+    } = cmd;
+    let mut flags = Vec::new();
+    if let Some(d) = &data_dir {
+        flags.push((
+            "--data-dir",
+            "data_dir",
+            toml::Value::String(d.display().to_string()),
+        ));
+    }
+    let loaded = config::load(config::Sources {
+        file: file.config.as_deref(),
+        env: &|k| std::env::var(k).ok(),
+        flags,
+    })?;
+    let cfg = loaded.config;
+    let data_dir = cfg.data_dir()?;
+    let db = data_dir.join(daemon::STORE_FILE);
+    let r = outpost::secrets::rotate(&cfg, &data_dir, &db, new_key_file.as_deref())?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "from": r.from, "to": r.to, "rows": r.rows})
+        );
+    } else {
+        println!(
+            "re-sealed {} rows: key {} replaced by {}",
+            r.rows, r.from, r.to
+        );
+    }
+    Ok(())
 }

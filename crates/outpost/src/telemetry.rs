@@ -1,23 +1,55 @@
-//! Logging set-up: tracing, to stderr, as text or JSON.
+//! Logging set-up: tracing, to stderr, as text or JSON; the level can change while running
+//! (`PUT /v1/config` with `log.level`).
 
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
+
+use tracing_subscriber::{
+    layer::SubscriberExt, reload, util::SubscriberInitExt, EnvFilter, Registry,
+};
 
 use crate::config::{LogFormat, LogLevel};
+
+/// The filter of the installed subscriber, when it came from the configured level (not
+/// from `RUST_LOG`, which an operator set on purpose and the config does not override).
+static LEVEL: OnceLock<reload::Handle<EnvFilter, Registry>> = OnceLock::new();
 
 /// `RUST_LOG`, when set, wins: it takes full filter directives. Otherwise the configured
 /// level (itself fed by `LOG_LEVEL` or `OUTPOST_LOG_LEVEL`) applies to every target.
 pub fn init(level: LogLevel, format: LogFormat) {
-    let filter = std::env::var("RUST_LOG")
+    let from_env = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|d| EnvFilter::try_new(d).ok())
-        .unwrap_or_else(|| EnvFilter::new(level.as_str()));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .and_then(|d| EnvFilter::try_new(d).ok());
+    let reloadable = from_env.is_none();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level.as_str()));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     let res = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
     };
     // A second init (tests) keeps the first subscriber; nothing to report.
-    let _ = res;
+    if res.is_ok() && reloadable {
+        let _ = LEVEL.set(handle);
+    }
+}
+
+/// Applies a new level to the running subscriber. False when it cannot apply live
+/// (`RUST_LOG` is set, or logging was not initialised by [`init`]).
+pub fn set_level(level: LogLevel) -> bool {
+    LEVEL
+        .get()
+        .is_some_and(|h| h.reload(EnvFilter::new(level.as_str())).is_ok())
 }

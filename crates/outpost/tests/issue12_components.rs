@@ -33,6 +33,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "builtins", "state": "running"},
             {"name": "snmp", "state": "running"},
             {"name": "host", "state": "running"},
+            {"name": "lifecycle", "state": "running"},
             {"name": "compat.rusty", "state": "off"},
             {"name": "exec", "state": "off"},
             {"name": "traps", "state": "running"},
@@ -87,4 +88,42 @@ async fn issue12_shutdown_runs_the_phases_in_order() {
     assert!(log[phases[0]..].find("traps").is_some(), "{log}");
     // The sleeping job finished in the drain: it is not recorded interrupted.
     assert!(!log.contains("recorded as interrupted"), "{log}");
+}
+
+/// Regression: a component that failed to start (here the API, last in the list, on a port
+/// already taken) left the ones started before it running and the store unclosed while the
+/// process exited. Now they stop in their phases and the store closes (SQLite removes its
+/// WAL file only on a clean close) before the error ends the process.
+#[test]
+fn a_failed_start_stops_what_started_and_closes_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = std::process::Command::new(common::BIN)
+        .args(["run", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("OUTPOST_TRAP_ENABLED", "true")
+        .env("OUTPOST_TRAP_LISTEN", "127.0.0.1")
+        .env("OUTPOST_TRAP_PORT", "0")
+        .env("LOG_LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(log.contains("api: starting"), "{log}");
+    let stopping = log
+        .find("start failed: stopping what started")
+        .unwrap_or_else(|| panic!("{log}"));
+    let intake = log[stopping..]
+        .find("phase=\"intake\"")
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(log[stopping + intake..].contains("traps"), "{log}");
+    assert!(data.join("outpost.db").exists());
+    assert!(
+        !data.join("outpost.db-wal").exists(),
+        "store not closed:\n{log}"
+    );
 }

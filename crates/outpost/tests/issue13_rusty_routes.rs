@@ -76,28 +76,15 @@ impl Rusty {
                 .arg("--config")
                 .arg(cfg.to_str().unwrap()),
         );
-        let mut addr = String::new();
         wait_until(
             "the adapter reports its address",
             Duration::from_secs(20),
             || {
-                let log = agent.log_text();
-                match log
-                    .split("serving rusty_agent's /agent API at https://")
-                    .nth(1)
-                {
-                    Some(rest) => {
-                        addr = rest
-                            .chars()
-                            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                            .collect();
-                        true
-                    }
-                    None => false,
-                }
+                agent
+                    .log_text()
+                    .contains("serving rusty_agent's /agent API at https://")
             },
         );
-        let port = addr.rsplit(':').next().unwrap().to_owned();
         // The generated certificate names localhost: the client verifies it.
         let pem = std::fs::read(data.join("rusty/tls/cert.pem")).unwrap();
         let http = reqwest::Client::builder()
@@ -105,13 +92,30 @@ impl Rusty {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        Rusty {
+        let mut r = Rusty {
             agent,
-            base: format!("https://localhost:{port}"),
+            base: String::new(),
             http,
             data,
             _dir: dir,
-        }
+        };
+        r.rebase();
+        r
+    }
+
+    /// The adapter's URL from the last address it reported (a restart binds a new port).
+    fn rebase(&mut self) {
+        let log = self.agent.log_text();
+        let rest = log
+            .rsplit("serving rusty_agent's /agent API at https://")
+            .next()
+            .unwrap();
+        let addr: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect();
+        let port = addr.rsplit(':').next().unwrap();
+        self.base = format!("https://localhost:{port}");
     }
 
     fn req(&self, method: &str, path: &str) -> reqwest::RequestBuilder {
@@ -540,10 +544,69 @@ async fn issue13_rusty_routes_answer_with_rustys_shapes_and_codes() {
     assert_eq!(inline["source"], "adapter");
     assert_eq!(inline["who"], "rusty_agent:Admin");
 
-    // Restart: rusty_agent's reply (see lifecycle.rs for what it maps to).
+    // A property that maps onto a key: written to the config file through the lifecycle
+    // (validated like `config check`), in effect after a restart.
+    let (st, v) = r
+        .call(
+            "PUT",
+            "/agent/config",
+            Some(json!([{"propertyName": "opensearch_user_name", "propertyValue": "newuser"}])),
+        )
+        .await;
+    assert_eq!(
+        (st, v),
+        (
+            200,
+            json!({"success": true, "message": "Property updated successfully"})
+        )
+    );
+    let file = std::fs::read_to_string(r.data.parent().unwrap().join("outpost.toml")).unwrap();
+    assert!(file.contains("newuser"), "{file}");
+    // A value the validation refuses: nothing written, the envelope names the property.
+    let (st, v) = r
+        .call(
+            "PUT",
+            "/agent/config",
+            Some(json!([{"propertyName": "opensearch_domain_endpoint", "propertyValue": "http://example.org:9200"}])),
+        )
+        .await;
+    assert_eq!(st, 500, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Unable to update property opensearch_domain_endpoint"),
+        "{v}"
+    );
+    assert!(
+        !std::fs::read_to_string(r.data.parent().unwrap().join("outpost.toml"))
+            .unwrap()
+            .contains("example.org")
+    );
+
+    // Restart: a graceful re-exec (same PID); the adapter serves again, with the change.
     assert_eq!(
         r.call("PUT", "/agent/restart", None).await,
         (200, json!("Agent Restarted"))
+    );
+    wait_until(
+        "the adapter back after the restart",
+        Duration::from_secs(30),
+        || {
+            r.agent
+                .log_text()
+                .matches("serving rusty_agent's /agent API at")
+                .count()
+                >= 2
+        },
+    );
+    r.rebase();
+    let (st, c) = r.call("GET", "/agent/config", None).await;
+    assert_eq!(st, 200);
+    assert_eq!(c["opensearch_non_prod_user_name"], "newuser");
+    assert_eq!(
+        r.call("GET", "/agent/pid", None).await.1,
+        json!(r.agent.pid())
     );
 
     // Shutdown: the reply, then the graceful stop, exit 0.

@@ -7,7 +7,6 @@
 mod common;
 
 use std::{
-    io::Read,
     process::Command,
     sync::{Arc, Mutex},
     time::Duration,
@@ -29,13 +28,7 @@ fn ws_url(a: &Agent, token: Option<&str>) -> String {
     }
 }
 
-fn gunzip(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(b)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
+use outpost_test_support::gzip::gunzip;
 
 /// Sends one request and returns the reply's payload, checking socktop's framing rule:
 /// text up to 768 bytes, gzip in a binary frame beyond.

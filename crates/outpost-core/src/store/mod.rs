@@ -5,6 +5,7 @@
 //! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
 //! after the transaction commits: a caller that is told "stored" can rely on it.
 
+mod reseal;
 mod rows;
 mod schema;
 mod trim;
@@ -26,6 +27,7 @@ use crate::{
     metrics::CoreMetrics,
 };
 
+pub use reseal::{reseal_offline, ResealError, SealedColumn};
 use worker::Command;
 
 /// How the store is opened and bounded.

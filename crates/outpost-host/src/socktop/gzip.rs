@@ -48,15 +48,8 @@ pub(crate) fn gzip(bytes: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
-    fn gunzip(b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(b)
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    }
+    use outpost_test_support::gzip::gunzip;
 
     #[test]
     fn round_trips_any_size_and_reuses_the_state() {

@@ -16,6 +16,7 @@ mod events;
 pub mod extract;
 mod health;
 pub mod jobs;
+pub mod lifecycle;
 pub mod metrics;
 pub mod tls;
 pub mod wire;

@@ -29,7 +29,12 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
         user: Some(user),
         ..ExecSettings::default()
     };
-    let audit = AuditLog::open(shared.data_dir.join("audit.log")).context("exec: audit log")?;
+    // The audit log keeps the store's durability promise: every line is in the kernel before
+    // the command runs (any crash of the agent keeps it); `store.sync = full` also syncs
+    // each line to the disk (a power loss keeps it), at one fdatasync per line.
+    let audit = AuditLog::open(shared.data_dir.join("audit.log"))
+        .context("exec: audit log")?
+        .with_fsync(cfg.store.sync == crate::config::SyncMode::Full);
     let exec = Exec::new(allowlist, settings, audit).context("exec")?;
     tracing::info!(
         commands = exec.allowlist().len(),

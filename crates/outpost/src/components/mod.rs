@@ -17,6 +17,7 @@ pub mod builtins;
 pub mod exec;
 pub mod host;
 mod inventory;
+pub mod lifecycle;
 pub mod snmp;
 pub mod stats;
 pub mod traps;
@@ -81,6 +82,10 @@ pub struct Shared {
     pub core_metrics: CoreMetrics,
     /// Every component and its state, for `agent.info`.
     pub inventory: Arc<Inventory>,
+    /// The key that seals secrets kept in the store (schedules' credentials).
+    pub keyring: Arc<outpost_secrets::Keyring>,
+    /// Restart, shutdown and config changes, for the API, uplink jobs and adapters.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 /// A capability the daemon starts and stops. Its name and its phase are on its line of the
@@ -299,6 +304,13 @@ pub fn register_all(components: &mut [Built], shared: &Shared) -> anyhow::Result
     Ok(out)
 }
 
+/// A component failed to start. The ones started before it are in `started`, for the daemon
+/// to stop in their phases (their tasks may hold the store, sockets, child processes).
+pub struct StartFailed {
+    pub error: anyhow::Error,
+    pub started: Running,
+}
+
 /// Phase 2 for every component, in list order.
 pub fn start_all(
     components: Vec<Built>,
@@ -306,7 +318,7 @@ pub fn start_all(
     dispatcher: &Dispatcher,
     registry: &Arc<Registry>,
     routes: &mut Vec<ApiRoute>,
-) -> anyhow::Result<Running> {
+) -> Result<Running, StartFailed> {
     let (fatal_tx, fatal) = mpsc::channel(4);
     let mut phases: Vec<_> = Phase::ALL
         .iter()
@@ -334,10 +346,22 @@ pub fn start_all(
         // Running from before its start: a component may serve from within it (the API
         // answers as soon as it is bound), and a failed start stops the daemon anyway.
         shared.inventory.set(name, State::Running);
-        component
-            .start(&mut cx)
-            .map_err(|e| e.context(format!("{name}: starting")))?;
+        // Listed before its start: a component that fails half-way may have started tasks.
         names.push(name);
+        if let Err(e) = component.start(&mut cx) {
+            shared.inventory.set(name, State::Stopped);
+            for (_, _, tasks, _) in &phases {
+                tasks.close();
+            }
+            return Err(StartFailed {
+                error: e.context(format!("{name}: starting")),
+                started: Running {
+                    inventory: shared.inventory.clone(),
+                    phases,
+                    fatal,
+                },
+            });
+        }
     }
     for (_, _, tasks, _) in &phases {
         tasks.close();

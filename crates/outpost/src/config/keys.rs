@@ -106,6 +106,7 @@ pub const KEYS: &[Key] = &[
     Key { secret: true, ..key("sink.opensearch.password", Ty::Str, None, "OpenSearch sink: Basic auth password.") },
     key("sink.opensearch.ca_file", Ty::Str, None, "OpenSearch sink: PEM certificates to trust besides the built-in web roots. Verification stays on."),
     key("sink.opensearch.batch_max", Ty::Int, Some("500"), "OpenSearch sink: outbox rows per _bulk request, at most."),
+    key("secrets.key_file", Ty::Str, None, "The 256-bit key that seals stored secrets (32 bytes, or 64 hex digits; also OUTPOST_SECRET_KEY_FILE, e.g. a systemd credential). Default: DATA_DIR/secret.key, generated on first start (mode 0600)."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
     key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),
     key("shutdown.egress_ms", Ty::Int, Some("3000"), "Shutdown's phase after the drain: how long uplinks and the stats push may take to send and close."),
@@ -117,6 +118,7 @@ pub const KEYS: &[Key] = &[
 /// compatibility with the agents Outpost replaces. The rule's own name wins over an alias.
 pub const ALIASES: &[(&str, &str)] = &[
     ("OUTPOST_TOKEN", "api.token"),
+    ("OUTPOST_SECRET_KEY_FILE", "secrets.key_file"),
     ("LOG_LEVEL", "log.level"),
     ("TRAP_ENABLED", "trap.enabled"),
     ("TRAP_PORT", "trap.port"),

@@ -13,7 +13,32 @@ use serde::Deserialize;
 
 pub use error::KeyError;
 pub use keys::{env_name, KEYS};
-pub use layers::{load, ConfigError, Loaded, Sources};
+pub use layers::{load, ConfigError, Loaded, Origin, Sources};
+
+/// Whether `name` is a known key, and a secret one (redacted wherever it is shown).
+pub fn key_kind(name: &str) -> Option<bool> {
+    keys::find(name).map(|k| k.secret)
+}
+
+/// The effective values as `config show --json` and `GET /v1/config` print them: each
+/// key's value (`[redacted]` for secrets) and where it came from.
+pub fn redacted_view(
+    values: &std::collections::BTreeMap<&'static str, (toml::Value, Origin)>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for (name, (v, origin)) in values {
+        let shown = if key_kind(name) == Some(true) {
+            toml::Value::String("[redacted]".into())
+        } else {
+            v.clone()
+        };
+        out.insert(
+            (*name).to_owned(),
+            serde_json::json!({ "value": shown, "origin": origin.to_string() }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +64,9 @@ pub struct Config {
     #[serde(skip)]
     pub trap: Option<crate::trap::TrapSettings>,
     pub exec: ExecSection,
+    /// Every key of `[secrets]` is optional, so the table may be absent altogether.
+    #[serde(default)]
+    pub secrets: SecretsSection,
     /// `[commands.NAME]` from the file: the exec allowlist, checked when the exec
     /// component is built (outpost-exec names `commands.NAME.FIELD` on error).
     #[serde(default)]
@@ -93,6 +121,14 @@ pub struct ExecSection {
     pub scripts_dir: Option<PathBuf>,
     pub allow_inline: bool,
     pub user: String,
+}
+
+/// `secrets.*`: where the key that seals secrets at rest lives.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsSection {
+    /// An operator-managed key (a systemd credential); unset: DATA_DIR/secret.key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `metrics.*`: the host-metrics caches.

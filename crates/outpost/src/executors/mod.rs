@@ -3,6 +3,7 @@
 mod agent_info;
 mod echo;
 pub mod exec;
+pub mod lifecycle;
 pub mod metrics;
 mod sleep;
 pub mod snmp;

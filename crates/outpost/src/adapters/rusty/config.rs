@@ -2,8 +2,10 @@
 //!
 //! rusty_agent's `server_config` properties map onto Outpost's keys (see [`property`]);
 //! a change goes through the lifecycle's `set`, which validates the whole result like
-//! `config check` and writes the file atomically. Properties with no counterpart are
-//! answered as rusty_agent answered a missing record.
+//! `config check` and writes the file atomically; what needs a restart takes effect after
+//! `PUT /agent/restart`. The reply stays rusty_agent's ("Property updated successfully").
+//! Properties with no counterpart are answered as rusty_agent answered a missing record;
+//! `auto_upgrade` is kept in memory (nothing acts on it, as in rusty_agent).
 
 use std::{sync::atomic::Ordering, sync::Arc};
 
@@ -111,15 +113,44 @@ pub async fn put(
         }
     }
     if !changes.is_empty() {
-        let names: Vec<&str> = changes.iter().map(|(k, ..)| k.as_str()).collect();
-        return reply::fail(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "Unable to update {}: changing the configuration over this API is not \
-                 available on this build; edit the config file",
-                names.join(", ")
-            ),
-        );
+        let first = changes
+            .first()
+            .map(|(_, _, c)| c.property_name.clone())
+            .unwrap_or_default();
+        let set: Vec<(String, toml::Value)> = changes
+            .iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect();
+        let lifecycle = state.lifecycle.clone();
+        // Validates the whole result like `config check`, then writes the file (blocking).
+        let done = tokio::task::spawn_blocking(move || lifecycle.set(set)).await;
+        match done {
+            Ok(Ok(applied)) => {
+                if !applied.restart_required.is_empty() {
+                    tracing::info!(
+                        keys = ?applied.restart_required,
+                        "compat.rusty: config changed; in effect after a restart (PUT /agent/restart)"
+                    );
+                }
+            }
+            Ok(Err(e)) => {
+                let name = e
+                    .key()
+                    .and_then(|k| changes.iter().find(|(key, ..)| key == k))
+                    .map(|(_, _, c)| c.property_name.clone())
+                    .unwrap_or(first);
+                return reply::fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Unable to update property {name}: {e}"),
+                );
+            }
+            Err(_) => {
+                return reply::fail(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Unable to update property {first}: the change did not finish"),
+                )
+            }
+        }
     }
     for c in &body {
         if c.property_name == "auto_upgrade" {

@@ -1,33 +1,33 @@
 //! `PUT /agent/shutdown`, `PUT /agent/restart`, and the two routes Outpost refuses:
 //! `PUT /agent/version` (self-update) and `PUT /agent/userpassword/update`.
 
-use axum::{http::StatusCode, response::Response, Json};
+use std::sync::Arc;
+
+use axum::{extract::State, http::StatusCode, response::Response, Json};
 
 use super::{
     reply,
     wire::{PasswordUpdate, VersionChange},
+    RustyState,
 };
 
 /// rusty_agent stopped taking jobs and exited once its children were gone: Outpost's
-/// graceful stop does the same in phases (the dispatcher drains running jobs).
-pub async fn shutdown() -> Response {
+/// graceful stop does the same in phases (the dispatcher drains running jobs), then exits 0.
+/// The reply is written before the API stops: the serve phase comes last.
+pub async fn shutdown(State(state): State<Arc<RustyState>>) -> Response {
     tracing::warn!("compat.rusty: shutdown requested over the rusty_agent API");
-    signal_self();
+    state.lifecycle.shutdown();
     reply::text(StatusCode::OK, "Agent Shutdown initiated")
 }
 
-/// The graceful stop starts as if by SIGTERM: the daemon's one shutdown path.
-fn signal_self() {
-    let pid = rustix::process::getpid();
-    if let Err(e) = rustix::process::kill_process(pid, rustix::process::Signal::TERM) {
-        tracing::error!(error = %e, "compat.rusty: could not start the shutdown");
-    }
-}
-
-/// rusty_agent's restart only reloaded its job heap from its database. Outpost's schedules
-/// are read from the store and never go stale, so there is nothing to reload; the reply is
-/// rusty_agent's.
-pub async fn restart() -> Response {
+/// Mapped to `Lifecycle::restart` (graceful stop, then the same binary again, same PID).
+/// rusty_agent's restart only cleared and reloaded its in-memory job heap from its
+/// database; Outpost has no such copy to refresh (schedules are read from the store and
+/// change there), so the only restart with an effect is the process's: it is what applies
+/// the changes `PUT /agent/config` reports as needing one, which rusty_agent could not.
+pub async fn restart(State(state): State<Arc<RustyState>>) -> Response {
+    tracing::warn!("compat.rusty: restart requested over the rusty_agent API");
+    state.lifecycle.restart();
     reply::text(StatusCode::OK, "Agent Restarted")
 }
 

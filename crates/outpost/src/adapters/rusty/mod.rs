@@ -78,6 +78,8 @@ pub struct RustyState {
     /// rusty_agent's `auto_upgrade` flag: kept and shown, read by nothing (as there).
     pub auto_upgrade: AtomicBool,
     pub default_timeout: Duration,
+    /// Shutdown, restart and config changes.
+    pub lifecycle: crate::lifecycle::Lifecycle,
 }
 
 pub struct Rusty {
@@ -194,6 +196,7 @@ impl Component for Rusty {
             sink: self.sink,
             auto_upgrade: AtomicBool::new(false),
             default_timeout: self.default_timeout,
+            lifecycle: shared.lifecycle.clone(),
         });
         let app = router(state).into_make_service();
         let handle = axum_server::Handle::new();
