@@ -9,6 +9,7 @@
 mod auth;
 mod command;
 mod config;
+pub mod cron;
 mod jobs;
 mod lifecycle;
 mod password;
