@@ -876,3 +876,51 @@ async fn issue13_rusty_needs_a_password_hash_and_takes_bcrypt_or_argon2id() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+/// Plain HTTP only as an explicit opt-in, logged at warn; Basic auth still on every route.
+#[tokio::test]
+async fn issue13_rusty_plaintext_is_an_opt_in_logged_at_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("outpost.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[compat.rusty]\nlisten = \"127.0.0.1:0\"\ninsecure_plaintext = true\npassword_hash = \"{}\"\n",
+            bcrypt_hash()
+        ),
+    )
+    .unwrap();
+    let a = Agent::start(
+        Options::new(&dir.path().join("d"))
+            .arg("--config")
+            .arg(cfg.to_str().unwrap()),
+    );
+    const AT: &str = "serving rusty_agent's /agent API at http://";
+    wait_until("the plaintext adapter", Duration::from_secs(20), || {
+        a.log_text().contains(AT)
+    });
+    let log = a.log_text();
+    let line = log.lines().find(|l| l.contains(AT)).unwrap();
+    assert!(
+        line.contains("WARN") && line.contains("PLAIN TEXT"),
+        "{line}"
+    );
+    let addr: String = line
+        .split(AT)
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/agent/status");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let resp = http
+        .get(&url)
+        .basic_auth(USER, Some(PASS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!("Running"));
+}
