@@ -116,14 +116,14 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("snmp", components::snmp::register),
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
-    // Before exec, which takes the `[commands]` table: the adapter reads its parameter order.
-    Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
     Factory::new("exec", Phase::Drain, components::exec::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
     Factory::new("stats", Phase::Egress, components::stats::build),
     Factory::new("api", Phase::Serve, components::api::build),
+    // After the schedules, whose handle it takes in its register phase.
+    Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
     Factory::new(
         sinks::opensearch::NAME,
         Phase::Egress,

@@ -34,13 +34,13 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "snmp", "state": "running"},
             {"name": "host", "state": "running"},
             {"name": "lifecycle", "state": "running"},
-            {"name": "compat.rusty", "state": "off"},
             {"name": "exec", "state": "off"},
             {"name": "traps", "state": "running"},
             {"name": "uplink.mqtt", "state": "off"},
             {"name": "uplink.ws", "state": "off"},
             {"name": "stats", "state": "off"},
             {"name": "api", "state": "running"},
+            {"name": "compat.rusty", "state": "off"},
             {"name": "sink.opensearch", "state": "off"},
         ])
     );

@@ -110,8 +110,7 @@ pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dy
         .context("compat.rusty.password_hash: required when compat.rusty.listen is set")?;
     let tls =
         (!section.insecure_plaintext).then(|| (section.tls_cert.clone(), section.tls_key.clone()));
-    // Read here, not taken: the exec component (built after this one) owns the table and
-    // checks it again. Only the parameter order is kept.
+    // The exec component checks and runs the commands; only their parameter order is kept.
     let order = match (&cfg.commands, cfg.exec.enabled) {
         (Some(table), true) => {
             ParamOrder::of(&Allowlist::deserialize(table.clone()).context("commands")?)
