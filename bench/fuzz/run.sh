@@ -47,6 +47,7 @@ ALL=(
   crates/outpost-proto/fuzz:envelope
   crates/outpost-host/fuzz:socktop_request
   crates/outpost-host/fuzz:proc_parsers
+  crates/outpost-icmp/fuzz:decode_icmp
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -75,6 +76,10 @@ stages() {
       'json=serialize_entry::<str, outpost_snmp::oid::Oid>' \
       'v1_as_v2=TrapV1Pdu>::to_v2_varbinds' \
       'mib_name=outpost_snmp::mib::Mib>::name_of' ;;
+    decode_icmp) printf '%s\n' \
+      'decode=outpost_icmp::codec::view' \
+      'quoted=outpost_icmp::codec::decode_quoted' \
+      're-encode=outpost_icmp::codec::encode' ;;
     job_decoder) printf '%s\n' \
       'api_body=outpost::api::body::decode' \
       'api_accepted=stage_api_accepted' \

@@ -39,6 +39,7 @@ pub mod http;
 pub mod kernel;
 pub mod mosquitto;
 pub mod mqtt_peer;
+pub mod netns;
 pub mod netsnmp;
 pub mod opensearch;
 pub mod peer;

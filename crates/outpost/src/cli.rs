@@ -60,6 +60,23 @@ Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
         args: Vec<String>,
     },
+    /// Ping hosts with fping's flags: alive/unreachable, -c/-C per-probe RTTs, -g sweeps.
+    #[command(
+        after_help = "Examples:
+  outpost ping 192.0.2.1 gateway.lan
+  outpost ping -c 3 -p 200 10.0.0.1 10.0.0.2
+  outpost ping -q -C 5 -g 10.0.0.0/24
+  outpost ping -c 1 --json -f hosts.txt
+
+Output is fping 5.1's (--json for JSON lines).
+Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 no ICMP socket.",
+        disable_help_flag = true
+    )]
+    Ping {
+        /// fping's flags and the targets (-c -C -p -t -b -q -g -f --json HOST...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+        args: Vec<String>,
+    },
     /// Print a host-metrics snapshot: CPU, memory, load, disks, network (as a `metrics` job).
     #[command(
         after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"

@@ -114,6 +114,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 const COMPONENTS: &[Factory] = &[
     Factory::passive("builtins", components::builtins::register),
     Factory::passive("snmp", components::snmp::register),
+    Factory::passive("probes", components::probes::register),
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
     Factory::new("exec", Phase::Drain, components::exec::build),

@@ -15,6 +15,7 @@ pub mod internal_event;
 pub mod lifecycle;
 pub mod metrics_cmd;
 pub mod pem;
+pub mod ping_cmd;
 pub mod secrets;
 pub mod sinks;
 pub mod snmp_cmd;

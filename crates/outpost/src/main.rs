@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use outpost::{cli, config, config_cmd, daemon, metrics_cmd, snmp_cmd, traps_cmd};
+use outpost::{cli, config, config_cmd, daemon, metrics_cmd, ping_cmd, snmp_cmd, traps_cmd};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e.into()),
         },
         cli::Command::Snmp { args } => return snmp_cmd::run(&args),
+        cli::Command::Ping { args } => return ping_cmd::run(&args),
         cli::Command::Metrics(args) => metrics_cmd::run(args),
         cli::Command::Traps(cmd) => traps_cmd::run(cmd),
         cli::Command::Audit(cli::AuditCommand::Verify { file, json }) => {

@@ -32,6 +32,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
         json!([
             {"name": "builtins", "state": "running"},
             {"name": "snmp", "state": "running"},
+            {"name": "probes", "state": "running"},
             {"name": "host", "state": "running"},
             {"name": "lifecycle", "state": "running"},
             {"name": "exec", "state": "off"},
@@ -52,6 +53,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
         "metrics",
         "snmp.get",
         "snmp.poll",
+        "ping",
         "sleep",
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");

@@ -18,6 +18,7 @@ pub mod exec;
 pub mod host;
 mod inventory;
 pub mod lifecycle;
+pub mod probes;
 pub mod snmp;
 pub mod stats;
 pub mod traps;

@@ -5,6 +5,7 @@ mod echo;
 pub mod exec;
 pub mod lifecycle;
 pub mod metrics;
+pub mod ping;
 mod sleep;
 pub mod snmp;
 
@@ -24,6 +25,7 @@ pub fn registry(started: Instant, host: Host) -> Registry {
     register_builtins(&mut reg, started, inventory.clone());
     metrics::register(&mut reg, host);
     snmp::register(&mut reg);
+    ping::register(&mut reg);
     inventory.set_kinds(reg.kinds().iter().map(|k| k.to_string()).collect());
     reg
 }
