@@ -225,9 +225,33 @@ impl Dispatcher {
 
     /// Validates, records and starts a job. Returns once the job is in the store.
     pub async fn submit(&self, spec: JobSpec) -> Result<Submitted, SubmitError> {
+        self.submit_tagged(spec, None).await
+    }
+
+    /// [`submit`](Self::submit) for a job a schedule submitted: its record (and so its
+    /// result, wherever it is delivered) names the schedule.
+    pub async fn submit_scheduled(
+        &self,
+        spec: JobSpec,
+        schedule: String,
+    ) -> Result<Submitted, SubmitError> {
+        self.submit_tagged(spec, Some(schedule)).await
+    }
+
+    /// The executors' registry: what kinds exist, how their params are checked and
+    /// redacted.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    async fn submit_tagged(
+        &self,
+        spec: JobSpec,
+        schedule: Option<String>,
+    ) -> Result<Submitted, SubmitError> {
         // Kept only when it will be logged: submission is a hot path.
         let source = tracing::enabled!(tracing::Level::DEBUG).then(|| spec.source.clone());
-        let res = self.try_submit(spec).await;
+        let res = self.try_submit(spec, schedule).await;
         if let Err(e) = &res {
             // Params are not logged: they may carry credentials (redaction happens once a
             // job is accepted, by its executor). The error text names the field, bounded.
@@ -237,7 +261,11 @@ impl Dispatcher {
         res
     }
 
-    async fn try_submit(&self, spec: JobSpec) -> Result<Submitted, SubmitError> {
+    async fn try_submit(
+        &self,
+        spec: JobSpec,
+        schedule: Option<String>,
+    ) -> Result<Submitted, SubmitError> {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(SubmitError::ShuttingDown);
@@ -276,6 +304,7 @@ impl Dispatcher {
             finished_at: None,
             output: None,
             error: None,
+            schedule,
         };
         inner.store.insert_job(record.clone()).await?;
         tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, timeout_ms, state = "queued", "job accepted");

@@ -166,6 +166,13 @@ impl Registry {
         Ok(())
     }
 
+    /// What of `params` a job of `kind` may store and show back (secrets erased), as its
+    /// executor says; `None` for a kind this registry does not serve. Where the result
+    /// differs from `params` is what must be kept secret (sealed at rest).
+    pub fn redact(&self, kind: &str, params: &serde_json::Value) -> Option<serde_json::Value> {
+        Some(self.get(kind)?.redact(params))
+    }
+
     pub(crate) fn get(&self, kind: &str) -> Option<&Arc<dyn ErasedExecutor>> {
         self.kinds.get(kind)
     }

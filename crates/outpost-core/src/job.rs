@@ -154,6 +154,9 @@ pub struct JobRecord {
     pub output: Option<RawJson>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<JobError>,
+    /// The schedule that submitted it, if one did (issue 13).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub schedule: Option<String>,
 }
 
 impl JobRecord {

@@ -29,6 +29,7 @@ fn finished(output: RawJson) -> JobRecord {
         finished_at: Some(outpost_core::clock::now_ms()),
         output: Some(output),
         error: None,
+        schedule: None,
     }
 }
 

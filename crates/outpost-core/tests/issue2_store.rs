@@ -115,6 +115,7 @@ async fn issue2_finished_job_is_stored_and_in_the_outbox_without_params() {
         finished_at: None,
         output: None,
         error: None,
+        schedule: None,
     };
     store.insert_job(rec.clone()).await.unwrap();
     assert!(
@@ -151,6 +152,7 @@ async fn issue2_unfinished_jobs_become_interrupted_on_reopen() {
         finished_at: None,
         output: None,
         error: None,
+        schedule: None,
     };
     store.insert_job(rec.clone()).await.unwrap();
     drop(store); // no close: as after a crash

@@ -91,6 +91,8 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     /// Manage the key that seals stored secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// List, add and remove schedules through the agent's local API.
+    Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

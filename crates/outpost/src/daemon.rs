@@ -118,12 +118,13 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
     Factory::new("exec", Phase::Drain, components::exec::build),
+    Factory::new("schedules", Phase::Intake, components::schedules::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
     Factory::new("stats", Phase::Egress, components::stats::build),
     Factory::new("api", Phase::Serve, components::api::build),
-    // After the schedules, whose handle it takes in its register phase.
+    // After the schedules, whose handle it takes when it registers.
     Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
     Factory::new(
         sinks::opensearch::NAME,

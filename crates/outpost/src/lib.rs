@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod metrics_cmd;
 pub mod pem;
 pub mod ping_cmd;
+pub mod schedules;
 pub mod secrets;
 pub mod sinks;
 pub mod snmp_cmd;

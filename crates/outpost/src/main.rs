@@ -38,6 +38,17 @@ fn main() -> ExitCode {
             return audit_verify(&file, json);
         }
         cli::Command::Secrets(cmd) => secrets_cmd(cmd),
+        cli::Command::Schedules(args) => match outpost::ctl::schedules::run(args) {
+            Ok(()) => Ok(()),
+            Err(outpost::ctl::CtlError::Usage(m)) => {
+                eprintln!("outpost schedules: {m}");
+                return ExitCode::from(2);
+            }
+            Err(e) => {
+                eprintln!("outpost schedules: {e}");
+                return ExitCode::from(1);
+            }
+        },
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

@@ -12,7 +12,11 @@ use crate::config::Config;
 /// Every store column `outpost secrets rotate` re-seals: JSON documents whose secret leaves
 /// are `{"$sealed": ..}`, sealed to the row's key. A table that stores sealed values adds
 /// its line here.
-pub const SEALED_COLUMNS: &[SealedColumn] = &[];
+pub const SEALED_COLUMNS: &[SealedColumn] = &[SealedColumn {
+    table: "schedules",
+    key: "id",
+    column: "spec",
+}];
 
 /// Where the key is read from, and whether the agent manages it (creates it, and rotation
 /// replaces it) or the operator does (`secrets.key_file`, e.g. a systemd credential).

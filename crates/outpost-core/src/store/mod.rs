@@ -7,6 +7,7 @@
 
 mod reseal;
 mod rows;
+mod schedules;
 mod schema;
 mod trim;
 mod worker;
@@ -28,6 +29,7 @@ use crate::{
 };
 
 pub use reseal::{reseal_offline, ResealError, SealedColumn};
+pub use schedules::ScheduleRow;
 use worker::Command;
 
 /// How the store is opened and bounded.
@@ -102,6 +104,8 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("store: job {0} already exists")]
     Duplicate(JobId),
+    #[error("store: a schedule with id {0:?} already exists")]
+    ScheduleExists(String),
 }
 
 /// What the outbox carries.
@@ -348,6 +352,84 @@ impl Store {
     /// Applies acknowledgements and limits now rather than at the next periodic trim.
     pub async fn trim_now(&self) -> Result<(), StoreError> {
         self.call(|reply| Command::Trim { reply }).await
+    }
+
+    /// Stores a new schedule; an existing id is [`StoreError::ScheduleExists`].
+    pub async fn insert_schedule(&self, row: ScheduleRow) -> Result<(), StoreError> {
+        self.call(|reply| Command::InsertSchedule {
+            row: Box::new(row),
+            reply,
+        })
+        .await
+    }
+
+    /// Replaces a schedule's spec; its due times up to `at` count as handled. `None`: no
+    /// such schedule.
+    pub async fn update_schedule(
+        &self,
+        id: &str,
+        spec: String,
+        at: i64,
+    ) -> Result<Option<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::UpdateSchedule {
+            id: id.to_owned(),
+            spec,
+            at,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a schedule; `false` if there was none.
+    pub async fn delete_schedule(&self, id: &str) -> Result<bool, StoreError> {
+        self.call(|reply| Command::DeleteSchedule {
+            id: id.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    pub async fn schedule(&self, id: &str) -> Result<Option<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::GetSchedule {
+            id: id.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Every schedule, by id.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
+        self.call(|reply| Command::ListSchedules { reply }).await
+    }
+
+    /// Queues, for one step of a group commit, the record that each schedule's due times up
+    /// to its time were handled (moved forward only). Returns once the command is queued:
+    /// anything sent to the store after it commits in the same transaction or a later one
+    /// (one thread takes commands in order), so a caller may submit the jobs at once and
+    /// still never have a job stored without its mark. The returned future resolves when
+    /// the mark commits.
+    pub async fn queue_schedule_marks(
+        &self,
+        marks: Vec<(String, i64)>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<(), StoreError>> + Send + 'static,
+        StoreError,
+    > {
+        let (reply, rx) = oneshot::channel();
+        let timeout = self.op_timeout;
+        tokio::time::timeout(
+            timeout,
+            self.tx.send(Command::MarkSchedules { marks, reply }),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout(timeout))?
+        .map_err(|_| StoreError::Closed)?;
+        Ok(async move {
+            tokio::time::timeout(timeout, rx)
+                .await
+                .map_err(|_| StoreError::Timeout(timeout))?
+                .map_err(|_| StoreError::Closed)?
+        })
     }
 
     /// Finishes every queued command, checkpoints the WAL and stops the thread.

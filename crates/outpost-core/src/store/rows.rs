@@ -15,7 +15,7 @@ use crate::{
 
 pub(super) const JOB_COLUMNS: &str =
     "id, kind, params, timeout_ms, source, state, created_at, started_at, \
-                           finished_at, output, error_code, error_message";
+                           finished_at, output, error_code, error_message, schedule";
 
 pub(super) fn job_from_row(r: &Row<'_>) -> rusqlite::Result<JobRecord> {
     job_from_columns(r, 0)
@@ -52,13 +52,14 @@ fn job_from_columns(r: &Row<'_>, at: usize) -> rusqlite::Result<JobRecord> {
             code,
             message: message.unwrap_or_default(),
         }),
+        schedule: r.get(at + 12)?,
     })
 }
 
 pub(super) fn insert_job(tx: &Transaction<'_>, r: &JobRecord) -> Result<(), StoreError> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO jobs(id, kind, params, timeout_ms, source, state, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO jobs(id, kind, params, timeout_ms, source, state, created_at, schedule)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let res = stmt.execute(params![
         r.id.to_string(),
@@ -68,6 +69,7 @@ pub(super) fn insert_job(tx: &Transaction<'_>, r: &JobRecord) -> Result<(), Stor
         r.source,
         r.state.as_str(),
         r.created_at,
+        r.schedule,
     ]);
     match res {
         Ok(_) => Ok(()),
@@ -270,7 +272,8 @@ pub(super) fn list_jobs(
 
 /// The outbox's view of a job: its columns without the params.
 const OUTBOX_JOB_COLUMNS: &str = "j.id, j.kind, NULL, j.timeout_ms, j.source, j.state, \
-    j.created_at, j.started_at, j.finished_at, j.output, j.error_code, j.error_message";
+    j.created_at, j.started_at, j.finished_at, j.output, j.error_code, j.error_message, \
+    j.schedule";
 
 pub(super) fn read_outbox(
     tx: &Transaction<'_>,

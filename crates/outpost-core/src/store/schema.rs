@@ -37,6 +37,17 @@ const MIGRATIONS: &[&str] = &[
     // keep the jobs that undelivered rows still point at.
     "ALTER TABLE outbox ADD COLUMN job TEXT;
     CREATE INDEX outbox_by_job ON outbox(job) WHERE job IS NOT NULL;",
+    // 3: schedules (issue 13). A schedule's spec is JSON text whose secret params are
+    // sealed by the agent; `handled_through` is how far its due times were handled, so the
+    // missed-run policy survives a restart. A job a schedule submitted names it.
+    "CREATE TABLE schedules(
+        id TEXT PRIMARY KEY NOT NULL,
+        spec TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        handled_through INTEGER
+    );
+    ALTER TABLE jobs ADD COLUMN schedule TEXT;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

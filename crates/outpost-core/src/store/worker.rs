@@ -14,6 +14,7 @@ use super::{
         ack, append, append_encoded, append_with, finish, get_job, insert_job, job_from_row,
         list_jobs, read_outbox, register, stats, INSERT_OUTBOX, JOB_COLUMNS,
     },
+    schedules::{self, ScheduleRow},
     schema,
     trim::trim,
     OutboxItem, OutboxRow, StoreConfig, StoreError, StoreStats,
@@ -78,6 +79,31 @@ pub(super) enum Command {
         reply: Reply<()>,
     },
     Close {
+        reply: Reply<()>,
+    },
+    InsertSchedule {
+        row: Box<ScheduleRow>,
+        reply: Reply<()>,
+    },
+    UpdateSchedule {
+        id: String,
+        spec: String,
+        at: i64,
+        reply: Reply<Option<ScheduleRow>>,
+    },
+    DeleteSchedule {
+        id: String,
+        reply: Reply<bool>,
+    },
+    GetSchedule {
+        id: String,
+        reply: Reply<Option<ScheduleRow>>,
+    },
+    ListSchedules {
+        reply: Reply<Vec<ScheduleRow>>,
+    },
+    MarkSchedules {
+        marks: Vec<(String, i64)>,
         reply: Reply<()>,
     },
 }
@@ -389,6 +415,27 @@ fn run_batch(
             Command::Stats { reply } => replies.push(deferred(reply, stats(&tx, state))),
             Command::Close { reply } => closing = Some(reply),
             Command::Trim { reply } => trims.push(reply),
+            Command::InsertSchedule { row, reply } => {
+                let res = in_savepoint(&tx, |sp| schedules::insert(sp, &row));
+                replies.push(deferred(reply, res))
+            }
+            Command::UpdateSchedule {
+                id,
+                spec,
+                at,
+                reply,
+            } => replies.push(deferred(reply, schedules::update(&tx, &id, &spec, at))),
+            Command::DeleteSchedule { id, reply } => {
+                replies.push(deferred(reply, schedules::delete(&tx, &id)))
+            }
+            Command::GetSchedule { id, reply } => {
+                replies.push(deferred(reply, schedules::get(&tx, &id)))
+            }
+            Command::ListSchedules { reply } => replies.push(deferred(reply, schedules::list(&tx))),
+            Command::MarkSchedules { marks, reply } => {
+                let res = in_savepoint(&tx, |sp| schedules::mark_handled(sp, &marks));
+                replies.push(deferred(reply, res))
+            }
         }
     }
     match tx.commit() {
@@ -449,6 +496,14 @@ fn fail(cmd: Command, msg: &str) {
             drop(reply.send(Err(err())))
         }
         Command::Stats { reply } => drop(reply.send(Err(err()))),
+        Command::InsertSchedule { reply, .. } | Command::MarkSchedules { reply, .. } => {
+            drop(reply.send(Err(err())))
+        }
+        Command::UpdateSchedule { reply, .. } | Command::GetSchedule { reply, .. } => {
+            drop(reply.send(Err(err())))
+        }
+        Command::DeleteSchedule { reply, .. } => drop(reply.send(Err(err()))),
+        Command::ListSchedules { reply } => drop(reply.send(Err(err()))),
     }
 }
 

@@ -18,6 +18,7 @@ mod health;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;
+pub mod schedules;
 pub mod tls;
 pub mod wire;
 pub mod ws;

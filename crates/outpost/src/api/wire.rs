@@ -95,6 +95,9 @@ pub struct JobView {
     pub output: Option<RawJson>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<JobErrorView>,
+    /// The id of the schedule that submitted the job; null for every other job.
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -121,6 +124,7 @@ impl From<JobRecord> for JobView {
             error: r
                 .error
                 .map(|JobError { code, message }| JobErrorView { code, message }),
+            schedule: r.schedule,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod host;
 mod inventory;
 pub mod lifecycle;
 pub mod probes;
+pub mod schedules;
 pub mod snmp;
 pub mod stats;
 pub mod traps;

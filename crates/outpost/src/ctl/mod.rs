@@ -3,6 +3,7 @@
 
 mod api;
 mod mqtt;
+pub mod schedules;
 
 use std::time::Duration;
 

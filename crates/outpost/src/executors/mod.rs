@@ -6,6 +6,7 @@ pub mod exec;
 pub mod lifecycle;
 pub mod metrics;
 pub mod ping;
+pub mod schedules;
 mod sleep;
 pub mod snmp;
 

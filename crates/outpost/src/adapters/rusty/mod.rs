@@ -2,7 +2,8 @@
 //! its own, off unless `compat.rusty.listen` is set. Every route keeps rusty_agent's wire
 //! (request JSON, reply bodies, status codes; see ../shared/compat/rusty_agent.md) and maps
 //! onto Outpost: commands go through the exec allowlist as audited `exec` jobs, scripts
-//! only as inline scripts when `exec.allow_inline` is on, saved jobs become schedules,
+//! only as inline scripts when `exec.allow_inline` is on, saved jobs become schedules
+//! (`r.common::<Schedules>()`, so this component comes after the schedules component),
 //! metrics come from the host handle. What rusty_agent left open (a shell for any caller,
 //! SQL built from input, default credentials, passwords in clear) stays closed.
 
@@ -43,8 +44,9 @@ pub use config::property;
 pub use password::PasswordHash;
 
 use crate::{
-    components::{Component, Shared, Start},
+    components::{Component, Registrar, Shared, Start},
     config::Config,
+    schedules::Schedules,
 };
 
 /// The component's name in the daemon's list and in `agent.info`.
@@ -81,6 +83,8 @@ pub struct RustyState {
     pub default_timeout: Duration,
     /// Shutdown, restart and config changes.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// Saved jobs are schedules.
+    pub schedules: Schedules,
 }
 
 pub struct Rusty {
@@ -93,6 +97,8 @@ pub struct Rusty {
     sink: SinkFacts,
     default_timeout: Duration,
     grace: Duration,
+    /// Taken in the register phase (the schedules component registers first).
+    schedules: Option<Schedules>,
 }
 
 pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -134,6 +140,7 @@ pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dy
         sink,
         default_timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
         grace: Duration::from_millis(cfg.shutdown.serve_ms * 3 / 4),
+        schedules: None,
     })))
 }
 
@@ -176,6 +183,14 @@ pub fn router(state: Arc<RustyState>) -> Router {
 }
 
 impl Component for Rusty {
+    fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        let store = r.shared.store.clone();
+        // The schedules component is earlier in the list and has shared its handle; a
+        // detached one (every call "not running") only if it ever is not.
+        self.schedules = Some(r.common::<Schedules>(move |_| Schedules::detached(store)));
+        Ok(())
+    }
+
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
         let shared = cx.shared;
         let listener = std::net::TcpListener::bind(self.listen)
@@ -197,6 +212,10 @@ impl Component for Rusty {
             auto_upgrade: AtomicBool::new(false),
             default_timeout: self.default_timeout,
             lifecycle: shared.lifecycle.clone(),
+            schedules: self
+                .schedules
+                .clone()
+                .unwrap_or_else(|| Schedules::detached(shared.store.clone())),
         });
         let app = router(state).into_make_service();
         let handle = axum_server::Handle::new();

@@ -37,8 +37,3 @@ pub fn fail(status: StatusCode, message: impl Into<String>) -> Response {
     )
         .into_response()
 }
-
-/// A route Outpost does not serve (yet): 501 in the envelope the route uses.
-pub fn not_done(message: impl Into<String>) -> Response {
-    fail(StatusCode::NOT_IMPLEMENTED, message)
-}
