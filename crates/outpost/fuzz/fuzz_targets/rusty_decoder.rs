@@ -1,7 +1,7 @@
 //! The rusty_agent adapter's and the OpenSearch sink's decoders of network bytes, as the
 //! handlers run them after axum's JSON decoding:
 //! - mode 0: a `ScriptRequest` (`POST`/`PUT /agent/job`, `/agent/job/execute`), its content
-//!   base64-decoded as the job routes do;
+//!   base64-decoded and its cron expression translated as the job routes do;
 //! - mode 1: a `PUT /agent/config` body, each property mapped onto Outpost's keys;
 //! - mode 2: a `/agent/command/execute` body: base64, then the command line mapped onto an
 //!   allowlist (never a shell);
@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             if let Ok(s) = serde_json::from_slice::<ScriptRequest>(body) {
                 let _ = b64.decode(s.content.trim());
+                let _ = outpost::adapters::rusty::cron::from_rusty(&s.cron_expression);
                 let again: ScriptRequest =
                     serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
                 assert_eq!(again, s);
