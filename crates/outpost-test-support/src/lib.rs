@@ -45,6 +45,7 @@ pub mod opensearch;
 pub mod peer;
 pub mod phoenix;
 pub mod ports;
+pub mod rusty;
 pub mod snmp_values;
 pub mod snmpd;
 pub mod snmpsim;
