@@ -9,6 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub struct Request {
     /// The request line and headers, lowercased, without the blank line ending them.
     pub head: String,
+    /// The request line and headers as sent (header values such as Basic credentials are
+    /// case-sensitive).
+    pub raw_head: String,
     /// Exactly `content-length` bytes of body.
     pub body: Vec<u8>,
 }
@@ -26,14 +29,19 @@ pub async fn read_request<S: AsyncRead + Unpin>(sock: &mut S) -> Option<Request>
         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
             continue;
         };
-        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+        let raw_head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let head = raw_head.to_lowercase();
         let len: usize = head
             .lines()
             .find_map(|l| l.strip_prefix("content-length:"))
             .map_or(0, |v| v.trim().parse().unwrap());
         if buf.len() >= end + 4 + len {
             let body = buf[end + 4..end + 4 + len].to_vec();
-            return Some(Request { head, body });
+            return Some(Request {
+                head,
+                raw_head,
+                body,
+            });
         }
     }
 }

@@ -14,11 +14,12 @@ use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Store, StoreConfig
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    adapters,
     cli::RunArgs,
     components::{self, Factory, Inventory, Phase, Shared},
     config::{self, Config, Sources, SyncMode},
     lifecycle::{Action, Lifecycle},
-    telemetry, uplink,
+    sinks, telemetry, uplink,
 };
 
 /// The store's file in the data directory.
@@ -123,6 +124,13 @@ const COMPONENTS: &[Factory] = &[
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
     Factory::new("stats", Phase::Egress, components::stats::build),
     Factory::new("api", Phase::Serve, components::api::build),
+    // After the schedules, whose handle it takes when it registers.
+    Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
+    Factory::new(
+        sinks::opensearch::NAME,
+        Phase::Egress,
+        sinks::opensearch::build,
+    ),
 ];
 
 /// Runs until a signal, a failed component or a lifecycle request; returns the requested

@@ -2,6 +2,7 @@
 //! integration tests, the fuzz targets and the benchmarks.
 #![forbid(unsafe_code)]
 
+pub mod adapters;
 pub mod api;
 pub mod cli;
 pub mod components;
@@ -17,6 +18,7 @@ pub mod pem;
 pub mod ping_cmd;
 pub mod schedules;
 pub mod secrets;
+pub mod sinks;
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;

@@ -42,6 +42,8 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "uplink.ws", "state": "off"},
             {"name": "stats", "state": "off"},
             {"name": "api", "state": "running"},
+            {"name": "compat.rusty", "state": "off"},
+            {"name": "sink.opensearch", "state": "off"},
         ])
     );
     // The kinds are those the components registered, agent.info among them.

@@ -15,7 +15,9 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
     if !cfg.exec.enabled {
         return Ok(None);
     }
-    let allowlist = match cfg.commands.take() {
+    // Read, not taken: the rusty_agent adapter (built later) maps command lines onto the
+    // commands' parameter order.
+    let allowlist = match cfg.commands.clone() {
         Some(table) => Allowlist::deserialize(table).context("commands")?,
         None => Allowlist::default(),
     };

@@ -71,6 +71,46 @@ pub struct Config {
     /// component is built (outpost-exec names `commands.NAME.FIELD` on error).
     #[serde(default)]
     pub commands: Option<toml::Value>,
+    /// `compat.*`: drop-in APIs of the agents Outpost replaces, each off by default.
+    pub compat: CompatSection,
+    /// `sink.*`: optional destinations of results and events.
+    pub sink: SinkSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompatSection {
+    pub rusty: RustySection,
+}
+
+/// `compat.rusty.*`: rusty_agent's API, off while `listen` is unset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RustySection {
+    pub listen: Option<SocketAddr>,
+    pub user: String,
+    pub password_hash: Option<SecretString>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub insecure_plaintext: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSection {
+    pub opensearch: OpenSearchSection,
+}
+
+/// `sink.opensearch.*`: the `_bulk` sink, off while `url` is unset.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenSearchSection {
+    pub url: Option<String>,
+    pub index: String,
+    pub user: Option<String>,
+    pub password: Option<SecretString>,
+    pub ca_file: Option<PathBuf>,
+    pub batch_max: usize,
 }
 
 /// `exec.*`: allowlisted commands (`[commands.NAME]`), off by default.
@@ -354,6 +394,41 @@ impl Config {
             return Err(KeyError::new(
                 "api.tls_key",
                 "api.tls_cert and api.tls_key go together",
+            ));
+        }
+        let rusty = &self.compat.rusty;
+        if rusty.listen.is_some() {
+            match &rusty.password_hash {
+                None => {
+                    return Err(KeyError::new(
+                        "compat.rusty.password_hash",
+                        "required when compat.rusty.listen is set (there is no default password): a bcrypt ($2b$/$2y$) or argon2id hash",
+                    ))
+                }
+                Some(h) => crate::adapters::rusty::PasswordHash::parse(
+                    secrecy::ExposeSecret::expose_secret(h),
+                )
+                .map_err(|why| KeyError::new("compat.rusty.password_hash", why))
+                .map(drop)?,
+            }
+        }
+        if rusty.tls_cert.is_some() != rusty.tls_key.is_some() {
+            return Err(KeyError::new(
+                "compat.rusty.tls_key",
+                "compat.rusty.tls_cert and compat.rusty.tls_key go together",
+            ));
+        }
+        if let Some(url) = &self.sink.opensearch.url {
+            crate::sinks::opensearch::check_url(url)
+                .map_err(|why| KeyError::new("sink.opensearch.url", why))?;
+        }
+        if self.sink.opensearch.index.is_empty() {
+            return Err(KeyError::new("sink.opensearch.index", "must not be empty"));
+        }
+        if !(1..=10_000).contains(&self.sink.opensearch.batch_max) {
+            return Err(KeyError::new(
+                "sink.opensearch.batch_max",
+                "must be between 1 and 10000",
             ));
         }
         // Checked even when off, so a section that would fail is reported before the day

@@ -41,6 +41,8 @@ fn origin(source: &str) -> Origin {
         "api" => Source::Api,
         "schedule" => Source::Schedule,
         "cli" => Source::Cli,
+        // The rusty_agent adapter: `rusty_agent:USER`, the Basic user who asked.
+        s if s.starts_with("rusty_agent") => Source::Adapter,
         _ => Source::Uplink,
     };
     Origin::new(kind, source)

@@ -1,0 +1,5 @@
+//! Drop-in APIs of the agents Outpost replaces, each a component off by default, each
+//! keeping the old wire and mapping it onto Outpost's own paths (jobs through the
+//! dispatcher, commands through the exec allowlist).
+
+pub mod rusty;
