@@ -48,6 +48,8 @@ ALL=(
   crates/outpost-host/fuzz:socktop_request
   crates/outpost-host/fuzz:proc_parsers
   crates/outpost-icmp/fuzz:decode_icmp
+  crates/outpost/fuzz:rusty_decoder
+  crates/outpost/fuzz:schedule_spec
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -76,6 +78,14 @@ stages() {
       'json=serialize_entry::<str, outpost_snmp::oid::Oid>' \
       'v1_as_v2=TrapV1Pdu>::to_v2_varbinds' \
       'mib_name=outpost_snmp::mib::Mib>::name_of' ;;
+    rusty_decoder) printf '%s\n' \
+      'script=ScriptRequest' \
+      'cron=outpost::adapters::rusty::cron::from_rusty' \
+      'words=outpost::adapters::rusty::words' \
+      'bulk=outpost::sinks::opensearch::doc' ;;
+    schedule_spec) printf '%s\n' \
+      'decode=outpost_schedule::spec::ScheduleSpec>::from_json' \
+      'cron=outpost_schedule::when' ;;
     decode_icmp) printf '%s\n' \
       'decode=outpost_icmp::codec::view' \
       'quoted=outpost_icmp::codec::decode_quoted' \
