@@ -81,6 +81,23 @@ pub fn counter<N: EncodeCounterValue>(
     ConstCounter::new(value).encode(metric)
 }
 
+/// Counters without labels read from atomics at scrape time: `(name, help, value)` rows, each
+/// `name` without `_total`.
+pub fn atomic_counters(
+    enc: &mut DescriptorEncoder<'_>,
+    rows: &[(&str, &str, &std::sync::atomic::AtomicU64)],
+) -> fmt::Result {
+    for (name, help, value) in rows {
+        counter(
+            enc,
+            name,
+            help,
+            value.load(std::sync::atomic::Ordering::Relaxed),
+        )?;
+    }
+    Ok(())
+}
+
 impl Collector for HostCollector {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> fmt::Result {
         let metrics = self.host.metrics();

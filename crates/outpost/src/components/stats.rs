@@ -65,32 +65,32 @@ impl prometheus_client::collector::Collector for StatsPushCollector {
         &self,
         mut enc: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> std::fmt::Result {
-        use std::sync::atomic::Ordering::Relaxed;
         let c = &self.0;
-        for (name, help, value) in [
-            (
-                "outpost_stats_lines_cached",
-                "Snapshots appended to the stats cache",
-                &c.lines_cached,
-            ),
-            (
-                "outpost_stats_lines_dropped",
-                "Stats snapshots dropped: cache full (oldest first) or unreadable",
-                &c.lines_dropped,
-            ),
-            (
-                "outpost_stats_batches_sent",
-                "Stats batches a URL answered 2xx to",
-                &c.batches_sent,
-            ),
-            (
-                "outpost_stats_posts_failed",
-                "Stats POST attempts that failed, per URL tried",
-                &c.posts_failed,
-            ),
-        ] {
-            outpost_host::prom::counter(&mut enc, name, help, value.load(Relaxed))?;
-        }
+        outpost_host::prom::atomic_counters(
+            &mut enc,
+            &[
+                (
+                    "outpost_stats_lines_cached",
+                    "Snapshots appended to the stats cache",
+                    &c.lines_cached,
+                ),
+                (
+                    "outpost_stats_lines_dropped",
+                    "Stats snapshots dropped: cache full (oldest first) or unreadable",
+                    &c.lines_dropped,
+                ),
+                (
+                    "outpost_stats_batches_sent",
+                    "Stats batches a URL answered 2xx to",
+                    &c.batches_sent,
+                ),
+                (
+                    "outpost_stats_posts_failed",
+                    "Stats POST attempts that failed, per URL tried",
+                    &c.posts_failed,
+                ),
+            ],
+        )?;
         Ok(())
     }
 }

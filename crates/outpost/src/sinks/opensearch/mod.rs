@@ -313,25 +313,26 @@ impl prometheus_client::collector::Collector for Collector {
         mut enc: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> std::fmt::Result {
         let c = &self.0;
-        for (name, help, value) in [
-            (
-                "outpost_opensearch_docs_sent",
-                "Documents OpenSearch stored through the _bulk sink",
-                &c.docs_sent,
-            ),
-            (
-                "outpost_opensearch_docs_dropped",
-                "Documents OpenSearch refused for good (4xx per item); not resent",
-                &c.docs_dropped,
-            ),
-            (
-                "outpost_opensearch_batches_failed",
-                "_bulk requests not acknowledged (down, 5xx, 429, unreadable reply); resent",
-                &c.batches_failed,
-            ),
-        ] {
-            outpost_host::prom::counter(&mut enc, name, help, value.load(Relaxed))?;
-        }
+        outpost_host::prom::atomic_counters(
+            &mut enc,
+            &[
+                (
+                    "outpost_opensearch_docs_sent",
+                    "Documents OpenSearch stored through the _bulk sink",
+                    &c.docs_sent,
+                ),
+                (
+                    "outpost_opensearch_docs_dropped",
+                    "Documents OpenSearch refused for good (4xx per item); not resent",
+                    &c.docs_dropped,
+                ),
+                (
+                    "outpost_opensearch_batches_failed",
+                    "_bulk requests not acknowledged (down, 5xx, 429, unreadable reply); resent",
+                    &c.batches_failed,
+                ),
+            ],
+        )?;
         outpost_host::prom::gauge(
             &mut enc,
             "outpost_opensearch_cursor",
