@@ -41,13 +41,6 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
         }
         ConfigCommand::Show { file, json } => {
             let loaded = load(file.config.as_deref())?;
-            let redacted = |name: &str, v: &toml::Value| {
-                if KEYS.iter().any(|k| k.name == name && k.secret) {
-                    toml::Value::String("[redacted]".into())
-                } else {
-                    v.clone()
-                }
-            };
             // The exec allowlist is part of the effective config: shown too, with every
             // environment value redacted (a command's env may carry a credential).
             let commands = loaded.config.commands.as_ref().map(redact_command_env);
@@ -62,7 +55,7 @@ pub fn run(cmd: ConfigCommand) -> anyhow::Result<()> {
                 println!("{view}");
             } else {
                 for (name, (v, origin)) in &loaded.values {
-                    println!("{name} = {}  # {origin}", redacted(name, v));
+                    println!("{name} = {}  # {origin}", config::shown(name, v));
                 }
                 if let Some(toml::Value::Table(t)) = &commands {
                     for (name, spec) in t {

@@ -20,6 +20,15 @@ pub fn key_kind(name: &str) -> Option<bool> {
     keys::find(name).map(|k| k.secret)
 }
 
+/// A key's value as it may be shown: `[redacted]` for a secret key.
+pub fn shown(name: &str, v: &toml::Value) -> toml::Value {
+    if key_kind(name) == Some(true) {
+        toml::Value::String("[redacted]".into())
+    } else {
+        v.clone()
+    }
+}
+
 /// The effective values as `config show --json` and `GET /v1/config` print them: each
 /// key's value (`[redacted]` for secrets) and where it came from.
 pub fn redacted_view(
@@ -27,14 +36,9 @@ pub fn redacted_view(
 ) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for (name, (v, origin)) in values {
-        let shown = if key_kind(name) == Some(true) {
-            toml::Value::String("[redacted]".into())
-        } else {
-            v.clone()
-        };
         out.insert(
             (*name).to_owned(),
-            serde_json::json!({ "value": shown, "origin": origin.to_string() }),
+            serde_json::json!({ "value": shown(name, v), "origin": origin.to_string() }),
         );
     }
     serde_json::Value::Object(out)
