@@ -50,6 +50,7 @@ ALL=(
   crates/outpost-icmp/fuzz:decode_icmp
   crates/outpost/fuzz:rusty_decoder
   crates/outpost/fuzz:schedule_spec
+  crates/outpost-checks/fuzz:plugin_output
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -86,6 +87,10 @@ stages() {
     schedule_spec) printf '%s\n' \
       'decode=outpost_schedule::spec::ScheduleSpec>::from_json' \
       'cron=outpost_schedule::when' ;;
+    plugin_output) printf '%s\n' \
+      'parse=outpost_checks::plugin::parse_output' \
+      'perfdata=outpost_checks::perfdata::parse_item' \
+      'format=outpost_checks::perfdata::Perfdata as core::fmt::Display' ;;
     decode_icmp) printf '%s\n' \
       'decode=outpost_icmp::codec::view' \
       'quoted=outpost_icmp::codec::decode_quoted' \

@@ -9,6 +9,7 @@
 //! job params to and from these types.
 
 pub mod perfdata;
+pub mod plugin;
 pub mod result;
 
 pub use perfdata::{Perfdata, PerfdataError};

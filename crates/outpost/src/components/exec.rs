@@ -1,11 +1,13 @@
 //! Allowlisted commands (`exec.*` and the file's `[commands.NAME]`), off unless
-//! `exec.enabled`: the `exec` job kind over `outpost-exec`, audited in DATA_DIR/audit.log.
+//! `exec.enabled`: the `exec` and `check.nagios` job kinds over `outpost-exec`, audited in
+//! DATA_DIR/audit.log.
 
 use anyhow::Context;
 use outpost_exec::{Allowlist, AuditLog, Exec, ExecSettings, UserRef};
 use serde::Deserialize;
 
-use crate::{config::Config, executors::exec::ExecJob};
+use crate::config::Config;
+use crate::executors::{exec::ExecJob, nagios::NagiosCheck};
 
 use super::{Component, Registrar, Shared};
 
@@ -49,6 +51,9 @@ impl Component for ExecComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         r.kinds
             .register(ExecJob::new(self.0.clone(), r.shared.store.clone()));
+        // Nagios plugins are allowlisted commands too: the kind exists only with exec on.
+        r.kinds
+            .register(NagiosCheck::new(self.0.clone(), r.shared.store.clone()));
         Ok(())
     }
 }

@@ -19,24 +19,55 @@ impl ExecJob {
     pub fn new(exec: Exec, store: Store) -> Self {
         ExecJob { exec, store }
     }
+}
 
-    /// Audit lines are on disk already; the events are their copy. A failure to store one
-    /// is logged, never hidden in the job's result.
-    async fn publish(&self, records: Vec<AuditRecord>) {
-        // Each record is serialized once, straight to the event's text (no JSON tree).
-        let mut ids = EventIds::new();
-        let events = records
-            .iter()
-            .filter_map(|r| serde_json::value::to_raw_value(r).ok())
-            .map(|payload| Event::encoded(&mut ids, "exec.audit", payload))
-            .collect();
-        if let Err(e) = self.store.append_events(events).await {
-            tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
-        }
+/// Audit lines are on disk already; the events are their copy. A failure to store one is
+/// logged, never hidden in the job's result.
+pub(crate) async fn publish(store: &Store, records: Vec<AuditRecord>) {
+    // Each record is serialized once, straight to the event's text (no JSON tree).
+    let mut ids = EventIds::new();
+    let events = records
+        .iter()
+        .filter_map(|r| serde_json::value::to_raw_value(r).ok())
+        .map(|payload| Event::encoded(&mut ids, "exec.audit", payload))
+        .collect();
+    if let Err(e) = store.append_events(events).await {
+        tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
     }
 }
 
-fn origin(source: &str) -> Origin {
+/// Runs `req` through the allowlist for the job `cx`, and copies every audit line the
+/// attempt wrote to the outbox. A refusal is the job's error, with the refusal's reason code.
+pub(crate) async fn run_audited(
+    exec: &Exec,
+    store: &Store,
+    req: Request,
+    cx: &JobContext,
+) -> Result<RunResult, ExecError> {
+    match exec.run(origin(&cx.source), req, cx.cancel.clone()).await {
+        Ok(done) => {
+            let mut records = vec![done.decision];
+            match done.outcome {
+                Ok(r) => records.push(r),
+                Err(e) => tracing::error!(error = %e, "exec: the outcome line was not written"),
+            }
+            publish(store, records).await;
+            Ok(done.result)
+        }
+        Err(outpost_exec::ExecError::Refused(r)) => {
+            let refusal = r.refusal.clone();
+            publish(store, vec![r.record]).await;
+            Err(ExecError::new(
+                refusal.reason_code.as_str(),
+                format!("{}: {}", refusal.field, refusal.message),
+            ))
+        }
+        Err(e) => Err(ExecError::new("exec_failed", e.to_string())),
+    }
+}
+
+/// Who asked, for the audit log, from the job's source.
+pub(crate) fn origin(source: &str) -> Origin {
     let kind = match source {
         "api" => Source::Api,
         "schedule" => Source::Schedule,
@@ -57,29 +88,6 @@ impl Executor for ExecJob {
     }
 
     async fn run(&self, req: Request, cx: JobContext) -> Result<RunResult, ExecError> {
-        match self
-            .exec
-            .run(origin(&cx.source), req, cx.cancel.clone())
-            .await
-        {
-            Ok(done) => {
-                let mut records = vec![done.decision];
-                match done.outcome {
-                    Ok(r) => records.push(r),
-                    Err(e) => tracing::error!(error = %e, "exec: the outcome line was not written"),
-                }
-                self.publish(records).await;
-                Ok(done.result)
-            }
-            Err(outpost_exec::ExecError::Refused(r)) => {
-                let refusal = r.refusal.clone();
-                self.publish(vec![r.record]).await;
-                Err(ExecError::new(
-                    refusal.reason_code.as_str(),
-                    format!("{}: {}", refusal.field, refusal.message),
-                ))
-            }
-            Err(e) => Err(ExecError::new("exec_failed", e.to_string())),
-        }
+        run_audited(&self.exec, &self.store, req, &cx).await
     }
 }

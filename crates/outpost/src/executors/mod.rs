@@ -5,6 +5,7 @@ mod echo;
 pub mod exec;
 pub mod lifecycle;
 pub mod metrics;
+pub mod nagios;
 pub mod ping;
 pub mod schedules;
 mod sleep;
