@@ -108,13 +108,11 @@ fn split_items(text: &str) -> Vec<&str> {
             if let Some(s) = start.take() {
                 out.push(&text[s..i]);
             }
-        } else {
-            if start.is_none() {
-                start = Some(i);
-            }
-            if b == b'\'' {
-                quoted = true;
-            }
+        } else if start.is_none() {
+            start = Some(i);
+            // Only a quote that starts an item opens a quoted label; one further on is a
+            // character of the item (and its error, if anywhere but a label).
+            quoted = b == b'\'';
         }
         i += 1;
     }
@@ -165,10 +163,12 @@ fn parse_item(item: &str) -> Result<Perfdata, PerfdataError> {
     }
     let mut fields = rest.split(';');
     let value_uom = fields.next().unwrap_or("");
-    let (value, uom) = split_value(value_uom).ok_or_else(|| PerfdataError::BadValue {
-        item: err_item(),
-        value: value_uom.chars().take(64).collect(),
-    })?;
+    let (value, uom) = split_value(value_uom)
+        .filter(|(_, uom)| uom_ok(uom))
+        .ok_or_else(|| PerfdataError::BadValue {
+            item: err_item(),
+            value: value_uom.chars().take(64).collect(),
+        })?;
     let range = |t: Option<&str>| -> Result<Option<String>, PerfdataError> {
         match t.map(str::trim) {
             None | Some("") => Ok(None),
@@ -220,6 +220,13 @@ fn split_value(t: &str) -> Option<(Option<f64>, &str)> {
         (num, uom) = t.split_at(cut);
     }
     number(num).map(|v| (Some(v), uom))
+}
+
+/// A unit is letters and symbols after the number: no space, quote or `=` (which would
+/// make the item read differently when written back).
+fn uom_ok(uom: &str) -> bool {
+    uom.chars()
+        .all(|c| !c.is_whitespace() && !c.is_control() && c != '\'' && c != '=')
 }
 
 /// A finite decimal number (no `inf`/`nan`, which `f64::from_str` would accept).
@@ -328,6 +335,16 @@ mod tests {
         assert!(matches!(errors[1], PerfdataError::BadRange { .. }));
         assert!(matches!(errors[2], PerfdataError::NoEquals { .. }));
         assert!(matches!(errors[3], PerfdataError::Unterminated { .. }));
+    }
+
+    #[test]
+    fn a_quote_inside_an_item_does_not_join_it_to_the_next() {
+        // Found by the plugin_output fuzz target: a quote in the unit opened "quoted" mode
+        // in the splitter, so the next item became part of this one's unit.
+        let (items, errors) = parse("'a'''=1000ms'U b=2");
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0].label, "b");
+        assert_eq!(errors.len(), 1, "{errors:?}");
     }
 
     #[test]
