@@ -177,6 +177,14 @@ pub struct Dispatcher {
 /// Holds one queue slot; gives it back however the job's task ends.
 struct Slot(Arc<Inner>);
 
+/// A job checked and holding its slot, not yet recorded or started.
+struct Accepted {
+    record: JobRecord,
+    prepared: Prepared,
+    slot: Slot,
+    timeout: Duration,
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.pending.fetch_sub(1, Ordering::AcqRel);
@@ -266,6 +274,55 @@ impl Dispatcher {
         spec: JobSpec,
         schedule: Option<String>,
     ) -> Result<Submitted, SubmitError> {
+        let accepted = self.accept(spec, schedule)?;
+        self.inner.store.insert_job(accepted.record.clone()).await?;
+        Ok(self.launch(accepted))
+    }
+
+    /// [`submit_scheduled`](Self::submit_scheduled) for every run of one schedule firing:
+    /// each is checked and takes its slot and its `created_at` in one pass, before any of
+    /// them runs, and all are recorded in one store step (so 10,000 schedules due at the
+    /// same second are accepted within milliseconds of it, not behind each other's work).
+    /// One result per job, in order.
+    pub async fn submit_scheduled_many(
+        &self,
+        jobs: Vec<(JobSpec, String)>,
+    ) -> Vec<Result<Submitted, SubmitError>> {
+        let mut results: Vec<Result<Accepted, SubmitError>> = Vec::with_capacity(jobs.len());
+        for (spec, schedule) in jobs {
+            let res = self.accept(spec, Some(schedule));
+            if let Err(e) = &res {
+                tracing::debug!(source = "schedule", code = e.code(), error = %bounded_text(&e.to_string()), "job refused");
+                self.inner.metrics.reject(e.code());
+            }
+            results.push(res);
+        }
+        let records: Vec<JobRecord> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|a| a.record.clone()))
+            .collect();
+        match self.inner.store.insert_jobs(records).await {
+            Ok(()) => results
+                .into_iter()
+                .map(|r| r.map(|a| self.launch(a)))
+                .collect(),
+            Err(e) => {
+                // Nothing was recorded, so nothing runs; the slots go back as `Accepted`s
+                // drop. Each job gets the store's reason.
+                let text = e.to_string();
+                self.inner.metrics.reject("store");
+                results
+                    .into_iter()
+                    .map(|r| {
+                        r.and_then(|_| Err(SubmitError::Store(StoreError::Commit(text.clone()))))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Checks a job and takes its queue slot; nothing is recorded or started yet.
+    fn accept(&self, spec: JobSpec, schedule: Option<String>) -> Result<Accepted, SubmitError> {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(SubmitError::ShuttingDown);
@@ -306,9 +363,24 @@ impl Dispatcher {
             error: None,
             schedule,
         };
-        inner.store.insert_job(record.clone()).await?;
-        tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, timeout_ms, state = "queued", "job accepted");
+        Ok(Accepted {
+            record,
+            prepared,
+            slot,
+            timeout: spec.timeout,
+        })
+    }
 
+    /// Starts a job whose record is in the store.
+    fn launch(&self, accepted: Accepted) -> Submitted {
+        let inner = &self.inner;
+        let Accepted {
+            record,
+            prepared,
+            slot,
+            timeout,
+        } = accepted;
+        tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, timeout_ms = record.timeout_ms, state = "queued", "job accepted");
         let id = record.id;
         let cancel = inner.stop_all.child_token();
         let (done_tx, done) = watch::channel(None);
@@ -325,11 +397,10 @@ impl Dispatcher {
         }
         let this = self.clone();
         inner.tasks.spawn(async move {
-            this.run(record, prepared, cancel, done_tx, spec.timeout)
-                .await;
+            this.run(record, prepared, cancel, done_tx, timeout).await;
             drop(slot);
         });
-        Ok(Submitted { id, done })
+        Submitted { id, done }
     }
 
     async fn run(

@@ -161,3 +161,55 @@ async fn issue2_bad_params_and_kinds_are_refused_before_queueing() {
     ));
     assert_eq!(d.store().jobs(None, 10).await.unwrap().len(), 0);
 }
+
+/// Issue 13: one schedule firing's runs are accepted together: each is checked on its own
+/// (a bad one is refused, the others accepted), all take their `created_at` before any of
+/// them runs, the queue bound holds, and every accepted one runs to a stored result.
+#[tokio::test]
+async fn issue13_a_firing_is_accepted_in_one_pass_within_the_queue_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, _) = setup(dir.path(), 3);
+    let mut bad = nap(1, 1_000);
+    bad.kind = "nope".into();
+    let jobs = vec![
+        (nap(50, 5_000), "a".to_string()),
+        (bad, "b".to_string()),
+        (nap(50, 5_000), "c".to_string()),
+        (nap(50, 5_000), "d".to_string()),
+        // The fourth good one finds the queue (capacity 3) full.
+        (nap(50, 5_000), "e".to_string()),
+    ];
+    let results = d.submit_scheduled_many(jobs).await;
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r.as_ref().err().map_or("ok", SubmitError::code))
+        .collect();
+    assert_eq!(codes, ["ok", "unknown_kind", "ok", "ok", "busy"]);
+    let mut created = Vec::new();
+    for r in results.into_iter().flatten() {
+        let mut done = r.done;
+        let rec = done
+            .wait_for(|d| d.is_some())
+            .await
+            .unwrap()
+            .clone()
+            .unwrap();
+        assert_eq!(rec.state, JobState::Succeeded);
+        // Every one was accepted before the first (a 50 ms nap) could have finished.
+        assert!(rec.started_at.unwrap() >= rec.created_at);
+        created.push((
+            rec.created_at,
+            rec.finished_at.unwrap(),
+            rec.schedule.clone(),
+        ));
+    }
+    let last_created = created.iter().map(|c| c.0).max().unwrap();
+    let first_finished = created.iter().map(|c| c.1).min().unwrap();
+    assert!(last_created <= first_finished, "{created:?}");
+    let tags: Vec<_> = created.iter().map(|c| c.2.clone().unwrap()).collect();
+    assert_eq!(tags, ["a", "c", "d"]);
+    // And the records are in the store, tagged.
+    let stored = d.store().jobs(None, 10).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert!(stored.iter().all(|j| j.schedule.is_some()));
+}

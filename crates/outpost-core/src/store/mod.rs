@@ -249,6 +249,16 @@ impl Store {
         .await
     }
 
+    /// Records jobs accepted together (state `queued`), all in one step of the current
+    /// group commit: all of them, or none.
+    pub async fn insert_jobs(&self, records: Vec<JobRecord>) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.call(|reply| Command::InsertJobs { records, reply })
+            .await
+    }
+
     /// Records a terminal result and appends it to the outbox in one transaction.
     /// Returns the outbox sequence number.
     pub async fn finish_job(&self, record: JobRecord) -> Result<u64, StoreError> {

@@ -33,6 +33,11 @@ pub(super) enum Command {
         record: Box<JobRecord>,
         reply: Reply<()>,
     },
+    /// Jobs accepted together (one schedule firing): all recorded, or none.
+    InsertJobs {
+        records: Vec<JobRecord>,
+        reply: Reply<()>,
+    },
     FinishJob {
         record: Box<JobRecord>,
         reply: Reply<u64>,
@@ -330,6 +335,12 @@ fn run_batch(
                 let res = insert_job(&tx, &record).map(|()| state.jobs += 1);
                 replies.push(deferred(reply, res));
             }
+            Command::InsertJobs { records, reply } => {
+                let res =
+                    in_savepoint(&tx, |sp| records.iter().try_for_each(|r| insert_job(sp, r)))
+                        .map(|()| state.jobs += records.len() as u64);
+                replies.push(deferred(reply, res));
+            }
             Command::FinishJob { record, reply } => {
                 let head = state.head;
                 let res = in_savepoint(&tx, |sp| finish(sp, state, &record));
@@ -482,7 +493,9 @@ fn run_batch(
 fn fail(cmd: Command, msg: &str) {
     let err = || StoreError::Begin(msg.to_owned());
     match cmd {
-        Command::InsertJob { reply, .. } => drop(reply.send(Err(err()))),
+        Command::InsertJob { reply, .. } | Command::InsertJobs { reply, .. } => {
+            drop(reply.send(Err(err())))
+        }
         Command::FinishJob { reply, .. } | Command::AppendEvent { reply, .. } => {
             drop(reply.send(Err(err())))
         }

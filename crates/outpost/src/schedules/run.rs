@@ -1,8 +1,8 @@
 //! What a due time does: every action of one firing is marked handled in one store step,
 //! queued before any job is submitted (so it commits no later than their records: a crash
 //! between the two loses a run rather than doubling one, as interrupted jobs are never
-//! re-run either), then each run is submitted on a task of its own, which waits for the job
-//! to end so overlap control knows it is done.
+//! re-run either), then all its runs are accepted together (`submit_scheduled_many`), and a
+//! task per run waits for its job to end so overlap control knows it is done.
 
 use std::{sync::Arc, time::Duration};
 
@@ -53,9 +53,6 @@ impl Figures {
     }
 }
 
-/// Submissions spawned between yields.
-const SPAWN_SLICE: usize = 128;
-
 /// The timer's sink: hands each firing to a task.
 pub(crate) struct Runner(pub(crate) Schedules);
 
@@ -96,60 +93,76 @@ async fn handle(s: Schedules, actions: Vec<Action>) {
         // and each refusal is logged there.
         Err(e) => tracing::warn!(error = %e, "schedules: recording handled due times failed"),
     }
-    for (i, a) in actions.into_iter().enumerate() {
-        // A minute's 10,000 jobs: the first are accepted while the rest are spawned, not
-        // after (a task spawned here runs only once this one yields, unless stolen).
-        if i % SPAWN_SLICE == SPAWN_SLICE - 1 {
-            tokio::task::yield_now().await;
-        }
-        match a {
-            Action::Run { id, due, .. } => {
-                let s = s.clone();
-                tokio::spawn(async move { submit(s, id, due).await });
+    // Every run of this due time is accepted in one pass (one `created_at` each, taken
+    // before any of them runs, one store step for their records): a minute's 10,000 jobs
+    // are not accepted behind the work of the first ones.
+    let mut runs = Vec::new();
+    let mut jobs = Vec::new();
+    {
+        let active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
+        for a in actions {
+            match a {
+                Action::Run { id, due, .. } => match active.get(&id) {
+                    Some(sched) => {
+                        let job = &sched.spec.job;
+                        jobs.push((
+                            JobSpec {
+                                id: None,
+                                kind: job.kind.clone(),
+                                params: job.params.clone(),
+                                timeout: Duration::from_millis(
+                                    job.timeout_ms.unwrap_or(inner.default_timeout_ms),
+                                ),
+                                source: "schedule".into(),
+                            },
+                            id.to_string(),
+                        ));
+                        runs.push((id, due));
+                    }
+                    // Removed meanwhile: nothing runs, and nothing waits for it.
+                    None => release_later(&s, id),
+                },
+                Action::Skip { id, due, why } => {
+                    inner.figures.skipped.inc();
+                    tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
+                }
             }
-            Action::Skip { id, due, why } => {
-                inner.figures.skipped.inc();
-                tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
+        }
+    }
+    let Some(dispatcher) = inner.dispatcher.get() else {
+        // Not started: nothing runs.
+        for (id, _) in runs {
+            release(&s, &id);
+        }
+        return;
+    };
+    let results = dispatcher.submit_scheduled_many(jobs).await;
+    for ((id, due), res) in runs.into_iter().zip(results) {
+        match res {
+            Ok(mut submitted) => {
+                inner.figures.submitted.inc();
+                tracing::debug!(schedule = %id, due, job = %submitted.id, "schedule: job submitted");
+                let s = s.clone();
+                tokio::spawn(async move {
+                    // Ends when the result is stored, or when the dispatcher is gone
+                    // (shutdown); overlap control then knows the run is over.
+                    let _ = submitted.done.wait_for(|d| d.is_some()).await;
+                    release(&s, &id);
+                });
+            }
+            Err(e) => {
+                inner.figures.refused.inc();
+                tracing::warn!(schedule = %id, due, code = e.code(), error = %e, "schedule: job refused");
+                release(&s, &id);
             }
         }
     }
 }
 
-async fn submit(s: Schedules, id: Arc<str>, due: i64) {
-    let inner = s.inner();
-    let active = inner
-        .active
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&id)
-        .cloned();
-    let (Some(active), Some(dispatcher)) = (active, inner.dispatcher.get()) else {
-        // Removed meanwhile (or not started): nothing runs, and nothing waits for it.
-        release(&s, &id);
-        return;
-    };
-    let job = &active.spec.job;
-    let spec = JobSpec {
-        id: None,
-        kind: job.kind.clone(),
-        params: job.params.clone(),
-        timeout: Duration::from_millis(job.timeout_ms.unwrap_or(inner.default_timeout_ms)),
-        source: "schedule".into(),
-    };
-    drop(active);
-    match dispatcher.submit_scheduled(spec, id.to_string()).await {
-        Ok(mut submitted) => {
-            inner.figures.submitted.inc();
-            tracing::debug!(schedule = %id, due, job = %submitted.id, "schedule: job submitted");
-            // Ends when the result is stored, or when the dispatcher is gone (shutdown).
-            let _ = submitted.done.wait_for(|d| d.is_some()).await;
-        }
-        Err(e) => {
-            inner.figures.refused.inc();
-            tracing::warn!(schedule = %id, due, code = e.code(), error = %e, "schedule: job refused");
-        }
-    }
-    release(&s, &id);
+/// [`release`] from outside the `active` lock (release may fire a queued run, which takes it).
+fn release_later(s: &Schedules, id: Arc<str>) {
+    let s = s.clone();
+    tokio::spawn(async move { release(&s, &id) });
 }
 
 /// The job of `id` ended: a run queued behind it (`overlap = "queue_one"`) goes now.
