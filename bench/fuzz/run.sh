@@ -153,8 +153,9 @@ run_one() {
     -max_total_time="$SECS" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$o/artifacts/" >"$o/fuzz.log" 2>&1 || true
   # Replay the final corpus for libFuzzer's own per-function coverage.
+  # (A crashing input in the corpus is written beside the run's artifacts, not the cwd.)
   nice -n "$NICE" "$BIN/$t" "$o/corpus" "$seeds" -runs=0 -print_coverage=1 \
-    >"$o/coverage.log" 2>&1 || true
+    -artifact_prefix="$o/artifacts/replay-" >"$o/coverage.log" 2>&1 || true
 }
 
 pids=()
