@@ -177,9 +177,9 @@ pub struct Dispatcher {
 /// Holds one queue slot; gives it back however the job's task ends.
 struct Slot(Arc<Inner>);
 
-/// A job checked and holding its slot, not yet recorded or started.
+/// A job checked and holding its slot, not yet recorded or started (its record goes to
+/// the store meanwhile).
 struct Accepted {
-    record: JobRecord,
     prepared: Prepared,
     slot: Slot,
     timeout: Duration,
@@ -274,9 +274,9 @@ impl Dispatcher {
         spec: JobSpec,
         schedule: Option<String>,
     ) -> Result<Submitted, SubmitError> {
-        let accepted = self.accept(spec, schedule)?;
-        self.inner.store.insert_job(accepted.record.clone()).await?;
-        Ok(self.launch(accepted))
+        let (record, accepted) = self.accept(spec, schedule)?;
+        self.inner.store.insert_job(record.clone()).await?;
+        Ok(self.launch(record, accepted))
     }
 
     /// [`submit_scheduled`](Self::submit_scheduled) for every run of one schedule firing:
@@ -288,24 +288,38 @@ impl Dispatcher {
         &self,
         jobs: Vec<(JobSpec, String)>,
     ) -> Vec<Result<Submitted, SubmitError>> {
+        // The records travel to the store and back; the rest of each accepted job waits
+        // here, in the same order.
         let mut results: Vec<Result<Accepted, SubmitError>> = Vec::with_capacity(jobs.len());
+        let mut records = Vec::with_capacity(jobs.len());
         for (spec, schedule) in jobs {
-            let res = self.accept(spec, Some(schedule));
+            let res = self.accept(spec, Some(schedule)).map(|(record, a)| {
+                records.push(record);
+                a
+            });
             if let Err(e) = &res {
                 tracing::debug!(source = "schedule", code = e.code(), error = %bounded_text(&e.to_string()), "job refused");
                 self.inner.metrics.reject(e.code());
             }
             results.push(res);
         }
-        let records: Vec<JobRecord> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().map(|a| a.record.clone()))
-            .collect();
         match self.inner.store.insert_jobs(records).await {
-            Ok(()) => results
-                .into_iter()
-                .map(|r| r.map(|a| self.launch(a)))
-                .collect(),
+            Ok(records) => {
+                let mut records = records.into_iter();
+                results
+                    .into_iter()
+                    .map(|r| {
+                        let a = r?;
+                        // One record per accepted job came back, in order.
+                        let record = records.next().ok_or_else(|| {
+                            SubmitError::Store(StoreError::Corrupt(
+                                "a job record was not returned".into(),
+                            ))
+                        })?;
+                        Ok(self.launch(record, a))
+                    })
+                    .collect()
+            }
             Err(e) => {
                 // Nothing was recorded, so nothing runs; the slots go back as `Accepted`s
                 // drop. Each job gets the store's reason.
@@ -322,7 +336,11 @@ impl Dispatcher {
     }
 
     /// Checks a job and takes its queue slot; nothing is recorded or started yet.
-    fn accept(&self, spec: JobSpec, schedule: Option<String>) -> Result<Accepted, SubmitError> {
+    fn accept(
+        &self,
+        spec: JobSpec,
+        schedule: Option<String>,
+    ) -> Result<(JobRecord, Accepted), SubmitError> {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(SubmitError::ShuttingDown);
@@ -363,19 +381,20 @@ impl Dispatcher {
             error: None,
             schedule,
         };
-        Ok(Accepted {
+        Ok((
             record,
-            prepared,
-            slot,
-            timeout: spec.timeout,
-        })
+            Accepted {
+                prepared,
+                slot,
+                timeout: spec.timeout,
+            },
+        ))
     }
 
     /// Starts a job whose record is in the store.
-    fn launch(&self, accepted: Accepted) -> Submitted {
+    fn launch(&self, record: JobRecord, accepted: Accepted) -> Submitted {
         let inner = &self.inner;
         let Accepted {
-            record,
             prepared,
             slot,
             timeout,

@@ -250,10 +250,10 @@ impl Store {
     }
 
     /// Records jobs accepted together (state `queued`), all in one step of the current
-    /// group commit: all of them, or none.
-    pub async fn insert_jobs(&self, records: Vec<JobRecord>) -> Result<(), StoreError> {
+    /// group commit: all of them, or none. Hands the records back once committed.
+    pub async fn insert_jobs(&self, records: Vec<JobRecord>) -> Result<Vec<JobRecord>, StoreError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(records);
         }
         self.call(|reply| Command::InsertJobs { records, reply })
             .await

@@ -34,9 +34,10 @@ pub(super) enum Command {
         reply: Reply<()>,
     },
     /// Jobs accepted together (one schedule firing): all recorded, or none.
+    /// The records come back with the reply, so the caller need not keep a copy.
     InsertJobs {
         records: Vec<JobRecord>,
-        reply: Reply<()>,
+        reply: Reply<Vec<JobRecord>>,
     },
     FinishJob {
         record: Box<JobRecord>,
@@ -337,8 +338,12 @@ fn run_batch(
             }
             Command::InsertJobs { records, reply } => {
                 let res =
-                    in_savepoint(&tx, |sp| records.iter().try_for_each(|r| insert_job(sp, r)))
-                        .map(|()| state.jobs += records.len() as u64);
+                    in_savepoint(&tx, |sp| records.iter().try_for_each(|r| insert_job(sp, r))).map(
+                        |()| {
+                            state.jobs += records.len() as u64;
+                            records
+                        },
+                    );
                 replies.push(deferred(reply, res));
             }
             Command::FinishJob { record, reply } => {
@@ -493,9 +498,8 @@ fn run_batch(
 fn fail(cmd: Command, msg: &str) {
     let err = || StoreError::Begin(msg.to_owned());
     match cmd {
-        Command::InsertJob { reply, .. } | Command::InsertJobs { reply, .. } => {
-            drop(reply.send(Err(err())))
-        }
+        Command::InsertJob { reply, .. } => drop(reply.send(Err(err()))),
+        Command::InsertJobs { reply, .. } => drop(reply.send(Err(err()))),
         Command::FinishJob { reply, .. } | Command::AppendEvent { reply, .. } => {
             drop(reply.send(Err(err())))
         }
