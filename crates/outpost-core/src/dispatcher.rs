@@ -177,6 +177,64 @@ pub struct Dispatcher {
 /// Holds one queue slot; gives it back however the job's task ends.
 struct Slot(Arc<Inner>);
 
+/// Jobs accepted together by [`Dispatcher::accept_scheduled`], not yet recorded.
+pub struct AcceptedBatch {
+    dispatcher: Dispatcher,
+    /// One per job asked for, in order; the accepted ones' records are in `records`.
+    results: Vec<Result<Accepted, SubmitError>>,
+    records: Vec<JobRecord>,
+}
+
+impl AcceptedBatch {
+    /// Jobs accepted (and so to be recorded).
+    pub fn accepted(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Records every accepted job in one store step, then starts them. One result per job
+    /// asked for, in order. If the store refuses the step, nothing runs and every accepted
+    /// job gets the store's reason.
+    pub async fn commit(self) -> Vec<Result<Submitted, SubmitError>> {
+        let AcceptedBatch {
+            dispatcher,
+            results,
+            records,
+        } = self;
+        // The records travel to the store and back; the rest of each accepted job waits
+        // here, in the same order.
+        match dispatcher.inner.store.insert_jobs(records).await {
+            Ok(records) => {
+                let mut records = records.into_iter();
+                results
+                    .into_iter()
+                    .map(|r| {
+                        let a = r?;
+                        // One record per accepted job came back, in order.
+                        let record = records.next().ok_or_else(|| {
+                            SubmitError::Store(StoreError::Corrupt(
+                                "a job record was not returned".into(),
+                            ))
+                        })?;
+                        Ok(dispatcher.launch(record, a))
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                // Nothing was recorded, so nothing runs; the slots go back as the
+                // `Accepted`s drop.
+                let text = e.to_string();
+                dispatcher.inner.metrics.reject("store");
+                results
+                    .into_iter()
+                    .map(|r| {
+                        r.and_then(|_| Err(SubmitError::Store(StoreError::Commit(text.clone()))))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
 /// A job checked and holding its slot, not yet recorded or started (its record goes to
 /// the store meanwhile).
 struct Accepted {
@@ -280,18 +338,27 @@ impl Dispatcher {
     }
 
     /// [`submit_scheduled`](Self::submit_scheduled) for every run of one schedule firing:
-    /// each is checked and takes its slot and its `created_at` in one pass, before any of
-    /// them runs, and all are recorded in one store step (so 10,000 schedules due at the
-    /// same second are accepted within milliseconds of it, not behind each other's work).
-    /// One result per job, in order.
+    /// [`accept_scheduled`](Self::accept_scheduled), then [`AcceptedBatch::commit`].
     pub async fn submit_scheduled_many(
         &self,
-        jobs: Vec<(JobSpec, String)>,
+        jobs: impl IntoIterator<Item = (JobSpec, String)>,
     ) -> Vec<Result<Submitted, SubmitError>> {
-        // The records travel to the store and back; the rest of each accepted job waits
-        // here, in the same order.
-        let mut results: Vec<Result<Accepted, SubmitError>> = Vec::with_capacity(jobs.len());
-        let mut records = Vec::with_capacity(jobs.len());
+        self.accept_scheduled(jobs).commit().await
+    }
+
+    /// The first half of submitting one schedule firing's runs, without waiting for
+    /// anything: each job is checked and takes its slot and its `created_at` in one pass,
+    /// before any of them runs (so 10,000 schedules due at the same second are accepted
+    /// within milliseconds of it, not behind each other's work). Nothing is recorded or
+    /// started until the batch is committed; a batch dropped uncommitted gives its slots back.
+    pub fn accept_scheduled(
+        &self,
+        jobs: impl IntoIterator<Item = (JobSpec, String)>,
+    ) -> AcceptedBatch {
+        let jobs = jobs.into_iter();
+        let mut results: Vec<Result<Accepted, SubmitError>> =
+            Vec::with_capacity(jobs.size_hint().0);
+        let mut records = Vec::with_capacity(jobs.size_hint().0);
         for (spec, schedule) in jobs {
             let res = self.accept(spec, Some(schedule)).map(|(record, a)| {
                 records.push(record);
@@ -303,35 +370,10 @@ impl Dispatcher {
             }
             results.push(res);
         }
-        match self.inner.store.insert_jobs(records).await {
-            Ok(records) => {
-                let mut records = records.into_iter();
-                results
-                    .into_iter()
-                    .map(|r| {
-                        let a = r?;
-                        // One record per accepted job came back, in order.
-                        let record = records.next().ok_or_else(|| {
-                            SubmitError::Store(StoreError::Corrupt(
-                                "a job record was not returned".into(),
-                            ))
-                        })?;
-                        Ok(self.launch(record, a))
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                // Nothing was recorded, so nothing runs; the slots go back as `Accepted`s
-                // drop. Each job gets the store's reason.
-                let text = e.to_string();
-                self.inner.metrics.reject("store");
-                results
-                    .into_iter()
-                    .map(|r| {
-                        r.and_then(|_| Err(SubmitError::Store(StoreError::Commit(text.clone()))))
-                    })
-                    .collect()
-            }
+        AcceptedBatch {
+            dispatcher: self.clone(),
+            results,
+            records,
         }
     }
 

@@ -1,8 +1,9 @@
-//! What a due time does: every action of one firing is marked handled in one store step,
-//! queued before any job is submitted (so it commits no later than their records: a crash
-//! between the two loses a run rather than doubling one, as interrupted jobs are never
-//! re-run either), then all its runs are accepted together (`submit_scheduled_many`), and a
-//! task per run waits for its job to end so overlap control knows it is done.
+//! What a due time does: all its runs are accepted in one pass (`accept_scheduled`), then
+//! every action of the firing is marked handled in one store step, queued before the jobs'
+//! records (so it commits no later than them: a crash between the two loses a run rather
+//! than doubling one, as interrupted jobs are never re-run either), then the records are
+//! committed together and the jobs start; a task per run waits for its job to end so
+//! overlap control knows it is done.
 
 use std::{sync::Arc, time::Duration};
 
@@ -69,18 +70,57 @@ pub(crate) fn fire(s: &Schedules, actions: Vec<Action>) {
 
 async fn handle(s: Schedules, actions: Vec<Action>) {
     let inner = s.inner();
-    let marks = actions
-        .iter()
-        .map(|a| {
-            let through = match a {
-                Action::Run { through, .. } => *through,
-                Action::Skip { due, .. } => *due,
-            };
-            (a.id().to_string(), through)
-        })
-        .collect();
+    let dispatcher = inner.dispatcher.get();
+    // Every run of this due time is accepted in one pass, each taking its `created_at` as
+    // its spec is built, before any of them runs and before anything is sent to the store:
+    // a minute's 10,000 jobs are not accepted behind the work of the first ones.
+    let mut runs = Vec::new();
+    let mut marks = Vec::with_capacity(actions.len());
+    let batch = {
+        let active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
+        let jobs = actions.into_iter().filter_map(|a| match a {
+            Action::Run { id, due, through } => {
+                marks.push((Arc::clone(&id), through));
+                let Some(sched) = active.get(&id) else {
+                    // Removed meanwhile: nothing runs, and nothing waits for it.
+                    release_later(&s, id);
+                    return None;
+                };
+                let job = &sched.spec.job;
+                let spec = JobSpec {
+                    id: None,
+                    kind: job.kind.clone(),
+                    params: job.params.clone(),
+                    timeout: Duration::from_millis(
+                        job.timeout_ms.unwrap_or(inner.default_timeout_ms),
+                    ),
+                    source: "schedule".into(),
+                };
+                let tag = id.to_string();
+                runs.push((id, due));
+                Some((spec, tag))
+            }
+            Action::Skip { id, due, why } => {
+                marks.push((Arc::clone(&id), due));
+                inner.figures.skipped.inc();
+                tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
+                None
+            }
+        });
+        match dispatcher {
+            Some(d) => Some(d.accept_scheduled(jobs)),
+            None => {
+                jobs.for_each(drop);
+                None
+            }
+        }
+    };
     // Queued ahead of the jobs' own records, so it commits no later than any of them;
-    // not waited for, so a due time's jobs are accepted without a commit in between.
+    // not waited for, so a due time's jobs are recorded without a commit in between.
+    let marks = marks
+        .into_iter()
+        .map(|(id, through)| (id.to_string(), through))
+        .collect();
     match inner.store.queue_schedule_marks(marks).await {
         Ok(committed) => {
             tokio::spawn(async move {
@@ -93,50 +133,14 @@ async fn handle(s: Schedules, actions: Vec<Action>) {
         // and each refusal is logged there.
         Err(e) => tracing::warn!(error = %e, "schedules: recording handled due times failed"),
     }
-    // Every run of this due time is accepted in one pass (one `created_at` each, taken
-    // before any of them runs, one store step for their records): a minute's 10,000 jobs
-    // are not accepted behind the work of the first ones.
-    let mut runs = Vec::new();
-    let mut jobs = Vec::new();
-    {
-        let active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
-        for a in actions {
-            match a {
-                Action::Run { id, due, .. } => match active.get(&id) {
-                    Some(sched) => {
-                        let job = &sched.spec.job;
-                        jobs.push((
-                            JobSpec {
-                                id: None,
-                                kind: job.kind.clone(),
-                                params: job.params.clone(),
-                                timeout: Duration::from_millis(
-                                    job.timeout_ms.unwrap_or(inner.default_timeout_ms),
-                                ),
-                                source: "schedule".into(),
-                            },
-                            id.to_string(),
-                        ));
-                        runs.push((id, due));
-                    }
-                    // Removed meanwhile: nothing runs, and nothing waits for it.
-                    None => release_later(&s, id),
-                },
-                Action::Skip { id, due, why } => {
-                    inner.figures.skipped.inc();
-                    tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
-                }
-            }
-        }
-    }
-    let Some(dispatcher) = inner.dispatcher.get() else {
+    let Some(batch) = batch else {
         // Not started: nothing runs.
         for (id, _) in runs {
             release(&s, &id);
         }
         return;
     };
-    let results = dispatcher.submit_scheduled_many(jobs).await;
+    let results = batch.commit().await;
     for ((id, due), res) in runs.into_iter().zip(results) {
         match res {
             Ok(mut submitted) => {
