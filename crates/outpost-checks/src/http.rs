@@ -25,14 +25,13 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use url::{Position, Url};
 
 use crate::perfdata::Perfdata;
 use crate::result::{CheckResult, Status};
 use crate::spec::{ms, seconds_text, SpecError, Timing};
 use crate::status_set::StatusSet;
-use crate::tcp::resolve;
+use crate::tcp::{connect_any, resolve};
 use crate::tls_config::{server_name, TlsConfigs};
 
 /// Body bytes read by default; the rest is not read (the connection is dropped).
@@ -381,10 +380,10 @@ async fn exchange(
     let t0 = Instant::now();
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addr = resolve(host, port).await.map_err(|e| fail("resolve", e))?;
-    let tcp = TcpStream::connect(addr)
+    let addrs = resolve(host, port).await.map_err(|e| fail("resolve", e))?;
+    let (tcp, _addr) = connect_any(&addrs)
         .await
-        .map_err(|e| fail("connect", format!("{addr}: {e}")))?;
+        .map_err(|(addr, e)| fail("connect", format!("{addr}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let connect = t0.elapsed();
     if url.scheme() == "https" {

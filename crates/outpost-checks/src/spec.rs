@@ -171,4 +171,39 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().field, "timeout_ms");
     }
+
+    proptest::proptest! {
+        /// The `time=` item a check prints reads back as the same item, its thresholds as
+        /// ranges the guidelines accept, and the state agrees with the thresholds read back.
+        #[test]
+        fn time_perfdata_round_trips(
+            warn in proptest::option::of(0.0f64..100_000.0),
+            extra in 0.0f64..100_000.0,
+            timeout in 1u64..=MAX_TIMEOUT_MS,
+            elapsed_us in 0u64..200_000_000,
+        ) {
+            let t = Timing {
+                timeout_ms: Some(timeout),
+                warn_ms: warn,
+                crit_ms: warn.map(|w| w + extra),
+            };
+            proptest::prop_assert!(t.validate().is_ok());
+            let elapsed = Duration::from_micros(elapsed_us);
+            let item = t.perfdata(elapsed);
+            let (back, errors) = crate::perfdata::parse(&item.to_string());
+            proptest::prop_assert!(errors.is_empty(), "{:?}", errors);
+            proptest::prop_assert_eq!(&back, &vec![item.clone()]);
+            let secs = elapsed.as_secs_f64();
+            let over = |r: &Option<String>| {
+                r.as_deref().map(|v| v.parse::<f64>().unwrap_or(f64::MAX))
+                    .is_some_and(|v| secs > v + 1e-6)
+            };
+            let judged = t.judge(elapsed);
+            if over(&item.crit) {
+                proptest::prop_assert_eq!(judged, Status::Critical);
+            } else if judged == Status::Ok {
+                proptest::prop_assert!(!over(&item.warn));
+            }
+        }
+    }
 }

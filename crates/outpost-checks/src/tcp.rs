@@ -21,6 +21,8 @@ use crate::spec::{ms, seconds_text, validate_host, SpecError, StateName, Timing}
 /// every banner we know).
 pub const DEFAULT_MAX_BYTES: usize = 4096;
 pub const MAX_MAX_BYTES: usize = 1 << 20;
+/// How long to wait for more of an answer that has started but lacks `expect`.
+pub const READ_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,16 +78,43 @@ impl TcpSpec {
     }
 }
 
-/// First address of `host:port` (an IP literal needs no lookup).
-pub(crate) async fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+/// The addresses of `host:port` (an IP literal needs no lookup).
+pub(crate) async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse() {
-        return Ok(SocketAddr::new(ip, port));
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
     match tokio::net::lookup_host((bare, port)).await {
-        Ok(mut addrs) => addrs.next().ok_or_else(|| "no address".to_string()),
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            if addrs.is_empty() {
+                Err("no address".to_string())
+            } else {
+                Ok(addrs)
+            }
+        }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Connects to each address in turn, as the plugins do with getaddrinfo's list: the first
+/// that accepts wins; else the last address's error.
+pub(crate) async fn connect_any(
+    addrs: &[SocketAddr],
+) -> Result<(TcpStream, SocketAddr), (SocketAddr, std::io::Error)> {
+    let mut last = None;
+    for &a in addrs {
+        match TcpStream::connect(a).await {
+            Ok(s) => return Ok((s, a)),
+            Err(e) => last = Some((a, e)),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        (
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        )
+    }))
 }
 
 pub async fn check(spec: &TcpSpec) -> CheckResult {
@@ -114,7 +143,7 @@ pub async fn check(spec: &TcpSpec) -> CheckResult {
 
 async fn run(spec: &TcpSpec, start: Instant) -> CheckResult {
     let timing = spec.timing();
-    let addr = match resolve(&spec.host, spec.port).await {
+    let addrs = match resolve(&spec.host, spec.port).await {
         Ok(a) => a,
         Err(e) => {
             let mut r = CheckResult::new(
@@ -129,9 +158,9 @@ async fn run(spec: &TcpSpec, start: Instant) -> CheckResult {
             return r;
         }
     };
-    let mut sock = match TcpStream::connect(addr).await {
+    let (mut sock, addr) = match connect_any(&addrs).await {
         Ok(s) => s,
-        Err(e) => {
+        Err((addr, e)) => {
             let refused = e.kind() == std::io::ErrorKind::ConnectionRefused;
             let status = if refused {
                 spec.refuse.map_or(Status::Critical, Status::from)
@@ -167,10 +196,20 @@ async fn run(spec: &TcpSpec, start: Instant) -> CheckResult {
         let mut buf = vec![0u8; 4096.min(cap)];
         loop {
             let want = buf.len().min(cap - received.len());
-            match sock.read(&mut buf[..want]).await {
-                Ok(0) => break,
+            // The first answer may take the whole timeout; once some has come, a pause of
+            // READ_IDLE ends the wait (check_tcp's READ_TIMEOUT): the server has said all.
+            let read = sock.read(&mut buf[..want]);
+            let n = if received.is_empty() {
+                read.await
+            } else {
+                match tokio::time::timeout(READ_IDLE, read).await {
+                    Ok(r) => r,
+                    Err(_) => break,
+                }
+            };
+            match n {
+                Ok(0) | Err(_) => break,
                 Ok(n) => received.extend_from_slice(&buf[..n]),
-                Err(_) => break,
             }
             if contains(&received, expect.as_bytes()) {
                 found = Some(true);

@@ -18,12 +18,11 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
 
 use crate::perfdata::Perfdata;
 use crate::result::{CheckResult, Status};
 use crate::spec::{ms, validate_host, SpecError, Timing};
-use crate::tcp::resolve;
+use crate::tcp::{connect_any, resolve};
 use crate::tls_config::{provider, server_name, TlsConfigs};
 
 pub const DEFAULT_WARN_DAYS: u32 = 30;
@@ -139,7 +138,7 @@ async fn run(spec: &TlsSpec, tls: &TlsConfigs, start: Instant) -> CheckResult {
         (Err(e), _, _) => return unknown(format!("TLS UNKNOWN - {e}")),
         (_, Err(e), _) | (_, _, Err(e)) => return unknown(format!("TLS UNKNOWN - {e}")),
     };
-    let addr = match resolve(&spec.host, port).await {
+    let addrs = match resolve(&spec.host, port).await {
         Ok(a) => a,
         Err(e) => {
             return critical(
@@ -148,9 +147,9 @@ async fn run(spec: &TlsSpec, tls: &TlsConfigs, start: Instant) -> CheckResult {
             )
         }
     };
-    let tcp = match TcpStream::connect(addr).await {
+    let (tcp, addr) = match connect_any(&addrs).await {
         Ok(t) => t,
-        Err(e) => {
+        Err((addr, e)) => {
             return critical(
                 format!("TLS CRITICAL - connect to {addr}: {e}"),
                 json!({"address": addr.to_string(), "connect_error": e.to_string()}),
