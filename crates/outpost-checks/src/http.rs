@@ -244,10 +244,9 @@ async fn run(spec: &HttpSpec, tls: &TlsConfigs, start: Instant) -> CheckResult {
                 return r;
             }
         };
-        let next = follow
-            .then(|| ex.status.is_redirection())
-            .filter(|&r| r)
-            .and_then(|_| ex.location.as_deref())
+        let next = (follow && ex.status.is_redirection())
+            .then_some(ex.location.as_deref())
+            .flatten()
             .map(|loc| url.join(loc));
         match next {
             Some(Ok(next)) if matches!(next.scheme(), "http" | "https") => {
