@@ -161,11 +161,13 @@ pub async fn check(spec: &DnsSpec) -> CheckResult {
     let server = match server {
         Ok(s) => s,
         Err(e) => {
-            return CheckResult::new(
+            let mut r = CheckResult::new(
                 Status::Unknown,
                 format!("DNS UNKNOWN - {e}"),
                 start.elapsed(),
-            )
+            );
+            timing.add_time(&mut r);
+            return r;
         }
     };
     let outcome = tokio::time::timeout(timing.timeout(), run(spec, server, start)).await;
@@ -186,7 +188,7 @@ pub async fn check(spec: &DnsSpec) -> CheckResult {
             r
         }
     };
-    r.perfdata.insert(0, timing.perfdata(elapsed));
+    timing.add_time(&mut r);
     r
 }
 

@@ -204,7 +204,7 @@ pub async fn check(spec: &HttpSpec, tls: &TlsConfigs) -> CheckResult {
             r
         }
     };
-    r.perfdata.insert(0, timing.perfdata(elapsed));
+    timing.add_time(&mut r);
     r
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::perfdata::Perfdata;
-use crate::result::Status;
+use crate::result::{CheckResult, Status};
 
 /// check_http's and check_tcp's default (`-t 10`).
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -79,6 +79,13 @@ impl Timing {
         } else {
             Status::Ok
         }
+    }
+
+    /// Puts the `time=` item first in `r`'s perfdata, from the response time `r` reports
+    /// (so the two never disagree).
+    pub fn add_time(&self, r: &mut CheckResult) {
+        let elapsed = Duration::from_secs_f64(r.response_time_ms.max(0.0) / 1000.0);
+        r.perfdata.insert(0, self.perfdata(elapsed));
     }
 
     /// `time=0.002103s;W;C;0;TIMEOUT` in seconds, as check_http and check_tcp print it.

@@ -137,7 +137,7 @@ pub async fn check(spec: &TcpSpec) -> CheckResult {
             r
         }
     };
-    r.perfdata.insert(0, timing.perfdata(elapsed));
+    timing.add_time(&mut r);
     r
 }
 

@@ -117,7 +117,7 @@ pub async fn check(spec: &TlsSpec, tls: &TlsConfigs) -> CheckResult {
             r
         }
     };
-    r.perfdata.insert(0, timing.perfdata(elapsed));
+    timing.add_time(&mut r);
     r
 }
 
