@@ -89,6 +89,20 @@ async fn issue14_checks_http_states_regex_thresholds_redirects_and_body_cap() {
     .await;
     assert_state(&out, "OK");
 
+    // A credential header is sent, and not kept in the stored job's params.
+    let (st, body) = a
+        .submit(
+            json!({"kind": "check.http", "params": {"url": web.url("/echo"),
+                "headers": {"Authorization": "Bearer s3cret"},
+                "regex": "authorization: Bearer s3c.et"}}),
+            Some(30.0),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_state(&body["output"], "OK");
+    let stored = a.job(body["id"].as_str().unwrap()).await;
+    assert!(!stored.to_string().contains("s3cret"), "{stored}");
+
     // check_http's rule without expect_status: 3xx OK (not followed), 4xx WARNING, 5xx
     // CRITICAL.
     let out = check(&a, "check.http", json!({"url": web.url("/redirect/1")})).await;
@@ -393,6 +407,23 @@ async fn issue14_checks_tcp_send_expect_mismatch_and_refused() {
         .as_str()
         .unwrap()
         .starts_with("PING outpost"));
+    // IPv6.
+    let l6 = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let port6 = l6.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l6.accept().await.unwrap();
+            let _ = s.write_all(b"SSH-2.0-test\r\n").await;
+        }
+    });
+    let out = check(
+        &a,
+        "check.tcp",
+        json!({"host": "::1", "port": port6, "expect": "SSH-2.0"}),
+    )
+    .await;
+    assert_state(&out, "OK");
+    assert_eq!(out["details"]["address"], format!("[::1]:{port6}"));
     // Connect only (no send, no expect): OK; past a 0 ms warning threshold: WARNING.
     let out = check(&a, "check.tcp", json!({"host": "localhost", "port": port})).await;
     assert_state(&out, "OK");
