@@ -10,7 +10,7 @@
 //! Why hyper's client connection and not reqwest: a check measures connecting, so it must
 //! not reuse pooled connections; reqwest would need a client per check or a pool turned off,
 //! and hides where the time went. Driving `hyper::client::conn::http1` over our own
-//! `TcpStream` (+ `tokio-rustls`) costs one connection and one small task per check, shares
+//! `TcpStream` (+ `tokio-rustls`) costs one connection per check, driven in the check's own task, shares
 //! one rustls config per (verify, CA) ([`TlsConfigs`]), and gives connect, TLS and
 //! first-byte times separately.
 
@@ -413,16 +413,11 @@ async fn request<S>(
     tls: Option<Duration>,
 ) -> Result<Exchange, Failure>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| fail("http", e))?;
-    // The connection's own task; aborted when this check is done with it (or dropped with
-    // the check on timeout), so no connection outlives its check.
-    let conn = AbortOnDrop(tokio::spawn(async move {
-        let _ = conn.await;
-    }));
     let mut req = hyper::Request::builder()
         .method(method.clone())
         .uri(&url[Position::BeforePath..Position::AfterQuery])
@@ -438,51 +433,58 @@ where
     let req = req
         .body(Full::new(Bytes::from(body.unwrap_or_default().to_owned())))
         .map_err(|e| fail("request", e))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| fail("http", e))?;
-    let first_byte = t0.elapsed();
-    let status = resp.status();
-    let version = resp.version();
-    let location = resp
-        .headers()
-        .get(hyper::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let cap = spec.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
-    let mut body_in = resp.into_body();
-    let mut got = Vec::new();
-    let mut truncated = false;
-    while let Some(frame) = body_in.frame().await {
-        let frame = frame.map_err(|e| fail("body", e))?;
-        if let Ok(data) = frame.into_data() {
-            let room = cap - got.len();
-            if data.len() > room {
-                got.extend_from_slice(&data[..room]);
-                truncated = true;
-                break;
+    let work = async move {
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| fail("http", e))?;
+        let first_byte = t0.elapsed();
+        let status = resp.status();
+        let version = resp.version();
+        let location = resp
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut body_in = resp.into_body();
+        let mut got = Vec::new();
+        let mut truncated = false;
+        while let Some(frame) = body_in.frame().await {
+            let frame = frame.map_err(|e| fail("body", e))?;
+            if let Ok(data) = frame.into_data() {
+                let room = cap - got.len();
+                if data.len() > room {
+                    got.extend_from_slice(&data[..room]);
+                    truncated = true;
+                    break;
+                }
+                got.extend_from_slice(&data);
             }
-            got.extend_from_slice(&data);
         }
-    }
-    drop(conn);
-    Ok(Exchange {
-        status,
-        version,
-        location,
-        body: got,
-        truncated,
-        connect,
-        tls,
-        first_byte,
-    })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        Ok(Exchange {
+            status,
+            version,
+            location,
+            body: got,
+            truncated,
+            connect,
+            tls,
+            first_byte,
+        })
+    };
+    // The connection is driven in this task, beside the request, not in a task of its own:
+    // no spawn and no cross-thread wake-ups per check (measured: they were a large share of
+    // a check's CPU), and the connection is dropped with the check, whatever ends it.
+    tokio::pin!(work, conn);
+    let mut conn_done = false;
+    loop {
+        tokio::select! {
+            biased;
+            r = &mut work => return r,
+            // The connection ends first when the server closes after its answer; the body
+            // already read is still delivered to `work`.
+            _ = &mut conn, if !conn_done => conn_done = true,
+        }
     }
 }
