@@ -10,6 +10,8 @@ run as parallel processes, the way Nagios/Icinga run it (issue 14).
 - check_http: `xargs -P CONC` running `check_http -H 127.0.0.1 -p PORT` CHECKS times.
   CPU: everything xargs and its children used (RUSAGE_CHILDREN of this script around the
   run), i.e. the plugins' fork, exec, dynamic linking and the check itself.
+- echo jobs: after each outpost side, CHECKS `echo` jobs the same way: the job path's own
+  CPU (API, dispatcher, store, reply), to split the agent's CPU per check.
 - the server: bench/probes/http_server.rs (the tests' own server, one thread), the same
   for both sides; its CPU counts for neither.
 
@@ -89,10 +91,10 @@ def wait_port(port, proc, what):
             time.sleep(0.05)
 
 
-def curl_config(agent, tmp, n, server_port):
+def curl_config(agent, tmp, n, server_port, kind="check.http"):
     path = os.path.join(tmp, "checks.cfg")
-    body = json.dumps({"kind": "check.http",
-                       "params": {"url": f"http://127.0.0.1:{server_port}/"}})
+    params = {"url": f"http://127.0.0.1:{server_port}/"} if kind == "check.http" else {}
+    body = json.dumps({"kind": kind, "params": params})
     outs = []
     with open(path, "w") as f:
         for i in range(n):
@@ -108,26 +110,27 @@ def curl_config(agent, tmp, n, server_port):
     return path, outs
 
 
-def verify_outpost(outs):
+def verify_outpost(outs, kind="check.http"):
     bad = 0
     for out in outs:
         with open(out) as f:
             j = json.load(f)
-        bad += not (j.get("state") == "succeeded" and j["output"]["state"] == "OK")
+        bad += not (j.get("state") == "succeeded"
+                    and (kind != "check.http" or j["output"]["state"] == "OK"))
         os.unlink(out)
     if bad:
         raise SystemExit(f"{bad} check.http jobs were not OK")
 
 
-def run_outpost(agent, tmp, checks, conc, server_port):
-    cfg, outs = curl_config(agent, tmp, checks, server_port)
+def run_outpost(agent, tmp, checks, conc, server_port, kind="check.http"):
+    cfg, outs = curl_config(agent, tmp, checks, server_port, kind)
     c0, k0 = proc_cpu(agent.proc.pid), children_cpu()
     t0 = time.perf_counter()
     subprocess.run(["curl", "-s", "--parallel", "--parallel-max", str(conc), "-K", cfg],
                    check=True, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     cpu, client = proc_cpu(agent.proc.pid) - c0, children_cpu() - k0
-    verify_outpost(outs)
+    verify_outpost(outs, kind)
     return wall, cpu, client
 
 
@@ -164,7 +167,8 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} load "
           f"{open('/proc/loadavg').read().split()[0]} rounds {a.rounds} checks {a.checks} "
           f"conc {a.conc}")
-    rows = {k: [] for k in ["o_wall", "o_cpu", "o_client", "o_rate", "n_wall", "n_cpu", "n_rate"]}
+    rows = {k: [] for k in ["o_wall", "o_cpu", "o_client", "o_rate", "n_wall", "n_cpu", "n_rate",
+                            "e_cpu"]}
     server = subprocess.Popen([SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     port = int(server.stdout.readline())
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,6 +189,13 @@ def main():
                         rows["o_rate"].append(rate)
                         print(f"round {r} outpost:    {wall:.2f} s wall, agent CPU {cpu:.2f} s "
                               f"= {rate:.0f} checks/CPU-s (curl client CPU {client:.2f} s)")
+                        # The job path alone (API, dispatcher, store, reply): `echo` jobs
+                        # the same way, to split the agent's CPU per check into the path's
+                        # and the check's own.
+                        _, ecpu, _ = run_outpost(agent, tmp, a.checks, a.conc, port, "echo")
+                        rows["e_cpu"].append(ecpu)
+                        print(f"round {r} outpost echo jobs (job path alone): agent CPU "
+                              f"{ecpu:.2f} s = {ecpu / a.checks * 1e6:.0f} us/job")
                     else:
                         wall, cpu = run_check_http(a.checks, a.conc, port)
                         rate = a.checks / cpu
@@ -204,6 +215,9 @@ def main():
           f"{m['n_rate']:.0f} checks/CPU-s ({m['n_cpu']:.2f} s CPU, {m['n_wall']:.2f} s wall): "
           f"ratio {m['o_rate'] / m['n_rate']:.1f}x; counting curl's CPU too "
           f"{(a.checks / (m['o_cpu'] + m['o_client'])) / m['n_rate']:.1f}x")
+    print(f"per check: outpost agent {m['o_cpu'] / a.checks * 1e6:.0f} us (of which the job "
+          f"path, from echo jobs, {m['e_cpu'] / a.checks * 1e6:.0f} us), check_http "
+          f"{m['n_cpu'] / a.checks * 1e6:.0f} us")
 
 
 if __name__ == "__main__":
