@@ -8,9 +8,16 @@
 //! Only results and their text forms live here; the agent's job kinds (`check.*`) translate
 //! job params to and from these types.
 
+pub mod dns;
+pub mod http;
 pub mod perfdata;
 pub mod plugin;
 pub mod result;
+pub mod spec;
+pub mod status_set;
+pub mod tcp;
+pub mod tls;
+pub mod tls_config;
 
 pub use perfdata::{Perfdata, PerfdataError};
 pub use result::{CheckResult, Status};

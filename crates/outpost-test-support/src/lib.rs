@@ -33,9 +33,11 @@
 
 pub mod agent;
 pub mod control_plane;
+pub mod dnsmasq;
 pub mod fixture;
 pub mod gzip;
 pub mod http;
+pub mod https;
 pub mod kernel;
 pub mod mosquitto;
 pub mod mqtt_peer;

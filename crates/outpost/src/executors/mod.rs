@@ -1,6 +1,7 @@
 //! The executors this binary registers: one file per job kind.
 
 mod agent_info;
+pub mod checks;
 mod echo;
 pub mod exec;
 pub mod lifecycle;
@@ -28,6 +29,7 @@ pub fn registry(started: Instant, host: Host) -> Registry {
     metrics::register(&mut reg, host);
     snmp::register(&mut reg);
     ping::register(&mut reg);
+    checks::register(&mut reg);
     inventory.set_kinds(reg.kinds().iter().map(|k| k.to_string()).collect());
     reg
 }
