@@ -20,19 +20,25 @@ impl ExecJob {
         ExecJob { exec, store }
     }
 
-    /// Audit lines are on disk already; the events are their copy. A failure to store one
-    /// is logged, never hidden in the job's result.
     async fn publish(&self, records: Vec<AuditRecord>) {
-        // Each record is serialized once, straight to the event's text (no JSON tree).
-        let mut ids = EventIds::new();
-        let events = records
-            .iter()
-            .filter_map(|r| serde_json::value::to_raw_value(r).ok())
-            .map(|payload| Event::encoded(&mut ids, "exec.audit", payload))
-            .collect();
-        if let Err(e) = self.store.append_events(events).await {
-            tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
-        }
+        publish_audit(&self.store, records).await;
+    }
+}
+
+/// Copies audit lines into the outbox as `exec.audit` events. Audit lines are on disk
+/// already; the events are their copy. A failure to store one is logged, never hidden in a
+/// job's result. Also used by the connectivity monitor, which runs steps through the same
+/// `Exec`.
+pub async fn publish_audit(store: &Store, records: Vec<AuditRecord>) {
+    // Each record is serialized once, straight to the event's text (no JSON tree).
+    let mut ids = EventIds::new();
+    let events = records
+        .iter()
+        .filter_map(|r| serde_json::value::to_raw_value(r).ok())
+        .map(|payload| Event::encoded(&mut ids, "exec.audit", payload))
+        .collect();
+    if let Err(e) = store.append_events(events).await {
+        tracing::error!(error = %e, "exec: storing audit events failed; the audit log has them");
     }
 }
 
