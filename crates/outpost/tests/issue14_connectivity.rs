@@ -28,7 +28,7 @@ struct World {
     agent_ns: Netns,
     _peer_ns: Netns,
     dir: tempfile::TempDir,
-    _dns: Process,
+    dns: std::sync::Mutex<Option<Process>>,
     _http: Process,
 }
 
@@ -74,7 +74,7 @@ impl World {
             agent_ns,
             _peer_ns: peer_ns,
             dir,
-            _dns: dns,
+            dns: std::sync::Mutex::new(Some(dns)),
             _http: http,
         }
     }
@@ -85,6 +85,15 @@ impl World {
                 .ip(&["route", "add", "default", "via", "10.1.0.2"]);
         } else {
             self.agent_ns.ip(&["route", "del", "default"]);
+        }
+    }
+
+    /// Stops the resolver (by PID), or starts it again.
+    fn dns(&self, up: bool) {
+        let mut dns = self.dns.lock().unwrap();
+        *dns = None;
+        if up {
+            *dns = Some(start_dnsmasq(&self._peer_ns, self.dir.path()));
         }
     }
 
@@ -498,4 +507,74 @@ fn issue14_connectivity_config_check_names_bad_recovery_keys() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+#[test]
+fn issue14_connectivity_dns_removed_alone_is_degraded_and_runs_nothing_until_restored() {
+    let w = World::new();
+    // The HTTP probe's URL names an IP: the web server is a second, independent target.
+    let config = w.config(&format!(
+        "http_url = \"http://{WEB}/\"\n\n[connectivity.recovery]\nsteps = \"hook, restart_network, reboot\"\nboot_grace_secs = 0\n{FAST}"
+    ));
+    let data = w.dir.path().join("data");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<()>();
+    let back_rx = std::sync::Mutex::new(back_rx);
+    std::thread::scope(|scope| {
+        let body = scope.spawn(|| {
+            w.agent_ns.run(move || async move {
+                let a = agent(&config, &data);
+                wait_state(&a, "online", Duration::from_secs(15)).await;
+                tx.send(()).unwrap();
+                // The resolver is gone (DNS and TCP to it fail): one target of two.
+                wait_state(&a, "degraded", Duration::from_secs(10)).await;
+                let st = status(&a).await;
+                assert_eq!(
+                    st["failing_targets"],
+                    serde_json::json!([RESOLVER]),
+                    "{st:#}"
+                );
+                assert!(st["ladder"]["next_action_at_ms"].is_null(), "{st:#}");
+                // Well past the first delays (200, 400 ms): still nothing due, nothing done.
+                let until = Instant::now() + Duration::from_millis(1500);
+                while Instant::now() < until {
+                    let st = status(&a).await;
+                    assert_eq!(st["state"], "degraded", "{st:#}");
+                    assert_eq!(st["actions"], serde_json::json!({}), "{st:#}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                tx.send(()).unwrap();
+                back_rx.lock().unwrap().recv().unwrap();
+                wait_state(&a, "online", Duration::from_secs(10)).await;
+                let changes =
+                    events(&a, "connectivity", Duration::from_secs(5), |e| e.len() >= 3).await;
+                let to: Vec<_> = changes
+                    .iter()
+                    .map(|c| c["payload"]["to"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(to, ["online", "degraded", "online"]);
+                let m = a
+                    .get("/metrics")
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    common::metric(&m, "outpost_connectivity_probe_up{probe=\"dns\"}"),
+                    1.0,
+                    "{m}"
+                );
+            })
+        });
+        rx.recv().unwrap();
+        w.dns(false);
+        rx.recv().unwrap();
+        w.dns(true);
+        back_tx.send(()).unwrap();
+        body.join().unwrap();
+    });
+    assert!(w.calls().is_empty());
+    assert!(audit_lines(&w.dir.path().join("data")).is_empty());
 }
