@@ -535,3 +535,62 @@ async fn issue14_guard_dry_run_reports_what_it_would_do_and_runs_nothing() {
     assert!(!stamp.exists(), "a dry run stamps no reboot");
     assert_eq!(st.actions.get("would_run:dry_run"), Some(&4));
 }
+
+#[tokio::test(start_paused = true)]
+async fn issue14_guard_a_reboot_whose_stamp_cannot_be_read_or_written_does_not_run() {
+    let mut st = settings();
+    st.recovery.steps = vec!["hook".into(), "reboot".into()];
+
+    // Unreadable at start (its directory is a regular file): taken as a reboot just now.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let t0 = Instant::now();
+    let rig = start(
+        st.clone(),
+        &ProbeKind::ALL,
+        &file.join("reboot.stamp"),
+        settled_clocks(),
+    );
+    rig.script.all(false);
+    until(t0, 100).await;
+    assert!(rig
+        .status()
+        .guards
+        .stamp_note
+        .unwrap()
+        .contains("unreadable"));
+    let rec = rig.stop().await;
+    assert_eq!(rec.runs(), [(10, "hook".to_owned())]);
+    assert!(rec.actions()[1..]
+        .iter()
+        .all(|(_, a)| a.reason.as_ref().unwrap().code() == "min_reboot_interval"));
+
+    // Missing at start, unwritable when the reboot is due: the reboot does not run (the
+    // next boot could not know it happened).
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    let t1 = Instant::now();
+    let rig = start(
+        st,
+        &ProbeKind::ALL,
+        &sub.join("reboot.stamp"),
+        settled_clocks(),
+    );
+    std::fs::write(&sub, "").unwrap();
+    rig.script.all(false);
+    until(t1, 100).await;
+    let rec = rig.stop().await;
+    assert_eq!(
+        rec.runs(),
+        [(10, "hook".to_owned())],
+        "the hook runs, the reboot never"
+    );
+    let acts = rec.actions();
+    assert!(acts.len() >= 2);
+    for (_, a) in &acts[1..] {
+        assert_eq!(a.step, "reboot");
+        assert_eq!(a.decision, Decision::Skipped);
+        assert_eq!(a.reason.as_ref().unwrap().code(), "stamp_unwritable");
+    }
+}
