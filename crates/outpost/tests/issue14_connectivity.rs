@@ -45,9 +45,11 @@ impl World {
         let dns = start_dnsmasq(&peer_ns, dir.path());
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www).unwrap();
+        // Debian's own Python (a pyenv one under /root may not be on the namespace's PATH).
+        let python = outpost_test_support::peer::binary("python3", "scripts/deps/10-base.sh");
         let http = peer_ns.spawn(
             "http.server",
-            "/usr/bin/python3",
+            python.to_str().unwrap(),
             &[
                 "-m",
                 "http.server",
@@ -146,9 +148,10 @@ impl World {
 
 fn start_dnsmasq(ns: &Netns, dir: &Path) -> Process {
     let pid = dir.join("dnsmasq.pid");
+    let dnsmasq = outpost_test_support::peer::binary("dnsmasq", "scripts/deps/60-probes.sh");
     let p = ns.spawn(
         "dnsmasq",
-        "/usr/sbin/dnsmasq",
+        dnsmasq.to_str().unwrap(),
         &[
             "--keep-in-foreground",
             "--no-resolv",
