@@ -46,6 +46,8 @@ pub enum Source {
     Schedule,
     Adapter,
     Cli,
+    /// The connectivity monitor's recovery ladder.
+    Connectivity,
 }
 
 /// Who asked: the source, and the token name, uplink or schedule id.
@@ -69,6 +71,9 @@ impl Origin {
 pub enum Decision {
     Allowed,
     Refused,
+    /// Not run, by the caller's own rule (the connectivity monitor's guard rails, its dry
+    /// run): written by the caller, with its reason, so every decision is in the chain.
+    Skipped,
 }
 
 /// A `decision` line is written before anything runs (allowed or refused); an allowed run

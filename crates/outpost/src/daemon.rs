@@ -118,6 +118,12 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
     Factory::new("exec", Phase::Drain, components::exec::build),
+    // After exec, whose `Exec` it runs recovery steps through.
+    Factory::new(
+        components::connectivity::NAME,
+        Phase::Intake,
+        components::connectivity::build,
+    ),
     Factory::new("schedules", Phase::Intake, components::schedules::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),

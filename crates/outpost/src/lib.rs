@@ -8,6 +8,7 @@ pub mod cli;
 pub mod components;
 pub mod config;
 pub mod config_cmd;
+pub mod connectivity;
 pub mod ctl;
 pub mod daemon;
 pub mod executors;

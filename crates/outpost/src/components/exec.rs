@@ -13,6 +13,12 @@ use super::{Component, Registrar, Shared};
 
 struct ExecComponent(Exec);
 
+/// The agent's one `Exec` (one audit log, one hash chain), for components that run
+/// allowlisted commands themselves (the connectivity monitor): `r.common::<SharedExec>`,
+/// `None` while exec is off. Components that ask register after this one.
+#[derive(Clone)]
+pub struct SharedExec(pub Option<Exec>);
+
 pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
     if !cfg.exec.enabled {
         return Ok(None);
@@ -54,6 +60,8 @@ impl Component for ExecComponent {
         // Nagios plugins are allowlisted commands too: the kind exists only with exec on.
         r.kinds
             .register(NagiosCheck::new(self.0.clone(), r.shared.store.clone()));
+        let exec = self.0.clone();
+        r.common::<SharedExec>(move |_| SharedExec(Some(exec)));
         Ok(())
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod builtins;
+pub mod connectivity;
 pub mod exec;
 pub mod host;
 mod inventory;

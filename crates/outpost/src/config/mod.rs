@@ -1,6 +1,7 @@
 //! Configuration: typed, layered (flags > environment > file > built-in defaults), and
 //! checked with errors that name the key, where it came from, and its line in the file.
 
+mod connectivity;
 mod error;
 mod keys;
 mod layers;
@@ -11,6 +12,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use connectivity::{ConnectivitySection, Targets};
 pub use error::KeyError;
 pub use keys::{env_name, KEYS};
 pub use layers::{load, ConfigError, Loaded, Origin, Sources};
@@ -79,6 +81,8 @@ pub struct Config {
     pub compat: CompatSection,
     /// `sink.*`: optional destinations of results and events.
     pub sink: SinkSection,
+    /// `connectivity.*`: the uplink monitor and its recovery ladder, off by default.
+    pub connectivity: ConnectivitySection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -435,6 +439,8 @@ impl Config {
                 "must be between 1 and 10000",
             ));
         }
+        self.connectivity
+            .check(self.commands.as_ref(), self.exec.enabled)?;
         // Checked even when off, so a section that would fail is reported before the day
         // someone turns it on; kept only when on.
         let trap = crate::trap::TrapSettings::from_section(&self.trap_section, b"")?;

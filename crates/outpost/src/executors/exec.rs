@@ -21,9 +21,11 @@ impl ExecJob {
     }
 }
 
-/// Audit lines are on disk already; the events are their copy. A failure to store one is
-/// logged, never hidden in the job's result.
-pub(crate) async fn publish(store: &Store, records: Vec<AuditRecord>) {
+/// Copies audit lines into the outbox as `exec.audit` events. Audit lines are on disk
+/// already; the events are their copy. A failure to store one is logged, never hidden in a
+/// job's result. Also used by the connectivity monitor, which runs steps through the same
+/// `Exec`.
+pub async fn publish_audit(store: &Store, records: Vec<AuditRecord>) {
     // Each record is serialized once, straight to the event's text (no JSON tree).
     let mut ids = EventIds::new();
     let events = records
@@ -51,12 +53,12 @@ pub(crate) async fn run_audited(
                 Ok(r) => records.push(r),
                 Err(e) => tracing::error!(error = %e, "exec: the outcome line was not written"),
             }
-            publish(store, records).await;
+            publish_audit(store, records).await;
             Ok(done.result)
         }
         Err(outpost_exec::ExecError::Refused(r)) => {
             let refusal = r.refusal.clone();
-            publish(store, vec![r.record]).await;
+            publish_audit(store, vec![r.record]).await;
             Err(ExecError::new(
                 refusal.reason_code.as_str(),
                 format!("{}: {}", refusal.field, refusal.message),
