@@ -16,6 +16,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(back.len(), 1, "{again:?}");
         assert_eq!(&back[0], item, "{again:?}");
     }
-    let r = plugin::result(plugin::PluginExit::Exited(0), &text, "", std::time::Duration::ZERO);
+    let r = plugin::result(
+        plugin::PluginExit::Exited(0),
+        &text,
+        "",
+        std::time::Duration::ZERO,
+    );
     assert!(r.output.len() <= plugin::MAX_OUTPUT);
 });
