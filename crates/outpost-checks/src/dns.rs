@@ -170,26 +170,15 @@ pub async fn check(spec: &DnsSpec) -> CheckResult {
             return r;
         }
     };
-    let outcome = tokio::time::timeout(timing.timeout(), run(spec, server, start)).await;
-    let elapsed = start.elapsed();
-    let mut r = match outcome {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = CheckResult::new(
-                Status::Critical,
-                format!(
-                    "DNS CRITICAL - no answer from {server} within {} seconds",
-                    timing.timeout().as_secs_f64()
-                ),
-                elapsed,
-            );
-            r.details = json!({"server": server.to_string(), "hostname": spec.hostname,
-                "timeout": true});
-            r
-        }
-    };
-    timing.add_time(&mut r);
-    r
+    timing
+        .bounded(start, run(spec, server, start), |secs| {
+            (
+                format!("DNS CRITICAL - no answer from {server} within {secs} seconds"),
+                json!({"server": server.to_string(), "hostname": spec.hostname,
+                    "timeout": true}),
+            )
+        })
+        .await
 }
 
 async fn run(spec: &DnsSpec, server: SocketAddr, start: Instant) -> CheckResult {

@@ -1,7 +1,8 @@
 //! What every check's spec shares: the timeout and the response-time thresholds, the typed
 //! error a bad spec is, and the `time=` perfdata item the monitoring plugins print.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -79,6 +80,29 @@ impl Timing {
         } else {
             Status::Ok
         }
+    }
+
+    /// Runs a check's `body` under the timeout. A timeout is CRITICAL, with the output and
+    /// details `on_timeout` gives for the timeout in seconds; either way the `time=` item is
+    /// added. Every check ends here, so a check cannot outlive its timeout or forget its
+    /// perfdata.
+    pub async fn bounded(
+        &self,
+        start: Instant,
+        body: impl Future<Output = CheckResult>,
+        on_timeout: impl FnOnce(f64) -> (String, serde_json::Value),
+    ) -> CheckResult {
+        let mut r = match tokio::time::timeout(self.timeout(), body).await {
+            Ok(r) => r,
+            Err(_) => {
+                let (output, details) = on_timeout(self.timeout().as_secs_f64());
+                let mut r = CheckResult::new(Status::Critical, output, start.elapsed());
+                r.details = details;
+                r
+            }
+        };
+        self.add_time(&mut r);
+        r
     }
 
     /// Puts the `time=` item first in `r`'s perfdata, from the response time `r` reports

@@ -100,25 +100,14 @@ impl TlsSpec {
 pub async fn check(spec: &TlsSpec, tls: &TlsConfigs) -> CheckResult {
     let timing = spec.timing();
     let start = Instant::now();
-    let outcome = tokio::time::timeout(timing.timeout(), run(spec, tls, start)).await;
-    let elapsed = start.elapsed();
-    let mut r = match outcome {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = CheckResult::new(
-                Status::Critical,
-                format!(
-                    "TLS CRITICAL - Socket timeout after {} seconds",
-                    timing.timeout().as_secs_f64()
-                ),
-                elapsed,
-            );
-            r.details = json!({"host": spec.host, "timeout": true});
-            r
-        }
-    };
-    timing.add_time(&mut r);
-    r
+    timing
+        .bounded(start, run(spec, tls, start), |secs| {
+            (
+                format!("TLS CRITICAL - Socket timeout after {secs} seconds"),
+                json!({"host": spec.host, "timeout": true}),
+            )
+        })
+        .await
 }
 
 async fn run(spec: &TlsSpec, tls: &TlsConfigs, start: Instant) -> CheckResult {
