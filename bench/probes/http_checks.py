@@ -33,6 +33,7 @@ Figures per side: checks per CPU-second and wall time. Sides alternate in each r
 
 Usage: bench/probes/http_checks.py [--rounds 3] [--checks 1000] [--conc 8]
                                   [--mode both|api|scheduled] [--period 30]
+OUTPOST_BIN=PATH runs another build of the agent (an A/B of two commits) with --no-build.
 Needs: cargo (builds outpost and http_check_server in release), curl, monitoring-plugins-
 basic (scripts/deps/60-probes.sh). Loopback only; the agent and server stop by PID.
 """
@@ -52,7 +53,7 @@ import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-OUTPOST = os.path.join(TARGET, "release", "outpost")
+OUTPOST = os.environ.get("OUTPOST_BIN", os.path.join(TARGET, "release", "outpost"))
 SERVER = os.path.join(TARGET, "release", "http_check_server")
 CHECK_HTTP = "/usr/lib/nagios/plugins/check_http"
 
