@@ -150,5 +150,13 @@ pub fn sleeping_child() -> Process {
     wait_until("the child to exec sleep", Duration::from_secs(10), || {
         std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
     });
+    // Exec'd is not yet asleep: under load the new image can still be running its start-up
+    // (a CI run saw "Running"). Callers assert on the sleeping state.
+    wait_until("the child to sleep", Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+        })
+    });
     Process::adopt("sleep", child)
 }
