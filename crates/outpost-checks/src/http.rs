@@ -187,25 +187,14 @@ fn fail(stage: &'static str, e: impl std::fmt::Display) -> Failure {
 pub async fn check(spec: &HttpSpec, tls: &TlsConfigs) -> CheckResult {
     let timing = spec.timing();
     let start = Instant::now();
-    let outcome = tokio::time::timeout(timing.timeout(), run(spec, tls, start)).await;
-    let elapsed = start.elapsed();
-    let mut r = match outcome {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = CheckResult::new(
-                Status::Critical,
-                format!(
-                    "HTTP CRITICAL - Socket timeout after {} seconds",
-                    timing.timeout().as_secs_f64()
-                ),
-                elapsed,
-            );
-            r.details = json!({"url": spec.url, "timeout": true});
-            r
-        }
-    };
-    timing.add_time(&mut r);
-    r
+    timing
+        .bounded(start, run(spec, tls, start), |secs| {
+            (
+                format!("HTTP CRITICAL - Socket timeout after {secs} seconds"),
+                json!({"url": spec.url, "timeout": true}),
+            )
+        })
+        .await
 }
 
 async fn run(spec: &HttpSpec, tls: &TlsConfigs, start: Instant) -> CheckResult {

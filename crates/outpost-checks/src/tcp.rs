@@ -120,25 +120,14 @@ pub(crate) async fn connect_any(
 pub async fn check(spec: &TcpSpec) -> CheckResult {
     let timing = spec.timing();
     let start = Instant::now();
-    let outcome = tokio::time::timeout(timing.timeout(), run(spec, start)).await;
-    let elapsed = start.elapsed();
-    let mut r = match outcome {
-        Ok(r) => r,
-        Err(_) => {
-            let mut r = CheckResult::new(
-                Status::Critical,
-                format!(
-                    "TCP CRITICAL - Socket timeout after {} seconds",
-                    timing.timeout().as_secs_f64()
-                ),
-                elapsed,
-            );
-            r.details = json!({"host": spec.host, "port": spec.port, "timeout": true});
-            r
-        }
-    };
-    timing.add_time(&mut r);
-    r
+    timing
+        .bounded(start, run(spec, start), |secs| {
+            (
+                format!("TCP CRITICAL - Socket timeout after {secs} seconds"),
+                json!({"host": spec.host, "port": spec.port, "timeout": true}),
+            )
+        })
+        .await
 }
 
 async fn run(spec: &TcpSpec, start: Instant) -> CheckResult {
