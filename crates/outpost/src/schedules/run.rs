@@ -64,11 +64,15 @@ impl Sink for Runner {
 }
 
 pub(crate) fn fire(s: &Schedules, actions: Vec<Action>) {
+    // When the timer handed the firing over, for the debug line that splits a late firing
+    // into a late wake-up, a late task and a slow acceptance.
+    let fired_at = outpost_schedule::now_ms();
     let s = s.clone();
-    tokio::spawn(async move { handle(s, actions).await });
+    tokio::spawn(async move { handle(s, actions, fired_at).await });
 }
 
-async fn handle(s: Schedules, actions: Vec<Action>) {
+async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
+    let started_at = outpost_schedule::now_ms();
     let inner = s.inner();
     let dispatcher = inner.dispatcher.get();
     // Every run of this due time is accepted in one pass, each taking its `created_at` as
@@ -115,6 +119,18 @@ async fn handle(s: Schedules, actions: Vec<Action>) {
             }
         }
     };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        if let Some(due) = runs.iter().map(|(_, due)| *due).min() {
+            let accepted_at = outpost_schedule::now_ms();
+            tracing::debug!(
+                runs = runs.len(),
+                timer_late_ms = fired_at - due,
+                task_late_ms = started_at - due,
+                accepted_late_ms = accepted_at - due,
+                "schedules: firing accepted"
+            );
+        }
+    }
     // Queued ahead of the jobs' own records, so it commits no later than any of them;
     // not waited for, so a due time's jobs are recorded without a commit in between.
     let marks = marks
