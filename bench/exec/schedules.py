@@ -73,12 +73,15 @@ class Agent:
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.token = uuid.uuid4().hex
-        env = dict(os.environ, OUTPOST_TOKEN=self.token, LOG_LEVEL="warn",
+        # BENCH_RUST_LOG (e.g. "warn,outpost::schedules=debug") keeps the agent's log in
+        # BENCH_LOG_DIR/<name>.log, to see where a late firing loses its time.
+        env = dict(os.environ, OUTPOST_TOKEN=self.token,
+                   LOG_LEVEL="warn", RUST_LOG=os.environ.get("BENCH_RUST_LOG", "warn"),
                    # Every schedule's job is accepted at once: the queue holds them all.
                    OUTPOST_JOBS_QUEUE_CAPACITY="40000")
         self.proc = subprocess.Popen([OUTPOST, "run", "--data-dir", self.dir,
                                       "--listen", f"127.0.0.1:{self.port}"],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log(name))
         end = time.time() + 30
         while True:
             try:
@@ -89,6 +92,14 @@ class Agent:
                     raise SystemExit("outpost did not start")
                 time.sleep(0.05)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    @staticmethod
+    def log(name):
+        d = os.environ.get("BENCH_LOG_DIR")
+        if not d:
+            return subprocess.DEVNULL
+        os.makedirs(d, exist_ok=True)
+        return open(os.path.join(d, f"{name}.log"), "w")
 
     def post(self, path, body):
         self.conn.request("POST", path, body=json.dumps(body),
