@@ -7,3 +7,7 @@
 //!   engine to them. Wire-free and engine-free, so it is tested on its own.
 //!
 //! Nothing here knows a job's wire shape; the binary's executors translate.
+
+pub mod run_spec;
+
+pub use run_spec::RunSpec;
