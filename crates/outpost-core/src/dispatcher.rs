@@ -191,6 +191,15 @@ impl AcceptedBatch {
         self.records.len()
     }
 
+    /// Sets every accepted job's `created_at`: a scheduler that accepts a due time's jobs
+    /// ahead of it stamps them when the due time releases them, just before [`commit`]
+    /// (Self::commit).
+    pub fn stamp_created(&mut self, at_ms: i64) {
+        for r in &mut self.records {
+            r.created_at = at_ms;
+        }
+    }
+
     /// Records every accepted job in one store step, then starts them. One result per job
     /// asked for, in order. If the store refuses the step, nothing runs and every accepted
     /// job gets the store's reason.

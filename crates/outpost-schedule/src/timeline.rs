@@ -26,10 +26,13 @@ pub struct Plan {
 pub enum Action {
     /// Submit the schedule's job. `due` is the due time it stands for (without jitter);
     /// `through` is the time up to which every due time is now handled (what to persist).
+    /// `at` is when it is meant to start (the due time plus its jitter): a timer with a
+    /// lead hands it over before then, and the sink must not start it earlier.
     Run {
         id: Arc<str>,
         due: i64,
         through: i64,
+        at: i64,
     },
     /// Not run: the previous job was still running (`Overlap::Skip`, or a second wait
     /// under `QueueOne`), or schedules are paused.
@@ -129,6 +132,7 @@ impl Timeline {
                 id: id.clone(),
                 due,
                 through: now,
+                at: now,
             }),
             _ => None,
         };
@@ -184,7 +188,8 @@ impl Timeline {
 
     /// What fires at or before `now`, without rescheduling: the timer hands the actions on
     /// first, so 10,000 jobs due on the same minute are not held back by 10,000 cron
-    /// computations, then calls [`reschedule`](Self::reschedule).
+    /// computations, then calls [`reschedule`](Self::reschedule). A timer with a lead passes
+    /// a `now` that far ahead; each run carries its own `at`.
     pub fn take_due(&mut self, now: i64) -> Vec<Action> {
         let mut out = Vec::new();
         let paused = self.paused;
@@ -192,7 +197,7 @@ impl Timeline {
             if *at > now {
                 break;
             }
-            let Some((_, id)) = self.order.pop_first() else {
+            let Some((at, id)) = self.order.pop_first() else {
                 break;
             };
             let Some(entry) = self.entries.get_mut(&id) else {
@@ -213,6 +218,7 @@ impl Timeline {
                     id: id.clone(),
                     due,
                     through: due,
+                    at,
                 })
             } else if entry.plan.overlap == Overlap::QueueOne && entry.queued.is_none() {
                 // Runs (and is handled) when the running job ends.
@@ -287,10 +293,12 @@ impl Timeline {
         }
         let due = entry.queued.take()?;
         entry.running += 1;
+        // Its due time has passed: it starts now.
         Some(Action::Run {
             id: key,
             due,
             through: due,
+            at: due,
         })
     }
 

@@ -124,6 +124,62 @@ async fn issue13_schedules_cron_with_seconds_fires_at_each_due_time_under_paused
     }
 }
 
+/// A timer with a lead hands each due time over that far ahead of it, and every run says
+/// when it is meant to start (`at`), so the sink can accept ahead and start on time.
+#[tokio::test(start_paused = true)]
+async fn issue13_schedules_a_timer_with_a_lead_hands_runs_over_ahead_with_their_start_time() {
+    let base = ms(2026, 11, 26, 8, 0, 3) + 250;
+    let timer = Timer::with_lead(Duration::from_millis(250));
+    timer.update(|t| {
+        t.insert(
+            "s15".into(),
+            plan(
+                cron("*/15 * * * * *", None),
+                base,
+                base,
+                Overlap::Allow,
+                Missed::Skip,
+            ),
+            None,
+            base,
+        )
+    });
+    let clock = PausedClock::at(base);
+    let seen: Arc<Mutex<Vec<(i64, i64, i64)>>> = Arc::default();
+    struct Ahead(PausedClock, Arc<Mutex<Vec<(i64, i64, i64)>>>);
+    impl Sink for Ahead {
+        fn fire(&self, actions: Vec<Action>) {
+            let now = self.0.now_ms();
+            for a in actions {
+                if let Action::Run { due, at, .. } = a {
+                    self.1.lock().unwrap().push((due, at, now));
+                }
+            }
+        }
+    }
+    timer
+        .run(
+            clock.clone(),
+            Ahead(clock, seen.clone()),
+            tokio::time::sleep(Duration::from_secs(61)),
+        )
+        .await;
+    let seen = seen.lock().unwrap().clone();
+    let start = ms(2026, 11, 26, 8, 0, 0);
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        (1..=4).map(|k| start + k * 15_000).collect::<Vec<_>>(),
+        "{seen:?}"
+    );
+    for (due, at, handed) in &seen {
+        assert_eq!(at, due, "no jitter: starts at its due time");
+        assert!(
+            (249..=251).contains(&(at - handed)),
+            "due {due} handed over at {handed}, not 250 ms ahead"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn issue13_schedules_five_field_cron_in_a_time_zone_fires_on_local_minutes() {
     // 08:59:30 UTC; Asia/Kolkata is UTC+5:30, so local minute 30 is UTC minute 00.

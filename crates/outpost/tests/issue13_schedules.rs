@@ -711,3 +711,67 @@ async fn issue13_schedules_crud_and_tagged_results_over_an_mqtt_uplink() {
     assert_eq!(rm["output"]["removed"], true, "{rm}");
     assert_eq!(a.get_json("/v1/schedules").await["schedules"], json!([]));
 }
+
+/// The timer hands a due time to the schedules ahead of it (so 10,000 runs are accepted
+/// before their minute), but no run may start early: every job of a due time is stamped
+/// and recorded at or after it, all together, and started after that.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_schedules_runs_accepted_ahead_never_start_before_their_due_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(Options::new(dir.path()));
+    for i in 0..20 {
+        let (status, s) = send(
+            &a,
+            "POST",
+            "/v1/schedules",
+            Some(
+                json!({"id": format!("tick{i:02}"), "when": {"cron": "* * * * * *"},
+                        "job": {"kind": "echo", "params": {"i": i}}}),
+            ),
+        )
+        .await;
+        assert_eq!(status, 201, "{s}");
+    }
+    let ticks = || async {
+        let all = a.get_json("/v1/jobs?limit=1000").await;
+        all["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| {
+                j["schedule"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("tick"))
+            })
+            .filter(|j| j["state"] == "succeeded")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    wait_for("100 finished runs", Duration::from_secs(20), || async {
+        ticks().await.len() >= 100
+    })
+    .await;
+    let jobs = ticks().await;
+    let mut per_second = std::collections::BTreeMap::<i64, Vec<i64>>::new();
+    for j in &jobs {
+        let created = j["created_at"].as_i64().unwrap();
+        let started = j["started_at"].as_i64().unwrap();
+        // Accepted 250 ms ahead: a run stamped early would sit in the previous second's
+        // last quarter. Late by up to half a second tolerates a loaded test machine.
+        assert!(
+            created % 1000 < 500,
+            "a run was stamped {} ms into its second: {j}",
+            created % 1000
+        );
+        assert!(started >= created, "started before it was recorded: {j}");
+        per_second.entry(created / 1000).or_default().push(created);
+    }
+    // Each due time's runs are released together: one stamp per due time (the first two
+    // seconds left out: schedules added within a due time's lead join it apart).
+    for (second, stamps) in per_second.iter().skip(2) {
+        assert!(
+            stamps.iter().all(|c| *c == stamps[0]),
+            "due time {second}: runs stamped apart {stamps:?}"
+        );
+    }
+}

@@ -1,13 +1,15 @@
-//! What a due time does: all its runs are accepted in one pass (`accept_scheduled`), then
-//! every action of the firing is marked handled in one store step, queued before the jobs'
+//! What a due time does: the timer hands it over 250 ms ahead (`FIRING_LEAD`), and all its
+//! runs are accepted in one pass (`accept_scheduled`: checked, prepared, a queue slot each).
+//! At the due time they are stamped, every action of the firing is marked handled in one
+//! store step, queued before the jobs'
 //! records (so it commits no later than them: a crash between the two loses a run rather
 //! than doubling one, as interrupted jobs are never re-run either), then the records are
 //! committed together and the jobs start; a task per run waits for its job to end so
 //! overlap control knows it is done.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use outpost_core::JobSpec;
+use outpost_core::{dispatcher::AcceptedBatch, JobSpec};
 use outpost_schedule::{Action, Sink};
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
@@ -74,70 +76,129 @@ pub(crate) fn fire(s: &Schedules, actions: Vec<Action>) {
 async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
     let started_at = outpost_schedule::now_ms();
     let inner = s.inner();
-    let dispatcher = inner.dispatcher.get();
-    // Every run of this due time is accepted in one pass, each taking its `created_at` as
-    // its spec is built, before any of them runs and before anything is sent to the store:
-    // a minute's 10,000 jobs are not accepted behind the work of the first ones.
-    let mut runs = Vec::new();
+    // The timer hands a due time over ahead of it (its lead): every run is checked,
+    // prepared and given its queue slot now, and only stamped, recorded and started at its
+    // `at`. So a minute's 10,000 jobs start together at the minute, not spread over the
+    // time it takes to accept them. Runs are grouped by `at` (jitter spreads them).
     let mut marks = Vec::with_capacity(actions.len());
-    let batch = {
-        let active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
-        let jobs = actions.into_iter().filter_map(|a| match a {
-            Action::Run { id, due, through } => {
+    let mut groups: BTreeMap<i64, Vec<(Arc<str>, i64)>> = BTreeMap::new();
+    for a in actions {
+        match a {
+            Action::Run {
+                id,
+                due,
+                through,
+                at,
+            } => {
                 marks.push((Arc::clone(&id), through));
-                let Some(sched) = active.get(&id) else {
-                    // Removed meanwhile: nothing runs, and nothing waits for it.
-                    release_later(&s, id);
-                    return None;
-                };
-                let job = &sched.spec.job;
-                let spec = JobSpec {
-                    id: None,
-                    kind: job.kind.clone(),
-                    params: job.params.clone(),
-                    timeout: Duration::from_millis(
-                        job.timeout_ms.unwrap_or(inner.default_timeout_ms),
-                    ),
-                    source: "schedule".into(),
-                };
-                let tag = id.to_string();
-                runs.push((id, due));
-                Some((spec, tag))
+                groups.entry(at).or_default().push((id, due));
             }
             Action::Skip { id, due, why } => {
-                marks.push((Arc::clone(&id), due));
                 inner.figures.skipped.inc();
                 tracing::debug!(schedule = %id, due, why = why.as_str(), "schedule: due time skipped");
-                None
+                marks.push((id, due));
             }
-        });
-        match dispatcher {
-            Some(d) => Some(d.accept_scheduled(jobs)),
-            None => {
-                jobs.for_each(drop);
-                None
-            }
-        }
-    };
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        if let Some(due) = runs.iter().map(|(_, due)| *due).min() {
-            let accepted_at = outpost_schedule::now_ms();
-            tracing::debug!(
-                runs = runs.len(),
-                timer_late_ms = fired_at - due,
-                task_late_ms = started_at - due,
-                accepted_late_ms = accepted_at - due,
-                "schedules: firing accepted"
-            );
         }
     }
-    // Queued ahead of the jobs' own records, so it commits no later than any of them;
-    // not waited for, so a due time's jobs are recorded without a commit in between.
+    let mut staged = Vec::with_capacity(groups.len());
+    for (at, runs) in groups {
+        let (runs, batch) = accept(&s, runs);
+        staged.push((at, runs, batch));
+    }
+    let mut marks = Some(marks);
+    for (at, runs, batch) in staged {
+        release_at(at).await;
+        let released_at = outpost_schedule::now_ms();
+        if let Some(marks) = marks.take() {
+            queue_marks(&s, marks).await;
+        }
+        let Some(mut batch) = batch else {
+            // Not started: nothing runs.
+            for (id, _) in runs {
+                release(&s, &id);
+            }
+            continue;
+        };
+        batch.stamp_created(released_at);
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            if let Some(due) = runs.iter().map(|(_, due)| *due).min() {
+                tracing::debug!(
+                    runs = runs.len(),
+                    timer_late_ms = fired_at - due,
+                    task_late_ms = started_at - due,
+                    released_late_ms = released_at - due,
+                    "schedules: firing released"
+                );
+            }
+        }
+        start(&s, runs, batch).await;
+    }
+    if let Some(marks) = marks {
+        // Every run was skipped: only the marks.
+        queue_marks(&s, marks).await;
+    }
+}
+
+/// Checks, prepares and takes a queue slot for each of `runs`, in one pass under the
+/// schedules' lock. Returns the runs accepted (in the batch's order) and the batch; `None`
+/// before the dispatcher started.
+fn accept(
+    s: &Schedules,
+    runs: Vec<(Arc<str>, i64)>,
+) -> (Vec<(Arc<str>, i64)>, Option<AcceptedBatch>) {
+    let inner = s.inner();
+    let dispatcher = inner.dispatcher.get();
+    let mut kept = Vec::with_capacity(runs.len());
+    let active = inner.active.lock().unwrap_or_else(|p| p.into_inner());
+    let jobs = runs.into_iter().filter_map(|(id, due)| {
+        let Some(sched) = active.get(&id) else {
+            // Removed meanwhile: nothing runs, and nothing waits for it.
+            release_later(s, id);
+            return None;
+        };
+        let job = &sched.spec.job;
+        let spec = JobSpec {
+            id: None,
+            kind: job.kind.clone(),
+            params: job.params.clone(),
+            timeout: Duration::from_millis(job.timeout_ms.unwrap_or(inner.default_timeout_ms)),
+            source: "schedule".into(),
+        };
+        let tag = id.to_string();
+        kept.push((id, due));
+        Some((spec, tag))
+    });
+    let batch = match dispatcher {
+        Some(d) => Some(d.accept_scheduled(jobs)),
+        None => {
+            jobs.for_each(drop);
+            None
+        }
+    };
+    drop(active);
+    (kept, batch)
+}
+
+/// Waits until the wall clock reaches `at` (Unix ms); never returns before it.
+async fn release_at(at: i64) {
+    loop {
+        let now = outpost_schedule::now_ms();
+        if now >= at {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis((at - now) as u64)).await;
+    }
+}
+
+/// Marks every action of the firing handled, queued ahead of the jobs' own records so it
+/// commits no later than any of them; not waited for, so a due time's jobs are recorded
+/// without a commit in between.
+async fn queue_marks(s: &Schedules, marks: Vec<(Arc<str>, i64)>) {
     let marks = marks
         .into_iter()
         .map(|(id, through)| (id.to_string(), through))
         .collect();
-    match inner.store.queue_schedule_marks(marks).await {
+    match s.inner().store.queue_schedule_marks(marks).await {
         Ok(committed) => {
             tokio::spawn(async move {
                 if let Err(e) = committed.await {
@@ -149,13 +210,12 @@ async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
         // and each refusal is logged there.
         Err(e) => tracing::warn!(error = %e, "schedules: recording handled due times failed"),
     }
-    let Some(batch) = batch else {
-        // Not started: nothing runs.
-        for (id, _) in runs {
-            release(&s, &id);
-        }
-        return;
-    };
+}
+
+/// Records the batch's jobs in one store step and starts them; a task per run waits for
+/// its job to end so overlap control knows it is done.
+async fn start(s: &Schedules, runs: Vec<(Arc<str>, i64)>, batch: AcceptedBatch) {
+    let inner = s.inner();
     let results = batch.commit().await;
     for ((id, due), res) in runs.into_iter().zip(results) {
         match res {
@@ -173,7 +233,7 @@ async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
             Err(e) => {
                 inner.figures.refused.inc();
                 tracing::warn!(schedule = %id, due, code = e.code(), error = %e, "schedule: job refused");
-                release(&s, &id);
+                release(s, &id);
             }
         }
     }
