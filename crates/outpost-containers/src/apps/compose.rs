@@ -279,13 +279,15 @@ fn depends_on(n: &Node, path: &Path) -> Result<BTreeMap<String, DependsOn>, Comp
                                 cond = match read::string(&c.value, &cp)?.as_str() {
                                     "service_started" => DependsOn::Started,
                                     "service_healthy" => DependsOn::Healthy,
-                                    other => return Err(invalid(
-                                        &c.value,
-                                        &cp,
-                                        format!(
+                                    other => {
+                                        return Err(invalid(
+                                            &c.value,
+                                            &cp,
+                                            format!(
                                             "`{other}` is not service_started or service_healthy"
                                         ),
-                                    )),
+                                        ))
+                                    }
                                 }
                             }
                             k if k.starts_with("x-") => {}

@@ -286,7 +286,15 @@ pub(crate) fn port(n: &Node, path: &Path) -> Result<PortMap, ComposeError> {
         })?;
         return Ok(pm);
     }
-    port_short(&read::string(n, path)?).map_err(|m| invalid(n, path, m))
+    let s = read::string(n, path)?;
+    port_short(&s).map_err(|m| {
+        let m = if m.contains(&format!("`{s}`")) {
+            m
+        } else {
+            format!("`{s}`: {m}")
+        };
+        invalid(n, path, m)
+    })
 }
 
 pub(crate) fn unknown(at: super::error::Pos, path: &Path, key: &str) -> ComposeError {
