@@ -1,6 +1,7 @@
 //! Issue 15: declared apps as properties. What we write as Compose we read back the same;
 //! the spec hash ignores the order of maps; the plan never touches a container without both
 //! ownership labels, and planning again after the plan's effect finds nothing to do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
