@@ -352,6 +352,7 @@ fn actual_containers() -> impl Strategy<Value = Vec<ActualContainer>> {
                 labels,
                 state,
                 exit_code: None,
+                health: None,
             }
         },
     );
@@ -374,6 +375,7 @@ fn apply(mut list: Vec<ActualContainer>, acts: &[Action]) -> Vec<ActualContainer
             labels: spec.labels.clone(),
             state: ContainerState::Running,
             exit_code: None,
+            health: None,
         });
     };
     for a in acts {

@@ -33,6 +33,11 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// A mapping key: quoted, but `$` kept as it is (keys are not interpolated).
+fn quote_key(s: &str) -> String {
+    quote(s).replace("$$", "$")
+}
+
 fn list(items: &[String]) -> String {
     let q: Vec<String> = items.iter().map(|s| quote(s)).collect();
     format!("[{}]", q.join(", "))
@@ -108,12 +113,12 @@ fn map(out: &mut String, key: &str, m: &std::collections::BTreeMap<String, Strin
     }
     let _ = writeln!(out, "    {key}:");
     for (k, v) in m {
-        let _ = writeln!(out, "      {}: {}", quote(k), quote(v));
+        let _ = writeln!(out, "      {}: {}", quote_key(k), quote(v));
     }
 }
 
 fn service(out: &mut String, name: &str, s: &ServiceSpec) {
-    let _ = writeln!(out, "  {}:", quote(name));
+    let _ = writeln!(out, "  {}:", quote_key(name));
     let _ = writeln!(out, "    image: {}", quote(&s.image));
     if let Some(c) = &s.command {
         let _ = writeln!(out, "    command: {}", list(c));
@@ -141,7 +146,7 @@ fn service(out: &mut String, name: &str, s: &ServiceSpec) {
                 DependsOn::Started => "service_started",
                 DependsOn::Healthy => "service_healthy",
             };
-            let _ = writeln!(out, "      {}: {{condition: {c}}}", quote(d));
+            let _ = writeln!(out, "      {}: {{condition: {c}}}", quote_key(d));
         }
     }
     let _ = writeln!(out, "    restart: {}", quote(&restart(&s.restart)));

@@ -7,6 +7,7 @@
 //!   dependencies, cycles, host ports; `emit`: an `AppSpec` back to YAML.
 //! - `convert`: a service to its container's `RunSpec` (name `outpost-APP.SERVICE`, the
 //!   `outpost.app`/`outpost.service`/`outpost.spec-hash` labels); `hash`: the spec hash.
+//! - `reconcile`: the loop that keeps an `AppEngine` at the declared apps.
 //! - `order`: start order from `depends_on`; `plan`: the actions from desired apps and
 //!   actual containers; `backoff`: crash-loop backoff and the `app.crash_loop` decision.
 
@@ -20,6 +21,7 @@ pub mod hash;
 pub mod order;
 pub mod plan;
 mod read;
+pub mod reconcile;
 pub mod validate;
 mod yaml;
 
@@ -29,7 +31,7 @@ pub use convert::{container_name, to_run_spec, ConvertError, APP_LABEL, SERVICE_
 pub use emit::to_yaml;
 pub use error::{ComposeError, ComposeErrorKind, Pos};
 pub use hash::{spec_hash, SPEC_HASH_LABEL};
-pub use plan::{plan, Action, ActualContainer, ContainerState, PlanError};
+pub use plan::{plan, Action, ActualContainer, ContainerState, Health, PlanError};
 pub use validate::validate;
 pub use yaml::{MAX_BYTES, MAX_DEPTH, MAX_NODES};
 

@@ -25,6 +25,18 @@ pub struct ActualContainer {
     pub labels: BTreeMap<String, String>,
     pub state: ContainerState,
     pub exit_code: Option<i64>,
+    /// The health check's verdict, when the container has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// Docker's `State.Health.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
 }
 
 impl ActualContainer {
@@ -266,6 +278,7 @@ mod tests {
             labels: spec.labels.clone(),
             state: ContainerState::Running,
             exit_code: None,
+            health: None,
         }
     }
 

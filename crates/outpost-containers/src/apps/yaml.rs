@@ -51,6 +51,8 @@ pub(crate) struct Entry {
     pub key: String,
     pub key_pos: Pos,
     pub value: Node,
+    /// A plain `<<`: YAML's merge key. A quoted `"<<"` is an ordinary key.
+    merge: bool,
 }
 
 impl Node {
@@ -93,7 +95,7 @@ enum FrameKind {
     Seq(Vec<Node>),
     Map {
         entries: Vec<Entry>,
-        key: Option<(String, Pos)>,
+        key: Option<(String, Pos, bool)>,
     },
 }
 
@@ -177,13 +179,17 @@ impl Builder {
             FrameKind::Seq(items) => items.push(node),
             FrameKind::Map { entries, key } => match key.take() {
                 None => match node.value {
-                    Value::Scalar { text, .. } => *key = Some((text, node.pos)),
+                    Value::Scalar { text, plain } => {
+                        let merge = plain && text == "<<";
+                        *key = Some((text, node.pos, merge))
+                    }
                     _ => return Err(ComposeError::new(node.pos, "", K::ComplexKey)),
                 },
-                Some((k, key_pos)) => entries.push(Entry {
+                Some((k, key_pos, merge)) => entries.push(Entry {
                     key: k,
                     key_pos,
                     value: node,
+                    merge,
                 }),
             },
         }
@@ -270,7 +276,7 @@ fn merge_and_check(entries: Vec<Entry>) -> Result<Vec<Entry>, ComposeError> {
     let mut merges: Vec<Node> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for e in entries {
-        if e.key == "<<" {
+        if e.merge {
             merges.push(e.value);
             continue;
         }
@@ -421,6 +427,12 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec!["b=3", "a=1"]);
+    }
+
+    #[test]
+    fn a_quoted_merge_key_is_an_ordinary_key() {
+        let n = parse("\"<<\": x\n").unwrap().unwrap();
+        assert_eq!(map(&n)[0].0, "<<");
     }
 
     #[test]
