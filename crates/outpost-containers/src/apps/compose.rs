@@ -16,10 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::run_spec::{Healthcheck, Mount, PortMap, RestartPolicy};
 
 use super::error::{ComposeError, ComposeErrorKind as K, Pos};
-use super::fields;
 use super::read::{self, invalid, Path};
 use super::validate;
 use super::yaml::{self, Node, Value};
+use super::{fields, scalars};
 
 /// A declared app: a named set of services.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -222,12 +222,14 @@ fn service(n: &Node, path: &Path, base: &FsPath) -> Result<ServiceSpec, ComposeE
             }
             "depends_on" => s.depends_on = depends_on(v, &p)?,
             "restart" => {
-                s.restart = fields::restart(&read::string(v, &p)?).map_err(|m| invalid(v, &p, m))?
+                s.restart =
+                    scalars::restart(&read::string(v, &p)?).map_err(|m| invalid(v, &p, m))?
             }
             "healthcheck" => s.healthcheck = Some(fields::healthcheck(v, &p)?),
             "network_mode" => s.network_mode = Some(network_mode(v, &p)?),
             "mem_limit" => {
-                s.mem_limit = Some(fields::bytes(read::raw(v, &p)?).map_err(|m| invalid(v, &p, m))?)
+                s.mem_limit =
+                    Some(scalars::bytes(read::raw(v, &p)?).map_err(|m| invalid(v, &p, m))?)
             }
             "cpus" => s.cpus = Some(cpus(v, &p)?),
             "user" => s.user = Some(read::string(v, &p)?),

@@ -1,15 +1,15 @@
 //! Declared apps (issue 15 §3): a subset of the Compose format, and what it takes to bring
-//! the engine to it. Engine-free and wire-free: everything here is pure, tested on its own;
-//! the reconciler (when it lands) drives an engine through a small trait.
+//! the engine to it. Engine-free and wire-free: everything but the reconciler is pure and
+//! tested on its own; the reconciler drives an engine through the small `AppEngine` trait.
 //!
-//! - `compose`: Compose YAML to a typed `AppSpec` (through `yaml`, `read`, `fields`), with
-//!   every error naming its line, column and document path; `validate`: names,
+//! - `compose`: Compose YAML to a typed `AppSpec` (through `yaml`, `read`, `scalars` and
+//!   `fields`), every error naming its line, column and document path; `validate`: names,
 //!   dependencies, cycles, host ports; `emit`: an `AppSpec` back to YAML.
 //! - `convert`: a service to its container's `RunSpec` (name `outpost-APP.SERVICE`, the
 //!   `outpost.app`/`outpost.service`/`outpost.spec-hash` labels); `hash`: the spec hash.
-//! - `reconcile`: the loop that keeps an `AppEngine` at the declared apps.
 //! - `order`: start order from `depends_on`; `plan`: the actions from desired apps and
 //!   actual containers; `backoff`: crash-loop backoff and the `app.crash_loop` decision.
+//! - `reconcile`: the event-driven loop that keeps an `AppEngine` at the declared apps.
 
 pub mod backoff;
 pub mod compose;
@@ -22,6 +22,7 @@ pub mod order;
 pub mod plan;
 mod read;
 pub mod reconcile;
+mod scalars;
 pub mod validate;
 mod yaml;
 
@@ -36,4 +37,4 @@ pub use validate::validate;
 pub use yaml::{MAX_BYTES, MAX_DEPTH, MAX_NODES};
 
 /// Splits a command line into words as Compose does (quotes, no shell).
-pub use fields::split_words;
+pub use scalars::split_words;

@@ -132,7 +132,7 @@ pub(crate) fn words(n: &Node, path: &Path) -> Result<Vec<String>, ComposeError> 
             .collect(),
         Value::Scalar { .. } if !n.is_null() => {
             let s = string(n, path)?;
-            super::fields::split_words(&s).map_err(|m| invalid(n, path, m))
+            super::scalars::split_words(&s).map_err(|m| invalid(n, path, m))
         }
         _ => Err(wrong(n, path, "a string or a list of strings")),
     }
