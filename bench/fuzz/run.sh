@@ -98,7 +98,7 @@ stages() {
       'validate=outpost_containers::apps::validate::check' \
       'accepted=stage_accepted' \
       'round_trip=stage_round_trip' \
-      'plan=outpost_containers::apps::plan::plan' ;;
+      'plan=stage_planned' ;;
     decode_icmp) printf '%s\n' \
       'decode=outpost_icmp::codec::view' \
       'quoted=outpost_icmp::codec::decode_quoted' \

@@ -19,6 +19,13 @@ fn stage_round_trip(app: &apps::AppSpec) {
     assert_eq!(back.as_ref(), Ok(app), "YAML was:\n{yaml}");
 }
 
+/// `plan` is generic and inlined here: its own symbol does not show in the coverage.
+#[inline(never)]
+fn stage_planned(app: &apps::AppSpec) {
+    let acts = apps::plan([app], &[]).expect("a parsed app plans");
+    assert_eq!(acts.len(), app.services.len());
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(app) = apps::parse(data, "fuzz", Path::new("/base")) else {
         return;
@@ -29,6 +36,5 @@ fuzz_target!(|data: &[u8]| {
         let run = apps::to_run_spec(&app.name, name, s).expect("a parsed app converts");
         assert_eq!(run.labels[apps::SPEC_HASH_LABEL], apps::spec_hash(&run));
     }
-    let acts = apps::plan([&app], &[]).expect("a parsed app plans");
-    assert_eq!(acts.len(), app.services.len());
+    stage_planned(&app);
 });
