@@ -268,10 +268,8 @@ proptest! {
 
     #[test]
     fn issue15_plan_never_touches_a_container_without_both_labels(
-        desired in prop::collection::vec(app(), 0..3),
-        actual in actual_containers(),
+        (desired, actual) in world(),
     ) {
-        let desired = dedup(desired);
         let acts = plan(desired.iter(), &actual).expect("valid apps plan");
         let unowned: BTreeSet<&str> = actual
             .iter()
@@ -289,20 +287,25 @@ proptest! {
 
     #[test]
     fn issue15_plan_is_idempotent(
-        desired in prop::collection::vec(app(), 0..3),
-        actual in actual_containers(),
+        (desired, actual) in world(),
     ) {
-        let desired = dedup(desired);
         let acts = plan(desired.iter(), &actual).expect("valid apps plan");
         let after = apply(actual, &acts);
         let again = plan(desired.iter(), &after).expect("plans again");
         prop_assert!(again.is_empty(), "second plan: {again:?}");
-        // And every declared service has exactly one live container.
+        // And every declared service has exactly one container, made from its current
+        // spec and up (running, or paused or restarting as someone left it).
         for app in &desired {
-            for svc in app.services.keys() {
-                let n = after.iter().filter(|c| c.owner() == Some((app.name.as_str(), svc.as_str()))
-                    && c.state != ContainerState::Removing).count();
-                prop_assert_eq!(n, 1, "{}/{}", app.name, svc);
+            for (svc, spec) in &app.services {
+                let live: Vec<&ActualContainer> = after.iter().filter(|c| c.owner() == Some((app.name.as_str(), svc.as_str()))
+                    && c.state != ContainerState::Removing).collect();
+                prop_assert_eq!(live.len(), 1, "{}/{}", app.name, svc);
+                let want = to_run_spec(&app.name, svc, spec).expect("converts");
+                prop_assert_eq!(live[0].labels.get(SPEC_HASH_LABEL), want.labels.get(SPEC_HASH_LABEL));
+                prop_assert!(
+                    matches!(live[0].state, ContainerState::Running | ContainerState::Paused | ContainerState::Restarting),
+                    "{}/{} left {:?}", app.name, svc, live[0].state
+                );
             }
         }
     }
@@ -328,19 +331,61 @@ fn state() -> impl Strategy<Value = ContainerState> {
     ]
 }
 
-/// Containers as an engine might list them: owned ones for apps and services that may or
-/// may not be declared, with any hash; and look-alikes with one label or none, named as a
-/// managed container would be.
-fn actual_containers() -> impl Strategy<Value = Vec<ActualContainer>> {
-    let app = prop_oneof!["[a-z0-9][a-z0-9_-]{0,8}", Just("shop".to_owned())];
-    let svc = "[a-zA-Z0-9][a-zA-Z0-9_.-]{0,8}";
-    let one = (app, svc, 0u8..4, prop::option::of("[0-9a-f]{16}"), state()).prop_map(
-        |(app, svc, labelled, hash, state)| {
+/// Declared apps and the containers an engine might list beside them: for the declared
+/// services (often several for one, with the current hash or another), for services and
+/// apps that are not declared, and look-alikes with one label or none, named as a managed
+/// container would be.
+fn world() -> impl Strategy<Value = (Vec<AppSpec>, Vec<ActualContainer>)> {
+    prop::collection::vec(app(), 0..3)
+        .prop_map(dedup)
+        .prop_flat_map(|desired| {
+            let mut names: Vec<(String, String, String)> = Vec::new();
+            for a in &desired {
+                for (svc, spec) in &a.services {
+                    let h = to_run_spec(&a.name, svc, spec).expect("converts").labels
+                        [SPEC_HASH_LABEL]
+                        .clone();
+                    names.push((a.name.clone(), svc.clone(), h));
+                }
+            }
+            let actual = actual_containers(names);
+            (Just(desired), actual)
+        })
+}
+
+fn actual_containers(
+    declared: Vec<(String, String, String)>,
+) -> impl Strategy<Value = Vec<ActualContainer>> {
+    let random = (
+        prop_oneof!["[a-z0-9][a-z0-9_-]{0,8}", Just("shop".to_owned())],
+        "[a-zA-Z0-9][a-zA-Z0-9_.-]{0,8}",
+        prop::option::of("[0-9a-f]{16}"),
+    );
+    let ours = if declared.is_empty() {
+        random.clone().boxed()
+    } else {
+        (
+            prop::sample::select(declared),
+            any::<bool>(),
+            prop::option::of("[0-9a-f]{16}"),
+        )
+            .prop_map(|((app, svc, h), current, other)| {
+                (app, svc, if current { Some(h) } else { other })
+            })
+            .boxed()
+    };
+    let one = (
+        prop_oneof![ours, random],
+        prop_oneof![3 => Just(1u8), 1 => 0u8..4],
+        state(),
+    )
+        .prop_map(|((app, svc, hash), labelled, state)| {
             let mut labels = BTreeMap::new();
-            if labelled & 1 == 1 || labelled == 2 {
+            // 0: no label, 1: both, 2: the app's only, 3: the service's only.
+            if labelled == 1 || labelled == 2 {
                 labels.insert(APP_LABEL.to_owned(), app.clone());
             }
-            if labelled & 1 == 1 || labelled == 3 {
+            if labelled == 1 || labelled == 3 {
                 labels.insert(SERVICE_LABEL.to_owned(), svc.clone());
             }
             if let Some(h) = hash {
@@ -354,8 +399,7 @@ fn actual_containers() -> impl Strategy<Value = Vec<ActualContainer>> {
                 exit_code: None,
                 health: None,
             }
-        },
-    );
+        });
     prop::collection::vec(one, 0..12).prop_map(|mut v| {
         for (i, c) in v.iter_mut().enumerate() {
             c.id = format!("c{i:03}");

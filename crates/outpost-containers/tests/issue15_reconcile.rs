@@ -459,3 +459,76 @@ async fn issue15_reconcile_leaves_an_exited_restart_no_service_exited() {
     }
     assert_eq!(fake.with(|s| s.starts.len()), 1);
 }
+
+#[tokio::test]
+async fn issue15_reconcile_converges_from_a_half_applied_state() {
+    // As an agent stopped in the middle of an apply leaves it: db created but never
+    // started, web still from the old spec, and a service since dropped from the app.
+    let fake = Fake::new();
+    let old = app(SHOP);
+    let new = app(&SHOP.replace("image: web:1", "image: web:2"));
+    let put = |spec: &RunSpec, state| {
+        fake.with(|s| {
+            s.next += 1;
+            let id = format!("pre{}", s.next);
+            s.containers.insert(
+                id.clone(),
+                ActualContainer {
+                    id: id.clone(),
+                    name: spec.name.clone().unwrap_or_default(),
+                    labels: spec.labels.clone(),
+                    state,
+                    exit_code: None,
+                    health: None,
+                },
+            );
+            id
+        })
+    };
+    let db = put(
+        &apps::to_run_spec("shop", "db", &new.services["db"]).unwrap(),
+        ContainerState::Created,
+    );
+    let web = put(
+        &apps::to_run_spec("shop", "web", &old.services["web"]).unwrap(),
+        ContainerState::Running,
+    );
+    let dropped = put(
+        &apps::to_run_spec("shop", "cache", &old.services["db"]).unwrap(),
+        ContainerState::Running,
+    );
+    let r = start(&fake, vec![new]);
+    r.all_running(2).await;
+    fake.wait_for("the dropped service removed", |s| {
+        !s.containers.contains_key(&dropped)
+    })
+    .await;
+    assert_eq!(
+        fake.get(&db).unwrap().state,
+        ContainerState::Running,
+        "db started, not recreated"
+    );
+    assert!(fake.get(&web).is_none(), "web recreated from the new spec");
+    let calls = fake.with(|s| s.calls.clone());
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("create")).count(),
+        1,
+        "{calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn issue15_reconcile_waits_for_a_healthy_dependency() {
+    let fake = Fake::new();
+    let spec = app(
+        "name: shop\nservices:\n  web:\n    image: web:1\n    restart: always\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: db:1\n    restart: always\n    healthcheck: {test: [CMD, ok]}\n",
+    );
+    let r = start(&fake, vec![spec]);
+    r.all_running(1).await;
+    // The pass that started db is over once a command is answered: web was not created.
+    let st = r.status().await;
+    assert_eq!(st.iter().find(|s| s.service == "web").unwrap().actual, None);
+    let db = fake.get(&fake.id_of("shop", "db").unwrap()).unwrap();
+    fake.emit(&db, EngineEventKind::Health(apps::Health::Healthy));
+    r.all_running(2).await;
+}
