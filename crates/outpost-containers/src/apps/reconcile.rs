@@ -195,6 +195,15 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+fn is_live(c: Option<&&ActualContainer>) -> bool {
+    c.is_some_and(|c| {
+        matches!(
+            c.state,
+            ContainerState::Running | ContainerState::Paused | ContainerState::Restarting
+        )
+    })
+}
+
 fn owner(labels: &BTreeMap<String, String>) -> Option<(String, String)> {
     Some((
         labels.get(super::convert::APP_LABEL)?.clone(),
@@ -369,7 +378,10 @@ impl<E: AppEngine> Reconciler<E> {
         for action in actions {
             let key = (action.app().to_owned(), action.service().to_owned());
             let result = match &action {
-                Action::Remove { id, .. } => self.take_down(id).await.map_err(|e| ("remove", e)),
+                Action::Remove { id, .. } => {
+                    let live = is_live(by_id.get(id.as_str()));
+                    self.take_down(id, live).await.map_err(|e| ("remove", e))
+                }
                 Action::Recreate { id, spec, .. } => {
                     let Some(s) = self.spec(&key.0, &key.1).cloned() else {
                         continue;
@@ -377,7 +389,8 @@ impl<E: AppEngine> Reconciler<E> {
                     if !self.deps_ready(&key.0, &s, &up) {
                         continue;
                     }
-                    match self.take_down(id).await {
+                    let live = is_live(by_id.get(id.as_str()));
+                    match self.take_down(id, live).await {
                         Ok(()) => self.create_start(spec).await,
                         Err(e) => Err(("remove", e)),
                     }
@@ -443,8 +456,13 @@ impl<E: AppEngine> Reconciler<E> {
         }
     }
 
-    async fn take_down(&mut self, id: &str) -> Result<(), String> {
-        self.ours.insert(id.to_owned());
+    /// Stops and removes a container; `live`: it is running, so its death's event will come
+    /// (and is ours, no crash). A container that is not running dies no more, and is not
+    /// remembered.
+    async fn take_down(&mut self, id: &str, live: bool) -> Result<(), String> {
+        if live {
+            self.ours.insert(id.to_owned());
+        }
         // A stop that fails (already stopped) does not keep the removal from happening.
         let _ = self.engine.stop(id).await;
         self.engine.remove(id).await.map_err(|e| e.to_string())
