@@ -51,6 +51,7 @@ ALL=(
   crates/outpost/fuzz:rusty_decoder
   crates/outpost/fuzz:schedule_spec
   crates/outpost-checks/fuzz:plugin_output
+  crates/outpost-containers/fuzz:compose_parse
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -91,6 +92,13 @@ stages() {
       'parse=outpost_checks::plugin::parse_output' \
       'perfdata=outpost_checks::perfdata::parse_item' \
       'format=outpost_checks::perfdata::Perfdata as core::fmt::Display' ;;
+    compose_parse) printf '%s\n' \
+      'yaml=outpost_containers::apps::yaml::parse' \
+      'service=outpost_containers::apps::compose::service' \
+      'validate=outpost_containers::apps::validate::check' \
+      'accepted=stage_accepted' \
+      'round_trip=stage_round_trip' \
+      'plan=stage_planned' ;;
     decode_icmp) printf '%s\n' \
       'decode=outpost_icmp::codec::view' \
       'quoted=outpost_icmp::codec::decode_quoted' \

@@ -8,6 +8,7 @@
 //!
 //! Nothing here knows a job's wire shape; the binary's executors translate.
 
+pub mod apps;
 pub mod run_spec;
 
 pub use run_spec::RunSpec;
