@@ -216,7 +216,13 @@ async fn queue_marks(s: &Schedules, marks: Vec<(Arc<str>, i64)>) {
 /// its job to end so overlap control knows it is done.
 async fn start(s: &Schedules, runs: Vec<(Arc<str>, i64)>, batch: AcceptedBatch) {
     let inner = s.inner();
+    let committing = outpost_schedule::now_ms();
     let results = batch.commit().await;
+    tracing::debug!(
+        runs = runs.len(),
+        commit_ms = outpost_schedule::now_ms() - committing,
+        "schedules: firing recorded"
+    );
     for ((id, due), res) in runs.into_iter().zip(results) {
         match res {
             Ok(mut submitted) => {
