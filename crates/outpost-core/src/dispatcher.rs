@@ -346,19 +346,10 @@ impl Dispatcher {
         Ok(self.launch(record, accepted))
     }
 
-    /// [`submit_scheduled`](Self::submit_scheduled) for every run of one schedule firing:
-    /// [`accept_scheduled`](Self::accept_scheduled), then [`AcceptedBatch::commit`].
-    pub async fn submit_scheduled_many(
-        &self,
-        jobs: impl IntoIterator<Item = (JobSpec, String)>,
-    ) -> Vec<Result<Submitted, SubmitError>> {
-        self.accept_scheduled(jobs).commit().await
-    }
-
     /// The first half of submitting one schedule firing's runs, without waiting for
     /// anything: each job is checked and takes its slot and its `created_at` in one pass,
-    /// before any of them runs (so 10,000 schedules due at the same second are accepted
-    /// within milliseconds of it, not behind each other's work). Nothing is recorded or
+    /// before any of them runs (the scheduler does this just ahead of the due time and
+    /// stamps the batch at it: [`AcceptedBatch::stamp_created`]). Nothing is recorded or
     /// started until the batch is committed; a batch dropped uncommitted gives its slots back.
     pub fn accept_scheduled(
         &self,

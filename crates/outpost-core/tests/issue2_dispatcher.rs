@@ -179,7 +179,7 @@ async fn issue13_a_firing_is_accepted_in_one_pass_within_the_queue_bound() {
         // The fourth good one finds the queue (capacity 3) full.
         (nap(50, 5_000), "e".to_string()),
     ];
-    let results = d.submit_scheduled_many(jobs).await;
+    let results = d.accept_scheduled(jobs).commit().await;
     let codes: Vec<&str> = results
         .iter()
         .map(|r| r.as_ref().err().map_or("ok", SubmitError::code))
