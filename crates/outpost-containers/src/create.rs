@@ -34,14 +34,14 @@ pub fn check(spec: &RunSpec) -> Result<(), SpecProblem> {
     }
     if let Some(n) = &spec.name {
         // Docker's own rule for names: [a-zA-Z0-9][a-zA-Z0-9_.-]+
-        let ok = n.len() <= 128
+        let ok = (2..=128).contains(&n.len())
             && n.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
             && n.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !ok {
             return Err(SpecProblem::new(
                 "name",
-                "1 to 128 of [a-zA-Z0-9_.-], starting with a letter or digit",
+                "2 to 128 of [a-zA-Z0-9_.-], starting with a letter or digit",
             ));
         }
     }

@@ -16,6 +16,7 @@
 
 mod audit;
 mod child;
+mod container;
 mod error;
 mod exec;
 mod identity;
@@ -34,6 +35,7 @@ mod verify;
 
 pub use audit::{AuditLog, AuditRecord, Decision, Origin, Phase, Source, GENESIS};
 pub use error::{AuditError, ExecError, SpecError};
+pub use container::{ContainerOutcome, InContainer};
 pub use exec::{Exec, Finished, Prepared, Refused};
 pub use identity::{Identity, UserRef};
 pub use name::CommandName;
