@@ -6,9 +6,8 @@ use std::time::Instant;
 
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, RestartContainerOptions, StartContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    RestartContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,7 +92,10 @@ impl Engine {
             ..Default::default()
         };
         let rows = self
-            .call(deadline, |d| async move { d.list_containers(Some(opts)).await })
+            .call(
+                deadline,
+                |d| async move { d.list_containers(Some(opts)).await },
+            )
             .await?;
         Ok(rows
             .into_iter()

@@ -92,7 +92,10 @@ pub fn check(spec: &RunSpec) -> Result<(), SpecProblem> {
             return Err(SpecProblem::new("cpus", "must be above 0 and at most 1024"));
         }
     }
-    if spec.memory_bytes.is_some_and(|m| m < 6 * 1024 * 1024 || m > i64::MAX as u64) {
+    if spec
+        .memory_bytes
+        .is_some_and(|m| m < 6 * 1024 * 1024 || m > i64::MAX as u64)
+    {
         return Err(SpecProblem::new(
             "memory_bytes",
             "must be at least 6 MiB (the engine's minimum)",
@@ -167,7 +170,9 @@ pub fn create_body(spec: &RunSpec) -> ContainerCreateBody {
         mounts: (!spec.mounts.is_empty()).then(|| spec.mounts.iter().map(mount).collect()),
         restart_policy: Some(restart(&spec.restart)),
         network_mode: spec.network_mode.clone(),
-        memory: spec.memory_bytes.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        memory: spec
+            .memory_bytes
+            .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
         nano_cpus: spec.cpus.map(|c| (c * 1e9).round() as i64),
         privileged: spec.privileged.then_some(true),
         ..Default::default()
@@ -233,7 +238,9 @@ mod tests {
         assert_eq!(rp.maximum_retry_count, Some(3));
         let b = hc.port_bindings.unwrap_or_default();
         assert_eq!(
-            b.get("8080/tcp").cloned().flatten().unwrap_or_default()[0].host_port.as_deref(),
+            b.get("8080/tcp").cloned().flatten().unwrap_or_default()[0]
+                .host_port
+                .as_deref(),
             Some("18080")
         );
     }

@@ -140,7 +140,10 @@ mod tests {
         };
         assert_eq!(e(404, "No such container: x"), "not_found");
         assert_eq!(e(409, "name in use"), "conflict");
-        assert_eq!(e(500, "listen tcp 0.0.0.0:80: bind: address already in use"), "conflict");
+        assert_eq!(
+            e(500, "listen tcp 0.0.0.0:80: bind: address already in use"),
+            "conflict"
+        );
         assert_eq!(e(500, "boom"), "engine_error");
         let gone = EngineError::from_bollard(
             "/run/x.sock",

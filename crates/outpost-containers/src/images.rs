@@ -127,9 +127,9 @@ impl Engine {
         Ok(d.create_image(Some(opts), None, creds)
             .map(move |r| match r {
                 Ok(info) => match info.error_detail.and_then(|e| e.message) {
-                    Some(m) => Err(engine.map(bollard::errors::Error::DockerStreamError {
-                        error: m,
-                    })),
+                    Some(m) => {
+                        Err(engine.map(bollard::errors::Error::DockerStreamError { error: m }))
+                    }
                     None => Ok(PullProgress {
                         layer: info.id,
                         status: bounded(info.status.unwrap_or_default()),
@@ -176,7 +176,10 @@ impl Engine {
             filters: Some(filters),
         };
         let r = self
-            .call(deadline, |d| async move { d.prune_images(Some(opts)).await })
+            .call(
+                deadline,
+                |d| async move { d.prune_images(Some(opts)).await },
+            )
             .await?;
         let mut out = Removed {
             space_reclaimed_bytes: r.space_reclaimed,
@@ -192,9 +195,9 @@ impl Engine {
     /// Loads the image(s) of a `docker save` tar file on this device; returns the engine's
     /// messages (`Loaded image: NAME`). The file is streamed, never held whole in memory.
     pub async fn load(&self, path: &Path, deadline: Instant) -> Result<Vec<String>, EngineError> {
-        let file = tokio::fs::File::open(path).await.map_err(|e| {
-            EngineError::NotFound(format!("cannot open {}: {e}", path.display()))
-        })?;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| EngineError::NotFound(format!("cannot open {}: {e}", path.display())))?;
         let chunks = stream::unfold(Some(file), |f| async move {
             let mut f = f?;
             let mut buf = vec![0u8; LOAD_CHUNK];

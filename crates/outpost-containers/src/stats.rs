@@ -101,11 +101,7 @@ pub fn sample(s: &ContainerStatsResponse) -> StatsSample {
         network_tx_bytes: tx,
         block_read_bytes: read,
         block_write_bytes: write,
-        pids: s
-            .pids_stats
-            .as_ref()
-            .and_then(|p| p.current)
-            .unwrap_or(0),
+        pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
     }
 }
 

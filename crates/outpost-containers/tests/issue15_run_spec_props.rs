@@ -25,8 +25,15 @@ fn port() -> impl Strategy<Value = PortMap> {
     (
         1u16..,
         proptest::option::of(1u16..),
-        proptest::option::of(prop_oneof![Just("127.0.0.1".to_owned()), Just("::1".to_owned())]),
-        prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)],
+        proptest::option::of(prop_oneof![
+            Just("127.0.0.1".to_owned()),
+            Just("::1".to_owned())
+        ]),
+        prop_oneof![
+            Just(Protocol::Tcp),
+            Just(Protocol::Udp),
+            Just(Protocol::Sctp)
+        ],
     )
         .prop_map(|(container_port, host_port, host_ip, protocol)| PortMap {
             container_port,
@@ -60,7 +67,8 @@ fn restart() -> impl Strategy<Value = RestartPolicy> {
         Just(RestartPolicy::No),
         Just(RestartPolicy::Always),
         Just(RestartPolicy::UnlessStopped),
-        proptest::option::of(0u32..100).prop_map(|max_retries| RestartPolicy::OnFailure { max_retries }),
+        proptest::option::of(0u32..100)
+            .prop_map(|max_retries| RestartPolicy::OnFailure { max_retries }),
     ]
 }
 
@@ -72,13 +80,15 @@ fn healthcheck() -> impl Strategy<Value = Healthcheck> {
         proptest::option::of(0u32..10),
         proptest::option::of(0u64..1_000_000),
     )
-        .prop_map(|(test, interval_ms, timeout_ms, retries, start_period_ms)| Healthcheck {
-            test,
-            interval_ms,
-            timeout_ms,
-            retries,
-            start_period_ms,
-        })
+        .prop_map(
+            |(test, interval_ms, timeout_ms, retries, start_period_ms)| Healthcheck {
+                test,
+                interval_ms,
+                timeout_ms,
+                retries,
+                start_period_ms,
+            },
+        )
 }
 
 prop_compose! {

@@ -34,8 +34,8 @@ mod time;
 mod verify;
 
 pub use audit::{AuditLog, AuditRecord, Decision, Origin, Phase, Source, GENESIS};
-pub use error::{AuditError, ExecError, SpecError};
 pub use container::{ContainerOutcome, InContainer};
+pub use error::{AuditError, ExecError, SpecError};
 pub use exec::{Exec, Finished, Prepared, Refused};
 pub use identity::{Identity, UserRef};
 pub use name::CommandName;

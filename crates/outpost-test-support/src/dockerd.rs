@@ -24,8 +24,8 @@ pub const BUSYBOX: &str = "busybox:local";
 
 /// The busybox applets linked into the image.
 const APPLETS: &[&str] = &[
-    "sh", "sleep", "echo", "cat", "ls", "true", "false", "yes", "seq", "nc", "env", "id",
-    "printf", "head", "wc", "kill", "date",
+    "sh", "sleep", "echo", "cat", "ls", "true", "false", "yes", "seq", "nc", "env", "id", "printf",
+    "head", "wc", "kill", "date",
 ];
 
 /// A running dockerd on its own socket; stopped on drop.
@@ -193,18 +193,17 @@ impl Dockerd {
     /// engine's side of each connection names our socket and the peer's inode; `pid`'s
     /// socket inodes are in /proc/PID/fd).
     pub fn connections_from(&self, pid: u32) -> usize {
-        let mine: std::collections::HashSet<String> =
-            std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .unwrap()
-                .flatten()
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .filter_map(|l| {
-                    let l = l.to_string_lossy().into_owned();
-                    l.strip_prefix("socket:[")
-                        .and_then(|r| r.strip_suffix(']'))
-                        .map(str::to_owned)
-                })
-                .collect();
+        let mine: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|l| {
+                let l = l.to_string_lossy().into_owned();
+                l.strip_prefix("socket:[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .map(str::to_owned)
+            })
+            .collect();
         let ss = Command::new(peer::binary("ss", "scripts/deps/60-probes.sh"))
             .args(["-xn"])
             .output()
@@ -237,8 +236,7 @@ fn ping(socket: &Path) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
         .is_err()
     {
         return false;

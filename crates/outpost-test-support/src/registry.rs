@@ -47,10 +47,14 @@ impl Registry {
             };
             let mut exited = false;
             let a = r.addr.clone();
-            wait_until("docker-registry to answer /v2/", Duration::from_secs(30), || {
-                exited = r.process.exited().is_some();
-                exited || v2_ok(&a)
-            });
+            wait_until(
+                "docker-registry to answer /v2/",
+                Duration::from_secs(30),
+                || {
+                    exited = r.process.exited().is_some();
+                    exited || v2_ok(&a)
+                },
+            );
             if !exited {
                 return r;
             }
@@ -66,8 +70,7 @@ fn v2_ok(addr: &str) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+    if s.write_all(format!("GET /v2/ HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .is_err()
     {
         return false;

@@ -16,7 +16,10 @@ use serde_json::{json, Value};
 
 async fn job(a: &Agent, kind: &str, params: Value) -> Value {
     let (st, j) = a
-        .submit(json!({"kind": kind, "params": params, "timeout_ms": 60000}), Some(60.0))
+        .submit(
+            json!({"kind": kind, "params": params, "timeout_ms": 60000}),
+            Some(60.0),
+        )
         .await;
     assert_eq!(st, 200, "{kind}: {j}");
     j
@@ -43,8 +46,15 @@ async fn issue15_no_engine_socket_is_opened_before_the_first_container_job() {
     // Busy with other kinds, and asked what it serves: still no connection to the engine.
     ok(&a, "echo", json!({"x": 1})).await;
     let info = ok(&a, "agent.info", json!({})).await;
-    assert!(info["kinds"].to_string().contains("container.list"), "{info}");
-    assert_eq!(d.connections_from(pid), 0, "a socket to the engine before any container job");
+    assert!(
+        info["kinds"].to_string().contains("container.list"),
+        "{info}"
+    );
+    assert_eq!(
+        d.connections_from(pid),
+        0,
+        "a socket to the engine before any container job"
+    );
     // The first container job connects: a followed log holds its connection while it runs.
     let image = d.busybox();
     d.docker(&["run", "-d", "--name", "talker", image, "sleep", "1000"]);
@@ -54,15 +64,18 @@ async fn issue15_no_engine_socket_is_opened_before_the_first_container_job() {
                                 "params": {"id": "talker", "follow": true},
                                 "timeout_ms": 60000}))
         .await;
-    wait_until("the agent's connection to the engine", Duration::from_secs(20), || {
-        d.connections_from(pid) > 0
-    });
+    wait_until(
+        "the agent's connection to the engine",
+        Duration::from_secs(20),
+        || d.connections_from(pid) > 0,
+    );
     let r = a.delete(&format!("/v1/jobs/{id}")).send().await.unwrap();
     assert!(r.status().is_success());
 }
 
 #[tokio::test]
-async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_and_the_agent_serves_on() {
+async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_and_the_agent_serves_on(
+) {
     // Absent: nothing at the socket path.
     let dir = tempfile::tempdir().unwrap();
     let nowhere = dir.path().join("no-engine.sock");
@@ -72,7 +85,13 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
     );
     let j = job(&a, "container.list", json!({})).await;
     failed(&j, "engine_unavailable");
-    assert!(j["error"]["message"].as_str().unwrap().contains(nowhere.to_str().unwrap()), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(nowhere.to_str().unwrap()),
+        "{j}"
+    );
     assert_eq!(a.healthz().await.status(), 200);
     ok(&a, "echo", json!({})).await;
     drop(a);
@@ -85,14 +104,27 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
             .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
             .env("OUTPOST_CONTAINERS_CALL_TIMEOUT_MS", "1500"),
     );
-    ok(&a, "container.run", json!({"image": image, "name": "long", "command": ["sleep", "30"]}))
-        .await;
+    ok(
+        &a,
+        "container.run",
+        json!({"image": image, "name": "long", "command": ["sleep", "30"]}),
+    )
+    .await;
     d.freeze();
     let began = std::time::Instant::now();
     let j = job(&a, "container.list", json!({})).await;
     failed(&j, "engine_unavailable");
-    assert!(j["error"]["message"].as_str().unwrap().contains("no answer within"), "{j}");
-    assert!(began.elapsed() < Duration::from_secs(10), "bounded by call_timeout_ms");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within"),
+        "{j}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "bounded by call_timeout_ms"
+    );
     assert_eq!(a.healthz().await.status(), 200);
     d.thaw();
     ok(&a, "container.list", json!({})).await;
@@ -114,15 +146,25 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
     .await;
     let j = a.job(&id).await;
     failed(&j, "engine_unavailable");
-    assert!(j["error"]["message"].as_str().unwrap().contains(d.socket.to_str().unwrap()), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(d.socket.to_str().unwrap()),
+        "{j}"
+    );
     // And every later call, quickly; the agent answers on.
-    failed(&job(&a, "container.list", json!({})).await, "engine_unavailable");
+    failed(
+        &job(&a, "container.list", json!({})).await,
+        "engine_unavailable",
+    );
     assert_eq!(a.healthz().await.status(), 200);
     ok(&a, "echo", json!({})).await;
 }
 
 #[tokio::test]
-async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_image_and_host_port_conflict_clear() {
+async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_image_and_host_port_conflict_clear(
+) {
     let d = Dockerd::start();
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
@@ -132,43 +174,82 @@ async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_imag
     );
 
     // Privileged: refused by policy, nothing created.
-    let j = job(&a, "container.run", json!({"image": image, "name": "priv", "privileged": true, "command": ["true"]})).await;
+    let j = job(
+        &a,
+        "container.run",
+        json!({"image": image, "name": "priv", "privileged": true, "command": ["true"]}),
+    )
+    .await;
     failed(&j, "refused");
-    assert!(j["error"]["message"].as_str().unwrap().contains("containers.allow_privileged"), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("containers.allow_privileged"),
+        "{j}"
+    );
     assert_eq!(d.docker(&["ps", "-aq"]), "");
 
     // Bad params: a 422 naming the field.
     for (params, field) in [
-        (json!({"image": image, "ports": [{"container_port": "http"}]}), "params.ports[0].container_port"),
+        (
+            json!({"image": image, "ports": [{"container_port": "http"}]}),
+            "params.ports[0].container_port",
+        ),
         (json!({"image": image, "volumes": ["/a:/b"]}), "params"),
         (json!({"image": "", "command": ["true"]}), "params.image"),
-        (json!({"image": image, "mounts": [{"kind": "bind", "source": "rel", "target": "/x"}]}), "params.mounts[0].source"),
+        (
+            json!({"image": image, "mounts": [{"kind": "bind", "source": "rel", "target": "/x"}]}),
+            "params.mounts[0].source",
+        ),
         (json!({"image": image, "start": "yes"}), "params.start"),
     ] {
-        let (st, body) = a.submit(json!({"kind": "container.run", "params": params}), Some(5.0)).await;
+        let (st, body) = a
+            .submit(
+                json!({"kind": "container.run", "params": params}),
+                Some(5.0),
+            )
+            .await;
         assert_eq!(st, 422, "{body}");
         assert!(body.to_string().contains(field), "{field}: {body}");
     }
     let (st, body) = a
-        .submit(json!({"kind": "container.list", "params": {"status": ["sleepy"]}}), Some(5.0))
+        .submit(
+            json!({"kind": "container.list", "params": {"status": ["sleepy"]}}),
+            Some(5.0),
+        )
         .await;
     assert_eq!(st, 422, "{body}");
     assert!(body.to_string().contains("params.status[0]"), "{body}");
     let (st, body) = a
-        .submit(json!({"kind": "container.stop", "params": {"id": "x", "timeout": 3}}), Some(5.0))
+        .submit(
+            json!({"kind": "container.stop", "params": {"id": "x", "timeout": 3}}),
+            Some(5.0),
+        )
         .await;
     assert_eq!(st, 422, "{body}");
     let (st, body) = a
-        .submit(json!({"kind": "image.load", "params": {"path": "relative.tar"}}), Some(5.0))
+        .submit(
+            json!({"kind": "image.load", "params": {"path": "relative.tar"}}),
+            Some(5.0),
+        )
         .await;
     assert_eq!(st, 422, "{body}");
     assert!(body.to_string().contains("params.path"), "{body}");
 
     // A nonexistent image: not_found, saying how to get it.
-    let j = job(&a, "container.run", json!({"image": "nothing-here:1", "command": ["true"]})).await;
+    let j = job(
+        &a,
+        "container.run",
+        json!({"image": "nothing-here:1", "command": ["true"]}),
+    )
+    .await;
     failed(&j, "not_found");
     let m = j["error"]["message"].as_str().unwrap();
-    assert!(m.contains("nothing-here") && m.contains("image.pull"), "{j}");
+    assert!(
+        m.contains("nothing-here") && m.contains("image.pull"),
+        "{j}"
+    );
 
     // Host networking shares the host's ports: one already taken is a conflict, before
     // anything is created.
@@ -182,7 +263,13 @@ async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_imag
     )
     .await;
     failed(&j, "conflict");
-    assert!(j["error"]["message"].as_str().unwrap().contains(&format!("{port}/tcp")), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{port}/tcp")),
+        "{j}"
+    );
     assert_eq!(d.docker(&["ps", "-aq"]), "");
     drop(taken);
     // Free again: it runs, on the host's network.
@@ -196,7 +283,12 @@ async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_imag
     let insp = ok(&a, "container.inspect", json!({"id": "hostnet"})).await;
     assert_eq!(insp["HostConfig"]["NetworkMode"], "host");
     // A name in use: conflict.
-    let j = job(&a, "container.run", json!({"image": image, "name": "hostnet", "command": ["true"]})).await;
+    let j = job(
+        &a,
+        "container.run",
+        json!({"image": image, "name": "hostnet", "command": ["true"]}),
+    )
+    .await;
     failed(&j, "conflict");
     assert_eq!(a.healthz().await.status(), 200);
     drop(a);
@@ -229,7 +321,8 @@ argv = ["/bin/echo", "host"]
 "#;
 
 #[tokio::test]
-async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_audits_every_attempt() {
+async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_audits_every_attempt()
+{
     let d = Dockerd::start();
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
@@ -239,8 +332,18 @@ async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_aud
         Options::new(&dir.path().join("off"))
             .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()),
     );
-    ok(&a, "container.run", json!({"image": image, "name": "box", "command": ["sleep", "1000"]})).await;
-    let j = job(&a, "container.exec", json!({"id": "box", "command": "greet", "params": {"word": "x"}})).await;
+    ok(
+        &a,
+        "container.run",
+        json!({"image": image, "name": "box", "command": ["sleep", "1000"]}),
+    )
+    .await;
+    let j = job(
+        &a,
+        "container.exec",
+        json!({"id": "box", "command": "greet", "params": {"word": "x"}}),
+    )
+    .await;
     failed(&j, "refused");
     drop(a);
 
@@ -254,24 +357,46 @@ async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_aud
             .arg(config.to_str().unwrap()),
     );
     // Allowed: runs inside the container, output capped by the command's cap.
-    let out = ok(&a, "container.exec", json!({"id": "box", "command": "greet", "params": {"word": "world"}})).await;
+    let out = ok(
+        &a,
+        "container.exec",
+        json!({"id": "box", "command": "greet", "params": {"word": "world"}}),
+    )
+    .await;
     assert_eq!(out["exit_code"], 0, "{out}");
     assert_eq!(out["stdout"]["text"], "hello wo", "{out}");
     assert_eq!(out["stdout"]["total_bytes"], 12, "{out}");
     assert_eq!(out["stdout"]["dropped_bytes"], 4, "{out}");
     // Not marked in_containers; unknown; a parameter the pattern refuses.
     for (params, why) in [
-        (json!({"id": "box", "command": "hostonly"}), "not_for_containers"),
-        (json!({"id": "box", "command": "rm", "params": {}}), "unknown_command"),
-        (json!({"id": "box", "command": "greet", "params": {"word": "a; rm -rf /"}}), "pattern_mismatch"),
+        (
+            json!({"id": "box", "command": "hostonly"}),
+            "not_for_containers",
+        ),
+        (
+            json!({"id": "box", "command": "rm", "params": {}}),
+            "unknown_command",
+        ),
+        (
+            json!({"id": "box", "command": "greet", "params": {"word": "a; rm -rf /"}}),
+            "pattern_mismatch",
+        ),
     ] {
         let j = job(&a, "container.exec", params).await;
         failed(&j, "refused");
-        assert!(j["error"]["message"].as_str().unwrap().contains(why), "{why}: {j}");
+        assert!(
+            j["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {j}"
+        );
     }
     // A container that is not there: allowed by the allowlist, failed by the engine.
     failed(
-        &job(&a, "container.exec", json!({"id": "nobox", "command": "greet", "params": {"word": "x"}})).await,
+        &job(
+            &a,
+            "container.exec",
+            json!({"id": "nobox", "command": "greet", "params": {"word": "x"}}),
+        )
+        .await,
         "not_found",
     );
 
@@ -280,14 +405,38 @@ async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_aud
     let log = data.join("audit.log");
     let report = outpost_exec::verify(&log).unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(report.lines, 7, "{text}");
-    let allowed: Vec<&Value> = lines.iter().filter(|l| l["decision"] == "allowed").collect();
+    let allowed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["decision"] == "allowed")
+        .collect();
     assert_eq!(allowed.len(), 4, "{text}");
     assert!(allowed.iter().all(|l| l["container"].is_string()), "{text}");
-    assert!(allowed.iter().any(|l| l["phase"] == "outcome" && l["exit_code"] == 0 && l["container"] == "box"), "{text}");
-    assert!(allowed.iter().any(|l| l["phase"] == "outcome" && l["container"] == "nobox" && l["error"].is_string()), "{text}");
-    let refused: Vec<&Value> = lines.iter().filter(|l| l["decision"] == "refused").collect();
+    assert!(
+        allowed
+            .iter()
+            .any(|l| l["phase"] == "outcome" && l["exit_code"] == 0 && l["container"] == "box"),
+        "{text}"
+    );
+    assert!(
+        allowed.iter().any(|l| l["phase"] == "outcome"
+            && l["container"] == "nobox"
+            && l["error"].is_string()),
+        "{text}"
+    );
+    let refused: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["decision"] == "refused")
+        .collect();
     assert_eq!(refused.len(), 3, "{text}");
-    assert!(refused.iter().any(|l| l["reason_code"] == "not_for_containers" && l["container"] == "box"), "{text}");
+    assert!(
+        refused
+            .iter()
+            .any(|l| l["reason_code"] == "not_for_containers" && l["container"] == "box"),
+        "{text}"
+    );
 }

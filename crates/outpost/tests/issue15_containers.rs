@@ -15,15 +15,16 @@ use serde_json::{json, Value};
 
 /// An agent whose engine is `d` (through `containers.socket`).
 fn agent_on(d: &Dockerd, data: &std::path::Path) -> Agent {
-    Agent::start(
-        Options::new(data).env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()),
-    )
+    Agent::start(Options::new(data).env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()))
 }
 
 /// Runs a job and returns its record once finished (within 60 s).
 async fn job(a: &Agent, kind: &str, params: Value) -> Value {
     let (st, j) = a
-        .submit(json!({"kind": kind, "params": params, "timeout_ms": 60000}), Some(60.0))
+        .submit(
+            json!({"kind": kind, "params": params, "timeout_ms": 60000}),
+            Some(60.0),
+        )
         .await;
     assert_eq!(st, 200, "{kind}: {j}");
     j
@@ -37,7 +38,10 @@ async fn ok(a: &Agent, kind: &str, params: Value) -> Value {
 
 async fn state_of(a: &Agent, name: &str) -> String {
     let out = ok(a, "container.inspect", json!({"id": name})).await;
-    out["State"]["Status"].as_str().unwrap_or_default().to_owned()
+    out["State"]["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[tokio::test]
@@ -95,7 +99,10 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     // inspect: what run asked for is what the engine has.
     let insp = ok(&a, "container.inspect", json!({"id": "web"})).await;
     assert_eq!(insp["Id"], id.as_str());
-    assert!(insp["Config"]["Env"].to_string().contains("GREETING=hi"), "{insp}");
+    assert!(
+        insp["Config"]["Env"].to_string().contains("GREETING=hi"),
+        "{insp}"
+    );
     assert_eq!(insp["Config"]["Labels"]["outpost.test"], "issue15");
     assert_eq!(insp["HostConfig"]["Memory"], 67108864);
     assert_eq!(insp["HostConfig"]["NanoCpus"], 500000000);
@@ -119,7 +126,14 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
         ["idle", "web"]
     );
     assert_eq!(
-        names(&ok(&a, "container.list", json!({"label": ["outpost.test=issue15"]})).await),
+        names(
+            &ok(
+                &a,
+                "container.list",
+                json!({"label": ["outpost.test=issue15"]})
+            )
+            .await
+        ),
         ["web"]
     );
     assert_eq!(
@@ -136,30 +150,56 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     assert_eq!(row["state"], "running");
 
     // logs: the history, tail, stderr kept apart, timestamps.
-    wait_for("the container's six lines", Duration::from_secs(20), || async {
-        ok(&a, "container.logs", json!({"id": "web"})).await["lines"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 6
-    })
+    wait_for(
+        "the container's six lines",
+        Duration::from_secs(20),
+        || async {
+            ok(&a, "container.logs", json!({"id": "web"})).await["lines"]
+                .as_array()
+                .unwrap()
+                .len()
+                == 6
+        },
+    )
     .await;
     let all = ok(&a, "container.logs", json!({"id": "web"})).await;
     let lines = all["lines"].as_array().unwrap();
     assert_eq!(lines[0], json!({"stream": "stdout", "line": "line1"}));
-    assert!(lines.contains(&json!({"stream": "stderr", "line": "oops"})), "{all}");
-    let tail = ok(&a, "container.logs", json!({"id": "web", "tail": 2, "timestamps": true})).await;
+    assert!(
+        lines.contains(&json!({"stream": "stderr", "line": "oops"})),
+        "{all}"
+    );
+    let tail = ok(
+        &a,
+        "container.logs",
+        json!({"id": "web", "tail": 2, "timestamps": true}),
+    )
+    .await;
     let tail = tail["lines"].as_array().unwrap();
     assert_eq!(tail.len(), 2, "{tail:?}");
-    assert!(tail.iter().all(|l| l["ts"].as_str().is_some_and(|t| t.contains('T'))), "{tail:?}");
-    let future = ok(&a, "container.logs", json!({"id": "web", "since": 2147483000i64})).await;
+    assert!(
+        tail.iter()
+            .all(|l| l["ts"].as_str().is_some_and(|t| t.contains('T'))),
+        "{tail:?}"
+    );
+    let future = ok(
+        &a,
+        "container.logs",
+        json!({"id": "web", "since": 2147483000i64}),
+    )
+    .await;
     assert_eq!(future["lines"], json!([]), "nothing logged after 2038");
 
     // stats: one sample with every figure present.
     let st = ok(&a, "container.stats", json!({"id": "web"})).await;
     for k in [
-        "cpu_percent", "memory_usage_bytes", "memory_limit_bytes", "network_rx_bytes",
-        "network_tx_bytes", "block_read_bytes", "block_write_bytes",
+        "cpu_percent",
+        "memory_usage_bytes",
+        "memory_limit_bytes",
+        "network_rx_bytes",
+        "network_tx_bytes",
+        "block_read_bytes",
+        "block_write_bytes",
     ] {
         assert!(st[k].is_number(), "{k}: {st}");
     }
@@ -170,13 +210,24 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     // stop (busybox sleep as PID 1 ignores SIGTERM: the timeout is what stops it), start,
     // restart, remove.
     let began = Instant::now();
-    ok(&a, "container.stop", json!({"id": "web", "timeout_secs": 1})).await;
+    ok(
+        &a,
+        "container.stop",
+        json!({"id": "web", "timeout_secs": 1}),
+    )
+    .await;
     assert!(began.elapsed() < Duration::from_secs(20));
     assert_eq!(state_of(&a, "web").await, "exited");
     ok(&a, "container.start", json!({"id": "web"})).await;
     assert_eq!(state_of(&a, "web").await, "running");
-    let before = ok(&a, "container.inspect", json!({"id": "web"})).await["State"]["StartedAt"].clone();
-    ok(&a, "container.restart", json!({"id": "web", "timeout_secs": 0})).await;
+    let before =
+        ok(&a, "container.inspect", json!({"id": "web"})).await["State"]["StartedAt"].clone();
+    ok(
+        &a,
+        "container.restart",
+        json!({"id": "web", "timeout_secs": 0}),
+    )
+    .await;
     let after = ok(&a, "container.inspect", json!({"id": "web"})).await;
     assert_eq!(after["State"]["Status"], "running");
     assert_ne!(after["State"]["StartedAt"], before, "restarted");
@@ -184,9 +235,17 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     let refused = job(&a, "container.remove", json!({"id": "web"})).await;
     assert_eq!(refused["state"], "failed");
     assert_eq!(refused["error"]["code"], "conflict", "{refused}");
-    ok(&a, "container.remove", json!({"id": "web", "force": true, "volumes": true})).await;
+    ok(
+        &a,
+        "container.remove",
+        json!({"id": "web", "force": true, "volumes": true}),
+    )
+    .await;
     ok(&a, "container.remove", json!({"id": "idle"})).await;
-    assert_eq!(names(&ok(&a, "container.list", json!({"all": true})).await), Vec::<String>::new());
+    assert_eq!(
+        names(&ok(&a, "container.list", json!({"all": true})).await),
+        Vec::<String>::new()
+    );
     let gone = job(&a, "container.inspect", json!({"id": "web"})).await;
     assert_eq!(gone["error"]["code"], "not_found", "{gone}");
 
@@ -194,11 +253,16 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     let dangling = d.docker(&["import", common::dockerd::busybox_tar().to_str().unwrap()]);
     let pruned = ok(&a, "image.prune", json!({})).await;
     assert!(
-        pruned["deleted"].to_string().contains(dangling.trim_start_matches("sha256:")),
+        pruned["deleted"]
+            .to_string()
+            .contains(dangling.trim_start_matches("sha256:")),
         "{pruned} should delete {dangling}"
     );
     let removed = ok(&a, "image.remove", json!({"image": image})).await;
-    assert!(removed["untagged"].to_string().contains("busybox:local"), "{removed}");
+    assert!(
+        removed["untagged"].to_string().contains("busybox:local"),
+        "{removed}"
+    );
     let gone = job(&a, "image.remove", json!({"image": image})).await;
     assert_eq!(gone["error"]["code"], "not_found", "{gone}");
 
@@ -214,7 +278,13 @@ async fn issue15_every_container_and_image_kind_against_a_real_dockerd() {
     .await;
     assert_eq!(pull["state"], "failed", "{pull}");
     assert_eq!(pull["error"]["code"], "engine_error", "{pull}");
-    assert!(pull["error"]["message"].as_str().unwrap().contains(&port.to_string()), "{pull}");
+    assert!(
+        pull["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&port.to_string()),
+        "{pull}"
+    );
     // The password is in neither the stored job nor the log.
     assert!(!pull.to_string().contains("hunter2-secret"), "{pull}");
     assert!(!a.log_text().contains("hunter2-secret"));
@@ -283,7 +353,13 @@ async fn issue15_logs_follow_streams_paced_events_and_stops_at_deadline_or_cance
         let item = &row["item"];
         if item["kind"] == "container.log" && item["payload"]["job"] == job1.as_str() {
             assert_eq!(item["payload"]["container"], "ticker");
-            assert!(item["payload"]["line"].as_str().unwrap().starts_with("tick"), "{item}");
+            assert!(
+                item["payload"]["line"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("tick"),
+                "{item}"
+            );
             seen += 1;
         }
     }
@@ -308,15 +384,23 @@ async fn issue15_logs_follow_streams_paced_events_and_stops_at_deadline_or_cance
     }
     let r = a.delete(&format!("/v1/jobs/{id}")).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
-    wait_for("the job to be cancelled", Duration::from_secs(10), || async {
-        a.job(&id).await["state"] == "cancelled"
-    })
+    wait_for(
+        "the job to be cancelled",
+        Duration::from_secs(10),
+        || async { a.job(&id).await["state"] == "cancelled" },
+    )
     .await;
     // A marker after the cancel, then a second one half a second later: no line of the
     // cancelled job may come between them.
     let marker = |ms: u64| json!({"kind": "sleep", "params": {"ms": ms}});
-    let m1 = a.submit(marker(1), Some(10.0)).await.1["id"].as_str().unwrap().to_owned();
-    let m2 = a.submit(marker(500), Some(10.0)).await.1["id"].as_str().unwrap().to_owned();
+    let m1 = a.submit(marker(1), Some(10.0)).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let m2 = a.submit(marker(500), Some(10.0)).await.1["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (mut after_m1, mut in_window) = (false, 0);
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(20), ws.next())
@@ -391,6 +475,11 @@ async fn issue15_image_pull_from_a_local_registry_sends_progress_events() {
     assert!(!progress.to_string().contains("s3cret-pw"));
 
     // Pulled and runnable.
-    let run = ok(&a, "container.run", json!({"image": remote, "command": ["echo", "pulled"]})).await;
+    let run = ok(
+        &a,
+        "container.run",
+        json!({"image": remote, "command": ["echo", "pulled"]}),
+    )
+    .await;
     assert!(run["id"].is_string());
 }

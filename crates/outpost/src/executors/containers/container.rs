@@ -102,8 +102,8 @@ impl RunParams {
                 })
             }
         };
-        let spec: RunSpec =
-            serde_path_to_error::deserialize(serde_json::Value::Object(obj)).map_err(|e| {
+        let spec: RunSpec = serde_path_to_error::deserialize(serde_json::Value::Object(obj))
+            .map_err(|e| {
                 let field = e.path().to_string();
                 ParamError {
                     field: if field == "." { String::new() } else { field },
@@ -232,7 +232,10 @@ impl Executor for Stop {
     async fn run(&self, p: StopParams, cx: JobContext) -> Result<Done, ExecError> {
         let e = &self.0.engine;
         let done = match self.1 {
-            StopKind::Stop => e.stop(&p.id, p.timeout_secs, cx.deadline).await.map(|_| "stopped"),
+            StopKind::Stop => e
+                .stop(&p.id, p.timeout_secs, cx.deadline)
+                .await
+                .map(|_| "stopped"),
             StopKind::Restart => e
                 .restart(&p.id, p.timeout_secs, cx.deadline)
                 .await

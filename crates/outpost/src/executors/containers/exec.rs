@@ -119,7 +119,9 @@ impl Executor for ContainerExec {
         let mut records = vec![allowed.decision.clone()];
         match exec.record_container_outcome(&allowed, &outcome).await {
             Ok(r) => records.push(r),
-            Err(e) => tracing::error!(error = %e, "container.exec: the outcome line was not written"),
+            Err(e) => {
+                tracing::error!(error = %e, "container.exec: the outcome line was not written")
+            }
         }
         publish_audit(&c.store, records).await;
         ran.map_err(job_error)

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use outpost_containers::images::{ImageRow, PullProgress, RegistryAuth, Removed};
-use outpost_core::{executor::ParamError, Event, EventIds, ExecError, Executor, JobContext, Registry};
+use outpost_core::{
+    executor::ParamError, Event, EventIds, ExecError, Executor, JobContext, Registry,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -267,9 +269,9 @@ impl Executor for Load {
     }
 
     async fn run(&self, p: LoadParams, cx: JobContext) -> Result<LoadOutput, ExecError> {
-        let meta = tokio::fs::metadata(&p.path).await.map_err(|e| {
-            ExecError::new("not_found", format!("{}: {e}", p.path.display()))
-        })?;
+        let meta = tokio::fs::metadata(&p.path)
+            .await
+            .map_err(|e| ExecError::new("not_found", format!("{}: {e}", p.path.display())))?;
         if !meta.is_file() {
             return Err(ExecError::new(
                 "not_found",

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use outpost_containers::logs::{LogHistory, LogLine, LogQuery};
-use outpost_core::{executor::ParamError, Event, EventIds, ExecError, Executor, JobContext, Registry};
+use outpost_core::{
+    executor::ParamError, Event, EventIds, ExecError, Executor, JobContext, Registry,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{check_ref, job_error, stop_at, Containers, Pace};
