@@ -95,9 +95,14 @@ impl EngineError {
     }
 }
 
-/// The engine reports a taken port in a 500 with these words (Docker and Podman).
+/// What the engine reports in a 500 that is a conflict: a taken port (Docker and Podman),
+/// or what Docker answers with 409 and Podman with a 500: a state that forbids the action
+/// ("container state improper"), a name in use.
 fn is_port_conflict(message: &str) -> bool {
-    message.contains("address already in use") || message.contains("port is already allocated")
+    message.contains("address already in use")
+        || message.contains("port is already allocated")
+        || message.contains("container state improper")
+        || message.contains("name is already in use")
 }
 
 /// `s`, cut to [`MESSAGE_MAX`] bytes on a character boundary.
@@ -142,6 +147,13 @@ mod tests {
         assert_eq!(e(409, "name in use"), "conflict");
         assert_eq!(
             e(500, "listen tcp 0.0.0.0:80: bind: address already in use"),
+            "conflict"
+        );
+        assert_eq!(
+            e(
+                500,
+                "cannot remove container x as it is running: container state improper"
+            ),
             "conflict"
         );
         assert_eq!(e(500, "boom"), "engine_error");

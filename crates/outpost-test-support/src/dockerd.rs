@@ -1,9 +1,14 @@
-//! A Docker engine of the test's own, as `shared/peers.md` runs it: `dockerd
-//! --iptables=false --bridge=none` with its own data root, exec root and socket in a short
-//! temporary directory under /tmp (a Unix socket path must fit in 108 bytes), ready once
-//! `GET /_ping` answers, stopped by its PID (SIGTERM, which also stops its containerd and
-//! containers; then anything left of ours is killed by PID). It never touches a system
-//! engine. Also the test image `busybox:local`, a `docker import` of Debian's
+//! A container engine of the test's own, serving the Docker Engine API on a socket in a
+//! short temporary directory under /tmp (a Unix socket path must fit in 108 bytes), ready
+//! once `GET /_ping` answers, stopped by its PID (SIGTERM; then anything left of ours,
+//! found by our directory in its command line, is killed by PID, and its mounts undone). It
+//! never touches a system engine.
+//! - [`Dockerd::start`]: `dockerd --iptables=false --bridge=none` as `shared/peers.md` runs
+//!   it, with its own data root and exec root.
+//! - [`Dockerd::podman`]: Debian's Podman, `podman system service --time=0`, with its own
+//!   root, run root and `containers.conf` (default rlimits this machine allows: podman's own
+//!   defaults, nofile and nproc of 1048576, are above the hard limits of a container like
+//!   this test machine, and runc then fails every start with "error setting rlimits"). Also the test image `busybox:local`, a `docker import` of Debian's
 //! busybox-static (there is no registry here), whose rootfs tar is built once per test
 //! process.
 
@@ -28,8 +33,16 @@ const APPLETS: &[&str] = &[
     "head", "wc", "kill", "date",
 ];
 
-/// A running dockerd on its own socket; stopped on drop.
+/// Which engine serves the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Docker,
+    Podman,
+}
+
+/// A running engine on its own socket; stopped on drop.
 pub struct Dockerd {
+    pub kind: Kind,
     process: Option<Process>,
     /// Its socket's path (for `containers.socket` / `DOCKER_HOST=unix://...`).
     pub socket: PathBuf,
@@ -60,19 +73,74 @@ impl Dockerd {
             .arg(dir.path().join("daemon.json"))
             .env_remove("DOCKER_HOST");
         std::fs::write(dir.path().join("daemon.json"), "{}").unwrap();
-        let mut d = Dockerd {
+        Dockerd::wait_ready(Dockerd {
+            kind: Kind::Docker,
             process: Some(Process::spawn("dockerd", cmd, dir.path())),
             socket,
             dir,
-        };
+        })
+    }
+
+    /// Starts Podman's Docker-compatible service and waits, up to 60 s, for `/_ping`.
+    pub fn podman() -> Dockerd {
+        Dockerd::podman_trusting(None)
+    }
+
+    /// [`podman`](Self::podman), with `registry` (`HOST:PORT`) reachable over plain HTTP:
+    /// Docker allows that for loopback registries by itself, Podman only when its
+    /// `registries.conf` says so.
+    pub fn podman_trusting(registry: Option<&str>) -> Dockerd {
+        let bin = peer::binary("podman", INSTALL);
+        let dir = tempfile::Builder::new()
+            .prefix("pm")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let socket = dir.path().join("p.sock");
+        let conf = dir.path().join("containers.conf");
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=4096:4096\", \"nproc=4096:4096\"]\n",
+        )
+        .unwrap();
+        let registries = dir.path().join("registries.conf");
+        let mut text = String::from("unqualified-search-registries = [\"docker.io\"]\n");
+        if let Some(r) = registry {
+            text += &format!("[[registry]]\nlocation = \"{r}\"\ninsecure = true\n");
+        }
+        std::fs::write(&registries, text).unwrap();
+        let mut cmd = Command::new(bin);
+        cmd.arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--runroot")
+            .arg(dir.path().join("run"))
+            .arg("--tmpdir")
+            .arg(dir.path().join("tmp"))
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", socket.display()))
+            .env("CONTAINERS_CONF", &conf)
+            .env("CONTAINERS_REGISTRIES_CONF", &registries)
+            .env_remove("DOCKER_HOST");
+        Dockerd::wait_ready(Dockerd {
+            kind: Kind::Podman,
+            process: Some(Process::spawn("podman", cmd, dir.path())),
+            socket,
+            dir,
+        })
+    }
+
+    fn wait_ready(mut d: Dockerd) -> Dockerd {
         let sock = d.socket.clone();
         let mut exited = false;
-        wait_until("dockerd to answer /_ping", Duration::from_secs(60), || {
-            if let Some(p) = d.process.as_mut() {
-                exited = p.exited().is_some();
-            }
-            exited || ping(&sock)
-        });
+        wait_until(
+            "the engine to answer /_ping",
+            Duration::from_secs(60),
+            || {
+                if let Some(p) = d.process.as_mut() {
+                    exited = p.exited().is_some();
+                }
+                exited || ping(&sock)
+            },
+        );
         if exited {
             d.process.as_mut().unwrap().assert_running();
         }
@@ -146,6 +214,18 @@ impl Dockerd {
                 rustix::process::Pid::from_raw(p.id() as i32).unwrap(),
                 rustix::process::Signal::CONT,
             );
+            // Podman leaves containers running (under conmon) when its service stops, and
+            // an orphaned container process would outlive the test: remove them first.
+            if self.kind == Kind::Podman && ping(&self.socket) {
+                let ids = self.docker_output(&["ps", "-aq"]);
+                let ids = String::from_utf8_lossy(&ids.stdout).into_owned();
+                let ids: Vec<&str> = ids.split_whitespace().collect();
+                if !ids.is_empty() {
+                    let mut args = vec!["rm", "-f"];
+                    args.extend(ids);
+                    let _ = self.docker_output(&args);
+                }
+            }
             p.terminate(Duration::from_secs(60));
         }
         self.kill_leftovers();
@@ -256,25 +336,37 @@ pub fn busybox_tar() -> &'static Path {
             busybox.is_file(),
             "/bin/busybox is missing: run {INSTALL} (tests never skip)"
         );
-        let dir = std::env::temp_dir().join(format!("outpost-busybox-{}", std::process::id()));
-        let root = dir.join("rootfs");
-        let _ = std::fs::remove_dir_all(&dir);
+        // One tar for every test process of this user, replaced atomically: a run that
+        // finds it reuses it, and nothing is left per process.
+        let dir = std::env::temp_dir().join(format!(
+            "outpost-busybox-{}",
+            rustix::process::getuid().as_raw()
+        ));
+        let tar = dir.join("rootfs.tar");
+        if tar.is_file() {
+            return tar;
+        }
+        let work = dir.join(format!("build-{}", std::process::id()));
+        let root = work.join("rootfs");
+        let _ = std::fs::remove_dir_all(&work);
         std::fs::create_dir_all(root.join("bin")).unwrap();
         std::fs::create_dir_all(root.join("tmp")).unwrap();
         std::fs::copy(busybox, root.join("bin/busybox")).unwrap();
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
         }
-        let tar = dir.join("rootfs.tar");
+        let part = work.join("rootfs.tar");
         let st = Command::new("tar")
             .arg("-C")
             .arg(&root)
             .arg("-cf")
-            .arg(&tar)
+            .arg(&part)
             .arg(".")
             .status()
             .unwrap();
         assert!(st.success(), "tar of the busybox rootfs failed");
+        std::fs::rename(&part, &tar).unwrap();
+        let _ = std::fs::remove_dir_all(&work);
         tar
     })
 }

@@ -38,7 +38,16 @@ fn failed(j: &Value, code: &str) {
 
 #[tokio::test]
 async fn issue15_no_engine_socket_is_opened_before_the_first_container_job() {
-    let d = Dockerd::start();
+    no_socket_before_the_first_container_job(Dockerd::start()).await;
+}
+
+/// The same against Podman's Docker-compatible service.
+#[tokio::test]
+async fn issue15_podman_no_socket_before_the_first_container_job() {
+    no_socket_before_the_first_container_job(Dockerd::podman()).await;
+}
+
+async fn no_socket_before_the_first_container_job(d: Dockerd) {
     let dir = tempfile::tempdir().unwrap();
     // Through DOCKER_HOST, as every Docker tool takes it (containers.socket unset).
     let a = Agent::start(Options::new(&dir.path().join("data")).env("DOCKER_HOST", &d.host()));
@@ -165,7 +174,16 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
 #[tokio::test]
 async fn issue15_privileged_refused_unless_allowed_bad_params_named_missing_image_and_host_port_conflict_clear(
 ) {
-    let d = Dockerd::start();
+    refusals_and_bad_input(Dockerd::start()).await;
+}
+
+/// The same against Podman's Docker-compatible service.
+#[tokio::test]
+async fn issue15_podman_refusals_and_bad_input() {
+    refusals_and_bad_input(Dockerd::podman()).await;
+}
+
+async fn refusals_and_bad_input(d: Dockerd) {
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(
@@ -323,7 +341,16 @@ argv = ["/bin/echo", "host"]
 #[tokio::test]
 async fn issue15_container_exec_runs_only_allowlisted_container_commands_and_audits_every_attempt()
 {
-    let d = Dockerd::start();
+    container_exec_allowlist(Dockerd::start()).await;
+}
+
+/// The same against Podman's Docker-compatible service.
+#[tokio::test]
+async fn issue15_podman_container_exec_allowlist() {
+    container_exec_allowlist(Dockerd::podman()).await;
+}
+
+async fn container_exec_allowlist(d: Dockerd) {
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
 
