@@ -8,9 +8,10 @@
 //! - [`Dockerd::podman`]: Debian's Podman, `podman system service --time=0`, with its own
 //!   root, run root and `containers.conf` (default rlimits this machine allows: podman's own
 //!   defaults, nofile and nproc of 1048576, are above the hard limits of a container like
-//!   this test machine, and runc then fails every start with "error setting rlimits"). Also the test image `busybox:local`, a `docker import` of Debian's
-//! busybox-static (there is no registry here), whose rootfs tar is built once per test
-//! process.
+//!   this test machine, and runc then fails every start with "error setting rlimits").
+//!
+//! Also the test image `busybox:local`, a `docker import` of Debian's busybox-static, whose
+//! rootfs tar is built once and kept in the temporary directory for later runs.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
