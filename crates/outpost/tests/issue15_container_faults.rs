@@ -467,3 +467,27 @@ async fn container_exec_allowlist(d: Dockerd) {
         "{text}"
     );
 }
+
+/// Invariant 5 with the engine's client in the process: at `log.level = debug` bollard
+/// would print every request body, and a container's environment is where its secrets
+/// live. The agent holds bollard at info.
+#[tokio::test]
+async fn issue15_container_env_never_reaches_the_debug_log() {
+    let d = Dockerd::start();
+    let image = d.busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        Options::new(&dir.path().join("data"))
+            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+            .env("LOG_LEVEL", "debug"),
+    );
+    ok(
+        &a,
+        "container.run",
+        json!({"image": image, "env": {"DB_PASSWORD": "s3cret-in-env"}, "command": ["true"], "start": false}),
+    )
+    .await;
+    let log = a.log_text();
+    assert!(log.contains("DEBUG"), "the agent logs at debug");
+    assert!(!log.contains("s3cret-in-env"), "{log}");
+}
