@@ -97,6 +97,9 @@ pub struct AuditRecord {
     pub kind: Option<TargetKind>,
     /// The command or script name as requested (at most 64 characters), `inline`, or empty.
     pub command: String,
+    /// The container the command ran in (container.exec), absent for a run on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argv: Option<Vec<String>>,
     /// The configured environment, secret values replaced by `<redacted>`.
@@ -164,6 +167,7 @@ impl AuditRecord {
             who: origin.who.chars().take(128).collect(),
             kind: None,
             command: command.chars().take(64).collect(),
+            container: None,
             argv: None,
             env: BTreeMap::new(),
             script_sha256: None,

@@ -46,6 +46,10 @@ impl Prepared {
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
+
+    pub(crate) fn into_plan(self) -> Plan {
+        self.plan
+    }
 }
 
 /// A refused request and its audit line.
@@ -244,7 +248,7 @@ impl Exec {
         self.execute(prepared, cancel).await
     }
 
-    async fn append(&self, rec: AuditRecord) -> Result<AuditRecord, AuditError> {
+    pub(crate) async fn append(&self, rec: AuditRecord) -> Result<AuditRecord, AuditError> {
         let log = self.inner.audit.clone();
         let path = log.path().to_owned();
         tokio::task::spawn_blocking(move || log.append(rec))
@@ -259,7 +263,7 @@ impl Exec {
 }
 
 /// What a request named, for its audit line (bounded there).
-fn label(req: &Request) -> (Option<TargetKind>, String) {
+pub(crate) fn label(req: &Request) -> (Option<TargetKind>, String) {
     match (&req.command, &req.script, &req.inline) {
         (Some(c), None, None) => (Some(TargetKind::Command), c.clone()),
         (None, Some(s), None) => (Some(TargetKind::Script), s.clone()),

@@ -16,6 +16,7 @@
 
 mod audit;
 mod child;
+mod container;
 mod error;
 mod exec;
 mod identity;
@@ -33,6 +34,7 @@ mod time;
 mod verify;
 
 pub use audit::{AuditLog, AuditRecord, Decision, Origin, Phase, Source, GENESIS};
+pub use container::{ContainerOutcome, InContainer};
 pub use error::{AuditError, ExecError, SpecError};
 pub use exec::{Exec, Finished, Prepared, Refused};
 pub use identity::{Identity, UserRef};

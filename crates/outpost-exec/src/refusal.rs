@@ -54,6 +54,9 @@ pub enum ReasonCode {
     SandboxUnavailable,
     /// Ours, not the request's: a script could not be snapshotted (memfd, read).
     InternalError,
+    /// Asked to run inside a container, but the command is not `in_containers` (or is a
+    /// script or an inline script, which never run there).
+    NotForContainers,
 }
 
 impl ReasonCode {
@@ -93,6 +96,7 @@ impl ReasonCode {
             Self::UserUnknown => "user_unknown",
             Self::SandboxUnavailable => "sandbox_unavailable",
             Self::InternalError => "internal_error",
+            Self::NotForContainers => "not_for_containers",
         }
     }
 }

@@ -34,6 +34,7 @@
 pub mod agent;
 pub mod control_plane;
 pub mod dnsmasq;
+pub mod dockerd;
 pub mod fixture;
 pub mod gzip;
 pub mod http;
@@ -47,6 +48,7 @@ pub mod opensearch;
 pub mod peer;
 pub mod phoenix;
 pub mod ports;
+pub mod registry;
 pub mod rusty;
 pub mod snmp_values;
 pub mod snmpd;

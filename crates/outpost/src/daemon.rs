@@ -124,6 +124,13 @@ const COMPONENTS: &[Factory] = &[
         Phase::Intake,
         components::connectivity::build,
     ),
+    // After exec, whose allowlist and audit log `container.exec` uses. Its jobs finish in
+    // the drain; it has no task of its own.
+    Factory::new(
+        components::containers::NAME,
+        Phase::Drain,
+        components::containers::build,
+    ),
     Factory::new("schedules", Phase::Intake, components::schedules::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),

@@ -20,7 +20,7 @@ pub fn init(level: LogLevel, format: LogFormat) {
         .ok()
         .and_then(|d| EnvFilter::try_new(d).ok());
     let reloadable = from_env.is_none();
-    let filter = from_env.unwrap_or_else(|| EnvFilter::new(level.as_str()));
+    let filter = from_env.unwrap_or_else(|| configured(level));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let res = match format {
@@ -51,5 +51,16 @@ pub fn init(level: LogLevel, format: LogFormat) {
 pub fn set_level(level: LogLevel) -> bool {
     LEVEL
         .get()
-        .is_some_and(|h| h.reload(EnvFilter::new(level.as_str())).is_ok())
+        .is_some_and(|h| h.reload(configured(level)).is_ok())
+}
+
+/// The configured level for every target but bollard (the container engine's client),
+/// which is held at info: at debug it prints every request body, and a container's create
+/// body carries its environment, where secrets live (invariant 5).
+fn configured(level: LogLevel) -> EnvFilter {
+    let bollard = match level {
+        LogLevel::Debug | LogLevel::Trace => "info",
+        l => l.as_str(),
+    };
+    EnvFilter::new(format!("{},bollard={bollard}", level.as_str()))
 }

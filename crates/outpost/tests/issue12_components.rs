@@ -37,6 +37,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "lifecycle", "state": "running"},
             {"name": "exec", "state": "off"},
             {"name": "connectivity", "state": "off"},
+            {"name": "containers", "state": "running"},
             {"name": "schedules", "state": "running"},
             {"name": "traps", "state": "running"},
             {"name": "uplink.mqtt", "state": "off"},

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod builtins;
 pub mod connectivity;
+pub mod containers;
 pub mod exec;
 pub mod host;
 mod inventory;

@@ -2,6 +2,7 @@
 //! checked with errors that name the key, where it came from, and its line in the file.
 
 mod connectivity;
+mod containers;
 mod error;
 mod keys;
 mod layers;
@@ -13,6 +14,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 pub use connectivity::{ConnectivitySection, Targets};
+pub use containers::ContainersSection;
 pub use error::KeyError;
 pub use keys::{env_name, KEYS};
 pub use layers::{load, ConfigError, Loaded, Origin, Sources};
@@ -83,6 +85,8 @@ pub struct Config {
     pub sink: SinkSection,
     /// `connectivity.*`: the uplink monitor and its recovery ladder, off by default.
     pub connectivity: ConnectivitySection,
+    /// `containers.*`: the container engine and its job kinds.
+    pub containers: ContainersSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -441,6 +445,7 @@ impl Config {
         }
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;
+        self.containers.check()?;
         // Checked even when off, so a section that would fail is reported before the day
         // someone turns it on; kept only when on.
         let trap = crate::trap::TrapSettings::from_section(&self.trap_section, b"")?;

@@ -1,0 +1,71 @@
+//! `containers.*`: the container engine (issue 15). On by default and free while unused:
+//! the engine's socket is opened by the first container job, not at start.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::KeyError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainersSection {
+    /// Off: no `container.*` or `image.*` job kind is served.
+    pub enabled: bool,
+    /// The engine's Unix socket; unset: `DOCKER_HOST` (`unix://...`), else
+    /// /var/run/docker.sock.
+    pub socket: Option<String>,
+    pub allow_privileged: bool,
+    pub call_timeout_ms: u64,
+    /// Lines a `container.logs` history returns at most.
+    pub logs_max_lines: u64,
+    /// Lines per second a followed log sends as events at most; the rest are counted.
+    pub logs_max_lines_per_sec: u64,
+}
+
+impl ContainersSection {
+    pub fn check(&self) -> Result<(), KeyError> {
+        if !(100..=3_600_000).contains(&self.call_timeout_ms) {
+            return Err(KeyError::new(
+                "containers.call_timeout_ms",
+                "must be between 100 and 3600000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.logs_max_lines) {
+            return Err(KeyError::new(
+                "containers.logs_max_lines",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(1..=100_000).contains(&self.logs_max_lines_per_sec) {
+            return Err(KeyError::new(
+                "containers.logs_max_lines_per_sec",
+                "must be between 1 and 100000",
+            ));
+        }
+        if self
+            .socket
+            .as_deref()
+            .is_some_and(|s| s.starts_with("tcp://") || s.starts_with("http"))
+        {
+            return Err(KeyError::new(
+                "containers.socket",
+                "a Unix socket path (or unix://PATH); TCP engines are not supported",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine settings: the configured socket, else `DOCKER_HOST`, else the default.
+    pub fn engine_settings(&self) -> outpost_containers::EngineSettings {
+        let docker_host = std::env::var("DOCKER_HOST").ok();
+        outpost_containers::EngineSettings {
+            socket: outpost_containers::EngineSettings::socket_from(
+                self.socket.as_deref(),
+                docker_host.as_deref(),
+            ),
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            allow_privileged: self.allow_privileged,
+        }
+    }
+}
