@@ -139,16 +139,28 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
         .map_err(|_| format!("{s:?} is not an address (IP, IP:PORT or [IPv6]:PORT)"))
 }
 
-/// The first `nameserver` of /etc/resolv.conf.
+/// The system's resolver: the first usable `nameserver` of /etc/resolv.conf, port 53.
+/// Read at each call, never cached: DHCP rewrites the file, and `ip netns exec` mounts a
+/// namespace's own over it. The codebase's one reader of that file (the checks and the
+/// connectivity monitor both ask here).
 pub fn system_server() -> Result<SocketAddr, String> {
     let text = std::fs::read_to_string("/etc/resolv.conf")
         .map_err(|e| format!("/etc/resolv.conf: {e}"))?;
-    text.lines()
-        .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|rest| rest.trim().split('%').next())
-        .find_map(|a| a.parse::<IpAddr>().ok())
+    first_nameserver(&text)
         .map(|ip| SocketAddr::new(ip, 53))
-        .ok_or_else(|| "/etc/resolv.conf names no nameserver".into())
+        .ok_or_else(|| "/etc/resolv.conf names no usable nameserver".into())
+}
+
+/// The first `nameserver` of a resolv.conf text that is an IP address. A link-local IPv6
+/// one with a `%scope` is skipped: without its interface it cannot be reached, and a
+/// later entry can.
+pub fn first_nameserver(resolv_conf: &str) -> Option<IpAddr> {
+    resolv_conf.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        (words.next() == Some("nameserver"))
+            .then(|| words.next()?.parse().ok())
+            .flatten()
+    })
 }
 
 pub async fn check(spec: &DnsSpec) -> CheckResult {
@@ -436,6 +448,26 @@ mod tests {
             "0 5 5060 sip.example"
         ));
         assert!(matches(Kind::Txt, "v=spf1 -all", "v=spf1 -all"));
+    }
+
+    #[test]
+    fn issue14_resolv_conf_first_usable_nameserver() {
+        let text = "# generated\nsearch lan\nnameserverx 192.0.2.1\n  nameserver fe80::1%eth0\n\
+                    nameserver 192.0.2.53 # the router\nnameserver 192.0.2.54\n";
+        assert_eq!(
+            first_nameserver(text),
+            Some("192.0.2.53".parse().unwrap()),
+            "another keyword and a scoped link-local address are skipped"
+        );
+        assert_eq!(
+            first_nameserver("nameserver 2001:db8::53\n"),
+            Some("2001:db8::53".parse().unwrap())
+        );
+        assert_eq!(
+            first_nameserver("nameserver\nnameserver dns.example\n"),
+            None
+        );
+        assert_eq!(first_nameserver(""), None);
     }
 
     #[test]

@@ -85,6 +85,12 @@ pub struct HttpSpec {
     pub warn_ms: Option<f64>,
     #[serde(default)]
     pub crit_ms: Option<f64>,
+    /// Addresses of the URL's host to connect to instead of resolving it (curl's
+    /// `--resolve`), for a caller that resolved the name itself to know which resolver a
+    /// failed lookup is charged to (the connectivity monitor). Not a job parameter; empty:
+    /// resolve. A redirect to another host is resolved as usual.
+    #[serde(skip)]
+    pub resolved: Vec<std::net::IpAddr>,
 }
 
 impl HttpSpec {
@@ -100,6 +106,19 @@ impl HttpSpec {
         let m = self.method.as_deref().unwrap_or("GET");
         hyper::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .map_err(|_| SpecError::new("method", "an HTTP method (GET, HEAD, POST, ...)"))
+    }
+
+    /// The URL's host (an IPv6 literal without its brackets) and port, explicit or the
+    /// scheme's; `None` for a URL that does not parse. For a caller that resolves the host
+    /// itself ([`HttpSpec::resolved`]).
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let url = parse_url(&self.url).ok()?;
+        let host = match url.host()? {
+            url::Host::Domain(d) => d.to_owned(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => ip.to_string(),
+        };
+        Some((host, url.port_or_known_default()?))
     }
 
     pub fn validate(&self) -> Result<(), SpecError> {
@@ -368,7 +387,18 @@ async fn exchange(
     let t0 = Instant::now();
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
-    let addrs = resolve(host, port).await.map_err(|e| fail("resolve", e))?;
+    let pinned = (!spec.resolved.is_empty()
+        && Url::parse(&spec.url).is_ok_and(|u| u.host_str() == Some(host)))
+    .then(|| {
+        spec.resolved
+            .iter()
+            .map(|&ip| std::net::SocketAddr::new(ip, port))
+            .collect::<Vec<_>>()
+    });
+    let addrs = match pinned {
+        Some(a) => a,
+        None => resolve(host, port).await.map_err(|e| fail("resolve", e))?,
+    };
     let (tcp, _addr) = connect_any(&addrs)
         .await
         .map_err(|(addr, e)| fail("connect", format!("{addr}: {e}")))?;

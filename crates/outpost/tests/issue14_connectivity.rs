@@ -581,3 +581,81 @@ fn issue14_connectivity_dns_removed_alone_is_degraded_and_runs_nothing_until_res
     assert!(w.calls().is_empty());
     assert!(audit_lines(&w.dir.path().join("data")).is_empty());
 }
+
+/// The HTTPS probe is `check.http` with the agent's one set of TLS configurations: verified
+/// against `connectivity.ca_file` when it is set (the test CA's server is up), against the
+/// system roots when not (the same server is down, for its unknown issuer). Loopback only:
+/// no route or DNS probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_connectivity_https_probe_verifies_against_the_ca_file() {
+    use outpost_test_support::https::{TestCa, WebServer};
+    let ca = TestCa::new();
+    let web = WebServer::start_tls(ca.localhost()).await;
+    let url = web.url_for("127.0.0.1", "/");
+    let dir = tempfile::tempdir().unwrap();
+    let with_ca = format!("ca_file = \"{}\"\n", ca.ca_file.display());
+    for (name, ca_line, up) in [("ca_file", with_ca.as_str(), true), ("system", "", false)] {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[connectivity]\nenabled = true\nperiod_ms = 400\ndegraded_period_ms = 100\n\
+                 timeout_ms = 3000\nroute = false\ndns_name = \"\"\ntcp_target = \"127.0.0.1:{}\"\n\
+                 http_url = \"{url}\"\n{ca_line}",
+                web.port
+            ),
+        )
+        .unwrap();
+        let a = agent(&cfg, &dir.path().join(name));
+        let http = |st: &Value| {
+            st["probes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["probe"] == "http")
+                .cloned()
+                .unwrap()
+        };
+        wait_for(
+            &format!("{name}: an HTTP probe result"),
+            Duration::from_secs(15),
+            || async { http(&status(&a).await)["last"].is_object() },
+        )
+        .await;
+        let st = status(&a).await;
+        let last = &http(&st)["last"];
+        assert_eq!(last["up"], up, "{name}: {st:#}");
+        assert_eq!(last["target"], "127.0.0.1", "{st:#}");
+        let detail = last["detail"].as_str().unwrap();
+        if up {
+            assert!(detail.starts_with("HTTP OK"), "{detail}");
+        } else {
+            assert!(
+                detail.starts_with("HTTP CRITICAL - tls") && detail.contains("UnknownIssuer"),
+                "{detail}"
+            );
+        }
+    }
+    assert!(web.requests() >= 1, "the verified probe reached the server");
+}
+
+#[test]
+fn issue14_connectivity_ca_file_config_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        "[connectivity]\nhttp_url = \"https://192.0.2.1/\"\nca_file = \"ca.pem\"\n",
+        "[connectivity]\nca_file = \"/etc/outpost/ca.pem\"\n",
+    ];
+    for text in cases {
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["config", "check", "--config"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(err.contains("connectivity.ca_file"), "{text}: {err}");
+    }
+}

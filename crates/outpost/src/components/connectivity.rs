@@ -8,18 +8,23 @@
 //! only the `Exec`'s log can do; and a recovery step must not wait behind, or be refused
 //! by, a full job queue during the very outage it is meant to repair.
 //! Stops with the intake: no step starts once the agent is stopping.
+//!
+//! The HTTPS probe verifies with the agent's one `TlsConfigs` (`probes::SharedTls`, the
+//! `check.*` kinds' own), so the probes are made when the component registers.
 
 use anyhow::Context;
 use outpost_connectivity::{Monitor, RebootStamp, SystemClocks};
 
-use super::{exec::SharedExec, Component, Registrar, Shared, Start};
-use crate::config::Config;
+use super::{exec::SharedExec, probes::SharedTls, Component, Registrar, Shared, Start};
+use crate::config::{Config, Targets};
 use crate::connectivity::{api, effects::AgentEffects, metrics, probes};
 
 pub const NAME: &str = "connectivity";
 
 struct ConnectivityComponent {
     monitor: Monitor<SystemClocks>,
+    targets: Targets,
+    /// Made in `register`, from `targets`, in the order of `probes::kinds`.
     probes: Vec<Box<dyn outpost_connectivity::Probe>>,
     exec: Option<outpost_exec::Exec>,
 }
@@ -31,8 +36,7 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
     }
     let targets = c.targets().context("connectivity")?;
     let settings = c.settings();
-    let probes = probes::build(&targets).context("connectivity.http_url")?;
-    let kinds: Vec<_> = probes.iter().map(|p| p.kind()).collect();
+    let kinds = probes::kinds(&targets);
     let clocks = SystemClocks;
     let stamp = RebootStamp::load(
         shared.data_dir.join("connectivity").join("reboot.stamp"),
@@ -51,7 +55,8 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
     let monitor = Monitor::new(settings, &kinds, stamp, clocks);
     Ok(Some(Box::new(ConnectivityComponent {
         monitor,
-        probes,
+        targets,
+        probes: Vec::new(),
         exec: None,
     })))
 }
@@ -59,6 +64,8 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
 impl Component for ConnectivityComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         self.exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
+        let tls = r.common(SharedTls::new).0;
+        self.probes = probes::build(&self.targets, tls);
         let status = self.monitor.status();
         r.metrics
             .register_collector(Box::new(metrics::Collector(status.clone())));

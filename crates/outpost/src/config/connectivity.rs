@@ -4,8 +4,10 @@
 //! against the exec allowlist, each error naming its key.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use outpost_checks::http::HttpSpec;
 use outpost_connectivity::{Hysteresis, RecoverySettings, Settings};
 use serde::Deserialize;
 
@@ -26,6 +28,8 @@ pub struct ConnectivitySection {
     pub dns_server: Option<String>,
     pub tcp_target: Option<String>,
     pub http_url: Option<String>,
+    /// PEM CAs the HTTPS probe trusts instead of the system store (check.http's `ca_file`).
+    pub ca_file: Option<PathBuf>,
     pub recovery: RecoverySection,
 }
 
@@ -53,7 +57,36 @@ pub struct Targets {
     /// `None`: port 53 of the resolver.
     pub tcp_target: Option<SocketAddr>,
     pub http_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
+}
+
+impl Targets {
+    /// The HTTP probe's request, as a `check.http` spec: a GET, redirects not followed,
+    /// TLS verified (against `ca_file` when set). Any answer below 500 is up: check_http's
+    /// rule makes 4xx WARNING and 5xx CRITICAL, and the probe counts WARNING as up.
+    pub fn http_spec(&self) -> Option<HttpSpec> {
+        let url = self.http_url.clone()?;
+        Some(HttpSpec {
+            url,
+            method: None,
+            headers: Default::default(),
+            body: None,
+            expect_status: None,
+            regex: None,
+            invert_regex: false,
+            follow_redirects: false,
+            max_redirects: None,
+            verify_tls: true,
+            ca_file: self.ca_file.clone(),
+            // A probe needs only the answer's status line: the body is not read.
+            max_body_bytes: Some(0),
+            timeout_ms: Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX)),
+            warn_ms: None,
+            crit_ms: None,
+            resolved: Vec::new(),
+        })
+    }
 }
 
 impl ConnectivitySection {
@@ -114,17 +147,6 @@ impl ConnectivitySection {
                 })
             })
             .transpose()?;
-        if let Some(u) = &self.http_url {
-            let ok = reqwest::Url::parse(u)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if ok.is_none() {
-                return Err(KeyError::new(
-                    "connectivity.http_url",
-                    "an http:// or https:// URL with a host",
-                ));
-            }
-        }
         let name = self.dns_name.trim();
         if name.len() > 253 || name.contains(|c: char| c.is_whitespace() || c.is_control()) {
             return Err(KeyError::new(
@@ -138,14 +160,31 @@ impl ConnectivitySection {
                 "must be between 1 and 300000",
             ));
         }
-        Ok(Targets {
+        let targets = Targets {
             route: self.route,
             dns_name: (!name.is_empty()).then(|| name.trim_end_matches('.').to_owned()),
             dns_server,
             tcp_target,
             http_url: self.http_url.clone(),
+            ca_file: self.ca_file.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
-        })
+        };
+        if let Some(spec) = targets.http_spec() {
+            // The check's own validation, so the probe never meets a spec it refuses.
+            spec.validate().map_err(|e| match e.field.as_str() {
+                "ca_file" => KeyError::new("connectivity.ca_file", e.message),
+                _ => KeyError::new(
+                    "connectivity.http_url",
+                    "an http:// or https:// URL with a host",
+                ),
+            })?;
+        } else if self.ca_file.is_some() {
+            return Err(KeyError::new(
+                "connectivity.ca_file",
+                "only the HTTPS probe uses it: set connectivity.http_url",
+            ));
+        }
+        Ok(targets)
     }
 
     /// Everything `config check` can say about the section: ranges, targets, and each

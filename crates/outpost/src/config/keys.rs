@@ -118,6 +118,7 @@ pub const KEYS: &[Key] = &[
     key("connectivity.dns_server", Ty::Str, None, "Connectivity: the resolver the DNS probe asks, IP[:PORT]. Default: the first nameserver of /etc/resolv.conf, read at each round."),
     key("connectivity.tcp_target", Ty::Str, None, "Connectivity: IP:PORT the TCP probe connects to. Default: port 53 of the resolver."),
     key("connectivity.http_url", Ty::Str, None, "Connectivity: http(s) URL the HTTP probe GETs (TLS verified; any answer below 500 is up). Unset: no HTTP probe."),
+    key("connectivity.ca_file", Ty::Str, None, "Connectivity: PEM certificates the HTTPS probe trusts instead of the system roots (as check.http's ca_file; an absolute path). Verification stays on."),
     key("connectivity.recovery.steps", Ty::Str, Some("\"\""), "Connectivity: the recovery ladder, comma-separated names of [commands.NAME] entries (needs exec.enabled), tried in order while offline, e.g. \"hook, restart_network, reboot\". Empty: no recovery."),
     key("connectivity.recovery.reboot", Ty::Str, Some("\"reboot\""), "Connectivity: the step that reboots, held to min_reboot_interval_secs."),
     key("connectivity.recovery.initial_delay_ms", Ty::Int, Some("5000"), "Connectivity: wait before the first step once offline; doubles after each step."),

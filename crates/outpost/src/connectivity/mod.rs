@@ -4,7 +4,6 @@
 //! is `components/connectivity.rs`.
 
 pub mod api;
-pub mod dns;
 pub mod effects;
 pub mod metrics;
 pub mod probes;

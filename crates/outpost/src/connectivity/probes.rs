@@ -1,43 +1,94 @@
 //! The four probes on the real network: the default route (from /proc/net/route and
-//! /proc/net/ipv6_route, which are the reading process's network namespace's), DNS (one A
-//! query to the resolver, `dns.rs`), a TCP connect, and an HTTP(S) GET (reqwest, TLS
-//! verified, no redirects followed, a fresh connection each time). Each ends within the
-//! configured timeout and names the target it speaks for.
+//! /proc/net/ipv6_route, which are the reading process's network namespace's), and three
+//! that are `outpost-checks`' own checks, so the monitor and the `check.*` job kinds cannot
+//! drift apart: DNS (`dns::check`: one A query to exactly one resolver), TCP (`tcp::check`:
+//! a connect) and HTTP(S) (`http::check`: a GET on a fresh connection, TLS verified with
+//! the agent's one `TlsConfigs`, redirects not followed). Each ends within the configured
+//! timeout (the check's own) and names the target it speaks for.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use outpost_checks::http::HttpSpec;
+use outpost_checks::tls_config::TlsConfigs;
+use outpost_checks::{dns, http, tcp, CheckResult, Status};
 use outpost_connectivity::{Outcome, Probe, ProbeFuture, ProbeKind};
 
-use super::dns;
 use crate::config::Targets;
 
-/// The probes `targets` asks for, in the order they are listed.
-pub fn build(t: &Targets) -> anyhow::Result<Vec<Box<dyn Probe>>> {
-    let mut out: Vec<Box<dyn Probe>> = Vec::new();
+/// The probes `targets` asks for, in the order they are listed and weighed.
+pub fn kinds(t: &Targets) -> Vec<ProbeKind> {
+    let mut out = Vec::new();
     if t.route {
-        out.push(Box::new(RouteProbe));
+        out.push(ProbeKind::Route);
     }
-    if let Some(name) = &t.dns_name {
-        out.push(Box::new(DnsProbe {
-            server: t.dns_server,
-            name: name.clone(),
-            timeout: t.timeout,
-        }));
+    if t.dns_name.is_some() {
+        out.push(ProbeKind::Dns);
     }
-    out.push(Box::new(TcpProbe {
-        target: t.tcp_target,
-        server: t.dns_server,
-        timeout: t.timeout,
-    }));
-    if let Some(url) = &t.http_url {
-        out.push(Box::new(HttpProbe::new(url, t.dns_server, t.timeout)?));
+    out.push(ProbeKind::Tcp);
+    if t.http_url.is_some() {
+        out.push(ProbeKind::Http);
     }
-    Ok(out)
+    out
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+/// The probes of [`kinds`], in its order. HTTPS probes use `tls`, the agent's one set of
+/// TLS configurations (the `check.*` kinds' own).
+pub fn build(t: &Targets, tls: Arc<TlsConfigs>) -> Vec<Box<dyn Probe>> {
+    let timeout_ms = u64::try_from(t.timeout.as_millis()).unwrap_or(u64::MAX);
+    kinds(t)
+        .into_iter()
+        .filter_map(|kind| -> Option<Box<dyn Probe>> {
+            match kind {
+                ProbeKind::Route => Some(Box::new(RouteProbe)),
+                ProbeKind::Dns => Some(Box::new(DnsProbe {
+                    server: t.dns_server,
+                    name: t.dns_name.clone()?,
+                    timeout_ms,
+                })),
+                ProbeKind::Tcp => Some(Box::new(TcpProbe {
+                    target: t.tcp_target,
+                    server: t.dns_server,
+                    timeout_ms,
+                })),
+                ProbeKind::Http => Some(Box::new(HttpProbe {
+                    spec: t.http_spec()?,
+                    server: t.dns_server,
+                    timeout: t.timeout,
+                    tls: tls.clone(),
+                })),
+            }
+        })
+        .collect()
+}
+
+/// The resolver: configured, or the system's (outpost-checks' reader of /etc/resolv.conf,
+/// read at each round).
+fn resolver(configured: Option<SocketAddr>) -> Result<SocketAddr, String> {
+    configured.map_or_else(dns::system_server, Ok)
+}
+
+/// A check's result as a probe's outcome. Up when the far side answered: OK, or WARNING (an
+/// HTTP 4xx: the server was reached; the probes set no response-time thresholds, so no
+/// other WARNING arises). Down when CRITICAL (no answer, refused, timed out, an error
+/// answer) or UNKNOWN (the probe could not be made: a bad name, an unreadable CA file).
+pub fn outcome(r: &CheckResult, target: Option<String>) -> Outcome {
+    let took = Duration::try_from_secs_f64(r.response_time_ms / 1000.0).unwrap_or_default();
+    match r.status {
+        Status::Ok | Status::Warning => Outcome::up(r.output.clone(), took, target),
+        Status::Critical | Status::Unknown => Outcome::down(r.output.clone(), Some(took), target),
+    }
+}
+
+fn no_resolver(why: &str) -> Outcome {
+    Outcome::down(
+        format!(
+            "no resolver: set connectivity.dns_server, or a nameserver in /etc/resolv.conf ({why})"
+        ),
+        None,
+        Some("resolver".into()),
+    )
 }
 
 struct RouteProbe;
@@ -106,7 +157,7 @@ pub fn default_v6(text: &str) -> Option<String> {
 struct DnsProbe {
     server: Option<SocketAddr>,
     name: String,
-    timeout: Duration,
+    timeout_ms: u64,
 }
 
 impl Probe for DnsProbe {
@@ -116,39 +167,20 @@ impl Probe for DnsProbe {
 
     fn check(&self) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let Some(server) = dns::resolver(self.server) else {
-                return Outcome::down(
-                    "no resolver: set connectivity.dns_server, or a nameserver in /etc/resolv.conf",
-                    None,
-                    Some("resolver".into()),
-                );
+            let server = match resolver(self.server) {
+                Ok(s) => s,
+                Err(why) => return no_resolver(&why),
             };
-            let target = Some(server.ip().to_string());
-            let began = Instant::now();
-            let res = dns::resolve(server, &self.name, self.timeout).await;
-            let took = began.elapsed();
-            match res {
-                Ok(dns::Answer::Records(n)) if n > 0 => Outcome::up(
-                    format!(
-                        "{} resolved by {server} ({n} answers) in {}",
-                        self.name,
-                        ms(took)
-                    ),
-                    took,
-                    target,
-                ),
-                Ok(dns::Answer::Records(_)) => Outcome::down(
-                    format!("{server}: no A record for {}", self.name),
-                    Some(took),
-                    target,
-                ),
-                Ok(dns::Answer::Rcode(r)) => Outcome::down(
-                    format!("{server}: {} for {}", dns::rcode_name(r), self.name),
-                    Some(took),
-                    target,
-                ),
-                Err(e) => Outcome::down(format!("{server}: {e}"), Some(took), target),
-            }
+            let spec = dns::DnsSpec {
+                hostname: self.name.clone(),
+                server: Some(server.to_string()),
+                record_type: dns::Kind::A,
+                expect: None,
+                timeout_ms: Some(self.timeout_ms),
+                warn_ms: None,
+                crit_ms: None,
+            };
+            outcome(&dns::check(&spec).await, Some(server.ip().to_string()))
         })
     }
 }
@@ -157,7 +189,7 @@ struct TcpProbe {
     target: Option<SocketAddr>,
     /// The resolver, whose port 53 is the default target.
     server: Option<SocketAddr>,
-    timeout: Duration,
+    timeout_ms: u64,
 }
 
 impl Probe for TcpProbe {
@@ -167,113 +199,78 @@ impl Probe for TcpProbe {
 
     fn check(&self) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let addr = self
-                .target
-                .or_else(|| dns::resolver(self.server).map(|s| SocketAddr::new(s.ip(), 53)));
-            let Some(addr) = addr else {
-                return Outcome::down(
-                    "no target: set connectivity.tcp_target (or a resolver)",
-                    None,
-                    Some("resolver".into()),
-                );
+            let addr = match self.target {
+                Some(a) => a,
+                None => match resolver(self.server) {
+                    Ok(s) => SocketAddr::new(s.ip(), 53),
+                    Err(why) => {
+                        return Outcome::down(
+                            format!(
+                                "no target: set connectivity.tcp_target (or a resolver: {why})"
+                            ),
+                            None,
+                            Some("resolver".into()),
+                        )
+                    }
+                },
             };
-            let target = Some(addr.ip().to_string());
-            let began = Instant::now();
-            let res =
-                tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await;
-            let took = began.elapsed();
-            match res {
-                Ok(Ok(_)) => {
-                    Outcome::up(format!("connected to {addr} in {}", ms(took)), took, target)
-                }
-                Ok(Err(e)) => Outcome::down(format!("{addr}: {e}"), Some(took), target),
-                Err(_) => Outcome::down(
-                    format!(
-                        "{addr}: no connection within {} ms",
-                        self.timeout.as_millis()
-                    ),
-                    Some(took),
-                    target,
-                ),
-            }
+            let spec = tcp::TcpSpec {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                send: None,
+                expect: None,
+                max_bytes: None,
+                mismatch: None,
+                refuse: None,
+                timeout_ms: Some(self.timeout_ms),
+                warn_ms: None,
+                crit_ms: None,
+            };
+            outcome(&tcp::check(&spec).await, Some(addr.ip().to_string()))
         })
     }
 }
 
 struct HttpProbe {
-    url: reqwest::Url,
-    client: reqwest::Client,
+    spec: HttpSpec,
     server: Option<SocketAddr>,
     timeout: Duration,
+    tls: Arc<TlsConfigs>,
 }
 
 impl HttpProbe {
-    fn new(url: &str, server: Option<SocketAddr>, timeout: Duration) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(url)?;
-        // Built once. No pooled connections: each probe measures connecting, and a
-        // kept-alive connection could outlive the route it came over.
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .timeout(timeout)
-            .user_agent(concat!(
-                "outpost/",
-                env!("CARGO_PKG_VERSION"),
-                " connectivity"
-            ))
-            .build()?;
-        Ok(HttpProbe {
-            url,
-            client,
-            server,
-            timeout,
-        })
-    }
-
-    /// The host's address: literal, or resolved by the system. A name that does not
-    /// resolve is charged to the resolver, not to the host (one dead resolver must not look
-    /// like two dead targets).
-    async fn target(&self) -> Result<IpAddr, Outcome> {
-        let Some(host) = self.url.host_str().map(str::to_owned) else {
+    /// The host's addresses: literal, or resolved by the system here, before the request,
+    /// so that a name that does not resolve is charged to the resolver, not to the host (one
+    /// dead resolver must not look like two dead targets).
+    async fn addresses(&self) -> Result<Vec<IpAddr>, Outcome> {
+        let Some((host, port)) = self.spec.host_port() else {
             return Err(Outcome::down("the URL has no host", None, None));
         };
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
-            return Ok(ip);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(vec![ip]);
         }
-        let port = self.url.port_or_known_default().unwrap_or(443);
         let began = Instant::now();
         let looked =
             tokio::time::timeout(self.timeout, tokio::net::lookup_host((host.as_str(), port)))
                 .await;
-        let resolver = dns::resolver(self.server)
+        let resolver = resolver(self.server)
             .map(|s| s.ip().to_string())
-            .unwrap_or_else(|| "resolver".into());
+            .unwrap_or_else(|_| "resolver".into());
+        let down = |why: String| Outcome::down(why, Some(began.elapsed()), Some(resolver.clone()));
         match looked {
-            Ok(Ok(mut addrs)) => match addrs.next() {
-                Some(a) => Ok(a.ip()),
-                None => Err(Outcome::down(
-                    format!("{host}: no address"),
-                    Some(began.elapsed()),
-                    Some(resolver),
-                )),
-            },
-            Ok(Err(e)) => Err(Outcome::down(
-                format!("{host}: {e}"),
-                Some(began.elapsed()),
-                Some(resolver),
-            )),
-            Err(_) => Err(Outcome::down(
-                format!(
-                    "{host}: not resolved within {} ms",
-                    self.timeout.as_millis()
-                ),
-                Some(began.elapsed()),
-                Some(resolver),
-            )),
+            Ok(Ok(addrs)) => {
+                let ips: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+                if ips.is_empty() {
+                    Err(down(format!("{host}: no address")))
+                } else {
+                    Ok(ips)
+                }
+            }
+            Ok(Err(e)) => Err(down(format!("{host}: {e}"))),
+            Err(_) => Err(down(format!(
+                "{host}: not resolved within {} ms",
+                self.timeout.as_millis()
+            ))),
         }
     }
 }
@@ -285,33 +282,14 @@ impl Probe for HttpProbe {
 
     fn check(&self) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let ip = match self.target().await {
-                Ok(ip) => ip,
+            let ips = match self.addresses().await {
+                Ok(ips) => ips,
                 Err(down) => return down,
             };
-            let target = Some(ip.to_string());
-            let began = Instant::now();
-            let res = self.client.get(self.url.clone()).send().await;
-            let took = began.elapsed();
-            match res {
-                // Any answer but a gateway's or server's error means the far side was
-                // reached (a 204, a redirect, even a 404).
-                Ok(r) if r.status().as_u16() < 500 => Outcome::up(
-                    format!("HTTP {} in {}", r.status().as_u16(), ms(took)),
-                    took,
-                    target,
-                ),
-                Ok(r) => Outcome::down(format!("HTTP {}", r.status().as_u16()), Some(took), target),
-                Err(e) => {
-                    let mut why = e.to_string();
-                    let mut src = std::error::Error::source(&e);
-                    while let Some(s) = src {
-                        why = format!("{why}: {s}");
-                        src = s.source();
-                    }
-                    Outcome::down(why, Some(took), target)
-                }
-            }
+            let target = ips.first().map(ToString::to_string);
+            let mut spec = self.spec.clone();
+            spec.resolved = ips;
+            outcome(&http::check(&spec, &self.tls).await, target)
         })
     }
 }
@@ -320,6 +298,35 @@ impl Probe for HttpProbe {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn issue14_check_status_maps_to_probe_outcome() {
+        // OK and WARNING (an HTTP 404: the server answered) are up; CRITICAL (refused,
+        // timed out, HTTP 503) and UNKNOWN (the probe could not be made) are down. The
+        // detail is the check's output, the latency its response time, the target the
+        // probe's.
+        for (status, up) in [
+            (Status::Ok, true),
+            (Status::Warning, true),
+            (Status::Critical, false),
+            (Status::Unknown, false),
+        ] {
+            let r = CheckResult::new(status, format!("X {status}"), Duration::from_millis(12));
+            let o = outcome(&r, Some("192.0.2.1".into()));
+            assert_eq!(o.up, up, "{status}");
+            assert_eq!(o.detail, format!("X {status}"));
+            assert_eq!(o.target.as_deref(), Some("192.0.2.1"));
+            let ms = o.latency.unwrap().as_secs_f64() * 1000.0;
+            assert!((ms - 12.0).abs() < 1e-6, "{ms}");
+        }
+        let mut nan = CheckResult::new(Status::Ok, "x", Duration::ZERO);
+        nan.response_time_ms = f64::NAN;
+        assert_eq!(
+            outcome(&nan, None).latency,
+            Some(Duration::ZERO),
+            "never a panic"
+        );
+    }
 
     #[test]
     fn default_routes_are_read_from_procs_tables() {

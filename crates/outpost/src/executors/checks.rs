@@ -149,7 +149,12 @@ impl Executor for Tls {
 
 /// Registers the four kinds, sharing one set of TLS configurations.
 pub fn register(reg: &mut Registry) {
-    let tls_configs = Arc::new(TlsConfigs::new());
+    register_with(reg, Arc::new(TlsConfigs::new()));
+}
+
+/// [`register`] with the agent's TLS configurations, which the connectivity monitor's HTTPS
+/// probe shares (`components::probes::SharedTls`).
+pub fn register_with(reg: &mut Registry, tls_configs: Arc<TlsConfigs>) {
     reg.register(Tcp)
         .register(Http(tls_configs.clone()))
         .register(Dns)
