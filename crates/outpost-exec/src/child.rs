@@ -27,7 +27,8 @@ pub(crate) struct ChildSetup {
     /// flag is cleared here, in this child only, so no other concurrently spawned child
     /// inherits it.
     pub keep_fd: Option<RawFd>,
-    /// Niceness for the child (it can only be raised once the user was switched).
+    /// Niceness for the child (it can only be raised once the user was switched): at least
+    /// the one it inherited.
     pub nice: i32,
 }
 
@@ -47,7 +48,12 @@ impl ChildSetup {
             )
             .map_err(io::Error::from)?;
         }
-        rustix::process::setpriority_process(None, self.nice).map_err(io::Error::from)?;
+        // Never below the niceness already in force: an agent started under `nice -n 19`
+        // gives children 19, and an unprivileged child may not lower it (EACCES made every
+        // command fail to start there).
+        let current = rustix::process::getpriority_process(None).map_err(io::Error::from)?;
+        rustix::process::setpriority_process(None, self.nice.max(current))
+            .map_err(io::Error::from)?;
         // Before Landlock: an unprivileged restrict_self requires it, and it stops setuid
         // binaries from regaining what was dropped.
         rustix::thread::set_no_new_privs(true).map_err(io::Error::from)?;

@@ -34,6 +34,11 @@ argv = ["head -c 10485760 /dev/zero; head -c 100000 /dev/zero >&2; echo done >&2
 shell_script = true
 output_cap_bytes = 65536
 
+[niceness]
+argv = ["cut -d' ' -f19 /proc/self/stat"]
+shell_script = true
+user = 64999
+
 [bomb]
 argv = [{ literal = "bomb() { bomb | bomb & }; bomb & exec sleep 600" }]
 shell_script = true
@@ -240,4 +245,21 @@ async fn issue13_a_fork_bomb_is_held_by_the_process_limit() {
         Duration::from_secs(10),
         || processes_of(64999) == 0,
     );
+}
+
+/// Regression: a command switched to another user could not start when the agent ran at a
+/// niceness above the command's (10 by default): lowering it needs privilege, so under
+/// `nice -n 19` every command failed with "Permission denied". The child keeps the higher
+/// of the two. A current-thread runtime: the child is forked from this thread, whose
+/// niceness (per thread on Linux) it inherits.
+#[tokio::test]
+async fn issue13_a_command_starts_when_the_agent_runs_at_a_higher_niceness() {
+    let f = fixture_with(EXTRA, |_| {});
+    rustix::process::setpriority_process(None, 15).expect("raise this thread's niceness");
+    let fin = run(&f.exec, "niceness").await;
+    assert_eq!(fin.result.exit, ExitOutcome::Exited { code: 0 }, "{fin:?}");
+    let nice = String::from_utf8_lossy(&fin.result.stdout.bytes)
+        .trim()
+        .to_string();
+    assert_eq!(nice, "15", "the command's niceness");
 }
