@@ -191,19 +191,18 @@ impl AcceptedBatch {
         self.records.len()
     }
 
-    /// Sets every accepted job's `created_at`: a scheduler that accepts a due time's jobs
-    /// ahead of it stamps them when the due time releases them, just before [`commit`]
-    /// (Self::commit).
-    pub fn stamp_created(&mut self, at_ms: i64) {
-        for r in &mut self.records {
-            r.created_at = at_ms;
-        }
-    }
-
     /// Records every accepted job in one store step, then starts them. One result per job
     /// asked for, in order. If the store refuses the step, nothing runs and every accepted
     /// job gets the store's reason.
     pub async fn commit(self) -> Vec<Result<Submitted, SubmitError>> {
+        self.record().await.start()
+    }
+
+    /// Records every accepted job in one store step (state `queued`) and makes each known
+    /// to the dispatcher (listed, cancellable), without starting any: a scheduler records
+    /// a due time's jobs ahead of it and starts them at it ([`RecordedBatch::start`]). If
+    /// the store refuses the step, every accepted job gets the store's reason.
+    pub async fn record(self) -> RecordedBatch {
         let AcceptedBatch {
             dispatcher,
             results,
@@ -211,7 +210,7 @@ impl AcceptedBatch {
         } = self;
         // The records travel to the store and back; the rest of each accepted job waits
         // here, in the same order.
-        match dispatcher.inner.store.insert_jobs(records).await {
+        let results = match dispatcher.inner.store.insert_jobs(records).await {
             Ok(records) => {
                 let mut records = records.into_iter();
                 results
@@ -224,7 +223,7 @@ impl AcceptedBatch {
                                 "a job record was not returned".into(),
                             ))
                         })?;
-                        Ok(dispatcher.launch(record, a))
+                        Ok(dispatcher.register(record, a))
                     })
                     .collect()
             }
@@ -240,8 +239,42 @@ impl AcceptedBatch {
                     })
                     .collect()
             }
+        };
+        RecordedBatch {
+            dispatcher,
+            results,
         }
     }
+}
+
+/// Jobs recorded together by [`AcceptedBatch::record`], not yet started.
+pub struct RecordedBatch {
+    dispatcher: Dispatcher,
+    results: Vec<Result<Registered, SubmitError>>,
+}
+
+impl RecordedBatch {
+    /// Starts every recorded job. One result per job asked for, in order. A job cancelled
+    /// meanwhile ends `cancelled` without running.
+    pub fn start(self) -> Vec<Result<Submitted, SubmitError>> {
+        let RecordedBatch {
+            dispatcher,
+            results,
+        } = self;
+        results
+            .into_iter()
+            .map(|r| r.map(|reg| dispatcher.start(reg)))
+            .collect()
+    }
+}
+
+/// A recorded job the dispatcher knows (listed, cancellable) whose run is not spawned yet.
+struct Registered {
+    record: JobRecord,
+    accepted: Accepted,
+    cancel: CancellationToken,
+    done_tx: watch::Sender<Option<Arc<JobRecord>>>,
+    submitted: Submitted,
 }
 
 /// A job checked and holding its slot, not yet recorded or started (its record goes to
@@ -348,9 +381,9 @@ impl Dispatcher {
 
     /// The first half of submitting one schedule firing's runs, without waiting for
     /// anything: each job is checked and takes its slot and its `created_at` in one pass,
-    /// before any of them runs (the scheduler does this just ahead of the due time and
-    /// stamps the batch at it: [`AcceptedBatch::stamp_created`]). Nothing is recorded or
-    /// started until the batch is committed; a batch dropped uncommitted gives its slots back.
+    /// before any of them runs (the scheduler does this just ahead of the due time, records
+    /// the batch, and starts it at the due time: [`AcceptedBatch::record`]). Nothing is
+    /// recorded or started until then; a batch dropped uncommitted gives its slots back.
     pub fn accept_scheduled(
         &self,
         jobs: impl IntoIterator<Item = (JobSpec, String)>,
@@ -435,12 +468,13 @@ impl Dispatcher {
 
     /// Starts a job whose record is in the store.
     fn launch(&self, record: JobRecord, accepted: Accepted) -> Submitted {
+        let reg = self.register(record, accepted);
+        self.start(reg)
+    }
+
+    /// Makes a recorded job known (listed as queued, cancellable) before it runs.
+    fn register(&self, record: JobRecord, accepted: Accepted) -> Registered {
         let inner = &self.inner;
-        let Accepted {
-            prepared,
-            slot,
-            timeout,
-        } = accepted;
         tracing::debug!(id = %record.id, kind = %record.kind, source = %record.source, timeout_ms = record.timeout_ms, state = "queued", "job accepted");
         let id = record.id;
         let cancel = inner.stop_all.child_token();
@@ -456,12 +490,35 @@ impl Dispatcher {
                 },
             );
         }
+        Registered {
+            record,
+            accepted,
+            cancel,
+            done_tx,
+            submitted: Submitted { id, done },
+        }
+    }
+
+    /// Spawns a registered job's run.
+    fn start(&self, reg: Registered) -> Submitted {
+        let Registered {
+            record,
+            accepted,
+            cancel,
+            done_tx,
+            submitted,
+        } = reg;
+        let Accepted {
+            prepared,
+            slot,
+            timeout,
+        } = accepted;
         let this = self.clone();
-        inner.tasks.spawn(async move {
+        self.inner.tasks.spawn(async move {
             this.run(record, prepared, cancel, done_tx, timeout).await;
             drop(slot);
         });
-        Submitted { id, done }
+        submitted
     }
 
     async fn run(

@@ -16,7 +16,7 @@ pub mod json;
 pub mod metrics;
 pub mod store;
 
-pub use dispatcher::{AcceptedBatch, Dispatcher, DispatcherConfig, SubmitError};
+pub use dispatcher::{AcceptedBatch, Dispatcher, DispatcherConfig, RecordedBatch, SubmitError};
 pub use encoded::EncodedEvents;
 pub use event::{Event, EventIds};
 pub use executor::{ExecError, Executor, JobContext, Registry};

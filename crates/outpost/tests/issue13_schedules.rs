@@ -319,19 +319,28 @@ async fn issue13_schedules_missed_runs_across_a_restart() {
         once[0]["created_at"].as_i64().unwrap() < second_due,
         "ran at start, not at the next due time: {once:?}"
     );
-    // `skip`: nothing before the next due time.
+    // `skip`: nothing runs before the next due time (its job for that one may already be
+    // recorded: runs are accepted up to 250 ms ahead, and start at the due time).
     assert!(now_ms() < second_due, "the restart took too long to tell");
-    assert!(jobs_of(&a, "skip").await.is_empty());
+    assert!(jobs_of(&a, "skip")
+        .await
+        .iter()
+        .all(|j| j["started_at"].is_null()));
     // Both carry on at their due times after the restart.
     wait_for(
         "`skip` to run at its next due time",
         Duration::from_secs(10),
-        || async { !jobs_of(&a, "skip").await.is_empty() },
+        || async {
+            jobs_of(&a, "skip")
+                .await
+                .iter()
+                .any(|j| j["state"] == "succeeded")
+        },
     )
     .await;
     let skip = jobs_of(&a, "skip").await;
     assert!(
-        skip[0]["created_at"].as_i64().unwrap() >= second_due,
+        skip[0]["started_at"].as_i64().unwrap() >= second_due,
         "{skip:?}"
     );
     wait_for(
@@ -395,7 +404,7 @@ async fn issue13_schedules_overlap_control_with_a_slow_job() {
     // run as soon as it ends.
     let gaps = |jobs: &[Value]| -> Vec<i64> {
         jobs.windows(2)
-            .filter_map(|w| Some(w[1]["created_at"].as_i64()? - w[0]["finished_at"].as_i64()?))
+            .filter_map(|w| Some(w[1]["started_at"].as_i64()? - w[0]["finished_at"].as_i64()?))
             .collect()
     };
     let q = gaps(&queue);
@@ -713,8 +722,8 @@ async fn issue13_schedules_crud_and_tagged_results_over_an_mqtt_uplink() {
 }
 
 /// The timer hands a due time to the schedules ahead of it (so 10,000 runs are accepted
-/// before their minute), but no run may start early: every job of a due time is stamped
-/// and recorded at or after it, all together, and started after that.
+/// and recorded before their minute), but no run may start early: every job is recorded
+/// before its due time and started at or after it.
 #[tokio::test(flavor = "multi_thread")]
 async fn issue13_schedules_runs_accepted_ahead_never_start_before_their_due_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -752,26 +761,28 @@ async fn issue13_schedules_runs_accepted_ahead_never_start_before_their_due_time
     })
     .await;
     let jobs = ticks().await;
-    let mut per_second = std::collections::BTreeMap::<i64, Vec<i64>>::new();
+    let mut ahead = 0;
     for j in &jobs {
         let created = j["created_at"].as_i64().unwrap();
         let started = j["started_at"].as_i64().unwrap();
-        // Accepted 250 ms ahead: a run stamped early would sit in the previous second's
-        // last quarter. Late by up to half a second tolerates a loaded test machine.
+        // Started in its due second: one started early would sit in the previous second's
+        // last quarter (the lead is 250 ms). Late by up to half a second tolerates a
+        // loaded test machine.
         assert!(
-            created % 1000 < 500,
-            "a run was stamped {} ms into its second: {j}",
-            created % 1000
+            started % 1000 < 500,
+            "a run started {} ms into its second: {j}",
+            started % 1000
         );
         assert!(started >= created, "started before it was recorded: {j}");
-        per_second.entry(created / 1000).or_default().push(created);
+        if created < started - started % 1000 {
+            ahead += 1;
+        }
     }
-    // Each due time's runs are released together: one stamp per due time (the first two
-    // seconds left out: schedules added within a due time's lead join it apart).
-    for (second, stamps) in per_second.iter().skip(2) {
-        assert!(
-            stamps.iter().all(|c| *c == stamps[0]),
-            "due time {second}: runs stamped apart {stamps:?}"
-        );
-    }
+    // Recorded ahead of the due time (schedules added within a due time's lead are the
+    // exception, so most, not all).
+    assert!(
+        ahead * 10 >= jobs.len() * 8,
+        "only {ahead} of {} runs were recorded ahead of their due time",
+        jobs.len()
+    );
 }

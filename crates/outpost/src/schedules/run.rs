@@ -1,15 +1,18 @@
-//! What a due time does: the timer hands it over 250 ms ahead (`FIRING_LEAD`), and all its
-//! runs are accepted in one pass (`accept_scheduled`: checked, prepared, a queue slot each).
-//! At the due time they are stamped, every action of the firing is marked handled in one
-//! store step, queued before the jobs'
-//! records (so it commits no later than them: a crash between the two loses a run rather
-//! than doubling one, as interrupted jobs are never re-run either), then the records are
-//! committed together and the jobs start; a task per run waits for its job to end so
-//! overlap control knows it is done.
+//! What a due time does: the timer hands it over 250 ms ahead (`FIRING_LEAD`); every action
+//! of the firing is marked handled (queued first, so the mark commits no later than any
+//! record), all its runs are accepted in one pass (`accept_scheduled`: checked, prepared, a
+//! queue slot each) and recorded in one store step (state `queued`, their `created_at` the
+//! time they were accepted), and at the due time they start. A crash between the mark and
+//! the start loses a run rather than doubling one: its recorded jobs are `interrupted` at
+//! the next start, and interrupted jobs are never re-run. A task per run waits for its job
+//! to end so overlap control knows it is done.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use outpost_core::{dispatcher::AcceptedBatch, JobSpec};
+use outpost_core::{
+    dispatcher::{AcceptedBatch, Submitted},
+    JobSpec, SubmitError,
+};
 use outpost_schedule::{Action, Sink};
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge},
@@ -100,42 +103,42 @@ async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
             }
         }
     }
+    // Every action's mark first: queued ahead of the records, it commits no later than
+    // any of them (a crash may lose a run, never doubles one).
+    queue_marks(&s, marks).await;
     let mut staged = Vec::with_capacity(groups.len());
     for (at, runs) in groups {
         let (runs, batch) = accept(&s, runs);
-        staged.push((at, runs, batch));
-    }
-    let mut marks = Some(marks);
-    for (at, runs, batch) in staged {
-        release_at(at).await;
-        let released_at = outpost_schedule::now_ms();
-        if let Some(marks) = marks.take() {
-            queue_marks(&s, marks).await;
-        }
-        let Some(mut batch) = batch else {
+        let Some(batch) = batch else {
             // Not started: nothing runs.
             for (id, _) in runs {
                 release(&s, &id);
             }
             continue;
         };
-        batch.stamp_created(released_at);
+        let committing = outpost_schedule::now_ms();
+        let recorded = batch.record().await;
+        tracing::debug!(
+            runs = runs.len(),
+            commit_ms = outpost_schedule::now_ms() - committing,
+            "schedules: firing recorded"
+        );
+        staged.push((at, runs, recorded));
+    }
+    for (at, runs, recorded) in staged {
+        release_at(at).await;
         if tracing::enabled!(tracing::Level::DEBUG) {
             if let Some(due) = runs.iter().map(|(_, due)| *due).min() {
                 tracing::debug!(
                     runs = runs.len(),
                     timer_late_ms = fired_at - due,
                     task_late_ms = started_at - due,
-                    released_late_ms = released_at - due,
+                    released_late_ms = outpost_schedule::now_ms() - due,
                     "schedules: firing released"
                 );
             }
         }
-        start(&s, runs, batch).await;
-    }
-    if let Some(marks) = marks {
-        // Every run was skipped: only the marks.
-        queue_marks(&s, marks).await;
+        watch_runs(&s, runs, recorded.start());
     }
 }
 
@@ -212,17 +215,14 @@ async fn queue_marks(s: &Schedules, marks: Vec<(Arc<str>, i64)>) {
     }
 }
 
-/// Records the batch's jobs in one store step and starts them; a task per run waits for
-/// its job to end so overlap control knows it is done.
-async fn start(s: &Schedules, runs: Vec<(Arc<str>, i64)>, batch: AcceptedBatch) {
+/// A task per started run waits for its job to end so overlap control knows it is done;
+/// a refused run is over at once.
+fn watch_runs(
+    s: &Schedules,
+    runs: Vec<(Arc<str>, i64)>,
+    results: Vec<Result<Submitted, SubmitError>>,
+) {
     let inner = s.inner();
-    let committing = outpost_schedule::now_ms();
-    let results = batch.commit().await;
-    tracing::debug!(
-        runs = runs.len(),
-        commit_ms = outpost_schedule::now_ms() - committing,
-        "schedules: firing recorded"
-    );
     for ((id, due), res) in runs.into_iter().zip(results) {
         match res {
             Ok(mut submitted) => {
