@@ -9,6 +9,8 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use futures_util::{stream::FuturesUnordered, StreamExt};
+
 use outpost_core::{
     dispatcher::{AcceptedBatch, Submitted},
     JobSpec, SubmitError,
@@ -215,25 +217,26 @@ async fn queue_marks(s: &Schedules, marks: Vec<(Arc<str>, i64)>) {
     }
 }
 
-/// A task per started run waits for its job to end so overlap control knows it is done;
-/// a refused run is over at once.
+/// One task per firing waits for its started runs to end, so overlap control knows each is
+/// done (one task, not one per run: 10,000 spawns at the due time would delay the jobs'
+/// own start); a refused run is over at once.
 fn watch_runs(
     s: &Schedules,
     runs: Vec<(Arc<str>, i64)>,
     results: Vec<Result<Submitted, SubmitError>>,
 ) {
     let inner = s.inner();
+    let mut waiting = FuturesUnordered::new();
     for ((id, due), res) in runs.into_iter().zip(results) {
         match res {
             Ok(mut submitted) => {
                 inner.figures.submitted.inc();
                 tracing::debug!(schedule = %id, due, job = %submitted.id, "schedule: job submitted");
-                let s = s.clone();
-                tokio::spawn(async move {
+                waiting.push(async move {
                     // Ends when the result is stored, or when the dispatcher is gone
                     // (shutdown); overlap control then knows the run is over.
                     let _ = submitted.done.wait_for(|d| d.is_some()).await;
-                    release(&s, &id);
+                    id
                 });
             }
             Err(e) => {
@@ -243,6 +246,15 @@ fn watch_runs(
             }
         }
     }
+    if waiting.is_empty() {
+        return;
+    }
+    let s = s.clone();
+    tokio::spawn(async move {
+        while let Some(id) = waiting.next().await {
+            release(&s, &id);
+        }
+    });
 }
 
 /// [`release`] from outside the `active` lock (release may fire a queued run, which takes it).
