@@ -209,15 +209,32 @@ async fn issue15_apps_crash_loop_backs_off_and_emits_app_crash_loop() {
     let id = a
         .submit_accepted(json!({"kind": "app.apply", "params": {"name": "flaky", "compose": compose}, "timeout_ms": 60000}))
         .await;
+    // The starts (with their arrival times) and the crash-loop report, in outbox order.
     let mut starts = Vec::new();
-    while starts.len() < 5 {
-        let (_, at) = next_event(&mut ws, "container.start", LONG, |p| {
-            p["app"] == "flaky" && p["service"] == "bad"
-        })
-        .await;
-        starts.push(at);
+    let mut crash_loop = None;
+    let end = Instant::now() + LONG;
+    while starts.len() < 5 || crash_loop.is_none() {
+        let msg = tokio::time::timeout(end.saturating_duration_since(Instant::now()), ws.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "5 starts and app.crash_loop; got {} starts, {crash_loop:?}",
+                    starts.len()
+                )
+            })
+            .unwrap()
+            .unwrap();
+        let Ok(text) = msg.into_text() else { continue };
+        let row: Value = serde_json::from_str(&text).unwrap_or_default();
+        let item = &row["item"];
+        let p = &item["payload"];
+        if item["kind"] == "container.start" && p["app"] == "flaky" {
+            starts.push(Instant::now());
+        } else if item["kind"] == "app.crash_loop" && p["app"] == "flaky" {
+            crash_loop = Some(p.clone());
+        }
     }
-    let (cl, _) = next_event(&mut ws, "app.crash_loop", LONG, |p| p["app"] == "flaky").await;
+    let cl = crash_loop.unwrap();
     assert_eq!(cl["service"], "bad", "{cl}");
     assert!(cl["restarts"].as_u64().unwrap() >= 4, "{cl}");
     // Restarts spaced by a growing backoff: 200, 400, 800 ms after each death.
