@@ -103,7 +103,16 @@ async fn next_event(
 
 #[tokio::test]
 async fn issue15_apps_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
-    let d = Dockerd::start();
+    heal_edit_remove(&Dockerd::start()).await;
+}
+
+/// The same against Podman's Docker-compatible service.
+#[tokio::test]
+async fn issue15_apps_on_podman_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
+    heal_edit_remove(&Dockerd::podman()).await;
+}
+
+async fn heal_edit_remove(d: &Dockerd) {
     let image = d.busybox();
     // Unmanaged look-alikes: a name like a managed one's, no labels (or the app label on a
     // name that is not the service's).
@@ -117,9 +126,9 @@ async fn issue15_apps_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
         "1000",
     ]);
     d.docker(&["create", "--name", "outpost-web.app", image, "true"]);
-    let before: Vec<_> = containers(&d);
+    let before: Vec<_> = containers(d);
     let dir = tempfile::tempdir().unwrap();
-    let a = agent_on(&d, &dir.path().join("data"), &[]);
+    let a = agent_on(d, &dir.path().join("data"), &[]);
     let mut ws = a.events(0).await;
 
     // A bad Compose text: 422 naming params.compose and the line.
@@ -139,9 +148,9 @@ async fn issue15_apps_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
     assert_eq!(out["services"].as_array().unwrap().len(), 2, "{out}");
     let other = format!("services:\n{}", service("x", "1"));
     ok(&a, "app.apply", json!({"name": "other", "compose": other})).await;
-    let web = running_id(&d, "outpost-shop.web").expect("web runs");
-    let db = running_id(&d, "outpost-shop.db").expect("db runs");
-    let x = running_id(&d, "outpost-other.x").expect("x runs");
+    let web = running_id(d, "outpost-shop.web").expect("web runs");
+    let db = running_id(d, "outpost-shop.db").expect("db runs");
+    let x = running_id(d, "outpost-other.x").expect("x runs");
     let listed = ok(&a, "app.list", json!({})).await;
     assert_eq!(listed[0]["name"], "other");
     assert_eq!(listed[1]["source"], "job");
@@ -153,9 +162,9 @@ async fn issue15_apps_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
     })
     .await;
     wait_until("web running again", LONG, || {
-        running_id(&d, "outpost-shop.web").is_some()
+        running_id(d, "outpost-shop.web").is_some()
     });
-    let web = running_id(&d, "outpost-shop.web").unwrap();
+    let web = running_id(d, "outpost-shop.web").unwrap();
     let st = ok(&a, "app.status", json!({"name": "shop"})).await;
     let w = st
         .as_array()
@@ -169,24 +178,24 @@ async fn issue15_apps_heal_edit_remove_and_never_touch_unmanaged_look_alikes() {
     // One service's environment edited: only it is recreated.
     let edited = format!("services:\n{}{}", service("web", "2"), service("db", "1"));
     ok(&a, "app.apply", json!({"name": "shop", "compose": edited})).await;
-    let web2 = running_id(&d, "outpost-shop.web").unwrap();
+    let web2 = running_id(d, "outpost-shop.web").unwrap();
     assert_ne!(web2, web, "the edited service is a new container");
-    assert_eq!(running_id(&d, "outpost-shop.db").as_deref(), Some(&*db));
+    assert_eq!(running_id(d, "outpost-shop.db").as_deref(), Some(&*db));
     let env = d.docker(&["inspect", "-f", "{{json .Config.Env}}", &web2]);
     assert!(env.contains("V=2"), "{env}");
 
     // Removed: its containers go, the other app's stay.
     let out = ok(&a, "app.remove", json!({"name": "shop"})).await;
     assert_eq!(out["removed"], true);
-    assert!(find(&d, "outpost-shop.web").is_none());
-    assert!(find(&d, "outpost-shop.db").is_none());
-    assert_eq!(running_id(&d, "outpost-other.x").as_deref(), Some(&*x));
+    assert!(find(d, "outpost-shop.web").is_none());
+    assert!(find(d, "outpost-shop.db").is_none());
+    assert_eq!(running_id(d, "outpost-other.x").as_deref(), Some(&*x));
     let (st, j) = job(&a, "app.status", json!({"name": "shop"})).await;
     assert_eq!(st, 200);
     assert_eq!(j["error"]["code"], "not_found", "{j}");
 
     // The look-alikes are as they were.
-    let now = containers(&d);
+    let now = containers(d);
     for look in ["outpost-shop.web-old", "outpost-web.app"] {
         let was = before.iter().find(|c| c.0 == look).unwrap();
         let is = now.iter().find(|c| c.0 == look).unwrap();

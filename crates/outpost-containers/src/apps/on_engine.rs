@@ -1,7 +1,7 @@
 //! The reconciler's `AppEngine` over the real engine: managed containers are those
-//! labelled `outpost.app`, and events come from the engine's `/events` stream filtered on
-//! that label (type `container`), so an unlabelled look-alike is never seen, let alone
-//! touched. Every call runs within the engine's `call_timeout`.
+//! labelled `outpost.app`, and events come from the engine's `/events` stream (type
+//! `container`) kept only when they carry that label, so an unlabelled look-alike is never
+//! seen, let alone touched. Every call runs within the engine's `call_timeout`.
 //!
 //! A tap (optional) receives every managed container's event as the stream yields it: the
 //! binary turns them into `container.*` outbox events without a second subscription.
@@ -176,9 +176,10 @@ impl AppEngine for OnEngine {
                     return stream::empty().boxed();
                 }
             };
+            // Ownership is filtered here, not by the engine: Podman's `label` filter on
+            // `/events` matches nothing for a key without a value.
             let mut filters = HashMap::new();
             filters.insert("type".to_owned(), vec!["container".to_owned()]);
-            filters.insert("label".to_owned(), vec![APP_LABEL.to_owned()]);
             let opts = EventsOptions {
                 filters: Some(filters),
                 ..Default::default()
@@ -190,11 +191,11 @@ impl AppEngine for OnEngine {
                 .filter_map(|m| {
                     std::future::ready(m.ok().and_then(|m| {
                         let actor = m.actor?;
-                        map_event(
-                            m.action.as_deref()?,
-                            actor.id?,
-                            actor.attributes.unwrap_or_default(),
-                        )
+                        let attributes = actor.attributes.unwrap_or_default();
+                        if !attributes.contains_key(APP_LABEL) {
+                            return None;
+                        }
+                        map_event(m.action.as_deref()?, actor.id?, attributes)
                     }))
                 })
                 .boxed()
