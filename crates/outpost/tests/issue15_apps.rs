@@ -272,7 +272,8 @@ async fn issue15_apps_crash_loop_backs_off_and_emits_app_crash_loop() {
 }
 
 #[tokio::test]
-async fn issue15_apps_agent_killed_mid_apply_converges_after_restart_and_apps_dir_loads() {
+async fn issue15_apps_agent_killed_mid_apply_converges_after_restart_and_apps_dir_loads_with_the_job_winning_until_the_file_changes(
+) {
     let d = Dockerd::start();
     d.busybox();
     let dir = tempfile::tempdir().unwrap();
@@ -337,4 +338,48 @@ async fn issue15_apps_agent_killed_mid_apply_converges_after_restart_and_apps_di
         log.contains("broken.yaml") && log.contains("line"),
         "the bad file is logged with its line:\n{log}"
     );
+
+    // A job naming the file's app wins, across a restart, until the file changes.
+    ok(
+        &a,
+        "app.apply",
+        json!({"name": "files", "compose": format!("services:\n{}", service("f", "job"))}),
+    )
+    .await;
+    let env_of = |d: &Dockerd| {
+        let id = running_id(d, "outpost-files.f").unwrap();
+        d.docker(&["inspect", "-f", "{{json .Config.Env}}", &id])
+    };
+    assert!(env_of(&d).contains("V=job"));
+    let restart = |mut a: Agent| {
+        a.sigterm();
+        assert!(
+            a.wait_exit(Duration::from_secs(30)).success(),
+            "a clean stop"
+        );
+        agent_on(
+            &d,
+            &data,
+            &[("OUTPOST_CONTAINERS_APPS_DIR", apps.to_str().unwrap())],
+        )
+    };
+    let a = restart(a);
+    let listed = ok(&a, "app.list", json!({})).await;
+    assert_eq!(listed[0]["source"], "job", "{listed}");
+    assert!(env_of(&d).contains("V=job"));
+    std::fs::write(
+        apps.join("files.yml"),
+        format!("services:\n{}", service("f", "file2")),
+    )
+    .unwrap();
+    let a = restart(a);
+    let listed = ok(&a, "app.list", json!({})).await;
+    assert_eq!(listed[0]["source"], "dir", "{listed}");
+    wait_until("the file's edit applied", LONG, || {
+        // The old container may go between the listing and the inspect: not an error here.
+        running_id(&d, "outpost-files.f").is_some_and(|id| {
+            let out = d.docker_output(&["inspect", "-f", "{{json .Config.Env}}", &id]);
+            String::from_utf8_lossy(&out.stdout).contains("V=file2")
+        })
+    });
 }
