@@ -24,6 +24,6 @@ pub use job::{JobError, JobId, JobRecord, JobSpec, JobState};
 pub use json::RawJson;
 pub use metrics::CoreMetrics;
 pub use store::{
-    reseal_offline, OutboxItem, OutboxRow, ResealError, ScheduleRow, SealedColumn, Store,
+    reseal_offline, AppRow, OutboxItem, OutboxRow, ResealError, ScheduleRow, SealedColumn, Store,
     StoreConfig, StoreError,
 };

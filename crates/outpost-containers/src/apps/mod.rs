@@ -9,7 +9,8 @@
 //!   `outpost.app`/`outpost.service`/`outpost.spec-hash` labels); `hash`: the spec hash.
 //! - `order`: start order from `depends_on`; `plan`: the actions from desired apps and
 //!   actual containers; `backoff`: crash-loop backoff and the `app.crash_loop` decision.
-//! - `reconcile`: the event-driven loop that keeps an `AppEngine` at the declared apps.
+//! - `reconcile`: the event-driven loop that keeps an `AppEngine` at the declared apps;
+//!   `on_engine`: that trait over the real engine (label-filtered list and `/events`).
 
 pub mod backoff;
 pub mod compose;
@@ -18,6 +19,7 @@ pub mod emit;
 pub mod error;
 mod fields;
 pub mod hash;
+pub mod on_engine;
 pub mod order;
 pub mod plan;
 mod read;
@@ -32,6 +34,7 @@ pub use convert::{container_name, to_run_spec, ConvertError, APP_LABEL, SERVICE_
 pub use emit::to_yaml;
 pub use error::{ComposeError, ComposeErrorKind, Pos};
 pub use hash::{spec_hash, SPEC_HASH_LABEL};
+pub use on_engine::OnEngine;
 pub use plan::{plan, Action, ActualContainer, ContainerState, Health, PlanError};
 pub use validate::validate;
 pub use yaml::{MAX_BYTES, MAX_DEPTH, MAX_NODES};

@@ -5,6 +5,7 @@
 //! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
 //! after the transaction commits: a caller that is told "stored" can rely on it.
 
+mod apps;
 mod reseal;
 mod rows;
 mod schedules;
@@ -28,6 +29,7 @@ use crate::{
     metrics::CoreMetrics,
 };
 
+pub use apps::AppRow;
 pub use reseal::{reseal_offline, ResealError, SealedColumn};
 pub use schedules::ScheduleRow;
 use worker::Command;
@@ -410,6 +412,29 @@ impl Store {
     /// Every schedule, by id.
     pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
         self.call(|reply| Command::ListSchedules { reply }).await
+    }
+
+    /// Stores a declared app, replacing one of the same name (issue 15).
+    pub async fn put_app(&self, row: AppRow) -> Result<(), StoreError> {
+        self.call(|reply| Command::PutApp {
+            row: Box::new(row),
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a declared app; `false` if there was none.
+    pub async fn delete_app(&self, name: &str) -> Result<bool, StoreError> {
+        self.call(|reply| Command::DeleteApp {
+            name: name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Every declared app, by name.
+    pub async fn apps(&self) -> Result<Vec<AppRow>, StoreError> {
+        self.call(|reply| Command::ListApps { reply }).await
     }
 
     /// Queues, for one step of a group commit, the record that each schedule's due times up

@@ -48,6 +48,14 @@ const MIGRATIONS: &[&str] = &[
         handled_through INTEGER
     );
     ALTER TABLE jobs ADD COLUMN schedule TEXT;",
+    // 4: declared apps (issue 15): each app's Compose text, where it came from (`job` or
+    // `dir`), so the reconciler keeps them across a restart.
+    "CREATE TABLE apps(
+        name TEXT PRIMARY KEY NOT NULL,
+        source TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    apps::{self, AppRow},
     rows::{
         ack, append, append_encoded, append_with, finish, get_job, insert_job, job_from_row,
         list_jobs, read_outbox, register, stats, INSERT_OUTBOX, JOB_COLUMNS,
@@ -111,6 +112,17 @@ pub(super) enum Command {
     MarkSchedules {
         marks: Vec<(String, i64)>,
         reply: Reply<()>,
+    },
+    PutApp {
+        row: Box<AppRow>,
+        reply: Reply<()>,
+    },
+    DeleteApp {
+        name: String,
+        reply: Reply<bool>,
+    },
+    ListApps {
+        reply: Reply<Vec<AppRow>>,
     },
 }
 
@@ -452,6 +464,11 @@ fn run_batch(
                 let res = in_savepoint(&tx, |sp| schedules::mark_handled(sp, &marks));
                 replies.push(deferred(reply, res))
             }
+            Command::PutApp { row, reply } => replies.push(deferred(reply, apps::put(&tx, &row))),
+            Command::DeleteApp { name, reply } => {
+                replies.push(deferred(reply, apps::delete(&tx, &name)))
+            }
+            Command::ListApps { reply } => replies.push(deferred(reply, apps::list(&tx))),
         }
     }
     match tx.commit() {
@@ -521,6 +538,9 @@ fn fail(cmd: Command, msg: &str) {
         }
         Command::DeleteSchedule { reply, .. } => drop(reply.send(Err(err()))),
         Command::ListSchedules { reply } => drop(reply.send(Err(err()))),
+        Command::PutApp { reply, .. } => drop(reply.send(Err(err()))),
+        Command::DeleteApp { reply, .. } => drop(reply.send(Err(err()))),
+        Command::ListApps { reply } => drop(reply.send(Err(err()))),
     }
 }
 

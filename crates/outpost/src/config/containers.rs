@@ -21,6 +21,10 @@ pub struct ContainersSection {
     pub logs_max_lines: u64,
     /// Lines per second a followed log sends as events at most; the rest are counted.
     pub logs_max_lines_per_sec: u64,
+    /// A directory of Compose files declaring apps, read at start.
+    pub apps_dir: Option<String>,
+    /// The first restart delay of a declared app's service; it doubles from there.
+    pub restart_backoff_ms: u64,
 }
 
 impl ContainersSection {
@@ -41,6 +45,12 @@ impl ContainersSection {
             return Err(KeyError::new(
                 "containers.logs_max_lines_per_sec",
                 "must be between 1 and 100000",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.restart_backoff_ms) {
+            return Err(KeyError::new(
+                "containers.restart_backoff_ms",
+                "must be between 10 and 3600000",
             ));
         }
         if self
@@ -66,6 +76,22 @@ impl ContainersSection {
             ),
             call_timeout: Duration::from_millis(self.call_timeout_ms),
             allow_privileged: self.allow_privileged,
+        }
+    }
+}
+
+impl ContainersSection {
+    /// Declared apps' restart backoff, scaled from `restart_backoff_ms` as the defaults are
+    /// from 10 s: doubling up to 30 times it (5 min), a run of 60 times it (10 min) is
+    /// stable, and 5 deaths within 60 times it are a crash loop.
+    pub fn backoff(&self) -> outpost_containers::apps::BackoffConfig {
+        let first = Duration::from_millis(self.restart_backoff_ms);
+        outpost_containers::apps::BackoffConfig {
+            initial: first,
+            max: first * 30,
+            reset_after: first * 60,
+            crash_loop_window: first * 60,
+            ..Default::default()
         }
     }
 }

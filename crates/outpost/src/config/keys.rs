@@ -132,6 +132,8 @@ pub const KEYS: &[Key] = &[
     key("containers.call_timeout_ms", Ty::Int, Some("30000"), "Containers: the longest one engine call may take (also bounded by the job's deadline); past it the job fails with engine_unavailable."),
     key("containers.logs_max_lines", Ty::Int, Some("10000"), "Containers: lines a container.logs history returns at most (the rest are counted as dropped)."),
     key("containers.logs_max_lines_per_sec", Ty::Int, Some("200"), "Containers: lines per second a followed log (container.logs with follow) sends as events at most; the rest are dropped and counted in /metrics."),
+    key("containers.apps_dir", Ty::Str, None, "Containers: a directory of Compose files (*.yml, *.yaml) declaring apps, read at start (app name: the file's name: else its stem); a bad file is logged with its line and skipped. An app.apply of the same name wins until the file changes."),
+    key("containers.restart_backoff_ms", Ty::Int, Some("10000"), "Containers: the first delay before a declared app's service that died is restarted; it doubles on each death (at most 30 times the first) and resets after 10 minutes up."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
     key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),
     key("shutdown.egress_ms", Ty::Int, Some("3000"), "Shutdown's phase after the drain: how long uplinks and the stats push may take to send and close."),

@@ -8,6 +8,7 @@
 //! - `image`: list, pull (progress as `image.pull` events), remove, prune, load;
 //! - `exec`: a command of the exec allowlist inside a running container, audited.
 
+pub mod apps;
 mod container;
 mod exec;
 mod image;
