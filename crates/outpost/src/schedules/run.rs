@@ -125,22 +125,23 @@ async fn handle(s: Schedules, actions: Vec<Action>, fired_at: i64) {
             commit_ms = outpost_schedule::now_ms() - committing,
             "schedules: firing recorded"
         );
-        staged.push((at, runs, recorded));
+        // Spawned now, held until `at`: opening the gate starts them all at once.
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let due = runs.iter().map(|(_, due)| *due).min();
+        watch_runs(&s, runs, recorded.start_when(gate));
+        staged.push((at, due, open));
     }
-    for (at, runs, recorded) in staged {
+    for (at, due, open) in staged {
         release_at(at).await;
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            if let Some(due) = runs.iter().map(|(_, due)| *due).min() {
-                tracing::debug!(
-                    runs = runs.len(),
-                    timer_late_ms = fired_at - due,
-                    task_late_ms = started_at - due,
-                    released_late_ms = outpost_schedule::now_ms() - due,
-                    "schedules: firing released"
-                );
-            }
+        let _ = open.send(true);
+        if let Some(due) = due {
+            tracing::debug!(
+                timer_late_ms = fired_at - due,
+                task_late_ms = started_at - due,
+                released_late_ms = outpost_schedule::now_ms() - due,
+                "schedules: firing released"
+            );
         }
-        watch_runs(&s, runs, recorded.start());
     }
 }
 
