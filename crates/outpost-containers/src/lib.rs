@@ -5,6 +5,7 @@
 //!   is absent, gone or slow is the one error `engine_unavailable` naming the socket.
 //! - `create`: a [`RunSpec`] to the API's create body, the one place that translation lives.
 //! - `containers`, `logs`, `stats`, `exec`, `images`: the calls, one concept per file.
+//! - `metrics`: the running containers' figures for `/metrics` (cAdvisor's names).
 //! - `apps`: declared apps (a subset of the Compose format) and what it takes to bring the
 //!   engine to them. Wire-free and engine-free, so it is tested on its own.
 //!
@@ -18,6 +19,7 @@ pub mod error;
 pub mod exec;
 pub mod images;
 pub mod logs;
+pub mod metrics;
 pub mod run_spec;
 pub mod stats;
 

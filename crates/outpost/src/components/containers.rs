@@ -16,6 +16,7 @@ struct ContainersComponent {
     engine: Engine,
     logs_max_lines: usize,
     logs_max_lines_per_sec: u32,
+    metrics: super::containers_metrics::Options,
 }
 
 pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -29,6 +30,7 @@ pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dy
         engine: Engine::new(settings),
         logs_max_lines: usize::try_from(c.logs_max_lines).unwrap_or(usize::MAX),
         logs_max_lines_per_sec: u32::try_from(c.logs_max_lines_per_sec).unwrap_or(u32::MAX),
+        metrics: super::containers_metrics::Options::from_config(c),
     })))
 }
 
@@ -37,6 +39,7 @@ impl Component for ContainersComponent {
         let exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
         let metrics = ContainerMetrics::default();
         metrics.register(r.metrics);
+        super::containers_metrics::register(r, &self.engine, self.metrics.clone());
         containers::register(
             r.kinds,
             Containers {

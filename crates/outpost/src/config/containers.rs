@@ -21,6 +21,13 @@ pub struct ContainersSection {
     pub logs_max_lines: u64,
     /// Lines per second a followed log sends as events at most; the rest are counted.
     pub logs_max_lines_per_sec: u64,
+    // Container figures on /metrics (issue 15 §5).
+    /// Collect on scrape even before a container job connected the engine.
+    pub metrics: bool,
+    /// Running containers shown at most; the rest counted as dropped.
+    pub metrics_max_containers: u64,
+    /// A scrape's budget for the engine.
+    pub metrics_timeout_ms: u64,
 }
 
 impl ContainersSection {
@@ -41,6 +48,18 @@ impl ContainersSection {
             return Err(KeyError::new(
                 "containers.logs_max_lines_per_sec",
                 "must be between 1 and 100000",
+            ));
+        }
+        if !(1..=10_000).contains(&self.metrics_max_containers) {
+            return Err(KeyError::new(
+                "containers.metrics_max_containers",
+                "must be between 1 and 10000",
+            ));
+        }
+        if !(50..=60_000).contains(&self.metrics_timeout_ms) {
+            return Err(KeyError::new(
+                "containers.metrics_timeout_ms",
+                "must be between 50 and 60000",
             ));
         }
         if self

@@ -132,6 +132,10 @@ pub const KEYS: &[Key] = &[
     key("containers.call_timeout_ms", Ty::Int, Some("30000"), "Containers: the longest one engine call may take (also bounded by the job's deadline); past it the job fails with engine_unavailable."),
     key("containers.logs_max_lines", Ty::Int, Some("10000"), "Containers: lines a container.logs history returns at most (the rest are counted as dropped)."),
     key("containers.logs_max_lines_per_sec", Ty::Int, Some("200"), "Containers: lines per second a followed log (container.logs with follow) sends as events at most; the rest are dropped and counted in /metrics."),
+    // Container figures on /metrics and the disk guard (issue 15 §4, §5).
+    key("containers.metrics", Ty::Bool, Some("false"), "Containers: on /metrics, the running containers' figures (cAdvisor's names) even before any container job connected the engine. Off: they appear once a container job has connected it, so an agent with no container use never opens the socket on a scrape."),
+    key("containers.metrics_max_containers", Ty::Int, Some("100"), "Containers: running containers /metrics shows at most (by name); the rest are counted in outpost_container_metrics_dropped."),
+    key("containers.metrics_timeout_ms", Ty::Int, Some("2000"), "Containers: the longest a scrape waits for the engine; past it /metrics is served without container figures and the failure counted."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
     key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),
     key("shutdown.egress_ms", Ty::Int, Some("3000"), "Shutdown's phase after the drain: how long uplinks and the stats push may take to send and close."),
