@@ -31,7 +31,13 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
     let d = Dockerd::start();
     let image = d.busybox();
     d.docker(&[
-        "run", "-d", "--name", "cli-web", image, "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "cli-web",
+        image,
+        "sh",
+        "-c",
         "for i in 1 2 3 4 5; do echo line$i; done; exec sleep 1000",
     ]);
     d.docker(&["run", "--name", "cli-done", image, "true"]);
@@ -46,12 +52,22 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
     assert_eq!(code, 0, "{err}");
     let header = out.lines().next().unwrap();
     assert!(header.starts_with("ID") && header.contains("NAME"), "{out}");
-    let web = out.lines().find(|l| l.contains("cli-web")).unwrap_or_else(|| panic!("{out}"));
-    assert!(web.contains("busybox:local") && web.contains("running"), "{web}");
+    let web = out
+        .lines()
+        .find(|l| l.contains("cli-web"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        web.contains("busybox:local") && web.contains("running"),
+        "{web}"
+    );
     assert!(!out.contains("cli-done"), "{out}");
     let (code, out, _) = cli(&a, &["ps", "--all"]);
     assert_eq!(code, 0);
-    assert!(out.lines().any(|l| l.contains("cli-done") && l.contains("exited")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains("cli-done") && l.contains("exited")),
+        "{out}"
+    );
     // --json: container.list's output as the agent gives it.
     let (code, out, _) = cli(&a, &["--json", "ps"]);
     assert_eq!(code, 0);
@@ -60,9 +76,11 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
     assert_eq!(v[0]["name"], "cli-web");
 
     // logs --tail 2: the last two lines, plain. Wait for all five to be written first.
-    common::wait_until("cli-web's five lines", std::time::Duration::from_secs(20), || {
-        d.docker(&["logs", "cli-web"]).contains("line5")
-    });
+    common::wait_until(
+        "cli-web's five lines",
+        std::time::Duration::from_secs(20),
+        || d.docker(&["logs", "cli-web"]).contains("line5"),
+    );
     let (code, out, err) = cli(&a, &["logs", "cli-web", "--tail", "2"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().collect::<Vec<_>>(), ["line4", "line5"], "{out}");
@@ -87,8 +105,20 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     // No agent at the address: exit 1.
     let out = Command::new(BIN)
-        .args(["containers", "--api", "http://127.0.0.1:9", "--token", "t", "ps"])
+        .args([
+            "containers",
+            "--api",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+            "ps",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -8,7 +8,7 @@ use outpost_containers::Engine;
 use crate::config::Config;
 use crate::executors::containers::{self, ContainerMetrics, Containers};
 
-use super::{exec::SharedExec, Component, Registrar, Shared};
+use super::{exec::SharedExec, Component, Registrar, Shared, Start};
 
 pub const NAME: &str = "containers";
 
@@ -17,20 +17,24 @@ struct ContainersComponent {
     logs_max_lines: usize,
     logs_max_lines_per_sec: u32,
     metrics: super::containers_metrics::Options,
+    disk: Option<super::containers_disk::DiskWatch>,
 }
 
-pub fn build(cfg: &mut Config, _shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
+pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
     let c = &cfg.containers;
     if !c.enabled {
         return Ok(None);
     }
     let settings = c.engine_settings();
     tracing::debug!(socket = %settings.socket, "containers: on; the engine is connected on the first container job");
+    let engine = Engine::new(settings);
+    let disk = super::containers_disk::DiskWatch::from_config(c, &engine, &shared.store);
     Ok(Some(Box::new(ContainersComponent {
-        engine: Engine::new(settings),
+        engine,
         logs_max_lines: usize::try_from(c.logs_max_lines).unwrap_or(usize::MAX),
         logs_max_lines_per_sec: u32::try_from(c.logs_max_lines_per_sec).unwrap_or(u32::MAX),
         metrics: super::containers_metrics::Options::from_config(c),
+        disk,
     })))
 }
 
@@ -49,8 +53,16 @@ impl Component for ContainersComponent {
                 logs_max_lines: self.logs_max_lines,
                 logs_max_lines_per_sec: self.logs_max_lines_per_sec,
                 metrics,
+                disk: self.disk.clone(),
             },
         );
+        Ok(())
+    }
+
+    fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        if let Some(disk) = self.disk {
+            cx.spawn(disk.run(cx.stop_token()));
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ pub mod api;
 pub mod builtins;
 pub mod connectivity;
 pub mod containers;
+pub mod containers_disk;
 pub mod containers_metrics;
 pub mod exec;
 pub mod host;

@@ -28,6 +28,11 @@ pub struct ContainersSection {
     pub metrics_max_containers: u64,
     /// A scrape's budget for the engine.
     pub metrics_timeout_ms: u64,
+    // The disk guard (issue 15 §4).
+    /// Percent free on the engine's data root below which pulls are refused; 0: off.
+    pub disk_guard_pct: u64,
+    /// How often the guard looks while the engine is connected.
+    pub disk_guard_interval_secs: u64,
 }
 
 impl ContainersSection {
@@ -60,6 +65,18 @@ impl ContainersSection {
             return Err(KeyError::new(
                 "containers.metrics_timeout_ms",
                 "must be between 50 and 60000",
+            ));
+        }
+        if self.disk_guard_pct > 100 {
+            return Err(KeyError::new(
+                "containers.disk_guard_pct",
+                "must be between 0 (off) and 100",
+            ));
+        }
+        if !(10..=86_400).contains(&self.disk_guard_interval_secs) {
+            return Err(KeyError::new(
+                "containers.disk_guard_interval_secs",
+                "must be between 10 and 86400",
             ));
         }
         if self
