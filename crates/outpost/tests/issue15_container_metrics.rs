@@ -171,3 +171,34 @@ async fn issue15_container_metrics_are_bounded_and_a_frozen_engine_does_not_hang
     )
     .await;
 }
+
+/// The same figures from Podman's Docker-compatible service.
+#[tokio::test]
+async fn issue15_podman_running_containers_on_metrics_stopped_ones_absent() {
+    let d = Dockerd::podman();
+    let image = d.busybox();
+    d.docker(&["run", "-d", "--name", "p-busy", image, "sleep", "1000"]);
+    d.docker(&["run", "--name", "p-stopped", image, "true"]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = agent_on(
+        &d,
+        &dir.path().join("data"),
+        &[
+            ("OUTPOST_CONTAINERS_METRICS", "true"),
+            ("OUTPOST_CONTAINERS_METRICS_TIMEOUT_MS", "10000"),
+        ],
+    );
+    let text = a.metrics().await;
+    assert_eq!(seen(&text), vec!["p-busy".to_owned()], "{text}");
+    assert!(!text.contains("p-stopped"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("container_memory_usage_bytes{") && l.contains("p-busy"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let mem: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(mem > 0.0 && mem < 4e9, "{line}");
+    assert_eq!(
+        metric(&text, "outpost_container_metrics_failures_total"),
+        0.0
+    );
+}
