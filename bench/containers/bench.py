@@ -256,7 +256,8 @@ def main():
                 scrapes.append((time.perf_counter() - t0) * 1000)
             rows = sum(1 for l in text.splitlines() if l.startswith("container_last_seen{"))
             if rows != a.containers:
-                raise SystemExit(f"/metrics showed {rows} containers, not {a.containers}")
+                own = [l for l in text.splitlines() if l.startswith("outpost_container_metrics")]
+                raise SystemExit(f"/metrics showed {rows} containers, not {a.containers}: {own}")
             out["scrape_ms"] = {"median": round(statistics.median(scrapes), 1),
                                 "all": [round(x, 1) for x in scrapes]}
             out["metrics_bytes"] = len(text)

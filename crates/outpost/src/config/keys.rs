@@ -135,7 +135,7 @@ pub const KEYS: &[Key] = &[
     // Container figures on /metrics and the disk guard (issue 15 §4, §5).
     key("containers.metrics", Ty::Bool, Some("false"), "Containers: on /metrics, the running containers' figures (cAdvisor's names) even before any container job connected the engine. Off: they appear once a container job has connected it, so an agent with no container use never opens the socket on a scrape."),
     key("containers.metrics_max_containers", Ty::Int, Some("100"), "Containers: running containers /metrics shows at most (by name); the rest are counted in outpost_container_metrics_dropped."),
-    key("containers.metrics_timeout_ms", Ty::Int, Some("2000"), "Containers: the longest a scrape waits for the engine; past it /metrics is served without container figures and the failure counted."),
+    key("containers.metrics_timeout_ms", Ty::Int, Some("5000"), "Containers: the longest a scrape waits for the engine (it answers stats on its next collection tick, about a second); past it /metrics is served without container figures and the failure counted."),
     key("containers.disk_guard_pct", Ty::Int, Some("10"), "Containers: below this percent of free space on the engine's data root, a containers.disk_low event is stored, stopped containers labelled outpost.app and dangling images are pruned, and image.pull is refused (disk_full) until space returns. 0: off."),
     key("containers.disk_guard_interval_secs", Ty::Int, Some("300"), "Containers: how often the disk guard looks at the data root while the engine is connected (it also looks when a pull starts)."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
