@@ -93,6 +93,8 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     Secrets(SecretsCommand),
     /// List, add and remove schedules through the agent's local API.
     Schedules(crate::ctl::schedules::SchedulesArgs),
+    /// Containers and declared apps through the agent's local API: ps, logs, apps, apply.
+    Containers(crate::ctl::containers::ContainersArgs),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

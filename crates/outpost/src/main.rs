@@ -49,6 +49,17 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        cli::Command::Containers(args) => match outpost::ctl::containers::run(args) {
+            Ok(()) => Ok(()),
+            Err(outpost::ctl::CtlError::Failed(m)) => {
+                eprintln!("outpost containers: {m}");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                eprintln!("outpost containers: {e}");
+                return ExitCode::from(2);
+            }
+        },
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

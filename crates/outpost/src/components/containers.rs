@@ -38,6 +38,8 @@ struct ContainersComponent {
     backoff: BackoffConfig,
     data_dir: PathBuf,
     apps: Option<(AppsHandle, mpsc::Receiver<AppCommand>)>,
+    metrics: super::containers_metrics::Options,
+    disk: Option<super::containers_disk::DiskWatch>,
 }
 
 pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -47,14 +49,18 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
     }
     let settings = c.engine_settings();
     tracing::debug!(socket = %settings.socket, "containers: on; the engine is connected on the first container job");
+    let engine = Engine::new(settings);
+    let disk = super::containers_disk::DiskWatch::from_config(c, &engine, &shared.store);
     Ok(Some(Box::new(ContainersComponent {
-        engine: Engine::new(settings),
+        engine,
         logs_max_lines: usize::try_from(c.logs_max_lines).unwrap_or(usize::MAX),
         logs_max_lines_per_sec: u32::try_from(c.logs_max_lines_per_sec).unwrap_or(u32::MAX),
         apps_dir: c.apps_dir.as_ref().map(PathBuf::from),
         backoff: c.backoff(),
         data_dir: shared.data_dir.clone(),
         apps: None,
+        metrics: super::containers_metrics::Options::from_config(c),
+        disk,
     })))
 }
 
@@ -63,6 +69,7 @@ impl Component for ContainersComponent {
         let exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
         let metrics = ContainerMetrics::default();
         metrics.register(r.metrics);
+        super::containers_metrics::register(r, &self.engine, self.metrics.clone());
         containers::register(
             r.kinds,
             Containers {
@@ -72,6 +79,7 @@ impl Component for ContainersComponent {
                 logs_max_lines: self.logs_max_lines,
                 logs_max_lines_per_sec: self.logs_max_lines_per_sec,
                 metrics,
+                disk: self.disk.clone(),
             },
         );
         let (handle, rx) = AppsHandle::new(r.shared.store.clone(), self.data_dir.clone());
@@ -81,6 +89,10 @@ impl Component for ContainersComponent {
     }
 
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        // The disk guard's timer looks only while the engine is connected.
+        if let Some(disk) = self.disk {
+            cx.spawn(disk.run(cx.stop_token()));
+        }
         let Some((_handle, rx)) = self.apps else {
             return Ok(());
         };
@@ -94,6 +106,7 @@ impl Component for ContainersComponent {
         });
         Ok(())
     }
+
 }
 
 /// Waits for the first app (none declared: no task touches the engine), then runs the

@@ -16,6 +16,8 @@ pub mod api;
 pub mod builtins;
 pub mod connectivity;
 pub mod containers;
+pub mod containers_disk;
+pub mod containers_metrics;
 pub mod exec;
 pub mod host;
 mod inventory;

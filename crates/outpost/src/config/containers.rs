@@ -25,6 +25,18 @@ pub struct ContainersSection {
     pub apps_dir: Option<String>,
     /// The first restart delay of a declared app's service; it doubles from there.
     pub restart_backoff_ms: u64,
+    // Container figures on /metrics (issue 15 §5).
+    /// Collect on scrape even before a container job connected the engine.
+    pub metrics: bool,
+    /// Running containers shown at most; the rest counted as dropped.
+    pub metrics_max_containers: u64,
+    /// A scrape's budget for the engine.
+    pub metrics_timeout_ms: u64,
+    // The disk guard (issue 15 §4).
+    /// Percent free on the engine's data root below which pulls are refused; 0: off.
+    pub disk_guard_pct: u64,
+    /// How often the guard looks while the engine is connected.
+    pub disk_guard_interval_secs: u64,
 }
 
 impl ContainersSection {
@@ -51,6 +63,30 @@ impl ContainersSection {
             return Err(KeyError::new(
                 "containers.restart_backoff_ms",
                 "must be between 10 and 3600000",
+            ));
+        }
+        if !(1..=10_000).contains(&self.metrics_max_containers) {
+            return Err(KeyError::new(
+                "containers.metrics_max_containers",
+                "must be between 1 and 10000",
+            ));
+        }
+        if !(50..=60_000).contains(&self.metrics_timeout_ms) {
+            return Err(KeyError::new(
+                "containers.metrics_timeout_ms",
+                "must be between 50 and 60000",
+            ));
+        }
+        if self.disk_guard_pct > 100 {
+            return Err(KeyError::new(
+                "containers.disk_guard_pct",
+                "must be between 0 (off) and 100",
+            ));
+        }
+        if !(10..=86_400).contains(&self.disk_guard_interval_secs) {
+            return Err(KeyError::new(
+                "containers.disk_guard_interval_secs",
+                "must be between 10 and 86400",
             ));
         }
         if self

@@ -146,11 +146,19 @@ fn body(a: &AddArgs) -> Result<Value, CtlError> {
 }
 
 fn token(args: &SchedulesArgs) -> Result<String, CtlError> {
-    if let Some(t) = &args.token {
-        return Ok(t.clone());
+    token_of(args.token.as_deref(), args.data_dir.as_deref())
+}
+
+/// The token: given, else the agent's token file (shared with `outpost containers`).
+pub(super) fn token_of(
+    token: Option<&str>,
+    data_dir: Option<&std::path::Path>,
+) -> Result<String, CtlError> {
+    if let Some(t) = token {
+        return Ok(t.to_owned());
     }
-    let dir = match &args.data_dir {
-        Some(d) => d.clone(),
+    let dir = match data_dir {
+        Some(d) => d.to_path_buf(),
         None => match std::env::var_os("XDG_STATE_HOME").filter(|x| !x.is_empty()) {
             Some(x) => PathBuf::from(x).join("outpost"),
             None => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
@@ -175,7 +183,7 @@ fn token(args: &SchedulesArgs) -> Result<String, CtlError> {
 }
 
 /// The agent's answer; a refusal of the input exits 2, naming the field.
-async fn answer(r: reqwest::Response) -> Result<Value, CtlError> {
+pub(super) async fn answer(r: reqwest::Response) -> Result<Value, CtlError> {
     let status = r.status();
     let text = r
         .text()

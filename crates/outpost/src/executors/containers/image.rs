@@ -125,6 +125,10 @@ impl Executor for Pull {
             server: a.server,
         });
         let c = &self.0;
+        // Refused while the engine's data root is below containers.disk_guard_pct.
+        if let Some(disk) = &c.disk {
+            disk.admit_pull(cx.deadline).await?;
+        }
         let mut progress = c
             .engine
             .pull(&p.image, auth, cx.deadline)

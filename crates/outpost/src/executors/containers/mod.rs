@@ -35,6 +35,8 @@ pub struct Containers {
     pub logs_max_lines: usize,
     pub logs_max_lines_per_sec: u32,
     pub metrics: ContainerMetrics,
+    /// The disk guard (`containers.disk_guard_pct`); `None` when off.
+    pub disk: Option<crate::components::containers_disk::DiskWatch>,
 }
 
 /// The kinds' own figures on `/metrics`.
