@@ -13,8 +13,9 @@ root, exec root and socket under /tmp, `--iptables=false --bridge=none`, as
   the engine is not connected), after the lists and inspects, and after a scrape of
   /metrics carrying the CONTAINERS containers' figures (cAdvisor's names); with the time
   each scrape took.
-- time from an app change to its container running: a placeholder (app_change_to_running)
-  until the apps wiring (app.apply) is merged.
+- time from an app change to its container running: `app.apply` with one service's
+  environment changed (answered once the recreated container runs) against `docker rm -f`
+  then `docker run -d` with the new environment (app_change_to_running).
 
 Sides alternate in every round (A B C, then C B A, ...); each round times ITER calls per
 side; per-call medians over rounds and the ratio of medians. The 1-minute load is waited on
@@ -180,12 +181,46 @@ def timed(fn, n):
     return (time.perf_counter() - t0) * 1000 / n
 
 
-def app_change_to_running():
-    """PLACEHOLDER (issue 15 bench): time from an `app.apply` changing a service's image or
-    command to its new container running, against `docker compose up -d` / `docker run`
-    doing the same. Needs the apps wiring (app.apply, the reconciler), which lands in
-    another branch; to be filled in after the merge."""
-    return None
+APP = """services:
+  web:
+    image: busybox:local
+    command: ["sleep", "1000000"]
+    network_mode: none
+    environment:
+      CHANGE: "{n}"
+"""
+
+
+def app_change_to_running(ag, d, rounds, per_round):
+    """Time from an app change to its container running: `app.apply` of an app whose one
+    service's environment changed (the job answers once the recreated container runs: the
+    store, the reconciler's plan, remove, create, start) against the docker CLI doing the
+    same to a plain container (`docker rm -f` then `docker run -d` with the new env). Sides
+    alternate per round; per-change medians."""
+    n = [0]
+
+    def outpost_change():
+        n[0] += 1
+        ag.job("app.apply", {"name": "benchapp", "compose": APP.format(n=n[0])})
+
+    def docker_change():
+        n[0] += 1
+        d.docker("rm", "-f", "bench-plain")
+        d.docker("run", "-d", "--network", "none", "--name", "bench-plain", "-e",
+                 f"CHANGE={n[0]}", "busybox:local", "sleep", "1000000")
+
+    # The first apply creates the app (not a change); the first run creates the container.
+    outpost_change()
+    d.docker("run", "-d", "--network", "none", "--name", "bench-plain",
+             "busybox:local", "sleep", "1000000")
+    sides = {"outpost_app_apply": outpost_change, "docker_rm_run": docker_change}
+    got = {k: [] for k in sides}
+    for r in range(rounds):
+        for k in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
+            got[k].append(timed(sides[k], per_round))
+    med = {k: round(statistics.median(v), 1) for k, v in got.items()}
+    return {"median_ms": med, "rounds_ms": {k: [round(x, 1) for x in v] for k, v in got.items()},
+            "ratio_docker_over_outpost": round(med["docker_rm_run"] / med["outpost_app_apply"], 2)}
 
 
 def main():
@@ -262,7 +297,7 @@ def main():
                                 "all": [round(x, 1) for x in scrapes]}
             out["metrics_bytes"] = len(text)
             out["rss_after_scrapes_kb"] = rss_kb(pid)
-            out["app_change_to_running_ms"] = app_change_to_running()
+            out["app_change_to_running"] = app_change_to_running(ag, d, a.rounds, 3)
             ag.stop()
     finally:
         d.stop()
