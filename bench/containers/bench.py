@@ -14,8 +14,9 @@ root, exec root and socket under /tmp, `--iptables=false --bridge=none`, as
   /metrics carrying the CONTAINERS containers' figures (cAdvisor's names); with the time
   each scrape took.
 - time from an app change to its container running: `app.apply` with one service's
-  environment changed (answered once the recreated container runs) against `docker rm -f`
-  then `docker run -d` with the new environment (app_change_to_running).
+  environment changed (answered once the recreated container runs) against the docker CLI
+  doing the same by hand: `docker stop`, `docker rm`, `docker run -d` with the new
+  environment (app_change_to_running). The service ends at once on SIGTERM on both sides.
 
 Sides alternate in every round (A B C, then C B A, ...); each round times ITER calls per
 side; per-call medians over rounds and the ratio of medians. The 1-minute load is waited on
@@ -181,10 +182,13 @@ def timed(fn, n):
     return (time.perf_counter() - t0) * 1000 / n
 
 
+# A service that ends at once on SIGTERM (a bare `sleep` as PID 1 ignores it and would wait
+# out the stop's 10 s grace on both sides).
+CMD = ["sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]
 APP = """services:
   web:
     image: busybox:local
-    command: ["sleep", "1000000"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000000 & wait"]
     network_mode: none
     environment:
       CHANGE: "{n}"
@@ -195,7 +199,7 @@ def app_change_to_running(ag, d, rounds, per_round):
     """Time from an app change to its container running: `app.apply` of an app whose one
     service's environment changed (the job answers once the recreated container runs: the
     store, the reconciler's plan, remove, create, start) against the docker CLI doing the
-    same to a plain container (`docker rm -f` then `docker run -d` with the new env). Sides
+    same to a plain container (`docker stop`, `docker rm`, `docker run -d`). Sides
     alternate per round; per-change medians."""
     n = [0]
 
@@ -204,23 +208,25 @@ def app_change_to_running(ag, d, rounds, per_round):
         ag.job("app.apply", {"name": "benchapp", "compose": APP.format(n=n[0])})
 
     def docker_change():
+        # What the reconciler does, by hand: a graceful stop, remove, create and start.
         n[0] += 1
-        d.docker("rm", "-f", "bench-plain")
+        d.docker("stop", "bench-plain")
+        d.docker("rm", "bench-plain")
         d.docker("run", "-d", "--network", "none", "--name", "bench-plain", "-e",
-                 f"CHANGE={n[0]}", "busybox:local", "sleep", "1000000")
+                 f"CHANGE={n[0]}", "busybox:local", *CMD)
 
     # The first apply creates the app (not a change); the first run creates the container.
     outpost_change()
     d.docker("run", "-d", "--network", "none", "--name", "bench-plain",
-             "busybox:local", "sleep", "1000000")
-    sides = {"outpost_app_apply": outpost_change, "docker_rm_run": docker_change}
+             "busybox:local", *CMD)
+    sides = {"outpost_app_apply": outpost_change, "docker_stop_rm_run": docker_change}
     got = {k: [] for k in sides}
     for r in range(rounds):
         for k in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
             got[k].append(timed(sides[k], per_round))
     med = {k: round(statistics.median(v), 1) for k, v in got.items()}
     return {"median_ms": med, "rounds_ms": {k: [round(x, 1) for x in v] for k, v in got.items()},
-            "ratio_docker_over_outpost": round(med["docker_rm_run"] / med["outpost_app_apply"], 2)}
+            "ratio_docker_over_outpost": round(med["docker_stop_rm_run"] / med["outpost_app_apply"], 2)}
 
 
 def main():

@@ -279,22 +279,25 @@ async fn issue15_apps_agent_killed_mid_apply_converges_after_restart_and_apps_di
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut a = agent_on(&d, &data, &[]);
+    // `c` waits for `b` to be healthy, which takes `b` about 3 s: the apply is caught with
+    // `b` created and `c` not yet, truly in the middle.
+    let slow_b = "  b:\n    image: busybox:local\n    restart: always\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3; touch /tmp/ready; while true; do sleep 1; done\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 500ms\n      retries: 20\n";
     let compose = format!(
-        "services:\n{}{}{}",
+        "services:\n{}{}{}    depends_on:\n      b:\n        condition: service_healthy\n",
         service("a", "1"),
-        service("b", "1"),
+        slow_b,
         service("c", "1")
     );
     a.submit_accepted(json!({"kind": "app.apply", "params": {"name": "mid", "compose": compose}, "timeout_ms": 60000}))
         .await;
-    // Killed as soon as the app is stored, before it can have converged.
-    wait_for("the app stored", LONG, || async {
-        ok(&a, "app.list", json!({}))
-            .await
-            .to_string()
-            .contains("mid")
-    })
-    .await;
+    // Killed in the middle of the apply: `b` exists, `c` does not yet.
+    wait_until("b created while c waits for it", LONG, || {
+        find(&d, "outpost-mid.b").is_some()
+    });
+    assert!(
+        find(&d, "outpost-mid.c").is_none(),
+        "c was created before b was healthy"
+    );
     a.kill9();
     let _ = a.wait_exit(Duration::from_secs(10));
 
