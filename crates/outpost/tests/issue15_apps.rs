@@ -281,7 +281,7 @@ async fn issue15_apps_agent_killed_mid_apply_converges_after_restart_and_apps_di
     let mut a = agent_on(&d, &data, &[]);
     // `c` waits for `b` to be healthy, which takes `b` about 3 s: the apply is caught with
     // `b` created and `c` not yet, truly in the middle.
-    let slow_b = "  b:\n    image: busybox:local\n    restart: always\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3; touch /tmp/ready; while true; do sleep 1; done\"]\n    healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/tmp/ready\"]\n      interval: 500ms\n      retries: 20\n";
+    let slow_b = "  b:\n    image: busybox:local\n    restart: always\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 3; touch /tmp/ready; while true; do sleep 1; done\"]\n    healthcheck:\n      test: [\"CMD-SHELL\", \"test -f /tmp/ready\"]\n      interval: 500ms\n      retries: 20\n";
     let compose = format!(
         "services:\n{}{}{}    depends_on:\n      b:\n        condition: service_healthy\n",
         service("a", "1"),
