@@ -106,7 +106,6 @@ impl Component for ContainersComponent {
         });
         Ok(())
     }
-
 }
 
 /// Waits for the first app (none declared: no task touches the engine), then runs the
