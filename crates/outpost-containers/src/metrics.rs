@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 use crate::containers::ListFilter;
 use crate::engine::Engine;
 use crate::error::EngineError;
+use crate::stats;
 
 /// Stats requests in flight at once during a snapshot. The engine answers a one-shot
 /// request on its stats collector's next tick (about a second, measured here: 100
@@ -60,41 +61,10 @@ pub fn figures(s: &ContainerStatsResponse) -> ContainerFigures {
         .and_then(|c| c.cpu_usage.as_ref())
         .and_then(|u| u.total_usage)
         .unwrap_or(0);
-    let mem = s.memory_stats.as_ref();
-    let usage = mem.and_then(|m| m.usage).unwrap_or(0);
-    // cgroup v2 calls the inactive page cache `inactive_file`, v1 `total_inactive_file`;
-    // cAdvisor's working set is usage minus it.
-    let inactive = mem
-        .and_then(|m| m.stats.as_ref())
-        .and_then(|st| {
-            st.get("inactive_file")
-                .or_else(|| st.get("total_inactive_file"))
-                .copied()
-        })
-        .unwrap_or(0);
-    let (mut rx, mut tx) = (0u64, 0u64);
-    for n in s.networks.iter().flat_map(|m| m.values()) {
-        rx = rx.saturating_add(n.rx_bytes.unwrap_or(0));
-        tx = tx.saturating_add(n.tx_bytes.unwrap_or(0));
-    }
-    let io = s
-        .blkio_stats
-        .as_ref()
-        .and_then(|b| b.io_service_bytes_recursive.as_ref());
-    let (mut read, mut write) = (None::<u64>, None::<u64>);
-    for e in io.into_iter().flatten() {
-        let v = e.value.unwrap_or(0);
-        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => read = Some(read.unwrap_or(0).saturating_add(v)),
-            Some("write") => write = Some(write.unwrap_or(0).saturating_add(v)),
-            _ => {}
-        }
-    }
-    // An engine that reports block I/O at all reports zero as zero, not as no row.
-    if io.is_some() {
-        read = read.or(Some(0));
-        write = write.or(Some(0));
-    }
+    let usage = s.memory_stats.as_ref().and_then(|m| m.usage).unwrap_or(0);
+    let inactive = stats::inactive_file(s);
+    let (rx, tx) = stats::network_bytes(s);
+    let (read, write) = stats::block_io_bytes(s);
     ContainerFigures {
         cpu_seconds: cpu_ns as f64 / 1e9,
         memory_usage_bytes: usage,

@@ -59,33 +59,10 @@ pub fn sample(s: &ContainerStatsResponse) -> StatsSample {
     };
     let mem = s.memory_stats.as_ref();
     let usage = mem.and_then(|m| m.usage).unwrap_or(0);
-    // cgroup v2 calls the page cache `inactive_file`, v1 `total_inactive_file`.
-    let cache = mem
-        .and_then(|m| m.stats.as_ref())
-        .and_then(|st| {
-            st.get("inactive_file")
-                .or_else(|| st.get("total_inactive_file"))
-                .copied()
-        })
-        .unwrap_or(0);
-    let (mut rx, mut tx) = (0u64, 0u64);
-    for n in s.networks.iter().flat_map(|m| m.values()) {
-        rx = rx.saturating_add(n.rx_bytes.unwrap_or(0));
-        tx = tx.saturating_add(n.tx_bytes.unwrap_or(0));
-    }
-    let (mut read, mut write) = (0u64, 0u64);
-    let io = s
-        .blkio_stats
-        .as_ref()
-        .and_then(|b| b.io_service_bytes_recursive.as_ref());
-    for e in io.into_iter().flatten() {
-        let v = e.value.unwrap_or(0);
-        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("read") => read = read.saturating_add(v),
-            Some("write") => write = write.saturating_add(v),
-            _ => {}
-        }
-    }
+    let cache = inactive_file(s);
+    let (rx, tx) = network_bytes(s);
+    let (read, write) = block_io_bytes(s);
+    let (read, write) = (read.unwrap_or(0), write.unwrap_or(0));
     StatsSample {
         id: s.id.clone().unwrap_or_default(),
         name: s
@@ -103,6 +80,52 @@ pub fn sample(s: &ContainerStatsResponse) -> StatsSample {
         block_write_bytes: write,
         pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
     }
+}
+
+/// The inactive page cache (cgroup v2 calls it `inactive_file`, v1 `total_inactive_file`):
+/// memory usage minus it is what `docker stats` shows and cAdvisor calls the working set.
+pub(crate) fn inactive_file(s: &ContainerStatsResponse) -> u64 {
+    s.memory_stats
+        .as_ref()
+        .and_then(|m| m.stats.as_ref())
+        .and_then(|st| {
+            st.get("inactive_file")
+                .or_else(|| st.get("total_inactive_file"))
+                .copied()
+        })
+        .unwrap_or(0)
+}
+
+/// Bytes received and sent over all the container's interfaces.
+pub(crate) fn network_bytes(s: &ContainerStatsResponse) -> (u64, u64) {
+    let (mut rx, mut tx) = (0u64, 0u64);
+    for n in s.networks.iter().flat_map(|m| m.values()) {
+        rx = rx.saturating_add(n.rx_bytes.unwrap_or(0));
+        tx = tx.saturating_add(n.tx_bytes.unwrap_or(0));
+    }
+    (rx, tx)
+}
+
+/// Block bytes read and written; `None` when the engine reports no block I/O at all (an
+/// engine that reports it gives zero as zero).
+pub(crate) fn block_io_bytes(s: &ContainerStatsResponse) -> (Option<u64>, Option<u64>) {
+    let Some(io) = s
+        .blkio_stats
+        .as_ref()
+        .and_then(|b| b.io_service_bytes_recursive.as_ref())
+    else {
+        return (None, None);
+    };
+    let (mut read, mut write) = (0u64, 0u64);
+    for e in io {
+        let v = e.value.unwrap_or(0);
+        match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("read") => read = read.saturating_add(v),
+            Some("write") => write = write.saturating_add(v),
+            _ => {}
+        }
+    }
+    (Some(read), Some(write))
 }
 
 impl Engine {
