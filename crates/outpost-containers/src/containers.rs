@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, RemoveContainerOptions,
     RestartContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use serde::{Deserialize, Serialize};
@@ -64,10 +64,6 @@ pub struct ContainerRow {
     pub labels: BTreeMap<String, String>,
 }
 
-fn strip_slash(n: &str) -> String {
-    n.strip_prefix('/').unwrap_or(n).to_owned()
-}
-
 impl Engine {
     pub async fn list(
         &self,
@@ -86,31 +82,17 @@ impl Engine {
         }
         // Asking for a status other than running implies every container.
         let all = filter.all || !filter.status.is_empty();
-        let opts = ListContainersOptions {
-            all,
-            filters: (!filters.is_empty()).then_some(filters),
-            ..Default::default()
-        };
-        let rows = self
-            .call(
-                deadline,
-                |d| async move { d.list_containers(Some(opts)).await },
-            )
-            .await?;
+        let rows = self.list_summaries(all, &filters, deadline).await?;
         Ok(rows
             .into_iter()
             .map(|c| ContainerRow {
-                id: c.id.unwrap_or_default(),
-                name: c
-                    .names
-                    .and_then(|n| n.into_iter().next())
-                    .map(|n| strip_slash(&n))
-                    .unwrap_or_default(),
-                image: c.image.unwrap_or_default(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                status: c.status.unwrap_or_default(),
-                created: c.created.unwrap_or_default(),
-                labels: c.labels.unwrap_or_default().into_iter().collect(),
+                name: c.name(),
+                id: c.id,
+                image: c.image,
+                state: c.state,
+                status: c.status,
+                created: c.created,
+                labels: c.labels,
             })
             .collect())
     }

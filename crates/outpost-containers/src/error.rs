@@ -50,6 +50,17 @@ impl EngineError {
         }
     }
 
+    /// An engine's error answer: its HTTP status and its `message`.
+    pub(crate) fn from_status(status: u16, message: String) -> Self {
+        let message = bounded(message);
+        match status {
+            404 => EngineError::NotFound(message),
+            409 => EngineError::Conflict(message),
+            _ if is_port_conflict(&message) => EngineError::Conflict(message),
+            s => EngineError::engine(Some(s), message),
+        }
+    }
+
     /// Maps what bollard returned. Transport failures (no socket, refused, reset, a timeout
     /// inside bollard) are all `engine_unavailable`: to the operator they are one fact.
     pub(crate) fn from_bollard(socket: &str, e: bollard::errors::Error) -> Self {
@@ -58,15 +69,7 @@ impl EngineError {
             B::DockerResponseServerError {
                 status_code,
                 message,
-            } => {
-                let message = bounded(message);
-                match status_code {
-                    404 => EngineError::NotFound(message),
-                    409 => EngineError::Conflict(message),
-                    _ if is_port_conflict(&message) => EngineError::Conflict(message),
-                    s => EngineError::engine(Some(s), message),
-                }
-            }
+            } => EngineError::from_status(status_code, message),
             B::SocketNotFoundError(_) => EngineError::Unavailable {
                 socket: socket.to_owned(),
                 why: "no socket there".into(),

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod images;
+pub mod listing;
 pub mod logs;
 pub mod metrics;
 pub mod run_spec;

@@ -200,6 +200,26 @@ impl Agent {
         (status, r.json().await.unwrap())
     }
 
+    /// Runs a job to its end (the API's wait, up to 60 s, and the job's own timeout of 60 s)
+    /// and returns its record; the answer must be 200 (finished), whatever the job's state.
+    pub async fn run_job(&self, kind: &str, params: serde_json::Value) -> serde_json::Value {
+        let (status, j) = self
+            .submit(
+                serde_json::json!({"kind": kind, "params": params, "timeout_ms": 60000}),
+                Some(60.0),
+            )
+            .await;
+        assert_eq!(status, 200, "{kind}: {j}");
+        j
+    }
+
+    /// [`Agent::run_job`] for a job that must succeed; returns its output.
+    pub async fn run_ok(&self, kind: &str, params: serde_json::Value) -> serde_json::Value {
+        let j = self.run_job(kind, params).await;
+        assert_eq!(j["state"], "succeeded", "{kind}: {j}");
+        j["output"].clone()
+    }
+
     /// Submits a job that must be accepted (202); returns its id.
     pub async fn submit_accepted(&self, body: serde_json::Value) -> String {
         let (status, body) = self.submit(body, None).await;
@@ -320,6 +340,18 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
+        // A failing test shows what the agent said last: without it, a flake seen once in
+        // CI leaves nothing to read.
+        if std::thread::panicking() {
+            if let Ok(log) = self.log.lock() {
+                let tail = &log[log.len().saturating_sub(80)..];
+                eprintln!(
+                    "---- the agent's last {} log lines ----\n{}",
+                    tail.len(),
+                    tail.join("\n")
+                );
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

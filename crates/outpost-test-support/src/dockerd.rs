@@ -51,6 +51,17 @@ pub struct Dockerd {
 }
 
 impl Dockerd {
+    /// Options for an agent driving this engine: `containers.socket` set, and the disk guard
+    /// off. The guard reads free space on the engine's data root, a temporary directory on
+    /// the runner's disk: a CI runner whose disk is nearly full (1.7% free was seen) would
+    /// otherwise fail every pull in suites that test something else. The guard's own suite
+    /// (`issue15_container_disk_guard`) sets it explicitly.
+    pub fn agent_options(&self, data_dir: &Path) -> crate::agent::Options {
+        crate::agent::Options::new(data_dir)
+            .env("OUTPOST_CONTAINERS_SOCKET", &self.socket.to_string_lossy())
+            .env("OUTPOST_CONTAINERS_DISK_GUARD_PCT", "0")
+    }
+
     /// Starts dockerd and waits, up to 60 s, for `/_ping`.
     pub fn start() -> Dockerd {
         let bin = peer::binary("dockerd", INSTALL);

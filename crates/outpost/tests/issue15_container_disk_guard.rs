@@ -8,14 +8,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
-use common::{Agent, Options};
+use common::Agent;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 fn agent_with_guard(d: &Dockerd, data: &std::path::Path, pct: &str) -> Agent {
     Agent::start(
-        Options::new(data)
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(data)
             .env("OUTPOST_CONTAINERS_DISK_GUARD_PCT", pct),
     )
 }

@@ -14,23 +14,6 @@ use common::dockerd::Dockerd;
 use common::{wait_for, wait_until, Agent, Options};
 use serde_json::{json, Value};
 
-async fn job(a: &Agent, kind: &str, params: Value) -> Value {
-    let (st, j) = a
-        .submit(
-            json!({"kind": kind, "params": params, "timeout_ms": 60000}),
-            Some(60.0),
-        )
-        .await;
-    assert_eq!(st, 200, "{kind}: {j}");
-    j
-}
-
-async fn ok(a: &Agent, kind: &str, params: Value) -> Value {
-    let j = job(a, kind, params).await;
-    assert_eq!(j["state"], "succeeded", "{kind}: {j}");
-    j["output"].clone()
-}
-
 fn failed(j: &Value, code: &str) {
     assert_eq!(j["state"], "failed", "{j}");
     assert_eq!(j["error"]["code"], code, "{j}");
@@ -53,8 +36,8 @@ async fn no_socket_before_the_first_container_job(d: Dockerd) {
     let a = Agent::start(Options::new(&dir.path().join("data")).env("DOCKER_HOST", &d.host()));
     let pid = a.child.id();
     // Busy with other kinds, and asked what it serves: still no connection to the engine.
-    ok(&a, "echo", json!({"x": 1})).await;
-    let info = ok(&a, "agent.info", json!({})).await;
+    a.run_ok("echo", json!({"x": 1})).await;
+    let info = a.run_ok("agent.info", json!({})).await;
     assert!(
         info["kinds"].to_string().contains("container.list"),
         "{info}"
@@ -92,7 +75,7 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
         Options::new(&dir.path().join("data1"))
             .env("OUTPOST_CONTAINERS_SOCKET", nowhere.to_str().unwrap()),
     );
-    let j = job(&a, "container.list", json!({})).await;
+    let j = a.run_job("container.list", json!({})).await;
     failed(&j, "engine_unavailable");
     assert!(
         j["error"]["message"]
@@ -102,26 +85,24 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
         "{j}"
     );
     assert_eq!(a.healthz().await.status(), 200);
-    ok(&a, "echo", json!({})).await;
+    a.run_ok("echo", json!({})).await;
     drop(a);
 
     // Frozen (answers nothing): the call's deadline turns it into engine_unavailable.
     let mut d = Dockerd::start();
     let image = d.busybox();
     let a = Agent::start(
-        Options::new(&dir.path().join("data2"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(&dir.path().join("data2"))
             .env("OUTPOST_CONTAINERS_CALL_TIMEOUT_MS", "1500"),
     );
-    ok(
-        &a,
+    a.run_ok(
         "container.run",
         json!({"image": image, "name": "long", "command": ["sleep", "30"]}),
     )
     .await;
     d.freeze();
     let began = std::time::Instant::now();
-    let j = job(&a, "container.list", json!({})).await;
+    let j = a.run_job("container.list", json!({})).await;
     failed(&j, "engine_unavailable");
     assert!(
         j["error"]["message"]
@@ -136,7 +117,7 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
     );
     assert_eq!(a.healthz().await.status(), 200);
     d.thaw();
-    ok(&a, "container.list", json!({})).await;
+    a.run_ok("container.list", json!({})).await;
 
     // Killed in the middle of a followed log: the job fails engine_unavailable.
     let id = a
@@ -164,11 +145,11 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
     );
     // And every later call, quickly; the agent answers on.
     failed(
-        &job(&a, "container.list", json!({})).await,
+        &a.run_job("container.list", json!({})).await,
         "engine_unavailable",
     );
     assert_eq!(a.healthz().await.status(), 200);
-    ok(&a, "echo", json!({})).await;
+    a.run_ok("echo", json!({})).await;
 }
 
 #[tokio::test]
@@ -186,18 +167,15 @@ async fn issue15_podman_refusals_and_bad_input() {
 async fn refusals_and_bad_input(d: Dockerd) {
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(
-        Options::new(&dir.path().join("data"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()),
-    );
+    let a = Agent::start(d.agent_options(&dir.path().join("data")));
 
     // Privileged: refused by policy, nothing created.
-    let j = job(
-        &a,
-        "container.run",
-        json!({"image": image, "name": "priv", "privileged": true, "command": ["true"]}),
-    )
-    .await;
+    let j = a
+        .run_job(
+            "container.run",
+            json!({"image": image, "name": "priv", "privileged": true, "command": ["true"]}),
+        )
+        .await;
     failed(&j, "refused");
     assert!(
         j["error"]["message"]
@@ -256,12 +234,12 @@ async fn refusals_and_bad_input(d: Dockerd) {
     assert!(body.to_string().contains("params.path"), "{body}");
 
     // A nonexistent image: not_found, saying how to get it.
-    let j = job(
-        &a,
-        "container.run",
-        json!({"image": "nothing-here:1", "command": ["true"]}),
-    )
-    .await;
+    let j = a
+        .run_job(
+            "container.run",
+            json!({"image": "nothing-here:1", "command": ["true"]}),
+        )
+        .await;
     failed(&j, "not_found");
     let m = j["error"]["message"].as_str().unwrap();
     assert!(
@@ -273,13 +251,13 @@ async fn refusals_and_bad_input(d: Dockerd) {
     // anything is created.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let j = job(
-        &a,
-        "container.run",
-        json!({"image": image, "name": "hostnet", "network_mode": "host",
+    let j = a
+        .run_job(
+            "container.run",
+            json!({"image": image, "name": "hostnet", "network_mode": "host",
                "ports": [{"container_port": port}], "command": ["sleep", "5"]}),
-    )
-    .await;
+        )
+        .await;
     failed(&j, "conflict");
     assert!(
         j["error"]["message"]
@@ -291,22 +269,23 @@ async fn refusals_and_bad_input(d: Dockerd) {
     assert_eq!(d.docker(&["ps", "-aq"]), "");
     drop(taken);
     // Free again: it runs, on the host's network.
-    ok(
-        &a,
+    a.run_ok(
         "container.run",
         json!({"image": image, "name": "hostnet", "network_mode": "host",
                "ports": [{"container_port": port}], "command": ["sleep", "5"]}),
     )
     .await;
-    let insp = ok(&a, "container.inspect", json!({"id": "hostnet"})).await;
+    let insp = a
+        .run_ok("container.inspect", json!({"id": "hostnet"}))
+        .await;
     assert_eq!(insp["HostConfig"]["NetworkMode"], "host");
     // A name in use: conflict.
-    let j = job(
-        &a,
-        "container.run",
-        json!({"image": image, "name": "hostnet", "command": ["true"]}),
-    )
-    .await;
+    let j = a
+        .run_job(
+            "container.run",
+            json!({"image": image, "name": "hostnet", "command": ["true"]}),
+        )
+        .await;
     failed(&j, "conflict");
     assert_eq!(a.healthz().await.status(), 200);
     drop(a);
@@ -315,12 +294,11 @@ async fn refusals_and_bad_input(d: Dockerd) {
     // test machine is itself a container without the capabilities a privileged container
     // takes, so runc cannot start one here.)
     let a = Agent::start(
-        Options::new(&dir.path().join("data2"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(&dir.path().join("data2"))
             .env("OUTPOST_CONTAINERS_ALLOW_PRIVILEGED", "true"),
     );
-    ok(&a, "container.run", json!({"image": image, "name": "priv", "privileged": true, "command": ["sleep", "5"], "start": false})).await;
-    let insp = ok(&a, "container.inspect", json!({"id": "priv"})).await;
+    a.run_ok("container.run", json!({"image": image, "name": "priv", "privileged": true, "command": ["sleep", "5"], "start": false})).await;
+    let insp = a.run_ok("container.inspect", json!({"id": "priv"})).await;
     assert_eq!(insp["HostConfig"]["Privileged"], true);
 }
 
@@ -355,22 +333,18 @@ async fn container_exec_allowlist(d: Dockerd) {
     let dir = tempfile::tempdir().unwrap();
 
     // Exec off: refused, whatever the command.
-    let a = Agent::start(
-        Options::new(&dir.path().join("off"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()),
-    );
-    ok(
-        &a,
+    let a = Agent::start(d.agent_options(&dir.path().join("off")));
+    a.run_ok(
         "container.run",
         json!({"image": image, "name": "box", "command": ["sleep", "1000"]}),
     )
     .await;
-    let j = job(
-        &a,
-        "container.exec",
-        json!({"id": "box", "command": "greet", "params": {"word": "x"}}),
-    )
-    .await;
+    let j = a
+        .run_job(
+            "container.exec",
+            json!({"id": "box", "command": "greet", "params": {"word": "x"}}),
+        )
+        .await;
     failed(&j, "refused");
     drop(a);
 
@@ -378,18 +352,17 @@ async fn container_exec_allowlist(d: Dockerd) {
     std::fs::write(&config, EXEC_CONFIG).unwrap();
     let data = dir.path().join("on");
     let a = Agent::start(
-        Options::new(&data)
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(&data)
             .arg("--config")
             .arg(config.to_str().unwrap()),
     );
     // Allowed: runs inside the container, output capped by the command's cap.
-    let out = ok(
-        &a,
-        "container.exec",
-        json!({"id": "box", "command": "greet", "params": {"word": "world"}}),
-    )
-    .await;
+    let out = a
+        .run_ok(
+            "container.exec",
+            json!({"id": "box", "command": "greet", "params": {"word": "world"}}),
+        )
+        .await;
     assert_eq!(out["exit_code"], 0, "{out}");
     assert_eq!(out["stdout"]["text"], "hello wo", "{out}");
     assert_eq!(out["stdout"]["total_bytes"], 12, "{out}");
@@ -409,7 +382,7 @@ async fn container_exec_allowlist(d: Dockerd) {
             "pattern_mismatch",
         ),
     ] {
-        let j = job(&a, "container.exec", params).await;
+        let j = a.run_job("container.exec", params).await;
         failed(&j, "refused");
         assert!(
             j["error"]["message"].as_str().unwrap().contains(why),
@@ -418,8 +391,7 @@ async fn container_exec_allowlist(d: Dockerd) {
     }
     // A container that is not there: allowed by the allowlist, failed by the engine.
     failed(
-        &job(
-            &a,
+        &a.run_job(
             "container.exec",
             json!({"id": "nobox", "command": "greet", "params": {"word": "x"}}),
         )
@@ -477,13 +449,10 @@ async fn issue15_container_env_never_reaches_the_debug_log() {
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(
-        Options::new(&dir.path().join("data"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(&dir.path().join("data"))
             .env("LOG_LEVEL", "debug"),
     );
-    ok(
-        &a,
-        "container.run",
+    a.run_ok("container.run",
         json!({"image": image, "env": {"DB_PASSWORD": "s3cret-in-env"}, "command": ["true"], "start": false}),
     )
     .await;

@@ -7,11 +7,11 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::dockerd::Dockerd;
-use common::{metric, Agent, Options};
+use common::{metric, Agent};
 use serde_json::json;
 
 fn agent_on(d: &Dockerd, data: &std::path::Path, env: &[(&str, &str)]) -> Agent {
-    let mut o = Options::new(data).env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap());
+    let mut o = d.agent_options(data);
     for (k, v) in env {
         o = o.env(k, v);
     }

@@ -9,35 +9,17 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
-use common::{wait_for, Agent, Options};
+use common::{wait_for, Agent};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 /// An agent whose engine is `d` (through `containers.socket`).
 fn agent_on(d: &Dockerd, data: &std::path::Path) -> Agent {
-    Agent::start(Options::new(data).env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()))
-}
-
-/// Runs a job and returns its record once finished (within 60 s).
-async fn job(a: &Agent, kind: &str, params: Value) -> Value {
-    let (st, j) = a
-        .submit(
-            json!({"kind": kind, "params": params, "timeout_ms": 60000}),
-            Some(60.0),
-        )
-        .await;
-    assert_eq!(st, 200, "{kind}: {j}");
-    j
-}
-
-async fn ok(a: &Agent, kind: &str, params: Value) -> Value {
-    let j = job(a, kind, params).await;
-    assert_eq!(j["state"], "succeeded", "{kind}: {j}");
-    j["output"].clone()
+    Agent::start(d.agent_options(data))
 }
 
 async fn state_of(a: &Agent, name: &str) -> String {
-    let out = ok(a, "container.inspect", json!({"id": name})).await;
+    let out = a.run_ok("container.inspect", json!({"id": name})).await;
     out["State"]["Status"]
         .as_str()
         .unwrap_or_default()
@@ -64,12 +46,12 @@ async fn every_kind(d: &Dockerd) {
     d.docker(&["rmi", image]);
     let a = agent_on(d, &dir.path().join("data"));
 
-    let loaded = ok(&a, "image.load", json!({"path": tar})).await;
+    let loaded = a.run_ok("image.load", json!({"path": tar})).await;
     assert!(
         loaded["loaded"].to_string().contains("busybox:local"),
         "{loaded}"
     );
-    let images = ok(&a, "image.list", json!({})).await;
+    let images = a.run_ok("image.list", json!({})).await;
     assert!(
         images
             .as_array()
@@ -80,9 +62,7 @@ async fn every_kind(d: &Dockerd) {
     );
 
     // run: command, env, labels, a tmpfs mount, limits; started by default.
-    let run = ok(
-        &a,
-        "container.run",
+    let run = a.run_ok("container.run",
         json!({
             "image": image, "name": "web",
             "command": ["sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; exec sleep 1000"],
@@ -97,16 +77,16 @@ async fn every_kind(d: &Dockerd) {
     let id = run["id"].as_str().unwrap().to_owned();
     assert_eq!(run["started"], true);
     // A second container, created but not started.
-    let idle = ok(
-        &a,
-        "container.run",
-        json!({"image": image, "name": "idle", "command": ["true"], "start": false}),
-    )
-    .await;
+    let idle = a
+        .run_ok(
+            "container.run",
+            json!({"image": image, "name": "idle", "command": ["true"], "start": false}),
+        )
+        .await;
     assert_eq!(idle["started"], false);
 
     // inspect: what run asked for is what the engine has.
-    let insp = ok(&a, "container.inspect", json!({"id": "web"})).await;
+    let insp = a.run_ok("container.inspect", json!({"id": "web"})).await;
     assert_eq!(insp["Id"], id.as_str());
     assert!(
         insp["Config"]["Env"].to_string().contains("GREETING=hi"),
@@ -129,31 +109,33 @@ async fn every_kind(d: &Dockerd) {
         n.sort();
         n
     };
-    assert_eq!(names(&ok(&a, "container.list", json!({})).await), ["web"]);
+    assert_eq!(names(&a.run_ok("container.list", json!({})).await), ["web"]);
     assert_eq!(
-        names(&ok(&a, "container.list", json!({"all": true})).await),
+        names(&a.run_ok("container.list", json!({"all": true})).await),
         ["idle", "web"]
     );
     assert_eq!(
         names(
-            &ok(
-                &a,
-                "container.list",
-                json!({"label": ["outpost.test=issue15"]})
-            )
-            .await
+            &a.run_ok("container.list", json!({"label": ["outpost.test=issue15"]}))
+                .await
         ),
         ["web"]
     );
     assert_eq!(
-        names(&ok(&a, "container.list", json!({"name": ["idl"], "all": true})).await),
+        names(
+            &a.run_ok("container.list", json!({"name": ["idl"], "all": true}))
+                .await
+        ),
         ["idle"]
     );
     assert_eq!(
-        names(&ok(&a, "container.list", json!({"status": ["created"]})).await),
+        names(
+            &a.run_ok("container.list", json!({"status": ["created"]}))
+                .await
+        ),
         ["idle"]
     );
-    let row = ok(&a, "container.list", json!({"name": ["web"]})).await[0].clone();
+    let row = a.run_ok("container.list", json!({"name": ["web"]})).await[0].clone();
     assert_eq!(row["id"], id.as_str());
     // Podman names it fully (docker.io/library/busybox:local).
     assert!(row["image"].as_str().unwrap().ends_with(image), "{row}");
@@ -164,7 +146,7 @@ async fn every_kind(d: &Dockerd) {
         "the container's six lines",
         Duration::from_secs(20),
         || async {
-            ok(&a, "container.logs", json!({"id": "web"})).await["lines"]
+            a.run_ok("container.logs", json!({"id": "web"})).await["lines"]
                 .as_array()
                 .unwrap()
                 .len()
@@ -172,7 +154,7 @@ async fn every_kind(d: &Dockerd) {
         },
     )
     .await;
-    let all = ok(&a, "container.logs", json!({"id": "web"})).await;
+    let all = a.run_ok("container.logs", json!({"id": "web"})).await;
     let lines = all["lines"].as_array().unwrap();
     // In order within a stream (the engine does not order lines across streams).
     let stdout: Vec<&Value> = lines.iter().filter(|l| l["stream"] == "stdout").collect();
@@ -183,12 +165,12 @@ async fn every_kind(d: &Dockerd) {
         lines.contains(&json!({"stream": "stderr", "line": "oops"})),
         "{all}"
     );
-    let tail = ok(
-        &a,
-        "container.logs",
-        json!({"id": "web", "tail": 2, "timestamps": true}),
-    )
-    .await;
+    let tail = a
+        .run_ok(
+            "container.logs",
+            json!({"id": "web", "tail": 2, "timestamps": true}),
+        )
+        .await;
     let tail = tail["lines"].as_array().unwrap();
     assert_eq!(tail.len(), 2, "{tail:?}");
     assert!(
@@ -196,16 +178,16 @@ async fn every_kind(d: &Dockerd) {
             .all(|l| l["ts"].as_str().is_some_and(|t| t.contains('T'))),
         "{tail:?}"
     );
-    let future = ok(
-        &a,
-        "container.logs",
-        json!({"id": "web", "since": 2147483000i64}),
-    )
-    .await;
+    let future = a
+        .run_ok(
+            "container.logs",
+            json!({"id": "web", "since": 2147483000i64}),
+        )
+        .await;
     assert_eq!(future["lines"], json!([]), "nothing logged after 2038");
 
     // stats: one sample with every figure present.
-    let st = ok(&a, "container.stats", json!({"id": "web"})).await;
+    let st = a.run_ok("container.stats", json!({"id": "web"})).await;
     for k in [
         "cpu_percent",
         "memory_usage_bytes",
@@ -224,72 +206,63 @@ async fn every_kind(d: &Dockerd) {
     // stop (busybox sleep as PID 1 ignores SIGTERM: the timeout is what stops it), start,
     // restart, remove.
     let began = Instant::now();
-    ok(
-        &a,
-        "container.stop",
-        json!({"id": "web", "timeout_secs": 1}),
-    )
-    .await;
+    a.run_ok("container.stop", json!({"id": "web", "timeout_secs": 1}))
+        .await;
     assert!(began.elapsed() < Duration::from_secs(20));
     assert_eq!(state_of(&a, "web").await, "exited");
-    ok(&a, "container.start", json!({"id": "web"})).await;
+    a.run_ok("container.start", json!({"id": "web"})).await;
     assert_eq!(state_of(&a, "web").await, "running");
     let before =
-        ok(&a, "container.inspect", json!({"id": "web"})).await["State"]["StartedAt"].clone();
-    ok(
-        &a,
-        "container.restart",
-        json!({"id": "web", "timeout_secs": 0}),
-    )
-    .await;
-    let after = ok(&a, "container.inspect", json!({"id": "web"})).await;
+        a.run_ok("container.inspect", json!({"id": "web"})).await["State"]["StartedAt"].clone();
+    a.run_ok("container.restart", json!({"id": "web", "timeout_secs": 0}))
+        .await;
+    let after = a.run_ok("container.inspect", json!({"id": "web"})).await;
     assert_eq!(after["State"]["Status"], "running");
     assert_ne!(after["State"]["StartedAt"], before, "restarted");
     // Removing a running container needs force.
-    let refused = job(&a, "container.remove", json!({"id": "web"})).await;
+    let refused = a.run_job("container.remove", json!({"id": "web"})).await;
     assert_eq!(refused["state"], "failed");
     assert_eq!(refused["error"]["code"], "conflict", "{refused}");
-    ok(
-        &a,
+    a.run_ok(
         "container.remove",
         json!({"id": "web", "force": true, "volumes": true}),
     )
     .await;
-    ok(&a, "container.remove", json!({"id": "idle"})).await;
+    a.run_ok("container.remove", json!({"id": "idle"})).await;
     assert_eq!(
-        names(&ok(&a, "container.list", json!({"all": true})).await),
+        names(&a.run_ok("container.list", json!({"all": true})).await),
         Vec::<String>::new()
     );
-    let gone = job(&a, "container.inspect", json!({"id": "web"})).await;
+    let gone = a.run_job("container.inspect", json!({"id": "web"})).await;
     assert_eq!(gone["error"]["code"], "not_found", "{gone}");
 
     // images: an untagged copy is what prune takes; remove takes the tag.
     let dangling = d.docker(&["import", common::dockerd::busybox_tar().to_str().unwrap()]);
-    let pruned = ok(&a, "image.prune", json!({})).await;
+    let pruned = a.run_ok("image.prune", json!({})).await;
     assert!(
         pruned["deleted"]
             .to_string()
             .contains(dangling.rsplit("sha256:").next().unwrap()), // Podman says "sha256:X: sha256:X".
         "{pruned} should delete {dangling}"
     );
-    let removed = ok(&a, "image.remove", json!({"image": image})).await;
+    let removed = a.run_ok("image.remove", json!({"image": image})).await;
     assert!(
         removed["untagged"].to_string().contains("busybox:local"),
         "{removed}"
     );
-    let gone = job(&a, "image.remove", json!({"image": image})).await;
+    let gone = a.run_job("image.remove", json!({"image": image})).await;
     assert_eq!(gone["error"]["code"], "not_found", "{gone}");
 
     // pull: there is no registry here; a pull from a registry that does not answer is a
     // clear error from the engine, and the agent goes on.
     let port = outpost_test_support::ports::free_tcp_port();
-    let pull = job(
-        &a,
-        "image.pull",
-        json!({"image": format!("127.0.0.1:{port}/nothing:1"),
+    let pull = a
+        .run_job(
+            "image.pull",
+            json!({"image": format!("127.0.0.1:{port}/nothing:1"),
                "auth": {"username": "u", "password": "hunter2-secret"}}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(pull["state"], "failed", "{pull}");
     assert_eq!(pull["error"]["code"], "engine_error", "{pull}");
     assert!(
@@ -324,14 +297,11 @@ async fn logs_follow_streams_paced_events_and_stops_at_deadline_or_cancel(d: Doc
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(
-        Options::new(&dir.path().join("data"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
+        d.agent_options(&dir.path().join("data"))
             .env("OUTPOST_CONTAINERS_LOGS_MAX_LINES_PER_SEC", "10"),
     );
     // About 50 lines a second, for ever.
-    ok(
-        &a,
-        "container.run",
+    a.run_ok("container.run",
         json!({"image": image, "name": "ticker",
                "command": ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick$i; sleep 0.02; done"]}),
     )
@@ -478,16 +448,10 @@ async fn image_pull_from_a_local_registry_sends_progress_events(
     let dir = tempfile::tempdir().unwrap();
     // The disk guard off: its default (10% free) is above what some machines this suite
     // runs on have, and it has its own suite (issue15_container_disk_guard).
-    let a = Agent::start(
-        Options::new(&dir.path().join("data"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap())
-            .env("OUTPOST_CONTAINERS_DISK_GUARD_PCT", "0"),
-    );
+    let a = Agent::start(d.agent_options(&dir.path().join("data")));
     let mut ws = a.events(0).await;
 
-    let j = job(
-        &a,
-        "image.pull",
+    let j = a.run_job("image.pull",
         json!({"image": remote, "auth": {"username": "u", "password": "s3cret-pw", "server": reg.addr}}),
     )
     .await;
@@ -500,7 +464,7 @@ async fn image_pull_from_a_local_registry_sends_progress_events(
     let stored = a.job(j["id"].as_str().unwrap()).await;
     assert!(!stored.to_string().contains("s3cret-pw"), "{stored}");
     assert!(!a.log_text().contains("s3cret-pw"));
-    let images = ok(&a, "image.list", json!({})).await;
+    let images = a.run_ok("image.list", json!({})).await;
     assert!(images.to_string().contains(&remote), "{images}");
 
     let job_id = j["id"].as_str().unwrap().to_owned();
@@ -521,11 +485,11 @@ async fn image_pull_from_a_local_registry_sends_progress_events(
     assert!(!progress.to_string().contains("s3cret-pw"));
 
     // Pulled and runnable.
-    let run = ok(
-        &a,
-        "container.run",
-        json!({"image": remote, "command": ["echo", "pulled"]}),
-    )
-    .await;
+    let run = a
+        .run_ok(
+            "container.run",
+            json!({"image": remote, "command": ["echo", "pulled"]}),
+        )
+        .await;
     assert!(run["id"].is_string());
 }

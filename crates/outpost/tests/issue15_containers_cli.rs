@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::dockerd::Dockerd;
-use common::{Agent, Options, BIN};
+use common::{Agent, BIN};
 
 /// `outpost containers --api URL --token T ARGS...`: exit code, stdout, stderr.
 fn cli(a: &Agent, args: &[&str]) -> (i32, String, String) {
@@ -42,10 +42,7 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
     ]);
     d.docker(&["run", "--name", "cli-done", image, "true"]);
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(
-        Options::new(&dir.path().join("data"))
-            .env("OUTPOST_CONTAINERS_SOCKET", d.socket.to_str().unwrap()),
-    );
+    let a = Agent::start(d.agent_options(&dir.path().join("data")));
 
     // ps: the running one, in a table; --all adds the exited one.
     let (code, out, err) = cli(&a, &["ps"]);

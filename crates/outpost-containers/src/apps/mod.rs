@@ -10,11 +10,13 @@
 //! - `order`: start order from `depends_on`; `plan`: the actions from desired apps and
 //!   actual containers; `backoff`: crash-loop backoff and the `app.crash_loop` decision.
 //! - `reconcile`: the event-driven loop that keeps an `AppEngine` at the declared apps;
-//!   `on_engine`: that trait over the real engine (label-filtered list and `/events`).
+//!   `on_engine`: that trait over the real engine (label-filtered list and `/events`);
+//!   `cursor`: where each `/events` subscription resumes, so no event falls in a gap.
 
 pub mod backoff;
 pub mod compose;
 pub mod convert;
+pub mod cursor;
 pub mod emit;
 pub mod error;
 mod fields;

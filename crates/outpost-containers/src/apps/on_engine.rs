@@ -7,9 +7,10 @@
 //! binary turns them into `container.*` outbox events without a second subscription.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{EventsOptions, ListContainersOptions};
+use bollard::query_parameters::EventsOptions;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -19,6 +20,7 @@ use crate::error::EngineError;
 use crate::run_spec::RunSpec;
 
 use super::convert::APP_LABEL;
+use super::cursor::EventCursor;
 use super::plan::{ActualContainer, ContainerState, Health};
 use super::reconcile::{AppEngine, EngineEvent, EngineEventKind};
 
@@ -30,11 +32,24 @@ const STOP_GRACE_SECS: u32 = 10;
 pub struct OnEngine {
     engine: Engine,
     tap: Option<mpsc::Sender<EngineEvent>>,
+    /// Set by the first subscription (before the reconciler's first pass), moved by every
+    /// event given out: where the next subscription's replay starts.
+    cursor: Arc<Mutex<Option<EventCursor>>>,
 }
 
 impl OnEngine {
     pub fn new(engine: Engine, tap: Option<mpsc::Sender<EngineEvent>>) -> Self {
-        OnEngine { engine, tap }
+        OnEngine {
+            engine,
+            tap,
+            cursor: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The replay mark for a new subscription: the cursor, set to now on the first.
+    fn since(&self) -> String {
+        let mut c = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        c.get_or_insert_with(EventCursor::now).since()
     }
 
     fn deadline(&self) -> Instant {
@@ -113,35 +128,23 @@ impl AppEngine for OnEngine {
     async fn list_managed(&self) -> Result<Vec<ActualContainer>, EngineError> {
         let mut filters = HashMap::new();
         filters.insert("label".to_owned(), vec![APP_LABEL.to_owned()]);
-        let opts = ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        };
         let rows = self
             .engine
-            .call(self.deadline(), |d| async move {
-                d.list_containers(Some(opts)).await
-            })
+            .list_summaries(true, &filters, self.deadline())
             .await?;
         Ok(rows
             .into_iter()
             .map(|c| {
-                let status = c.status.unwrap_or_default();
-                let state = parse_state(&c.state.map(|s| s.to_string()).unwrap_or_default());
+                let state = parse_state(&c.state);
                 ActualContainer {
-                    id: c.id.unwrap_or_default(),
-                    name: c
-                        .names
-                        .and_then(|n| n.into_iter().next())
-                        .map(|n| n.trim_start_matches('/').to_owned())
-                        .unwrap_or_default(),
-                    labels: c.labels.unwrap_or_default().into_iter().collect(),
+                    name: c.name(),
+                    id: c.id,
+                    labels: c.labels,
                     state,
                     exit_code: (state == ContainerState::Exited)
-                        .then(|| exit_code_from_status(&status))
+                        .then(|| exit_code_from_status(&c.status))
                         .flatten(),
-                    health: health_from_status(&status),
+                    health: health_from_status(&c.status),
                 }
             })
             .collect())
@@ -168,6 +171,10 @@ impl AppEngine for OnEngine {
         let engine = self.engine.clone();
         let tap = self.tap.clone();
         let deadline = self.deadline();
+        // Taken now, not when the stream is first polled: the caller subscribes before its
+        // first pass, and whatever that pass causes is replayed (`cursor`).
+        let since = self.since();
+        let cursor = self.cursor.clone();
         let connect = async move {
             let docker = match engine.client_by(deadline).await {
                 Ok(d) => d,
@@ -182,20 +189,30 @@ impl AppEngine for OnEngine {
             filters.insert("type".to_owned(), vec!["container".to_owned()]);
             let opts = EventsOptions {
                 filters: Some(filters),
+                since: Some(since),
                 ..Default::default()
             };
             docker
                 .events(Some(opts))
                 // An error ends the stream: the reconciler subscribes again and catches up.
                 .take_while(|m| std::future::ready(m.is_ok()))
-                .filter_map(|m| {
+                .filter_map(move |m| {
                     std::future::ready(m.ok().and_then(|m| {
                         let actor = m.actor?;
                         let attributes = actor.attributes.unwrap_or_default();
                         if !attributes.contains_key(APP_LABEL) {
                             return None;
                         }
-                        map_event(m.action.as_deref()?, actor.id?, attributes)
+                        let (action, id) = (m.action?, actor.id?);
+                        let mut c = cursor.lock().unwrap_or_else(|p| p.into_inner());
+                        let fresh =
+                            c.get_or_insert_with(EventCursor::now)
+                                .admit(m.time_nano, &id, &action);
+                        drop(c);
+                        if !fresh {
+                            return None;
+                        }
+                        map_event(&action, id, attributes)
                     }))
                 })
                 .boxed()
