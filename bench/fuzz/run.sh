@@ -52,6 +52,7 @@ ALL=(
   crates/outpost/fuzz:schedule_spec
   crates/outpost-checks/fuzz:plugin_output
   crates/outpost-containers/fuzz:compose_parse
+  crates/outpost-containers/fuzz:container_listing
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -92,6 +93,9 @@ stages() {
       'parse=outpost_checks::plugin::parse_output' \
       'perfdata=outpost_checks::perfdata::parse_item' \
       'format=outpost_checks::perfdata::Perfdata as core::fmt::Display' ;;
+    container_listing) printf '%s\n' \
+      'parse=outpost_containers::listing::parse' \
+      'row=outpost_containers::listing::Summary::name' ;;
     compose_parse) printf '%s\n' \
       'yaml=outpost_containers::apps::yaml::parse' \
       'service=outpost_containers::apps::compose::service' \

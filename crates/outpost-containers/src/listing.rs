@@ -16,7 +16,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::{bounded, EngineError};
@@ -25,7 +25,7 @@ use crate::error::{bounded, EngineError};
 const BODY_MAX: usize = 64 << 20;
 
 /// One row of the listing, as tolerant as the engines are varied.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Summary {
     #[serde(rename = "Id")]
@@ -53,6 +53,12 @@ impl Summary {
         let n = self.names.first().map(String::as_str).unwrap_or_default();
         n.strip_prefix('/').unwrap_or(n).to_owned()
     }
+}
+
+/// The engine's listing body: rows of any state word; fields of other types than ours, or
+/// anything that is not a JSON array of objects, is an error (never a panic).
+pub fn parse(body: &[u8]) -> Result<Vec<Summary>, serde_json::Error> {
+    serde_json::from_slice(body)
 }
 
 /// Podman writes `"Labels": null` for a container without any.
@@ -95,7 +101,7 @@ impl Engine {
                     .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
                 return Err(EngineError::from_status(status, message));
             }
-            serde_json::from_slice(&body).map_err(|e| {
+            parse(&body).map_err(|e| {
                 EngineError::engine(None, bounded(format!("the container listing: {e}")))
             })
         })

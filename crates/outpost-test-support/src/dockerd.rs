@@ -194,6 +194,17 @@ impl Dockerd {
             .unwrap()
     }
 
+    /// Runs `container`'s health check once on Podman, as the systemd timer Podman relies on
+    /// would (without systemd, as here, Podman runs no health checks at all: podman PR
+    /// 16749); Docker runs its own, so this does nothing there.
+    pub fn run_health_check(&self, container: &str) {
+        if self.kind == Kind::Podman {
+            let _ = Command::new(peer::binary("podman", INSTALL))
+                .args(["--url", &self.host(), "healthcheck", "run", container])
+                .output();
+        }
+    }
+
     /// Imports `busybox:local` into this engine (the rootfs tar is built once per process).
     pub fn busybox(&self) -> &'static str {
         let tar = busybox_tar();
@@ -218,14 +229,32 @@ impl Dockerd {
             .unwrap();
     }
 
+    /// Stops only the engine's service (SIGTERM, wait up to 60 s), as an operator's
+    /// `systemctl stop` would, its socket going with it; whatever it leaves running (Podman's
+    /// containers under conmon) is killed on drop.
+    pub fn stop_engine(&mut self) {
+        // A frozen engine cannot hear SIGTERM.
+        self.resume();
+        if let Some(mut p) = self.process.take() {
+            p.terminate(Duration::from_secs(60));
+        }
+    }
+
+    /// SIGCONT, whatever the engine's state (never panics: it runs on drop).
+    fn resume(&self) {
+        if let Some(pid) = self
+            .pid()
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        }
+    }
+
     /// Stops the engine as an operator would (SIGTERM, wait up to 60 s): its socket goes.
     pub fn stop(&mut self) {
-        if let Some(mut p) = self.process.take() {
-            // A frozen engine cannot hear SIGTERM.
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_raw(p.id() as i32).unwrap(),
-                rustix::process::Signal::CONT,
-            );
+        if self.process.is_some() {
+            // A frozen engine cannot answer the removal below.
+            self.resume();
             // Podman leaves containers running (under conmon) when its service stops, and
             // an orphaned container process would outlive the test: remove them first.
             if self.kind == Kind::Podman && ping(&self.socket) {
@@ -238,7 +267,7 @@ impl Dockerd {
                     let _ = self.docker_output(&args);
                 }
             }
-            p.terminate(Duration::from_secs(60));
+            self.stop_engine();
         }
         self.kill_leftovers();
         self.unmount_leftovers();

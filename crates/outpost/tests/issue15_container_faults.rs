@@ -88,8 +88,19 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
     a.run_ok("echo", json!({})).await;
     drop(a);
 
+    frozen_then_stopped_mid_job(Dockerd::start()).await;
+}
+
+/// Podman's service frozen, then stopped under a followed log. Its containers outlive the
+/// service (they run under conmon): the job fails on the engine, not on its container.
+#[tokio::test]
+async fn issue15_podman_frozen_or_stopped_mid_job_is_engine_unavailable_and_the_agent_serves_on() {
+    frozen_then_stopped_mid_job(Dockerd::podman()).await;
+}
+
+async fn frozen_then_stopped_mid_job(mut d: Dockerd) {
+    let dir = tempfile::tempdir().unwrap();
     // Frozen (answers nothing): the call's deadline turns it into engine_unavailable.
-    let mut d = Dockerd::start();
     let image = d.busybox();
     let a = Agent::start(
         d.agent_options(&dir.path().join("data2"))
@@ -129,7 +140,7 @@ async fn issue15_engine_absent_frozen_or_killed_mid_job_is_engine_unavailable_an
         a.job(&id).await["state"] == "running"
     })
     .await;
-    d.stop();
+    d.stop_engine();
     wait_for("the follow to end", Duration::from_secs(30), || async {
         a.job(&id).await["state"] == "failed"
     })
@@ -445,7 +456,15 @@ async fn container_exec_allowlist(d: Dockerd) {
 /// live. The agent holds bollard at info.
 #[tokio::test]
 async fn issue15_container_env_never_reaches_the_debug_log() {
-    let d = Dockerd::start();
+    env_never_in_debug_log(Dockerd::start()).await;
+}
+
+#[tokio::test]
+async fn issue15_podman_container_env_never_reaches_the_debug_log() {
+    env_never_in_debug_log(Dockerd::podman()).await;
+}
+
+async fn env_never_in_debug_log(d: Dockerd) {
     let image = d.busybox();
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(

@@ -57,6 +57,22 @@ impl OnEngine {
     }
 }
 
+impl OnEngine {
+    /// The container's health as its inspect reports it (`None`: no health check, or the
+    /// engine did not answer in time).
+    async fn health_of(&self, id: &str) -> Option<Health> {
+        let c = self.engine.inspect(id, self.deadline()).await.ok()?;
+        let status = c.state?.health?.status?;
+        use bollard::models::HealthStatusEnum as S;
+        match status {
+            S::HEALTHY => Some(Health::Healthy),
+            S::UNHEALTHY => Some(Health::Unhealthy),
+            S::STARTING => Some(Health::Starting),
+            _ => None,
+        }
+    }
+}
+
 /// `running` and the like, as the list call writes them.
 fn parse_state(s: &str) -> ContainerState {
     match s {
@@ -212,16 +228,27 @@ impl AppEngine for OnEngine {
                         if !fresh {
                             return None;
                         }
-                        map_event(&action, id, attributes)
+                        let bare_health = action == "health_status";
+                        map_event(&action, id, attributes).map(|ev| (ev, bare_health))
                     }))
                 })
                 .boxed()
         };
+        let inspector = self.clone();
         stream::once(connect)
             .flatten()
-            .then(move |ev| {
+            .then(move |(mut ev, bare_health)| {
                 let tap = tap.clone();
+                let inspector = inspector.clone();
                 async move {
+                    // Podman's `health_status` carries the status in a field of its own,
+                    // outside Docker's event schema (and so outside bollard's type): the
+                    // container's inspect says it instead.
+                    if bare_health {
+                        if let Some(h) = inspector.health_of(&ev.id).await {
+                            ev.kind = EngineEventKind::Health(h);
+                        }
+                    }
                     if let Some(tap) = tap {
                         // Never hold the reconciler up for the outbox: a full tap drops.
                         let _ = tap.try_send(ev.clone());
