@@ -1,6 +1,5 @@
-//! Issue 15 §6: `outpost containers ps|logs` through the agent's local API, against a real
-//! dockerd of the test's own. (`apps` and `apply` submit `app.list` / `app.apply`, whose
-//! executors land with the apps wiring; their tests come with it.)
+//! Issue 15 §6: `outpost containers ps|logs|apps|apply` through the agent's local API,
+//! against a real dockerd of the test's own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -118,4 +117,64 @@ async fn issue15_containers_ps_and_logs_through_the_local_api() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test]
+async fn issue15_containers_apply_and_apps_through_the_local_api() {
+    let d = Dockerd::start();
+    d.busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(d.agent_options(&dir.path().join("data")));
+    // No app yet: the header alone.
+    let (code, out, err) = cli(&a, &["apps"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("APP"), "{out}");
+
+    // apply FILE: the app is named after the file; the answer comes once it runs.
+    let file = dir.path().join("shop.yaml");
+    std::fs::write(
+        &file,
+        "services:\n  web:\n    image: busybox:local\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 1; done\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(&a, &["apply", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let web = out
+        .lines()
+        .find(|l| l.starts_with("shop") && l.contains("web"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(web.contains("running"), "{web}");
+    assert!(
+        d.docker(&["ps", "--format", "{{.Names}}"])
+            .lines()
+            .any(|n| n == "outpost-shop.web"),
+        "the container runs"
+    );
+    // apps: one line per service, its state and restarts.
+    let (code, out, err) = cli(&a, &["apps"]);
+    assert_eq!(code, 0, "{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("shop"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split_whitespace()
+        .collect();
+    assert_eq!(row, ["shop", "web", "running", "running", "0"], "{out}");
+    // --json: app.status's rows as the agent gives them.
+    let (code, out, _) = cli(&a, &["--json", "apps"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v[0]["service"], "web", "{v}");
+
+    // A bad Compose file: the agent's error names the line; exit 2.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "services:\n  s:\n    image: busybox:local\n    bogus: 1\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(&a, &["apply", bad.to_str().unwrap(), "--name", "bad"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 4") && err.contains("bogus"), "{err}");
 }

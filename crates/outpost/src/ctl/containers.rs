@@ -1,6 +1,6 @@
 //! `outpost containers ps|logs|apps|apply`: the container engine through the agent's local
 //! API, for people on the device (issue 15 §6). Each command is one job submitted with
-//! `POST /v1/jobs?wait=`: `container.list`, `container.logs`, `app.list`, `app.apply`, so
+//! `POST /v1/jobs?wait=`: `container.list`, `container.logs`, `app.status`, `app.apply`, so
 //! the agent's checks, deadlines and audit apply as for any other client. Bad input (a
 //! missing file, a refused param, no token) and a job that fails exit 2 with its message;
 //! an agent that cannot be reached exits 1.
@@ -69,7 +69,8 @@ pub enum ContainersCommand {
         #[arg(long)]
         timestamps: bool,
     },
-    /// Declared apps and their services' state (app.list).
+    /// Declared apps, each service's desired and actual state, restarts and last error
+    /// (app.status).
     Apps,
     /// Declare an app from a Compose file (app.apply).
     Apply {
@@ -96,7 +97,7 @@ fn job(cmd: &ContainersCommand) -> Result<(&'static str, Value), CtlError> {
             }
             ("container.logs", p)
         }
-        ContainersCommand::Apps => ("app.list", json!({})),
+        ContainersCommand::Apps => ("app.status", json!({})),
         ContainersCommand::Apply { file, name } => {
             let compose = std::fs::read_to_string(file)
                 .map_err(|e| CtlError::Usage(format!("{}: {e}", file.display())))?;
@@ -166,15 +167,34 @@ pub fn run(args: ContainersArgs) -> Result<(), CtlError> {
     match &args.command {
         ContainersCommand::Ps { .. } => print_ps(output),
         ContainersCommand::Logs { .. } => print_logs(output),
-        // The apps' shape is app.list's; shown as the agent gives it.
-        ContainersCommand::Apps | ContainersCommand::Apply { .. } => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(output).unwrap_or_default()
-            );
-        }
+        ContainersCommand::Apps => print_services(output),
+        // app.apply answers once converged: the app's services as they run now.
+        ContainersCommand::Apply { .. } => print_services(&output["services"]),
     }
     Ok(())
+}
+
+/// app.status rows: one line per service.
+fn print_services(output: &Value) {
+    println!(
+        "{:<16} {:<16} {:<8} {:<10} {:>8}  LAST ERROR",
+        "APP", "SERVICE", "DESIRED", "ACTUAL", "RESTARTS"
+    );
+    for s in output.as_array().into_iter().flatten() {
+        let mut last = s["last_error"].as_str().unwrap_or("").to_owned();
+        if s["crash_loop"].as_bool() == Some(true) {
+            last = format!("crash loop: {last}");
+        }
+        println!(
+            "{:<16} {:<16} {:<8} {:<10} {:>8}  {}",
+            s["app"].as_str().unwrap_or(""),
+            s["service"].as_str().unwrap_or(""),
+            s["desired"].as_str().unwrap_or(""),
+            s["actual"].as_str().unwrap_or("-"),
+            s["restarts"].as_u64().unwrap_or(0),
+            last,
+        );
+    }
 }
 
 fn print_ps(output: &Value) {
