@@ -37,7 +37,15 @@ fn data_root(d: &Dockerd) -> String {
 
 #[tokio::test]
 async fn issue15_disk_guard_refuses_pulls_with_disk_full_emits_disk_low_and_prunes_only_outposts() {
-    let d = Dockerd::start();
+    guard_trips(Dockerd::start()).await;
+}
+
+#[tokio::test]
+async fn issue15_podman_disk_guard_refuses_pulls_with_disk_full_and_prunes_only_outposts() {
+    guard_trips(Dockerd::podman()).await;
+}
+
+async fn guard_trips(d: Dockerd) {
     let image = d.busybox();
     // Stopped containers: one Outpost owns (labelled outpost.app), one it does not.
     d.docker(&[
