@@ -49,6 +49,8 @@ pub struct Agent {
 
 pub struct Options {
     pub data_dir: PathBuf,
+    /// The binary to run; cargo's `outpost` when unset.
+    pub binary: Option<PathBuf>,
     pub env: Vec<(String, String)>,
     /// Variables the launcher would set that this agent must not see.
     pub unset: Vec<String>,
@@ -59,6 +61,7 @@ impl Options {
     pub fn new(data_dir: &Path) -> Self {
         Options {
             data_dir: data_dir.to_owned(),
+            binary: None,
             env: vec![],
             unset: vec![],
             args: vec![],
@@ -71,6 +74,11 @@ impl Options {
     }
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
+        self
+    }
+    /// Runs `path` instead of cargo's `outpost` (a copy an update test swaps).
+    pub fn binary(mut self, path: &Path) -> Self {
+        self.binary = Some(path.to_owned());
         self
     }
     pub fn arg(mut self, a: &str) -> Self {
@@ -90,7 +98,7 @@ impl Options {
 
 impl Agent {
     pub fn start(opts: Options) -> Agent {
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(opts.binary.clone().unwrap_or_else(bin));
         cmd.arg("run")
             .arg("--data-dir")
             .arg(&opts.data_dir)

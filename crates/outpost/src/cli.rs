@@ -141,6 +141,11 @@ pub struct RunArgs {
     /// Log format (config log.format).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Run the agent as a child of a small supervisor that rolls an update back when the
+    /// new binary exits or never proves healthy during its probation (the systemd unit
+    /// uses it).
+    #[arg(long)]
+    pub supervised: bool,
 }
 
 #[derive(Debug, Subcommand)]

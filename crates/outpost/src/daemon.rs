@@ -19,14 +19,33 @@ use crate::{
     components::{self, Factory, Inventory, Phase, Shared},
     config::{self, Config, Sources, SyncMode},
     lifecycle::{Action, Lifecycle},
-    sinks, telemetry, uplink,
+    probation, sinks, telemetry, uplink,
 };
 
 /// The store's file in the data directory.
 pub const STORE_FILE: &str = "outpost.db";
 
+/// This binary's path as it was at start: an update renames another file over it, after
+/// which the running process's own link names a deleted inode.
+static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = EXE.set(exe);
+    }
+    if args.supervised {
+        let child: Vec<std::ffi::OsString> = std::env::args_os()
+            .skip(1)
+            .filter(|a| a != "--supervised")
+            .collect();
+        telemetry::init(
+            config::LogLevel::Info,
+            args.log_format.unwrap_or(config::LogFormat::Text),
+        );
+        let code = probation::run_supervised(child)?;
+        std::process::exit(i32::from(code));
+    }
     let mut flags = Vec::new();
     if let Some(l) = args.listen {
         flags.push(("--listen", "api.listen", toml::Value::String(l.to_string())));
@@ -69,6 +88,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(cfg.log.level, cfg.log.format);
     let data_dir = cfg.data_dir()?;
     create_private_dir(&data_dir)?;
+    let update = probation::at_start(&data_dir, crate::version::get());
+    if let probation::StartDecision::RolledBack(p) = &update {
+        // The previous binary is back at this path: run it, before anything is opened.
+        return exec(&p.binary);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.runtime.worker_threads)
@@ -78,7 +102,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     // Boxed: `serve` is a large future, and `block_on` would otherwise move it through
     // several stack frames; the pages it dirties stay resident for the process's life.
-    let action = runtime.block_on(Box::pin(serve(cfg, data_dir, started, lifecycle)))?;
+    let action = runtime.block_on(Box::pin(serve(cfg, data_dir, started, lifecycle, update)))?;
     drop(runtime);
     match action {
         Some(Action::Restart) => reexec(),
@@ -89,10 +113,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 /// Replaces this process with the same binary and arguments (the environment is
 /// inherited): a restart keeps the PID, so a supervisor sees no exit. Only returns on error.
 fn reexec() -> anyhow::Result<()> {
+    let exe = match EXE.get() {
+        Some(e) => e.clone(),
+        None => std::env::current_exe().context("finding this binary to restart it")?,
+    };
+    exec(&exe)
+}
+
+/// Execs `exe` with this process's arguments and environment. Only returns on error.
+fn exec(exe: &Path) -> anyhow::Result<()> {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().context("finding this binary to restart it")?;
     tracing::info!(exe = %exe.display(), "restarting");
-    let err = std::process::Command::new(&exe)
+    let err = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .exec();
     Err(anyhow::Error::new(err).context(format!("restarting {}", exe.display())))
@@ -153,6 +185,7 @@ async fn serve(
     data_dir: PathBuf,
     started: Instant,
     lifecycle: Lifecycle,
+    update: probation::StartDecision,
 ) -> anyhow::Result<Option<Action>> {
     // Before anything can answer: a SIGTERM that arrives while the first requests are served
     // must start the graceful stop, not find the default action (death by signal, with
@@ -170,6 +203,7 @@ async fn serve(
         store: store.clone(),
         core_metrics: core_metrics.clone(),
         inventory: Arc::new(Inventory::new(COMPONENTS.iter().map(|f| f.name))),
+        readiness: probation::Readiness::default(),
         data_dir,
     };
     let mut built = components::build_all(COMPONENTS, &mut cfg, &shared)?;
@@ -203,6 +237,33 @@ async fn serve(
         }
     };
 
+    shared.readiness.mark_started();
+    match update {
+        probation::StartDecision::Report(outcome) => {
+            report_update(&store, &shared.data_dir, &outcome).await;
+        }
+        probation::StartDecision::Probation(p) => {
+            let (store, data_dir, readiness, lifecycle) = (
+                store.clone(),
+                shared.data_dir.clone(),
+                shared.readiness.clone(),
+                lifecycle.clone(),
+            );
+            tokio::spawn(async move {
+                let outcome = probation::probation(&data_dir, p, &readiness).await;
+                let rolled_back = matches!(outcome, probation::Outcome::RolledBack { .. });
+                if rolled_back {
+                    // The previous binary is at our path again: the restart runs it, and
+                    // it reports the rollback once its store is open.
+                    lifecycle.restart();
+                } else {
+                    report_update(&store, &data_dir, &outcome).await;
+                }
+            });
+        }
+        probation::StartDecision::Normal | probation::StartDecision::RolledBack(_) => {}
+    }
+
     let outcome = tokio::select! {
         s = signals.recv() => Ok(s.to_string()),
         a = lifecycle.requested() => Ok(format!("{a:?} requested")),
@@ -223,6 +284,38 @@ async fn serve(
     outcome?;
     tracing::info!("stopped");
     Ok(lifecycle.action())
+}
+
+/// Stores an update's outcome as an `agent.update` event, then forgets the update: the
+/// marker goes only once the event is stored, so the control plane is told exactly once.
+async fn report_update(store: &Store, data_dir: &Path, outcome: &probation::Outcome) {
+    let payload = serde_json::value::to_raw_value(outcome);
+    let stored = match payload {
+        Ok(p) => store
+            .append_events(vec![outpost_core::Event::encoded(
+                &mut outpost_core::EventIds::new(),
+                probation::EVENT_KIND,
+                p,
+            )])
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match stored {
+        Ok(()) => {
+            tracing::info!(outcome = ?outcome, "update: outcome stored");
+            if matches!(outcome, probation::Outcome::RolledBack { .. }) {
+                if let Err(e) = probation::remove_marker(data_dir) {
+                    tracing::error!(error = %e, "update: cannot remove the marker");
+                }
+                probation::notify("settled");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "update: cannot store the outcome; kept for the next start")
+        }
+    }
 }
 
 /// Stops the components phase by phase (intake, drain, egress, serve), each within its

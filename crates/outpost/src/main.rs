@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             }
         },
         cli::Command::Version { json } => {
-            let v = env!("CARGO_PKG_VERSION");
+            let v = outpost::version::get();
             if json {
                 println!("{}", serde_json::json!({ "name": "outpost", "version": v }));
             } else {

@@ -9,6 +9,6 @@ use super::wire::Health;
 pub async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: crate::version::get().into(),
     })
 }

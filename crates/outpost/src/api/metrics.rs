@@ -55,7 +55,7 @@ impl ApiMetrics {
         );
         self.build
             .get_or_create(&VersionLabel {
-                version: env!("CARGO_PKG_VERSION").into(),
+                version: crate::version::get().into(),
             })
             .set(1);
     }

@@ -112,7 +112,7 @@ impl Component for Api {
             }
         };
         tracing::info!(
-            version = env!("CARGO_PKG_VERSION"),
+            version = crate::version::get(),
             data_dir = %shared.data_dir.display(),
             agent_id = %shared.agent_id,
             kinds = ?cx.dispatcher.kinds(),

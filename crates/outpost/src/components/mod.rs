@@ -92,6 +92,8 @@ pub struct Shared {
     pub keyring: Arc<outpost_secrets::Keyring>,
     /// Restart, shutdown and config changes, for the API, uplink jobs and adapters.
     pub lifecycle: crate::lifecycle::Lifecycle,
+    /// What an update's probation waits for (uplinks register what they need).
+    pub readiness: crate::probation::Readiness,
 }
 
 /// A capability the daemon starts and stops. Its name and its phase are on its line of the

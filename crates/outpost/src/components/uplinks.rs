@@ -23,15 +23,18 @@ pub struct Uplink {
     tuning: uplink::Tuning,
     default_timeout: Duration,
     metrics: Option<UplinkMetrics>,
+    /// The uplink's label (`mqtt`, `ws`): probation waits for it to connect.
+    name: &'static str,
 }
 
 impl Uplink {
-    fn boxed(cfg: &Config, run: Run) -> Box<dyn Component> {
+    fn boxed(cfg: &Config, name: &'static str, run: Run) -> Box<dyn Component> {
         Box::new(Uplink {
             run,
             tuning: uplink::Tuning::from_config(&cfg.uplink),
             default_timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
             metrics: None,
+            name,
         })
     }
 }
@@ -61,7 +64,7 @@ pub fn mqtt(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Compo
         keepalive: Duration::from_secs(m.keepalive_secs),
     };
     let run: Run = Box::new(move |cx, stop| Box::pin(link.run(cx, stop)));
-    Ok(Some(Uplink::boxed(cfg, run)))
+    Ok(Some(Uplink::boxed(cfg, "mqtt", run)))
 }
 
 pub fn ws(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -74,17 +77,19 @@ pub fn ws(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Compone
         pin: cfg.uplink.ws.pin_sha256,
     };
     let run: Run = Box::new(move |cx, stop| Box::pin(link.run(cx, stop)));
-    Ok(Some(Uplink::boxed(cfg, run)))
+    Ok(Some(Uplink::boxed(cfg, "ws", run)))
 }
 
 impl Component for Uplink {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         // One metric family for every uplink, labelled by uplink.
-        self.metrics = Some(r.common(|reg| {
+        let metrics = r.common(|reg| {
             let m = UplinkMetrics::default();
             m.register(reg);
             m
-        }));
+        });
+        r.shared.readiness.expect_uplink(self.name, &metrics);
+        self.metrics = Some(metrics);
         Ok(())
     }
 

@@ -55,7 +55,7 @@ impl Executor for AgentInfo {
 
     async fn run(&self, _p: Params, _cx: JobContext) -> Result<Output, ExecError> {
         Ok(Output {
-            version: env!("CARGO_PKG_VERSION"),
+            version: crate::version::get(),
             hostname: rustix::system::uname()
                 .nodename()
                 .to_string_lossy()

@@ -163,7 +163,7 @@ impl Context {
     pub fn hello(&self) -> outpost_proto::Message {
         outpost_proto::Message::Hello {
             agent_id: self.agent_id.clone(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: crate::version::get().into(),
             capabilities: self
                 .dispatcher
                 .kinds()

@@ -6,6 +6,7 @@
 pub use outpost_test_support::agent::{
     metric, outpost_snmp_cli, traps_listen, ws_request, Agent, Options, Ws,
 };
+pub use outpost_test_support::ports::free_tcp_port;
 pub use outpost_test_support::snmp_values::v2c_trap;
 pub use outpost_test_support::wait::{wait_for, wait_until};
 pub use outpost_test_support::{dockerd, mosquitto, mqtt_peer, phoenix};

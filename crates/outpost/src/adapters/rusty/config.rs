@@ -37,7 +37,7 @@ pub fn agent_config(state: &RustyState) -> AgentConfig {
         } else {
             String::new()
         },
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: crate::version::get().to_owned(),
         auto_upgrade: state.auto_upgrade.load(Ordering::Relaxed),
         port: state.port,
         install_dir,

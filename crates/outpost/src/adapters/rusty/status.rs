@@ -43,7 +43,7 @@ pub async fn heartbeat(Json(body): Json<Heartbeat>) -> Response {
 
 pub async fn version() -> Response {
     Json(VersionView {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: crate::version::get().to_owned(),
         version_valid: true,
         build_date: String::new(),
     })
@@ -177,7 +177,7 @@ pub async fn info(State(state): State<Arc<RustyState>>) -> Response {
     };
     Json(AgentInfo {
         agent_details: AgentDetails {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: crate::version::get().to_owned(),
             vm_hostname: f.hostname,
             vm_ip: f.ip,
             install_dir: config.install_dir.clone(),

@@ -161,7 +161,7 @@ pub fn status(agent_id: &str, state: &str) -> Vec<u8> {
     serde_json::json!({
         "state": state,
         "agent_id": agent_id,
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": crate::version::get(),
         "at": outpost_core::clock::now_ms(),
     })
     .to_string()

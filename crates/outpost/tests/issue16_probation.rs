@@ -1,0 +1,197 @@
+//! Issue 16 §3: an update's probation and rollback, through `outpost run` on copies of the
+//! test binary. The "new version" is the same build restamped with another version string
+//! (`outpost::version::stamp`); the swap's result (the new binary at the path, the previous
+//! one beside it, the marker) is laid out as the updater leaves it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{wait_for, Agent, Options, Ws, BIN};
+use futures_util::StreamExt;
+use outpost::probation::{self, Pending};
+use serde_json::Value;
+
+const NEW: &str = "0.2.0-test";
+const OLD: &str = env!("CARGO_PKG_VERSION");
+
+struct Layout {
+    _dir: tempfile::TempDir,
+    binary: PathBuf,
+    previous: PathBuf,
+    data: PathBuf,
+    original: Vec<u8>,
+    new: Vec<u8>,
+}
+
+/// The swap done: the new version at `bin/outpost`, the previous one at `bin/outpost.prev`,
+/// and the marker in the data directory.
+fn swapped(probation_ms: u64) -> Layout {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let original = std::fs::read(BIN).unwrap();
+    let new = outpost::version::stamp(&original, NEW).unwrap();
+    let binary = bin.join("outpost");
+    let previous = bin.join("outpost.prev");
+    for (p, b) in [(&binary, &new), (&previous, &original)] {
+        std::fs::write(p, b).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let data = dir.path().join("data");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&data)
+        .unwrap();
+    probation::begin(
+        &data,
+        &Pending {
+            from: OLD.into(),
+            to: NEW.into(),
+            binary: binary.clone(),
+            previous: previous.clone(),
+            probation_ms,
+            started_ms: now_ms(),
+            attempts: 0,
+            rolled_back: None,
+        },
+    )
+    .unwrap();
+    Layout {
+        _dir: dir,
+        binary,
+        previous,
+        data,
+        original,
+        new,
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The agent on `l.binary`, on a fixed port (a restart into another binary keeps it).
+fn start(l: &Layout, port: u16, extra: &[(&str, &str)]) -> Agent {
+    let mut o = Options::new(&l.data)
+        .binary(&l.binary)
+        .env("OUTPOST_API_LISTEN", &format!("127.0.0.1:{port}"));
+    for (k, v) in extra {
+        o = o.env(k, v);
+    }
+    Agent::start(o)
+}
+
+/// The next `agent.update` event's payload, within `within`.
+async fn update_event(ws: &mut Ws, within: Duration) -> Value {
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(end, ws.next())
+            .await
+            .expect("an agent.update event")
+            .expect("the events stream open")
+            .unwrap();
+        let Ok(text) = msg.into_text() else { continue };
+        let row: Value = serde_json::from_str(&text).unwrap_or_default();
+        if row["item"]["kind"] == "agent.update" {
+            return row["item"]["payload"].clone();
+        }
+    }
+}
+
+/// Waits until `/healthz` on `port` answers with `version`.
+async fn wait_version(port: u16, version: &str, within: Duration) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let c = reqwest::Client::new();
+    wait_for(&format!("version {version} serving"), within, || async {
+        match c.get(&url).send().await {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .is_ok_and(|v| v["version"] == version),
+            Err(_) => false,
+        }
+    })
+    .await;
+}
+
+fn marker_gone(data: &Path) -> bool {
+    !data.join(probation::MARKER_FILE).exists()
+}
+
+#[tokio::test]
+async fn issue16_probation_a_new_version_that_proves_healthy_is_confirmed_and_reported() {
+    let l = swapped(30_000);
+    let port = common::free_tcp_port();
+    let a = start(&l, port, &[]);
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(ev["outcome"], "updated", "{ev}");
+    assert_eq!(ev["from"], OLD, "{ev}");
+    assert_eq!(ev["to"], NEW, "{ev}");
+    wait_version(port, NEW, Duration::from_secs(5)).await;
+    assert!(marker_gone(&l.data));
+    assert_eq!(std::fs::read(&l.binary).unwrap(), l.new);
+}
+
+#[tokio::test]
+async fn issue16_probation_a_new_version_never_healthy_rolls_back_by_itself_and_says_why() {
+    // An MQTT uplink to a port nothing listens on: the new version never connects.
+    let dead = common::free_tcp_port();
+    let l = swapped(3_000);
+    let port = common::free_tcp_port();
+    let broker = format!("mqtt://127.0.0.1:{dead}");
+    let a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
+    // The probation (3 s, at least 5 s to start in) ends: the previous binary is put back
+    // and the agent restarts into it, on the same port.
+    wait_version(port, OLD, Duration::from_secs(40)).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(ev["outcome"], "rolled_back", "{ev}");
+    assert_eq!(ev["to"], NEW, "{ev}");
+    let reason = ev["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not healthy") && reason.contains("uplink not connected: mqtt"),
+        "{ev}"
+    );
+    assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);
+    assert!(!l.previous.exists(), "the previous binary moved back");
+    wait_for("the marker removed", Duration::from_secs(10), || async {
+        marker_gone(&l.data)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn issue16_probation_a_new_version_killed_during_probation_is_rolled_back_at_its_next_start()
+{
+    let dead = common::free_tcp_port();
+    let l = swapped(120_000);
+    let port = common::free_tcp_port();
+    let broker = format!("mqtt://127.0.0.1:{dead}");
+    let mut a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
+    wait_version(port, NEW, Duration::from_secs(10)).await;
+    a.kill9();
+    drop(a);
+    // Started again (by an operator, or systemd's Restart=): the second start of the new
+    // version during its probation means it died; the previous binary runs instead.
+    let a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
+    wait_version(port, OLD, Duration::from_secs(20)).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(ev["outcome"], "rolled_back", "{ev}");
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("started again during its probation"),
+        "{ev}"
+    );
+    assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);
+}
