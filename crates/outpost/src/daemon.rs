@@ -34,18 +34,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Ok(exe) = std::env::current_exe() {
         let _ = EXE.set(exe);
     }
-    if args.supervised {
-        let child: Vec<std::ffi::OsString> = std::env::args_os()
-            .skip(1)
-            .filter(|a| a != "--supervised")
-            .collect();
-        telemetry::init(
-            config::LogLevel::Info,
-            args.log_format.unwrap_or(config::LogFormat::Text),
-        );
-        let code = probation::run_supervised(child)?;
-        std::process::exit(i32::from(code));
-    }
+
     let mut flags = Vec::new();
     if let Some(l) = args.listen {
         flags.push(("--listen", "api.listen", toml::Value::String(l.to_string())));
@@ -88,6 +77,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     telemetry::init(cfg.log.level, cfg.log.format);
     let data_dir = cfg.data_dir()?;
     create_private_dir(&data_dir)?;
+    probation::child_started(&data_dir);
     let update = probation::at_start(&data_dir, crate::version::get());
     if let probation::StartDecision::RolledBack(p) = &update {
         // The previous binary is back at this path: run it, before anything is opened.
@@ -102,10 +92,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     // Boxed: `serve` is a large future, and `block_on` would otherwise move it through
     // several stack frames; the pages it dirties stay resident for the process's life.
-    let action = runtime.block_on(Box::pin(serve(cfg, data_dir, started, lifecycle, update)))?;
+    let action = runtime.block_on(Box::pin(serve(
+        cfg,
+        data_dir.clone(),
+        started,
+        lifecycle,
+        update,
+    )))?;
     drop(runtime);
     match action {
-        Some(Action::Restart) => reexec(),
+        Some(Action::Restart) => {
+            probation::before_restart(&data_dir, crate::version::get());
+            reexec()
+        }
         _ => Ok(()),
     }
 }

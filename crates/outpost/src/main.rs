@@ -20,6 +20,15 @@ fn main() -> ExitCode {
         }
     };
     let res = match cli.command {
+        cli::Command::Run(args) if args.supervised => {
+            return match outpost::probation::run_supervised_from_args(&args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("outpost: {e:#}");
+                    ExitCode::from(1)
+                }
+            };
+        }
         cli::Command::Run(args) => daemon::run(args),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
         cli::Command::Ctl(args) => match outpost::ctl::run(args) {

@@ -121,6 +121,14 @@ async fn wait_version(port: u16, version: &str, within: Duration) {
     .await;
 }
 
+/// Waits until the previous binary has been moved back over the new one.
+async fn rolled_back(l: &Layout, within: Duration) {
+    wait_for("the previous binary back in place", within, || async {
+        !l.previous.exists()
+    })
+    .await;
+}
+
 fn marker_gone(data: &Path) -> bool {
     !data.join(probation::MARKER_FILE).exists()
 }
@@ -191,6 +199,112 @@ async fn issue16_probation_a_new_version_killed_during_probation_is_rolled_back_
             .as_str()
             .unwrap()
             .contains("started again during its probation"),
+        "{ev}"
+    );
+    assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);
+}
+
+/// The agent under `outpost run --supervised`, on the original binary at `bin/outpost`;
+/// then the update laid out as the updater leaves it, with `new` (a script here: a binary
+/// that cannot run our code) as the new version, and the agent asked to restart into it.
+async fn supervised_update_to(new: &str, probation_ms: u64) -> (Agent, Layout, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let original = std::fs::read(BIN).unwrap();
+    let binary = bin.join("outpost");
+    let previous = bin.join("outpost.prev");
+    std::fs::write(&binary, &original).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&data)
+        .unwrap();
+    let port = common::free_tcp_port();
+    let a = Agent::start(
+        Options::new(&data)
+            .binary(&binary)
+            .arg("--supervised")
+            .env("OUTPOST_API_LISTEN", &format!("127.0.0.1:{port}")),
+    );
+    wait_version(port, OLD, Duration::from_secs(10)).await;
+    // The swap: the previous binary kept beside, the new one renamed over the path.
+    std::fs::copy(&binary, &previous).unwrap();
+    let staged = bin.join("outpost.new");
+    std::fs::write(&staged, new).unwrap();
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&staged, &binary).unwrap();
+    probation::begin(
+        &data,
+        &Pending {
+            from: OLD.into(),
+            to: NEW.into(),
+            binary: binary.clone(),
+            previous: previous.clone(),
+            probation_ms,
+            started_ms: now_ms(),
+            attempts: 0,
+            rolled_back: None,
+        },
+    )
+    .unwrap();
+    a.submit_accepted(serde_json::json!({"kind": "agent.restart", "params": {}}))
+        .await;
+    let l = Layout {
+        _dir: dir,
+        binary,
+        previous,
+        data,
+        new: new.as_bytes().to_vec(),
+        original,
+    };
+    (a, l, port)
+}
+
+#[tokio::test]
+async fn issue16_supervised_a_new_binary_that_exits_at_start_is_replaced_by_the_previous_one() {
+    let (a, l, port) = supervised_update_to("#!/bin/sh\nexit 3\n", 60_000).await;
+    // The supervisor sees the new binary exit during its probation, puts the previous
+    // one back and starts it; the previous version reports why.
+    rolled_back(&l, Duration::from_secs(30)).await;
+    wait_version(port, OLD, Duration::from_secs(30)).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(ev["outcome"], "rolled_back", "{ev}");
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited during its probation")
+            && ev["reason"].as_str().unwrap().contains('3'),
+        "{ev}"
+    );
+    assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);
+    assert!(!l.previous.exists());
+    wait_for("the marker removed", Duration::from_secs(10), || async {
+        marker_gone(&l.data)
+    })
+    .await;
+    assert_ne!(l.new, l.original);
+}
+
+#[tokio::test]
+async fn issue16_supervised_a_new_binary_that_never_becomes_healthy_is_replaced_by_the_previous_one(
+) {
+    // It starts and stays up, but never runs our code: only the supervisor can act.
+    let (a, l, port) = supervised_update_to("#!/bin/sh\nexec sleep 600\n", 2_000).await;
+    // The probation (2 s) and the supervisor's grace (5 s) pass.
+    rolled_back(&l, Duration::from_secs(40)).await;
+    wait_version(port, OLD, Duration::from_secs(30)).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    assert_eq!(ev["outcome"], "rolled_back", "{ev}");
+    assert!(
+        ev["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the supervisor stopped it"),
         "{ev}"
     );
     assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);

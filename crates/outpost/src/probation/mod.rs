@@ -31,7 +31,10 @@ mod watch;
 
 pub use marker::{remove as remove_marker, Pending, MARKER_FILE};
 pub use readiness::Readiness;
-pub use supervisor::{notify, notify_update, run_supervised, SUPERVISOR_FD_ENV};
+pub use supervisor::{
+    child_started, notify, notify_update, run_supervised, run_supervised_from_args,
+    SUPERVISOR_FD_ENV,
+};
 pub use watch::{at_start, probation, roll_back, Outcome, StartDecision};
 
 /// The `agent.update` event kind every outcome is stored under.
@@ -43,4 +46,14 @@ pub fn begin(data_dir: &std::path::Path, pending: &Pending) -> std::io::Result<(
     marker::write(data_dir, pending)?;
     notify_update(data_dir, pending);
     Ok(())
+}
+
+/// Before a restart: an update pending for another version than this one (the swap is
+/// done, the restart runs the new binary) arms the supervisor's deadline.
+pub fn before_restart(data_dir: &std::path::Path, version: &str) {
+    if let Ok(Some(p)) = marker::read(data_dir) {
+        if p.rolled_back.is_none() && p.to != version {
+            notify_update(data_dir, &p);
+        }
+    }
 }

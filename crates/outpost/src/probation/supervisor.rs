@@ -27,15 +27,35 @@ pub const SUPERVISOR_FD_ENV: &str = "OUTPOST_SUPERVISOR_SOCKET";
 
 /// After the probation, how long the supervisor leaves the agent to decide for itself
 /// (its own rollback gives the better reason) before acting.
-const GRACE: Duration = Duration::from_secs(15);
+const GRACE: Duration = Duration::from_secs(5);
 /// How long a stopped child gets between SIGTERM and SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
 enum Msg {
-    Update { data_dir: PathBuf, pending: Pending },
+    /// A child started: where its data directory (and so an update's marker) is.
+    Hello {
+        data_dir: PathBuf,
+    },
+    Update {
+        data_dir: PathBuf,
+        pending: Pending,
+    },
     Settled,
+}
+
+/// At the agent's start under a supervisor: it dies with the supervisor (never an orphan
+/// holding the port), and the supervisor learns where a pending update's marker would be.
+pub fn child_started(data_dir: &std::path::Path) {
+    if std::env::var_os(SUPERVISOR_FD_ENV).is_none() {
+        return;
+    }
+    // Kept across our own execs (a restart, an update), reset by none of them.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
+    send(&Msg::Hello {
+        data_dir: data_dir.to_owned(),
+    });
 }
 
 /// Tells the supervisor, if any, that a swap was done (`pending` in `data_dir`).
@@ -63,6 +83,20 @@ fn send(m: &Msg) {
     if let Err(e) = sent {
         tracing::warn!(error = %e, "update: cannot tell the supervisor");
     }
+}
+
+/// `outpost run --supervised ...`: the same command line without `--supervised` runs as
+/// the child. Returns the exit code to leave with.
+pub fn run_supervised_from_args(args: &crate::cli::RunArgs) -> anyhow::Result<u8> {
+    crate::telemetry::init(
+        crate::config::LogLevel::Info,
+        args.log_format.unwrap_or(crate::config::LogFormat::Text),
+    );
+    let child: Vec<OsString> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--supervised")
+        .collect();
+    run_supervised(child)
 }
 
 /// Runs the agent (`outpost ARGS`) under supervision; returns the exit code to leave with.
@@ -109,6 +143,7 @@ async fn supervise_on(
             .with_context(|| format!("starting {}", exe.display()))?;
         tracing::info!(pid = child.id(), exe = %exe.display(), "supervisor: agent started");
         let mut armed: Option<(PathBuf, Pending, tokio::time::Instant)> = None;
+        let mut data_dir: Option<PathBuf> = None;
         let mut stopping = false;
         let status = loop {
             let deadline = armed.as_ref().map(|(_, _, d)| *d);
@@ -123,6 +158,7 @@ async fn supervise_on(
                             armed = Some((data_dir, pending, d));
                         }
                         Ok(Msg::Settled) => armed = None,
+                        Ok(Msg::Hello { data_dir: d }) => data_dir = Some(d),
                         Err(e) => tracing::warn!(error = %e, "supervisor: a message it does not understand"),
                     }
                 }
@@ -143,10 +179,25 @@ async fn supervise_on(
             }
         };
         let Some(status) = status else { continue };
-        if let (Some((data_dir, mut p, _)), false) = (armed.take(), stopping) {
+        if stopping || status.success() {
+            return Ok(exit_code(status));
+        }
+        // A failed exit while an update is pending: the new version could not run.
+        let pending = match armed.take() {
+            Some((d, p, _)) => Some((d, p)),
+            None => data_dir.as_ref().and_then(|d| {
+                super::marker::read(d)
+                    .ok()
+                    .flatten()
+                    .filter(|p| p.rolled_back.is_none())
+                    .map(|p| (d.clone(), p))
+            }),
+        };
+        if let Some((d, mut p)) = pending {
             let why = format!("the new version exited during its probation ({status})");
-            if let Err(e) = super::roll_back(&data_dir, &mut p, &why) {
+            if let Err(e) = super::roll_back(&d, &mut p, &why) {
                 tracing::error!(error = %e, "supervisor: rollback failed");
+                return Ok(exit_code(status));
             }
             continue;
         }
