@@ -25,4 +25,5 @@ pub mod telemetry;
 pub mod token;
 pub mod trap;
 pub mod traps_cmd;
+pub mod update_cmd;
 pub mod uplink;
