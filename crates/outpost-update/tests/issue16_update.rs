@@ -478,3 +478,56 @@ fn issue16_the_compiled_in_release_key_is_a_minisign_key() {
     let k = TrustedKey::parse(outpost_update::RELEASE_PUBLIC_KEY).unwrap();
     assert!(TrustedKeys::builtin().find(k.id).is_some());
 }
+
+#[tokio::test]
+async fn issue16_a_manifest_for_another_channel_or_without_this_target_is_refused() {
+    let fx = Fixture::new().await;
+    let t = fx.build("builds/outpost-0.2.0", "0.2.0", NEW);
+    let mut m = fx.manifest(1, t.clone());
+    m.channel = "beta".into();
+    fx.publish(&m, &fx.key);
+    let err = fx.refused().await;
+    assert_eq!(err.to_string(), "manifest is for channel beta, not stable");
+    let mut m = fx.manifest(2, t);
+    m.targets = BTreeMap::from([(
+        "mips-linux-musl".to_string(),
+        m.targets.into_values().next().unwrap(),
+    )]);
+    fx.publish(&m, &fx.key);
+    let err = fx.refused().await;
+    assert_eq!(err.code(), "no_target", "{err}");
+    assert!(err.to_string().contains(&current_target()), "{err}");
+}
+
+#[tokio::test]
+async fn issue16_an_unreadable_counter_file_refuses_rather_than_forgetting_the_counter() {
+    let fx = Fixture::new().await;
+    fx.publish_good();
+    std::fs::create_dir_all(fx.dir.path().join("state")).unwrap();
+    std::fs::write(fx.dir.path().join("state/stable.json"), "{not json").unwrap();
+    let err = fx.refused().await;
+    assert_eq!(err.code(), "state", "{err}");
+    assert!(err.is_local());
+}
+
+#[tokio::test]
+async fn issue16_a_second_update_keeps_the_build_that_ran_before_it_as_prev() {
+    let fx = Fixture::new().await;
+    fx.publish_good();
+    fx.updater().apply(unix_now()).await.unwrap();
+    const NEWER: &[u8] = b"#!/bin/sh\necho outpost 0.3.0\n";
+    let t = fx.build("builds/outpost-0.3.0", "0.3.0", NEWER);
+    fx.publish(&fx.manifest(2, t), &fx.key);
+    let mut s = fx.settings();
+    s.current_version = "0.2.0".parse().unwrap();
+    Updater::new(s).unwrap().apply(unix_now()).await.unwrap();
+    assert_eq!(std::fs::read(fx.binary()).unwrap(), NEWER);
+    assert_eq!(
+        std::fs::read(fx.dir.path().join("bin/outpost.prev")).unwrap(),
+        NEW
+    );
+    assert_eq!(
+        dir_names(&fx.dir.path().join("bin")),
+        vec!["outpost", "outpost.prev"]
+    );
+}
