@@ -55,4 +55,5 @@ pub mod snmpd;
 pub mod snmpsim;
 pub mod snmptrapd;
 pub mod socktop_agent;
+pub mod update_server;
 pub mod wait;

@@ -95,6 +95,13 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Containers and declared apps through the agent's local API: ps, logs, apps, apply.
     Containers(crate::ctl::containers::ContainersArgs),
+    /// Check for and apply signed updates of this binary (issue 16).
+    #[command(subcommand)]
+    Update(crate::update_cmd::UpdateCommand),
+    /// Release tool: make keys, sign manifests and key rotations (feature release-tool).
+    #[cfg(feature = "release-tool")]
+    #[command(subcommand)]
+    Release(crate::update_cmd::ReleaseCommand),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

@@ -26,5 +26,6 @@ pub mod telemetry;
 pub mod token;
 pub mod trap;
 pub mod traps_cmd;
+pub mod update_cmd;
 pub mod uplink;
 pub mod version;

@@ -69,6 +69,9 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        cli::Command::Update(cmd) => return outpost::update_cmd::run(cmd),
+        #[cfg(feature = "release-tool")]
+        cli::Command::Release(cmd) => return outpost::update_cmd::run_release(cmd),
         cli::Command::Version { json } => {
             let v = outpost::version::get();
             if json {

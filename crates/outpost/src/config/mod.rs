@@ -7,6 +7,7 @@ mod error;
 mod keys;
 mod layers;
 mod parse;
+mod update;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -18,6 +19,7 @@ pub use containers::ContainersSection;
 pub use error::KeyError;
 pub use keys::{env_name, KEYS};
 pub use layers::{load, ConfigError, Loaded, Origin, Sources};
+pub use update::UpdateSection;
 
 /// Whether `name` is a known key, and a secret one (redacted wherever it is shown).
 pub fn key_kind(name: &str) -> Option<bool> {
@@ -87,6 +89,8 @@ pub struct Config {
     pub connectivity: ConnectivitySection,
     /// `containers.*`: the container engine and its job kinds.
     pub containers: ContainersSection,
+    /// `update.*`: signed self-updates (issue 16).
+    pub update: UpdateSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,6 +450,7 @@ impl Config {
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;
         self.containers.check()?;
+        self.update.check()?;
         // Checked even when off, so a section that would fail is reported before the day
         // someone turns it on; kept only when on.
         let trap = crate::trap::TrapSettings::from_section(&self.trap_section, b"")?;

@@ -1,0 +1,228 @@
+//! `outpost update check|apply` end to end: the real binary, copied into a temporary
+//! directory (cargo's own binary is never replaced), updates itself from a local HTTPS
+//! server with a test CA, or refuses naming the reason (exit 2) and keeps its bytes.
+//! The new build is the same binary with its version string changed, so it really runs
+//! and reports the new version.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use outpost::update_cmd::CONTAINER_ROOT_ENV;
+use outpost_test_support::update_server::UpdateServer;
+use outpost_update::signing::{self, GeneratedKey};
+use outpost_update::{current_target, unix_now, Manifest, Target, TrustedKey};
+use sha2::{Digest, Sha256};
+
+const CURRENT: &str = env!("CARGO_PKG_VERSION");
+
+struct Site {
+    server: UpdateServer,
+    dir: tempfile::TempDir,
+    key: GeneratedKey,
+    /// The copy that updates itself.
+    bin: PathBuf,
+    original: Vec<u8>,
+}
+
+impl Site {
+    async fn new() -> Site {
+        let server = UpdateServer::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["bin", "data", "root"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let bin = dir.path().join("bin/outpost");
+        let original = std::fs::read(common::BIN).unwrap();
+        std::fs::copy(common::BIN, &bin).unwrap();
+        Site {
+            server,
+            dir,
+            key: signing::keygen(None).unwrap(),
+            bin,
+            original,
+        }
+    }
+
+    fn publish(&self, version: &str, bytes: &[u8], tamper: bool) {
+        self.server.put("builds/outpost-new", bytes.to_vec());
+        let target = Target {
+            version: version.parse().unwrap(),
+            url: self.server.url("builds/outpost-new"),
+            size: bytes.len() as u64,
+            sha256: Sha256::digest(bytes).into(),
+            min_version: "0.0.1".parse().unwrap(),
+        };
+        let mut m = Manifest {
+            channel: "stable".into(),
+            version: 1,
+            expires: unix_now() + 3600,
+            targets: BTreeMap::from([(current_target(), target)]),
+        };
+        let sig = signing::sign(&self.key.secret, None, m.to_json().as_bytes(), None).unwrap();
+        if tamper {
+            m.expires += 1;
+        }
+        self.server.put("stable/stable.json", m.to_json());
+        self.server.put("stable/stable.json.minisig", sig);
+    }
+
+    /// `BIN update ARGS --json`, configured through the environment as an operator would.
+    fn update(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
+        let out = Command::new(&self.bin)
+            .arg("update")
+            .args(args)
+            .args(["--json", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .env_remove("OUTPOST_CONFIG")
+            .env("OUTPOST_UPDATE_URL", self.server.url("stable"))
+            .env(
+                "OUTPOST_UPDATE_PUBLIC_KEYS",
+                TrustedKey::parse(&self.key.public).unwrap().base64,
+            )
+            .env("OUTPOST_UPDATE_CA_FILE", &self.server.ca.ca_file)
+            // This test machine may itself be a container: look for markers in a
+            // directory of the test's own.
+            .env(CONTAINER_ROOT_ENV, self.dir.path().join("root"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
+        (
+            out.status.code().unwrap(),
+            json,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn assert_untouched(&self) {
+        assert!(
+            std::fs::read(&self.bin).unwrap() == self.original,
+            "the installed binary changed"
+        );
+        assert!(!self.dir.path().join("bin/outpost.prev").exists());
+    }
+}
+
+/// The running binary with its version string changed (same length): a real build that
+/// runs and reports another version.
+fn build_with_version(original: &[u8]) -> (String, Vec<u8>) {
+    let new = format!("9{}", &CURRENT[1..]);
+    let (from, to) = (CURRENT.as_bytes(), new.as_bytes());
+    let mut out = Vec::with_capacity(original.len());
+    let mut i = 0;
+    let mut replaced = 0;
+    while i < original.len() {
+        if original[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+            replaced += 1;
+        } else {
+            out.push(original[i]);
+            i += 1;
+        }
+    }
+    assert!(replaced > 0);
+    (new, out)
+}
+
+/// `Site::update` on a runtime thread allowed to block (the server runs on the others).
+async fn site_update(site: &Site, args: &[&str]) -> (i32, serde_json::Value, String) {
+    tokio::task::block_in_place(|| site.update(args))
+}
+
+fn version_of(bin: &Path) -> String {
+    let out = Command::new(bin)
+        .args(["version", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["version"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_update_apply_replaces_the_binary_with_a_build_that_runs_the_new_version() {
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+    site.publish(&new_version, &new_build, false);
+    let (code, check, err) = site_update(&site, &["check"]).await;
+    assert_eq!(code, 0, "{check} {err}");
+    assert_eq!(check["update_available"], true, "{check}");
+    assert_eq!(check["offered"], new_version.as_str());
+
+    let (code, applied, err) = site_update(&site, &["apply"]).await;
+    assert_eq!(code, 0, "{applied} {err}");
+    assert_eq!(applied["updated"], true, "{applied}");
+    assert_eq!(applied["to"], new_version.as_str());
+    assert_eq!(version_of(&site.bin), new_version);
+    assert_eq!(
+        version_of(&site.dir.path().join("bin/outpost.prev")),
+        CURRENT
+    );
+    // The new build finds itself up to date.
+    let (code, again, err) = site_update(&site, &["apply"]).await;
+    assert_eq!(code, 0, "{again} {err}");
+    assert_eq!(again["updated"], false, "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_update_apply_refuses_a_bad_signature_a_downgrade_and_a_container_exit_2() {
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+
+    site.publish(&new_version, &new_build, true);
+    let (code, out, _) = site_update(&site, &["apply"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out["code"], "bad_signature", "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("does not verify"),
+        "{out}"
+    );
+    site.assert_untouched();
+
+    site.publish("0.0.1", b"#!/bin/sh\necho old\n", false);
+    let (code, out, _) = site_update(&site, &["apply"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out["code"], "downgrade", "{out}");
+    assert_eq!(
+        out["error"],
+        format!("refusing a downgrade from {CURRENT} to 0.0.1").as_str()
+    );
+    site.assert_untouched();
+
+    site.publish(&new_version, &new_build, false);
+    std::fs::write(site.dir.path().join("root/.dockerenv"), "").unwrap();
+    let (code, out, _) = site_update(&site, &["apply"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(out["code"], "in_container", "{out}");
+    site.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_update_check_exits_1_when_the_server_is_unreachable_and_2_on_bad_input() {
+    let site = Site::new().await;
+    let (code, out, _) = site_update(&site, &["check", "--url", "https://127.0.0.1:1/x"]).await;
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out["code"], "unreachable", "{out}");
+    let (code, out, _) = site_update(&site, &["check", "--url", "http://127.0.0.1:1/x"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("update.url"),
+        "{out}"
+    );
+    let (code, out, _) = site_update(&site, &["check", "--channel", "Not A Channel"]).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out["error"].as_str().unwrap().contains("update.channel"),
+        "{out}"
+    );
+}
