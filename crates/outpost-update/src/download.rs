@@ -60,6 +60,35 @@ pub async fn download(
     binary: &Path,
     cap: u64,
 ) -> Result<Staged, UpdateError> {
+    fetch_verified(client, target, true, binary, cap).await
+}
+
+/// A checksum-only update's build: its size is not known, so only the cap bounds it and a
+/// shorter body is not "truncated"; the digest still decides.
+pub async fn download_unsized(
+    client: &Client,
+    url: &str,
+    sha256: [u8; 32],
+    binary: &Path,
+    cap: u64,
+) -> Result<Staged, UpdateError> {
+    let target = Target {
+        version: semver::Version::new(0, 0, 0),
+        url: url.to_owned(),
+        size: cap,
+        sha256,
+        min_version: semver::Version::new(0, 0, 0),
+    };
+    fetch_verified(client, &target, false, binary, cap).await
+}
+
+async fn fetch_verified(
+    client: &Client,
+    target: &Target,
+    exact_size: bool,
+    binary: &Path,
+    cap: u64,
+) -> Result<Staged, UpdateError> {
     let limit = target.size.min(cap);
     if target.size > cap {
         return Err(UpdateError::Oversized { limit: cap });
@@ -114,7 +143,7 @@ pub async fn download(
             .await
             .map_err(|e| UpdateError::io("writing", &path, e))?;
     }
-    if got < target.size {
+    if exact_size && got < target.size {
         return Err(UpdateError::Truncated {
             got,
             expected: target.size,

@@ -205,6 +205,29 @@ impl Updater {
         })
     }
 
+    /// Towerops' `update {url, checksum}`: no manifest, so no signature, expiry, counter or
+    /// version checks; only https, the size cap, the digest (which comes from the same server
+    /// as the build: the hole the signed path closes) and the swap. The caller accepts it
+    /// only on the operator's explicit opt-in. Returns the previous build's path.
+    pub async fn apply_checksum_only(
+        &self,
+        url: &str,
+        sha256: [u8; 32],
+    ) -> Result<PathBuf, UpdateError> {
+        let s = &self.settings;
+        if let Some(evidence) = container::detect(&s.container_root) {
+            return Err(UpdateError::InContainer { evidence });
+        }
+        crate::fetch::parse_https(url)?;
+        let staged =
+            download::download_unsized(&self.client, url, sha256, &s.binary, s.max_download_bytes)
+                .await?;
+        let binary = s.binary.clone();
+        tokio::task::spawn_blocking(move || swap::install(staged, &binary))
+            .await
+            .map_err(|e| UpdateError::io("swapping", &s.binary, std::io::Error::other(e)))?
+    }
+
     async fn signature(&self, url: &str) -> Result<String, UpdateError> {
         let bytes = self
             .client

@@ -29,6 +29,11 @@ pub const STORE_FILE: &str = "outpost.db";
 /// which the running process's own link names a deleted inode.
 static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// [`EXE`], once `run` has set it.
+pub fn exe_path() -> Option<PathBuf> {
+    EXE.get().cloned()
+}
+
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     if let Ok(exe) = std::env::current_exe() {
@@ -148,6 +153,11 @@ const COMPONENTS: &[Factory] = &[
     Factory::passive("probes", components::probes::register),
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
+    Factory::new(
+        components::update::NAME,
+        Phase::Drain,
+        components::update::build,
+    ),
     Factory::new("exec", Phase::Drain, components::exec::build),
     // After exec, whose `Exec` it runs recovery steps through.
     Factory::new(

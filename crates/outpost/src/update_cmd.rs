@@ -65,7 +65,7 @@ pub fn run(cmd: UpdateCommand) -> ExitCode {
         UpdateCommand::Apply(a) => (a, true),
     };
     let json = args.json;
-    let settings = match settings(&args) {
+    let (settings, probation_ms) = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
             report_error(json, "bad_settings", &format!("{e:#}"));
@@ -82,6 +82,13 @@ pub fn run(cmd: UpdateCommand) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let (binary, data_dir) = (
+        settings.binary.clone(),
+        settings
+            .state_dir
+            .parent()
+            .map(std::path::Path::to_path_buf),
+    );
     let res = rt.block_on(async move {
         let updater = outpost_update::Updater::new(settings)?;
         let now = outpost_update::unix_now();
@@ -91,6 +98,30 @@ pub fn run(cmd: UpdateCommand) -> ExitCode {
             updater.check(now).await.map(|c| Done::Checked(Box::new(c)))
         }
     });
+    // A swap done: the new version starts on probation, and the previous one comes back
+    // if it does not prove healthy (crate::probation).
+    if let (Ok(Done::Applied(outpost_update::Outcome::Updated { from, to, previous })), Some(d)) =
+        (&res, &data_dir)
+    {
+        let pending = crate::probation::Pending {
+            from: from.to_string(),
+            to: to.to_string(),
+            binary: binary.clone(),
+            previous: previous.clone(),
+            probation_ms,
+            started_ms: outpost_core::clock::now_ms(),
+            attempts: 0,
+            rolled_back: None,
+        };
+        if let Err(e) = crate::probation::begin(d, &pending) {
+            report_error(
+                json,
+                "io",
+                &format!("the new build is in place, but its probation marker is not: {e}"),
+            );
+            return ExitCode::from(1);
+        }
+    }
     match res {
         Ok(done) => {
             print_done(&done, json);
@@ -114,12 +145,13 @@ enum Done {
 
 fn current_version() -> semver::Version {
     // Cargo checks the package version is semver; 0.0.0 would only ever allow updates.
-    env!("CARGO_PKG_VERSION")
+    crate::version::get()
         .parse()
         .unwrap_or(semver::Version::new(0, 0, 0))
 }
 
-fn settings(args: &UpdateArgs) -> anyhow::Result<outpost_update::Settings> {
+/// The updater's settings and the probation a swap starts.
+fn settings(args: &UpdateArgs) -> anyhow::Result<(outpost_update::Settings, u64)> {
     let mut flags = Vec::new();
     if let Some(d) = &args.data_dir {
         flags.push((
@@ -144,20 +176,34 @@ fn settings(args: &UpdateArgs) -> anyhow::Result<outpost_update::Settings> {
         flags,
     })?;
     let cfg = loaded.config;
-    let u = &cfg.update;
-    let base_url = u
-        .url
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("update.url is not set (give --url or set update.url)"))?;
     let binary = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the running binary: {e}"))?;
+    let settings = settings_from(&cfg, binary, cfg.data_dir()?.join("update"), true)?;
+    Ok((settings, cfg.update.probation_ms))
+}
+
+/// The updater's settings from the config: for `binary`, keeping its counters in
+/// `state_dir`. Without `need_url` the base URL may be unset (a checksum-only update
+/// fetches no manifest).
+pub fn settings_from(
+    cfg: &config::Config,
+    binary: PathBuf,
+    state_dir: PathBuf,
+    need_url: bool,
+) -> anyhow::Result<outpost_update::Settings> {
+    let u = &cfg.update;
+    let base_url = match (&u.url, need_url) {
+        (Some(url), _) => url.clone(),
+        (None, false) => String::new(),
+        (None, true) => anyhow::bail!("update.url is not set (give --url or set update.url)"),
+    };
     Ok(outpost_update::Settings {
         base_url,
         channel: u.channel.clone(),
         target: outpost_update::current_target(),
         current_version: current_version(),
         binary,
-        state_dir: cfg.data_dir()?.join("update"),
+        state_dir,
         keys: u.trusted_keys()?,
         ca_file: u.ca_file.clone(),
         container_root: std::env::var_os(CONTAINER_ROOT_ENV)
@@ -200,7 +246,7 @@ fn print_done(done: &Done, json: bool) {
                     }
                 );
             } else {
-                println!("up to date: {}", env!("CARGO_PKG_VERSION"));
+                println!("up to date: {}", crate::version::get());
             }
         }
         Done::Applied(Outcome::UpToDate { version }) => {

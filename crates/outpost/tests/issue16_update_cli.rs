@@ -38,6 +38,11 @@ impl Site {
         let bin = dir.path().join("bin/outpost");
         let original = std::fs::read(common::BIN).unwrap();
         std::fs::copy(common::BIN, &bin).unwrap();
+        std::fs::set_permissions(
+            dir.path().join("data"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         Site {
             server,
             dir,
@@ -99,6 +104,30 @@ impl Site {
         )
     }
 
+    /// The agent itself on the copy, configured for this site, on `port`.
+    fn agent(&self, port: u16, extra: &[(&str, &str)]) -> common::Agent {
+        let mut o = common::Options::new(&self.dir.path().join("data"))
+            .binary(&self.bin)
+            .env("OUTPOST_API_LISTEN", &format!("127.0.0.1:{port}"))
+            .env("OUTPOST_UPDATE_URL", &self.server.url("stable"))
+            .env(
+                "OUTPOST_UPDATE_PUBLIC_KEYS",
+                &TrustedKey::parse(&self.key.public).unwrap().base64,
+            )
+            .env(
+                "OUTPOST_UPDATE_CA_FILE",
+                self.server.ca.ca_file.to_str().unwrap(),
+            )
+            .env(
+                CONTAINER_ROOT_ENV,
+                self.dir.path().join("root").to_str().unwrap(),
+            );
+        for (k, v) in extra {
+            o = o.env(k, v);
+        }
+        common::Agent::start(o)
+    }
+
     fn assert_untouched(&self) {
         assert!(
             std::fs::read(&self.bin).unwrap() == self.original,
@@ -108,25 +137,11 @@ impl Site {
     }
 }
 
-/// The running binary with its version string changed (same length): a real build that
-/// runs and reports another version.
+/// The running binary restamped with another version (`outpost::version::stamp`): a real
+/// build that runs and reports that version.
 fn build_with_version(original: &[u8]) -> (String, Vec<u8>) {
     let new = format!("9{}", &CURRENT[1..]);
-    let (from, to) = (CURRENT.as_bytes(), new.as_bytes());
-    let mut out = Vec::with_capacity(original.len());
-    let mut i = 0;
-    let mut replaced = 0;
-    while i < original.len() {
-        if original[i..].starts_with(from) {
-            out.extend_from_slice(to);
-            i += from.len();
-            replaced += 1;
-        } else {
-            out.push(original[i]);
-            i += 1;
-        }
-    }
-    assert!(replaced > 0);
+    let out = outpost::version::stamp(original, &new).unwrap();
     (new, out)
 }
 
@@ -225,4 +240,129 @@ async fn issue16_update_check_exits_1_when_the_server_is_unreachable_and_2_on_ba
         out["error"].as_str().unwrap().contains("update.channel"),
         "{out}"
     );
+}
+
+/// The next `agent.update` event's payload, within 30 s.
+async fn update_event(ws: &mut common::Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let msg = tokio::time::timeout_at(end, ws.next())
+            .await
+            .expect("an agent.update event")
+            .expect("the events stream open")
+            .unwrap();
+        let Ok(text) = msg.into_text() else { continue };
+        let row: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        // Job records of kind agent.update come through too: the event has an outcome.
+        let p = &row["item"]["payload"];
+        if row["item"]["kind"] == "agent.update" && !p["outcome"].is_null() {
+            return p.clone();
+        }
+    }
+}
+
+/// `/healthz` on `port` answers with `version`, within 30 s.
+async fn wait_version(port: u16, version: &str) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let c = reqwest::Client::new();
+    common::wait_for(
+        &format!("version {version} serving"),
+        std::time::Duration::from_secs(30),
+        || async {
+            match c.get(&url).send().await {
+                Ok(r) => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|v| v["version"] == version),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_agent_update_job_swaps_restarts_into_the_new_version_and_reports_it() {
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+    site.publish(&new_version, &new_build, false);
+    let port = common::free_tcp_port();
+    let a = site.agent(port, &[]);
+    let j = a.run_ok("agent.update", serde_json::json!({})).await;
+    assert_eq!(j["updated"], true, "{j}");
+    assert_eq!(j["to"], new_version.as_str(), "{j}");
+    // The agent restarts into the new build, which proves healthy and says so.
+    wait_version(port, &new_version).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws).await;
+    assert_eq!(ev["outcome"], "updated", "{ev}");
+    assert_eq!(ev["from"], CURRENT, "{ev}");
+    assert_eq!(ev["to"], new_version.as_str(), "{ev}");
+    assert_eq!(std::fs::read(&site.bin).unwrap(), new_build);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_agent_serves_on() {
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+    site.publish(&new_version, &new_build, true);
+    let port = common::free_tcp_port();
+    let a = site.agent(port, &[]);
+    let mut ws = a.events(0).await;
+    let j = a.run_job("agent.update", serde_json::json!({})).await;
+    assert_eq!(j["state"], "failed", "{j}");
+    assert_eq!(j["error"]["code"], "bad_signature", "{j}");
+    let ev = update_event(&mut ws).await;
+    assert_eq!(ev["outcome"], "refused", "{ev}");
+    assert_eq!(ev["code"], "bad_signature", "{ev}");
+    site.assert_untouched();
+
+    // Towerops' checksum-only update, while update.allow_unsigned_checksum is off.
+    let sum = hex::encode(Sha256::digest(&new_build));
+    site.server.put("builds/plain", new_build.clone());
+    let j = a
+        .run_job(
+            "agent.update",
+            serde_json::json!({"url": site.server.url("builds/plain"), "checksum": sum}),
+        )
+        .await;
+    assert_eq!(j["error"]["code"], "unsigned_not_allowed", "{j}");
+    let ev = update_event(&mut ws).await;
+    assert_eq!(ev["code"], "unsigned_not_allowed", "{ev}");
+    site.assert_untouched();
+
+    // Bad params are named.
+    let (st, body) = a
+        .submit(
+            serde_json::json!({"kind": "agent.update", "params": {"url": "http://x/y", "checksum": sum}}),
+            Some(10.0),
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert!(body.to_string().contains("params.url"), "{body}");
+    wait_version(port, CURRENT).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_agent_update_checksum_only_when_allowed_updates_and_the_new_version_is_confirmed()
+{
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+    site.server.put("builds/plain", new_build.clone());
+    let sum = hex::encode(Sha256::digest(&new_build));
+    let port = common::free_tcp_port();
+    let a = site.agent(port, &[("OUTPOST_UPDATE_ALLOW_UNSIGNED_CHECKSUM", "true")]);
+    let j = a
+        .run_ok(
+            "agent.update",
+            serde_json::json!({"url": site.server.url("builds/plain"), "checksum": sum}),
+        )
+        .await;
+    assert_eq!(j["updated"], true, "{j}");
+    wait_version(port, &new_version).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws).await;
+    assert_eq!(ev["outcome"], "updated", "{ev}");
+    assert_eq!(ev["to"], new_version.as_str(), "{ev}");
 }

@@ -27,6 +27,7 @@ pub mod schedules;
 pub mod snmp;
 pub mod stats;
 pub mod traps;
+pub mod update;
 pub mod uplinks;
 
 use std::{

@@ -16,6 +16,8 @@ pub struct UpdateSection {
     /// Comma-separated minisign public keys trusted besides the compiled-in one.
     pub public_keys: Option<String>,
     pub ca_file: Option<PathBuf>,
+    pub probation_ms: u64,
+    pub allow_unsigned_checksum: bool,
 }
 
 impl UpdateSection {
@@ -31,6 +33,12 @@ impl UpdateSection {
             ));
         }
         self.trusted_keys()?;
+        if !(5_000..=3_600_000).contains(&self.probation_ms) {
+            return Err(KeyError::new(
+                "update.probation_ms",
+                "between 5000 and 3600000 (milliseconds)",
+            ));
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The executors this binary registers: one file per job kind.
 
 mod agent_info;
+pub mod agent_update;
 pub mod checks;
 pub mod containers;
 mod echo;

@@ -22,7 +22,8 @@ pub struct Pending {
     /// The previous binary, kept beside it by the swap.
     pub previous: PathBuf,
     pub probation_ms: u64,
-    /// Unix milliseconds when the swap was done.
+    /// Unix milliseconds when the swap was done; set again at the new version's first
+    /// start, when its probation begins.
     pub started_ms: i64,
     /// Starts of the new binary so far.
     #[serde(default)]

@@ -37,6 +37,10 @@ pub use supervisor::{
 };
 pub use watch::{at_start, probation, roll_back, Outcome, StartDecision};
 
+/// The `to` of a checksum-only update, whose build's version is known only once it runs:
+/// any version other than `from` is then the new one.
+pub const UNKNOWN_VERSION: &str = "unknown";
+
 /// The `agent.update` event kind every outcome is stored under.
 pub const EVENT_KIND: &str = "agent.update";
 

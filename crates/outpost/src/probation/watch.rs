@@ -60,6 +60,9 @@ pub fn at_start(data_dir: &Path, version: &str) -> StartDecision {
             reason,
         });
     }
+    if p.to == super::UNKNOWN_VERSION && version != p.from {
+        p.to = version.to_owned();
+    }
     if version == p.to {
         p.attempts = p.attempts.saturating_add(1);
         if p.attempts > 1 {
@@ -73,6 +76,9 @@ pub fn at_start(data_dir: &Path, version: &str) -> StartDecision {
                 }
             };
         }
+        // The probation runs from the new version's first start: an update applied from
+        // the command line may wait for the operator's restart.
+        p.started_ms = outpost_core::clock::now_ms();
         if let Err(e) = marker::write(data_dir, &p) {
             tracing::error!(error = %e, "update: cannot count the start in the marker");
         }
@@ -118,8 +124,7 @@ pub fn roll_back(data_dir: &Path, p: &mut Pending, reason: &str) -> std::io::Res
 pub async fn probation(data_dir: &Path, mut p: Pending, readiness: &Readiness) -> Outcome {
     let elapsed =
         u64::try_from(outpost_core::clock::now_ms().saturating_sub(p.started_ms)).unwrap_or(0);
-    // Time spent before this start (the swap, the exec) counts, but never leaves less
-    // than a few seconds to start in.
+    // Time spent since the first start counts, but never leaves less than a few seconds.
     let left = Duration::from_millis(p.probation_ms.saturating_sub(elapsed).max(5_000));
     let end = tokio::time::Instant::now() + left;
     let missing = loop {
