@@ -366,3 +366,67 @@ async fn issue16_agent_update_checksum_only_when_allowed_updates_and_the_new_ver
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["to"], new_version.as_str(), "{ev}");
 }
+
+/// `outpost update apply` killed with SIGKILL (strace's syscall fault injection, on the
+/// N-th call of `syscalls`, in any thread) at each step of the swap: staged file synced,
+/// old binary linked as `.prev.tmp`, renamed to `.prev`, new renamed over the binary,
+/// directory synced. After every kill the installed path runs and is the old build or the
+/// new one, whole; a second apply then completes the update.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_update_killed_at_every_step_of_the_swap_leaves_a_binary_that_runs() {
+    let strace = outpost_test_support::peer::binary("strace", "scripts/deps/80-update.sh");
+    let steps: &[(&str, &str, u32)] = &[
+        ("the staged download synced", "fsync", 1),
+        ("the old binary linked as .prev.tmp", "link,linkat", 1),
+        (".prev.tmp renamed to .prev", "rename,renameat,renameat2", 1),
+        (
+            "the new binary renamed over the old",
+            "rename,renameat,renameat2",
+            2,
+        ),
+        ("the directory synced", "fsync", 2),
+    ];
+    for (step, syscalls, nth) in steps {
+        let site = Site::new().await;
+        let (new_version, new_build) = build_with_version(&site.original);
+        site.publish(&new_version, &new_build, false);
+        let out = tokio::task::block_in_place(|| {
+            Command::new(&strace)
+                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+                .arg(format!("trace={syscalls}"))
+                .arg("-e")
+                .arg(format!("inject={syscalls}:signal=KILL:when={nth}"))
+                .arg(&site.bin)
+                .args(["update", "apply", "--json", "--data-dir"])
+                .arg(site.dir.path().join("data"))
+                .env("OUTPOST_UPDATE_URL", site.server.url("stable"))
+                .env(
+                    "OUTPOST_UPDATE_PUBLIC_KEYS",
+                    TrustedKey::parse(&site.key.public).unwrap().base64,
+                )
+                .env("OUTPOST_UPDATE_CA_FILE", &site.server.ca.ca_file)
+                .env(CONTAINER_ROOT_ENV, site.dir.path().join("root"))
+                .output()
+                .unwrap()
+        });
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal().or(out.status.code().map(|c| c - 128)),
+            Some(9),
+            "{step}: killed ({:?}; {})",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let installed = std::fs::read(&site.bin).unwrap();
+        assert!(
+            installed == site.original || installed == new_build,
+            "{step}: the binary is neither build, whole"
+        );
+        let v = version_of(&site.bin);
+        assert!(v == CURRENT || v == new_version, "{step}: runs as {v}");
+        // The next apply finishes the job (or finds it done), whatever was left behind.
+        let (code, again, err) = site_update(&site, &["apply"]).await;
+        assert_eq!(code, 0, "{step}: {again} {err}");
+        assert_eq!(version_of(&site.bin), new_version, "{step}");
+    }
+}
