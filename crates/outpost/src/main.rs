@@ -49,6 +49,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        #[cfg(feature = "containers")]
         cli::Command::Containers(args) => match outpost::ctl::containers::run(args) {
             Ok(()) => Ok(()),
             Err(outpost::ctl::CtlError::Failed(m)) => {
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        cli::Command::Generate(cmd) => outpost::generate_cmd::run(cmd),
         cli::Command::Version { json } => {
             let v = env!("CARGO_PKG_VERSION");
             if json {

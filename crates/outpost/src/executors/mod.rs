@@ -2,6 +2,7 @@
 
 mod agent_info;
 pub mod checks;
+#[cfg(feature = "containers")]
 pub mod containers;
 mod echo;
 pub mod exec;
