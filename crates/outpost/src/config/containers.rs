@@ -1,6 +1,7 @@
 //! `containers.*`: the container engine (issue 15). On by default and free while unused:
 //! the engine's socket is opened by the first container job, not at start.
 
+#[cfg(feature = "containers")]
 use std::time::Duration;
 
 use serde::Deserialize;
