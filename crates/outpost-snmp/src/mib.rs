@@ -9,7 +9,11 @@ use std::path::Path;
 use crate::oid::Oid;
 
 /// Built-in definitions: `MODULE name parent subid`, parents before children.
+#[cfg(feature = "mib-names")]
 const BUILTIN: &str = include_str!("mib_builtin.txt");
+/// A router build (no `mib-names`) carries no table: names come from MIB files only.
+#[cfg(not(feature = "mib-names"))]
+const BUILTIN: &str = "";
 
 /// Name table, both directions.
 #[derive(Debug, Clone)]

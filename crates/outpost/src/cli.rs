@@ -94,6 +94,7 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     /// List, add and remove schedules through the agent's local API.
     Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Containers and declared apps through the agent's local API: ps, logs, apps, apply.
+    #[cfg(feature = "containers")]
     Containers(crate::ctl::containers::ContainersArgs),
     /// Check for and apply signed updates of this binary (issue 16).
     #[command(subcommand)]
@@ -102,6 +103,9 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[cfg(feature = "release-tool")]
     #[command(subcommand)]
     Release(crate::update_cmd::ReleaseCommand),
+    /// Write shell completions or man pages (packaging runs it after the build).
+    #[command(subcommand, hide = true)]
+    Generate(crate::generate_cmd::GenerateCommand),
     /// Print the version.
     #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
     Version {

@@ -167,6 +167,7 @@ const COMPONENTS: &[Factory] = &[
     ),
     // After exec, whose allowlist and audit log `container.exec` uses. Its jobs finish in
     // the drain; it has no task of its own.
+    #[cfg(feature = "containers")]
     Factory::new(
         components::containers::NAME,
         Phase::Drain,

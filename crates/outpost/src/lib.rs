@@ -12,6 +12,7 @@ pub mod connectivity;
 pub mod ctl;
 pub mod daemon;
 pub mod executors;
+pub mod generate_cmd;
 pub mod internal_event;
 pub mod lifecycle;
 pub mod metrics_cmd;

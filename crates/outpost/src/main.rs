@@ -58,6 +58,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
         },
+        #[cfg(feature = "containers")]
         cli::Command::Containers(args) => match outpost::ctl::containers::run(args) {
             Ok(()) => Ok(()),
             Err(outpost::ctl::CtlError::Failed(m)) => {
@@ -72,6 +73,7 @@ fn main() -> ExitCode {
         cli::Command::Update(cmd) => return outpost::update_cmd::run(cmd),
         #[cfg(feature = "release-tool")]
         cli::Command::Release(cmd) => return outpost::update_cmd::run_release(cmd),
+        cli::Command::Generate(cmd) => outpost::generate_cmd::run(cmd),
         cli::Command::Version { json } => {
             let v = outpost::version::get();
             if json {

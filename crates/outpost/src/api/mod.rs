@@ -23,10 +23,7 @@ pub mod tls;
 pub mod wire;
 pub mod ws;
 
-use std::{
-    sync::{Arc, OnceLock},
-    time::Instant,
-};
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     extract::{Request, State},
@@ -38,10 +35,14 @@ use axum::{
 };
 use outpost_core::{CoreMetrics, Dispatcher};
 use prometheus_client::registry::Registry;
+// The document's builders: left out with the `openapi` feature (router builds), so the
+// routes' descriptions are never assembled and the linker drops them.
+#[cfg(feature = "openapi")]
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
 };
+#[cfg(feature = "openapi")]
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::TokenCheck;
@@ -76,6 +77,7 @@ impl AppState {
     }
 }
 
+#[cfg(feature = "openapi")]
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Outpost local API", description = "Submit jobs, read results, stream the outbox."),
@@ -85,8 +87,10 @@ impl AppState {
 )]
 struct ApiDoc;
 
+#[cfg(feature = "openapi")]
 struct BearerAuth;
 
+#[cfg(feature = "openapi")]
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -99,6 +103,7 @@ impl Modify for BearerAuth {
 
 /// The OpenAPI document, from the handlers' `#[utoipa::path]` declarations, with the
 /// descriptions of the routes other components registered.
+#[cfg(feature = "openapi")]
 fn openapi(extra: &[fn() -> utoipa::openapi::OpenApi]) -> utoipa::openapi::OpenApi {
     let (_, mut doc): (Router<AppState>, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(jobs::submit, jobs::list))
@@ -115,6 +120,7 @@ fn openapi(extra: &[fn() -> utoipa::openapi::OpenApi]) -> utoipa::openapi::OpenA
 
 /// Every operation that needs the token can answer 401: said once here rather than in every
 /// handler's list, so a new route cannot forget it.
+#[cfg(feature = "openapi")]
 fn document_unauthorized(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
     let unauthorized = ResponseBuilder::new()
@@ -159,28 +165,16 @@ fn documented_routes() -> Router<AppState> {
 /// The API: its own routes and `extra`, the routes other components registered (served
 /// behind the same token check, and described in the same document).
 pub fn router(state: AppState, extra: Vec<crate::components::ApiRoute>) -> Router {
-    // Serialized once, on the first request for it.
-    let doc: Arc<OnceLock<Vec<u8>>> = Arc::default();
-    let docs: Vec<_> = extra.iter().map(|r| r.doc).collect();
     let mut protected = documented_routes();
+    #[cfg(feature = "openapi")]
+    {
+        let docs: Vec<_> = extra.iter().map(|r| r.doc).collect();
+        protected = protected.route("/v1/openapi.json", openapi_route(docs));
+    }
     for r in extra {
         protected = protected.route_service(r.path, r.service);
     }
     let protected = protected
-        .route(
-            "/v1/openapi.json",
-            get(move || {
-                let (doc, docs) = (Arc::clone(&doc), docs.clone());
-                async move {
-                    let body =
-                        doc.get_or_init(|| serde_json::to_vec(&openapi(&docs)).unwrap_or_default());
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        body.clone(),
-                    )
-                }
-            }),
-        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -197,6 +191,25 @@ pub fn router(state: AppState, extra: Vec<crate::components::ApiRoute>) -> Route
             count_rejections,
         ))
         .with_state(state)
+}
+
+/// `GET /v1/openapi.json`: the document with `docs`, the other components' descriptions.
+#[cfg(feature = "openapi")]
+fn openapi_route(
+    docs: Vec<fn() -> utoipa::openapi::OpenApi>,
+) -> axum::routing::MethodRouter<AppState> {
+    // Serialized once, on the first request for it.
+    let doc: Arc<std::sync::OnceLock<Vec<u8>>> = Arc::default();
+    get(move || {
+        let (doc, docs) = (Arc::clone(&doc), docs.clone());
+        async move {
+            let body = doc.get_or_init(|| serde_json::to_vec(&openapi(&docs)).unwrap_or_default());
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body.clone(),
+            )
+        }
+    })
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -15,8 +15,11 @@
 pub mod api;
 pub mod builtins;
 pub mod connectivity;
+#[cfg(feature = "containers")]
 pub mod containers;
+#[cfg(feature = "containers")]
 pub mod containers_disk;
+#[cfg(feature = "containers")]
 pub mod containers_metrics;
 pub mod exec;
 pub mod host;

@@ -1,6 +1,7 @@
 //! `containers.*`: the container engine (issue 15). On by default and free while unused:
 //! the engine's socket is opened by the first container job, not at start.
 
+#[cfg(feature = "containers")]
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -103,6 +104,7 @@ impl ContainersSection {
     }
 
     /// The engine settings: the configured socket, else `DOCKER_HOST`, else the default.
+    #[cfg(feature = "containers")]
     pub fn engine_settings(&self) -> outpost_containers::EngineSettings {
         let docker_host = std::env::var("DOCKER_HOST").ok();
         outpost_containers::EngineSettings {
@@ -116,6 +118,7 @@ impl ContainersSection {
     }
 }
 
+#[cfg(feature = "containers")]
 impl ContainersSection {
     /// Declared apps' restart backoff, scaled from `restart_backoff_ms` as the defaults are
     /// from 10 s: doubling up to 30 times it (5 min), a run of 60 times it (10 min) is

@@ -2,6 +2,7 @@
 //! topics (as a control plane would) or over its local API.
 
 mod api;
+#[cfg(feature = "containers")]
 pub mod containers;
 mod mqtt;
 pub mod schedules;

@@ -3,6 +3,7 @@
 mod agent_info;
 pub mod agent_update;
 pub mod checks;
+#[cfg(feature = "containers")]
 pub mod containers;
 mod echo;
 pub mod exec;
