@@ -430,3 +430,33 @@ async fn issue16_update_killed_at_every_step_of_the_swap_leaves_a_binary_that_ru
         assert_eq!(version_of(&site.bin), new_version, "{step}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_update_check_interval_updates_the_agent_without_a_job_and_is_off_by_default() {
+    let site = Site::new().await;
+    let (new_version, new_build) = build_with_version(&site.original);
+    site.publish(&new_version, &new_build, false);
+    let port = common::free_tcp_port();
+    let a = site.agent(port, &[("OUTPOST_UPDATE_CHECK_INTERVAL_SECS", "10")]);
+    // Nothing asks: the timer's agent.update does, within its interval.
+    wait_version(port, &new_version).await;
+    let mut ws = a.events(0).await;
+    let ev = update_event(&mut ws).await;
+    assert_eq!(ev["outcome"], "updated", "{ev}");
+    // Off by default, and a bad interval is refused naming the key.
+    let out = Command::new(&site.bin)
+        .args(["config", "show", "--json"])
+        .env_remove("OUTPOST_CONFIG")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["update.check_interval_secs"]["value"], 0, "{v}");
+    let out = Command::new(&site.bin)
+        .args(["config", "show"])
+        .env_remove("OUTPOST_CONFIG")
+        .env("OUTPOST_UPDATE_CHECK_INTERVAL_SECS", "5")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("update.check_interval_secs"));
+}

@@ -1,5 +1,7 @@
-//! `update`: the `agent.update` job kind (issue 16 §4). Always on; no task, no timer (a
-//! periodic check is not built: updates happen when a job or `outpost update` asks).
+//! `update`: the `agent.update` job kind (issue 16 §4), always on; and, only when
+//! `update.check_interval_secs` is set, a timer that submits that job at that interval
+//! (source `update.timer`), so a periodic update goes through the same checks, audit,
+//! events, probation and rollback as one a control plane asks for.
 
 use crate::config::Config;
 use crate::executors::agent_update::AgentUpdate;
@@ -12,6 +14,7 @@ struct UpdateComponent {
     settings: Result<outpost_update::Settings, String>,
     allow_unsigned_checksum: bool,
     probation_ms: u64,
+    check_interval: Option<std::time::Duration>,
 }
 
 pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -29,6 +32,8 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
         settings,
         allow_unsigned_checksum: cfg.update.allow_unsigned_checksum,
         probation_ms: cfg.update.probation_ms,
+        check_interval: (cfg.update.check_interval_secs > 0)
+            .then(|| std::time::Duration::from_secs(cfg.update.check_interval_secs)),
     })))
 }
 
@@ -41,6 +46,32 @@ impl Component for UpdateComponent {
             data_dir: r.shared.data_dir.clone(),
             store: r.shared.store.clone(),
             lifecycle: r.shared.lifecycle.clone(),
+        });
+        Ok(())
+    }
+
+    fn start(self: Box<Self>, cx: &mut super::Start<'_>) -> anyhow::Result<()> {
+        let Some(every) = self.check_interval else {
+            return Ok(());
+        };
+        let (dispatcher, stop) = (cx.dispatcher.clone(), cx.stop_token());
+        cx.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+                let spec = outpost_core::JobSpec {
+                    id: None,
+                    kind: "agent.update".into(),
+                    params: serde_json::json!({}),
+                    timeout: std::time::Duration::from_secs(600),
+                    source: "update.timer".into(),
+                };
+                if let Err(e) = dispatcher.submit(spec).await {
+                    tracing::warn!(error = %e, "update: the periodic check could not be submitted");
+                }
+            }
         });
         Ok(())
     }

@@ -145,6 +145,7 @@ pub const KEYS: &[Key] = &[
     key("update.public_keys", Ty::Str, None, "Self-update: comma-separated minisign public keys (the base64 line of a .pub file) trusted besides the release key compiled in. A manifest signed by any other key needs a rotation statement signed by a trusted one (URL/keys/KEYID.json)."),
     key("update.ca_file", Ty::Str, None, "Self-update: PEM certificates to trust besides the built-in web roots, for a private update server. Verification stays on."),
     key("update.probation_ms", Ty::Int, Some("120000"), "Self-update: how long a new version has, from its first start, to prove healthy (store open, API serving, every configured uplink connected); otherwise the previous binary comes back by itself."),
+    key("update.check_interval_secs", Ty::Int, Some("0"), "Self-update: every this many seconds, an agent.update job checks the channel and applies what it offers (probation and rollback as for any update). 0: off; otherwise at least 10."),
     key("update.allow_unsigned_checksum", Ty::Bool, Some("false"), "Self-update: accept an agent.update job that names only a URL and a SHA-256 (Towerops' update), without a signed manifest. Off: such a job is refused. On: logged at warn on every such update."),
     key("shutdown.grace_ms", Ty::Int, Some("10000"), "On SIGTERM/SIGINT, how long running jobs may take to finish before they are interrupted."),
     key("shutdown.intake_ms", Ty::Int, Some("5000"), "Shutdown's first phase: how long the trap receiver may take to store what it read."),

@@ -18,6 +18,7 @@ pub struct UpdateSection {
     pub ca_file: Option<PathBuf>,
     pub probation_ms: u64,
     pub allow_unsigned_checksum: bool,
+    pub check_interval_secs: u64,
 }
 
 impl UpdateSection {
@@ -33,6 +34,12 @@ impl UpdateSection {
             ));
         }
         self.trusted_keys()?;
+        if self.check_interval_secs != 0 && self.check_interval_secs < 10 {
+            return Err(KeyError::new(
+                "update.check_interval_secs",
+                "0 (off) or at least 10 (seconds)",
+            ));
+        }
         if !(5_000..=3_600_000).contains(&self.probation_ms) {
             return Err(KeyError::new(
                 "update.probation_ms",
