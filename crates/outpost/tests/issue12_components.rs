@@ -35,6 +35,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "probes", "state": "running"},
             {"name": "host", "state": "running"},
             {"name": "lifecycle", "state": "running"},
+            {"name": "update", "state": "running"},
             {"name": "exec", "state": "off"},
             {"name": "connectivity", "state": "off"},
             {"name": "containers", "state": "running"},
