@@ -425,3 +425,45 @@ pub fn traps_listen(args: &[&str]) -> (Child, u16, BufReader<std::process::Child
         .unwrap_or_else(|_| panic!("no port in {line:?}"));
     (child, port, err)
 }
+
+/// The payload of the next outbox row on `ws` whose kind is `kind` and whose payload
+/// satisfies `pick` (job records of a kind come through the same stream as events), within
+/// `within`.
+pub async fn next_payload(
+    ws: &mut Ws,
+    kind: &str,
+    within: Duration,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let end = tokio::time::Instant::now() + within;
+    loop {
+        let msg = tokio::time::timeout_at(end, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within {within:?}"))
+            .expect("the events stream open")
+            .unwrap();
+        let Ok(text) = msg.into_text() else { continue };
+        let row: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let p = &row["item"]["payload"];
+        if row["item"]["kind"] == kind && pick(p) {
+            return p.clone();
+        }
+    }
+}
+
+/// Waits until `/healthz` on 127.0.0.1:`port` answers with `version` (an agent that
+/// restarts into another binary keeps its port when it was given one).
+pub async fn wait_version(port: u16, version: &str, within: Duration) {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let c = reqwest::Client::new();
+    wait_for(&format!("version {version} serving"), within, || async {
+        match c.get(&url).send().await {
+            Ok(r) => r
+                .json::<serde_json::Value>()
+                .await
+                .is_ok_and(|v| v["version"] == version),
+            Err(_) => false,
+        }
+    })
+    .await;
+}

@@ -88,39 +88,6 @@ fn start(l: &Layout, port: u16, extra: &[(&str, &str)]) -> Agent {
     Agent::start(o)
 }
 
-/// The next `agent.update` event's payload, within `within`.
-async fn update_event(ws: &mut Ws, within: Duration) -> Value {
-    let end = tokio::time::Instant::now() + within;
-    loop {
-        let msg = tokio::time::timeout_at(end, ws.next())
-            .await
-            .expect("an agent.update event")
-            .expect("the events stream open")
-            .unwrap();
-        let Ok(text) = msg.into_text() else { continue };
-        let row: Value = serde_json::from_str(&text).unwrap_or_default();
-        if row["item"]["kind"] == "agent.update" {
-            return row["item"]["payload"].clone();
-        }
-    }
-}
-
-/// Waits until `/healthz` on `port` answers with `version`.
-async fn wait_version(port: u16, version: &str, within: Duration) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let c = reqwest::Client::new();
-    wait_for(&format!("version {version} serving"), within, || async {
-        match c.get(&url).send().await {
-            Ok(r) => r
-                .json::<Value>()
-                .await
-                .is_ok_and(|v| v["version"] == version),
-            Err(_) => false,
-        }
-    })
-    .await;
-}
-
 /// Waits until the previous binary has been moved back over the new one.
 async fn rolled_back(l: &Layout, within: Duration) {
     wait_for("the previous binary back in place", within, || async {
@@ -139,11 +106,14 @@ async fn issue16_probation_a_new_version_that_proves_healthy_is_confirmed_and_re
     let port = common::free_tcp_port();
     let a = start(&l, port, &[]);
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
+        !p["outcome"].is_null()
+    })
+    .await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["from"], OLD, "{ev}");
     assert_eq!(ev["to"], NEW, "{ev}");
-    wait_version(port, NEW, Duration::from_secs(5)).await;
+    common::wait_version(port, NEW, Duration::from_secs(5)).await;
     assert!(marker_gone(&l.data));
     assert_eq!(std::fs::read(&l.binary).unwrap(), l.new);
 }
@@ -158,9 +128,12 @@ async fn issue16_probation_a_new_version_never_healthy_rolls_back_by_itself_and_
     let a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
     // The probation (3 s, at least 5 s to start in) ends: the previous binary is put back
     // and the agent restarts into it, on the same port.
-    wait_version(port, OLD, Duration::from_secs(40)).await;
+    common::wait_version(port, OLD, Duration::from_secs(40)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
+        !p["outcome"].is_null()
+    })
+    .await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert_eq!(ev["to"], NEW, "{ev}");
     let reason = ev["reason"].as_str().unwrap();
@@ -184,15 +157,18 @@ async fn issue16_probation_a_new_version_killed_during_probation_is_rolled_back_
     let port = common::free_tcp_port();
     let broker = format!("mqtt://127.0.0.1:{dead}");
     let mut a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
-    wait_version(port, NEW, Duration::from_secs(10)).await;
+    common::wait_version(port, NEW, Duration::from_secs(10)).await;
     a.kill9();
     drop(a);
     // Started again (by an operator, or systemd's Restart=): the second start of the new
     // version during its probation means it died; the previous binary runs instead.
     let a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
-    wait_version(port, OLD, Duration::from_secs(20)).await;
+    common::wait_version(port, OLD, Duration::from_secs(20)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
+        !p["outcome"].is_null()
+    })
+    .await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]
@@ -228,7 +204,7 @@ async fn supervised_update_to(new: &str, probation_ms: u64) -> (Agent, Layout, u
             .arg("--supervised")
             .env("OUTPOST_API_LISTEN", &format!("127.0.0.1:{port}")),
     );
-    wait_version(port, OLD, Duration::from_secs(10)).await;
+    common::wait_version(port, OLD, Duration::from_secs(10)).await;
     // The swap: the previous binary kept beside, the new one renamed over the path.
     std::fs::copy(&binary, &previous).unwrap();
     let staged = bin.join("outpost.new");
@@ -268,9 +244,12 @@ async fn issue16_supervised_a_new_binary_that_exits_at_start_is_replaced_by_the_
     // The supervisor sees the new binary exit during its probation, puts the previous
     // one back and starts it; the previous version reports why.
     rolled_back(&l, Duration::from_secs(30)).await;
-    wait_version(port, OLD, Duration::from_secs(30)).await;
+    common::wait_version(port, OLD, Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
+        !p["outcome"].is_null()
+    })
+    .await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]
@@ -296,9 +275,12 @@ async fn issue16_supervised_a_new_binary_that_never_becomes_healthy_is_replaced_
     let (a, l, port) = supervised_update_to("#!/bin/sh\nexec sleep 600\n", 2_000).await;
     // The probation (2 s) and the supervisor's grace (5 s) pass.
     rolled_back(&l, Duration::from_secs(40)).await;
-    wait_version(port, OLD, Duration::from_secs(30)).await;
+    common::wait_version(port, OLD, Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws, Duration::from_secs(20)).await;
+    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
+        !p["outcome"].is_null()
+    })
+    .await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]

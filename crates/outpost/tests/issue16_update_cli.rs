@@ -242,46 +242,6 @@ async fn issue16_update_check_exits_1_when_the_server_is_unreachable_and_2_on_ba
     );
 }
 
-/// The next `agent.update` event's payload, within 30 s.
-async fn update_event(ws: &mut common::Ws) -> serde_json::Value {
-    use futures_util::StreamExt;
-    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let msg = tokio::time::timeout_at(end, ws.next())
-            .await
-            .expect("an agent.update event")
-            .expect("the events stream open")
-            .unwrap();
-        let Ok(text) = msg.into_text() else { continue };
-        let row: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        // Job records of kind agent.update come through too: the event has an outcome.
-        let p = &row["item"]["payload"];
-        if row["item"]["kind"] == "agent.update" && !p["outcome"].is_null() {
-            return p.clone();
-        }
-    }
-}
-
-/// `/healthz` on `port` answers with `version`, within 30 s.
-async fn wait_version(port: u16, version: &str) {
-    let url = format!("http://127.0.0.1:{port}/healthz");
-    let c = reqwest::Client::new();
-    common::wait_for(
-        &format!("version {version} serving"),
-        std::time::Duration::from_secs(30),
-        || async {
-            match c.get(&url).send().await {
-                Ok(r) => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .is_ok_and(|v| v["version"] == version),
-                Err(_) => false,
-            }
-        },
-    )
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn issue16_agent_update_job_swaps_restarts_into_the_new_version_and_reports_it() {
     let site = Site::new().await;
@@ -293,9 +253,15 @@ async fn issue16_agent_update_job_swaps_restarts_into_the_new_version_and_report
     assert_eq!(j["updated"], true, "{j}");
     assert_eq!(j["to"], new_version.as_str(), "{j}");
     // The agent restarts into the new build, which proves healthy and says so.
-    wait_version(port, &new_version).await;
+    common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws).await;
+    let ev = common::next_payload(
+        &mut ws,
+        "agent.update",
+        std::time::Duration::from_secs(30),
+        |p| !p["outcome"].is_null(),
+    )
+    .await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["from"], CURRENT, "{ev}");
     assert_eq!(ev["to"], new_version.as_str(), "{ev}");
@@ -313,7 +279,13 @@ async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_a
     let j = a.run_job("agent.update", serde_json::json!({})).await;
     assert_eq!(j["state"], "failed", "{j}");
     assert_eq!(j["error"]["code"], "bad_signature", "{j}");
-    let ev = update_event(&mut ws).await;
+    let ev = common::next_payload(
+        &mut ws,
+        "agent.update",
+        std::time::Duration::from_secs(30),
+        |p| !p["outcome"].is_null(),
+    )
+    .await;
     assert_eq!(ev["outcome"], "refused", "{ev}");
     assert_eq!(ev["code"], "bad_signature", "{ev}");
     site.assert_untouched();
@@ -328,7 +300,13 @@ async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_a
         )
         .await;
     assert_eq!(j["error"]["code"], "unsigned_not_allowed", "{j}");
-    let ev = update_event(&mut ws).await;
+    let ev = common::next_payload(
+        &mut ws,
+        "agent.update",
+        std::time::Duration::from_secs(30),
+        |p| !p["outcome"].is_null(),
+    )
+    .await;
     assert_eq!(ev["code"], "unsigned_not_allowed", "{ev}");
     site.assert_untouched();
 
@@ -341,7 +319,7 @@ async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_a
         .await;
     assert_eq!(st, 422, "{body}");
     assert!(body.to_string().contains("params.url"), "{body}");
-    wait_version(port, CURRENT).await;
+    common::wait_version(port, CURRENT, std::time::Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -360,9 +338,15 @@ async fn issue16_agent_update_checksum_only_when_allowed_updates_and_the_new_ver
         )
         .await;
     assert_eq!(j["updated"], true, "{j}");
-    wait_version(port, &new_version).await;
+    common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws).await;
+    let ev = common::next_payload(
+        &mut ws,
+        "agent.update",
+        std::time::Duration::from_secs(30),
+        |p| !p["outcome"].is_null(),
+    )
+    .await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["to"], new_version.as_str(), "{ev}");
 }
@@ -439,9 +423,15 @@ async fn issue16_update_check_interval_updates_the_agent_without_a_job_and_is_of
     let port = common::free_tcp_port();
     let a = site.agent(port, &[("OUTPOST_UPDATE_CHECK_INTERVAL_SECS", "10")]);
     // Nothing asks: the timer's agent.update does, within its interval.
-    wait_version(port, &new_version).await;
+    common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = update_event(&mut ws).await;
+    let ev = common::next_payload(
+        &mut ws,
+        "agent.update",
+        std::time::Duration::from_secs(30),
+        |p| !p["outcome"].is_null(),
+    )
+    .await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     // Off by default, and a bad interval is refused naming the key.
     let out = Command::new(&site.bin)

@@ -4,7 +4,8 @@
 #![allow(unused_imports)]
 
 pub use outpost_test_support::agent::{
-    metric, outpost_snmp_cli, traps_listen, ws_request, Agent, Options, Ws,
+    metric, next_payload, outpost_snmp_cli, traps_listen, wait_version, ws_request, Agent, Options,
+    Ws,
 };
 pub use outpost_test_support::ports::free_tcp_port;
 pub use outpost_test_support::snmp_values::v2c_trap;
