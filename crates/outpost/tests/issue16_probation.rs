@@ -10,10 +10,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{wait_for, Agent, Options, Ws, BIN};
-use futures_util::StreamExt;
+use common::{wait_for, Agent, Options, BIN};
 use outpost::probation::{self, Pending};
-use serde_json::Value;
 
 const NEW: &str = "0.2.0-test";
 const OLD: &str = env!("CARGO_PKG_VERSION");

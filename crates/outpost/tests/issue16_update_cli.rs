@@ -75,10 +75,10 @@ impl Site {
         self.server.put("stable/stable.json.minisig", sig);
     }
 
-    /// `BIN update ARGS --json`, configured through the environment as an operator would.
-    fn update(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
-        let out = Command::new(&self.bin)
-            .arg("update")
+    /// `cmd` (the copy itself, or a tracer running it) completed as `BIN update ARGS --json`,
+    /// configured through the environment as an operator would.
+    fn update_command<'c>(&self, cmd: &'c mut Command, args: &[&str]) -> &'c mut Command {
+        cmd.arg("update")
             .args(args)
             .args(["--json", "--data-dir"])
             .arg(self.dir.path().join("data"))
@@ -92,8 +92,12 @@ impl Site {
             // This test machine may itself be a container: look for markers in a
             // directory of the test's own.
             .env(CONTAINER_ROOT_ENV, self.dir.path().join("root"))
-            .output()
-            .unwrap();
+    }
+
+    /// `BIN update ARGS --json`, configured through the environment as an operator would.
+    fn update(&self, args: &[&str]) -> (i32, serde_json::Value, String) {
+        let mut cmd = Command::new(&self.bin);
+        let out = self.update_command(&mut cmd, args).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let json = serde_json::from_str(stdout.trim())
             .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"));
@@ -375,23 +379,13 @@ async fn issue16_update_killed_at_every_step_of_the_swap_leaves_a_binary_that_ru
         let (new_version, new_build) = build_with_version(&site.original);
         site.publish(&new_version, &new_build, false);
         let out = tokio::task::block_in_place(|| {
-            Command::new(&strace)
-                .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            let mut cmd = Command::new(&strace);
+            cmd.args(["-f", "-qq", "-o", "/dev/null", "-e"])
                 .arg(format!("trace={syscalls}"))
                 .arg("-e")
                 .arg(format!("inject={syscalls}:signal=KILL:when={nth}"))
-                .arg(&site.bin)
-                .args(["update", "apply", "--json", "--data-dir"])
-                .arg(site.dir.path().join("data"))
-                .env("OUTPOST_UPDATE_URL", site.server.url("stable"))
-                .env(
-                    "OUTPOST_UPDATE_PUBLIC_KEYS",
-                    TrustedKey::parse(&site.key.public).unwrap().base64,
-                )
-                .env("OUTPOST_UPDATE_CA_FILE", &site.server.ca.ca_file)
-                .env(CONTAINER_ROOT_ENV, site.dir.path().join("root"))
-                .output()
-                .unwrap()
+                .arg(&site.bin);
+            site.update_command(&mut cmd, &["apply"]).output().unwrap()
         });
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
