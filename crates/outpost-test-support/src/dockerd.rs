@@ -214,8 +214,26 @@ impl Dockerd {
     }
 
     /// SIGSTOP: the engine holds its connections and answers nothing (a slow engine).
+    /// Returns once every thread of it is stopped: the signal is delivered asynchronously,
+    /// and a thread still running could answer one more request (seen under CI load).
     pub fn freeze(&self) {
         self.signal(rustix::process::Signal::STOP);
+        let pid = self.pid().expect("dockerd is running");
+        wait_until("the engine stopped", Duration::from_secs(10), || {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                return false;
+            };
+            tasks.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .ok()
+                    .and_then(|st| {
+                        // `PID (comm) STATE ...`: the state follows the last ')'.
+                        st.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.trim_start().chars().next())
+                    })
+                    .is_some_and(|c| c == 'T' || c == 't')
+            })
+        });
     }
 
     /// SIGCONT after [`freeze`](Self::freeze).
