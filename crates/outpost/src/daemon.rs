@@ -319,7 +319,7 @@ async fn report_update(store: &Store, data_dir: &Path, outcome: &probation::Outc
                 if let Err(e) = probation::remove_marker(data_dir) {
                     tracing::error!(error = %e, "update: cannot remove the marker");
                 }
-                probation::notify("settled");
+                probation::notify_settled();
             }
         }
         Err(e) => {

@@ -104,10 +104,7 @@ async fn issue16_probation_a_new_version_that_proves_healthy_is_confirmed_and_re
     let port = common::free_tcp_port();
     let a = start(&l, port, &[]);
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
-        !p["outcome"].is_null()
-    })
-    .await;
+    let ev = common::update_outcome(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["from"], OLD, "{ev}");
     assert_eq!(ev["to"], NEW, "{ev}");
@@ -128,10 +125,7 @@ async fn issue16_probation_a_new_version_never_healthy_rolls_back_by_itself_and_
     // and the agent restarts into it, on the same port.
     common::wait_version(port, OLD, Duration::from_secs(40)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
-        !p["outcome"].is_null()
-    })
-    .await;
+    let ev = common::update_outcome(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert_eq!(ev["to"], NEW, "{ev}");
     let reason = ev["reason"].as_str().unwrap();
@@ -163,10 +157,7 @@ async fn issue16_probation_a_new_version_killed_during_probation_is_rolled_back_
     let a = start(&l, port, &[("OUTPOST_UPLINK_MQTT_URL", &broker)]);
     common::wait_version(port, OLD, Duration::from_secs(20)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
-        !p["outcome"].is_null()
-    })
-    .await;
+    let ev = common::update_outcome(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]
@@ -244,10 +235,7 @@ async fn issue16_supervised_a_new_binary_that_exits_at_start_is_replaced_by_the_
     rolled_back(&l, Duration::from_secs(30)).await;
     common::wait_version(port, OLD, Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
-        !p["outcome"].is_null()
-    })
-    .await;
+    let ev = common::update_outcome(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]
@@ -275,10 +263,7 @@ async fn issue16_supervised_a_new_binary_that_never_becomes_healthy_is_replaced_
     rolled_back(&l, Duration::from_secs(40)).await;
     common::wait_version(port, OLD, Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(&mut ws, "agent.update", Duration::from_secs(20), |p| {
-        !p["outcome"].is_null()
-    })
-    .await;
+    let ev = common::update_outcome(&mut ws, Duration::from_secs(20)).await;
     assert_eq!(ev["outcome"], "rolled_back", "{ev}");
     assert!(
         ev["reason"]

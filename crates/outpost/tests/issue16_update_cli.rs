@@ -259,13 +259,7 @@ async fn issue16_agent_update_job_swaps_restarts_into_the_new_version_and_report
     // The agent restarts into the new build, which proves healthy and says so.
     common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(
-        &mut ws,
-        "agent.update",
-        std::time::Duration::from_secs(30),
-        |p| !p["outcome"].is_null(),
-    )
-    .await;
+    let ev = common::update_outcome(&mut ws, std::time::Duration::from_secs(30)).await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["from"], CURRENT, "{ev}");
     assert_eq!(ev["to"], new_version.as_str(), "{ev}");
@@ -283,13 +277,7 @@ async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_a
     let j = a.run_job("agent.update", serde_json::json!({})).await;
     assert_eq!(j["state"], "failed", "{j}");
     assert_eq!(j["error"]["code"], "bad_signature", "{j}");
-    let ev = common::next_payload(
-        &mut ws,
-        "agent.update",
-        std::time::Duration::from_secs(30),
-        |p| !p["outcome"].is_null(),
-    )
-    .await;
+    let ev = common::update_outcome(&mut ws, std::time::Duration::from_secs(30)).await;
     assert_eq!(ev["outcome"], "refused", "{ev}");
     assert_eq!(ev["code"], "bad_signature", "{ev}");
     site.assert_untouched();
@@ -304,13 +292,7 @@ async fn issue16_agent_update_job_refusals_fail_the_job_store_an_event_and_the_a
         )
         .await;
     assert_eq!(j["error"]["code"], "unsigned_not_allowed", "{j}");
-    let ev = common::next_payload(
-        &mut ws,
-        "agent.update",
-        std::time::Duration::from_secs(30),
-        |p| !p["outcome"].is_null(),
-    )
-    .await;
+    let ev = common::update_outcome(&mut ws, std::time::Duration::from_secs(30)).await;
     assert_eq!(ev["code"], "unsigned_not_allowed", "{ev}");
     site.assert_untouched();
 
@@ -344,13 +326,7 @@ async fn issue16_agent_update_checksum_only_when_allowed_updates_and_the_new_ver
     assert_eq!(j["updated"], true, "{j}");
     common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(
-        &mut ws,
-        "agent.update",
-        std::time::Duration::from_secs(30),
-        |p| !p["outcome"].is_null(),
-    )
-    .await;
+    let ev = common::update_outcome(&mut ws, std::time::Duration::from_secs(30)).await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     assert_eq!(ev["to"], new_version.as_str(), "{ev}");
 }
@@ -419,13 +395,7 @@ async fn issue16_update_check_interval_updates_the_agent_without_a_job_and_is_of
     // Nothing asks: the timer's agent.update does, within its interval.
     common::wait_version(port, &new_version, std::time::Duration::from_secs(30)).await;
     let mut ws = a.events(0).await;
-    let ev = common::next_payload(
-        &mut ws,
-        "agent.update",
-        std::time::Duration::from_secs(30),
-        |p| !p["outcome"].is_null(),
-    )
-    .await;
+    let ev = common::update_outcome(&mut ws, std::time::Duration::from_secs(30)).await;
     assert_eq!(ev["outcome"], "updated", "{ev}");
     // Off by default, and a bad interval is refused naming the key.
     let out = Command::new(&site.bin)

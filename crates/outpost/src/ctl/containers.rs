@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::schedules::{answer, token_of};
+use super::schedules::{answer, LocalApi};
 use super::CtlError;
 
 #[derive(Debug, Args)]
@@ -27,20 +27,8 @@ The token is --token, OUTPOST_TOKEN, or the agent's token file in --data-dir (de
 $XDG_STATE_HOME/outpost, else ~/.local/state/outpost).
 Exit codes: 0 ok, 1 the agent could not be reached, 2 bad input or the job failed.")]
 pub struct ContainersArgs {
-    /// The agent's local API.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070")]
-    pub api: String,
-    /// API token (or OUTPOST_TOKEN; else read from DATA_DIR/token).
-    #[arg(
-        long,
-        env = "OUTPOST_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub token: Option<String>,
-    /// Where the agent keeps its token file (config data_dir).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub local: LocalApi,
     /// The job's output as JSON instead of a table or plain lines.
     #[arg(long)]
     pub json: bool,
@@ -127,8 +115,8 @@ pub fn run(args: ContainersArgs) -> Result<(), CtlError> {
         ));
     }
     let (kind, params) = job(&args.command)?;
-    let token = token_of(args.token.as_deref(), args.data_dir.as_deref())?;
-    let base = args.api.trim_end_matches('/').to_owned();
+    let token = args.local.token()?;
+    let base = args.local.base();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

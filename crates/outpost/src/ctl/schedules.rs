@@ -24,6 +24,19 @@ The token is --token, OUTPOST_TOKEN, or the agent's token file in --data-dir (de
 $XDG_STATE_HOME/outpost, else ~/.local/state/outpost).
 Exit codes: 0 ok, 1 runtime failure (agent unreachable, no such schedule), 2 bad input.")]
 pub struct SchedulesArgs {
+    #[command(flatten)]
+    pub local: LocalApi,
+    /// One JSON document per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: SchedulesCommand,
+}
+
+/// Where the agent's local API is and how to authenticate to it: the flags every command
+/// that drives a local agent shares (`outpost schedules`, `outpost containers`).
+#[derive(Debug, Args)]
+pub struct LocalApi {
     /// The agent's local API.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7070")]
     pub api: String,
@@ -38,11 +51,18 @@ pub struct SchedulesArgs {
     /// Where the agent keeps its token file (config data_dir).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// One JSON document per line instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    #[command(subcommand)]
-    pub command: SchedulesCommand,
+}
+
+impl LocalApi {
+    /// The API's base URL, without a trailing slash.
+    pub fn base(&self) -> String {
+        self.api.trim_end_matches('/').to_owned()
+    }
+
+    /// The token: the flag, OUTPOST_TOKEN, or the token file.
+    pub fn token(&self) -> Result<String, CtlError> {
+        token_of(self.token.as_deref(), self.data_dir.as_deref())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,7 +166,7 @@ fn body(a: &AddArgs) -> Result<Value, CtlError> {
 }
 
 fn token(args: &SchedulesArgs) -> Result<String, CtlError> {
-    token_of(args.token.as_deref(), args.data_dir.as_deref())
+    args.local.token()
 }
 
 /// The token: given, else the agent's token file (shared with `outpost containers`).
@@ -212,7 +232,7 @@ pub fn run(args: SchedulesArgs) -> Result<(), CtlError> {
         _ => None,
     };
     let token = token(&args)?;
-    let base = args.api.trim_end_matches('/').to_owned();
+    let base = args.local.base();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

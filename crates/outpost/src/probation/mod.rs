@@ -32,7 +32,7 @@ mod watch;
 pub use marker::{remove as remove_marker, Pending, MARKER_FILE};
 pub use readiness::Readiness;
 pub use supervisor::{
-    child_started, notify, notify_update, run_supervised, run_supervised_from_args,
+    child_started, notify_settled, notify_update, run_supervised, run_supervised_from_args,
     SUPERVISOR_FD_ENV,
 };
 pub use watch::{at_start, probation, roll_back, Outcome, StartDecision};

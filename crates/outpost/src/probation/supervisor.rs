@@ -67,10 +67,8 @@ pub fn notify_update(data_dir: &std::path::Path, pending: &Pending) {
 }
 
 /// `settled`: the update's outcome is known and stored.
-pub fn notify(what: &str) {
-    if what == "settled" {
-        send(&Msg::Settled);
-    }
+pub fn notify_settled() {
+    send(&Msg::Settled);
 }
 
 fn send(m: &Msg) {

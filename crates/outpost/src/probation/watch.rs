@@ -134,7 +134,7 @@ pub async fn probation(data_dir: &Path, mut p: Pending, readiness: &Readiness) -
                     tracing::error!(error = %e, "update: cannot remove the marker");
                 }
                 tracing::info!(from = %p.from, to = %p.to, "update: healthy; the update is confirmed");
-                super::notify("settled");
+                super::notify_settled();
                 return Outcome::Updated {
                     from: p.from,
                     to: p.to,

@@ -15,3 +15,10 @@ pub use outpost_test_support::{dockerd, mosquitto, mqtt_peer, phoenix};
 /// `outpost`, as cargo built it for these tests (what `agent::bin()` finds at run time).
 #[allow(dead_code)]
 pub const BIN: &str = env!("CARGO_BIN_EXE_outpost");
+
+/// The next `agent.update` event (job records of that kind come through the same stream;
+/// the event is the row with an `outcome`), within `within`.
+#[allow(dead_code)]
+pub async fn update_outcome(ws: &mut Ws, within: std::time::Duration) -> serde_json::Value {
+    next_payload(ws, "agent.update", within, |p| !p["outcome"].is_null()).await
+}
