@@ -62,13 +62,7 @@ async fn detail(c: &mut SocktopConnector, pid: u32) -> socktop_connector::Detail
 async fn ask_json(ws: &mut Ws, request: &str) -> Value {
     let text = match ws_request(ws, request).await {
         Message::Text(t) => t.as_str().to_owned(),
-        Message::Binary(b) => {
-            let mut s = String::new();
-            flate2::read::GzDecoder::new(&b[..])
-                .read_to_string(&mut s)
-                .unwrap();
-            s
-        }
+        Message::Binary(b) => String::from_utf8(outpost_test_support::gzip::gunzip(&b)).unwrap(),
         other => panic!("unexpected frame {other:?}"),
     };
     serde_json::from_str(&text).unwrap()
