@@ -9,7 +9,6 @@
 mod common;
 
 use std::{
-    io::Read,
     process::{Command, Stdio},
     time::Duration,
 };
