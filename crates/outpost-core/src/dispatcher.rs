@@ -5,7 +5,6 @@
 //! that finds no slot is refused as busy, never queued without bound.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -155,14 +154,14 @@ struct Active {
 struct Inner {
     registry: Registry,
     /// Per-kind concurrency limits.
-    slots: HashMap<&'static str, Arc<Semaphore>>,
+    slots: foldhash::HashMap<&'static str, Arc<Semaphore>>,
     store: Store,
     metrics: CoreMetrics,
     config: DispatcherConfig,
     /// Accepted, unfinished jobs; bounded by `config.queue_capacity`.
     pending: AtomicUsize,
     accepting: AtomicBool,
-    active: Mutex<HashMap<JobId, Active>>,
+    active: Mutex<foldhash::HashMap<JobId, Active>>,
     tasks: TaskTracker,
     /// Parent of every job's token; fired when the shutdown grace period runs out.
     stop_all: CancellationToken,
@@ -332,7 +331,7 @@ impl Dispatcher {
                 config,
                 pending: AtomicUsize::new(0),
                 accepting: AtomicBool::new(true),
-                active: Mutex::new(HashMap::new()),
+                active: Mutex::new(foldhash::HashMap::default()),
                 tasks: TaskTracker::new(),
                 stop_all: CancellationToken::new(),
             }),
@@ -640,10 +639,11 @@ impl Dispatcher {
     /// Stores the result, then (and only then) tells waiters and frees the job's place.
     async fn persist(&self, record: JobRecord, done: watch::Sender<Option<Arc<JobRecord>>>) {
         let inner = &self.inner;
+        let record = Arc::new(record);
         let mut delay = Duration::from_millis(50);
         let mut attempts = 0;
         let stored = loop {
-            match inner.store.finish_job(record.clone()).await {
+            match inner.store.finish_job(Arc::clone(&record)).await {
                 Ok(_) => break true,
                 Err(e) if attempts < 5 => {
                     attempts += 1;
@@ -683,7 +683,7 @@ impl Dispatcher {
         inner.metrics.finished(&record.kind, outcome);
         let id = record.id;
         if stored {
-            let _ = done.send(Some(Arc::new(record)));
+            let _ = done.send(Some(record));
         }
         if let Ok(mut active) = inner.active.lock() {
             active.remove(&id);

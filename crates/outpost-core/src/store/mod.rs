@@ -263,12 +263,13 @@ impl Store {
 
     /// Records a terminal result and appends it to the outbox in one transaction.
     /// Returns the outbox sequence number.
-    pub async fn finish_job(&self, record: JobRecord) -> Result<u64, StoreError> {
-        self.call(|reply| Command::FinishJob {
-            record: Box::new(record),
-            reply,
-        })
-        .await
+    ///
+    /// Takes the record shared: the dispatcher keeps the same `Arc` to retry with and to
+    /// hand to waiters, instead of a deep copy of its params and output per job.
+    pub async fn finish_job(&self, record: impl Into<Arc<JobRecord>>) -> Result<u64, StoreError> {
+        let record = record.into();
+        self.call(|reply| Command::FinishJob { record, reply })
+            .await
     }
 
     /// Appends an event to the outbox. Returns its sequence number.

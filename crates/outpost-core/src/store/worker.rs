@@ -41,7 +41,7 @@ pub(super) enum Command {
         reply: Reply<Vec<JobRecord>>,
     },
     FinishJob {
-        record: Box<JobRecord>,
+        record: Arc<JobRecord>,
         reply: Reply<u64>,
     },
     AppendEvent {

@@ -148,9 +148,13 @@ pub(crate) struct Inner {
 
 /// How far ahead of a due time its runs are accepted (checked, prepared, given a queue
 /// slot) and recorded; they start at the due time. Accepting and recording take about
-/// 10 µs a job here, so this covers some 20,000 runs due at one instant; more start late
-/// by the excess, never early.
-const FIRING_LEAD: std::time::Duration = std::time::Duration::from_millis(250);
+/// 10 µs a job here, but a fresh agent's first firing of 10,000 also pays for the memory
+/// it touches for the first time: 250 ms was measured too short for it (the whole first
+/// minute started ~150 ms late). Half a second covers some 25,000 runs due at one
+/// instant; more start late by the excess, never early. Not more: the overlap decision is
+/// taken this far ahead too, so a schedule due every second needs its job to end within
+/// the other half.
+const FIRING_LEAD: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Schedules {
     pub(crate) fn new(

@@ -1,4 +1,4 @@
-//! What a due time does: the timer hands it over 250 ms ahead (`FIRING_LEAD`); every action
+//! What a due time does: the timer hands it over 500 ms ahead (`FIRING_LEAD`); every action
 //! of the firing is marked handled (queued first, so the mark commits no later than any
 //! record), all its runs are accepted in one pass (`accept_scheduled`: checked, prepared, a
 //! queue slot each) and recorded in one store step (state `queued`, their `created_at` the
