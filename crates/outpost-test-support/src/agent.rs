@@ -303,6 +303,29 @@ impl Agent {
         self.get(path).send().await.unwrap().json().await.unwrap()
     }
 
+    /// Submits `n` echo jobs over the local API, `conc` at a time; returns the ids of those
+    /// accepted.
+    pub async fn submit_echo_many(&self, n: usize, conc: usize) -> Vec<String> {
+        let ids: Vec<Option<String>> = futures_util::stream::iter(0..n)
+            .map(|i| async move {
+                let r = self
+                    .post("/v1/jobs")
+                    .json(&serde_json::json!({"kind": "echo", "params": {"i": i}}))
+                    .send()
+                    .await
+                    .ok()?;
+                if r.status() != 202 {
+                    return None;
+                }
+                let b: serde_json::Value = r.json().await.ok()?;
+                Some(b["id"].as_str()?.to_owned())
+            })
+            .buffer_unordered(conc)
+            .collect()
+            .await;
+        ids.into_iter().flatten().collect()
+    }
+
     pub async fn metrics(&self) -> String {
         self.get("/metrics")
             .send()

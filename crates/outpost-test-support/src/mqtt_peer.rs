@@ -127,3 +127,43 @@ impl Drop for Peer {
         self.task.abort();
     }
 }
+
+/// Every id in `ids` is among `results` (from one peer, or from several brokers' peers
+/// together); duplicates carry the same seq and body as the first copy, and there are at
+/// most `max_dups` of them.
+pub fn check_delivery(
+    results: impl IntoIterator<Item = (String, u64, serde_json::Value)>,
+    ids: &[String],
+    max_dups: usize,
+) {
+    let mut first: std::collections::HashMap<String, (u64, serde_json::Value)> =
+        std::collections::HashMap::new();
+    let mut dups = 0;
+    for (id, seq, body) in results {
+        match first.get(&id) {
+            None => {
+                first.insert(id, (seq, body));
+            }
+            Some((s, b)) => {
+                dups += 1;
+                assert_eq!(
+                    (*s, b),
+                    (seq, &body),
+                    "a redelivery of {id} must be identical"
+                );
+            }
+        }
+    }
+    let missing: Vec<_> = ids.iter().filter(|i| !first.contains_key(*i)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} results never arrived, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+    assert!(
+        dups <= max_dups,
+        "{dups} duplicates, more than the unacknowledged windows allow ({max_dups})"
+    );
+    eprintln!("delivered {} results, {dups} duplicates", ids.len());
+}

@@ -5,7 +5,12 @@ mod common;
 
 use std::{collections::HashMap, time::Duration};
 
-use common::{metric, mosquitto::Broker, mqtt_peer::Peer, wait_for, Agent, Options};
+use common::{
+    metric,
+    mosquitto::Broker,
+    mqtt_peer::{check_delivery, Peer},
+    wait_for, Agent, Options,
+};
 use outpost_proto::Message;
 use serde_json::json;
 
@@ -153,62 +158,6 @@ async fn issue5_mqtt_bad_input_is_answered_with_errors_and_the_connection_stays_
     );
 }
 
-/// Submits `n` echo jobs over the local API, `conc` at a time; returns their ids.
-async fn submit_many(a: &Agent, n: usize, conc: usize) -> Vec<String> {
-    use futures_util::{stream, StreamExt};
-    let ids: Vec<Option<String>> = stream::iter(0..n)
-        .map(|i| async move {
-            let r = a
-                .post("/v1/jobs")
-                .json(&json!({"kind": "echo", "params": {"i": i}}))
-                .send()
-                .await
-                .ok()?;
-            if r.status() != 202 {
-                return None;
-            }
-            let b: serde_json::Value = r.json().await.ok()?;
-            Some(b["id"].as_str()?.to_owned())
-        })
-        .buffer_unordered(conc)
-        .collect()
-        .await;
-    ids.into_iter().flatten().collect()
-}
-
-/// Every id arrived; duplicates carry the same seq and body as the first copy.
-fn check_delivery(peer: &Peer, ids: &[String], max_dups: usize) {
-    let mut first: HashMap<String, (u64, serde_json::Value)> = HashMap::new();
-    let mut dups = 0;
-    for (id, seq, body) in peer.results() {
-        match first.get(&id) {
-            None => {
-                first.insert(id, (seq, body));
-            }
-            Some((s, b)) => {
-                dups += 1;
-                assert_eq!(
-                    (*s, b),
-                    (seq, &body),
-                    "a redelivery of {id} must be identical"
-                );
-            }
-        }
-    }
-    let missing: Vec<_> = ids.iter().filter(|i| !first.contains_key(*i)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} results never arrived, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(3)]
-    );
-    assert!(
-        dups <= max_dups,
-        "{dups} duplicates, more than the unacknowledged windows allow ({max_dups})"
-    );
-    eprintln!("delivered {} results, {dups} duplicates", ids.len());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() {
     let mut broker = Broker::start();
@@ -219,7 +168,7 @@ async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() 
     let total = 10_000;
     let mut ids = Vec::new();
     for round in 0..5 {
-        ids.extend(submit_many(&a, total / 5, 32).await);
+        ids.extend(a.submit_echo_many(total / 5, 32).await);
         // Restart while this round's results are still streaming out.
         let in_flight = ids.len() - peer.results().len().min(ids.len());
         broker.restart();
@@ -262,7 +211,7 @@ async fn issue5_mqtt_broker_restarted_5_times_during_10000_results_loses_none() 
     }
     // Each restart may resend one window (512) from the agent, and the broker may redeliver
     // to the peer what it had not acknowledged.
-    check_delivery(&peer, &ids, 5 * 2 * 512);
+    check_delivery(peer.results(), &ids, 5 * 2 * 512);
     let m = a.metrics().await;
     assert!(
         metric(&m, "outpost_uplink_reconnects_total{uplink=\"mqtt\"}") >= 5.0,
@@ -277,14 +226,14 @@ async fn issue5_mqtt_agent_killed_during_a_stream_loses_nothing() {
     let mut a = Agent::start(agent_opts(dir.path(), &broker, "kill-1"));
     let peer = Peer::connect(broker.port, "cp-kill", &["outpost/kill-1/results"]).await;
     a.wait_connected("mqtt").await;
-    let mut ids = submit_many(&a, 3000, 32).await;
+    let mut ids = a.submit_echo_many(3000, 32).await;
     wait_for("part of the stream", Duration::from_secs(30), || async {
         peer.results().len() >= 500
     })
     .await;
     a.kill9();
     let a = Agent::start(agent_opts(dir.path(), &broker, "kill-1"));
-    ids.extend(submit_many(&a, 1000, 32).await);
+    ids.extend(a.submit_echo_many(1000, 32).await);
     wait_for(
         "every result, including those buffered when the agent died",
         Duration::from_secs(90),
@@ -295,7 +244,7 @@ async fn issue5_mqtt_agent_killed_during_a_stream_loses_nothing() {
         },
     )
     .await;
-    check_delivery(&peer, &ids, 2 * 512);
+    check_delivery(peer.results(), &ids, 2 * 512);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

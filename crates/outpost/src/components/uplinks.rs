@@ -39,12 +39,12 @@ impl Uplink {
     }
 }
 
-pub fn mqtt(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
-    let Some(broker) = cfg.uplink.mqtt.url.take() else {
+pub fn mqtt(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
+    let Some(brokers) = cfg.uplink.mqtt.url.take() else {
         return Ok(None);
     };
     let m = &mut cfg.uplink.mqtt;
-    let tls = match broker.tls {
+    let tls = match brokers.tls() {
         true => Some(
             uplink::tls::client_config_with(&uplink::tls::ClientTls {
                 ca_file: m.ca_file.as_deref(),
@@ -55,7 +55,7 @@ pub fn mqtt(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Compo
         false => None,
     };
     let link = MqttUplink {
-        broker,
+        brokers: uplink::mqtt::Brokers::new(brokers, &shared.agent_id),
         protocol: m.protocol,
         tls,
         username: m.username.clone(),

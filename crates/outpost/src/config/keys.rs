@@ -64,7 +64,7 @@ pub const KEYS: &[Key] = &[
     Key { secret: true, ..key("uplink.ws.token", Ty::Str, None, "Token sent in the Phoenix join payload.") },
     key("uplink.ws.insecure", Ty::Bool, Some("false"), "Allow plain ws:// (no TLS). Refused otherwise."),
     key("uplink.ws.pin_sha256", Ty::Str, None, "Accept only a server certificate with this SHA-256 fingerprint (hex, colons optional), in place of CA validation."),
-    key("uplink.mqtt.url", Ty::Str, None, "MQTT uplink broker, mqtt://HOST:PORT or mqtts://HOST:PORT. Unset: no MQTT uplink."),
+    key("uplink.mqtt.url", Ty::Str, None, "MQTT uplink broker, mqtt://HOST:PORT or mqtts://HOST:PORT; or several, comma-separated (the nodes of a cluster, all of one scheme): the agent uses one at a time, starting at an offset derived from its id, and moves to the next when a connection fails or ends. Unset: no MQTT uplink."),
     key("uplink.mqtt.username", Ty::Str, None, "MQTT username."),
     Key { secret: true, ..key("uplink.mqtt.password", Ty::Str, None, "MQTT password.") },
     key("uplink.mqtt.pool", Ty::Str, None, "Also take jobs from the shared subscription $share/POOL/outpost/pool/POOL/jobs."),

@@ -475,7 +475,7 @@ mod tests {
         })
         .unwrap()
         .config;
-        let broker = c.uplink.mqtt.url.unwrap();
+        let broker = c.uplink.mqtt.url.unwrap().into_vec().remove(0);
         assert_eq!(
             (broker.host.as_str(), broker.port, broker.tls),
             ("::1", 8883, true)

@@ -207,8 +207,8 @@ pub struct WsConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
-    #[serde(default, deserialize_with = "parse::broker")]
-    pub url: Option<crate::uplink::mqtt::BrokerUrl>,
+    #[serde(default, deserialize_with = "parse::brokers")]
+    pub url: Option<crate::uplink::mqtt::BrokerList>,
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub pool: Option<String>,
@@ -371,7 +371,7 @@ impl Config {
             ));
         }
         let wants_tls = mqtt.client_cert.is_some() || mqtt.ca_file.is_some();
-        if wants_tls && mqtt.url.as_ref().is_some_and(|b| !b.tls) {
+        if wants_tls && mqtt.url.as_ref().is_some_and(|b| !b.tls()) {
             return Err(KeyError::new(
                 "uplink.mqtt.url",
                 "a client certificate or CA file needs an mqtts:// broker",

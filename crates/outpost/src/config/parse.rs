@@ -4,13 +4,13 @@
 use serde::{de::Error, Deserialize, Deserializer};
 
 use crate::uplink::{
-    mqtt::{BrokerUrl, Protocol},
+    mqtt::{BrokerList, Protocol},
     tls, ws,
 };
 
-pub fn broker<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BrokerUrl>, D::Error> {
+pub fn brokers<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BrokerList>, D::Error> {
     Option::<String>::deserialize(d)?
-        .map(|u| BrokerUrl::parse(&u).map_err(D::Error::custom))
+        .map(|u| BrokerList::parse(&u).map_err(D::Error::custom))
         .transpose()
 }
 

@@ -8,7 +8,7 @@ use std::{fmt, sync::Arc, time::Duration};
 use crate::internal_event::{InternalEvent, RateLimit};
 use crate::limited;
 
-use super::{UplinkCode, UplinkLabel, UplinkMetrics};
+use super::{UplinkCode, UplinkLabel, UplinkMetrics, UplinkPeer};
 
 /// One uplink's side of the events: its name, its metric families and its log limiters
 /// (one per call site, so one uplink's failing peer never hides another's lines).
@@ -28,6 +28,7 @@ struct Limits {
     ended_transient: RateLimit,
     ended_refused: RateLimit,
     reconnecting: RateLimit,
+    failover: RateLimit,
     outbox_read: RateLimit,
     ack_record: RateLimit,
     broker_dropped: RateLimit,
@@ -50,6 +51,13 @@ impl Reporter {
         self.0.name
     }
 
+    fn peer(&self, peer: &str) -> UplinkPeer {
+        UplinkPeer {
+            uplink: self.0.name.into(),
+            peer: peer.into(),
+        }
+    }
+
     fn code(&self, code: &str) -> UplinkCode {
         UplinkCode {
             uplink: self.0.name.into(),
@@ -70,6 +78,10 @@ pub struct MqttConnected<'a> {
 impl InternalEvent<Reporter> for MqttConnected<'_> {
     fn emit(self, r: &Reporter) {
         r.0.metrics.connected.get_or_create(&r.0.label).set(1);
+        r.0.metrics
+            .broker
+            .get_or_create(&r.peer(self.broker))
+            .set(1);
         tracing::info!(broker = %self.broker, protocol = ?self.protocol, agent_id = %self.agent_id, pool = ?self.pool, resend_from = self.resend_from, "mqtt uplink: connected");
     }
 }
@@ -119,6 +131,10 @@ pub struct SessionEnded<'a, E: EndReason> {
 impl<E: EndReason> InternalEvent<Reporter> for SessionEnded<'_, E> {
     fn emit(self, r: &Reporter) {
         r.0.metrics.connected.get_or_create(&r.0.label).set(0);
+        // Only a broker that was connected has a series (a WebSocket URL never gets one).
+        if let Some(g) = r.0.metrics.broker.get(&r.peer(self.peer)) {
+            g.set(0);
+        }
         let (uplink, peer, reason, msg) = (r.0.name, self.peer, self.end, self.end.summary());
         match self.end.severity() {
             Severity::Quiet => {}
@@ -129,6 +145,20 @@ impl<E: EndReason> InternalEvent<Reporter> for SessionEnded<'_, E> {
                 limited!(r.0.limits.ended_refused, ERROR, uplink, peer = %peer, error = %reason, "{uplink} uplink: {msg}")
             }
         }
+    }
+}
+
+/// After a failed or ended connection, the uplink moves to the next broker of its list.
+pub struct FailedOver<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+impl InternalEvent<Reporter> for FailedOver<'_> {
+    fn emit(self, r: &Reporter) {
+        r.0.metrics.failovers.get_or_create(&r.0.label).inc();
+        let uplink = r.0.name;
+        limited!(r.0.limits.failover, INFO, uplink, from = %self.from, to = %self.to, "{uplink} uplink: moving to the next broker")
     }
 }
 

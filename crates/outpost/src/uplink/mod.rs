@@ -33,6 +33,12 @@ pub struct UplinkLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UplinkPeer {
+    pub uplink: String,
+    pub peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UplinkCode {
     pub uplink: String,
     pub code: String,
@@ -55,6 +61,11 @@ pub struct UplinkMetrics {
     /// PUBACK `no_matching_subscribers`: nobody was subscribed to our results or events), in
     /// the `code` label.
     pub broker_dropped: Family<UplinkCode, Counter>,
+    /// 1 for the broker an MQTT uplink is connected to, 0 for those it was connected to
+    /// before (one series per node of `uplink.mqtt.url` at most).
+    pub broker: Family<UplinkPeer, Gauge>,
+    /// Moves to the next broker of the list after a connection failed or ended.
+    pub failovers: Family<UplinkLabel, Counter>,
 }
 
 impl UplinkMetrics {
@@ -88,6 +99,16 @@ impl UplinkMetrics {
             "outpost_uplink_broker_dropped",
             "Messages the broker acknowledged and said it dropped (MQTT 5 reason), by reason",
             self.broker_dropped.clone(),
+        );
+        reg.register(
+            "outpost_uplink_broker",
+            "1 for the broker the MQTT uplink is connected to; 0 for those of its list it used before",
+            self.broker.clone(),
+        );
+        reg.register(
+            "outpost_uplink_failovers",
+            "Moves to the next broker of the list after a connection failed or ended",
+            self.failovers.clone(),
         );
     }
 

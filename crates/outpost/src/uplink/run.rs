@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     delivery::Delivery,
-    events::{EndReason, Reconnecting, Reporter, RowsAcked, SessionEnded},
+    events::{EndReason, FailedOver, Reconnecting, Reporter, RowsAcked, SessionEnded},
     Context,
 };
 use crate::internal_event::InternalEvent;
@@ -49,6 +49,12 @@ pub trait Transport {
 
     /// One connection, from connecting to its end.
     fn session(&self, env: Env<'_>) -> impl Future<Output = Session<Self::End>> + Send;
+
+    /// After a session that failed or ended: moves to the next peer of a list, if there is
+    /// one, and returns it.
+    fn fail_over(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Runs `transport` until `shutdown`: connect, deliver, and reconnect with backoff.
@@ -62,8 +68,8 @@ pub async fn run<T: Transport>(transport: T, cx: Context, shutdown: Cancellation
         return;
     };
     let mut backoff = cx.new_backoff();
-    let peer = transport.peer();
     loop {
+        let peer = transport.peer();
         let s = transport
             .session(Env {
                 cx: &cx,
@@ -85,6 +91,13 @@ pub async fn run<T: Transport>(transport: T, cx: Context, shutdown: Cancellation
         }
         if shutdown.is_cancelled() {
             return;
+        }
+        if let Some(to) = transport.fail_over() {
+            FailedOver {
+                from: &peer,
+                to: &to,
+            }
+            .emit(&rep);
         }
         let delay = backoff.next_delay(s.up_since, s.productive);
         Reconnecting { delay }.emit(&rep);

@@ -14,6 +14,7 @@
 //! scripted queue), the pump here does the I/O around it (rumqttc, storing tasks, the
 //! store), `link.rs` hides the two protocol versions, and `uplink::run` reconnects.
 
+mod brokers;
 mod link;
 mod session;
 mod url;
@@ -24,11 +25,12 @@ use outpost_proto::Message;
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
+pub use brokers::Brokers;
 use link::{Inbound, Link, RequestQueue, Settings};
 pub use link::{Protocol, SubscriptionRefused, UnknownProtocol};
 pub use session::End;
 use session::{Input, MqttSession, Step};
-pub use url::{BrokerUrl, BrokerUrlError};
+pub use url::{BrokerList, BrokerUrl, BrokerUrlError};
 
 use super::{
     events::{MqttConnected, OutboxReadFailed, RowsAcked},
@@ -52,7 +54,8 @@ const INBOUND_CONCURRENCY: usize = 256;
 const MAX_PACKET: usize = 268_435_455 + 5;
 
 pub struct MqttUplink {
-    pub broker: BrokerUrl,
+    /// One broker, or the nodes of a cluster: one is used at a time (see [`Brokers`]).
+    pub brokers: Brokers,
     pub protocol: Protocol,
     pub username: Option<String>,
     pub password: Option<SecretString>,
@@ -76,8 +79,8 @@ impl MqttUplink {
         Link::new(Settings {
             protocol: self.protocol,
             client_id: format!("outpost-{}", cx.agent_id),
-            host: self.broker.host.clone(),
-            port: self.broker.port,
+            host: self.brokers.current().host.clone(),
+            port: self.brokers.current().port,
             keepalive: self.keepalive,
             credentials: self.username.as_ref().map(|u| {
                 let p = self.password.as_ref().map(|p| p.expose_secret().to_owned());
@@ -109,7 +112,11 @@ impl Transport for MqttUplink {
     type End = End;
 
     fn peer(&self) -> String {
-        format!("{}:{}", self.broker.host, self.broker.port)
+        self.brokers.peer()
+    }
+
+    fn fail_over(&self) -> Option<String> {
+        self.brokers.advance().then(|| self.brokers.peer())
     }
 
     /// One connection: the pump around [`MqttSession`]. It polls rumqttc, stores jobs on
