@@ -88,6 +88,19 @@ impl TestCa {
         }
     }
 
+    /// A leaf for `names`, valid for a year, written as PEM files into `dir` for peers that
+    /// read files (Mosquitto's `certfile`/`keyfile`); returns (certificate, key).
+    pub fn leaf_files(&self, names: &[&str], dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        let p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        let (c, k) = (dir.join("leaf.pem"), dir.join("leaf-key.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
     /// A leaf for `localhost` and 127.0.0.1 valid for a year.
     pub fn localhost(&self) -> Leaf {
         self.leaf(&["localhost", "127.0.0.1"], -1, 365)

@@ -205,3 +205,61 @@ async fn issue20_mqtt_a_broker_that_accepts_and_never_answers_is_left_for_the_ne
         "{m}"
     );
 }
+
+/// A Mosquitto whose agent-facing listener is TLS with `ca`'s certificate for 127.0.0.1,
+/// plus a plain loopback listener for the test's control plane (returned with it).
+fn tls_broker(ca: &outpost_test_support::https::TestCa, certs: &std::path::Path) -> (Broker, u16) {
+    let (cert, key) = ca.leaf_files(&["127.0.0.1"], certs);
+    let plain = common::free_tcp_port();
+    let broker = Broker::start_with(&format!(
+        "certfile {}\nkeyfile {}\nallow_anonymous true\nlistener {plain} 127.0.0.1\nallow_anonymous true\n",
+        cert.display(),
+        key.display()
+    ));
+    (broker, plain)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue20_mqtt_a_node_with_a_wrong_certificate_is_skipped_with_a_clear_error() {
+    // Two mqtts:// nodes: one with a certificate of the agent's CA, one with a certificate
+    // of another CA (placed where the agent starts). The agent refuses the second during
+    // the handshake, says why, and works on the first.
+    let (ours, theirs) = (
+        outpost_test_support::https::TestCa::new(),
+        outpost_test_support::https::TestCa::new(),
+    );
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (good, good_plain) = tls_broker(&ours, d1.path());
+    let (wrong, _) = tls_broker(&theirs, d2.path());
+    let id = "cert-1";
+    let tls_url = |b: &Broker| format!("mqtts://127.0.0.1:{}", b.port);
+    let mut urls = vec![tls_url(&good), tls_url(&good)];
+    urls[start_index(id, 2)] = tls_url(&wrong);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        Options::new(dir.path())
+            .mqtt_uplink(&urls.join(", "), id)
+            .env(
+                "OUTPOST_UPLINK_MQTT_CA_FILE",
+                ours.ca_file.to_str().unwrap(),
+            ),
+    );
+    let peer = Peer::connect(good_plain, "cp-cert", &["outpost/cert-1/results"]).await;
+    a.wait_connected("mqtt").await;
+    let m = a.metrics().await;
+    assert_eq!(broker_gauge(&m, &good), 1.0, "{m}");
+    assert!(
+        metric(&m, "outpost_uplink_failovers_total{uplink=\"mqtt\"}") >= 1.0,
+        "{m}"
+    );
+    let log = a.log_text();
+    let refused = log
+        .lines()
+        .find(|l| l.contains(&format!("127.0.0.1:{}", wrong.port)) && l.contains("certificate"));
+    assert!(
+        refused.is_some(),
+        "the wrong node's refusal names it and the certificate: {log}"
+    );
+    let ids = a.submit_echo_many(20, 4).await;
+    wait_all_delivered(&[&peer], &ids).await;
+}
