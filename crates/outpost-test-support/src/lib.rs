@@ -42,6 +42,7 @@ pub mod https;
 pub mod kernel;
 pub mod mosquitto;
 pub mod mqtt_peer;
+pub mod nats;
 pub mod netns;
 pub mod netsnmp;
 pub mod opensearch;

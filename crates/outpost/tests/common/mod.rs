@@ -10,7 +10,7 @@ pub use outpost_test_support::agent::{
 pub use outpost_test_support::ports::free_tcp_port;
 pub use outpost_test_support::snmp_values::v2c_trap;
 pub use outpost_test_support::wait::{wait_for, wait_until};
-pub use outpost_test_support::{dockerd, mosquitto, mqtt_peer, phoenix};
+pub use outpost_test_support::{dockerd, mosquitto, mqtt_peer, nats, phoenix};
 
 /// `outpost`, as cargo built it for these tests (what `agent::bin()` finds at run time).
 #[allow(dead_code)]
