@@ -28,3 +28,28 @@ impl<T> Fixture<T> {
         }
     }
 }
+
+/// Kills `pid` (SIGKILL) when the test binary exits. For a process a `static` fixture
+/// started: statics are never dropped, so its guard never runs and the process would outlive
+/// the suite (every run of `issue12_handler_props` left an `outpost run` behind).
+pub fn kill_at_exit(pid: u32) {
+    static PIDS: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn kill_all() {
+        let pids = PIDS.lock().map(|p| p.clone()).unwrap_or_default();
+        for pid in pids {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    PIDS.lock().unwrap().push(pid);
+    ONCE.call_once(|| {
+        // SAFETY: registers a plain `extern "C" fn` with no captured state; libc calls it
+        // once, from `exit`, after the test harness is done.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::atexit(kill_all);
+        }
+    });
+}

@@ -19,11 +19,14 @@ fn world() -> &'static Fixture<Agent> {
     W.get_or_init(|| {
         // Jobs that are accepted really run: keep them harmless and short.
         Fixture::new(|_, dir| {
-            Agent::start(
+            let a = Agent::start(
                 Options::new(dir)
                     .env("OUTPOST_JOBS_MAX_TIMEOUT_MS", "2000")
                     .env("OUTPOST_JOBS_DEFAULT_TIMEOUT_MS", "1000"),
-            )
+            );
+            // Kept in a static, never dropped: its process goes with the test binary.
+            outpost_test_support::fixture::kill_at_exit(a.pid() as u32);
+            a
         })
     })
 }
