@@ -178,7 +178,7 @@ async fn issue20_mqtt_a_broker_that_accepts_and_never_answers_is_left_for_the_ne
     });
     let good = Broker::start();
     let id = "hang-1";
-    let mut urls = vec![good.url(), good.url()];
+    let mut urls = [good.url(), good.url()];
     urls[start_index(id, 2)] = silent_url;
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()).mqtt_uplink(&urls.join(", "), id));
@@ -233,7 +233,7 @@ async fn issue20_mqtt_a_node_with_a_wrong_certificate_is_skipped_with_a_clear_er
     let (wrong, _) = tls_broker(&theirs, d2.path());
     let id = "cert-1";
     let tls_url = |b: &Broker| format!("mqtts://127.0.0.1:{}", b.port);
-    let mut urls = vec![tls_url(&good), tls_url(&good)];
+    let mut urls = [tls_url(&good), tls_url(&good)];
     urls[start_index(id, 2)] = tls_url(&wrong);
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(
