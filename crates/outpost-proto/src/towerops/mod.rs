@@ -3,6 +3,9 @@
 //! numbers of the published schema, and the frame codec. Every Towerops wire shape lives
 //! here; the agent's adapter (`outpost::adapters::towerops`) maps them onto Outpost.
 
+/// The trait every message here implements, so users need no `prost` dependency of their own.
+pub use prost::Message as WireMessage;
+
 mod checks;
 pub mod frame;
 mod jobs;

@@ -12,7 +12,7 @@ use std::{
 
 use outpost_proto::towerops::{
     encode_binary, event, frame::PHOENIX_TOPIC, AgentError, AgentHeartbeat, AgentJobList,
-    CheckList, Frame, FrameError, UpdateRequest,
+    CheckList, Frame, FrameError, UpdateRequest, WireMessage,
 };
 use secrecy::{ExposeSecret, SecretString};
 
@@ -208,7 +208,7 @@ impl Session {
 
     /// A push of `msg` as `{"binary": ...}` on our topic with a fresh ref, returned with
     /// the frame so that a refusal (`phx_reply` error) can be matched to it.
-    pub fn push(&mut self, event: &str, msg: &impl prost::Message) -> (String, String) {
+    pub fn push(&mut self, event: &str, msg: &impl WireMessage) -> (String, String) {
         let msg_ref = self.next_ref();
         let frame = encode_binary(&self.topic, event, msg, Some(&msg_ref));
         (msg_ref, frame)

@@ -69,7 +69,7 @@ fn sent(actions: &[Action]) -> Vec<Value> {
         .collect()
 }
 
-fn push(event: &str, msg: &impl prost::Message) -> String {
+fn push(event: &str, msg: &impl WireMessage) -> String {
     encode_binary(TOPIC, event, msg, None)
 }
 
