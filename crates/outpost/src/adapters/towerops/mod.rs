@@ -2,9 +2,10 @@
 //! jobs and results; see ../shared/compat/towerops.md), to be mapped onto Outpost's own
 //! paths. Off by default: nothing here runs unless the URL and a token are configured.
 //!
-//! Part 1 (this module so far): the session state machine and the socket URL. The wire shapes themselves
+//! Part 1 (this module so far): the session state machine, the socket URL and the heartbeat's address fields. The wire shapes themselves
 //! live in `outpost_proto::towerops`; this adapter only names them.
 
+pub mod addresses;
 pub mod session;
 pub mod url;
 
