@@ -2,12 +2,14 @@
 //! jobs and results; see ../shared/compat/towerops.md), to be mapped onto Outpost's own
 //! paths. Off by default: nothing here runs unless the URL and a token are configured.
 //!
-//! Part 1 (this module so far): the session state machine, the socket URL, the heartbeat's address fields
-//! and the value rules of SNMP results. The wire shapes themselves
-//! live in `outpost_proto::towerops`; this adapter only names them.
+//! Part 1 (this module so far): the session state machine, the socket URL, the
+//! heartbeat's address fields, the value rules of SNMP results and traps as SnmpTrap. Nothing is wired into
+//! the daemon yet. The wire shapes themselves live in `outpost_proto::towerops`; this
+//! adapter only names them.
 
 pub mod addresses;
 pub mod session;
+pub mod trap;
 pub mod url;
 pub mod values;
 
