@@ -3,12 +3,13 @@
 //! paths. Off by default: nothing here runs unless the URL and a token are configured.
 //!
 //! Part 1 (this module so far): the session state machine, the socket URL, the
-//! heartbeat's address fields, the value rules of SNMP results and traps as SnmpTrap. Nothing is wired into
-//! the daemon yet. The wire shapes themselves live in `outpost_proto::towerops`; this
-//! adapter only names them.
+//! heartbeat's address fields, the value rules of SNMP results, traps as SnmpTrap and the
+//! first-run stagger of local schedules. Nothing is wired into the daemon yet. The wire
+//! shapes themselves live in `outpost_proto::towerops`; this adapter only names them.
 
 pub mod addresses;
 pub mod session;
+pub mod stagger;
 pub mod trap;
 pub mod url;
 pub mod values;
