@@ -13,3 +13,4 @@ pub mod phoenix;
 pub use delivered::Delivered;
 pub use envelope::{bounded, DecodeError, Message, VERSION};
 pub use peek::{peek_id, peek_phoenix_id};
+pub mod towerops;

@@ -3,3 +3,4 @@
 //! dispatcher, commands through the exec allowlist).
 
 pub mod rusty;
+pub mod towerops;
