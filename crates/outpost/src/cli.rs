@@ -72,6 +72,7 @@ Output is fping 5.1's (--json for JSON lines).
 Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 no ICMP socket.",
         disable_help_flag = true
     )]
+    #[cfg(feature = "probes")]
     Ping {
         /// fping's flags and the targets (-c -C -p -t -b -q -g -f --json HOST...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
@@ -85,17 +86,20 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     /// Receive SNMP traps and informs without the daemon (troubleshooting).
     #[command(subcommand)]
     Traps(TrapsCommand),
+    #[cfg(feature = "exec")]
     /// Check the exec audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Manage the key that seals stored secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    #[cfg(feature = "schedules")]
     /// List, add and remove schedules through the agent's local API.
     Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Containers and declared apps through the agent's local API: ps, logs, apps, apply.
     #[cfg(feature = "containers")]
     Containers(crate::ctl::containers::ContainersArgs),
+    #[cfg(feature = "update")]
     /// Check for and apply signed updates of this binary (issue 16).
     #[command(subcommand)]
     Update(crate::update_cmd::UpdateCommand),
@@ -103,6 +107,7 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[cfg(feature = "release-tool")]
     #[command(subcommand)]
     Release(crate::update_cmd::ReleaseCommand),
+    #[cfg(feature = "generate")]
     /// Write shell completions or man pages (packaging runs it after the build).
     #[command(subcommand, hide = true)]
     Generate(crate::generate_cmd::GenerateCommand),
@@ -186,6 +191,7 @@ pub enum ConfigCommand {
     Keys,
 }
 
+#[cfg(feature = "exec")]
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify DATA_DIR/audit.log: every line's hash, sequence and link to the line before.

@@ -5,6 +5,7 @@ mod api;
 #[cfg(feature = "containers")]
 pub mod containers;
 mod mqtt;
+#[cfg(any(feature = "schedules", feature = "containers"))]
 pub mod schedules;
 
 use std::time::Duration;
