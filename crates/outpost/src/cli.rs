@@ -112,11 +112,16 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[command(subcommand, hide = true)]
     Generate(crate::generate_cmd::GenerateCommand),
     /// Print the version.
-    #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
+    #[command(
+        after_help = "Examples:\n  outpost version\n  outpost version --json\n  outpost version --verbose --json"
+    )]
     Version {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also list the optional features compiled in (a router build has few).
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
 }
 

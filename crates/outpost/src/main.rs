@@ -79,12 +79,19 @@ fn main() -> ExitCode {
         cli::Command::Release(cmd) => return outpost::update_cmd::run_release(cmd),
         #[cfg(feature = "generate")]
         cli::Command::Generate(cmd) => outpost::generate_cmd::run(cmd),
-        cli::Command::Version { json } => {
+        cli::Command::Version { json, verbose } => {
             let v = outpost::version::get();
-            if json {
-                println!("{}", serde_json::json!({ "name": "outpost", "version": v }));
-            } else {
-                println!("outpost {v}");
+            let features = outpost::version::features();
+            match (json, verbose) {
+                (true, false) => {
+                    println!("{}", serde_json::json!({ "name": "outpost", "version": v }))
+                }
+                (true, true) => println!(
+                    "{}",
+                    serde_json::json!({ "name": "outpost", "version": v, "features": features })
+                ),
+                (false, false) => println!("outpost {v}"),
+                (false, true) => println!("outpost {v}\nfeatures: {}", features.join(" ")),
             }
             Ok(())
         }
