@@ -70,6 +70,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("update", cfg!(feature = "update")),
     ("generate", cfg!(feature = "generate")),
     ("env-filter", cfg!(feature = "env-filter")),
+    ("api-tls", cfg!(feature = "api-tls")),
     ("release-tool", cfg!(feature = "release-tool")),
 ];
 

@@ -406,6 +406,18 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        #[cfg(not(feature = "api-tls"))]
+        if self.api.tls {
+            return Err(KeyError::new(
+                "api.tls",
+                "this build has no HTTPS for the API (feature api-tls)",
+            ));
+        } else if self.tls_enabled() {
+            return Err(KeyError::new(
+                "api.listen",
+                "beyond loopback the API needs HTTPS, which this build does not have (feature api-tls): listen on loopback, or set api.insecure_plaintext",
+            ));
+        }
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err(KeyError::new(
                 "api.tls_key",
