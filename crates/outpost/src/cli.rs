@@ -41,6 +41,7 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[cfg(feature = "tools")]
     /// Drive an agent: run jobs and watch results over MQTT or the local API.
     Ctl(crate::ctl::CtlArgs),
     /// Query an SNMP agent with net-snmp's flags: get, getnext, walk, bulkwalk, set.
@@ -55,6 +56,7 @@ Output is `snmpwalk -On`'s line format (--json for JSON lines).
 Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         disable_help_flag = true
     )]
+    #[cfg(feature = "tools")]
     Snmp {
         /// The operation, TARGET, OIDs and net-snmp flags (-v -c -u -l -a -A -x -X -n -t -r -Cr -On -Os -M --json).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
@@ -82,7 +84,9 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[command(
         after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"
     )]
+    #[cfg(feature = "tools")]
     Metrics(MetricsArgs),
+    #[cfg(feature = "tools")]
     /// Receive SNMP traps and informs without the daemon (troubleshooting).
     #[command(subcommand)]
     Traps(TrapsCommand),
@@ -125,6 +129,7 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     },
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
     /// Machine-readable output (the `metrics` job's result).
@@ -246,6 +251,7 @@ Exit codes: 0 rotated, 1 failure (nothing changed), 2 bad usage or configuration
     },
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Subcommand)]
 pub enum TrapsCommand {
     /// Print notifications as they arrive; informs are acknowledged. Stop with Ctrl-C.
@@ -257,6 +263,7 @@ Examples:
     Listen(TrapsListenArgs),
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Args)]
 pub struct TrapsListenArgs {
     /// UDP port.

@@ -18,6 +18,7 @@ pub mod executors;
 pub mod generate_cmd;
 pub mod internal_event;
 pub mod lifecycle;
+#[cfg(feature = "tools")]
 pub mod metrics_cmd;
 pub mod pem;
 #[cfg(feature = "probes")]
@@ -28,10 +29,12 @@ pub mod schedules;
 pub mod secrets;
 #[cfg(feature = "opensearch")]
 pub mod sinks;
+#[cfg(feature = "tools")]
 pub mod snmp_cmd;
 pub mod telemetry;
 pub mod token;
 pub mod trap;
+#[cfg(feature = "tools")]
 pub mod traps_cmd;
 #[cfg(feature = "update")]
 pub mod update_cmd;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use outpost::{cli, config, config_cmd, daemon, metrics_cmd, snmp_cmd, traps_cmd};
+use outpost::{cli, config, config_cmd, daemon};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
         cli::Command::Run(args) => daemon::run(args),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
+        #[cfg(feature = "tools")]
         cli::Command::Ctl(args) => match outpost::ctl::run(args) {
             Ok(()) => Ok(()),
             Err(outpost::ctl::CtlError::Usage(m)) => {
@@ -39,11 +40,14 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
-        cli::Command::Snmp { args } => return snmp_cmd::run(&args),
+        #[cfg(feature = "tools")]
+        cli::Command::Snmp { args } => return outpost::snmp_cmd::run(&args),
         #[cfg(feature = "probes")]
         cli::Command::Ping { args } => return outpost::ping_cmd::run(&args),
-        cli::Command::Metrics(args) => metrics_cmd::run(args),
-        cli::Command::Traps(cmd) => traps_cmd::run(cmd),
+        #[cfg(feature = "tools")]
+        cli::Command::Metrics(args) => outpost::metrics_cmd::run(args),
+        #[cfg(feature = "tools")]
+        cli::Command::Traps(cmd) => outpost::traps_cmd::run(cmd),
         #[cfg(feature = "exec")]
         cli::Command::Audit(cli::AuditCommand::Verify { file, json }) => {
             return audit_verify(&file, json);

@@ -71,6 +71,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("generate", cfg!(feature = "generate")),
     ("env-filter", cfg!(feature = "env-filter")),
     ("api-tls", cfg!(feature = "api-tls")),
+    ("tools", cfg!(feature = "tools")),
     ("release-tool", cfg!(feature = "release-tool")),
 ];
 
