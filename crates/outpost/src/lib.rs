@@ -2,7 +2,6 @@
 //! integration tests, the fuzz targets and the benchmarks.
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "rusty")]
 pub mod adapters;
 pub mod api;
 pub mod cli;
