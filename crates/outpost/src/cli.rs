@@ -41,6 +41,7 @@ Exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad usage or configuration."
     /// Validate or show the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[cfg(feature = "tools")]
     /// Drive an agent: run jobs and watch results over MQTT or the local API.
     Ctl(crate::ctl::CtlArgs),
     /// Query an SNMP agent with net-snmp's flags: get, getnext, walk, bulkwalk, set.
@@ -55,6 +56,7 @@ Output is `snmpwalk -On`'s line format (--json for JSON lines).
 Exit codes: 0 ok, 1 SNMP or output failure, 2 bad usage.",
         disable_help_flag = true
     )]
+    #[cfg(feature = "tools")]
     Snmp {
         /// The operation, TARGET, OIDs and net-snmp flags (-v -c -u -l -a -A -x -X -n -t -r -Cr -On -Os -M --json).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
@@ -72,6 +74,7 @@ Output is fping 5.1's (--json for JSON lines).
 Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 no ICMP socket.",
         disable_help_flag = true
     )]
+    #[cfg(feature = "probes")]
     Ping {
         /// fping's flags and the targets (-c -C -p -t -b -q -g -f --json HOST...).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
@@ -81,21 +84,26 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[command(
         after_help = "Examples:\n  outpost metrics\n  outpost metrics --json\n  outpost metrics --group cpu --group processes"
     )]
+    #[cfg(feature = "tools")]
     Metrics(MetricsArgs),
+    #[cfg(feature = "tools")]
     /// Receive SNMP traps and informs without the daemon (troubleshooting).
     #[command(subcommand)]
     Traps(TrapsCommand),
+    #[cfg(feature = "exec")]
     /// Check the exec audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
     /// Manage the key that seals stored secrets.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    #[cfg(feature = "schedules")]
     /// List, add and remove schedules through the agent's local API.
     Schedules(crate::ctl::schedules::SchedulesArgs),
     /// Containers and declared apps through the agent's local API: ps, logs, apps, apply.
     #[cfg(feature = "containers")]
     Containers(crate::ctl::containers::ContainersArgs),
+    #[cfg(feature = "update")]
     /// Check for and apply signed updates of this binary (issue 16).
     #[command(subcommand)]
     Update(crate::update_cmd::UpdateCommand),
@@ -103,18 +111,25 @@ Exit codes: 0 all alive, 1 some unreachable, 2 a host not found, 3 bad usage, 4 
     #[cfg(feature = "release-tool")]
     #[command(subcommand)]
     Release(crate::update_cmd::ReleaseCommand),
+    #[cfg(feature = "generate")]
     /// Write shell completions or man pages (packaging runs it after the build).
     #[command(subcommand, hide = true)]
     Generate(crate::generate_cmd::GenerateCommand),
     /// Print the version.
-    #[command(after_help = "Examples:\n  outpost version\n  outpost version --json")]
+    #[command(
+        after_help = "Examples:\n  outpost version\n  outpost version --json\n  outpost version --verbose --json"
+    )]
     Version {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also list the optional features compiled in (a router build has few).
+        #[arg(long, short = 'v')]
+        verbose: bool,
     },
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
     /// Machine-readable output (the `metrics` job's result).
@@ -186,6 +201,7 @@ pub enum ConfigCommand {
     Keys,
 }
 
+#[cfg(feature = "exec")]
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify DATA_DIR/audit.log: every line's hash, sequence and link to the line before.
@@ -235,6 +251,7 @@ Exit codes: 0 rotated, 1 failure (nothing changed), 2 bad usage or configuration
     },
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Subcommand)]
 pub enum TrapsCommand {
     /// Print notifications as they arrive; informs are acknowledged. Stop with Ctrl-C.
@@ -246,6 +263,7 @@ Examples:
     Listen(TrapsListenArgs),
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Args)]
 pub struct TrapsListenArgs {
     /// UDP port.

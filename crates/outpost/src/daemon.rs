@@ -14,12 +14,11 @@ use outpost_core::{CoreMetrics, Dispatcher, DispatcherConfig, Store, StoreConfig
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    adapters,
     cli::RunArgs,
     components::{self, Factory, Inventory, Phase, Shared},
     config::{self, Config, Sources, SyncMode},
     lifecycle::{Action, Lifecycle},
-    probation, sinks, telemetry, uplink,
+    probation, telemetry, uplink,
 };
 
 /// The store's file in the data directory.
@@ -150,16 +149,20 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 const COMPONENTS: &[Factory] = &[
     Factory::passive("builtins", components::builtins::register),
     Factory::passive("snmp", components::snmp::register),
+    #[cfg(feature = "probes")]
     Factory::passive("probes", components::probes::register),
     Factory::passive("host", components::host::register),
     Factory::passive("lifecycle", components::lifecycle::register),
+    #[cfg(feature = "update")]
     Factory::new(
         components::update::NAME,
         Phase::Drain,
         components::update::build,
     ),
+    #[cfg(feature = "exec")]
     Factory::new("exec", Phase::Drain, components::exec::build),
     // After exec, whose `Exec` it runs recovery steps through.
+    #[cfg(feature = "connectivity")]
     Factory::new(
         components::connectivity::NAME,
         Phase::Intake,
@@ -173,18 +176,26 @@ const COMPONENTS: &[Factory] = &[
         Phase::Drain,
         components::containers::build,
     ),
+    #[cfg(feature = "schedules")]
     Factory::new("schedules", Phase::Intake, components::schedules::build),
     Factory::new("traps", Phase::Intake, components::traps::build),
     Factory::new("uplink.mqtt", Phase::Egress, components::uplinks::mqtt),
+    #[cfg(feature = "ws")]
     Factory::new("uplink.ws", Phase::Egress, components::uplinks::ws),
     Factory::new("stats", Phase::Egress, components::stats::build),
     Factory::new("api", Phase::Serve, components::api::build),
     // After the schedules, whose handle it takes when it registers.
-    Factory::new(adapters::rusty::NAME, Phase::Serve, adapters::rusty::build),
+    #[cfg(feature = "rusty")]
     Factory::new(
-        sinks::opensearch::NAME,
+        crate::adapters::rusty::NAME,
+        Phase::Serve,
+        crate::adapters::rusty::build,
+    ),
+    #[cfg(feature = "opensearch")]
+    Factory::new(
+        crate::sinks::opensearch::NAME,
         Phase::Egress,
-        sinks::opensearch::build,
+        crate::sinks::opensearch::build,
     ),
 ];
 

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use outpost::{cli, config, config_cmd, daemon, metrics_cmd, ping_cmd, snmp_cmd, traps_cmd};
+use outpost::{cli, config, config_cmd, daemon};
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         }
         cli::Command::Run(args) => daemon::run(args),
         cli::Command::Config(cmd) => config_cmd::run(cmd),
+        #[cfg(feature = "tools")]
         cli::Command::Ctl(args) => match outpost::ctl::run(args) {
             Ok(()) => Ok(()),
             Err(outpost::ctl::CtlError::Usage(m)) => {
@@ -39,14 +40,20 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
-        cli::Command::Snmp { args } => return snmp_cmd::run(&args),
-        cli::Command::Ping { args } => return ping_cmd::run(&args),
-        cli::Command::Metrics(args) => metrics_cmd::run(args),
-        cli::Command::Traps(cmd) => traps_cmd::run(cmd),
+        #[cfg(feature = "tools")]
+        cli::Command::Snmp { args } => return outpost::snmp_cmd::run(&args),
+        #[cfg(feature = "probes")]
+        cli::Command::Ping { args } => return outpost::ping_cmd::run(&args),
+        #[cfg(feature = "tools")]
+        cli::Command::Metrics(args) => outpost::metrics_cmd::run(args),
+        #[cfg(feature = "tools")]
+        cli::Command::Traps(cmd) => outpost::traps_cmd::run(cmd),
+        #[cfg(feature = "exec")]
         cli::Command::Audit(cli::AuditCommand::Verify { file, json }) => {
             return audit_verify(&file, json);
         }
         cli::Command::Secrets(cmd) => secrets_cmd(cmd),
+        #[cfg(feature = "schedules")]
         cli::Command::Schedules(args) => match outpost::ctl::schedules::run(args) {
             Ok(()) => Ok(()),
             Err(outpost::ctl::CtlError::Usage(m)) => {
@@ -70,16 +77,25 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        #[cfg(feature = "update")]
         cli::Command::Update(cmd) => return outpost::update_cmd::run(cmd),
         #[cfg(feature = "release-tool")]
         cli::Command::Release(cmd) => return outpost::update_cmd::run_release(cmd),
+        #[cfg(feature = "generate")]
         cli::Command::Generate(cmd) => outpost::generate_cmd::run(cmd),
-        cli::Command::Version { json } => {
+        cli::Command::Version { json, verbose } => {
             let v = outpost::version::get();
-            if json {
-                println!("{}", serde_json::json!({ "name": "outpost", "version": v }));
-            } else {
-                println!("outpost {v}");
+            let features = outpost::version::features();
+            match (json, verbose) {
+                (true, false) => {
+                    println!("{}", serde_json::json!({ "name": "outpost", "version": v }))
+                }
+                (true, true) => println!(
+                    "{}",
+                    serde_json::json!({ "name": "outpost", "version": v, "features": features })
+                ),
+                (false, false) => println!("outpost {v}"),
+                (false, true) => println!("outpost {v}\nfeatures: {}", features.join(" ")),
             }
             Ok(())
         }
@@ -97,6 +113,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[cfg(feature = "exec")]
 /// `outpost audit verify`: 0 when the chain is intact, 1 naming the first bad line.
 fn audit_verify(file: &std::path::Path, json: bool) -> ExitCode {
     match outpost_exec::verify(file) {

@@ -52,6 +52,38 @@ pub fn get() -> &'static str {
     })
 }
 
+/// Every optional feature of this crate, with whether this build has it: `outpost version
+/// --verbose` lists the ones compiled in, so an operator can tell a router build from the
+/// full one (see crates/outpost/Cargo.toml for what each leaves out).
+pub const FEATURES: &[(&str, bool)] = &[
+    ("gpu", cfg!(feature = "gpu")),
+    ("containers", cfg!(feature = "containers")),
+    ("mib-names", cfg!(feature = "mib-names")),
+    ("openapi", cfg!(feature = "openapi")),
+    ("schedules", cfg!(feature = "schedules")),
+    ("probes", cfg!(feature = "probes")),
+    ("exec", cfg!(feature = "exec")),
+    ("connectivity", cfg!(feature = "connectivity")),
+    ("rusty", cfg!(feature = "rusty")),
+    ("opensearch", cfg!(feature = "opensearch")),
+    ("ws", cfg!(feature = "ws")),
+    ("update", cfg!(feature = "update")),
+    ("generate", cfg!(feature = "generate")),
+    ("env-filter", cfg!(feature = "env-filter")),
+    ("api-tls", cfg!(feature = "api-tls")),
+    ("tools", cfg!(feature = "tools")),
+    ("release-tool", cfg!(feature = "release-tool")),
+];
+
+/// The features compiled in, in [`FEATURES`]' order.
+pub fn features() -> Vec<&'static str> {
+    FEATURES
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 /// Errors restamping a binary.
 #[derive(Debug, thiserror::Error)]
 pub enum StampError {

@@ -2,5 +2,6 @@
 //! keeping the old wire and mapping it onto Outpost's own paths (jobs through the
 //! dispatcher, commands through the exec allowlist).
 
+#[cfg(feature = "rusty")]
 pub mod rusty;
 pub mod towerops;

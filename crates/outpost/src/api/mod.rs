@@ -18,9 +18,11 @@ mod health;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;
+#[cfg(feature = "schedules")]
 pub mod schedules;
 pub mod tls;
 pub mod wire;
+#[cfg(feature = "ws")]
 pub mod ws;
 
 use std::{sync::Arc, time::Instant};

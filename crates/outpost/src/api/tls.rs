@@ -1,16 +1,23 @@
-//! The API's TLS identity: the operator's certificate, or one generated on first start.
+//! The API's TLS identity: the operator's certificate, or one generated on first start
+//! (feature api-tls); and the private-file and fingerprint helpers the token and the
+//! uplinks share.
 
 use std::{
     fs,
     io::Write,
-    net::SocketAddr,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
+};
+#[cfg(feature = "api-tls")]
+use std::{
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
 };
 
+#[cfg(feature = "api-tls")]
 use sha2::{Digest, Sha256};
 
+#[cfg(feature = "api-tls")]
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("tls: {path}: {source}")]
@@ -26,6 +33,7 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+#[cfg(feature = "api-tls")]
 /// A server config ready for axum-server, and the certificate's SHA-256 fingerprint for
 /// clients that pin it.
 pub struct Identity {
@@ -35,6 +43,7 @@ pub struct Identity {
     pub generated: bool,
 }
 
+#[cfg(feature = "api-tls")]
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
     move |source| TlsError::Io {
         path: path.to_owned(),
@@ -44,7 +53,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TlsError + '_ {
 
 /// Writes `data` to `path` readable by the owner only, creating it with that mode so no
 /// other user can ever read it, even briefly.
-pub fn write_private(path: &Path, data: &[u8]) -> Result<(), std::io::Error> {
+pub fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), std::io::Error> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -56,6 +65,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> Result<(), std::io::Error> {
     f.sync_all()
 }
 
+#[cfg(feature = "api-tls")]
 pub fn load_or_generate(
     cert: Option<&Path>,
     key: Option<&Path>,
@@ -96,6 +106,7 @@ pub fn load_or_generate(
     })
 }
 
+#[cfg(feature = "api-tls")]
 fn generate(cert_path: &Path, key_path: &Path, listen: SocketAddr) -> Result<(), TlsError> {
     let mut names = vec![
         "localhost".to_owned(),

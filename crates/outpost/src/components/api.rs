@@ -73,6 +73,9 @@ impl Component for Api {
         let handle = axum_server::Handle::new();
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         match &self.tls {
+            #[cfg(not(feature = "api-tls"))]
+            Some(_) => anyhow::bail!("this build has no HTTPS for the API (feature api-tls)"),
+            #[cfg(feature = "api-tls")]
             Some((cert, key)) => {
                 let id = api::tls::load_or_generate(
                     cert.as_deref(),

@@ -7,7 +7,7 @@ use outpost_exec::{Allowlist, AuditLog, Exec, ExecSettings, UserRef};
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::executors::{exec::ExecJob, nagios::NagiosCheck};
+use crate::executors::exec::ExecJob;
 
 use super::{Component, Registrar, Shared};
 
@@ -57,9 +57,13 @@ impl Component for ExecComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         r.kinds
             .register(ExecJob::new(self.0.clone(), r.shared.store.clone()));
-        // Nagios plugins are allowlisted commands too: the kind exists only with exec on.
-        r.kinds
-            .register(NagiosCheck::new(self.0.clone(), r.shared.store.clone()));
+        // Nagios plugins are allowlisted commands too: the kind exists only with exec on
+        // (and reads its result as a check, so only with probes).
+        #[cfg(feature = "probes")]
+        r.kinds.register(crate::executors::nagios::NagiosCheck::new(
+            self.0.clone(),
+            r.shared.store.clone(),
+        ));
         let exec = self.0.clone();
         r.common::<SharedExec>(move |_| SharedExec(Some(exec)));
         Ok(())

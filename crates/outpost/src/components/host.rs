@@ -2,7 +2,7 @@
 //! `/ws`, all reading the process's one host handle (collected on request, never on a
 //! timer).
 
-use crate::{api, executors};
+use crate::executors;
 
 use super::Registrar;
 
@@ -14,6 +14,7 @@ pub fn register(r: &mut Registrar<'_>) -> anyhow::Result<()> {
         .register_collector(Box::new(outpost_host::prom::HostCollector::new(
             host.clone(),
         )));
-    r.routes.push(api::ws::route(host.clone()));
+    #[cfg(feature = "ws")]
+    r.routes.push(crate::api::ws::route(host.clone()));
     Ok(())
 }

@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod builtins;
+#[cfg(feature = "connectivity")]
 pub mod connectivity;
 #[cfg(feature = "containers")]
 pub mod containers;
@@ -21,15 +22,19 @@ pub mod containers;
 pub mod containers_disk;
 #[cfg(feature = "containers")]
 pub mod containers_metrics;
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod host;
 mod inventory;
 pub mod lifecycle;
+#[cfg(feature = "probes")]
 pub mod probes;
+#[cfg(feature = "schedules")]
 pub mod schedules;
 pub mod snmp;
 pub mod stats;
 pub mod traps;
+#[cfg(feature = "update")]
 pub mod update;
 pub mod uplinks;
 

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::Config,
-    uplink::{self, mqtt::MqttUplink, ws::WsUplink, UplinkMetrics},
+    uplink::{self, mqtt::MqttUplink, UplinkMetrics},
 };
 
 use super::{Component, Registrar, Shared, Start};
@@ -67,11 +67,12 @@ pub fn mqtt(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn 
     Ok(Some(Uplink::boxed(cfg, "mqtt", run)))
 }
 
+#[cfg(feature = "ws")]
 pub fn ws(cfg: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
     let Some(url) = cfg.uplink.ws.url.take() else {
         return Ok(None);
     };
-    let link = WsUplink {
+    let link = uplink::ws::WsUplink {
         url,
         token: cfg.uplink.ws.token.take(),
         pin: cfg.uplink.ws.pin_sha256,

@@ -7,7 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "connectivity")]
 use outpost_checks::http::HttpSpec;
+#[cfg(feature = "connectivity")]
 use outpost_connectivity::{Hysteresis, RecoverySettings, Settings};
 use serde::Deserialize;
 
@@ -61,6 +63,9 @@ pub struct Targets {
     pub timeout: Duration,
 }
 
+// Without the `connectivity` feature the section is still read and checked, short of what
+// only the monitor's crates can say (the ladder's settings, the HTTPS probe's spec).
+#[cfg(feature = "connectivity")]
 impl Targets {
     /// The HTTP probe's request, as a `check.http` spec: a GET, redirects not followed,
     /// TLS verified (against `ca_file` when set). Any answer below 500 is up: check_http's
@@ -100,6 +105,7 @@ impl ConnectivitySection {
             .collect()
     }
 
+    #[cfg(feature = "connectivity")]
     pub fn settings(&self) -> Settings {
         let r = &self.recovery;
         let reboot = r.reboot.trim();
@@ -169,6 +175,7 @@ impl ConnectivitySection {
             ca_file: self.ca_file.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
         };
+        #[cfg(feature = "connectivity")]
         if let Some(spec) = targets.http_spec() {
             // The check's own validation, so the probe never meets a spec it refuses.
             spec.validate().map_err(|e| match e.field.as_str() {
@@ -178,7 +185,8 @@ impl ConnectivitySection {
                     "an http:// or https:// URL with a host",
                 ),
             })?;
-        } else if self.ca_file.is_some() {
+        }
+        if self.http_url.is_none() && self.ca_file.is_some() {
             return Err(KeyError::new(
                 "connectivity.ca_file",
                 "only the HTTPS probe uses it: set connectivity.http_url",
@@ -194,6 +202,7 @@ impl ConnectivitySection {
         commands: Option<&toml::Value>,
         exec_enabled: bool,
     ) -> Result<(), KeyError> {
+        #[cfg(feature = "connectivity")]
         self.settings()
             .validate()
             .map_err(|e| KeyError::new(connectivity_key(e.key), e.message))?;
@@ -255,6 +264,7 @@ fn looks_like_reboot(spec: &toml::Value) -> bool {
     })
 }
 
+#[cfg(feature = "connectivity")]
 /// The settings' key names are relative to `connectivity.`; `KeyError` wants a static full one.
 fn connectivity_key(k: &str) -> &'static str {
     match k {

@@ -406,6 +406,18 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        #[cfg(not(feature = "api-tls"))]
+        if self.api.tls {
+            return Err(KeyError::new(
+                "api.tls",
+                "this build has no HTTPS for the API (feature api-tls)",
+            ));
+        } else if self.tls_enabled() {
+            return Err(KeyError::new(
+                "api.listen",
+                "beyond loopback the API needs HTTPS, which this build does not have (feature api-tls): listen on loopback, or set api.insecure_plaintext",
+            ));
+        }
         if self.api.tls_cert.is_some() != self.api.tls_key.is_some() {
             return Err(KeyError::new(
                 "api.tls_key",
@@ -421,11 +433,15 @@ impl Config {
                         "required when compat.rusty.listen is set (there is no default password): a bcrypt ($2b$/$2y$) or argon2id hash",
                     ))
                 }
+                // Without the `rusty` feature the adapter is not there to use it.
+                #[cfg(feature = "rusty")]
                 Some(h) => crate::adapters::rusty::PasswordHash::parse(
                     secrecy::ExposeSecret::expose_secret(h),
                 )
                 .map_err(|why| KeyError::new("compat.rusty.password_hash", why))
                 .map(drop)?,
+                #[cfg(not(feature = "rusty"))]
+                Some(_) => {}
             }
         }
         if rusty.tls_cert.is_some() != rusty.tls_key.is_some() {
@@ -434,6 +450,7 @@ impl Config {
                 "compat.rusty.tls_cert and compat.rusty.tls_key go together",
             ));
         }
+        #[cfg(feature = "opensearch")]
         if let Some(url) = &self.sink.opensearch.url {
             crate::sinks::opensearch::check_url(url)
                 .map_err(|why| KeyError::new("sink.opensearch.url", why))?;

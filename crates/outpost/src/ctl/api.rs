@@ -1,5 +1,6 @@
 //! `outpost ctl --api`: the agent's local API.
 
+#[cfg(feature = "ws")]
 use futures_util::StreamExt;
 
 use super::{finish, parse_params, CtlArgs, CtlCommand, CtlError};
@@ -52,6 +53,11 @@ pub async fn run(base: &str, args: &CtlArgs) -> Result<(), CtlError> {
             println!("{v}");
             Ok(())
         }
+        #[cfg(not(feature = "ws"))]
+        CtlCommand::Watch { .. } => Err(CtlError::Usage(
+            "this build has no WebSocket client (feature ws): watch through --broker".into(),
+        )),
+        #[cfg(feature = "ws")]
         CtlCommand::Watch { after } => {
             let ws_base = base.replacen("http", "ws", 1);
             let url = match after {

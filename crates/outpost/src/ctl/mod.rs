@@ -1,16 +1,22 @@
 //! `outpost ctl`: a small controller for people and tests. It drives an agent over its MQTT
 //! topics (as a control plane would) or over its local API.
 
+#[cfg(feature = "tools")]
 mod api;
 #[cfg(feature = "containers")]
 pub mod containers;
+#[cfg(feature = "tools")]
 mod mqtt;
+#[cfg(any(feature = "schedules", feature = "containers"))]
 pub mod schedules;
 
+#[cfg(feature = "tools")]
 use std::time::Duration;
 
+#[cfg(feature = "tools")]
 use clap::{Args, Subcommand};
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
@@ -51,6 +57,7 @@ pub struct CtlArgs {
     pub command: CtlCommand,
 }
 
+#[cfg(feature = "tools")]
 #[derive(Debug, Subcommand)]
 pub enum CtlCommand {
     /// Run a job and print its result.
@@ -87,6 +94,7 @@ pub enum CtlError {
     JobNotOk(String),
 }
 
+#[cfg(feature = "tools")]
 pub fn run(args: CtlArgs) -> Result<(), CtlError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -110,14 +118,17 @@ pub fn run(args: CtlArgs) -> Result<(), CtlError> {
     })
 }
 
+#[cfg(feature = "tools")]
 fn parse_params(text: &str) -> Result<serde_json::Value, CtlError> {
     serde_json::from_str(text).map_err(|e| CtlError::Usage(format!("--params is not JSON: {e}")))
 }
 
+#[cfg(feature = "tools")]
 fn wait_of(secs: f64) -> Duration {
     Duration::from_secs_f64(secs)
 }
 
+#[cfg(feature = "tools")]
 /// Prints a job record; fails if it did not succeed.
 fn finish(record: &serde_json::Value) -> Result<(), CtlError> {
     println!("{record}");

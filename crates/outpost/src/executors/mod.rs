@@ -1,16 +1,22 @@
 //! The executors this binary registers: one file per job kind.
 
 mod agent_info;
+#[cfg(feature = "update")]
 pub mod agent_update;
+#[cfg(feature = "probes")]
 pub mod checks;
 #[cfg(feature = "containers")]
 pub mod containers;
 mod echo;
+#[cfg(feature = "exec")]
 pub mod exec;
 pub mod lifecycle;
 pub mod metrics;
+#[cfg(all(feature = "exec", feature = "probes"))]
 pub mod nagios;
+#[cfg(feature = "probes")]
 pub mod ping;
+#[cfg(feature = "schedules")]
 pub mod schedules;
 mod sleep;
 pub mod snmp;
@@ -31,8 +37,11 @@ pub fn registry(started: Instant, host: Host) -> Registry {
     register_builtins(&mut reg, started, inventory.clone());
     metrics::register(&mut reg, host);
     snmp::register(&mut reg);
-    ping::register(&mut reg);
-    checks::register(&mut reg);
+    #[cfg(feature = "probes")]
+    {
+        ping::register(&mut reg);
+        checks::register(&mut reg);
+    }
     inventory.set_kinds(reg.kinds().iter().map(|k| k.to_string()).collect());
     reg
 }

@@ -14,7 +14,15 @@ pub mod inbound;
 pub mod mqtt;
 pub mod run;
 pub mod tls;
+#[cfg(feature = "ws")]
 pub mod ws;
+/// Without the `ws` feature, only the URL rule: the config still reads `uplink.ws.url`.
+#[cfg(not(feature = "ws"))]
+pub mod ws {
+    #[path = "url.rs"]
+    mod url;
+    pub use url::{normalize_url, WsUrlError};
+}
 
 use std::{path::Path, time::Duration};
 
