@@ -263,3 +263,59 @@ async fn issue20_mqtt_a_node_with_a_wrong_certificate_is_skipped_with_a_clear_er
     let ids = a.submit_echo_many(20, 4).await;
     wait_all_delivered(&[&peer], &ids).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue20_mqtt_all_brokers_down_the_outbox_keeps_its_bound_and_counts_every_drop() {
+    // A long outage with a small outbox: the agent keeps taking jobs, the outbox holds its
+    // limit (oldest unacknowledged rows go first), and every row dropped is counted, so
+    // what arrives afterwards plus what was counted accounts for every result.
+    let mut brokers = [Broker::start(), Broker::start()];
+    let dir = tempfile::tempdir().unwrap();
+    let a = Agent::start(
+        Options::new(dir.path())
+            .mqtt_uplink(&list(&[&brokers[0], &brokers[1]]), "bound-1")
+            .env("OUTPOST_STORE_OUTBOX_MAX_ROWS", "200"),
+    );
+    connected_to(&a, &[&brokers[0], &brokers[1]]).await;
+    brokers[0].stop();
+    brokers[1].stop();
+    a.wait_metric(
+        "the uplink down",
+        "outpost_uplink_connected{uplink=\"mqtt\"}",
+        |v| v == 0.0,
+    )
+    .await;
+    let ids = a.submit_echo_many(600, 16).await;
+    assert_eq!(ids.len(), 600, "jobs are taken while every broker is down");
+    wait_for(
+        "the outbox at its bound, the rest counted",
+        Duration::from_secs(30),
+        || async {
+            let m = a.metrics().await;
+            metric(&m, "outpost_outbox_depth") <= 200.0
+                && metric(&m, "outpost_outbox_dropped_total") >= 400.0
+        },
+    )
+    .await;
+    brokers[1].restart();
+    let peer = Peer::connect(brokers[1].port, "cp-bound", &["outpost/bound-1/results"]).await;
+    connected_to(&a, &[&brokers[0], &brokers[1]]).await;
+    let dropped = metric(&a.metrics().await, "outpost_outbox_dropped_total") as usize;
+    wait_for(
+        "what was kept, delivered",
+        Duration::from_secs(30),
+        || async {
+            let got: std::collections::HashSet<String> =
+                peer.results().into_iter().map(|r| r.0).collect();
+            got.len() + dropped >= ids.len()
+        },
+    )
+    .await;
+    let got: std::collections::HashSet<String> = peer.results().into_iter().map(|r| r.0).collect();
+    assert!(got.iter().all(|i| ids.contains(i)), "only our results");
+    assert!(
+        got.len() <= 200,
+        "the outbox held at most 200: {}",
+        got.len()
+    );
+}
