@@ -34,7 +34,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -44,114 +43,17 @@ import threading
 import time
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 try:
     import paho.mqtt.client as mqtt
 except ImportError:
     raise SystemExit("paho-mqtt missing: run scripts/deps/46-fleet.sh and use the test venv's python")
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-OUTPOST = os.environ.get("OUTPOST_BIN", os.path.join(TARGET, "release", "outpost"))
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def mem_kb(pid):
-    """(VmRSS, RssAnon) in KiB: RSS counts the binary's shared pages in every agent, RssAnon
-    only the agent's own memory."""
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if k in ("VmRSS", "RssAnon"):
-                out[k] = int(v.split()[0])
-    return out.get("VmRSS", 0), out.get("RssAnon", 0)
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
-
-
-def pct(xs, p):
-    return xs[min(len(xs) - 1, int(round((len(xs) - 1) * p)))] if xs else None
-
-
-def wait_for(what, deadline_s, cond, alive=lambda: True):
-    end = time.monotonic() + deadline_s
-    while not cond():
-        if not alive():
-            raise SystemExit(f"gave up waiting for {what}: a process died")
-        if time.monotonic() > end:
-            raise SystemExit(f"gave up waiting for {what} after {deadline_s} s")
-        time.sleep(0.05)
-
-
-def stop(procs, grace_s=20):
-    """SIGTERM all at once (agents shut down in parallel), then SIGKILL what is left."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    end = time.monotonic() + grace_s
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, end - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-class Broker:
-    def __init__(self, tmp, nodelay):
-        self.dir = os.path.join(tmp, "mosquitto")
-        os.makedirs(self.dir)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "mosquitto.conf")
-        with open(conf, "w") as f:
-            # Root stays root (mosquitto otherwise drops to its own user and cannot write its
-            # directory). set_tcp_nodelay: Mosquitto's default (false) leaves Nagle on its
-            # sockets, and a result written right after a PUBACK waits for the peer's delayed
-            # ACK (~40 ms a job; --broker-nodelay 0 measures it). No persistence file: the sessions live in memory, as they would
-            # between a broker's autosaves. No queue or in-flight limit per client.
-            f.write(f"user root\nlistener {self.port} 127.0.0.1\npersistence false\n"
-                    f"max_queued_messages 0\nmax_inflight_messages 0\n"
-                    f"log_dest file {self.dir}/log\nlog_type error\nlog_type warning\n"
-                    f"allow_anonymous true\nset_tcp_nodelay {'true' if nodelay else 'false'}\n")
-        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        if not os.path.exists(exe):
-            raise SystemExit("mosquitto missing: run scripts/deps/40-uplink.sh")
-        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=open(os.path.join(self.dir, "stderr"), "w"))
-
-        def up():
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-        wait_for(f"mosquitto on {self.port}", 10, up, lambda: self.proc.poll() is None)
-
-    @property
-    def url(self):
-        return f"mqtt://127.0.0.1:{self.port}"
+from procs import OUTPOST, TICK, Broker, cpu_ticks, free_port, loadavg, mem_kb, pct, stop, wait_for  # noqa: E402
 
 
 class Agent:
-    def __init__(self, tmp, i, url, log_dir):
+    def __init__(self, tmp, i, url):
         self.id = f"fleet-{i:04d}"
         self.dir = os.path.join(tmp, self.id)
         os.makedirs(self.dir)
@@ -159,10 +61,18 @@ class Agent:
         self.token = uuid.uuid4().hex
         env = dict(os.environ, OUTPOST_TOKEN=self.token, OUTPOST_AGENT_ID=self.id,
                    OUTPOST_UPLINK_MQTT_URL=url, LOG_LEVEL="warn", RUST_LOG="warn")
-        err = open(os.path.join(log_dir, f"{self.id}.log"), "w") if log_dir else subprocess.DEVNULL
+        self.log = os.path.join(tmp, f"{self.id}.log")
         self.proc = subprocess.Popen([OUTPOST, "run", "--data-dir", self.dir,
                                       "--listen", f"127.0.0.1:{self.port}"],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=err)
+                                     env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "w"))
+
+    def log_tail(self, n=2000):
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError:
+            return ""
 
 
 class Controller:
@@ -259,12 +169,19 @@ def run_one(n, a, log_dir):
         broker = Broker(tmp, a.broker_nodelay)
         ctl = Controller(broker.port)
         t_start = time.monotonic()
-        agents = [Agent(tmp, i, broker.url, log_dir) for i in range(n)]
+        agents = [Agent(tmp, i, broker.url) for i in range(n)]
         ids = [ag.id for ag in agents]
         # Every agent connected, subscribed and online: its retained status says so.
-        wait_for(f"{n} agents online", 120,
-                 lambda: len(ctl.online) >= n,
-                 lambda: all(ag.proc.poll() is None for ag in agents))
+        try:
+            wait_for(f"{n} agents online", 120,
+                     lambda: len(ctl.online) >= n,
+                     lambda: all(ag.proc.poll() is None for ag in agents))
+        except SystemExit:
+            for ag in agents:
+                if ag.proc.poll() is not None:
+                    print(f"fleet: {ag.id} exited {ag.proc.returncode}:\n{ag.log_tail()}", file=sys.stderr)
+                    break
+            raise
         startup_s = time.monotonic() - t_start
         time.sleep(2)  # the start-up's own work settles (a measurement pause, not a sync)
         load0 = loadavg()
@@ -363,6 +280,9 @@ def run_one(n, a, log_dir):
         stop([ag.proc for ag in agents])
         if broker is not None:
             stop([broker.proc])
+        if log_dir:
+            for ag in agents:
+                shutil.copy(ag.log, os.path.join(log_dir, f"{ag.id}-n{n}.log"))
         if os.environ.get("FLEET_KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
 
