@@ -131,3 +131,49 @@ class Broker:
     @property
     def url(self):
         return f"mqtt://127.0.0.1:{self.port}"
+
+
+class NatsNode:
+    """One NATS node with JetStream and its MQTT listener (the cluster the suite tests on,
+    scripts/deps/45-cluster.sh), alone: the per-connection cost of one node."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "nats")
+        os.makedirs(self.dir)
+        self.port = free_port()  # the MQTT listener
+        client, http = free_port(), free_port()
+        conf = os.path.join(self.dir, "nats.conf")
+        with open(conf, "w") as f:
+            f.write(f"server_name: n1\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n"
+                    f'jetstream {{ store_dir: "{self.dir}/js", max_memory_store: 256MB, max_file_store: 4GB }}\n'
+                    f"mqtt {{ listen: 127.0.0.1:{self.port} }}\n")
+        exe = shutil.which("nats-server")
+        if exe is None:
+            raise SystemExit("nats-server missing: run scripts/deps/45-cluster.sh")
+        self.proc = subprocess.Popen([exe, "-c", conf], stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(self.dir, "stderr"), "w"))
+
+        def healthy():
+            try:
+                s = socket.create_connection(("127.0.0.1", http), timeout=1)
+                s.sendall(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                s.settimeout(2)
+                reply = b""
+                while True:
+                    b = s.recv(4096)
+                    if not b:
+                        break
+                    reply += b
+                s.close()
+                return b" 200 " in reply and b'"ok"' in reply
+            except OSError:
+                return False
+        wait_for("NATS healthy", 60, healthy, lambda: self.proc.poll() is None)
+
+        def mqtt_up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(f"NATS MQTT on {self.port}", 30, mqtt_up, lambda: self.proc.poll() is None)

@@ -37,7 +37,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mqtt_wire import Client  # noqa: E402
-from procs import TICK, Broker, cpu_ticks, loadavg, mem_kb, pct, stop  # noqa: E402
+from procs import TICK, Broker, NatsNode, cpu_ticks, loadavg, mem_kb, pct, stop  # noqa: E402
 
 
 def status(agent_id, state):
@@ -155,12 +155,13 @@ async def run_one(n, a, broker):
 
     async def start(ag):
         async with sem:
-            await ag.start(broker.port, a.keepalive)
+            # A deadline per handshake: a broker that stops answering fails the run.
+            await asyncio.wait_for(ag.start(broker.port, a.keepalive), 60)
     t = time.perf_counter()
     await asyncio.gather(*(start(ag) for ag in agents))
     out["connect_s"] = round(time.perf_counter() - t, 2)
     ctl = Controller()
-    await ctl.start(broker.port)
+    await asyncio.wait_for(ctl.start(broker.port), 60)
     # Every agent's retained `online` status is on the broker: the controller, subscribing
     # after they all connected, is handed all N.
     end = time.monotonic() + 60
@@ -261,6 +262,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=60, help="seconds of jobs (one per agent per minute)")
     ap.add_argument("--heartbeat", type=int, default=15, help="status refresh, s (0: none)")
     ap.add_argument("--keepalive", type=int, default=30, help="MQTT keep-alive, s (0: none)")
+    ap.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto",
+                    help="mosquitto, or one NATS node (JetStream + its MQTT listener)")
     ap.add_argument("--json")
     a = ap.parse_args()
     ns = [int(x) for x in a.agents.split(",") if x.strip()]
@@ -269,13 +272,13 @@ def main():
     if hard < need:
         raise SystemExit(f"open-files hard limit {hard} < {need}: raise it (ulimit -Hn)")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
-    doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+    doc = {"broker": a.broker, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
            "idle_s": a.idle, "jobs_s": a.jobs, "heartbeat_s": a.heartbeat,
            "keepalive_s": a.keepalive, "runs": []}
     for n in ns:
         print(f"fleet-sim: {n} agents (load {loadavg()})", file=sys.stderr)
         tmp = tempfile.mkdtemp(prefix=f"fleet-sim-{n}-")
-        broker = Broker(tmp, True)
+        broker = Broker(tmp, True) if a.broker == "mosquitto" else NatsNode(tmp)
         try:
             r = asyncio.run(run_one(n, a, broker))
         finally:
