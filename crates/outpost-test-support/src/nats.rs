@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use crate::peer::{self, Process};
 use crate::ports::free_tcp_port;
-use crate::wait::wait_until;
 
 pub struct Node {
     // First: killed before the directory goes.
@@ -112,20 +111,35 @@ impl Cluster {
     }
 
     /// `/healthz` answers ok once the node's JetStream is current with the cluster; its
-    /// MQTT listener then takes sessions.
+    /// MQTT listener then takes sessions. A node restarted after SIGKILL first replays its
+    /// store and catches up on the streams (the MQTT sessions' messages), which on a loaded
+    /// machine took over a minute: the deadline is generous, and a node that never gets
+    /// there fails the test with its own log.
     fn wait_healthy(&mut self, i: usize) {
         let port = self.nodes[i].http_port;
         let name = self.nodes[i].name.clone();
-        wait_until(
-            &format!("NATS node {name} healthy"),
-            Duration::from_secs(60),
-            || {
-                if let Some(p) = self.nodes[i].process.as_mut() {
-                    p.assert_running();
-                }
-                healthz(port)
-            },
-        );
+        let end = std::time::Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Some(p) = self.nodes[i].process.as_mut() {
+                p.assert_running();
+            }
+            if healthz(port) {
+                return;
+            }
+            if std::time::Instant::now() > end {
+                let log = self.nodes[i]
+                    .process
+                    .as_ref()
+                    .map(|p| p.stderr())
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "NATS node {name} not healthy after 180 s; its log, newest first:\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
     }
 }
 
