@@ -44,20 +44,7 @@ fn swapped(probation_ms: u64) -> Layout {
         .mode(0o700)
         .create(&data)
         .unwrap();
-    probation::begin(
-        &data,
-        &Pending {
-            from: OLD.into(),
-            to: NEW.into(),
-            binary: binary.clone(),
-            previous: previous.clone(),
-            probation_ms,
-            started_ms: now_ms(),
-            attempts: 0,
-            rolled_back: None,
-        },
-    )
-    .unwrap();
+    begin_probation(&data, &binary, &previous, probation_ms);
     Layout {
         _dir: dir,
         binary,
@@ -200,20 +187,7 @@ async fn supervised_update_to(new: &str, probation_ms: u64) -> (Agent, Layout, u
     std::fs::write(&staged, new).unwrap();
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::rename(&staged, &binary).unwrap();
-    probation::begin(
-        &data,
-        &Pending {
-            from: OLD.into(),
-            to: NEW.into(),
-            binary: binary.clone(),
-            previous: previous.clone(),
-            probation_ms,
-            started_ms: now_ms(),
-            attempts: 0,
-            rolled_back: None,
-        },
-    )
-    .unwrap();
+    begin_probation(&data, &binary, &previous, probation_ms);
     a.submit_accepted(serde_json::json!({"kind": "agent.restart", "params": {}}))
         .await;
     let l = Layout {
@@ -273,4 +247,22 @@ async fn issue16_supervised_a_new_binary_that_never_becomes_healthy_is_replaced_
         "{ev}"
     );
     assert_eq!(std::fs::read(&l.binary).unwrap(), l.original);
+}
+
+/// The marker an update leaves before its restart: OLD to NEW at `binary`, `previous` kept.
+fn begin_probation(data: &Path, binary: &Path, previous: &Path, probation_ms: u64) {
+    probation::begin(
+        data,
+        &Pending {
+            from: OLD.into(),
+            to: NEW.into(),
+            binary: binary.to_path_buf(),
+            previous: previous.to_path_buf(),
+            probation_ms,
+            started_ms: now_ms(),
+            attempts: 0,
+            rolled_back: None,
+        },
+    )
+    .unwrap();
 }
