@@ -142,7 +142,7 @@ pub struct JobRecord {
     pub source: String,
     pub state: JobState,
     /// Unix milliseconds at acceptance (a scheduled job is accepted and recorded up to
-    /// 250 ms ahead of its due time, and started at it).
+    /// 500 ms ahead of its due time, and started at it).
     pub created_at: i64,
     /// Unix milliseconds when an executor slot was taken; absent if it never ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]

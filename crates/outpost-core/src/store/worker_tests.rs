@@ -92,3 +92,97 @@ fn issue12_failed_commit_restores_cursors_head_and_job_count() {
         .unwrap() as u64;
     assert_eq!(state.cursors.get("a").copied(), Some(on_disk));
 }
+
+fn done(id: crate::JobId) -> Arc<JobRecord> {
+    Arc::new(JobRecord {
+        id,
+        kind: "echo".into(),
+        params: None,
+        timeout_ms: 1000,
+        source: "api".into(),
+        state: crate::JobState::Succeeded,
+        created_at: 1,
+        started_at: Some(2),
+        finished_at: Some(3),
+        output: None,
+        error: None,
+        schedule: None,
+    })
+}
+
+/// issue 14: results that reach the store together are finished in one savepoint (the
+/// per-result savepoint was 45% of the store thread's CPU per check), yet one that fails
+/// still fails alone: the others are stored, each with its own outbox row, and the seq the
+/// failed one took is given to the next row, as when each had a savepoint of its own.
+#[test]
+fn issue14_results_finished_together_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StoreConfig::new(dir.path().join("t.db"));
+    let (mut conn, _, mut state) = open(&cfg).unwrap();
+    let records: Vec<_> = (0..5).map(|_| done(crate::JobId::new())).collect();
+    let bad = records[2].id.to_string();
+    conn.execute_batch(&format!(
+        "CREATE TEMP TRIGGER fail_one BEFORE INSERT ON outbox WHEN NEW.job = '{bad}'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    ))
+    .unwrap();
+    let mut batch = Vec::new();
+    let mut rxs = Vec::new();
+    for r in &records {
+        let (reply, rx) = oneshot::channel();
+        batch.push(Command::FinishJob {
+            record: r.clone(),
+            reply,
+        });
+        rxs.push(rx);
+    }
+    send(&mut conn, &mut state, &cfg, batch);
+    let got: Vec<_> = rxs
+        .into_iter()
+        .map(|rx| rx.blocking_recv().unwrap().ok())
+        .collect();
+    assert_eq!(got, [Some(1), Some(2), None, Some(3), Some(4)]);
+    assert_eq!((state.head, state.jobs), (4, 4));
+    let stored: Vec<(i64, String)> = conn
+        .prepare("SELECT seq, job FROM outbox ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let want: Vec<(i64, String)> = [0, 1, 3, 4]
+        .iter()
+        .zip(1..)
+        .map(|(&i, seq)| (seq, records[i].id.to_string()))
+        .collect();
+    assert_eq!(stored, want);
+    let bad_rows: i64 = conn
+        .query_row("SELECT count(*) FROM jobs WHERE id = ?1", [&bad], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        bad_rows, 0,
+        "the failed result's job row was rolled back with it"
+    );
+
+    // Without a failure, a run of results is stored whole.
+    conn.execute_batch("DROP TRIGGER fail_one").unwrap();
+    let more: Vec<_> = (0..3).map(|_| done(crate::JobId::new())).collect();
+    let mut batch = Vec::new();
+    let mut rxs = Vec::new();
+    for r in &more {
+        let (reply, rx) = oneshot::channel();
+        batch.push(Command::FinishJob {
+            record: r.clone(),
+            reply,
+        });
+        rxs.push(rx);
+    }
+    send(&mut conn, &mut state, &cfg, batch);
+    let got: Vec<_> = rxs
+        .into_iter()
+        .map(|rx| rx.blocking_recv().unwrap().ok())
+        .collect();
+    assert_eq!(got, [Some(5), Some(6), Some(7)]);
+}
