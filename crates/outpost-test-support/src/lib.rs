@@ -41,6 +41,7 @@ pub mod http;
 pub mod https;
 pub mod kernel;
 pub mod mosquitto;
+pub mod mosquitto_clients;
 pub mod mqtt_peer;
 pub mod nats;
 pub mod netns;

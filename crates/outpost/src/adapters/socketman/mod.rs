@@ -1,0 +1,163 @@
+//! SocketMan drop-in (issue 18), off unless `socketman.config` (`outpost run
+//! --socketman-config PATH`) names SocketMan's `config.json`. It keeps SocketMan's wire
+//! (../shared/compat/socketman.md): the same broker, client id shape, topics, JSON and QoS,
+//! so the backend is unchanged, and maps it onto Outpost: a job's `meta.msg` is an
+//! allowlisted `exec` job (audited; a shell only behind `socketman.allow_shell`), its
+//! replies go out through the store's outbox. Every SocketMan shape lives in this module.
+//!
+//! Part 1 (here): the config file, the MQTT session and its messages, allowlisted jobs.
+//! Not yet: REST results (`rest = 1`), boot_url/boot_cmd, the stats upload, provisioning,
+//! `network` job checks, syslog.
+
+pub mod config;
+pub mod jobs;
+mod mqtt;
+pub mod wire;
+
+// rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
+// rather than copied: the module itself when that adapter is built, its file otherwise.
+#[cfg(feature = "rusty")]
+pub use crate::adapters::rusty::words;
+#[cfg(not(feature = "rusty"))]
+#[path = "../rusty/words.rs"]
+pub mod words;
+
+use std::{path::Path, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use outpost_exec::Allowlist;
+use serde::Deserialize;
+
+use crate::components::{Component, Start};
+use crate::config::Config;
+use config::{Mqtt, Settings};
+use words::ParamOrder;
+
+/// The component's name in the daemon's list and in `agent.info`.
+pub const NAME: &str = "socketman";
+
+/// What the MQTT session needs, fixed for the agent's life.
+pub struct Wire {
+    pub mqtt: Mqtt,
+    pub client_id: String,
+    pub topics: wire::Topics,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub ping_interval: u64,
+    pub no_ping: bool,
+    pub order: ParamOrder,
+    pub allow_shell: bool,
+    pub timeout: Duration,
+}
+
+impl Wire {
+    pub fn peer(&self) -> String {
+        let scheme = if self.mqtt.tls { "mqtts" } else { "mqtt" };
+        format!("{scheme}://{}:{}", self.mqtt.host, self.mqtt.port)
+    }
+}
+
+struct SocketMan(Arc<Wire>);
+
+/// SocketMan's client id, `<pid>x<mac>`, made once and kept in DATA_DIR/socketman/client_id:
+/// the broker keeps a persistent session (and the jobs queued in it) per client id, and a
+/// new pid on every start would throw the session away.
+fn client_id(data_dir: &Path, mac: &str) -> anyhow::Result<String> {
+    let dir = data_dir.join("socketman");
+    let path = dir.join("client_id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        let shaped = id
+            .strip_suffix(mac)
+            .and_then(|p| p.strip_suffix('x'))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if shaped {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = format!("{}x{mac}", std::process::id());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+pub fn build(
+    cfg: &mut Config,
+    shared: &crate::components::Shared,
+) -> anyhow::Result<Option<Box<dyn Component>>> {
+    let Some(path) = cfg.socketman.config.clone() else {
+        return Ok(None);
+    };
+    // `Config::validate` read it already; read again here, as the daemon starts.
+    let settings: Settings = config::load(&path).context("socketman.config")?;
+    for (key, what) in &settings.clamped {
+        tracing::warn!(file = %path.display(), key = %key, "socketman: {key}: {what} (SocketMan's limit)");
+    }
+    if !settings.ignored.is_empty() {
+        tracing::info!(file = %path.display(), keys = ?settings.ignored, "socketman: keys SocketMan does not read are ignored");
+    }
+    let Some(mqtt) = settings.mqtt.clone() else {
+        tracing::info!(file = %path.display(), "socketman: disable_mqtt is set: no MQTT session");
+        return Ok(None);
+    };
+    if settings.rest {
+        tracing::warn!("socketman: rest = 1 (results by HTTP PATCH) is not built yet: results go out as PROCESSED on MQTT");
+    }
+    let allow_shell = cfg.socketman.allow_shell;
+    if allow_shell {
+        tracing::warn!(
+            "socketman: socketman.allow_shell is ON: a job's meta.msg that names no allowlisted \
+             command runs in a shell (sh -c) as this agent's exec user, as SocketMan ran it as \
+             root; every run is audited"
+        );
+    }
+    let order = match (&cfg.commands, cfg.exec.enabled) {
+        (Some(table), true) => {
+            ParamOrder::of(&Allowlist::deserialize(table.clone()).context("commands")?)
+        }
+        _ => ParamOrder::default(),
+    };
+    let tls = if mqtt.tls {
+        let ca = mqtt.cacrt.as_deref();
+        Some(
+            crate::uplink::tls::client_config_with(&crate::uplink::tls::ClientTls {
+                ca_file: ca,
+                identity: None,
+            })
+            .context("socketman: cacrt")?,
+        )
+    } else {
+        None
+    };
+    let client_id = client_id(&shared.data_dir, &settings.mac)?;
+    let topics = wire::Topics::new(&mqtt.topic, &mqtt.key, &settings.mac);
+    Ok(Some(Box::new(SocketMan(Arc::new(Wire {
+        mqtt,
+        client_id,
+        topics,
+        tls,
+        ping_interval: settings.ping_interval,
+        no_ping: settings.no_ping,
+        order,
+        allow_shell,
+        timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
+    })))))
+}
+
+impl Component for SocketMan {
+    fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        let w = self.0;
+        tracing::info!(
+            broker = %w.peer(),
+            client_id = %w.client_id,
+            jobs = %w.topics.sub,
+            "socketman: SocketMan's MQTT wire is on"
+        );
+        let (dispatcher, store, stop) = (
+            cx.dispatcher.clone(),
+            cx.shared.store.clone(),
+            cx.stop_token(),
+        );
+        cx.spawn(mqtt::run(w, dispatcher, store, stop));
+        Ok(())
+    }
+}
