@@ -395,7 +395,7 @@ async fn issue18_socketman_shell_text_is_refused_and_audited() {
         assert_eq!(lines[0]["decision"], "refused", "{msg:?}: {lines:?}");
     }
     // The chain holds, and an allowlisted command still runs.
-    assert!(outpost_exec::verify(&s.data.join("audit.log")).is_ok());
+    assert!(outpost_exec::verify(s.data.join("audit.log")).is_ok());
     job(&b, "msg-ok", "say fine");
     assert_eq!(json(&processed(&sub, "msg-ok"))["meta"]["msg"], "fine\n");
     assert!(!Path::new("/tmp/socketman-pwned").exists());
@@ -494,9 +494,8 @@ fn issue18_socketman_a_bad_config_json_exits_2_naming_the_key() {
             "mac",
         ),
         (
-            format!(
-                r#"{{"topic":"t","key":"k","mqtt_host":"h","port":1,"mac_file":"/nonexistent/mac"}}"#
-            ),
+            r#"{"topic":"t","key":"k","mqtt_host":"h","port":1,"mac_file":"/nonexistent/mac"}"#
+                .to_owned(),
             "mac_file",
         ),
         (format!(r#"{{{good},"port":"x"}}"#), "port"),
