@@ -50,6 +50,7 @@ pub mod opensearch;
 pub mod peer;
 pub mod phoenix;
 pub mod ports;
+pub mod recorder;
 pub mod registry;
 pub mod rusty;
 pub mod snmp_values;

@@ -268,6 +268,15 @@ async fn issue18_socketman_last_will_on_kill_9_says_online_0() {
     let mut a = start(&s);
     let hello = connect(&sub, "1", 0);
     let id = client_id(&hello);
+    // Nothing said "0" before the agent died (a connection dropped while it was being
+    // made would have fired the will early).
+    assert!(
+        !sub.received()
+            .iter()
+            .any(|r| r.payload.contains(r#""online":"0""#)),
+        "{:?}",
+        sub.received()
+    );
     a.kill9();
     let will = connect(&sub, "0", 0);
     assert_eq!((will.qos, will.retained), (1, false), "{will:?}");
@@ -386,6 +395,15 @@ async fn issue18_socketman_shell_text_is_refused_and_audited() {
         let text = json(&p)["meta"]["msg"].as_str().unwrap().to_owned();
         assert!(text.starts_with("refused: "), "{msg:?}: {text}");
         assert!(!text.contains("pwned\n"), "{msg:?}: {text}");
+        // Shell text says why it was not a command.
+        if msg.contains([
+            ';', '|', '&', '$', '`', '>', '<', '\n', '\'', '"', '*', '(', '{', '#', '=',
+        ]) {
+            assert!(
+                text.contains("socketman.allow_shell is off"),
+                "{msg:?}: {text}"
+            );
+        }
         let d = delivered(&sub, &id);
         assert_eq!(json(&d)["meta"]["delivered"], false, "{msg:?}: {d:?}");
         assert_eq!(json(&d)["meta"]["refused"], text.as_str());
@@ -570,4 +588,108 @@ async fn issue18_socketman_is_off_without_its_config() {
     );
     assert!(!a.log_text().contains("socketman:"), "{}", a.log_text());
     assert!(sub.received().is_empty());
+}
+
+/// `rest = 1`: a `msg…` job's result is a `PATCH <api_url>/operations/<id>?access_token=`
+/// with `{"success","msg"}` as JSON instead of PROCESSED; DELIVERED still goes by MQTT.
+/// TLS is verified (here against `cacrt`): a server the agent cannot verify gets no report
+/// unless `insecure` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_socketman_rest_patches_results_to_the_api_with_tls_verified() {
+    use outpost_test_support::{https::TestCa, recorder::Recorder};
+    let b = Broker::start();
+    let sub = subscribe(&b, None);
+    let ca = TestCa::new();
+    let api = Recorder::start(Some(ca.localhost())).await;
+    let extra = |base: &str, insecure: bool| {
+        format!(
+            r#","rest":1,"api_url":"{base}/api/v2","cacrt":"{}","insecure":{}"#,
+            ca.ca_file.display(),
+            u8::from(insecure)
+        )
+    };
+    let s = setup(b.port, false, &extra(&api.base(), false));
+    let a = start(&s);
+    connect(&sub, "1", 0);
+    job(&b, "msg-r1", "say rested");
+    job(&b, "msg-r2", "echo nope");
+    job(&b, "op-r3", "say quiet");
+    for id in ["msg-r1", "msg-r2", "op-r3"] {
+        assert_eq!(
+            json(&delivered(&sub, id))["meta"]["delivered"],
+            id != "msg-r2"
+        );
+    }
+    common::wait_for("two reports", Duration::from_secs(30), || async {
+        api.requests().len() >= 2
+    })
+    .await;
+    let mut reqs = api.requests();
+    reqs.sort_by(|x, y| x.head.cmp(&y.head));
+    assert_eq!(reqs.len(), 2, "no report for an id without the msg prefix");
+    let line =
+        |r: &outpost_test_support::http::Request| r.raw_head.lines().next().unwrap().to_owned();
+    assert_eq!(
+        line(&reqs[0]),
+        "PATCH /api/v2/operations/msg-r1?access_token=tok HTTP/1.1"
+    );
+    assert!(
+        reqs[0].head.contains("content-type: application/json"),
+        "{}",
+        reqs[0].head
+    );
+    assert!(
+        reqs[0].head.contains("user-agent: cucumber bot"),
+        "{}",
+        reqs[0].head
+    );
+    assert_eq!(
+        String::from_utf8(reqs[0].body.clone()).unwrap(),
+        r#"{"success":true,"msg":"rested\n"}"#
+    );
+    assert_eq!(
+        line(&reqs[1]),
+        "PATCH /api/v2/operations/msg-r2?access_token=tok HTTP/1.1"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&reqs[1].body).unwrap();
+    assert_eq!(v["success"], false);
+    assert!(
+        v["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: unknown_command"),
+        "{v}"
+    );
+    assert!(
+        !sub.received().iter().any(|r| r.topic == topic("pub")),
+        "rest = 1 sends no PROCESSED: {:?}",
+        sub.received()
+    );
+    drop(a);
+
+    // A certificate from a CA the agent does not trust: no report, unless insecure.
+    let stranger = TestCa::new();
+    for (n, insecure) in [false, true].into_iter().enumerate() {
+        let api = Recorder::start(Some(stranger.localhost())).await;
+        let s = setup(b.port, false, &extra(&api.base(), insecure));
+        let a = start(&s);
+        connect(&sub, "1", n + 1);
+        let id = format!("msg-i{}", u8::from(insecure));
+        job(&b, &id, "say hi");
+        delivered(&sub, &id);
+        if insecure {
+            common::wait_for("the report", Duration::from_secs(30), || async {
+                api.requests().len() == 1
+            })
+            .await;
+            assert!(a.log_text().contains("NOT verified"), "{}", a.log_text());
+        } else {
+            common::wait_for("a refused handshake", Duration::from_secs(30), || async {
+                api.handshake_failures() >= 1
+            })
+            .await;
+            assert!(api.requests().is_empty());
+        }
+        drop(a);
+    }
 }

@@ -413,6 +413,14 @@ pub fn parse(
         }
     };
     let boot_cmd = r.string("boot_cmd")?.filter(|c| c != "0");
+    let rest = r.switch("rest", false)?;
+    let api_url = url("api_url")?;
+    if rest && api_url.is_none() {
+        return Err(r.bad(
+            "api_url",
+            "missing: with rest = 1 job results are sent to <api_url>/operations/<id>",
+        ));
+    }
     let mut ignored: Vec<String> = obj
         .keys()
         .filter(|k| !KNOWN.contains(&k.as_str()))
@@ -431,14 +439,14 @@ pub fn parse(
         no_cache: r.switch("no-cache", false)?,
         scan: r.switch("scan", true)?,
         survey: r.switch("survey", true)?,
-        rest: r.switch("rest", false)?,
+        rest,
         reboot,
         health_url: r
             .string("health_url")?
             .unwrap_or_else(|| DEFAULT_HEALTH_URL.to_owned()),
         health_port,
         insecure: r.switch("insecure", false)?,
-        api_url: url("api_url")?,
+        api_url,
         stats_url: url("stats_url")?,
         backup_stats_url: url("backup_stats_url")?,
         token: r.string("token")?,

@@ -115,6 +115,7 @@ fn issue18_config_bad_values_name_their_key() {
         (serde_json::json!({"stats_url": 5}), "stats_url"),
         (serde_json::json!({"boot_url": "nope"}), "boot_url"),
         (serde_json::json!({"cacrt": false}), "cacrt"),
+        (serde_json::json!({"rest": 1}), "api_url"),
     ];
     for (extra, key) in cases {
         let e = with(extra.clone()).unwrap_err();
@@ -165,7 +166,7 @@ fn issue18_config_disable_mqtt_with_any_value_turns_mqtt_off_and_unknown_keys_ar
     let s = with(serde_json::json!({"splash": 1, "heartbeat": 60, "boot_cmd": "0"})).unwrap();
     assert_eq!(s.ignored, vec!["splash".to_owned()]);
     assert_eq!(s.boot_cmd, None, "boot_cmd \"0\" is off");
-    let s = with(serde_json::json!({"tls": true, "cacrt": "/etc/ca.pem", "scan": 0, "rest": true}))
+    let s = with(serde_json::json!({"tls": true, "cacrt": "/etc/ca.pem", "scan": 0, "rest": true, "api_url": "https://a"}))
         .unwrap();
     assert!(s.mqtt.unwrap().tls);
     assert!(!s.scan && s.rest);

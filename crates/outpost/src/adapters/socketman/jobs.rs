@@ -77,7 +77,20 @@ pub fn job_id(record: &JobRecord) -> Option<&str> {
     record.source.strip_prefix(SOURCE_PREFIX)
 }
 
-pub fn outcome(r: &JobRecord) -> Outcome {
+/// Whether a result is a refusal, whose reply explains itself better with the command text
+/// the job asked for (outbox rows carry no params: the caller reads them from the store).
+pub fn refused(r: &JobRecord) -> bool {
+    r.state == JobState::Failed && r.error.as_ref().is_some_and(|e| e.code != "exec_failed")
+}
+
+/// The command text a job asked for (its params, as stored).
+pub fn asked(r: &JobRecord) -> Option<String> {
+    let p = r.params.as_ref()?.to_value();
+    p.get("command")?.as_str().map(str::to_owned)
+}
+
+/// How job `r` ended; `asked` is the command text it asked for, when known.
+pub fn outcome(r: &JobRecord, asked: Option<&str>) -> Outcome {
     let out = r.output.as_ref().map(|o| o.to_value());
     match r.state {
         JobState::Succeeded => {
@@ -111,12 +124,7 @@ pub fn outcome(r: &JobRecord) -> Outcome {
                     ok: false,
                 };
             }
-            let asked = r
-                .params
-                .as_ref()
-                .map(|p| p.to_value())
-                .and_then(|p| p.get("command").and_then(|c| c.as_str()).map(str::to_owned));
-            let hint = match asked.as_deref().and_then(words::shell_meta) {
+            let hint = match asked.and_then(words::shell_meta) {
                 Some(c) => format!(
                     " (shell metacharacter {c:?}: only allowlisted commands run, as plain \
                      words; socketman.allow_shell is off)"
@@ -135,16 +143,24 @@ pub enum Leg {
     Publish,
 }
 
+/// What a `msg…` job reports: whether it succeeded, and its output (or refusal).
+pub fn report(outcome: &Outcome) -> (bool, &str) {
+    match outcome {
+        Outcome::Ran { stdout, ok } => (*ok, stdout.as_str()),
+        Outcome::Refused(why) => (false, why.as_str()),
+    }
+}
+
 /// SocketMan's replies to job `id`, in the order they are published: PROCESSED (for a
-/// `msg…` id) then DELIVERED. `timestamp` is the job's end, so a reply published again
-/// after a reconnect is the same message.
-pub fn replies(id: &str, timestamp: i64, outcome: &Outcome) -> Vec<(Leg, Vec<u8>)> {
+/// `msg…` id, unless `rest` sends it by HTTP instead) then DELIVERED. `timestamp` is the
+/// job's end, so a reply published again after a reconnect is the same message.
+pub fn replies(id: &str, timestamp: i64, outcome: &Outcome, rest: bool) -> Vec<(Leg, Vec<u8>)> {
     let mut v = Vec::with_capacity(2);
     let refused = match outcome {
         Outcome::Ran { .. } => None,
         Outcome::Refused(why) => Some(why.as_str()),
     };
-    if wire::wants_processed(id) {
+    if wire::wants_processed(id) && !rest {
         let msg = match outcome {
             Outcome::Ran { stdout, .. } => stdout.as_str(),
             Outcome::Refused(why) => why.as_str(),
@@ -204,7 +220,7 @@ params.word = { type = "string", pattern = "[a-z]+" }
             stdout: "up 3 days\n".into(),
             ok: true,
         };
-        let r = replies("msg42", 5, &ran);
+        let r = replies("msg42", 5, &ran, false);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].0, Leg::Publish);
         assert_eq!(
@@ -212,14 +228,19 @@ params.word = { type = "string", pattern = "[a-z]+" }
             r#"{"id":"msg42","app":"socketman","timestamp":5,"event_type":"PROCESSED","meta":{"msg":"up 3 days\n"}}"#
         );
         assert_eq!(r[1].0, Leg::Delivery);
-        let r = replies("job42", 5, &ran);
+        let r = replies("job42", 5, &ran, false);
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].0, Leg::Delivery);
-        let r = replies("msg1", 5, &Outcome::Refused("refused: x".into()));
+        let r = replies("msg1", 5, &Outcome::Refused("refused: x".into()), false);
         let v: serde_json::Value = serde_json::from_slice(&r[0].1).unwrap();
         assert_eq!(v["meta"]["msg"], "refused: x");
         let v: serde_json::Value = serde_json::from_slice(&r[1].1).unwrap();
         assert_eq!(v["meta"]["delivered"], false);
         assert_eq!(v["meta"]["refused"], "refused: x");
+        // rest = 1: DELIVERED only; the report goes by HTTP.
+        let r = replies("msg42", 5, &ran, true);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].0, Leg::Delivery);
+        assert_eq!(report(&ran), (true, "up 3 days\n"));
     }
 }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod jobs;
 mod mqtt;
+pub mod rest;
 pub mod wire;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
@@ -47,6 +48,8 @@ pub struct Wire {
     pub order: ParamOrder,
     pub allow_shell: bool,
     pub timeout: Duration,
+    /// `rest = 1`: `msg…` results by HTTP PATCH instead of PROCESSED.
+    pub rest: Option<Arc<rest::Rest>>,
 }
 
 impl Wire {
@@ -99,9 +102,25 @@ pub fn build(
         tracing::info!(file = %path.display(), "socketman: disable_mqtt is set: no MQTT session");
         return Ok(None);
     };
-    if settings.rest {
-        tracing::warn!("socketman: rest = 1 (results by HTTP PATCH) is not built yet: results go out as PROCESSED on MQTT");
-    }
+    let rest = match (&settings.api_url, settings.rest) {
+        (Some(api), true) => {
+            if settings.insecure {
+                tracing::warn!(
+                    "socketman: insecure is set: the API's TLS certificate is NOT verified"
+                );
+            }
+            Some(Arc::new(
+                rest::Rest::new(
+                    api,
+                    settings.token.clone(),
+                    settings.insecure,
+                    mqtt.cacrt.as_deref(),
+                )
+                .context("socketman: api_url")?,
+            ))
+        }
+        _ => None,
+    };
     let allow_shell = cfg.socketman.allow_shell;
     if allow_shell {
         tracing::warn!(
@@ -140,6 +159,7 @@ pub fn build(
         order,
         allow_shell,
         timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
+        rest,
     })))))
 }
 

@@ -68,8 +68,9 @@ pub async fn run(w: Arc<Wire>, dispatcher: Dispatcher, store: Store, stop: Cance
         }
     };
     loop {
-        let mut s = Session::new(&w, &dispatcher, &store, cursor);
-        let end = s.run(&stop).await;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut s = Session::new(&w, &dispatcher, &store, cursor, tx);
+        let end = s.run(&stop, rx).await;
         cursor = s.cursor;
         match end {
             End::Stopped => return,
@@ -112,11 +113,20 @@ struct Session<'a> {
     order: VecDeque<Option<u64>>,
     pkids: HashMap<u16, u64>,
     was_up: bool,
+    /// A row's HTTP report (`rest = 1`) done: its seq.
+    reported: tokio::sync::mpsc::UnboundedSender<u64>,
 }
 
 impl<'a> Session<'a> {
-    fn new(w: &'a Arc<Wire>, dispatcher: &'a Dispatcher, store: &'a Store, cursor: u64) -> Self {
+    fn new(
+        w: &'a Arc<Wire>,
+        dispatcher: &'a Dispatcher,
+        store: &'a Store,
+        cursor: u64,
+        reported: tokio::sync::mpsc::UnboundedSender<u64>,
+    ) -> Self {
         Session {
+            reported,
             w,
             dispatcher,
             store,
@@ -163,8 +173,29 @@ impl<'a> Session<'a> {
         (client, el)
     }
 
-    async fn run(&mut self, stop: &CancellationToken) -> End {
-        let (client, mut el) = self.connect();
+    async fn run(
+        &mut self,
+        stop: &CancellationToken,
+        mut reported: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    ) -> End {
+        let (client, el) = self.connect();
+        // rumqttc's `poll` is not cancel-safe while it connects (a dropped poll drops the
+        // socket after CONNECT, and the broker publishes our will): it runs on a task of
+        // its own, which this loop reads events from.
+        let (events, mut link) = tokio::sync::mpsc::channel(QUEUE);
+        let poller = tokio::spawn(poll(el, events));
+        let end = self.session(&client, &mut link, stop, &mut reported).await;
+        poller.abort();
+        end
+    }
+
+    async fn session(
+        &mut self,
+        client: &AsyncClient,
+        link: &mut tokio::sync::mpsc::Receiver<Result<Event, String>>,
+        stop: &CancellationToken,
+        reported: &mut tokio::sync::mpsc::UnboundedReceiver<u64>,
+    ) -> End {
         let (ack_tx, mut ack_rx) = tokio::sync::mpsc::channel::<Publish>(QUEUE);
         let mut live = self.store.subscribe();
         let mut live_open = true;
@@ -183,7 +214,7 @@ impl<'a> Session<'a> {
                 }
             }
             tokio::select! {
-                ev = el.poll() => match ev {
+                ev = link.recv() => match ev.unwrap_or_else(|| Err("the MQTT event loop ended".into())) {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         connected = true;
                         dirty = true;
@@ -226,8 +257,9 @@ impl<'a> Session<'a> {
                     }
                     Ok(Event::Incoming(Packet::PubAck(a))) => self.acked(a.pkid).await,
                     Ok(_) => {}
-                    Err(e) => return End::Lost(e.to_string()),
+                    Err(e) => return End::Lost(e),
                 },
+                Some(seq) = reported.recv() => self.done_one(seq).await,
                 Some(p) = ack_rx.recv() => {
                     if client.try_ack(&p).is_err() {
                         return End::Lost("rumqttc's request queue is closed".into());
@@ -244,7 +276,7 @@ impl<'a> Session<'a> {
                 },
                 _ = refresh.tick() => dirty = true,
                 _ = stop.cancelled() => {
-                    self.goodbye(&client, &mut el, connected).await;
+                    self.goodbye(client, link, connected).await;
                     return End::Stopped;
                 }
             }
@@ -280,8 +312,16 @@ impl<'a> Session<'a> {
         let full = rows.len() == want;
         for row in &rows {
             self.next_read = row.seq;
-            let replies = replies_for(row);
-            self.pending.push_back((row.seq, replies.len()));
+            let (replies, report) = replies_for(self.store, row, self.w.rest.is_some()).await;
+            self.pending
+                .push_back((row.seq, replies.len() + usize::from(report.is_some())));
+            if let (Some((id, ok, msg)), Some(rest)) = (report, self.w.rest.clone()) {
+                let (done, seq) = (self.reported.clone(), row.seq);
+                tokio::spawn(async move {
+                    rest.patch(&id, ok, &msg).await;
+                    let _ = done.send(seq);
+                });
+            }
             for (leg, payload) in replies {
                 let topic = match leg {
                     Leg::Delivery => self.w.topics.delivery.clone(),
@@ -298,6 +338,11 @@ impl<'a> Session<'a> {
         let Some(seq) = self.pkids.remove(&pkid) else {
             return;
         };
+        self.done_one(seq).await;
+    }
+
+    /// One of row `seq`'s replies is through (a PUBACK, or its HTTP report).
+    async fn done_one(&mut self, seq: u64) {
         if let Some(entry) = self.pending.iter_mut().find(|(s, _)| *s == seq) {
             entry.1 = entry.1.saturating_sub(1);
         }
@@ -333,7 +378,12 @@ impl<'a> Session<'a> {
 
     /// On shutdown: the CONNECT "0" the last will would have said (a clean DISCONNECT
     /// suppresses the will), then DISCONNECT, given a moment to go out.
-    async fn goodbye(&mut self, client: &AsyncClient, el: &mut EventLoop, connected: bool) {
+    async fn goodbye(
+        &mut self,
+        client: &AsyncClient,
+        link: &mut tokio::sync::mpsc::Receiver<Result<Event, String>>,
+        connected: bool,
+    ) {
         if connected {
             let bye = wire::connect(now_secs(), false, &self.w.client_id);
             let _ = client.try_publish(self.w.topics.status.clone(), QoS::AtLeastOnce, false, bye);
@@ -341,13 +391,25 @@ impl<'a> Session<'a> {
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_secs(1), async {
             loop {
-                match el.poll().await {
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                    Ok(_) => {}
+                match link.recv().await {
+                    Some(Ok(Event::Outgoing(Outgoing::Disconnect))) | Some(Err(_)) | None => break,
+                    Some(Ok(_)) => {}
                 }
             }
         })
         .await;
+    }
+}
+
+/// Polls rumqttc's event loop until it fails (or the session stops reading), forwarding
+/// every event.
+async fn poll(mut el: EventLoop, events: tokio::sync::mpsc::Sender<Result<Event, String>>) {
+    loop {
+        let ev = el.poll().await.map_err(|e| e.to_string());
+        let failed = ev.is_err();
+        if events.send(ev).await.is_err() || failed {
+            return;
+        }
     }
 }
 
@@ -380,25 +442,53 @@ async fn submit(w: &Wire, dispatcher: &Dispatcher, store: &Store, payload: &[u8]
     }
 }
 
-/// SocketMan's replies owed for one outbox row (none for rows that are not ours).
-fn replies_for(row: &OutboxRow) -> Vec<(Leg, Vec<u8>)> {
+/// A `msg…` job's HTTP report (`rest = 1`): its id, success, and output.
+type Report = Option<(String, bool, String)>;
+
+/// SocketMan's replies owed for one outbox row (none for rows that are not ours), and its
+/// HTTP report with `rest`.
+async fn replies_for(store: &Store, row: &OutboxRow, rest: bool) -> (Vec<(Leg, Vec<u8>)>, Report) {
+    let report = |id: &str, o: &Outcome| {
+        (rest && wire::wants_processed(id)).then(|| {
+            let (ok, msg) = jobs::report(o);
+            (id.to_owned(), ok, msg.to_owned())
+        })
+    };
     match &row.item {
         OutboxItem::Result(rec) => match jobs::job_id(rec) {
             Some(id) => {
                 let at = rec.finished_at.unwrap_or(row.created_at) / 1000;
-                jobs::replies(id, at, &jobs::outcome(rec))
+                // A refusal names the text it refused: read from the job's stored record
+                // (rare, so one lookup each is cheap).
+                let asked = if jobs::refused(rec) {
+                    store
+                        .job(rec.id)
+                        .await
+                        .ok()
+                        .flatten()
+                        .as_ref()
+                        .and_then(jobs::asked)
+                } else {
+                    None
+                };
+                let o = jobs::outcome(rec, asked.as_deref());
+                (jobs::replies(id, at, &o, rest), report(id, &o))
             }
-            None => Vec::new(),
+            None => (Vec::new(), None),
         },
         OutboxItem::Event(ev) if ev.kind == jobs::REFUSED_EVENT => {
             let p = ev.payload_value();
             let id = p.get("id").and_then(|v| v.as_str()).unwrap_or_default();
             let why = p.get("why").and_then(|v| v.as_str()).unwrap_or("refused");
             if id.is_empty() {
-                return Vec::new();
+                return (Vec::new(), None);
             }
-            jobs::replies(id, row.created_at / 1000, &Outcome::Refused(why.to_owned()))
+            let o = Outcome::Refused(why.to_owned());
+            (
+                jobs::replies(id, row.created_at / 1000, &o, rest),
+                report(id, &o),
+            )
         }
-        OutboxItem::Event(_) => Vec::new(),
+        OutboxItem::Event(_) => (Vec::new(), None),
     }
 }

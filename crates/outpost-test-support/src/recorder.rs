@@ -1,0 +1,117 @@
+//! An HTTP(S) server that records every request it is sent (head and body) and answers each
+//! with the status the test sets: the backend API a test plays (SocketMan's
+//! `PATCH .../operations/ID`). TLS with a [`Leaf`] from [`crate::https::TestCa`]; one
+//! request per connection, `connection: close`. Stopped on drop.
+
+use std::sync::{
+    atomic::{AtomicU16, Ordering},
+    Arc, Mutex,
+};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::{rustls, TlsAcceptor};
+
+use crate::http::{read_request, reply, Request};
+use crate::https::Leaf;
+
+pub struct Recorder {
+    pub port: u16,
+    tls: bool,
+    requests: Arc<Mutex<Vec<Request>>>,
+    status: Arc<AtomicU16>,
+    /// TLS handshakes that failed (a client that did not trust the certificate).
+    handshake_failures: Arc<AtomicU16>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Recorder {
+    /// Plain HTTP, or HTTPS with `leaf`, on 127.0.0.1; every answer 200 until
+    /// [`Recorder::answer`] says otherwise.
+    pub async fn start(leaf: Option<Leaf>) -> Recorder {
+        let tls = leaf.map(|leaf| {
+            let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(leaf.chain, leaf.key)
+            .unwrap();
+            TlsAcceptor::from(Arc::new(config))
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let failures = Arc::new(AtomicU16::new(0));
+        let is_tls = tls.is_some();
+        let (r2, s2, f2) = (requests.clone(), status.clone(), failures.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (tls, r, s, f) = (tls.clone(), r2.clone(), s2.clone(), f2.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        Some(acceptor) => match acceptor.accept(sock).await {
+                            Ok(st) => serve(st, &r, &s).await,
+                            Err(_) => {
+                                f.fetch_add(1, Ordering::SeqCst);
+                            }
+                        },
+                        None => serve(sock, &r, &s).await,
+                    }
+                });
+            }
+        });
+        Recorder {
+            port,
+            tls: is_tls,
+            requests,
+            status,
+            handshake_failures: failures,
+            task,
+        }
+    }
+
+    /// `http(s)://localhost:PORT`.
+    pub fn base(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://localhost:{}", self.port)
+    }
+
+    /// Answers every later request with `status`.
+    pub fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn handshake_failures(&self) -> u16 {
+        self.handshake_failures.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    requests: &Mutex<Vec<Request>>,
+    status: &AtomicU16,
+) {
+    let Some(req) = read_request(&mut sock).await else {
+        return;
+    };
+    requests.lock().unwrap().push(req);
+    reply(&mut sock, status.load(Ordering::SeqCst)).await;
+}
