@@ -8,12 +8,12 @@ use std::sync::{
     Arc, Mutex,
 };
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_rustls::{rustls, TlsAcceptor};
 
-use crate::http::{read_request, reply, Request};
+use crate::http::{read_request, Request};
 use crate::https::Leaf;
 
 pub struct Recorder {
@@ -21,6 +21,7 @@ pub struct Recorder {
     tls: bool,
     requests: Arc<Mutex<Vec<Request>>>,
     status: Arc<AtomicU16>,
+    body: Arc<Mutex<Vec<u8>>>,
     /// TLS handshakes that failed (a client that did not trust the certificate).
     handshake_failures: Arc<AtomicU16>,
     task: JoinHandle<()>,
@@ -51,24 +52,31 @@ impl Recorder {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(AtomicU16::new(200));
+        let body = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(AtomicU16::new(0));
         let is_tls = tls.is_some();
-        let (r2, s2, f2) = (requests.clone(), status.clone(), failures.clone());
+        let (r2, s2, f2, b2) = (
+            requests.clone(),
+            status.clone(),
+            failures.clone(),
+            body.clone(),
+        );
         let task = tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     continue;
                 };
-                let (tls, r, s, f) = (tls.clone(), r2.clone(), s2.clone(), f2.clone());
+                let (tls, r, s, f, b) =
+                    (tls.clone(), r2.clone(), s2.clone(), f2.clone(), b2.clone());
                 tokio::spawn(async move {
                     match tls {
                         Some(acceptor) => match acceptor.accept(sock).await {
-                            Ok(st) => serve(st, &r, &s).await,
+                            Ok(st) => serve(st, &r, &s, &b).await,
                             Err(_) => {
                                 f.fetch_add(1, Ordering::SeqCst);
                             }
                         },
-                        None => serve(sock, &r, &s).await,
+                        None => serve(sock, &r, &s, &b).await,
                     }
                 });
             }
@@ -78,6 +86,7 @@ impl Recorder {
             tls: is_tls,
             requests,
             status,
+            body,
             handshake_failures: failures,
             task,
         }
@@ -94,6 +103,12 @@ impl Recorder {
         self.status.store(status, Ordering::SeqCst);
     }
 
+    /// Answers every later request with `status` and this body.
+    pub fn answer_with(&self, status: u16, body: &[u8]) {
+        *self.body.lock().unwrap() = body.to_vec();
+        self.answer(status);
+    }
+
     /// Every request so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
@@ -108,10 +123,19 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut sock: S,
     requests: &Mutex<Vec<Request>>,
     status: &AtomicU16,
+    body: &Mutex<Vec<u8>>,
 ) {
     let Some(req) = read_request(&mut sock).await else {
         return;
     };
     requests.lock().unwrap().push(req);
-    reply(&mut sock, status.load(Ordering::SeqCst)).await;
+    let body = body.lock().unwrap().clone();
+    let head = format!(
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n",
+        status.load(Ordering::SeqCst),
+        body.len()
+    );
+    let _ = sock.write_all(head.as_bytes()).await;
+    let _ = sock.write_all(&body).await;
+    let _ = sock.shutdown().await;
 }

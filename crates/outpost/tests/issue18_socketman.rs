@@ -150,7 +150,9 @@ fn audit_lines(data: &Path, id: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(data.join("audit.log")).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["who"] == format!("socketman:{id}"))
+        .filter(|v| {
+            v["who"] == format!("socketman:{id}") || v["who"] == format!("socketman-boot:{id}")
+        })
         .collect()
 }
 
@@ -692,4 +694,64 @@ async fn issue18_socketman_rest_patches_results_to_the_api_with_tls_verified() {
         }
         drop(a);
     }
+}
+
+/// `boot_url` (GET with the token and the MAC; a `cmd` in its 200 reply) and `boot_cmd`,
+/// once at start, both through the allowlist as audited exec jobs: shell text in either is
+/// refused, and no DELIVERED is sent for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_socketman_boot_url_and_boot_cmd_run_once_through_the_allowlist() {
+    use outpost_test_support::{https::TestCa, recorder::Recorder};
+    let b = Broker::start();
+    let sub = subscribe(&b, None);
+    let ca = TestCa::new();
+    let api = Recorder::start(Some(ca.localhost())).await;
+    api.answer_with(200, br#"{"cmd":"say booted"}"#);
+    for (n, boot_cmd) in ["say started", "say x; reboot"].into_iter().enumerate() {
+        let extra = format!(
+            r#","boot_url":"{}/boot","boot_cmd":{},"cacrt":"{}""#,
+            api.base(),
+            serde_json::json!(boot_cmd),
+            ca.ca_file.display()
+        );
+        let s = setup(b.port, false, &extra);
+        let a = start(&s);
+        connect(&sub, "1", n);
+        let data = s.data.clone();
+        common::wait_for(
+            "both boot commands audited",
+            Duration::from_secs(30),
+            || {
+                let data = data.clone();
+                async move {
+                    audit_lines(&data, "boot_url").len() >= 2
+                        && !audit_lines(&data, "boot_cmd").is_empty()
+                }
+            },
+        )
+        .await;
+        let line = api.requests()[n]
+            .raw_head
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            line,
+            format!("GET /boot?access_token=tok&mac={MAC} HTTP/1.1")
+        );
+        let from_url = audit_lines(&s.data, "boot_url");
+        assert_eq!(from_url[0]["decision"], "allowed", "{from_url:?}");
+        assert_eq!(from_url[0]["command"], "say");
+        let from_cmd = audit_lines(&s.data, "boot_cmd");
+        let want = if n == 0 { "allowed" } else { "refused" };
+        assert_eq!(from_cmd[0]["decision"], want, "{from_cmd:?}");
+        drop(a);
+    }
+    assert_eq!(api.requests().len(), 2, "once per start");
+    assert!(
+        !sub.received().iter().any(|r| r.topic == topic("delivery")),
+        "{:?}",
+        sub.received()
+    );
 }

@@ -9,6 +9,7 @@
 //! Not yet: REST results (`rest = 1`), boot_url/boot_cmd, the stats upload, provisioning,
 //! `network` job checks, syslog.
 
+pub mod boot;
 pub mod config;
 pub mod jobs;
 mod mqtt;
@@ -59,7 +60,7 @@ impl Wire {
     }
 }
 
-struct SocketMan(Arc<Wire>);
+struct SocketMan(Arc<Wire>, Option<boot::Boot>);
 
 /// SocketMan's client id, `<pid>x<mac>`, made once and kept in DATA_DIR/socketman/client_id:
 /// the broker keeps a persistent session (and the jobs queued in it) per client id, and a
@@ -147,25 +148,41 @@ pub fn build(
     } else {
         None
     };
+    let boot = (settings.boot_url.is_some() || settings.boot_cmd.is_some())
+        .then(|| {
+            boot::Boot::new(
+                settings.boot_url.as_deref(),
+                settings.boot_cmd.clone(),
+                settings.token.as_deref(),
+                &settings.mac,
+                settings.insecure,
+                mqtt.cacrt.as_deref(),
+            )
+        })
+        .transpose()
+        .context("socketman: boot_url")?;
     let client_id = client_id(&shared.data_dir, &settings.mac)?;
     let topics = wire::Topics::new(&mqtt.topic, &mqtt.key, &settings.mac);
-    Ok(Some(Box::new(SocketMan(Arc::new(Wire {
-        mqtt,
-        client_id,
-        topics,
-        tls,
-        ping_interval: settings.ping_interval,
-        no_ping: settings.no_ping,
-        order,
-        allow_shell,
-        timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
-        rest,
-    })))))
+    Ok(Some(Box::new(SocketMan(
+        Arc::new(Wire {
+            mqtt,
+            client_id,
+            topics,
+            tls,
+            ping_interval: settings.ping_interval,
+            no_ping: settings.no_ping,
+            order,
+            allow_shell,
+            timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
+            rest,
+        }),
+        boot,
+    ))))
 }
 
 impl Component for SocketMan {
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
-        let w = self.0;
+        let (w, boot) = (self.0, self.1);
         tracing::info!(
             broker = %w.peer(),
             client_id = %w.client_id,
@@ -177,6 +194,9 @@ impl Component for SocketMan {
             cx.shared.store.clone(),
             cx.stop_token(),
         );
+        if let Some(b) = boot {
+            cx.spawn(boot::run(b, w.clone(), dispatcher.clone()));
+        }
         cx.spawn(mqtt::run(w, dispatcher, store, stop));
         Ok(())
     }

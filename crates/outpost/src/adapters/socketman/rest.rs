@@ -43,6 +43,39 @@ pub fn body(success: bool, msg: &str) -> Vec<u8> {
     serde_json::to_vec(&Report { success, msg }).unwrap_or_default()
 }
 
+/// SocketMan's HTTP client for its API (user agent, 5 s timeout): TLS verified against
+/// the system roots and `cacrt`, unless `insecure`.
+pub fn client(insecure: bool, cacrt: Option<&Path>) -> Result<reqwest::Client, RestError> {
+    let builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .timeout(TIMEOUT);
+    let builder = if insecure {
+        builder.danger_accept_invalid_certs(true)
+    } else {
+        let tls = crate::uplink::tls::client_config_with(&crate::uplink::tls::ClientTls {
+            ca_file: cacrt,
+            identity: None,
+        })
+        .map_err(|e| RestError::Tls(e.to_string()))?;
+        builder.use_preconfigured_tls((*tls).clone())
+    };
+    builder.build().map_err(|e| RestError::Tls(e.to_string()))
+}
+
+/// `url` with SocketMan's `access_token=<token>&mac=<mac>` appended (URL-encoded).
+pub fn with_token(url: &str, token: Option<&str>, mac: &str) -> Result<reqwest::Url, RestError> {
+    let mut u =
+        reqwest::Url::parse(url).map_err(|e| RestError::Url(url.to_owned(), e.to_string()))?;
+    {
+        let mut q = u.query_pairs_mut();
+        if let Some(t) = token {
+            q.append_pair("access_token", t);
+        }
+        q.append_pair("mac", mac);
+    }
+    Ok(u)
+}
+
 impl Rest {
     pub fn new(
         api_url: &str,
@@ -58,20 +91,7 @@ impl Rest {
                 "not an http(s) base URL".into(),
             ));
         }
-        let builder = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(TIMEOUT);
-        let builder = if insecure {
-            builder.danger_accept_invalid_certs(true)
-        } else {
-            let tls = crate::uplink::tls::client_config_with(&crate::uplink::tls::ClientTls {
-                ca_file: cacrt,
-                identity: None,
-            })
-            .map_err(|e| RestError::Tls(e.to_string()))?;
-            builder.use_preconfigured_tls((*tls).clone())
-        };
-        let client = builder.build().map_err(|e| RestError::Tls(e.to_string()))?;
+        let client = client(insecure, cacrt)?;
         Ok(Rest {
             base,
             token,
