@@ -208,7 +208,7 @@ impl<'a> Session<'a> {
         let mut dirty = true;
         loop {
             if connected && dirty && self.pending.len() < WINDOW {
-                match self.read_rows(&client).await {
+                match self.read_rows(client).await {
                     Ok(full) => dirty = full,
                     Err(end) => return end,
                 }
@@ -224,7 +224,7 @@ impl<'a> Session<'a> {
                             return End::Lost("rumqttc's request queue refused the subscription".into());
                         }
                         let hello = wire::connect(now_secs(), true, &self.w.client_id);
-                        if let Err(e) = self.publish(&client, &self.w.topics.status.clone(), hello, QoS::AtLeastOnce, None) {
+                        if let Err(e) = self.publish(client, &self.w.topics.status.clone(), hello, QoS::AtLeastOnce, None) {
                             return e;
                         }
                         ping.reset();
@@ -266,7 +266,7 @@ impl<'a> Session<'a> {
                     }
                 }
                 _ = ping.tick(), if connected && !self.w.no_ping => {
-                    if let Err(e) = self.publish(&client, &self.w.topics.status.clone(), wire::ping(now_secs()), QoS::ExactlyOnce, None) {
+                    if let Err(e) = self.publish(client, &self.w.topics.status.clone(), wire::ping(now_secs()), QoS::ExactlyOnce, None) {
                         return e;
                     }
                 }
