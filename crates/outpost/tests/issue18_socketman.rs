@@ -755,3 +755,43 @@ async fn issue18_socketman_boot_url_and_boot_cmd_run_once_through_the_allowlist(
         sub.received()
     );
 }
+
+/// `tls: true`: the broker's certificate is verified against `cacrt` (never downloaded);
+/// one from another CA is refused in the handshake, and the log says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_socketman_mqtt_tls_is_verified_against_cacrt() {
+    use outpost_test_support::https::TestCa;
+    let (ours, theirs) = (TestCa::new(), TestCa::new());
+    for (n, server_ca) in [&ours, &theirs].into_iter().enumerate() {
+        let certs = tempfile::tempdir().unwrap();
+        let (cert, key) = server_ca.leaf_files(&["127.0.0.1"], certs.path());
+        let plain = common::free_tcp_port();
+        // The agent's listener is TLS; the test's subscriber uses a plain one beside it.
+        let b = Broker::start_with(&format!(
+            "certfile {}\nkeyfile {}\nallow_anonymous true\nlistener {plain} 127.0.0.1\nallow_anonymous true\n",
+            cert.display(),
+            key.display()
+        ));
+        let sub = Sub::start(plain, &[&topic("status")], None);
+        let extra = format!(r#","tls":true,"cacrt":"{}""#, ours.ca_file.display());
+        let s = setup(b.port, false, &extra);
+        let a = start(&s);
+        if n == 0 {
+            let hello = connect(&sub, "1", 0);
+            assert_eq!(json(&hello)["meta"]["online"], "1");
+        } else {
+            let log = a.log.clone();
+            common::wait_until(
+                "the refused handshake in the log",
+                Duration::from_secs(30),
+                || {
+                    let text = log.lock().unwrap().join("\n");
+                    text.contains("socketman: MQTT connection lost")
+                        && text.to_lowercase().contains("certificate")
+                },
+            );
+            assert!(sub.received().is_empty(), "{:?}", sub.received());
+        }
+        drop(a);
+    }
+}
