@@ -167,6 +167,9 @@ pub struct RunArgs {
     /// Log format (config log.format).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// SocketMan's config.json: take over its MQTT jobs (config socketman.config).
+    #[arg(long, value_name = "FILE")]
+    pub socketman_config: Option<PathBuf>,
     /// Run the agent as a child of a small supervisor that rolls an update back when the
     /// new binary exits or never proves healthy during its probation (the systemd unit
     /// uses it).

@@ -60,6 +60,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             toml::Value::Boolean(true),
         ));
     }
+    if let Some(p) = &args.socketman_config {
+        flags.push((
+            "--socketman-config",
+            "socketman.config",
+            toml::Value::String(p.display().to_string()),
+        ));
+    }
     if let Some(f) = args.log_format {
         let name = match f {
             config::LogFormat::Text => "text",
@@ -190,6 +197,13 @@ const COMPONENTS: &[Factory] = &[
         crate::adapters::rusty::NAME,
         Phase::Serve,
         crate::adapters::rusty::build,
+    ),
+    // After exec, whose allowlist its jobs go through.
+    #[cfg(feature = "socketman")]
+    Factory::new(
+        crate::adapters::socketman::NAME,
+        Phase::Intake,
+        crate::adapters::socketman::build,
     ),
     #[cfg(feature = "opensearch")]
     Factory::new(

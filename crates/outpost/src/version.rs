@@ -65,6 +65,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("exec", cfg!(feature = "exec")),
     ("connectivity", cfg!(feature = "connectivity")),
     ("rusty", cfg!(feature = "rusty")),
+    ("socketman", cfg!(feature = "socketman")),
     ("opensearch", cfg!(feature = "opensearch")),
     ("ws", cfg!(feature = "ws")),
     ("update", cfg!(feature = "update")),

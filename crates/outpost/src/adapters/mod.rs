@@ -4,4 +4,6 @@
 
 #[cfg(feature = "rusty")]
 pub mod rusty;
+#[cfg(feature = "socketman")]
+pub mod socketman;
 pub mod towerops;

@@ -91,6 +91,16 @@ pub struct Config {
     pub containers: ContainersSection,
     /// `update.*`: signed self-updates (issue 16).
     pub update: UpdateSection,
+    /// `socketman.*`: the SocketMan drop-in, off while `config` is unset.
+    pub socketman: SocketmanSection,
+}
+
+/// `socketman.*`: SocketMan's `config.json` to take over, and whether its shell stays.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketmanSection {
+    pub config: Option<PathBuf>,
+    pub allow_shell: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -329,6 +339,41 @@ pub fn valid_id(id: &str) -> bool {
 impl Config {
     /// Checks that the types alone cannot express, and parses the sections that need more
     /// than a type (the trap receiver's), once: the daemon uses what this leaves.
+    /// `socketman.*`: the file is read and checked now, so a bad one is a configuration
+    /// error naming its key (exit 2), not a failure later.
+    fn check_socketman(&self) -> Result<(), KeyError> {
+        let s = &self.socketman;
+        if s.allow_shell && !self.exec.allow_inline {
+            return Err(KeyError::new(
+                "socketman.allow_shell",
+                "runs SocketMan's command lines as inline sh scripts: it needs exec.allow_inline = true",
+            ));
+        }
+        let Some(path) = &s.config else {
+            return Ok(());
+        };
+        #[cfg(feature = "socketman")]
+        {
+            let read = crate::adapters::socketman::config::load(path)
+                .map_err(|e| KeyError::new("socketman.config", e))?;
+            if read.mqtt.is_some() && !self.exec.enabled {
+                return Err(KeyError::new(
+                    "socketman.config",
+                    "SocketMan's jobs run as allowlisted, audited commands: set exec.enabled = true (and a [commands.NAME] for each command the backend sends)",
+                ));
+            }
+            Ok(())
+        }
+        #[cfg(not(feature = "socketman"))]
+        Err(KeyError::new(
+            "socketman.config",
+            format!(
+                "{}: this build has no SocketMan adapter (feature socketman)",
+                path.display()
+            ),
+        ))
+    }
+
     pub(crate) fn validate(&mut self) -> Result<(), KeyError> {
         if self.jobs.queue_capacity == 0 {
             return Err(KeyError::new("jobs.queue_capacity", "must be at least 1"));
@@ -464,6 +509,7 @@ impl Config {
                 "must be between 1 and 10000",
             ));
         }
+        self.check_socketman()?;
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;
         self.containers.check()?;
