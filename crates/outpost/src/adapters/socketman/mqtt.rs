@@ -202,8 +202,9 @@ impl<'a> Session<'a> {
         let period = Duration::from_secs(self.w.ping_interval);
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // A safety net under the live feed (a missed wake-up costs at most this).
-        let mut refresh = tokio::time::interval(Duration::from_secs(5));
+        // No timer re-reads the outbox: idle means no work. The live feed is subscribed before
+        // the first read (`dirty` starts true), so a row committed meanwhile is either read
+        // or announced; a lagged feed marks the window dirty too.
         let mut connected = false;
         let mut dirty = true;
         loop {
@@ -274,7 +275,6 @@ impl<'a> Session<'a> {
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => dirty = true,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => live_open = false,
                 },
-                _ = refresh.tick() => dirty = true,
                 _ = stop.cancelled() => {
                     self.goodbye(client, link, connected).await;
                     return End::Stopped;
