@@ -52,6 +52,20 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def cpu_ns(pid):
+    """On-CPU nanoseconds of every live thread (the first field of each thread's schedstat):
+    exact, where utime+stime is sampled at the timer tick, which misjudges processes that
+    run for tens of microseconds at a time, as an idle agent does."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that ended meanwhile
+    return total
+
+
 def mem_kb(pid):
     """(VmRSS, RssAnon) in KiB: RSS counts the binary's shared pages in every agent, RssAnon
     only the agent's own memory."""

@@ -17,7 +17,9 @@ For each N (`--agents 50,100,200`; every N gets a fresh broker and fresh agents)
 Figures per N, over the measured WINDOW (the warm-up's jobs are sent but not counted):
 - agent RSS (VmRSS and RssAnon from /proc/PID/status at the end of the window): median, max;
 - CPU (utime+stime from /proc/PID/stat) over the window: all agents together, per agent,
-  and the broker's; broker RSS at the end of the window;
+  and the broker's; per agent also from /proc/PID/task/*/schedstat (exact on-CPU time: the
+  tick-sampled figure misjudges agents that run tens of microseconds at a time); broker RSS
+  at the end of the window;
 - job round trip p50, p99, max; jobs sent, results received, duplicates, conflicts, errors.
 
 Output: one JSON document (stdout, and --json FILE) and a short table (stderr).
@@ -49,7 +51,7 @@ try:
 except ImportError:
     raise SystemExit("paho-mqtt missing: run scripts/deps/46-fleet.sh and use the test venv's python")
 
-from procs import OUTPOST, TICK, Broker, cpu_ticks, free_port, loadavg, mem_kb, pct, stop, wait_for  # noqa: E402
+from procs import OUTPOST, TICK, Broker, cpu_ns, cpu_ticks, free_port, loadavg, mem_kb, pct, stop, wait_for  # noqa: E402
 
 
 class Agent:
@@ -196,6 +198,7 @@ def run_one(n, a, log_dir):
             measured = sec >= a.warmup
             if sec == a.warmup:
                 cpu0 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
+                ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
                 tw0 = time.perf_counter()
             for i, agent in enumerate(ids):
                 due = t0 + sec + i / n
@@ -212,6 +215,7 @@ def run_one(n, a, log_dir):
             time.sleep(d)
         tw1 = time.perf_counter()
         cpu1 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
+        ns1 = [cpu_ns(ag.proc.pid) for ag in agents]
         mem_end = [mem_kb(ag.proc.pid) for ag in agents]
         broker_mem = mem_kb(broker.proc.pid)
         load1 = loadavg()
@@ -268,7 +272,12 @@ def run_one(n, a, log_dir):
                               "total_pct_of_core": round(100 * total_cpu_s / secs, 1),
                               "per_agent_pct_of_core": round(100 * total_cpu_s / secs / n, 3),
                               "per_job_ms": round(1000 * total_cpu_s / max(1, sent_m), 3),
-                              "per_agent_max_s": round(max(agent_ticks) / TICK, 2)},
+                              "per_agent_max_s": round(max(agent_ticks) / TICK, 2),
+                              # The same from schedstat (exact, not tick-sampled).
+                              "per_agent_pct_of_core_schedstat": round(
+                                  100 * (sum(ns1) - sum(ns0)) / 1e9 / secs / n, 3),
+                              "per_job_ms_schedstat": round(
+                                  1000 * (sum(ns1) - sum(ns0)) / 1e9 / max(1, sent_m), 3)},
                 "broker": {"cpu_s": round((cpu1[1] - cpu0[1]) / TICK, 2),
                            "cpu_pct_of_core": round(100 * (cpu1[1] - cpu0[1]) / TICK / secs, 1),
                            "rss_kb": broker_mem[0]},
@@ -289,7 +298,7 @@ def run_one(n, a, log_dir):
 
 def table(runs):
     head = ("N", "RSS med MiB", "RSS max MiB", "anon med MiB", "agents CPU %", "CPU/agent %",
-            "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
+            "CPU/agent % (schedstat)", "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
             "ok", "load")
     rows = [head]
     for r in runs:
@@ -297,6 +306,7 @@ def table(runs):
                      f'{r["agent_rss_kb"]["median"] / 1024:.1f}', f'{r["agent_rss_kb"]["max"] / 1024:.1f}',
                      f'{r["agent_rss_anon_kb"]["median"] / 1024:.1f}',
                      f'{r["agent_cpu"]["total_pct_of_core"]:.1f}', f'{r["agent_cpu"]["per_agent_pct_of_core"]:.3f}',
+                     f'{r["agent_cpu"]["per_agent_pct_of_core_schedstat"]:.3f}',
                      f'{r["broker"]["cpu_pct_of_core"]:.1f}', f'{r["broker"]["rss_kb"] / 1024:.1f}',
                      f'{r["rtt_ms"]["p50"]}', f'{r["rtt_ms"]["p99"]}', f'{r["rtt_ms"]["max"]}',
                      str(r["jobs_sent"]), str(r["results_received"]), str(r["duplicates"]),
@@ -344,6 +354,8 @@ def main():
                         "agent_rss_kb_median": statistics.median(r["agent_rss_kb"]["median"] for r in rs),
                         "agent_rss_anon_kb_median": statistics.median(r["agent_rss_anon_kb"]["median"] for r in rs),
                         "per_agent_cpu_pct": statistics.median(r["agent_cpu"]["per_agent_pct_of_core"] for r in rs),
+                        "per_agent_cpu_pct_schedstat": statistics.median(
+                            r["agent_cpu"]["per_agent_pct_of_core_schedstat"] for r in rs),
                         "broker_cpu_pct": statistics.median(r["broker"]["cpu_pct_of_core"] for r in rs),
                         "rtt_p50_ms": statistics.median(r["rtt_ms"]["p50"] for r in rs),
                         "rtt_p99_ms": statistics.median(r["rtt_ms"]["p99"] for r in rs),
