@@ -110,6 +110,29 @@ fn done(id: crate::JobId) -> Arc<JobRecord> {
     })
 }
 
+/// Sends `records`' results in one batch; each one's seq, or `None` where it failed.
+fn finish_together(
+    conn: &mut Connection,
+    state: &mut State,
+    cfg: &StoreConfig,
+    records: &[Arc<JobRecord>],
+) -> Vec<Option<u64>> {
+    let mut batch = Vec::new();
+    let mut rxs = Vec::new();
+    for r in records {
+        let (reply, rx) = oneshot::channel();
+        batch.push(Command::FinishJob {
+            record: r.clone(),
+            reply,
+        });
+        rxs.push(rx);
+    }
+    send(conn, state, cfg, batch);
+    rxs.into_iter()
+        .map(|rx| rx.blocking_recv().unwrap().ok())
+        .collect()
+}
+
 /// issue 14: results that reach the store together are finished in one savepoint (the
 /// per-result savepoint was 45% of the store thread's CPU per check), yet one that fails
 /// still fails alone: the others are stored, each with its own outbox row, and the seq the
@@ -126,21 +149,7 @@ fn issue14_results_finished_together_fail_alone() {
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
     ))
     .unwrap();
-    let mut batch = Vec::new();
-    let mut rxs = Vec::new();
-    for r in &records {
-        let (reply, rx) = oneshot::channel();
-        batch.push(Command::FinishJob {
-            record: r.clone(),
-            reply,
-        });
-        rxs.push(rx);
-    }
-    send(&mut conn, &mut state, &cfg, batch);
-    let got: Vec<_> = rxs
-        .into_iter()
-        .map(|rx| rx.blocking_recv().unwrap().ok())
-        .collect();
+    let got = finish_together(&mut conn, &mut state, &cfg, &records);
     assert_eq!(got, [Some(1), Some(2), None, Some(3), Some(4)]);
     assert_eq!((state.head, state.jobs), (4, 4));
     let stored: Vec<(i64, String)> = conn
@@ -169,20 +178,6 @@ fn issue14_results_finished_together_fail_alone() {
     // Without a failure, a run of results is stored whole.
     conn.execute_batch("DROP TRIGGER fail_one").unwrap();
     let more: Vec<_> = (0..3).map(|_| done(crate::JobId::new())).collect();
-    let mut batch = Vec::new();
-    let mut rxs = Vec::new();
-    for r in &more {
-        let (reply, rx) = oneshot::channel();
-        batch.push(Command::FinishJob {
-            record: r.clone(),
-            reply,
-        });
-        rxs.push(rx);
-    }
-    send(&mut conn, &mut state, &cfg, batch);
-    let got: Vec<_> = rxs
-        .into_iter()
-        .map(|rx| rx.blocking_recv().unwrap().ok())
-        .collect();
+    let got = finish_together(&mut conn, &mut state, &cfg, &more);
     assert_eq!(got, [Some(5), Some(6), Some(7)]);
 }
