@@ -91,6 +91,8 @@ impl Server {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    // The handshake callback's shape is tungstenite's (its error is an HTTP response).
+    #[allow(clippy::result_large_err)]
     fn serve(&self, listener: tokio::net::TcpListener) {
         let (st, token, conns) = (
             Arc::clone(&self.state),
@@ -102,23 +104,25 @@ impl Server {
                 let (st2, token) = (Arc::clone(&st), token.clone());
                 let h = tokio::spawn(async move {
                     let st3 = Arc::clone(&st2);
-                    let check = move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-                        let path = req.uri().path().to_owned();
-                        let ua = req
-                            .headers()
-                            .get("user-agent")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_owned();
-                        st3.lock().unwrap().handshakes.push((path.clone(), ua));
-                        if path == "/socket/agent/websocket" {
-                            Ok(resp)
-                        } else {
-                            let mut e = ErrorResponse::new(Some("not found".into()));
-                            *e.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
-                            Err(e)
-                        }
-                    };
+                    let check =
+                        move |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                            let path = req.uri().path().to_owned();
+                            let ua = req
+                                .headers()
+                                .get("user-agent")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned();
+                            st3.lock().unwrap().handshakes.push((path.clone(), ua));
+                            if path == "/socket/agent/websocket" {
+                                Ok(resp)
+                            } else {
+                                let mut e = ErrorResponse::new(Some("not found".into()));
+                                *e.status_mut() =
+                                    tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
+                                Err(e)
+                            }
+                        };
                     let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, check).await else {
                         return;
                     };
@@ -179,7 +183,8 @@ impl Server {
         let Some((_, topic, tx)) = &s.newest else {
             return false;
         };
-        let f = serde_json::json!({"topic": topic, "event": event, "payload": payload, "ref": null});
+        let f =
+            serde_json::json!({"topic": topic, "event": event, "payload": payload, "ref": null});
         tx.send(Out::Text(f.to_string())).is_ok()
     }
 

@@ -40,12 +40,18 @@ async fn issue17_towerops_joins_with_its_token_then_sends_both_heartbeats() {
     {
         let st = server.state.lock().unwrap();
         assert_eq!(st.handshakes[0].0, "/socket/agent/websocket");
-        assert!(st.handshakes[0].1.starts_with("outpost/"), "{:?}", st.handshakes[0]);
+        assert!(
+            st.handshakes[0].1.starts_with("outpost/"),
+            "{:?}",
+            st.handshakes[0]
+        );
     }
     // The application heartbeat right after the join, every field the agent knows filled.
-    wait_for("the application heartbeat", Duration::from_secs(10), || async {
-        !server.heartbeats().is_empty()
-    })
+    wait_for(
+        "the application heartbeat",
+        Duration::from_secs(10),
+        || async { !server.heartbeats().is_empty() },
+    )
     .await;
     let (_, hb) = server.heartbeats()[0].clone();
     assert!(!hb.version.is_empty());
@@ -62,22 +68,31 @@ async fn issue17_towerops_joins_with_its_token_then_sends_both_heartbeats() {
         }],
     };
     assert!(server.send_jobs(&list));
-    wait_for("the error for MIKROTIK", Duration::from_secs(10), || async {
-        !server.errors().is_empty()
-    })
+    wait_for(
+        "the error for MIKROTIK",
+        Duration::from_secs(10),
+        || async { !server.errors().is_empty() },
+    )
     .await;
     let e = &server.errors()[0];
     assert_eq!(e.message, "unsupported job type 2");
-    assert_eq!((e.job_id.as_str(), e.device_id.as_str()), ("mikrotik:1", "d1"));
-    wait_for("a Phoenix heartbeat after the error", Duration::from_secs(10), || async {
-        let st = server.state.lock().unwrap();
-        let at = st.order.iter().position(|(_, ev, _)| ev == "error");
-        at.is_some_and(|i| {
-            st.order[i..]
-                .iter()
-                .any(|(_, ev, topic)| ev == "heartbeat" && topic == "phoenix")
-        })
-    })
+    assert_eq!(
+        (e.job_id.as_str(), e.device_id.as_str()),
+        ("mikrotik:1", "d1")
+    );
+    wait_for(
+        "a Phoenix heartbeat after the error",
+        Duration::from_secs(10),
+        || async {
+            let st = server.state.lock().unwrap();
+            let at = st.order.iter().position(|(_, ev, _)| ev == "error");
+            at.is_some_and(|i| {
+                st.order[i..]
+                    .iter()
+                    .any(|(_, ev, topic)| ev == "heartbeat" && topic == "phoenix")
+            })
+        },
+    )
     .await;
     // The token is never logged.
     assert!(!agent.log_text().contains(TOKEN));
@@ -97,9 +112,15 @@ async fn issue17_towerops_a_wrong_token_is_refused_logged_and_retried() {
     // Each connection has its own topic.
     let j = server.joins();
     assert_ne!(j[0].topic, j[1].topic);
-    wait_for("the rejection in the log", Duration::from_secs(10), || async {
-        agent.log_text().contains("join rejected: error (invalid token)")
-    })
+    wait_for(
+        "the rejection in the log",
+        Duration::from_secs(10),
+        || async {
+            agent
+                .log_text()
+                .contains("join rejected: error (invalid token)")
+        },
+    )
     .await;
     assert!(!agent.log_text().contains("wrong-token-xyz"));
 }
@@ -114,7 +135,11 @@ async fn issue17_towerops_restart_reconnects_at_once_with_a_new_topic() {
     assert!(server.send_event("restart", serde_json::json!({})));
     joined(&server, 2).await;
     // No backoff: the original reconnects at once after `restart`.
-    assert!(sent.elapsed() < Duration::from_millis(900), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        sent.elapsed()
+    );
     let j = server.joins();
     assert_ne!(j[0].topic, j[1].topic);
     assert_ne!(j[0].conn, j[1].conn);

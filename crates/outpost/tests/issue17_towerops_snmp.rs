@@ -137,14 +137,17 @@ async fn net_walk(snmpd: &Snmpd, root: &str) -> BTreeMap<String, String> {
 }
 
 async fn results_for(server: &Server, id: &str) -> Vec<SnmpResult> {
-    wait_for(&format!("the result of {id}"), Duration::from_secs(30), || async {
-        server
-            .results()
-            .iter()
-            .any(|r| r.job_id == id && r.r#final)
-    })
+    wait_for(
+        &format!("the result of {id}"),
+        Duration::from_secs(30),
+        || async { server.results().iter().any(|r| r.job_id == id && r.r#final) },
+    )
     .await;
-    server.results().into_iter().filter(|r| r.job_id == id).collect()
+    server
+        .results()
+        .into_iter()
+        .filter(|r| r.job_id == id)
+        .collect()
 }
 
 const GETS: &[&str] = &[
@@ -174,7 +177,10 @@ async fn issue17_towerops_poll_and_discover_match_netsnmp_by_the_value_rules() {
         want.extend(net_walk(&snmpd, w).await);
         roots.insert(w.to_string());
     }
-    assert!(want.contains_key("1.3.6.1.2.1.1.1.0") && want.len() > 10, "{want:?}");
+    assert!(
+        want.contains_key("1.3.6.1.2.1.1.1.0") && want.len() > 10,
+        "{want:?}"
+    );
     assert_eq!(want["1.3.6.1.2.1.1.4.0"], "Ops \u{e9}quipe");
 
     let mut discover = job(
@@ -187,8 +193,20 @@ async fn issue17_towerops_poll_and_discover_match_netsnmp_by_the_value_rules() {
     discover.discovery_phase = 2;
     let list = AgentJobList {
         jobs: vec![
-            job("poll:v2c", JobType::Poll, device(&snmpd, "2c", "public"), GETS, WALKS),
-            job("poll:v1", JobType::Poll, device(&snmpd, "v1", "public"), GETS, WALKS),
+            job(
+                "poll:v2c",
+                JobType::Poll,
+                device(&snmpd, "2c", "public"),
+                GETS,
+                WALKS,
+            ),
+            job(
+                "poll:v1",
+                JobType::Poll,
+                device(&snmpd, "v1", "public"),
+                GETS,
+                WALKS,
+            ),
             discover,
         ],
     };
@@ -206,9 +224,15 @@ async fn issue17_towerops_poll_and_discover_match_netsnmp_by_the_value_rules() {
             "{id}"
         );
         assert!(r.truncated_roots.is_empty());
-        assert_eq!(r.oid_values, want, "{id}: the values differ from net-snmp's reading");
+        assert_eq!(
+            r.oid_values, want,
+            "{id}: the values differ from net-snmp's reading"
+        );
     }
-    assert_eq!(results_for(&server, "discover:1").await[0].discovery_phase, 2);
+    assert_eq!(
+        results_for(&server, "discover:1").await[0].discovery_phase,
+        2
+    );
     // Nothing failed, so no error.
     assert!(server.errors().is_empty(), "{:?}", server.errors());
 }
@@ -264,8 +288,20 @@ async fn issue17_towerops_v3_credentials_deadline_split_and_unreachable() {
     let list = AgentJobList {
         jobs: vec![
             job("credential:ok", JobType::TestCredentials, v3, &[], &[]),
-            fast(job("credential:bad", JobType::TestCredentials, wrong, &[], &[])),
-            fast(job("poll:closed", JobType::Poll, closed, &["1.3.6.1.2.1.1.1.0"], &[])),
+            fast(job(
+                "credential:bad",
+                JobType::TestCredentials,
+                wrong,
+                &[],
+                &[],
+            )),
+            fast(job(
+                "poll:closed",
+                JobType::Poll,
+                closed,
+                &["1.3.6.1.2.1.1.1.0"],
+                &[],
+            )),
             deadline,
             split,
         ],
@@ -280,23 +316,47 @@ async fn issue17_towerops_v3_credentials_deadline_split_and_unreachable() {
     assert!(ok.success, "{ok:?}");
     assert_eq!(ok.system_description, descr["1.3.6.1.2.1.1.1.0"]);
     assert_eq!(ok.sys_name, name["1.3.6.1.2.1.1.5.0"]);
-    assert!(ok.sys_object_id.starts_with("1.3.6.1.4.1."), "{}", ok.sys_object_id);
-    let bad = tests.iter().find(|t| t.test_id == "credential:bad").unwrap();
+    assert!(
+        ok.sys_object_id.starts_with("1.3.6.1.4.1."),
+        "{}",
+        ok.sys_object_id
+    );
+    let bad = tests
+        .iter()
+        .find(|t| t.test_id == "credential:bad")
+        .unwrap();
     assert!(!bad.success);
-    assert!(bad.error_message.starts_with("SNMP test failed: "), "{}", bad.error_message);
+    assert!(
+        bad.error_message.starts_with("SNMP test failed: "),
+        "{}",
+        bad.error_message
+    );
 
     // A target that never answers: an error, not an empty result.
-    wait_for("the unreachable poll's error", Duration::from_secs(30), || async {
-        server.errors().iter().any(|e| e.job_id == "poll:closed")
-    })
+    wait_for(
+        "the unreachable poll's error",
+        Duration::from_secs(30),
+        || async { server.errors().iter().any(|e| e.job_id == "poll:closed") },
+    )
     .await;
-    let e = server.errors().into_iter().find(|e| e.job_id == "poll:closed").unwrap();
-    assert!(e.message.starts_with("SNMP query failed: "), "{}", e.message);
+    let e = server
+        .errors()
+        .into_iter()
+        .find(|e| e.job_id == "poll:closed")
+        .unwrap();
+    assert!(
+        e.message.starts_with("SNMP query failed: "),
+        "{}",
+        e.message
+    );
     assert_eq!(e.device_id, "dev-poll:closed");
 
     // The deadline ends the walk early: partial, its root not completed.
     let d = results_for(&server, "poll:deadline").await;
-    assert!(d.iter().all(|r| r.partial && r.completed_roots.is_empty()), "{d:?}");
+    assert!(
+        d.iter().all(|r| r.partial && r.completed_roots.is_empty()),
+        "{d:?}"
+    );
 
     // Split: frames numbered 1..N, final on the last, each within the budget; every root
     // not named in truncated_roots arrives whole, and nothing differs from net-snmp.
@@ -306,7 +366,10 @@ async fn issue17_towerops_v3_credentials_deadline_split_and_unreachable() {
     for (i, r) in frames.iter().enumerate() {
         assert_eq!(r.sequence, i as u32 + 1);
         assert_eq!(r.r#final, i + 1 == frames.len());
-        assert!(outpost_proto::towerops::WireMessage::encoded_len(r) * 4 / 3 <= 4096, "frame {i} too big");
+        assert!(
+            outpost_proto::towerops::WireMessage::encoded_len(r) * 4 / 3 <= 4096,
+            "frame {i} too big"
+        );
         all.extend(r.oid_values.clone());
     }
     let truncated = &frames[0].truncated_roots;
@@ -356,7 +419,11 @@ async fn issue17_towerops_server_gone_mid_stream_every_result_arrives() {
     server.stop();
     let before = server.results().len();
     wait_for("a failed reconnect", Duration::from_secs(30), || async {
-        agent.log_text().matches("towerops: connecting failed").count() >= 1
+        agent
+            .log_text()
+            .matches("towerops: connecting failed")
+            .count()
+            >= 1
     })
     .await;
     server.resume().await;

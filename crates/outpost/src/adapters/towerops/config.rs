@@ -72,7 +72,10 @@ fn boolean(var: &'static str, v: &str) -> Result<bool, ConfigError> {
         "0" | "f" | "F" | "false" | "FALSE" | "False" | "" => Ok(false),
         other => Err(ConfigError::new(
             var,
-            format!("expected true or false, got {:?}", other.chars().take(32).collect::<String>()),
+            format!(
+                "expected true or false, got {:?}",
+                other.chars().take(32).collect::<String>()
+            ),
         )),
     }
 }
@@ -166,7 +169,10 @@ pub fn load(
 
 /// [`load`] from the process environment and `--token-file`.
 pub fn from_process() -> Result<Option<Settings>, ConfigError> {
-    load(&|k| std::env::var(k).ok(), TOKEN_FILE.get().map(PathBuf::as_path))
+    load(
+        &|k| std::env::var(k).ok(),
+        TOKEN_FILE.get().map(PathBuf::as_path),
+    )
 }
 
 #[cfg(test)]
@@ -202,7 +208,10 @@ mod tests {
         assert_eq!(e.var(), "TOWEROPS_API_URL");
         // Plain ws only with TOWEROPS_INSECURE.
         let e = load(
-            &env(&[("TOWEROPS_API_URL", "http://h"), ("TOWEROPS_AGENT_TOKEN", "t")]),
+            &env(&[
+                ("TOWEROPS_API_URL", "http://h"),
+                ("TOWEROPS_AGENT_TOKEN", "t"),
+            ]),
             None,
         )
         .unwrap_err();
@@ -246,7 +255,10 @@ mod tests {
         let f = dir.path().join("token");
         std::fs::write(&f, "from-file\n").unwrap();
         let s = load(
-            &env(&[("TOWEROPS_API_URL", "h"), ("TOWEROPS_AGENT_TOKEN", "from-env")]),
+            &env(&[
+                ("TOWEROPS_API_URL", "h"),
+                ("TOWEROPS_AGENT_TOKEN", "from-env"),
+            ]),
             Some(&f),
         )
         .unwrap()

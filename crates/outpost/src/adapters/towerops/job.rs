@@ -135,7 +135,11 @@ fn priv_protocol(p: &str) -> String {
 }
 
 /// The target part of the params, flat (as the `snmp.*` kinds take it).
-fn target_params(d: &SnmpDevice, job: &AgentJob, out: &mut serde_json::Map<String, serde_json::Value>) {
+fn target_params(
+    d: &SnmpDevice,
+    job: &AgentJob,
+    out: &mut serde_json::Map<String, serde_json::Value>,
+) {
     let port = if d.port == 0 { 161 } else { d.port };
     let ip = d.ip.trim();
     let host = if ip.contains(':') {
@@ -299,7 +303,10 @@ fn truncate(mut s: String, max: usize) -> String {
 /// The one value of a GET of `oid`, as text; an exception is an error.
 async fn get_one(session: &Session, oid: &str) -> Result<String, String> {
     let oid = parse_oid(oid).ok_or_else(|| format!("bad OID {oid}"))?;
-    let vbs = session.get(std::slice::from_ref(&oid)).await.map_err(|e| e.to_string())?;
+    let vbs = session
+        .get(std::slice::from_ref(&oid))
+        .await
+        .map_err(|e| e.to_string())?;
     vbs.first()
         .and_then(|vb| value_text(&vb.oid, &vb.value))
         .ok_or_else(|| "no such object".to_owned())
@@ -358,8 +365,8 @@ fn halves(e: &SnmpError) -> bool {
 }
 
 async fn collect(session: &Session, p: &Params) -> Collected {
-    let deadline =
-        (p.deadline_ms > 0).then(|| Instant::now() + Duration::from_millis(u64::from(p.deadline_ms)));
+    let deadline = (p.deadline_ms > 0)
+        .then(|| Instant::now() + Duration::from_millis(u64::from(p.deadline_ms)));
     let mut c = Collected {
         buckets: Vec::new(),
         completed: Vec::new(),
@@ -476,7 +483,11 @@ async fn poll(session: &Session, p: &Params) -> Vec<OutFrame> {
     }
     if !c.errors.is_empty() {
         let msg = format!("SNMP query failed: {}", c.errors.join("; "));
-        frames.push(agent_error(&p.device_id, &p.job_id, truncate(msg, 64 << 10)));
+        frames.push(agent_error(
+            &p.device_id,
+            &p.job_id,
+            truncate(msg, 64 << 10),
+        ));
     }
     frames
 }
@@ -562,7 +573,11 @@ mod tests {
         let budget = 8 << 10; // decoded limit 6144 - 4096 = 2048
         let f = split(
             &t,
-            vec![bucket("a", 10, 150), bucket("b", 10, 150), bucket("c", 100, 150)],
+            vec![
+                bucket("a", 10, 150),
+                bucket("b", 10, 150),
+                bucket("c", 100, 150),
+            ],
             budget,
             vec![],
         );

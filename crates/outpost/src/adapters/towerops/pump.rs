@@ -127,7 +127,10 @@ async fn connect(url: &str) -> Result<Socket, String> {
         Connector::Plain
     };
     let mut req = url.into_client_request().map_err(|e| e.to_string())?;
-    let agent = format!("outpost/{} (towerops-agent compatible)", crate::version::get());
+    let agent = format!(
+        "outpost/{} (towerops-agent compatible)",
+        crate::version::get()
+    );
     if let Ok(v) = agent.parse() {
         req.headers_mut().insert("user-agent", v);
     }
@@ -232,7 +235,10 @@ async fn connection(
     let hb = heartbeat_source(link.started, local_ip(&ws));
     let mut s = Session::new(super::fresh_topic(), link.token.clone(), Instant::now(), hb);
     // The join carries the token: written, never logged.
-    if let Err(e) = ws.send(tungstenite::Message::Text(s.join_frame().into())).await {
+    if let Err(e) = ws
+        .send(tungstenite::Message::Text(s.join_frame().into()))
+        .await
+    {
         return Ended::Send(e);
     }
     let label = UplinkMetrics::label(NAME);
@@ -258,7 +264,14 @@ async fn connection(
                                 return Ended::Send(e);
                             }
                             link.metrics.sent.get_or_create(&label).inc();
-                            pushed.insert(r, Pushed { seq: row.seq, frame: f, resent: false });
+                            pushed.insert(
+                                r,
+                                Pushed {
+                                    seq: row.seq,
+                                    frame: f,
+                                    resent: false,
+                                },
+                            );
                         }
                         last = Some(row.seq);
                     }
@@ -320,9 +333,9 @@ async fn connection(
                     checks = list.checks.len(),
                     "towerops: check_jobs are not run by this version yet"
                 ),
-                Action::Update(_) => tracing::info!(
-                    "towerops: update requests are not acted on by this version yet"
-                ),
+                Action::Update(_) => {
+                    tracing::info!("towerops: update requests are not acted on by this version yet")
+                }
                 Action::Acked(r) => {
                     let Some(i) = marks.iter().position(|(m, _)| *m == r) else {
                         continue;
@@ -395,7 +408,11 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
                 .as_ref()
                 .map(|e| format!("{}: {}", e.code, e.message))
                 .unwrap_or_else(|| rec.state.as_str().to_owned());
-            vec![agent_error(&device_id, job_id, format!("job {}: {why}", rec.state.as_str()))]
+            vec![agent_error(
+                &device_id,
+                job_id,
+                format!("job {}: {why}", rec.state.as_str()),
+            )]
         }
         OutboxItem::Event(ev) if ev.kind == FRAME_EVENT => {
             match serde_json::from_value::<OutFrame>(ev.payload_value()) {
