@@ -203,3 +203,61 @@ async fn issue17_towerops_is_off_without_its_variables_and_a_bad_one_is_named() 
     joined(&server, 1).await;
     assert_eq!(server.joins()[0].token, TOKEN);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_towerops_ping_answers_with_a_monitoring_check() {
+    use outpost_proto::towerops::{MonitoringCheck, SnmpDevice};
+    let server = Server::start(TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = Agent::start(opts(dir.path(), &server, TOKEN));
+    joined(&server, 1).await;
+    let ping = |dev: &str, ip: &str, timeout_ms: u32| AgentJob {
+        job_id: format!("ping:{dev}"),
+        job_type: 4,
+        device_id: dev.into(),
+        snmp_device: Some(SnmpDevice {
+            ip: ip.into(),
+            ..Default::default()
+        }),
+        ping_timeout_ms: timeout_ms,
+        ..Default::default()
+    };
+    let list = AgentJobList {
+        jobs: vec![
+            ping("up", "127.0.0.1", 0),
+            // The IPv6 documentation prefix: never answers.
+            ping("down", "2001:db8::1", 300),
+            AgentJob {
+                job_id: "ping:none".into(),
+                job_type: 4,
+                device_id: "none".into(),
+                ..Default::default()
+            },
+        ],
+    };
+    assert!(server.send_jobs(&list));
+    wait_for(
+        "both monitoring checks",
+        Duration::from_secs(20),
+        || async { server.decoded::<MonitoringCheck>("monitoring_check").len() >= 2 },
+    )
+    .await;
+    let checks = server.decoded::<MonitoringCheck>("monitoring_check");
+    let up = checks.iter().find(|c| c.device_id == "up").unwrap();
+    assert_eq!(up.status, "success");
+    assert!(
+        up.response_time_ms > 0.0 && up.response_time_ms < 1000.0,
+        "{up:?}"
+    );
+    assert!(up.timestamp > 1_600_000_000);
+    let down = checks.iter().find(|c| c.device_id == "down").unwrap();
+    assert_eq!(down.status, "failure");
+    assert_eq!(down.response_time_ms, 0.0);
+    // No target: an error naming the job.
+    wait_for(
+        "the error for a PING without a target",
+        Duration::from_secs(10),
+        || async { server.errors().iter().any(|e| e.job_id == "ping:none") },
+    )
+    .await;
+}

@@ -7,13 +7,15 @@
 //! schedules. Part 2 (feature `towerops`): the configuration from Towerops' variables
 //! (`config.rs`), the connection pump with delivery from the outbox (`pump.rs`) and
 //! DISCOVER / POLL / TEST_CREDENTIALS as jobs of kind `towerops.snmp` on the one SNMP
-//! engine (`job.rs`). The wire shapes themselves live in `outpost_proto::towerops`; this
+//! engine (`job.rs`), PING as a `ping` job on the one ICMP engine (`ping.rs`). The wire shapes themselves live in `outpost_proto::towerops`; this
 //! adapter only names them.
 
 pub mod addresses;
 pub mod config;
 #[cfg(feature = "towerops")]
 pub mod job;
+#[cfg(all(feature = "towerops", feature = "probes"))]
+pub mod ping;
 #[cfg(feature = "towerops")]
 mod pump;
 pub mod session;

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use outpost_core::{Dispatcher, Event, JobState, OutboxItem, OutboxRow, Store};
-use outpost_proto::towerops::{AgentHeartbeat, AgentJobList, JobType};
+use outpost_core::{Dispatcher, Event, JobSpec, JobState, OutboxItem, OutboxRow, Store};
+use outpost_proto::towerops::{AgentHeartbeat, AgentJob, AgentJobList, JobType};
 use secrecy::SecretString;
 use tokio_tungstenite::{
     tungstenite::{self, client::IntoClientRequest, protocol::WebSocketConfig},
@@ -381,6 +381,10 @@ async fn connection(
 async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
     match &row.item {
         OutboxItem::Result(rec) => {
+            #[cfg(feature = "probes")]
+            if let Some(f) = super::ping::answer(rec) {
+                return vec![f];
+            }
             let Some(job_id) = rec.source.strip_prefix(SOURCE_PREFIX) else {
                 return Vec::new();
             };
@@ -451,6 +455,14 @@ fn type_name(t: JobType) -> &'static str {
 async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
     for j in list.jobs {
         let t = match JobType::try_from(j.job_type) {
+            #[cfg(feature = "probes")]
+            Ok(JobType::Ping) => {
+                match super::ping::spec(&j) {
+                    Ok(spec) => submit(&dispatcher, &store, &j, JobType::Ping, spec).await,
+                    Err(f) => store_frame(&store, f).await,
+                }
+                continue;
+            }
             Ok(t) if job::handles(t) => t,
             _ => {
                 let msg = format!("unsupported job type {}", j.job_type);
@@ -465,14 +477,19 @@ async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
                 continue;
             }
         };
-        if let Err(e) = dispatcher.submit(spec).await {
-            let msg = match e {
-                outpost_core::SubmitError::Busy { .. } => {
-                    format!("worker pool overloaded; retry {} job", type_name(t))
-                }
-                other => format!("job refused: {other}"),
-            };
-            store_frame(&store, agent_error(&j.device_id, &j.job_id, msg)).await;
-        }
+        submit(&dispatcher, &store, &j, t, spec).await;
+    }
+}
+
+/// Submits one job; a refusal is answered with an `error` through the outbox.
+async fn submit(dispatcher: &Dispatcher, store: &Store, j: &AgentJob, t: JobType, spec: JobSpec) {
+    if let Err(e) = dispatcher.submit(spec).await {
+        let msg = match e {
+            outpost_core::SubmitError::Busy { .. } => {
+                format!("worker pool overloaded; retry {} job", type_name(t))
+            }
+            other => format!("job refused: {other}"),
+        };
+        store_frame(store, agent_error(&j.device_id, &j.job_id, msg)).await;
     }
 }
