@@ -94,6 +94,27 @@ async fn issue17_towerops_joins_with_its_token_then_sends_both_heartbeats() {
         },
     )
     .await;
+    // That heartbeat's reply moved the cursor past the error: after a reconnect it is not
+    // sent again, while what comes next is.
+    assert!(server.send_event("restart", serde_json::json!({})));
+    joined(&server, 2).await;
+    let sweep = AgentJobList {
+        jobs: vec![AgentJob {
+            job_id: "sweep:1".into(),
+            job_type: 6,
+            ..Default::default()
+        }],
+    };
+    assert!(server.send_jobs(&sweep));
+    wait_for(
+        "the error for NETWORK_SWEEP",
+        Duration::from_secs(10),
+        || async { server.errors().iter().any(|e| e.job_id == "sweep:1") },
+    )
+    .await;
+    let errors = server.pushes("error");
+    assert_eq!(errors.len(), 2, "the acknowledged error was sent again");
+    assert_eq!(errors[1].conn, server.joins()[1].conn);
     // The token is never logged.
     assert!(!agent.log_text().contains(TOKEN));
 }
