@@ -19,6 +19,8 @@ pub mod ping;
 #[cfg(feature = "towerops")]
 mod pump;
 pub mod session;
+#[cfg(feature = "towerops")]
+pub mod split;
 pub mod stagger;
 pub mod trap;
 pub mod url;
