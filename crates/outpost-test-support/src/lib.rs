@@ -58,5 +58,6 @@ pub mod snmpd;
 pub mod snmpsim;
 pub mod snmptrapd;
 pub mod socktop_agent;
+pub mod towerops;
 pub mod update_server;
 pub mod wait;

@@ -170,6 +170,10 @@ pub struct RunArgs {
     /// SocketMan's config.json: take over its MQTT jobs (config socketman.config).
     #[arg(long, value_name = "FILE")]
     pub socketman_config: Option<PathBuf>,
+    /// Towerops: read the agent token from this file instead of TOWEROPS_AGENT_TOKEN (the
+    /// Towerops agent's flag; the token is never given on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Run the agent as a child of a small supervisor that rolls an update back when the
     /// new binary exits or never proves healthy during its probation (the systemd unit
     /// uses it).

@@ -67,6 +67,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             toml::Value::String(p.display().to_string()),
         ));
     }
+    if let Some(p) = &args.token_file {
+        crate::adapters::towerops::config::set_token_file(p.clone());
+    }
     if let Some(f) = args.log_format {
         let name = match f {
             config::LogFormat::Text => "text",
@@ -204,6 +207,13 @@ const COMPONENTS: &[Factory] = &[
         crate::adapters::socketman::NAME,
         Phase::Intake,
         crate::adapters::socketman::build,
+    ),
+    // After snmp, whose engine its jobs share; it delivers results, so it stops in egress.
+    #[cfg(feature = "towerops")]
+    Factory::new(
+        crate::adapters::towerops::NAME,
+        Phase::Egress,
+        crate::adapters::towerops::build,
     ),
     #[cfg(feature = "opensearch")]
     Factory::new(

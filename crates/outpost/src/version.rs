@@ -68,6 +68,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("socketman", cfg!(feature = "socketman")),
     ("opensearch", cfg!(feature = "opensearch")),
     ("ws", cfg!(feature = "ws")),
+    ("towerops", cfg!(feature = "towerops")),
     ("update", cfg!(feature = "update")),
     ("generate", cfg!(feature = "generate")),
     ("env-filter", cfg!(feature = "env-filter")),

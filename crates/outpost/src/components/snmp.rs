@@ -7,7 +7,9 @@ use crate::executors;
 use super::Registrar;
 
 pub fn register(r: &mut Registrar<'_>) -> anyhow::Result<()> {
-    let engine = executors::snmp::register(r.kinds);
+    // Kept in the registrar's common state: the Towerops adapter's jobs use this engine too.
+    let engine = r.common(|_| executors::snmp::Shared::new());
+    executors::snmp::register_with(r.kinds, engine.clone());
     r.metrics.register_collector(Box::new(engine));
     Ok(())
 }

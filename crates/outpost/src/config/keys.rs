@@ -164,6 +164,12 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
     ("TRAP_ENABLED", "trap.enabled"),
     ("TRAP_PORT", "trap.port"),
+    // The Towerops agent's names (issue 17).
+    ("TOWEROPS_LOG_LEVEL", "log.level"),
+    ("TOWEROPS_LOG_FORMAT", "log.format"),
+    ("LOG_FORMAT", "log.format"),
+    ("TOWEROPS_TRAP_ENABLED", "trap.enabled"),
+    ("TOWEROPS_TRAP_PORT", "trap.port"),
 ];
 
 pub fn find(name: &str) -> Option<&'static Key> {

@@ -2,13 +2,25 @@
 //! jobs and results; see ../shared/compat/towerops.md), to be mapped onto Outpost's own
 //! paths. Off by default: nothing here runs unless the URL and a token are configured.
 //!
-//! Part 1 (this module so far): the session state machine, the socket URL, the
-//! heartbeat's address fields, the value rules of SNMP results, traps as SnmpTrap and the
-//! first-run stagger of local schedules. Nothing is wired into the daemon yet. The wire
-//! shapes themselves live in `outpost_proto::towerops`; this adapter only names them.
+//! Part 1: the session state machine, the socket URL, the heartbeat's address fields, the
+//! value rules of SNMP results, traps as SnmpTrap and the first-run stagger of local
+//! schedules. Part 2 (feature `towerops`): the configuration from Towerops' variables
+//! (`config.rs`), the connection pump with delivery from the outbox (`pump.rs`) and
+//! DISCOVER / POLL / TEST_CREDENTIALS as jobs of kind `towerops.snmp` on the one SNMP
+//! engine (`job.rs`), PING as a `ping` job on the one ICMP engine (`ping.rs`). The wire shapes themselves live in `outpost_proto::towerops`; this
+//! adapter only names them.
 
 pub mod addresses;
+pub mod config;
+#[cfg(feature = "towerops")]
+pub mod job;
+#[cfg(all(feature = "towerops", feature = "probes"))]
+pub mod ping;
+#[cfg(feature = "towerops")]
+mod pump;
 pub mod session;
+#[cfg(feature = "towerops")]
+pub mod split;
 pub mod stagger;
 pub mod trap;
 pub mod url;
@@ -27,4 +39,79 @@ pub fn fresh_topic() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     session::topic(nanos, SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The component's name in the daemon's list and in `agent.info`.
+pub const NAME: &str = "towerops";
+
+#[cfg(feature = "towerops")]
+pub use component::build;
+
+#[cfg(feature = "towerops")]
+mod component {
+    use std::sync::Arc;
+
+    use crate::components::{Component, Registrar, Shared, Start};
+    use crate::config::Config;
+    use crate::executors::snmp;
+    use crate::uplink::UplinkMetrics;
+
+    use super::{config, job, pump};
+
+    struct Towerops {
+        settings: config::Settings,
+        metrics: Option<UplinkMetrics>,
+    }
+
+    /// On only with `TOWEROPS_API_URL` and a token; a bad variable stops the start with a
+    /// configuration error naming it (exit 2).
+    pub fn build(_: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
+        let settings = match config::from_process() {
+            Ok(Some(s)) => s,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                return Err(crate::config::ConfigError::Invalid {
+                    key: e.var().into(),
+                    origin: "environment".into(),
+                    message: e.to_string(),
+                }
+                .into())
+            }
+        };
+        if settings.insecure {
+            tracing::warn!(url = %settings.url, "towerops: TOWEROPS_INSECURE is set: plain ws:// is allowed");
+        }
+        Ok(Some(Box::new(Towerops {
+            settings,
+            metrics: None,
+        })))
+    }
+
+    impl Component for Towerops {
+        fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
+            // The one SNMP engine, shared with the snmp.* kinds.
+            let engine = r.common(|_| snmp::Shared::new());
+            r.kinds.register(job::ToweropsSnmp(engine));
+            self.metrics = Some(r.common(|reg| {
+                let m = UplinkMetrics::default();
+                m.register(reg);
+                m
+            }));
+            Ok(())
+        }
+
+        fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+            tracing::info!(url = %self.settings.url, "towerops: Towerops' agent wire is on");
+            let link = Arc::new(pump::Link {
+                url: self.settings.url,
+                token: self.settings.token,
+                dispatcher: cx.dispatcher.clone(),
+                store: cx.shared.store.clone(),
+                metrics: self.metrics.unwrap_or_default(),
+                started: cx.shared.started,
+            });
+            cx.spawn(pump::run(link, cx.stop_token()));
+            Ok(())
+        }
+    }
 }

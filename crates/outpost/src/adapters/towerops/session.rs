@@ -214,6 +214,34 @@ impl Session {
         (msg_ref, frame)
     }
 
+    /// A push whose protobuf is already base64 (an outbox row's stored frame), with a
+    /// fresh ref, returned with the frame.
+    pub fn push_base64(&mut self, event: &str, binary: &str) -> (String, String) {
+        let msg_ref = self.next_ref();
+        let frame = Frame {
+            topic: self.topic.clone(),
+            event: event.to_owned(),
+            payload: serde_json::json!({ "binary": binary }),
+            msg_ref: Some(msg_ref.clone()),
+        }
+        .encode();
+        (msg_ref, frame)
+    }
+
+    /// A Phoenix heartbeat sent now, out of its 25 s turn, with its ref: the server answers
+    /// heartbeats in order, so its reply proves every frame written before it was read
+    /// (delivery acknowledges by order; the server only ever replies to refuse a push).
+    pub fn sync_frame(&mut self) -> (String, String) {
+        let msg_ref = self.next_ref();
+        let frame = Frame {
+            topic: PHOENIX_TOPIC.into(),
+            event: event::HEARTBEAT.into(),
+            payload: serde_json::json!({}),
+            msg_ref: Some(msg_ref.clone()),
+        };
+        (msg_ref, frame.encode())
+    }
+
     pub fn on_input(&mut self, now: Now, input: Input<'_>) -> Vec<Action> {
         let actions = match self.state {
             State::Ended => return Vec::new(),

@@ -152,7 +152,7 @@ impl Shared {
     }
 
     /// The session for these params, reused when the same target and credentials come again.
-    async fn session(&self, t: &TargetParams) -> Result<Session, ExecError> {
+    pub(crate) async fn session(&self, t: &TargetParams) -> Result<Session, ExecError> {
         let cfg = t
             .to_config(&self.users)
             .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
@@ -235,11 +235,16 @@ fn count_in_range(field: &str, n: usize, max: usize, unit: &str) -> Result<(), P
 /// `/metrics` (it is a collector).
 pub fn register(reg: &mut outpost_core::Registry) -> Arc<Shared> {
     let shared = Shared::new();
+    register_with(reg, shared.clone());
+    shared
+}
+
+/// [`register`] over an engine made elsewhere (the one the Towerops adapter shares).
+pub fn register_with(reg: &mut outpost_core::Registry, shared: Arc<Shared>) {
     reg.register(SnmpGet(shared.clone()))
         .register(SnmpWalk(shared.clone()))
         .register(SnmpPoll(shared.clone()))
-        .register(SnmpSet(shared.clone()));
-    shared
+        .register(SnmpSet(shared));
 }
 
 pub fn redact(params: &serde_json::Value) -> serde_json::Value {
