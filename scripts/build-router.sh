@@ -8,7 +8,8 @@
 #                                           once (no unwind tables, no panic messages)
 #   options: --features F1,F2  add features    --target TRIPLE  (default: the host's)
 #            -o FILE  where the stripped binary goes (default target/router/outpost)
-#            --full-sqlite  keep SQLite's optional modules (see LEAN_SQLITE below)
+#            --full-sqlite  keep SQLite's optional modules (see lean_sqlite_flags below)
+#   env: ROUTER_TOOLCHAIN  the nightly toolchain --build-std uses (default: nightly)
 #
 # --build-std is how embedded and OpenWrt Rust builds are made (OpenWrt's MIPS targets are
 # tier 3: no prebuilt std at all). It needs a nightly toolchain with rust-src:
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --target) target="${2:?--target needs a triple}"; shift ;;
     -o) out="${2:?-o needs a file}"; shift ;;
     --full-sqlite) lean_sqlite=0 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "build-router.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -59,20 +60,25 @@ args=(build --profile release-small -p outpost --no-default-features --locked)
 [ -n "$features" ] && args+=(--features "$features")
 toolchain=()
 if [ "$build_std" = 1 ]; then
-  if ! rustc +nightly --version >/dev/null 2>&1; then
-    echo "build-router.sh: --build-std needs a nightly toolchain:" >&2
-    echo "  rustup toolchain install nightly --component rust-src" >&2
+  nightly="${ROUTER_TOOLCHAIN:-nightly}"
+  if ! rustc "+$nightly" --version >/dev/null 2>&1; then
+    echo "build-router.sh: --build-std needs a nightly toolchain ($nightly is missing):" >&2
+    echo "  rustup toolchain install $nightly --component rust-src" >&2
     exit 1
   fi
-  sysroot="$(rustc +nightly --print sysroot)"
+  if ! rustc "+$nightly" --version | grep -qE -- '-(nightly|dev)'; then
+    echo "build-router.sh: --build-std needs a nightly toolchain; $nightly is $(rustc "+$nightly" --version)" >&2
+    exit 1
+  fi
+  sysroot="$(rustc "+$nightly" --print sysroot)"
   if [ ! -f "$sysroot/lib/rustlib/src/rust/library/std/Cargo.toml" ]; then
-    echo "build-router.sh: --build-std needs nightly's std sources (rust-src):" >&2
-    echo "  rustup component add rust-src --toolchain nightly" >&2
+    echo "build-router.sh: --build-std needs $nightly's std sources (rust-src):" >&2
+    echo "  rustup component add rust-src --toolchain $nightly" >&2
     exit 1
   fi
-  toolchain=(+nightly)
+  toolchain=("+$nightly")
   # build-std needs an explicit target; the host's by default.
-  [ -n "$target" ] || target="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+  [ -n "$target" ] || target="$(rustc "+$nightly" -vV | sed -n 's/^host: //p')"
   args+=(-Z "build-std=std,panic_abort" -Z build-std-features=optimize_for_size)
   # panic=immediate-abort: no panic machinery or messages in std or in our code; with
   # nothing to unwind, no unwind tables either (Rust's, and the C code's: SQLite, ring).
