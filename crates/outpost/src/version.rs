@@ -74,6 +74,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("env-filter", cfg!(feature = "env-filter")),
     ("api-tls", cfg!(feature = "api-tls")),
     ("tools", cfg!(feature = "tools")),
+    ("http2", cfg!(feature = "http2")),
     ("release-tool", cfg!(feature = "release-tool")),
 ];
 

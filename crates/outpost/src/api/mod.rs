@@ -15,6 +15,8 @@ pub mod error;
 mod events;
 pub mod extract;
 mod health;
+#[cfg(not(feature = "http2"))]
+pub mod http1;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;

@@ -64,12 +64,13 @@ impl Component for Api {
             max_body: self.max_body,
         });
         let routes = std::mem::take(cx.routes);
-        let app = api::router(state, routes).into_make_service_with_connect_info::<SocketAddr>();
+        let router = api::router(state, routes);
 
         let listener = std::net::TcpListener::bind(self.listen)
             .with_context(|| format!("binding the API to {}", self.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        #[cfg(feature = "http2")]
         let handle = axum_server::Handle::new();
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         match &self.tls {
@@ -91,19 +92,33 @@ impl Component for Api {
                 );
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(id.config);
                 let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
                 cx.spawn_critical(async move { Ok(server.serve(app).await?) });
             }
+            #[cfg(feature = "http2")]
             None => {
                 let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                let app = router.into_make_service_with_connect_info::<SocketAddr>();
                 cx.spawn_critical(async move { Ok(server.serve(app).await?) });
             }
+            // HTTP/1.1 only: the server stops itself on the stop token, within the grace.
+            #[cfg(not(feature = "http2"))]
+            None => {
+                let (stop, grace) = (cx.stop_token(), self.grace);
+                cx.spawn_critical(async move {
+                    Ok(api::http1::serve(listener, router, stop, grace).await?)
+                });
+            }
         }
-        let stop = cx.stop_token();
-        let grace = self.grace;
-        cx.spawn(async move {
-            stop.cancelled().await;
-            handle.graceful_shutdown(Some(grace));
-        });
+        #[cfg(feature = "http2")]
+        {
+            let stop = cx.stop_token();
+            let grace = self.grace;
+            cx.spawn(async move {
+                stop.cancelled().await;
+                handle.graceful_shutdown(Some(grace));
+            });
+        }
 
         let token_hint = match &self.source {
             TokenSource::Configured => {

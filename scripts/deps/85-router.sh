@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The router build (issue 16): shellcheck lints scripts/build-router.sh.
+# shellcheck source=scripts/lib/deps.sh
+source "$(dirname "$0")/../lib/deps.sh"
+need_apt shellcheck shellcheck
