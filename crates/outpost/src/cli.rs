@@ -170,6 +170,9 @@ pub struct RunArgs {
     /// SocketMan's config.json: take over its MQTT jobs (config socketman.config).
     #[arg(long, value_name = "FILE")]
     pub socketman_config: Option<PathBuf>,
+    /// Reagent's .flock: take over its IronFlock WAMP session (config reagent.config).
+    #[arg(long, value_name = "FILE")]
+    pub reagent_config: Option<PathBuf>,
     /// Run the agent as a child of a small supervisor that rolls an update back when the
     /// new binary exits or never proves healthy during its probation (the systemd unit
     /// uses it).

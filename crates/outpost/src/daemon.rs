@@ -67,6 +67,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             toml::Value::String(p.display().to_string()),
         ));
     }
+    if let Some(p) = &args.reagent_config {
+        flags.push((
+            "--reagent-config",
+            "reagent.config",
+            toml::Value::String(p.display().to_string()),
+        ));
+    }
     if let Some(f) = args.log_format {
         let name = match f {
             config::LogFormat::Text => "text",
@@ -204,6 +211,12 @@ const COMPONENTS: &[Factory] = &[
         crate::adapters::socketman::NAME,
         Phase::Intake,
         crate::adapters::socketman::build,
+    ),
+    #[cfg(feature = "reagent")]
+    Factory::new(
+        crate::adapters::reagent::NAME,
+        Phase::Intake,
+        crate::adapters::reagent::build,
     ),
     #[cfg(feature = "opensearch")]
     Factory::new(
