@@ -47,6 +47,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "api", "state": "running"},
             {"name": "compat.rusty", "state": "off"},
             {"name": "socketman", "state": "off"},
+            {"name": "reagent", "state": "off"},
             {"name": "sink.opensearch", "state": "off"},
         ])
     );
