@@ -93,12 +93,14 @@ pub struct Config {
     pub update: UpdateSection,
     /// `socketman.*`: the SocketMan drop-in, off while `config` is unset.
     pub socketman: SocketmanSection,
-    /// `reagent.*`: the Reagent drop-in, off while `config` is unset.
+    /// `reagent.*`: the Reagent drop-in, off while `config` is unset (no key has a
+    /// default, so the section may be absent altogether).
+    #[serde(default)]
     pub reagent: ReagentSection,
 }
 
 /// `reagent.*`: the `.flock` device file whose WAMP session is taken over.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReagentSection {
     pub config: Option<PathBuf>,
