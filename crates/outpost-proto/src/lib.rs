@@ -14,3 +14,4 @@ pub use delivered::Delivered;
 pub use envelope::{bounded, DecodeError, Message, VERSION};
 pub use peek::{peek_id, peek_phoenix_id};
 pub mod towerops;
+pub mod wamp;

@@ -33,6 +33,7 @@
 
 pub mod agent;
 pub mod control_plane;
+pub mod crossbar;
 pub mod dnsmasq;
 pub mod dockerd;
 pub mod fixture;

@@ -174,6 +174,9 @@ pub struct RunArgs {
     /// Towerops agent's flag; the token is never given on the command line).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Reagent's .flock: take over its IronFlock WAMP session (config reagent.config).
+    #[arg(long, value_name = "FILE")]
+    pub reagent_config: Option<PathBuf>,
     /// Run the agent as a child of a small supervisor that rolls an update back when the
     /// new binary exits or never proves healthy during its probation (the systemd unit
     /// uses it).

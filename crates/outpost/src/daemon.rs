@@ -70,6 +70,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.token_file {
         crate::adapters::towerops::config::set_token_file(p.clone());
     }
+    if let Some(p) = &args.reagent_config {
+        flags.push((
+            "--reagent-config",
+            "reagent.config",
+            toml::Value::String(p.display().to_string()),
+        ));
+    }
     if let Some(f) = args.log_format {
         let name = match f {
             config::LogFormat::Text => "text",
@@ -214,6 +221,12 @@ const COMPONENTS: &[Factory] = &[
         crate::adapters::towerops::NAME,
         Phase::Egress,
         crate::adapters::towerops::build,
+    ),
+    #[cfg(feature = "reagent")]
+    Factory::new(
+        crate::adapters::reagent::NAME,
+        Phase::Intake,
+        crate::adapters::reagent::build,
     ),
     #[cfg(feature = "opensearch")]
     Factory::new(

@@ -66,6 +66,7 @@ pub const FEATURES: &[(&str, bool)] = &[
     ("connectivity", cfg!(feature = "connectivity")),
     ("rusty", cfg!(feature = "rusty")),
     ("socketman", cfg!(feature = "socketman")),
+    ("reagent", cfg!(feature = "reagent")),
     ("opensearch", cfg!(feature = "opensearch")),
     ("ws", cfg!(feature = "ws")),
     ("towerops", cfg!(feature = "towerops")),

@@ -48,6 +48,7 @@ async fn issue12_agent_info_lists_every_component_with_its_state() {
             {"name": "compat.rusty", "state": "off"},
             {"name": "socketman", "state": "off"},
             {"name": "towerops", "state": "off"},
+            {"name": "reagent", "state": "off"},
             {"name": "sink.opensearch", "state": "off"},
         ])
     );

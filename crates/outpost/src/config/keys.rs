@@ -102,6 +102,7 @@ pub const KEYS: &[Key] = &[
     key("compat.rusty.insecure_plaintext", Ty::Bool, Some("false"), "rusty_agent API: serve plain HTTP (credentials in clear). Logged at warn on every start while on."),
     key("socketman.config", Ty::Str, None, "SocketMan drop-in: the path of SocketMan's config.json (as `outpost run --socketman-config`); its broker, topics and jobs are taken over. Unset: off."),
     key("socketman.allow_shell", Ty::Bool, Some("false"), "SocketMan drop-in: run a job's meta.msg that names no allowlisted command in a shell, as SocketMan did (needs exec.allow_inline). Logged at warn on every start while on; every run is audited."),
+    key("reagent.config", Ty::Str, None, "Reagent (IronFlock) drop-in: the path of the device's .flock (as `outpost run --reagent-config`); its WAMP session (wampcra, realm1) and re.mgmt.<serial>.* procedures are taken over. Unset: off."),
     key("sink.opensearch.url", Ty::Str, None, "OpenSearch sink: results and events sent with the _bulk API to this https:// URL (http:// to loopback only), from their own outbox cursor. Unset: off."),
     key("sink.opensearch.index", Ty::Str, Some("\"outpost\""), "OpenSearch sink: the index documents go to."),
     key("sink.opensearch.user", Ty::Str, None, "OpenSearch sink: Basic auth user."),

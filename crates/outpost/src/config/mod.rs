@@ -93,6 +93,17 @@ pub struct Config {
     pub update: UpdateSection,
     /// `socketman.*`: the SocketMan drop-in, off while `config` is unset.
     pub socketman: SocketmanSection,
+    /// `reagent.*`: the Reagent drop-in, off while `config` is unset (no key has a
+    /// default, so the section may be absent altogether).
+    #[serde(default)]
+    pub reagent: ReagentSection,
+}
+
+/// `reagent.*`: the `.flock` device file whose WAMP session is taken over.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReagentSection {
+    pub config: Option<PathBuf>,
 }
 
 /// `socketman.*`: SocketMan's `config.json` to take over, and whether its shell stays.
@@ -339,6 +350,28 @@ pub fn valid_id(id: &str) -> bool {
 impl Config {
     /// Checks that the types alone cannot express, and parses the sections that need more
     /// than a type (the trap receiver's), once: the daemon uses what this leaves.
+    /// `reagent.config`: the `.flock` is read now, so a missing key is a configuration error
+    /// naming it (exit 2).
+    fn check_reagent(&self) -> Result<(), KeyError> {
+        let Some(path) = &self.reagent.config else {
+            return Ok(());
+        };
+        #[cfg(feature = "reagent")]
+        {
+            crate::adapters::reagent::flock::Flock::read(path)
+                .map(|_| ())
+                .map_err(|e| KeyError::new("reagent.config", e))
+        }
+        #[cfg(not(feature = "reagent"))]
+        Err(KeyError::new(
+            "reagent.config",
+            format!(
+                "{}: this build has no Reagent adapter (feature reagent)",
+                path.display()
+            ),
+        ))
+    }
+
     /// `socketman.*`: the file is read and checked now, so a bad one is a configuration
     /// error naming its key (exit 2), not a failure later.
     fn check_socketman(&self) -> Result<(), KeyError> {
@@ -510,6 +543,7 @@ impl Config {
             ));
         }
         self.check_socketman()?;
+        self.check_reagent()?;
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;
         self.containers.check()?;

@@ -1,0 +1,301 @@
+//! The socket pump around [`Session`]: connects (TLS verified against the system roots),
+//! offers `wamp.2.json`, feeds the machine what the socket and the clock bring, runs the
+//! invoked procedures behind their privilege checks, and reconnects with backoff.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use outpost_proto::wamp::{Payload, SUBPROTOCOL};
+use tokio::time::Instant;
+use tokio_tungstenite::{
+    tungstenite::{self, client::IntoClientRequest, protocol::WebSocketConfig},
+    Connector, MaybeTlsStream, WebSocketStream,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::flock::Flock;
+use super::privilege::{Decision, Privilege, Privileges, CHECK_PROCEDURE};
+use super::procedures::{self, Device, Work, PROCEDURES};
+use super::session::{Action, End, Identity, Input, Session};
+use super::words::ParamOrder;
+
+/// Reagent's dial timeout is 1.25 s; a loaded device or a far router needs more.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reagent redials every second; we start there and back off to this.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A session that lasted this long resets the backoff.
+const STABLE: Duration = Duration::from_secs(60);
+/// Reagent exits after this many duplicate-serial refusals in a row; we keep retrying (at
+/// the longest backoff) and say so at error level.
+const DUPLICATE_LIMIT: u32 = 8;
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct Wire {
+    pub flock: Flock,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// `execute_cmd`'s way in: the dispatcher and the allowlist's parameter order. `None`
+    /// while exec is off (the procedure then answers so).
+    pub exec: Option<(outpost_core::Dispatcher, Arc<ParamOrder>)>,
+}
+
+type Replies = tokio::sync::mpsc::UnboundedSender<(u64, Result<Payload, String>)>;
+
+/// Answers at once, or starts the exec job whose reply comes back on `replies`.
+fn work(
+    w: &Wire,
+    s: &Session,
+    request: u64,
+    work: Work,
+    queue: &mut std::collections::VecDeque<Action>,
+    replies: &Replies,
+) {
+    match work {
+        Work::Done(out) => queue.push_back(Action::Send(s.reply(request, out))),
+        Work::Exec(line) => match &w.exec {
+            Some((dispatcher, order)) => {
+                let (dispatcher, order, replies) =
+                    (dispatcher.clone(), order.clone(), replies.clone());
+                tokio::spawn(async move {
+                    let out = super::exec::run(&dispatcher, &order, &line).await;
+                    // The session may have ended meanwhile: its reply goes nowhere.
+                    let _ = replies.send((request, out));
+                });
+            }
+            None => queue.push_back(Action::Send(s.reply(
+                request,
+                Err("execute_cmd needs exec.enabled = true and the command in [commands]".into()),
+            ))),
+        },
+    }
+}
+
+/// Runs sessions until `stop`.
+pub async fn run(w: Arc<Wire>, stop: CancellationToken) {
+    let mut backoff = BACKOFF_MIN;
+    let mut duplicates = 0u32;
+    loop {
+        let started = Instant::now();
+        let end = tokio::select! {
+            e = session(&w) => e,
+            _ = stop.cancelled() => return,
+        };
+        match &end {
+            End::BadSecret(_) => tracing::error!(url = %w.flock.endpoint, "reagent: {end}"),
+            End::DuplicateSerial(_) => {
+                duplicates += 1;
+                if duplicates >= DUPLICATE_LIMIT {
+                    tracing::error!("reagent: {end} ({duplicates} times in a row)");
+                    backoff = BACKOFF_MAX;
+                } else {
+                    tracing::warn!("reagent: {end}");
+                }
+            }
+            _ => {
+                duplicates = 0;
+                tracing::warn!(url = %w.flock.endpoint, "reagent: session ended: {end}");
+            }
+        }
+        if started.elapsed() >= STABLE {
+            backoff = BACKOFF_MIN;
+        }
+        tracing::info!("reagent: reconnecting in {} ms", backoff.as_millis());
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+async fn connect(w: &Wire) -> Result<Socket, String> {
+    let mut req = w
+        .flock
+        .endpoint
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("device_endpoint_url: {e}"))?;
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tungstenite::http::HeaderValue::from_static(SUBPROTOCOL),
+    );
+    let connector = match &w.tls {
+        Some(tls) => Connector::Rustls(tls.clone()),
+        None => Connector::Plain,
+    };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(outpost_proto::wamp::MAX_FRAME_BYTES))
+        .max_frame_size(Some(outpost_proto::wamp::MAX_FRAME_BYTES));
+    let dial =
+        tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, Some(connector));
+    let (ws, resp) = match tokio::time::timeout(CONNECT_TIMEOUT, dial).await {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => {
+            return Err(format!(
+                "no connection within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        }
+    };
+    let chosen = resp.headers().get("Sec-WebSocket-Protocol");
+    if chosen.and_then(|v| v.to_str().ok()) != Some(SUBPROTOCOL) {
+        return Err(format!(
+            "the router did not accept {SUBPROTOCOL} ({chosen:?})"
+        ));
+    }
+    Ok(ws)
+}
+
+/// A privilege check in flight, for the invocation waiting on it.
+struct Waiting {
+    invocation: u64,
+    name: String,
+    account: u64,
+    privilege: Privilege,
+    payload: Payload,
+}
+
+/// One session, from the dial to its end.
+async fn session(w: &Wire) -> End {
+    let mut ws = match connect(w).await {
+        Ok(ws) => ws,
+        Err(e) => return End::Connect(e),
+    };
+    let f = &w.flock;
+    let id = Identity {
+        authid: f.authid(),
+        serial: f.serial.clone(),
+        swarm_key: f.swarm_key,
+        device_key: f.device_key,
+    };
+    let names = PROCEDURES.iter().map(|p| p.name.to_owned()).collect();
+    let (mut s, first) = Session::start(id, f.secret.clone(), names, Instant::now().into_std());
+    let device = Device {
+        serial: f.serial.clone(),
+    };
+    let mut privileges = Privileges::default();
+    let mut waiting: HashMap<u64, Waiting> = HashMap::new();
+    let mut queue: std::collections::VecDeque<Action> = first.into();
+    let (replies, mut done) = tokio::sync::mpsc::unbounded_channel();
+    loop {
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::Send(text) => {
+                    if let Err(e) = ws.send(tungstenite::Message::text(text)).await {
+                        return End::Connect(format!("writing: {e}"));
+                    }
+                }
+                Action::Joined { session } => {
+                    tracing::info!(url = %f.endpoint, authid = %f.authid(), session, "reagent: joined realm1");
+                }
+                Action::Warn(msg) => tracing::warn!("reagent: {msg}"),
+                Action::End(e) => {
+                    let _ = ws.close(None).await;
+                    return e;
+                }
+                Action::Invoke {
+                    request,
+                    name,
+                    details,
+                    payload,
+                } => {
+                    let Some(privilege) = procedures::privilege_of(&name) else {
+                        queue.push_back(Action::Send(
+                            s.reply(request, Err(format!("unknown procedure {name}"))),
+                        ));
+                        continue;
+                    };
+                    let now = Instant::now().into_std();
+                    match privileges.decide(
+                        privilege,
+                        &details,
+                        &payload,
+                        f.swarm_key,
+                        f.device_key,
+                        now,
+                    ) {
+                        Decision::Allowed => {
+                            let todo = procedures::handle(&device, &name, &payload);
+                            work(w, &s, request, todo, &mut queue, &replies);
+                        }
+                        Decision::Denied(why) => {
+                            tracing::warn!(procedure = %name, "reagent: refused: {why}");
+                            queue.push_back(Action::Send(s.reply(request, Err(why))));
+                        }
+                        Decision::Check {
+                            account,
+                            payload: check,
+                        } => {
+                            if let Some((call, send)) = s.call(CHECK_PROCEDURE, check, now) {
+                                waiting.insert(
+                                    call,
+                                    Waiting {
+                                        invocation: request,
+                                        name,
+                                        account,
+                                        privilege,
+                                        payload,
+                                    },
+                                );
+                                queue.push_back(send);
+                            }
+                        }
+                    }
+                }
+                Action::CallDone { request, outcome } => {
+                    let Some(wt) = waiting.remove(&request) else {
+                        continue;
+                    };
+                    let now = Instant::now().into_std();
+                    let decision = match outcome {
+                        Ok(reply) => privileges.answer(wt.account, wt.privilege, &reply, now),
+                        Err((error, _)) => {
+                            Decision::Denied(format!("the privilege check failed: {error}"))
+                        }
+                    };
+                    let todo = match decision {
+                        Decision::Allowed => procedures::handle(&device, &wt.name, &wt.payload),
+                        Decision::Denied(why) => {
+                            tracing::warn!(procedure = %wt.name, "reagent: refused: {why}");
+                            Work::Done(Err(why))
+                        }
+                        Decision::Check { .. } => {
+                            Work::Done(Err("the privilege check did not decide".into()))
+                        }
+                    };
+                    work(w, &s, wt.invocation, todo, &mut queue, &replies);
+                }
+            }
+        }
+        let wake = s.next_wake().map(Instant::from_std);
+        let input = tokio::select! {
+            m = ws.next() => match m {
+                None | Some(Err(_)) => Input::Closed,
+                Some(Ok(tungstenite::Message::Text(t))) => {
+                    let now = Instant::now().into_std();
+                    queue.extend(s.on_input(Input::Text(t.as_str()), now));
+                    continue;
+                }
+                Some(Ok(tungstenite::Message::Close(_))) => Input::Closed,
+                Some(Ok(_)) => continue,
+            },
+            Some((request, out)) = done.recv() => {
+                queue.push_back(Action::Send(s.reply(request, out)));
+                continue;
+            }
+            _ = sleep_until(wake) => Input::Tick,
+        };
+        queue.extend(s.on_input(input, Instant::now().into_std()));
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
