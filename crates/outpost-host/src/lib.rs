@@ -77,6 +77,7 @@ pub mod processes;
 mod procfs;
 pub mod prom;
 pub mod push;
+mod push_http;
 pub mod socktop;
 pub mod temps;
 

@@ -8,6 +8,7 @@
 //! line can arrive between reading a batch and deleting it.
 
 use crate::job::{self, MetricsParams};
+use crate::push_http::{PostClient, SetupError};
 use crate::Host;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -83,7 +84,7 @@ pub enum PushError {
     },
     /// The HTTP client could not be built (TLS setup).
     #[error("building HTTP client: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] rustls::Error),
     /// `stats.ca_file` could not be read or holds no PEM certificate.
     #[error("stats CA file {path}: {reason}")]
     CaFile {
@@ -119,19 +120,19 @@ pub struct Pusher {
     /// Validated config.
     config: StatsConfig,
     /// Primary then backup, parsed once.
-    urls: Vec<reqwest::Url>,
+    urls: Vec<url::Url>,
     /// Where snapshots come from.
     host: Host,
     /// TLS-verifying client (rustls, webpki roots), no redirects.
-    client: reqwest::Client,
+    client: PostClient,
     /// `cache_dir/stats.jsonl`.
     path: PathBuf,
     /// Shared with whoever exports them.
     counters: Arc<PushCounters>,
 }
 
-fn check_url(raw: &str) -> Result<reqwest::Url, PushError> {
-    let url = reqwest::Url::parse(raw).map_err(|_| PushError::Url {
+fn check_url(raw: &str) -> Result<url::Url, PushError> {
+    let url = url::Url::parse(raw).map_err(|_| PushError::Url {
         url: "(unparsable)".to_string(),
         reason: "not a URL",
     })?;
@@ -169,25 +170,11 @@ impl Pusher {
             path: config.cache_dir.clone(),
             source,
         })?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = &config.ca_file {
-            let ca_err = |reason: String| PushError::CaFile {
-                path: path.clone(),
-                reason,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_err(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ca_err("no certificate in it".into()));
-            }
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder.build().map_err(PushError::Client)?;
+        let client =
+            PostClient::new(config.timeout, config.ca_file.as_deref()).map_err(|e| match e {
+                SetupError::CaFile(path, reason) => PushError::CaFile { path, reason },
+                SetupError::Tls(e) => PushError::Client(e),
+            })?;
         Ok(Pusher {
             path: config.cache_dir.join("stats.jsonl"),
             urls,
@@ -281,26 +268,29 @@ impl Pusher {
                 .and_then(|()| enc.write_all(b"\n"))
                 .map_err(|e| self.cache_err(e))?;
         }
-        let body = enc.finish().map_err(|e| self.cache_err(e))?;
+        let body = bytes::Bytes::from(enc.finish().map_err(|e| self.cache_err(e))?);
         let mut failures = Vec::new();
         for url in &self.urls {
             let sent = self
                 .client
-                .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-                .header(reqwest::header::CONTENT_ENCODING, "gzip")
-                .body(body.clone())
-                .send()
+                .post(
+                    url,
+                    &[
+                        ("content-type", "application/x-ndjson"),
+                        ("content-encoding", "gzip"),
+                    ],
+                    body.clone(),
+                )
                 .await;
             match sent {
-                Ok(resp) if resp.status().is_success() => {
+                Ok(status) if status.is_success() => {
                     std::fs::remove_file(&self.path).map_err(|e| self.cache_err(e))?;
                     self.counters.batches_sent.fetch_add(1, Ordering::Relaxed);
                     return Ok(lines.len());
                 }
-                Ok(resp) => failures.push(format!("{}: HTTP {}", redact(url), resp.status())),
-                // reqwest errors name the URL; keep only the host part.
-                Err(e) => failures.push(format!("{}: {}", redact(url), e.without_url())),
+                Ok(status) => failures.push(format!("{}: HTTP {status}", redact(url))),
+                // The client's errors never name the URL; redact keeps only the host part.
+                Err(e) => failures.push(format!("{}: {e}", redact(url))),
             }
             self.counters.posts_failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -320,7 +310,7 @@ impl Pusher {
 
 /// URLs may carry credentials or tokens in their path or query; logs and
 /// errors get scheme, host and port only.
-fn redact(url: &reqwest::Url) -> String {
+fn redact(url: &url::Url) -> String {
     format!(
         "{}://{}{}",
         url.scheme(),

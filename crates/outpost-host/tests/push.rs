@@ -17,6 +17,8 @@ use tokio::sync::{watch, Notify};
 #[derive(Debug, Clone)]
 struct Received {
     headers: String,
+    /// The head as sent: Basic credentials are case-sensitive.
+    raw_head: String,
     lines: Vec<String>,
 }
 
@@ -55,6 +57,7 @@ impl Server {
                         .unwrap();
                     r.lock().unwrap().push(Received {
                         headers: req.head,
+                        raw_head: req.raw_head,
                         lines: body.lines().map(str::to_string).collect(),
                     });
                     a.notify_waiters();
@@ -245,4 +248,65 @@ fn plain_http_only_to_loopback() {
     ] {
         Pusher::new(config(good, dir.path()), Host::default()).unwrap();
     }
+}
+
+/// Issue 16: the push's own HTTP client (it replaced reqwest) keeps what reqwest did: the
+/// URL's credentials go as Basic auth, never in the request line; a redirect is a failed
+/// POST, not followed; errors name scheme, host and port only.
+#[tokio::test]
+async fn issue16_push_sends_url_credentials_as_basic_auth_and_follows_no_redirect() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(200).await;
+    let with_creds = server
+        .url
+        .replace("http://", "http://us%20er:p%40ss-s3cret@")
+        .replace("/stats", "/stats?token=t0ken-s3cret");
+    let p = Pusher::new(config(&with_creds, dir.path()), Host::default()).unwrap();
+    assert_eq!(p.tick().await.unwrap(), 1);
+    let got = &server.received()[0];
+    let first = got.raw_head.lines().next().unwrap();
+    assert_eq!(first, "POST /stats?token=t0ken-s3cret HTTP/1.1");
+    // base64("us er:p@ss-s3cret"): percent-decoded, as reqwest sent it.
+    assert!(
+        got.raw_head
+            .contains("authorization: Basic dXMgZXI6cEBzcy1zM2NyZXQ="),
+        "{}",
+        got.raw_head
+    );
+    assert!(
+        got.headers.contains("content-encoding: gzip"),
+        "{}",
+        got.headers
+    );
+    assert!(got.headers.contains("content-type: application/x-ndjson"));
+
+    server.status.store(302, Ordering::SeqCst);
+    let err = p.tick().await.unwrap_err();
+    assert!(matches!(err, PushError::NotDelivered(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("HTTP 302 Found"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert_eq!(server.received().len(), 2);
+    assert_eq!(cached_lines(&p), 1);
+}
+
+/// Issue 16: `stats.timeout` bounds the whole exchange: a collector that takes the request
+/// and never answers fails the POST in time, and the batch stays cached.
+#[tokio::test]
+async fn issue16_push_gives_up_on_a_silent_collector_at_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(200).await;
+    server.hold.send(true).unwrap();
+    let mut c = config(&server.url, dir.path());
+    c.timeout = Duration::from_millis(500);
+    let p = Pusher::new(c, Host::default()).unwrap();
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), p.tick())
+        .await
+        .expect("the POST outlived its timeout")
+        .unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert_eq!(server.received().len(), 1);
+    assert_eq!(cached_lines(&p), 1);
 }
