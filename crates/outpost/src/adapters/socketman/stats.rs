@@ -101,7 +101,7 @@ impl Stats {
         // Bounded by bytes, as SocketMan's; a line is about 1 KB, so this never binds first.
         cfg.max_cache_lines = 1_000_000;
         cfg.timeout = Duration::from_secs(30);
-        cfg.ca_file = s.mqtt.as_ref().and_then(|m| m.cacrt.clone());
+        cfg.ca_file = s.cacrt.clone();
         let pusher = Pusher::new(cfg, outpost_host::Host::new(Default::default()))
             .map_err(|source| StatsError::Setup {
                 key: "stats_url",
