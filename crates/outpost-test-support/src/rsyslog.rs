@@ -53,7 +53,9 @@ template(name="line" type="string" string="%syslogfacility-text%.%syslogseverity
             .stderr(Stdio::null())
             .spawn()
             .expect("rsyslogd (scripts/deps/87-rsyslog.sh installs it)");
-        wait_until("rsyslogd's socket", Duration::from_secs(10), || socket.exists());
+        wait_until("rsyslogd's socket", Duration::from_secs(10), || {
+            socket.exists()
+        });
         Rsyslog {
             socket,
             out,

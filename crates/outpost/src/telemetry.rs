@@ -95,7 +95,13 @@ impl Drop for Line<'_> {
         let packet = if self.sink.journald {
             journald_packet(&self.sink.ident, self.level, &text)
         } else {
-            syslog_packet(&self.sink.ident, self.sink.pid, self.level, &text, now_secs())
+            syslog_packet(
+                &self.sink.ident,
+                self.sink.pid,
+                self.level,
+                &text,
+                now_secs(),
+            )
         };
         if self.sink.socket.send_to(&packet, &self.sink.path).is_err() {
             let _ = writeln!(std::io::stderr(), "{text}");
@@ -138,7 +144,13 @@ fn severity(level: tracing::Level) -> u8 {
 const FACILITY_USER: u8 = 1;
 
 /// `<PRI>Mmm dd hh:mm:ss ident[pid]: text` (the time in UTC).
-pub fn syslog_packet(ident: &str, pid: u32, level: tracing::Level, text: &str, now: i64) -> Vec<u8> {
+pub fn syslog_packet(
+    ident: &str,
+    pid: u32,
+    level: tracing::Level,
+    text: &str,
+    now: i64,
+) -> Vec<u8> {
     let pri = FACILITY_USER * 8 + severity(level);
     format!("<{pri}>{} {ident}[{pid}]: {text}", rfc3164_time(now)).into_bytes()
 }
@@ -217,7 +229,10 @@ pub fn init_to(level: LogLevel, format: LogFormat, out: &Output) {
                 pid: std::process::id(),
             })),
             Err(e) => {
-                eprintln!("outpost: no socket for {:?} logging ({e}); logging to stderr", out.target);
+                eprintln!(
+                    "outpost: no socket for {:?} logging ({e}); logging to stderr",
+                    out.target
+                );
                 None
             }
         },
@@ -247,21 +262,21 @@ pub fn init_to(level: LogLevel, format: LogFormat, out: &Output) {
             )
             .try_init(),
         (None, format) => match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
+            LogFormat::Json => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_writer(std::io::stderr),
+                )
+                .try_init(),
+            LogFormat::Text => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(std::io::stderr),
+                )
+                .try_init(),
         },
     };
     // A second init (tests) keeps the first subscriber; nothing to report.
@@ -304,7 +319,13 @@ mod tests {
     #[test]
     fn issue18_syslog_and_journald_packets() {
         // 2026-11-26 23:50:07 UTC
-        let p = syslog_packet("socketman", 42, tracing::Level::WARN, "hello", 1_795_737_007);
+        let p = syslog_packet(
+            "socketman",
+            42,
+            tracing::Level::WARN,
+            "hello",
+            1_795_737_007,
+        );
         assert_eq!(
             String::from_utf8(p).unwrap(),
             "<12>Nov 26 23:50:07 socketman[42]: hello"
@@ -317,9 +338,18 @@ mod tests {
             "MESSAGE=x\nPRIORITY=3\nSYSLOG_IDENTIFIER=outpost\nSYSLOG_FACILITY=1\n"
         );
         let o = Output::choose(None, true, false, Path::new("/dev/log"));
-        assert_eq!((o.target, o.ident.as_str()), (LogTarget::Syslog, "socketman"));
-        assert_eq!(Output::choose(None, true, true, Path::new("/l")).target, LogTarget::Stderr);
-        assert_eq!(Output::choose(None, false, false, Path::new("/l")).target, LogTarget::Stderr);
+        assert_eq!(
+            (o.target, o.ident.as_str()),
+            (LogTarget::Syslog, "socketman")
+        );
+        assert_eq!(
+            Output::choose(None, true, true, Path::new("/l")).target,
+            LogTarget::Stderr
+        );
+        assert_eq!(
+            Output::choose(None, false, false, Path::new("/l")).target,
+            LogTarget::Stderr
+        );
         assert_eq!(
             Output::choose(Some(LogTarget::Journald), true, true, Path::new("/l")).target,
             LogTarget::Journald

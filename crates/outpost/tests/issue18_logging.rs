@@ -49,15 +49,17 @@ fn stop(mut child: Child) -> String {
     let _ = child.kill();
     let _ = child.wait();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     err
 }
 
 fn toml(r: &Rsyslog, extra: &str) -> String {
-    format!(
-        "[log]\nsyslog_socket = \"{}\"\n{extra}",
-        r.socket.display()
-    )
+    format!("[log]\nsyslog_socket = \"{}\"\n{extra}", r.socket.display())
 }
 
 #[test]
@@ -67,11 +69,15 @@ fn issue18_logging_socketman_mode_goes_to_syslog_as_user_socketman() {
     let agent = run(dir.path(), &toml(&r, ""), true, false);
     let pid = agent.id();
     let tag = format!("socketman[{pid}]:");
-    common::wait_until("the agent's lines in rsyslog's file", Duration::from_secs(30), || {
-        r.lines()
-            .iter()
-            .any(|l| l.contains(&tag) && l.contains("listening on"))
-    });
+    common::wait_until(
+        "the agent's lines in rsyslog's file",
+        Duration::from_secs(30),
+        || {
+            r.lines()
+                .iter()
+                .any(|l| l.contains(&tag) && l.contains("listening on"))
+        },
+    );
     common::wait_until("the stats line", Duration::from_secs(30), || {
         r.lines()
             .iter()

@@ -5,7 +5,10 @@
 
 use std::process::Command;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../packaging/openwrt/outpost.init");
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../packaging/openwrt/outpost.init"
+);
 
 #[test]
 fn issue18_procd_init_script_passes_shellcheck() {

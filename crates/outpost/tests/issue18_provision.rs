@@ -29,7 +29,10 @@ fn start(dir: &Path, init: &Recorder) -> Agent {
     std::fs::write(dir.join("mac"), format!("{MAC}\n")).unwrap();
     std::fs::write(
         &toml,
-        format!("[socketman]\nmac_file = \"{}\"\n", dir.join("mac").display()),
+        format!(
+            "[socketman]\nmac_file = \"{}\"\n",
+            dir.join("mac").display()
+        ),
     )
     .unwrap();
     Agent::start(
@@ -99,7 +102,11 @@ async fn issue18_provision_after_401_refuses_a_malformed_config_and_keeps_the_ol
         init.requests().len() >= 2
     })
     .await;
-    assert_eq!(refusing.requests().len(), 1, "the backup-less 401 is not retried");
+    assert_eq!(
+        refusing.requests().len(),
+        1,
+        "the backup-less 401 is not retried"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
         old,
@@ -111,9 +118,11 @@ async fn issue18_provision_after_401_refuses_a_malformed_config_and_keeps_the_ol
     // A good answer now: saved, used with its token; the line kept through the 401 arrives.
     let body = good(&second, "new");
     init.answer_with(200, body.as_bytes());
-    common::wait_for("a POST with the new token", Duration::from_secs(60), || async {
-        !second.requests().is_empty()
-    })
+    common::wait_for(
+        "a POST with the new token",
+        Duration::from_secs(60),
+        || async { !second.requests().is_empty() },
+    )
     .await;
     let post = &second.requests()[0];
     assert_eq!(
@@ -121,11 +130,17 @@ async fn issue18_provision_after_401_refuses_a_malformed_config_and_keeps_the_ol
         format!("POST /stats?access_token=new&mac={MAC} HTTP/1.1")
     );
     let lines = multipart::gzip_ndjson(post, "data");
-    assert!(lines.len() >= 2, "the line kept through the 401, and a new one: {lines:?}");
+    assert!(
+        lines.len() >= 2,
+        "the line kept through the 401, and a new one: {lines:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("config.json")).unwrap(),
         body
     );
     let init_line = request_line(&init.requests()[0]);
-    assert!(init_line.starts_with(&format!("GET /api/v2/init?mac={MAC}&")), "{init_line}");
+    assert!(
+        init_line.starts_with(&format!("GET /api/v2/init?mac={MAC}&")),
+        "{init_line}"
+    );
 }

@@ -34,7 +34,10 @@ fn settings(dir: &Path, extra: &str) -> config::Settings {
 
 /// A line of about 1 KB, numbered, like a collection.
 fn line(n: usize) -> String {
-    format!(r#"{{"device":{{"mac":"{MAC}","n":{n},"pad":"{}"}}}}"#, "x".repeat(1000))
+    format!(
+        r#"{{"device":{{"mac":"{MAC}","n":{n},"pad":"{}"}}}}"#,
+        "x".repeat(1000)
+    )
 }
 
 fn stats(dir: &Path, extra: &str) -> Stats {
@@ -78,7 +81,11 @@ async fn issue18_stats_whole_cache_over_32k_arrives_as_multipart_data() {
     let parts = multipart::parts(&reqs[0]);
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0].name, "data");
-    assert!(parts[0].filename.is_some(), "a file part: {:?}", parts[0].filename);
+    assert!(
+        parts[0].filename.is_some(),
+        "a file part: {:?}",
+        parts[0].filename
+    );
     let lines = multipart::gzip_ndjson(&reqs[0], "data");
     assert_eq!(lines.len(), 60, "every line, not the first 32 KiB");
     for (n, l) in lines.iter().enumerate() {
@@ -120,7 +127,11 @@ async fn issue18_stats_500_goes_to_backup_and_nothing_is_deleted_before_a_2xx() 
         request_line(&backup.requests()[0]),
         format!("POST /backup?access_token=tok&mac={MAC} HTTP/1.1")
     );
-    assert_eq!(main.requests()[0].body, backup.requests()[0].body, "the same batch");
+    assert_eq!(
+        main.requests()[0].body,
+        backup.requests()[0].body,
+        "the same batch"
+    );
     assert!(s.cache_path().exists(), "kept after a 500 and a 503");
 
     s.append(&line(1)).unwrap();
@@ -129,7 +140,11 @@ async fn issue18_stats_500_goes_to_backup_and_nothing_is_deleted_before_a_2xx() 
     let last = backup.requests().pop().unwrap();
     let lines = multipart::gzip_ndjson(&last, "data");
     assert_eq!(lines.len(), 2, "the kept line and the new one");
-    assert_eq!(main.requests().len(), 2, "the main URL is still tried first");
+    assert_eq!(
+        main.requests().len(),
+        2,
+        "the main URL is still tried first"
+    );
     assert!(!s.cache_path().exists());
 }
 
@@ -151,7 +166,10 @@ async fn issue18_stats_401_means_reprovision_not_backup() {
     s.append(&line(0)).unwrap();
     assert_eq!(s.upload().await.unwrap(), Sent::Unauthorized);
     assert_eq!(main.requests().len(), 1);
-    assert!(backup.requests().is_empty(), "401 is not sent to the backup");
+    assert!(
+        backup.requests().is_empty(),
+        "401 is not sent to the backup"
+    );
     assert!(s.cache_path().exists(), "kept after a 401");
 }
 
@@ -205,7 +223,11 @@ async fn issue18_stats_no_cache_posts_the_json() {
     );
     assert_eq!(s.post(&line(7)).await, Sent::Delivered);
     let r = &server.requests()[0];
-    assert!(r.head.contains("content-type: application/json"), "{}", r.head);
+    assert!(
+        r.head.contains("content-type: application/json"),
+        "{}",
+        r.head
+    );
     assert!(r.head.contains("accept: application/json"), "{}", r.head);
     assert_eq!(String::from_utf8(r.body.clone()).unwrap(), line(7));
     assert!(!s.cache_path().exists());
@@ -263,20 +285,54 @@ async fn issue18_stats_line_from_a_recorded_tree_with_the_score() {
     );
     let text = s.collect().await;
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} in {text}"));
+    let at = |k: &str| {
+        text.find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("{k} in {text}"))
+    };
     assert_eq!(v.as_object().unwrap().len(), 5, "{text}");
     for pair in ["ssids", "survey", "stations", "dhcp", "device"].windows(2) {
-        assert!(at(pair[0]) < at(pair[1]), "{} before {}: {text}", pair[0], pair[1]);
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{} before {}: {text}",
+            pair[0],
+            pair[1]
+        );
     }
     let order = [
-        "firmware", "wan_name", "wan_gateway", "wan_ip", "machine_type", "smv", "mac",
-        "tx_bytes", "rx_bytes", "uptime", "load_1", "load_5", "load_15", "total_ram",
-        "free_ram", "procs", "v", "status", "connected", "created_at",
+        "firmware",
+        "wan_name",
+        "wan_gateway",
+        "wan_ip",
+        "machine_type",
+        "smv",
+        "mac",
+        "tx_bytes",
+        "rx_bytes",
+        "uptime",
+        "load_1",
+        "load_5",
+        "load_15",
+        "total_ram",
+        "free_ram",
+        "procs",
+        "v",
+        "status",
+        "connected",
+        "created_at",
     ];
     let device = &text[at("device")..];
-    let at = |k: &str| device.find(&format!("\"{k}\":")).unwrap_or_else(|| panic!("{k} in {text}"));
+    let at = |k: &str| {
+        device
+            .find(&format!("\"{k}\":"))
+            .unwrap_or_else(|| panic!("{k} in {text}"))
+    };
     for pair in order.windows(2) {
-        assert!(at(pair[0]) < at(pair[1]), "{} before {}: {text}", pair[0], pair[1]);
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{} before {}: {text}",
+            pair[0],
+            pair[1]
+        );
     }
     let d = &v["device"];
     assert_eq!(d["firmware"], "r7258-5eb055306f");
@@ -285,7 +341,10 @@ async fn issue18_stats_line_from_a_recorded_tree_with_the_score() {
     assert_eq!(d["wan_ip"], "10.0.0.42");
     assert_eq!(d["machine_type"], "TP-Link Archer C7 v2");
     assert_eq!(d["mac"], MAC);
-    assert_eq!((d["tx_bytes"].as_u64(), d["rx_bytes"].as_u64()), (Some(7000), Some(5000)));
+    assert_eq!(
+        (d["tx_bytes"].as_u64(), d["rx_bytes"].as_u64()),
+        (Some(7000), Some(5000))
+    );
     assert_eq!(d["v"], "4");
     assert_eq!(d["status"], 4, "route + health, no web");
     assert_eq!(d["connected"], 0);
@@ -311,7 +370,10 @@ async fn issue18_stats_line_from_a_recorded_tree_with_the_score() {
         },
     );
     let v: serde_json::Value = serde_json::from_str(&s.collect().await).unwrap();
-    assert!(v.get("ssids").is_none() && v.get("stations").is_none(), "{v}");
+    assert!(
+        v.get("ssids").is_none() && v.get("stations").is_none(),
+        "{v}"
+    );
     assert_eq!(v["device"]["status"], 0);
     assert_eq!(v["device"]["wan_name"], "");
 }

@@ -35,7 +35,12 @@ const STATION_BYTES: &[u8] = &[
 
 #[test]
 fn issue18_nl80211_station_decoded_from_kernel_layout_bytes() {
-    assert!(cfg!(target_endian = "little"), "the bytes above are little-endian");
+    const {
+        assert!(
+            cfg!(target_endian = "little"),
+            "the bytes above are little-endian"
+        )
+    };
     let s = nl::stations(STATION_BYTES).unwrap();
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].ifindex, 5);
@@ -108,7 +113,10 @@ fn fixture() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
                     .u32(nl::STA_EXPECTED_THROUGHPUT, 40000)
                     .u64(nl::STA_BEACON_RX, 77)
                     // struct nl80211_sta_flag_update { mask, set }
-                    .bytes(nl::STA_STA_FLAGS, &[&0xfeu32.to_ne_bytes()[..], &flags.to_ne_bytes()[..]].concat());
+                    .bytes(
+                        nl::STA_STA_FLAGS,
+                        &[&0xfeu32.to_ne_bytes()[..], &flags.to_ne_bytes()[..]].concat(),
+                    );
             });
     };
     let all = (1 << nl::FLAG_AUTHORIZED)
@@ -118,13 +126,18 @@ fn fixture() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
         | (1 << nl::FLAG_SHORT_PREAMBLE);
     let stations = Writer::new()
         .message(nl::CMD_NEW_STATION, |a| sta(a, 5, 1, -50, all))
-        .message(nl::CMD_NEW_STATION, |a| sta(a, 5, 2, -70, 1 << nl::FLAG_AUTHENTICATED))
-        .message(nl::CMD_NEW_STATION, |a| sta(a, 6, 3, -60, all | (1 << nl::FLAG_MFP)))
+        .message(nl::CMD_NEW_STATION, |a| {
+            sta(a, 5, 2, -70, 1 << nl::FLAG_AUTHENTICATED)
+        })
+        .message(nl::CMD_NEW_STATION, |a| {
+            sta(a, 6, 3, -60, all | (1 << nl::FLAG_MFP))
+        })
         .done();
     let surveys = Writer::new()
         .message(nl::CMD_NEW_SURVEY_RESULTS, |a| {
             a.u32(nl::ATTR_IFINDEX, 5).nest(nl::ATTR_SURVEY_INFO, |s| {
-                s.u32(nl::SURVEY_FREQUENCY, 2412).u8(nl::SURVEY_NOISE, (-90i8) as u8);
+                s.u32(nl::SURVEY_FREQUENCY, 2412)
+                    .u8(nl::SURVEY_NOISE, (-90i8) as u8);
             });
         })
         .message(nl::CMD_NEW_SURVEY_RESULTS, |a| {
@@ -137,7 +150,9 @@ fn fixture() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
         .done();
     // Information elements: SSID (0), and for the second an RSN element (48) with one
     // pairwise suite and AKM 00-0F-AC:2 (PSK).
-    let rsn: &[u8] = &[48, 20, 1, 0, 0, 0x0f, 0xac, 4, 1, 0, 0, 0x0f, 0xac, 4, 1, 0, 0, 0x0f, 0xac, 2, 0, 0];
+    let rsn: &[u8] = &[
+        48, 20, 1, 0, 0, 0x0f, 0xac, 4, 1, 0, 0, 0x0f, 0xac, 4, 1, 0, 0, 0x0f, 0xac, 2, 0, 0,
+    ];
     let bss = |a: &mut Attrs, last: u8, ssid: &str, freq: u32, mbm: i32, cap: u16, extra: &[u8]| {
         let mut ies = vec![0, ssid.len() as u8];
         ies.extend_from_slice(ssid.as_bytes());
@@ -152,8 +167,12 @@ fn fixture() -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
         });
     };
     let scan = Writer::new()
-        .message(nl::CMD_NEW_SCAN_RESULTS, |a| bss(a, 1, "Neighbour", 2462, -7100, 0x0001, &[]))
-        .message(nl::CMD_NEW_SCAN_RESULTS, |a| bss(a, 2, "Office", 5745, -4500, 0x0011, rsn))
+        .message(nl::CMD_NEW_SCAN_RESULTS, |a| {
+            bss(a, 1, "Neighbour", 2462, -7100, 0x0001, &[])
+        })
+        .message(nl::CMD_NEW_SCAN_RESULTS, |a| {
+            bss(a, 2, "Office", 5745, -4500, 0x0011, rsn)
+        })
         .done();
     (ifaces, stations, surveys, scan)
 }
@@ -174,7 +193,10 @@ fn issue18_nl80211_dumps_give_socketmans_wifi_arrays() {
     assert_eq!(w0["interface"], "wlan0");
     assert_eq!(w0["ssid"], "Cafe");
     assert_eq!(w0["bssid"], "60:E3:27:00:00:01");
-    assert_eq!((w0["channel"].as_u64(), w0["frequency"].as_u64()), (Some(6), Some(2437)));
+    assert_eq!(
+        (w0["channel"].as_u64(), w0["frequency"].as_u64()),
+        (Some(6), Some(2437))
+    );
     assert_eq!(w0["noise"], -95, "the in-use channel's noise");
     assert_eq!(w0["signal"], -60, "the average of its stations");
     assert_eq!(w0["quality"], 50);
@@ -182,26 +204,51 @@ fn issue18_nl80211_dumps_give_socketmans_wifi_arrays() {
     assert_eq!(w0["tx_power"], 20);
     assert_eq!(w0["bitrate"], 173_300);
     let w1 = &ssids[1];
-    assert_eq!((w1["channel"].as_u64(), w1["interface"].as_str()), (Some(36), Some("wlan1")));
+    assert_eq!(
+        (w1["channel"].as_u64(), w1["interface"].as_str()),
+        (Some(36), Some("wlan1"))
+    );
     assert!(w1.get("noise").is_none(), "no survey for wlan1: {w1}");
 
     let st = j["stations"].as_array().unwrap();
     assert_eq!(st.len(), 3);
     let a = &st[0];
-    assert_eq!((a["interface"].as_str(), a["ssid"].as_str()), (Some("wlan0"), Some("Cafe")));
+    assert_eq!(
+        (a["interface"].as_str(), a["ssid"].as_str()),
+        (Some("wlan0"), Some("Cafe"))
+    );
     assert_eq!(a["mac"], "A4:5E:60:AA:BB:01");
-    assert!(a["rx_bytes"].is_f64() && a["rx_packets"].is_f64(), "doubles: {a}");
+    assert!(
+        a["rx_bytes"].is_f64() && a["rx_packets"].is_f64(),
+        "doubles: {a}"
+    );
     assert_eq!(a["rx_bytes"].as_f64(), Some(5e9), "the 64-bit counter");
     assert_eq!(a["tx_bytes"].as_f64(), Some(2000.0));
-    assert_eq!((a["signal"].as_i64(), a["signal_avg"].as_i64()), (Some(-50), Some(-51)));
-    assert_eq!((a["tx_bitrate"].as_u64(), a["rx_bitrate"].as_u64()), (Some(173_300), Some(54_000)));
+    assert_eq!(
+        (a["signal"].as_i64(), a["signal_avg"].as_i64()),
+        (Some(-50), Some(-51))
+    );
+    assert_eq!(
+        (a["tx_bitrate"].as_u64(), a["rx_bitrate"].as_u64()),
+        (Some(173_300), Some(54_000))
+    );
     assert_eq!(a["mcs"], 9);
     assert_eq!(
-        [&a["authorized"], &a["authenticated"], &a["associated"], &a["wmm"], &a["mfp"], &a["tdls"]],
+        [
+            &a["authorized"],
+            &a["authenticated"],
+            &a["associated"],
+            &a["wmm"],
+            &a["mfp"],
+            &a["tdls"]
+        ],
         [true, true, true, true, false, false]
     );
     assert_eq!(a["preamble"], "short");
-    assert_eq!((a["conn_time"].as_u64(), a["expected_tput"].as_u64()), (Some(600), Some(40000)));
+    assert_eq!(
+        (a["conn_time"].as_u64(), a["expected_tput"].as_u64()),
+        (Some(600), Some(40000))
+    );
     assert_eq!(st[1]["authorized"], false);
     assert_eq!(st[1]["preamble"], "long");
     assert_eq!(st[2]["mfp"], true);
@@ -210,10 +257,16 @@ fn issue18_nl80211_dumps_give_socketmans_wifi_arrays() {
     let sv = j["survey"].as_array().unwrap();
     assert_eq!(sv[0]["ssid"], "Neighbour");
     assert_eq!(sv[0]["encryption"], "none");
-    assert_eq!((sv[0]["channel"].as_u64(), sv[0]["signal"].as_i64()), (Some(11), Some(-71)));
+    assert_eq!(
+        (sv[0]["channel"].as_u64(), sv[0]["signal"].as_i64()),
+        (Some(11), Some(-71))
+    );
     assert_eq!(sv[0]["quality"], 39);
     assert_eq!(sv[1]["encryption"], "WPA2 PSK");
-    assert_eq!((sv[1]["channel"].as_u64(), sv[1]["mac"].as_str()), (Some(149), Some("00:11:32:00:00:02")));
+    assert_eq!(
+        (sv[1]["channel"].as_u64(), sv[1]["mac"].as_str()),
+        (Some(149), Some("00:11:32:00:00:02"))
+    );
     assert_eq!(sv[1]["last_seen"], 1500);
 }
 
@@ -238,30 +291,58 @@ fn issue18_nl80211_cut_or_corrupt_dumps_are_errors() {
 
 fn station() -> impl Strategy<Value = RawStation> {
     (
-        (any::<u32>(), any::<[u8; 6]>(), any::<u32>(), any::<u32>(), any::<u32>()),
-        (1..u64::MAX, any::<u32>(), any::<u64>(), any::<i8>(), any::<i8>()),
-        (any::<u16>(), any::<u32>(), any::<u8>(), 0u32..256, any::<u32>()),
+        (
+            any::<u32>(),
+            any::<[u8; 6]>(),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u32>(),
+        ),
+        (
+            1..u64::MAX,
+            any::<u32>(),
+            any::<u64>(),
+            any::<i8>(),
+            any::<i8>(),
+        ),
+        (
+            any::<u16>(),
+            any::<u32>(),
+            any::<u8>(),
+            0u32..256,
+            any::<u32>(),
+        ),
     )
-        .prop_map(|((ifindex, mac, inactive, rxp, txp), (rxb, tx32, beacon, sig, avg), (txr, rxr, mcs, flags, conn))| {
-            RawStation {
-                ifindex,
-                mac: mac.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"),
-                inactive_time: inactive,
-                rx_packets: rxp,
-                tx_packets: txp,
-                rx_bytes: rxb,
-                tx_bytes: u64::from(tx32),
-                beacon_rx: beacon,
-                signal: sig,
-                signal_avg: avg,
-                tx_bitrate: u32::from(txr),
-                rx_bitrate: rxr,
-                mcs: Some(mcs),
-                flags: flags & 0xfe,
-                conn_time: conn,
-                ..RawStation::default()
-            }
-        })
+        .prop_map(
+            |(
+                (ifindex, mac, inactive, rxp, txp),
+                (rxb, tx32, beacon, sig, avg),
+                (txr, rxr, mcs, flags, conn),
+            )| {
+                RawStation {
+                    ifindex,
+                    mac: mac
+                        .iter()
+                        .map(|b| format!("{b:02X}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    inactive_time: inactive,
+                    rx_packets: rxp,
+                    tx_packets: txp,
+                    rx_bytes: rxb,
+                    tx_bytes: u64::from(tx32),
+                    beacon_rx: beacon,
+                    signal: sig,
+                    signal_avg: avg,
+                    tx_bitrate: u32::from(txr),
+                    rx_bitrate: rxr,
+                    mcs: Some(mcs),
+                    flags: flags & 0xfe,
+                    conn_time: conn,
+                    ..RawStation::default()
+                }
+            },
+        )
 }
 
 fn encode(list: &[RawStation]) -> Vec<u8> {
@@ -280,12 +361,16 @@ fn encode(list: &[RawStation]) -> Vec<u8> {
                         .u8(nl::STA_SIGNAL, s.signal as u8)
                         .u8(nl::STA_SIGNAL_AVG, s.signal_avg as u8)
                         .nest(nl::STA_TX_BITRATE, |r| {
-                            r.u16(nl::RATE_BITRATE, s.tx_bitrate as u16).u8(nl::RATE_MCS, s.mcs.unwrap_or(0));
+                            r.u16(nl::RATE_BITRATE, s.tx_bitrate as u16)
+                                .u8(nl::RATE_MCS, s.mcs.unwrap_or(0));
                         })
                         .nest(nl::STA_RX_BITRATE, |r| {
                             r.u32(nl::RATE_BITRATE32, s.rx_bitrate);
                         })
-                        .bytes(nl::STA_STA_FLAGS, &[&0xfeu32.to_ne_bytes()[..], &s.flags.to_ne_bytes()[..]].concat())
+                        .bytes(
+                            nl::STA_STA_FLAGS,
+                            &[&0xfeu32.to_ne_bytes()[..], &s.flags.to_ne_bytes()[..]].concat(),
+                        )
                         .u32(nl::STA_CONNECTED_TIME, s.conn_time);
                 });
         });

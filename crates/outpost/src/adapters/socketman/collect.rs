@@ -70,11 +70,7 @@ impl SysInfo {
         let i = rustix::system::sysinfo();
         SysInfo {
             uptime: i.uptime as i64,
-            loads: [
-                i.loads[0] as u64,
-                i.loads[1] as u64,
-                i.loads[2] as u64,
-            ],
+            loads: [i.loads[0] as u64, i.loads[1] as u64, i.loads[2] as u64],
             total_ram: i.totalram as u64,
             free_ram: i.freeram as u64,
             procs: i.procs,
@@ -132,10 +128,14 @@ pub fn default_route(route: &str) -> Option<(String, std::net::Ipv4Addr)> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let (iface, dest, gw, metric, mask) = (f.first()?, f.get(1)?, f.get(2)?, f.get(6)?, f.get(7)?);
+            let (iface, dest, gw, metric, mask) =
+                (f.first()?, f.get(1)?, f.get(2)?, f.get(6)?, f.get(7)?);
             let up = u16::from_str_radix(f.get(3)?, 16).ok()? & 1 == 1;
-            (up && hex_ip(dest)?.is_unspecified() && hex_ip(mask)?.is_unspecified())
-                .then_some((metric.parse::<u32>().ok()?, iface.to_string(), hex_ip(gw)?))
+            (up && hex_ip(dest)?.is_unspecified() && hex_ip(mask)?.is_unspecified()).then_some((
+                metric.parse::<u32>().ok()?,
+                iface.to_string(),
+                hex_ip(gw)?,
+            ))
         })
         .min_by_key(|(m, _, _)| *m)
         .map(|(_, i, g)| (i, g))
@@ -287,7 +287,8 @@ pub fn line(
 mod tests {
     use super::*;
 
-    const ROUTE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+    const ROUTE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 eth1\t00000000\t0101A8C0\t0003\t0\t0\t20\t00000000\t0\t0\t0\n\
 eth0\t00000000\t0100000A\t0003\t0\t0\t10\t00000000\t0\t0\t0\n\
 eth0\t0000000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
@@ -299,7 +300,10 @@ Local:\n  +-- 10.0.0.0/24 2 0 2\n     |-- 10.0.0.7\n        /32 host LOCAL\n    
     #[test]
     fn issue18_default_route_wan_ip_and_leases() {
         let (iface, gw) = default_route(ROUTE).unwrap();
-        assert_eq!((iface.as_str(), gw.to_string().as_str()), ("eth0", "10.0.0.1"));
+        assert_eq!(
+            (iface.as_str(), gw.to_string().as_str()),
+            ("eth0", "10.0.0.1")
+        );
         assert_eq!(wan_ip(ROUTE, FIB, "eth0").unwrap().to_string(), "10.0.0.7");
         assert_eq!(wan_ip(ROUTE, FIB, "eth1"), None);
         assert_eq!(default_route("Iface\n"), None);
@@ -312,6 +316,9 @@ Local:\n  +-- 10.0.0.0/24 2 0 2\n     |-- 10.0.0.7\n        /32 host LOCAL\n    
                 name: "laptop".into()
             }]
         );
-        assert_eq!(os_name("ID=x\nNAME=\"Debian GNU/Linux\"\n").as_deref(), Some("Debian GNU/Linux"));
+        assert_eq!(
+            os_name("ID=x\nNAME=\"Debian GNU/Linux\"\n").as_deref(),
+            Some("Debian GNU/Linux")
+        );
     }
 }

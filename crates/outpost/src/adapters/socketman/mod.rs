@@ -240,12 +240,7 @@ pub fn build(
         .init_url
         .as_deref()
         .map(|u| {
-            provision::Provision::new(
-                u,
-                &path,
-                &cfg.socketman.mac_file,
-                collect::Paths::system(),
-            )
+            provision::Provision::new(u, &path, &cfg.socketman.mac_file, collect::Paths::system())
         })
         .transpose()
         .context("socketman.init_url")?;
@@ -268,6 +263,7 @@ pub fn build(
 /// Runs one config's parts until `stop` or a 401 from the collector.
 async fn run_parts(
     parts: Parts,
+    can_provision: bool,
     dispatcher: outpost_core::Dispatcher,
     store: outpost_core::Store,
     stop: tokio_util::sync::CancellationToken,
@@ -292,7 +288,19 @@ async fn run_parts(
     let outcome = match stats {
         Some(s) => {
             tracing::info!(cache = %s.cache_path().display(), "socketman: stats collection is on");
-            s.run(session.clone()).await
+            let outcome = s.run(session.clone()).await;
+            if outcome == stats::Outcome::Reprovision && !can_provision {
+                // Nothing to provision from: the jobs session carries on without stats.
+                tracing::error!(
+                    "socketman: the collector refused the token (401) and there is no init \
+                     server (socketman.init_url, -b) to provision from: stats stop until the \
+                     agent restarts"
+                );
+                session.cancelled().await;
+                stats::Outcome::Stopped
+            } else {
+                outcome
+            }
         }
         None => {
             session.cancelled().await;
@@ -341,18 +349,15 @@ impl Component for SocketMan {
                     }
                 };
                 mac = Some(parts.mac.clone());
-                let outcome =
-                    run_parts(parts, dispatcher.clone(), store.clone(), stop.clone()).await;
+                let outcome = run_parts(
+                    parts,
+                    provision.is_some(),
+                    dispatcher.clone(),
+                    store.clone(),
+                    stop.clone(),
+                )
+                .await;
                 if outcome == stats::Outcome::Stopped || stop.is_cancelled() {
-                    return;
-                }
-                if provision.is_none() {
-                    tracing::error!(
-                        "socketman: the collector refused the token (401) and there is no \
-                         init server (socketman.init_url, -b) to provision from: stats stop \
-                         until the agent restarts"
-                    );
-                    stop.cancelled().await;
                     return;
                 }
                 tracing::warn!("socketman: the collector refused the token (401): provisioning again");

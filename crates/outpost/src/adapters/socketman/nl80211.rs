@@ -501,11 +501,17 @@ fn encryption(capability: u16, ies: &[u8]) -> String {
 fn akm_is_8021x(body: Option<&[u8]>) -> bool {
     let Some(b) = body else { return false };
     // group cipher (4), pairwise count (2) + 4 each, AKM count (2) + 4 each
-    let Some(pc) = b.get(4..6).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize) else {
+    let Some(pc) = b
+        .get(4..6)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize)
+    else {
         return false;
     };
     let at = 6 + pc * 4;
-    let Some(ac) = b.get(at..at + 2).map(|c| u16::from_le_bytes([c[0], c[1]]) as usize) else {
+    let Some(ac) = b
+        .get(at..at + 2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]) as usize)
+    else {
         return false;
     };
     (0..ac).any(|k| b.get(at + 2 + k * 4 + 3) == Some(&1))
@@ -599,7 +605,11 @@ pub fn wifi(
             wmm: bit(s, FLAG_WME),
             mfp: bit(s, FLAG_MFP),
             tdls: bit(s, FLAG_TDLS_PEER),
-            preamble: if bit(s, FLAG_SHORT_PREAMBLE) { "short" } else { "long" },
+            preamble: if bit(s, FLAG_SHORT_PREAMBLE) {
+                "short"
+            } else {
+                "long"
+            },
             conn_time: s.conn_time,
             expected_tput: s.expected_tput,
             mcs: s.mcs.unwrap_or(0),
@@ -609,12 +619,9 @@ pub fn wifi(
         .iter()
         .map(|i| {
             let mine: Vec<&RawStation> = raw.iter().filter(|s| s.ifindex == i.ifindex).collect();
-            let used = surveys
-                .iter()
-                .find(|s| s.ifindex == i.ifindex && s.in_use);
-            let signal = (!mine.is_empty()).then(|| {
-                mine.iter().map(|s| i32::from(s.signal)).sum::<i32>() / mine.len() as i32
-            });
+            let used = surveys.iter().find(|s| s.ifindex == i.ifindex && s.in_use);
+            let signal = (!mine.is_empty())
+                .then(|| mine.iter().map(|s| i32::from(s.signal)).sum::<i32>() / mine.len() as i32);
             let bitrate = if mine.is_empty() {
                 0
             } else {
@@ -689,7 +696,8 @@ pub struct Attrs(Vec<u8>);
 
 impl Attrs {
     pub fn bytes(&mut self, ty: u16, payload: &[u8]) -> &mut Attrs {
-        self.0.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+        self.0
+            .extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
         self.0.extend_from_slice(&ty.to_ne_bytes());
         self.0.extend_from_slice(payload);
         while self.0.len() % 4 != 0 {

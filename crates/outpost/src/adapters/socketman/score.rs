@@ -28,7 +28,10 @@ pub async fn reaches(host: &str, port: u16) -> bool {
             .await
             .ok()?
             .ok()?;
-        tokio::time::timeout(STEP, s.write_all(b"HELLO")).await.ok()?.ok()
+        tokio::time::timeout(STEP, s.write_all(b"HELLO"))
+            .await
+            .ok()?
+            .ok()
     };
     tokio::time::timeout(STEP * 3, attempt)
         .await
@@ -62,7 +65,11 @@ mod tests {
     fn issue18_score_values_are_socketmans() {
         let mut all: Vec<u8> = [false, true]
             .iter()
-            .flat_map(|r| [false, true].iter().flat_map(move |h| [false, true].map(|w| of(*r, *h, w))))
+            .flat_map(|r| {
+                [false, true]
+                    .iter()
+                    .flat_map(move |h| [false, true].map(|w| of(*r, *h, w)))
+            })
             .collect();
         all.sort_unstable();
         all.dedup();

@@ -102,10 +102,12 @@ impl Stats {
         cfg.max_cache_lines = 1_000_000;
         cfg.timeout = Duration::from_secs(30);
         cfg.ca_file = s.cacrt.clone();
-        let pusher = Pusher::new(cfg, outpost_host::Host::new(Default::default()))
-            .map_err(|source| StatsError::Setup {
-                key: "stats_url",
-                source,
+        let pusher =
+            Pusher::new(cfg, outpost_host::Host::new(Default::default())).map_err(|source| {
+                StatsError::Setup {
+                    key: "stats_url",
+                    source,
+                }
             })?;
         Ok(Some(Stats {
             pusher,
@@ -194,7 +196,7 @@ impl Stats {
                 () = stop.cancelled() => return Outcome::Stopped,
                 _ = tick.tick() => {}
             }
-            let due = last_send.map_or(true, |t| t.elapsed() >= self.sleep);
+            let due = last_send.is_none_or(|t| t.elapsed() >= self.sleep);
             let sent = tokio::select! {
                 () = stop.cancelled() => return Outcome::Stopped,
                 s = self.pass(due) => s,
