@@ -15,10 +15,12 @@ pub mod config;
 pub mod jobs;
 mod mqtt;
 pub mod nl80211;
+pub mod nl80211_write;
 pub mod provision;
 pub mod rest;
 pub mod score;
 pub mod stats;
+pub mod wifi;
 pub mod wire;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared

@@ -1,6 +1,7 @@
 //! A decoder of the kernel's nl80211 replies into SocketMan's Wi-Fi arrays (`ssids[]`,
-//! `stations[]`, `survey[]`: ../shared/compat/socketman.md §5), and the matching encoder
-//! the fixtures and the round-trip property are built with.
+//! `stations[]`, `survey[]`: ../shared/compat/socketman.md §5, assembled in
+//! [`super::wifi`]); the matching encoder, for fixtures and the round-trip property, is
+//! [`super::nl80211_write`].
 //!
 //! The layout is the kernel's (netlink(7) and the uapi header `linux/nl80211.h`):
 //! each message is a 16-byte `nlmsghdr` (length, type, flags, sequence, port id; host
@@ -13,7 +14,8 @@
 //! written as one: every length is checked, nothing panics (fuzz target
 //! `socketman_nl80211`), and an attribute of the wrong size is skipped, not trusted.
 
-use serde::Serialize;
+pub use super::nl80211_write::{mac_bytes, Attrs, Writer};
+pub use super::wifi::{wifi, Ssid, Station, SurveyEntry};
 
 // Netlink message types (netlink(7)).
 pub const NLMSG_ERROR: u16 = 2;
@@ -225,7 +227,7 @@ pub fn channel(freq: u32) -> u32 {
     }
 }
 
-fn quality(signal: i32) -> i32 {
+pub(crate) fn quality(signal: i32) -> i32 {
     (signal + 110).clamp(0, QUALITY_MAX)
 }
 
@@ -277,76 +279,6 @@ pub struct Survey {
     pub frequency: u32,
     pub noise: Option<i8>,
     pub in_use: bool,
-}
-
-/// `ssids[]`: one per interface.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ssid {
-    pub interface: String,
-    pub channel: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub noise: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signal: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quality: Option<i32>,
-    pub bitrate: u64,
-    pub quality_max: i32,
-    pub bssid: String,
-    pub ssid: String,
-    pub tx_power: i32,
-}
-
-/// `stations[]`: one per client (packet and byte counts are JSON doubles, as SocketMan's).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Station {
-    pub interface: String,
-    pub ssid: String,
-    pub mac: String,
-    pub inactive_time: u32,
-    pub rx_packets: f64,
-    pub tx_packets: f64,
-    pub rx_bytes: f64,
-    pub tx_bytes: f64,
-    pub beacon_rx: u64,
-    pub tx_retries: u32,
-    pub tx_failed: u32,
-    pub beacon_loss: u32,
-    pub signal: i32,
-    pub signal_avg: i32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub beacon_signal_avg: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub t_offset: Option<u64>,
-    /// kbit/s (the kernel's 100 kbit/s units × 100).
-    pub tx_bitrate: u64,
-    pub rx_bitrate: u64,
-    pub authorized: bool,
-    pub authenticated: bool,
-    pub associated: bool,
-    pub wmm: bool,
-    pub mfp: bool,
-    pub tdls: bool,
-    pub preamble: &'static str,
-    pub conn_time: u32,
-    pub expected_tput: u32,
-    pub mcs: u8,
-}
-
-/// `survey[]`: a neighbour access point from a scan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SurveyEntry {
-    pub mac: String,
-    pub channel: u32,
-    pub ssid: String,
-    pub encryption: String,
-    pub signal: i32,
-    pub quality: i32,
-    pub quality_max: i32,
-    pub frequency: u32,
-    pub last_seen: u32,
 }
 
 /// The interfaces in a `GET_INTERFACE` dump.
@@ -565,179 +497,4 @@ fn ie(ies: &[u8], id: u8) -> Option<&[u8]> {
         at += 2 + len;
     }
     None
-}
-
-/// SocketMan's arrays from the four dumps: stations named after their interface and
-/// SSID, each interface's noise and frequency from its in-use survey channel, its signal
-/// and quality the average of its stations'.
-pub fn wifi(
-    ifaces: &[Interface],
-    raw: &[RawStation],
-    surveys: &[Survey],
-    neighbours: Vec<SurveyEntry>,
-) -> super::collect::Wifi {
-    let bit = |s: &RawStation, f: u32| s.flags & (1 << f) != 0;
-    let mut stations = Vec::new();
-    for s in raw {
-        let iface = ifaces.iter().find(|i| i.ifindex == s.ifindex);
-        stations.push(Station {
-            interface: iface.map(|i| i.name.clone()).unwrap_or_default(),
-            ssid: iface.map(|i| i.ssid.clone()).unwrap_or_default(),
-            mac: s.mac.clone(),
-            inactive_time: s.inactive_time,
-            rx_packets: f64::from(s.rx_packets),
-            tx_packets: f64::from(s.tx_packets),
-            rx_bytes: s.rx_bytes as f64,
-            tx_bytes: s.tx_bytes as f64,
-            beacon_rx: s.beacon_rx,
-            tx_retries: s.tx_retries,
-            tx_failed: s.tx_failed,
-            beacon_loss: s.beacon_loss,
-            signal: i32::from(s.signal),
-            signal_avg: i32::from(s.signal_avg),
-            beacon_signal_avg: (s.beacon_signal_avg != 0).then_some(i32::from(s.beacon_signal_avg)),
-            t_offset: (s.t_offset > 0).then_some(s.t_offset),
-            tx_bitrate: u64::from(s.tx_bitrate) * 100,
-            rx_bitrate: u64::from(s.rx_bitrate) * 100,
-            authorized: bit(s, FLAG_AUTHORIZED),
-            authenticated: bit(s, FLAG_AUTHENTICATED),
-            associated: bit(s, FLAG_ASSOCIATED),
-            wmm: bit(s, FLAG_WME),
-            mfp: bit(s, FLAG_MFP),
-            tdls: bit(s, FLAG_TDLS_PEER),
-            preamble: if bit(s, FLAG_SHORT_PREAMBLE) {
-                "short"
-            } else {
-                "long"
-            },
-            conn_time: s.conn_time,
-            expected_tput: s.expected_tput,
-            mcs: s.mcs.unwrap_or(0),
-        });
-    }
-    let ssids = ifaces
-        .iter()
-        .map(|i| {
-            let mine: Vec<&RawStation> = raw.iter().filter(|s| s.ifindex == i.ifindex).collect();
-            let used = surveys.iter().find(|s| s.ifindex == i.ifindex && s.in_use);
-            let signal = (!mine.is_empty())
-                .then(|| mine.iter().map(|s| i32::from(s.signal)).sum::<i32>() / mine.len() as i32);
-            let bitrate = if mine.is_empty() {
-                0
-            } else {
-                mine.iter().map(|s| u64::from(s.tx_bitrate)).sum::<u64>() / mine.len() as u64 * 100
-            };
-            let frequency = used.map(|s| s.frequency).or(i.frequency);
-            Ssid {
-                interface: i.name.clone(),
-                channel: frequency.map_or(0, channel),
-                noise: used.and_then(|s| s.noise).map(i32::from),
-                frequency,
-                signal,
-                quality: signal.map(quality),
-                bitrate,
-                quality_max: QUALITY_MAX,
-                bssid: i.bssid.clone(),
-                ssid: i.ssid.clone(),
-                tx_power: i.tx_power_mbm.map_or(0, |m| m as i32 / 100),
-            }
-        })
-        .collect();
-    super::collect::Wifi {
-        ssids,
-        survey: neighbours,
-        stations,
-    }
-}
-
-/// Builds netlink messages as the kernel writes them: the fixtures' encoder, and the
-/// other half of the round-trip property.
-#[derive(Debug, Default, Clone)]
-pub struct Writer {
-    buf: Vec<u8>,
-}
-
-impl Writer {
-    pub fn new() -> Writer {
-        Writer::default()
-    }
-
-    /// Appends one generic-netlink message of `cmd` whose attributes `attrs` writes.
-    pub fn message(&mut self, cmd: u8, attrs: impl FnOnce(&mut Attrs)) -> &mut Writer {
-        let mut a = Attrs::default();
-        attrs(&mut a);
-        let len = 16 + 4 + a.0.len();
-        self.buf.extend_from_slice(&(len as u32).to_ne_bytes());
-        // The family id is assigned at run time; the decoder does not read it.
-        self.buf.extend_from_slice(&0x1cu16.to_ne_bytes());
-        self.buf.extend_from_slice(&0x2u16.to_ne_bytes()); // NLM_F_MULTI
-        self.buf.extend_from_slice(&1u32.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&[cmd, 1, 0, 0]);
-        self.buf.extend_from_slice(&a.0);
-        self
-    }
-
-    /// Ends the dump with `NLMSG_DONE` and returns the bytes.
-    pub fn done(&mut self) -> Vec<u8> {
-        self.buf.extend_from_slice(&20u32.to_ne_bytes());
-        self.buf.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
-        self.buf.extend_from_slice(&0x2u16.to_ne_bytes());
-        self.buf.extend_from_slice(&1u32.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        std::mem::take(&mut self.buf)
-    }
-}
-
-/// A message's attributes being written.
-#[derive(Debug, Default, Clone)]
-pub struct Attrs(Vec<u8>);
-
-impl Attrs {
-    pub fn bytes(&mut self, ty: u16, payload: &[u8]) -> &mut Attrs {
-        self.0
-            .extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
-        self.0.extend_from_slice(&ty.to_ne_bytes());
-        self.0.extend_from_slice(payload);
-        while self.0.len() % 4 != 0 {
-            self.0.push(0);
-        }
-        self
-    }
-    pub fn u8(&mut self, ty: u16, v: u8) -> &mut Attrs {
-        self.bytes(ty, &[v])
-    }
-    pub fn u16(&mut self, ty: u16, v: u16) -> &mut Attrs {
-        self.bytes(ty, &v.to_ne_bytes())
-    }
-    pub fn u32(&mut self, ty: u16, v: u32) -> &mut Attrs {
-        self.bytes(ty, &v.to_ne_bytes())
-    }
-    pub fn u64(&mut self, ty: u16, v: u64) -> &mut Attrs {
-        self.bytes(ty, &v.to_ne_bytes())
-    }
-    /// A NUL-terminated string, as the kernel writes interface names.
-    pub fn cstr(&mut self, ty: u16, s: &str) -> &mut Attrs {
-        let mut b = s.as_bytes().to_vec();
-        b.push(0);
-        self.bytes(ty, &b)
-    }
-    pub fn flag(&mut self, ty: u16) -> &mut Attrs {
-        self.bytes(ty, &[])
-    }
-    pub fn nest(&mut self, ty: u16, inner: impl FnOnce(&mut Attrs)) -> &mut Attrs {
-        let mut a = Attrs::default();
-        inner(&mut a);
-        self.bytes(ty | NLA_F_NESTED, &a.0)
-    }
-}
-
-/// Parses a MAC written `AA:BB:…` back to bytes (for the encoder's callers).
-pub fn mac_bytes(mac: &str) -> Option<[u8; 6]> {
-    let v: Vec<u8> = mac
-        .split(':')
-        .map(|h| u8::from_str_radix(h, 16).ok())
-        .collect::<Option<_>>()?;
-    v.try_into().ok()
 }
