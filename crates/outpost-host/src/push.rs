@@ -297,6 +297,92 @@ impl Pusher {
         Err(PushError::NotDelivered(failures.join("; ")))
     }
 
+    /// Like [`Pusher::flush`], framed and routed as `opts` says, and reporting what each
+    /// URL answered (a caller that acts on a status, as SocketMan's upload acts on 401,
+    /// needs it). The cache is deleted only after a 2xx, as by `flush`. `Err` only when
+    /// the cache cannot be read, compressed or deleted; a batch no URL took is
+    /// `Ok` with `delivered: false`.
+    pub async fn flush_with(&self, opts: &FlushOptions) -> Result<FlushReport, PushError> {
+        let lines = self.read_cache()?;
+        if lines.is_empty() {
+            return Ok(FlushReport::default());
+        }
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        for l in &lines {
+            enc.write_all(l.as_bytes())
+                .and_then(|()| enc.write_all(b"\n"))
+                .map_err(|e| self.cache_err(e))?;
+        }
+        let gz = enc.finish().map_err(|e| self.cache_err(e))?;
+        let (body, headers) = match opts.multipart_field {
+            Some(field) => multipart(field, &gz),
+            None => (
+                gz,
+                vec![
+                    ("content-type", "application/x-ndjson"),
+                    ("content-encoding", "gzip"),
+                ],
+            ),
+        };
+        let mut report = self.send_batch(body.into(), &headers, opts).await;
+        if report.delivered {
+            std::fs::remove_file(&self.path).map_err(|e| self.cache_err(e))?;
+        }
+        report.lines = lines.len();
+        Ok(report)
+    }
+
+    /// POSTs one JSON document as `application/json`, past the cache (SocketMan's
+    /// `no-cache`), routed as `opts` says.
+    pub async fn post_json(&self, json: &str, opts: &FlushOptions) -> FlushReport {
+        let headers = [
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
+        let mut report = self
+            .send_batch(bytes::Bytes::from(json.to_owned()), &headers, opts)
+            .await;
+        report.lines = 1;
+        report
+    }
+
+    /// Tries each URL in turn until one answers 2xx or a status in `opts.final_statuses`.
+    async fn send_batch(
+        &self,
+        body: bytes::Bytes,
+        headers: &[(&'static str, &'static str)],
+        opts: &FlushOptions,
+    ) -> FlushReport {
+        let mut report = FlushReport::default();
+        for url in &self.urls {
+            let sent = self.client.post(url, headers, body.clone()).await;
+            let (status, error) = match &sent {
+                Ok(s) => (Some(s.as_u16()), None),
+                Err(e) => (None, Some(e.clone())),
+            };
+            report.answers.push(Answer {
+                url: redact(url),
+                status,
+                error,
+            });
+            match sent {
+                Ok(s) if s.is_success() => {
+                    self.counters.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    report.delivered = true;
+                    return report;
+                }
+                Ok(s) if opts.final_statuses.contains(&s.as_u16()) => {
+                    self.counters.posts_failed.fetch_add(1, Ordering::Relaxed);
+                    return report;
+                }
+                _ => {
+                    self.counters.posts_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        report
+    }
+
     /// One period: snapshot, append, flush.
     pub async fn tick(&self) -> Result<usize, PushError> {
         let snapshot = job::run(&self.host, &self.config.params)?;
@@ -306,6 +392,83 @@ impl Pusher {
         }
         self.flush().await
     }
+}
+
+/// How [`Pusher::flush_with`] frames a batch and when it stops trying URLs.
+#[derive(Debug, Clone, Default)]
+pub struct FlushOptions {
+    /// Send the gzip file as the one part of a `multipart/form-data` body, under this
+    /// field name (as a file, `stats.jsonl.gz`), instead of as the body itself.
+    pub multipart_field: Option<&'static str>,
+    /// Answers after which no later URL is tried (SocketMan: 401 means "provision
+    /// again", not "try the backup").
+    pub final_statuses: &'static [u16],
+}
+
+/// What [`Pusher::flush_with`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Lines in the batch (0: the cache was empty, nothing was sent).
+    pub lines: usize,
+    /// One per URL tried, in order.
+    pub answers: Vec<Answer>,
+    /// A URL answered 2xx (and the cache was deleted).
+    pub delivered: bool,
+}
+
+impl FlushReport {
+    /// The last HTTP status answered, if any URL answered.
+    pub fn last_status(&self) -> Option<u16> {
+        self.answers.iter().rev().find_map(|a| a.status)
+    }
+}
+
+/// One URL's answer to a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Scheme, host and port only (no token).
+    pub url: String,
+    /// The HTTP status, when the URL answered.
+    pub status: Option<u16>,
+    /// What went wrong, when it did not.
+    pub error: Option<String>,
+}
+
+/// Two fixed boundaries (headers are static): the second is used in the unlikely case that
+/// the gzip bytes hold the first.
+const BOUNDARIES: [(&str, &str); 2] = [
+    (
+        "outpost-stats-5c0f9e2a7d41b38e",
+        "multipart/form-data; boundary=outpost-stats-5c0f9e2a7d41b38e",
+    ),
+    (
+        "outpost-stats-a83d7b16e0c94f25",
+        "multipart/form-data; boundary=outpost-stats-a83d7b16e0c94f25",
+    ),
+];
+
+/// A `multipart/form-data` body with one file part `field` holding `gz`.
+fn multipart(field: &str, gz: &[u8]) -> (Vec<u8>, Vec<(&'static str, &'static str)>) {
+    let holds = |b: &str| {
+        let needle = format!("--{b}");
+        gz.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    let (boundary, content_type) = BOUNDARIES
+        .iter()
+        .copied()
+        .find(|(b, _)| !holds(b))
+        .unwrap_or(BOUNDARIES[1]);
+    let mut body = Vec::with_capacity(gz.len() + 256);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"{field}\"; \
+             filename=\"stats.jsonl.gz\"\r\ncontent-type: application/gzip\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(gz);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (body, vec![("content-type", content_type)])
 }
 
 /// URLs may carry credentials or tokens in their path or query; logs and

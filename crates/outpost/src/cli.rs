@@ -177,6 +177,10 @@ pub struct RunArgs {
     /// Reagent's .flock: take over its IronFlock WAMP session (config reagent.config).
     #[arg(long, value_name = "FILE")]
     pub reagent_config: Option<PathBuf>,
+    /// SocketMan's init server, as its `-b`: provision socketman.config from it when the
+    /// file is missing or refused (config socketman.init_url).
+    #[arg(short = 'b', long, value_name = "URL")]
+    pub socketman_init_url: Option<String>,
     /// Run the agent as a child of a small supervisor that rolls an update back when the
     /// new binary exits or never proves healthy during its probation (the systemd unit
     /// uses it).

@@ -77,6 +77,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             toml::Value::String(p.display().to_string()),
         ));
     }
+    if let Some(u) = &args.socketman_init_url {
+        flags.push((
+            "--socketman-init-url",
+            "socketman.init_url",
+            toml::Value::String(u.clone()),
+        ));
+    }
     if let Some(f) = args.log_format {
         let name = match f {
             config::LogFormat::Text => "text",
@@ -95,7 +102,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     })?;
     let cfg = loaded.config;
     let lifecycle = Lifecycle::new(args.file.config.clone(), flags, loaded.values);
-    telemetry::init(cfg.log.level, cfg.log.format);
+    telemetry::init_to(
+        cfg.log.level,
+        cfg.log.format,
+        &telemetry::Output::choose(
+            cfg.log.target,
+            cfg.socketman.config.is_some(),
+            std::env::var_os("DEBUG").is_some(),
+            &cfg.log.syslog_socket,
+        ),
+    );
     let data_dir = cfg.data_dir()?;
     create_private_dir(&data_dir)?;
     probation::child_started(&data_dir);

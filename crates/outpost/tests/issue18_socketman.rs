@@ -79,7 +79,9 @@ fn setup(port: u16, allow_shell: bool, extra: &str) -> Setup {
 
 fn start(s: &Setup) -> Agent {
     Agent::start(
+        // SocketMan mode logs to syslog unless DEBUG is set; the harness reads stderr.
         Options::new(&s.data)
+            .env("DEBUG", "1")
             .arg("--config")
             .arg(s.toml.to_str().unwrap())
             .arg("--socketman-config")
@@ -476,6 +478,7 @@ fn run_with(json_text: &str, toml_extra: &str) -> (i32, String) {
         .arg("--socketman-config")
         .arg(&json)
         .env("OUTPOST_API_LISTEN", "127.0.0.1:0")
+        .env("DEBUG", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -537,6 +540,7 @@ fn issue18_socketman_a_bad_config_json_exits_2_naming_the_key() {
             .arg("--socketman-config")
             .arg(dir.path().join("missing.json"))
             .env("OUTPOST_API_LISTEN", "127.0.0.1:0")
+            .env("DEBUG", "1")
             .output()
             .unwrap();
         (

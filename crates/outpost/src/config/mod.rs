@@ -112,6 +112,10 @@ pub struct ReagentSection {
 pub struct SocketmanSection {
     pub config: Option<PathBuf>,
     pub allow_shell: bool,
+    /// SocketMan's `-b`: the init server a missing or refused config is provisioned from.
+    pub init_url: Option<String>,
+    /// The MAC file read when provisioning (SocketMan's `/etc/mac`).
+    pub mac_file: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +291,19 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub level: LogLevel,
     pub format: LogFormat,
+    /// Where log lines go; unset: stderr, or syslog in SocketMan mode (as SocketMan).
+    pub target: Option<LogTarget>,
+    /// The syslog socket (`log.target = syslog`).
+    pub syslog_socket: PathBuf,
+}
+
+/// `log.target`: stderr, the local syslog socket, or journald's native socket.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    Stderr,
+    Syslog,
+    Journald,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,8 +404,20 @@ impl Config {
         };
         #[cfg(feature = "socketman")]
         {
-            let read = crate::adapters::socketman::config::load(path)
-                .map_err(|e| KeyError::new("socketman.config", e))?;
+            if let Some(url) = &s.init_url {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    return Err(KeyError::new(
+                        "socketman.init_url",
+                        format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+            }
+            let read = match crate::adapters::socketman::config::load(path) {
+                Ok(r) => r,
+                // With an init server, a missing or bad file is provisioned at start.
+                Err(_) if s.init_url.is_some() => return Ok(()),
+                Err(e) => return Err(KeyError::new("socketman.config", e)),
+            };
             if read.mqtt.is_some() && !self.exec.enabled {
                 return Err(KeyError::new(
                     "socketman.config",

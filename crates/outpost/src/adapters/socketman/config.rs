@@ -75,6 +75,8 @@ pub struct Settings {
     pub boot_url: Option<String>,
     /// `None` for SocketMan's `"0"` (off) as well as for an absent key.
     pub boot_cmd: Option<String>,
+    /// `cacrt`, also trusted for the HTTPS calls (stats, REST, boot) with MQTT off.
+    pub cacrt: Option<PathBuf>,
     pub debug: bool,
     /// Values raised or lowered to SocketMan's limits: `(key, what was done)`.
     pub clamped: Vec<(String, String)>,
@@ -452,6 +454,7 @@ pub fn parse(
         token: r.string("token")?,
         boot_url: url("boot_url")?,
         boot_cmd,
+        cacrt,
         debug: r.switch("debug", false)?,
         clamped,
         ignored,

@@ -5,15 +5,22 @@
 //! allowlisted `exec` job (audited; a shell only behind `socketman.allow_shell`), its
 //! replies go out through the store's outbox. Every SocketMan shape lives in this module.
 //!
-//! Part 1 (here): the config file, the MQTT session and its messages, allowlisted jobs.
-//! Not yet: REST results (`rest = 1`), boot_url/boot_cmd, the stats upload, provisioning,
-//! `network` job checks, syslog.
+//! The config file, the MQTT session and its messages, allowlisted jobs, REST results,
+//! boot_url/boot_cmd, and the stats collection and upload (`stats`, `collect`,
+//! `nl80211`, `score`).
 
 pub mod boot;
+pub mod collect;
 pub mod config;
 pub mod jobs;
 mod mqtt;
+pub mod nl80211;
+pub mod nl80211_write;
+pub mod provision;
 pub mod rest;
+pub mod score;
+pub mod stats;
+pub mod wifi;
 pub mod wire;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
@@ -60,8 +67,6 @@ impl Wire {
     }
 }
 
-struct SocketMan(Arc<Wire>, Option<boot::Boot>);
-
 /// SocketMan's client id, `<pid>x<mac>`, made once and kept in DATA_DIR/socketman/client_id:
 /// the broker keeps a persistent session (and the jobs queued in it) per client id, and a
 /// new pid on every start would throw the session away.
@@ -84,25 +89,61 @@ fn client_id(data_dir: &Path, mac: &str) -> anyhow::Result<String> {
     Ok(id)
 }
 
-pub fn build(
-    cfg: &mut Config,
-    shared: &crate::components::Shared,
-) -> anyhow::Result<Option<Box<dyn Component>>> {
-    let Some(path) = cfg.socketman.config.clone() else {
-        return Ok(None);
-    };
-    // `Config::validate` read it already; read again here, as the daemon starts.
-    let settings: Settings = config::load(&path).context("socketman.config")?;
+/// What the agent's own config fixes, whatever SocketMan's file says.
+struct Fixed {
+    data_dir: std::path::PathBuf,
+    allow_shell: bool,
+    order: ParamOrder,
+    timeout: Duration,
+    exec_enabled: bool,
+}
+
+/// The parts one `config.json` gives: the MQTT session (unless `disable_mqtt`), the boot
+/// steps and the stats loop.
+struct Parts {
+    wire: Option<Arc<Wire>>,
+    boot: Option<boot::Boot>,
+    stats: Option<stats::Stats>,
+    mac: String,
+}
+
+struct SocketMan {
+    fixed: Fixed,
+    /// Built from the file at start; `None` when it must be provisioned first.
+    ready: Option<Parts>,
+    provision: Option<provision::Provision>,
+}
+
+/// Everything a checked `config.json` turns into.
+fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
+    let path = &settings.path;
     for (key, what) in &settings.clamped {
         tracing::warn!(file = %path.display(), key = %key, "socketman: {key}: {what} (SocketMan's limit)");
     }
     if !settings.ignored.is_empty() {
         tracing::info!(file = %path.display(), keys = ?settings.ignored, "socketman: keys SocketMan does not read are ignored");
     }
+    let stats = stats::Stats::new(
+        &settings,
+        &fixed.data_dir.join("socketman").join("stats"),
+        collect::Paths::system(),
+    )
+    .context("socketman")?;
+    let mac = settings.mac.clone();
     let Some(mqtt) = settings.mqtt.clone() else {
         tracing::info!(file = %path.display(), "socketman: disable_mqtt is set: no MQTT session");
-        return Ok(None);
+        return Ok(Parts {
+            wire: None,
+            boot: None,
+            stats,
+            mac,
+        });
     };
+    if !fixed.exec_enabled {
+        anyhow::bail!(
+            "socketman.config: SocketMan's jobs run as allowlisted, audited commands: set exec.enabled = true"
+        );
+    }
     let rest = match (&settings.api_url, settings.rest) {
         (Some(api), true) => {
             if settings.insecure {
@@ -121,20 +162,6 @@ pub fn build(
             ))
         }
         _ => None,
-    };
-    let allow_shell = cfg.socketman.allow_shell;
-    if allow_shell {
-        tracing::warn!(
-            "socketman: socketman.allow_shell is ON: a job's meta.msg that names no allowlisted \
-             command runs in a shell (sh -c) as this agent's exec user, as SocketMan ran it as \
-             root; every run is audited"
-        );
-    }
-    let order = match (&cfg.commands, cfg.exec.enabled) {
-        (Some(table), true) => {
-            ParamOrder::of(&Allowlist::deserialize(table.clone()).context("commands")?)
-        }
-        _ => ParamOrder::default(),
     };
     let tls = if mqtt.tls {
         let ca = mqtt.cacrt.as_deref();
@@ -161,43 +188,183 @@ pub fn build(
         })
         .transpose()
         .context("socketman: boot_url")?;
-    let client_id = client_id(&shared.data_dir, &settings.mac)?;
+    let client_id = client_id(&fixed.data_dir, &settings.mac)?;
     let topics = wire::Topics::new(&mqtt.topic, &mqtt.key, &settings.mac);
-    Ok(Some(Box::new(SocketMan(
-        Arc::new(Wire {
+    Ok(Parts {
+        wire: Some(Arc::new(Wire {
             mqtt,
             client_id,
             topics,
             tls,
             ping_interval: settings.ping_interval,
             no_ping: settings.no_ping,
-            order,
-            allow_shell,
-            timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
+            order: fixed.order.clone(),
+            allow_shell: fixed.allow_shell,
+            timeout: fixed.timeout,
             rest,
-        }),
+        })),
         boot,
-    ))))
+        stats,
+        mac,
+    })
 }
 
-impl Component for SocketMan {
-    fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
-        let (w, boot) = (self.0, self.1);
+pub fn build(
+    cfg: &mut Config,
+    shared: &crate::components::Shared,
+) -> anyhow::Result<Option<Box<dyn Component>>> {
+    let Some(path) = cfg.socketman.config.clone() else {
+        return Ok(None);
+    };
+    let allow_shell = cfg.socketman.allow_shell;
+    if allow_shell {
+        tracing::warn!(
+            "socketman: socketman.allow_shell is ON: a job's meta.msg that names no allowlisted \
+             command runs in a shell (sh -c) as this agent's exec user, as SocketMan ran it as \
+             root; every run is audited"
+        );
+    }
+    let order = match (&cfg.commands, cfg.exec.enabled) {
+        (Some(table), true) => {
+            ParamOrder::of(&Allowlist::deserialize(table.clone()).context("commands")?)
+        }
+        _ => ParamOrder::default(),
+    };
+    let fixed = Fixed {
+        data_dir: shared.data_dir.clone(),
+        allow_shell,
+        order,
+        timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
+        exec_enabled: cfg.exec.enabled,
+    };
+    let provision = cfg
+        .socketman
+        .init_url
+        .as_deref()
+        .map(|u| {
+            provision::Provision::new(u, &path, &cfg.socketman.mac_file, collect::Paths::system())
+        })
+        .transpose()
+        .context("socketman.init_url")?;
+    // `Config::validate` read it already; read again here, as the daemon starts.
+    let ready = match config::load(&path) {
+        Ok(settings) => Some(assemble(settings, &fixed)?),
+        Err(e) if provision.is_some() => {
+            tracing::warn!(error = %e, "socketman: no usable config.json: provisioning it from the init server");
+            None
+        }
+        Err(e) => return Err(e).context("socketman.config"),
+    };
+    Ok(Some(Box::new(SocketMan {
+        fixed,
+        ready,
+        provision,
+    })))
+}
+
+/// Runs one config's parts until `stop` or a 401 from the collector.
+async fn run_parts(
+    parts: Parts,
+    can_provision: bool,
+    dispatcher: outpost_core::Dispatcher,
+    store: outpost_core::Store,
+    stop: tokio_util::sync::CancellationToken,
+) -> stats::Outcome {
+    let Parts {
+        wire, boot, stats, ..
+    } = parts;
+    let session = stop.child_token();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(w) = wire {
         tracing::info!(
             broker = %w.peer(),
             client_id = %w.client_id,
             jobs = %w.topics.sub,
             "socketman: SocketMan's MQTT wire is on"
         );
+        if let Some(b) = boot {
+            tasks.spawn(boot::run(b, w.clone(), dispatcher.clone()));
+        }
+        tasks.spawn(mqtt::run(w, dispatcher, store, session.clone()));
+    }
+    let outcome = match stats {
+        Some(s) => {
+            tracing::info!(cache = %s.cache_path().display(), "socketman: stats collection is on");
+            let outcome = s.run(session.clone()).await;
+            if outcome == stats::Outcome::Reprovision && !can_provision {
+                // Nothing to provision from: the jobs session carries on without stats.
+                tracing::error!(
+                    "socketman: the collector refused the token (401) and there is no init \
+                     server (socketman.init_url, -b) to provision from: stats stop until the \
+                     agent restarts"
+                );
+                session.cancelled().await;
+                stats::Outcome::Stopped
+            } else {
+                outcome
+            }
+        }
+        None => {
+            session.cancelled().await;
+            stats::Outcome::Stopped
+        }
+    };
+    // A 401 ends this config's session (its last will is published) before the next.
+    session.cancel();
+    while tasks.join_next().await.is_some() {}
+    outcome
+}
+
+impl Component for SocketMan {
+    fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        let SocketMan {
+            fixed,
+            ready,
+            provision,
+        } = *self;
         let (dispatcher, store, stop) = (
             cx.dispatcher.clone(),
             cx.shared.store.clone(),
             cx.stop_token(),
         );
-        if let Some(b) = boot {
-            cx.spawn(boot::run(b, w.clone(), dispatcher.clone()));
-        }
-        cx.spawn(mqtt::run(w, dispatcher, store, stop));
+        cx.spawn(async move {
+            let mut next = ready;
+            let mut mac: Option<String> = None;
+            loop {
+                let parts = match next.take() {
+                    Some(p) => p,
+                    None => {
+                        let Some(p) = &provision else { return };
+                        let Some(settings) = p.run(mac.as_deref(), &stop).await else {
+                            return;
+                        };
+                        match assemble(settings, &fixed) {
+                            Ok(parts) => parts,
+                            Err(e) => {
+                                tracing::error!(error = %e, "socketman: the provisioned config cannot be used; asking again");
+                                tokio::select! {
+                                    () = stop.cancelled() => return,
+                                    () = tokio::time::sleep(Duration::from_secs(15)) => continue,
+                                }
+                            }
+                        }
+                    }
+                };
+                mac = Some(parts.mac.clone());
+                let outcome = run_parts(
+                    parts,
+                    provision.is_some(),
+                    dispatcher.clone(),
+                    store.clone(),
+                    stop.clone(),
+                )
+                .await;
+                if outcome == stats::Outcome::Stopped || stop.is_cancelled() {
+                    return;
+                }
+                tracing::warn!("socketman: the collector refused the token (401): provisioning again");
+            }
+        });
         Ok(())
     }
 }

@@ -1,0 +1,238 @@
+//! SocketMan's stats loop (../shared/compat/socketman.md §5, §6): every `monitor` seconds
+//! one line ([`super::collect`]) appended to the on-disk cache; at most every `sleep`
+//! seconds (and on the first pass, as SocketMan) the whole cache gzipped and POSTed as
+//! the multipart field `data` to `stats_url?access_token=…&mac=…`, then to
+//! `backup_stats_url` on any answer but 2xx and 401. With `no-cache` each line is POSTed
+//! as JSON instead. The upload is the stats push's (`outpost_host::push`): the cache is
+//! bounded (SocketMan's 5,000,000 bytes; the oldest lines go first), deleted only after
+//! a 2xx, and TLS is always verified (against the web roots and `cacrt`).
+//!
+//! Differences on purpose: SocketMan read only the first 32 KiB of the cache, deleted it
+//! after a 4xx or 5xx, never verified TLS, and labelled the multipart body
+//! `Content-Encoding: gzip` although only the file inside it is gzipped (a server that
+//! believed the label could not read the body); a `stats_url` in clear to a host other
+//! than loopback is refused. A 401 ends the loop with [`Outcome::Reprovision`].
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use outpost_host::push::{FlushOptions, FlushReport, PushError, Pusher, StatsConfig};
+use tokio_util::sync::CancellationToken;
+
+use super::collect::{self, Paths, SysInfo};
+use super::config::Settings;
+use super::score::{self, Targets};
+
+/// SocketMan's cache limit.
+pub const MAX_CACHE_BYTES: u64 = 5_000_000;
+/// SocketMan's upload: one multipart file field named `data`; 401 is not retried on the
+/// backup (it means: provision again).
+pub const UPLOAD: FlushOptions = FlushOptions {
+    multipart_field: Some("data"),
+    final_statuses: &[401],
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("{key}: {source}")]
+    Setup {
+        key: &'static str,
+        #[source]
+        source: PushError,
+    },
+}
+
+/// What ended the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The agent is stopping.
+    Stopped,
+    /// The collector answered 401: the device must provision again (SocketMan's
+    /// `initialized = 0`).
+    Reprovision,
+}
+
+/// What one upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Nothing to send.
+    Empty,
+    /// A URL took it (2xx); the cache is gone.
+    Delivered,
+    /// 401: kept, and provisioning starts again.
+    Unauthorized,
+    /// No URL took it; kept for the next try.
+    Kept(FlushReport),
+}
+
+/// The stats loop's state.
+pub struct Stats {
+    pusher: Pusher,
+    mac: String,
+    monitor: Duration,
+    sleep: Duration,
+    no_cache: bool,
+    scan: bool,
+    paths: Paths,
+    targets: Targets,
+}
+
+/// `url` with `access_token` and `mac` appended, as SocketMan's `append_url_token`.
+fn tokened(url: &str, token: Option<&str>, mac: &str) -> String {
+    match super::rest::with_token(url, token, mac) {
+        Ok(u) => u.to_string(),
+        // Left as is: the push's own check names what is wrong with it.
+        Err(_) => url.to_owned(),
+    }
+}
+
+impl Stats {
+    /// `None` without a `stats_url`: SocketMan then collected nothing worth keeping.
+    pub fn new(s: &Settings, cache_dir: &Path, paths: Paths) -> Result<Option<Stats>, StatsError> {
+        let Some(url) = &s.stats_url else {
+            return Ok(None);
+        };
+        let mut cfg = StatsConfig::new(tokened(url, s.token.as_deref(), &s.mac), cache_dir);
+        cfg.backup_url = s
+            .backup_stats_url
+            .as_deref()
+            .map(|b| tokened(b, s.token.as_deref(), &s.mac));
+        cfg.max_cache_bytes = MAX_CACHE_BYTES;
+        // Bounded by bytes, as SocketMan's; a line is about 1 KB, so this never binds first.
+        cfg.max_cache_lines = 1_000_000;
+        cfg.timeout = Duration::from_secs(30);
+        cfg.ca_file = s.cacrt.clone();
+        let pusher =
+            Pusher::new(cfg, outpost_host::Host::new(Default::default())).map_err(|source| {
+                StatsError::Setup {
+                    key: "stats_url",
+                    source,
+                }
+            })?;
+        Ok(Some(Stats {
+            pusher,
+            mac: s.mac.clone(),
+            monitor: Duration::from_secs(s.monitor),
+            sleep: Duration::from_secs(s.sleep),
+            no_cache: s.no_cache,
+            scan: s.scan,
+            paths,
+            targets: Targets {
+                health: (s.health_url.clone(), s.health_port),
+                web: (score::WEB.0.to_owned(), score::WEB.1),
+            },
+        }))
+    }
+
+    /// Overrides where the collector reads and where the score's checks go (tests).
+    pub fn with_sources(mut self, paths: Paths, targets: Targets) -> Stats {
+        self.paths = paths;
+        self.targets = targets;
+        self
+    }
+
+    pub fn cache_path(&self) -> PathBuf {
+        self.pusher.cache_path().to_owned()
+    }
+
+    /// One stats line as JSON, the score measured now.
+    pub async fn collect(&self) -> String {
+        let route = std::fs::read_to_string(self.paths.proc.join("net/route"))
+            .ok()
+            .and_then(|r| collect::default_route(&r))
+            .is_some();
+        let status = score::measure(route, &self.targets).await;
+        // No nl80211 reader yet (no radio to test one against): with `scan` on the
+        // arrays are sent empty, as SocketMan sent them on a device without Wi-Fi.
+        let wifi = self.scan.then(collect::Wifi::default);
+        let line = collect::line(&self.paths, &self.mac, SysInfo::now(), status, wifi, now());
+        serde_json::to_string(&line).unwrap_or_default()
+    }
+
+    /// Appends a line to the cache (bounded: the oldest lines go first).
+    pub fn append(&self, line: &str) -> Result<(), PushError> {
+        self.pusher.append(line)
+    }
+
+    /// Uploads the whole cache.
+    pub async fn upload(&self) -> Result<Sent, PushError> {
+        let report = self.pusher.flush_with(&UPLOAD).await?;
+        Ok(judge(report))
+    }
+
+    /// `no-cache`: POSTs one line as JSON.
+    pub async fn post(&self, line: &str) -> Sent {
+        judge(self.pusher.post_json(line, &UPLOAD).await)
+    }
+
+    /// One monitor pass: collect, then cache and (when due) upload, or post.
+    async fn pass(&self, due: bool) -> Option<Sent> {
+        let line = self.collect().await;
+        if self.no_cache {
+            return due.then_some(self.post(&line).await);
+        }
+        if let Err(e) = self.append(&line) {
+            tracing::warn!(error = %e, "socketman: stats line not cached");
+        }
+        if !due {
+            return None;
+        }
+        match self.upload().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "socketman: stats cache not sent");
+                None
+            }
+        }
+    }
+
+    /// Runs passes every `monitor` seconds until `stop` or a 401.
+    pub async fn run(self, stop: CancellationToken) -> Outcome {
+        let mut last_send: Option<Instant> = None;
+        let mut tick = tokio::time::interval(self.monitor);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Outcome::Stopped,
+                _ = tick.tick() => {}
+            }
+            let due = last_send.is_none_or(|t| t.elapsed() >= self.sleep);
+            let sent = tokio::select! {
+                () = stop.cancelled() => return Outcome::Stopped,
+                s = self.pass(due) => s,
+            };
+            if due {
+                last_send = Some(Instant::now());
+            }
+            match sent {
+                Some(Sent::Unauthorized) => {
+                    tracing::warn!("socketman: the collector answered 401: provisioning again");
+                    return Outcome::Reprovision;
+                }
+                Some(Sent::Kept(r)) => {
+                    tracing::warn!(answers = ?r.answers, lines = r.lines, "socketman: no stats URL took the cache; kept for the next upload")
+                }
+                Some(Sent::Delivered) => tracing::debug!("socketman: stats delivered"),
+                _ => {}
+            }
+        }
+    }
+}
+
+fn judge(r: FlushReport) -> Sent {
+    if r.delivered {
+        Sent::Delivered
+    } else if r.lines == 0 {
+        Sent::Empty
+    } else if r.last_status() == Some(401) {
+        Sent::Unauthorized
+    } else {
+        Sent::Kept(r)
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
