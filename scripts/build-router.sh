@@ -84,8 +84,10 @@ if [ "$build_std" = 1 ]; then
   # nothing to unwind, no unwind tables either (Rust's, and the C code's: SQLite, ring).
   # location-detail=none: no file/line strings for #[track_caller] (panic locations, which
   # immediate-abort never prints). With --target set, RUSTFLAGS reach only the target's
-  # crates, not build scripts.
-  export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none"
+  # crates, not build scripts. fmt-debug=shallow: a derived Debug prints only the type or
+  # variant name (about 55 KB); std's own Debug (strings, numbers, collections) and every
+  # Display, which the API's and the CLI's messages use, are unchanged.
+  export RUSTFLAGS="${RUSTFLAGS:-} -Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none -Zfmt-debug=shallow"
   cflags_var="CFLAGS_${target//-/_}"
   export "$cflags_var=${!cflags_var:-} -fno-asynchronous-unwind-tables -fno-unwind-tables"
 fi

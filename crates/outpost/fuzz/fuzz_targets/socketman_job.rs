@@ -10,8 +10,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use outpost::adapters::socketman::{boot, config, jobs, wire};
 use outpost::adapters::socketman::words::{self, ParamOrder};
+use outpost::adapters::socketman::{boot, config, jobs, wire};
 
 fn order() -> &'static ParamOrder {
     static O: std::sync::OnceLock<ParamOrder> = std::sync::OnceLock::new();
