@@ -59,13 +59,24 @@ impl Broker {
         let mut cmd = Command::new(peer::binary("mosquitto", "scripts/deps/40-uplink.sh"));
         cmd.arg("-c").arg(self.conf());
         let mut process = Process::spawn("mosquitto", cmd, self.dir.path());
-        let port = self.port;
+        // Every listener the config names, not only the first: mosquitto binds them one
+        // after another, so the first accepting says nothing about an extra one a test
+        // subscribes on (a red CI run raced exactly that).
+        let mut ports = vec![self.port];
+        ports.extend(self.extra.lines().filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("listener"))
+                .then(|| w.next().and_then(|p| p.parse::<u16>().ok()))
+                .flatten()
+        }));
         wait_until(
-            &format!("mosquitto to listen on {port}"),
+            &format!("mosquitto to listen on {ports:?}"),
             Duration::from_secs(10),
             || {
                 process.assert_running();
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
+                ports
+                    .iter()
+                    .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok())
             },
         );
         self.process = Some(process);

@@ -55,11 +55,12 @@ impl Sub {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("sub.stderr")).unwrap())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start mosquitto_sub: {e}"));
         let stdout = child.stdout.take().unwrap();
-        let mut process = Process::adopt("mosquitto_sub", child);
+        let mut process =
+            Process::adopt_logged("mosquitto_sub", child, dir.path().join("sub.stderr"));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (l2, seen2, probe2) = (lines.clone(), seen.clone(), probe.clone());

@@ -83,6 +83,16 @@ impl Process {
         }
     }
 
+    /// Like [`Process::adopt`], for a child whose stderr goes to `stderr` (shown if it
+    /// exits early).
+    pub fn adopt_logged(name: &str, child: Child, stderr: PathBuf) -> Process {
+        Process {
+            name: name.to_owned(),
+            child,
+            stderr: Some(stderr),
+        }
+    }
+
     pub fn id(&self) -> u32 {
         self.child.id()
     }
