@@ -13,6 +13,11 @@ For each N (`--agents 50,100,200`; every N gets a fresh broker and fresh agents)
   Results are de-duplicated by job id; every job sent must get exactly one distinct result
   (a redelivery must be identical), and the result must be `succeeded` with the params
   echoed back.
+- with `--pool-jobs K` (K > 0), every agent also joins the pool `fleet` (`uplink.mqtt.pool`:
+  the shared subscription `$share/fleet/outpost/pool/fleet/jobs`) and the controller sends K
+  pool jobs per second on `outpost/pool/fleet/jobs`, spread over the second between the
+  per-agent jobs. A pool job may be answered by any agent, but by exactly one distinct
+  result: the same check as above, and the spread over agents is reported.
 
 Figures per N, over the measured WINDOW (the warm-up's jobs are sent but not counted):
 - agent RSS (VmRSS and RssAnon from /proc/PID/status at the end of the window): median, max;
@@ -55,7 +60,7 @@ from procs import OUTPOST, TICK, Broker, cpu_ns, cpu_ticks, free_port, loadavg, 
 
 
 class Agent:
-    def __init__(self, tmp, i, url):
+    def __init__(self, tmp, i, url, pool=None):
         self.id = f"fleet-{i:04d}"
         self.dir = os.path.join(tmp, self.id)
         os.makedirs(self.dir)
@@ -63,6 +68,8 @@ class Agent:
         self.token = uuid.uuid4().hex
         env = dict(os.environ, OUTPOST_TOKEN=self.token, OUTPOST_AGENT_ID=self.id,
                    OUTPOST_UPLINK_MQTT_URL=url, LOG_LEVEL="warn", RUST_LOG="warn")
+        if pool:
+            env["OUTPOST_UPLINK_MQTT_POOL"] = pool
         self.log = os.path.join(tmp, f"{self.id}.log")
         self.proc = subprocess.Popen([OUTPOST, "run", "--data-dir", self.dir,
                                       "--listen", f"127.0.0.1:{self.port}"],
@@ -77,6 +84,11 @@ class Agent:
             return ""
 
 
+# The pool every agent joins with --pool-jobs, and the marker for its jobs in Controller.sent.
+POOL_NAME = "fleet"
+POOL = object()
+
+
 class Controller:
     """One MQTT connection: jobs out, results and statuses in, round trips recorded."""
 
@@ -89,6 +101,7 @@ class Controller:
         self.conflicts = 0  # a second result for a job that differs from the first
         self.unknown = 0    # a result for a job this controller never sent
         self.errors = []    # `error` envelopes and results that are not the echo expected
+        self.pool_takers = {}  # agent id -> pool jobs it answered (first results only)
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"fleet-ctl-{uuid.uuid4().hex[:8]}",
                              clean_session=True, protocol=mqtt.MQTTv311)
         self.c.max_inflight_messages_set(0)  # 0: no limit (paho's default is 20)
@@ -139,6 +152,10 @@ class Controller:
                 return
             self.first[jid] = (now, canon)
             agent, _, params, _ = self.sent[jid]
+            if agent == POOL:
+                # Any agent may take a pool job; which one did is the pool's balance.
+                agent = parts[1]
+                self.pool_takers[agent] = self.pool_takers.get(agent, 0) + 1
             if (parts[1] != agent or res.get("state") != "succeeded"
                     or res.get("output") != params):
                 self.errors.append({"job": jid, "agent": agent, "topic": msg.topic,
@@ -146,12 +163,14 @@ class Controller:
                                     "error": res.get("error")})
 
     def send(self, agent, seq, measured):
+        """A job for `agent`, or for the pool when `agent` is POOL."""
         jid = str(uuid.uuid4())
         params = {"seq": seq}
         payload = json.dumps({"v": 1, "type": "job", "id": jid, "kind": "echo", "params": params})
         with self.lock:
             self.sent[jid] = (agent, time.perf_counter(), params, measured)
-        self.c.publish(f"outpost/{agent}/jobs", payload, qos=1)
+        topic = f"outpost/pool/{POOL_NAME}/jobs" if agent == POOL else f"outpost/{agent}/jobs"
+        self.c.publish(topic, payload, qos=1)
 
     def outstanding(self, only_measured=True):
         with self.lock:
@@ -171,7 +190,7 @@ def run_one(n, a, log_dir):
         broker = Broker(tmp, a.broker_nodelay)
         ctl = Controller(broker.port)
         t_start = time.monotonic()
-        agents = [Agent(tmp, i, broker.url) for i in range(n)]
+        agents = [Agent(tmp, i, broker.url, POOL_NAME if a.pool_jobs else None) for i in range(n)]
         ids = [ag.id for ag in agents]
         # Every agent connected, subscribed and online: its retained status says so.
         try:
@@ -188,8 +207,12 @@ def run_one(n, a, log_dir):
         time.sleep(2)  # the start-up's own work settles (a measurement pause, not a sync)
         load0 = loadavg()
 
-        # Sending: agent i at offset i/n of every second, WARMUP + WINDOW seconds.
+        # Sending: agent i at offset i/n of every second, pool job j at (j + 0.5)/K,
+        # WARMUP + WINDOW seconds.
         total = a.warmup + a.window
+        slots = sorted([(i / n, agent) for i, agent in enumerate(ids)]
+                       + [((j + 0.5) / a.pool_jobs, POOL) for j in range(a.pool_jobs)],
+                       key=lambda x: x[0])
         t0 = time.perf_counter() + 0.5
         cpu0 = mem_end = None
         late = []
@@ -200,8 +223,8 @@ def run_one(n, a, log_dir):
                 cpu0 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
                 ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
                 tw0 = time.perf_counter()
-            for i, agent in enumerate(ids):
-                due = t0 + sec + i / n
+            for off, agent in slots:
+                due = t0 + sec + off
                 d = due - time.perf_counter()
                 if d > 0:
                     time.sleep(d)
@@ -228,18 +251,23 @@ def run_one(n, a, log_dir):
 
         with ctl.lock:
             rtt = []
+            pool_rtt = []
             missing = 0
             sent_m = 0
+            pool_m = 0
             for jid, (agent, ts, _, m) in ctl.sent.items():
                 if not m:
                     continue
                 sent_m += 1
+                pool_m += agent is POOL
                 got = ctl.first.get(jid)
                 if got is None:
                     missing += 1
                 else:
-                    rtt.append((got[0] - ts) * 1000.0)
+                    (pool_rtt if agent is POOL else rtt).append((got[0] - ts) * 1000.0)
             rtt.sort()
+            pool_rtt.sort()
+            takers = sorted(ctl.pool_takers.values())
             secs = tw1 - tw0
             agent_ticks = [b - a_ for a_, b in zip(cpu0[0], cpu1[0])]
             total_cpu_s = sum(agent_ticks) / TICK
@@ -252,7 +280,7 @@ def run_one(n, a, log_dir):
                 "window_s": round(secs, 2),
                 "load_before": load0, "load_after": load1,
                 "jobs_sent": sent_m,
-                "results_received": len(rtt),
+                "results_received": len(rtt) + len(pool_rtt),
                 "missing": missing,
                 "duplicates": ctl.dups,
                 "conflicting_duplicates": ctl.conflicts,
@@ -264,6 +292,12 @@ def run_one(n, a, log_dir):
                            "p90": round(pct(rtt, 0.9), 2) if rtt else None,
                            "p99": round(pct(rtt, 0.99), 2) if rtt else None,
                            "max": round(rtt[-1], 2) if rtt else None},
+                "pool": {"jobs_sent": pool_m, "results": len(pool_rtt),
+                         "agents_that_took_some": len(takers),
+                         "per_agent_min": takers[0] if takers else 0,
+                         "per_agent_max": takers[-1] if takers else 0,
+                         "rtt_ms_p50": round(pct(pool_rtt, 0.5), 2) if pool_rtt else None,
+                         "rtt_ms_p99": round(pct(pool_rtt, 0.99), 2) if pool_rtt else None},
                 "sends_late": {"count": len(late),
                                "max_ms": round(max(late) * 1000, 2) if late else 0},
                 "agent_rss_kb": {"median": statistics.median(rss), "max": rss[-1], "min": rss[0]},
@@ -323,6 +357,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="rounds over all N (N1 N2 N3 N1 N2 N3 ...)")
     ap.add_argument("--broker-nodelay", type=int, choices=(0, 1), default=1,
                     help="Mosquitto's set_tcp_nodelay (its default is 0: Nagle on)")
+    ap.add_argument("--pool-jobs", type=int, default=0,
+                    help="also K jobs per second to the pool every agent joins (0: no pool)")
     ap.add_argument("--json", help="also write the JSON here")
     ap.add_argument("--log-dir", help="keep each agent's stderr here")
     a = ap.parse_args()
