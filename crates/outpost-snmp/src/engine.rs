@@ -178,6 +178,19 @@ impl Session {
         self.inner.cfg.security.version()
     }
 
+    /// Waits for this target's and the engine's PDU rate limits, if any. Every datagram
+    /// that leaves is charged, a retransmission too: a limit that let retries through
+    /// unpaced would be exceeded exactly when a WAN link is already struggling.
+    pub(super) async fn pace(&self) {
+        let s = &self.inner;
+        if let Some(r) = &s.rate {
+            r.acquire().await;
+        }
+        if let Some(r) = &s.engine.inner.global_rate {
+            r.acquire().await;
+        }
+    }
+
     /// Sends one PDU (its request-id is assigned here) and returns the
     /// Response PDU, whatever its error-status.
     pub async fn request(&self, pdu: Pdu) -> Result<Pdu, SnmpError> {
@@ -194,12 +207,7 @@ impl Session {
             .acquire()
             .await
             .map_err(|_| SnmpError::Closed)?;
-        if let Some(r) = &s.rate {
-            r.acquire().await;
-        }
-        if let Some(r) = &s.engine.inner.global_rate {
-            r.acquire().await;
-        }
+        self.pace().await;
         let resp = match &s.cfg.security {
             Security::Community { version, community } => {
                 self.request_community(*version, community.expose_secret().as_bytes(), pdu)

@@ -110,3 +110,50 @@ async fn global_in_flight_cap_and_rate_hold_across_targets() {
     assert!(started.elapsed() >= Duration::from_millis(90));
     assert_eq!(engine.stats().responses_accepted, 20);
 }
+
+/// Issue 17 (Towerops' 200 PDUs/s, retries charged): a retransmission is a datagram on the
+/// wire like any other, so the engine-wide rate spaces it too. Two requests to a target that
+/// never answers, 5 attempts each, at 20 PDUs/s: the silent target sees 10 datagrams, none
+/// closer than the limit allows, where unpaced retries would arrive in bursts.
+#[tokio::test]
+async fn issue17_retransmissions_are_charged_to_the_rate_limit() {
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while silent.recv_from(&mut buf).await.is_ok() {
+            if tx.send(Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    let engine = Engine::new(EngineConfig {
+        global_rate: Some(20.0),
+        ..EngineConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut c = cfg(addr);
+    c.timeout = Duration::from_millis(10);
+    c.retries = 4;
+    let s = engine.session(c).await.unwrap();
+    let oids = oid();
+    let (a, b) = tokio::join!(s.get(&oids), s.get(&oids));
+    assert!(a.is_err() && b.is_err(), "a silent target times out");
+    assert_eq!(engine.stats().requests_sent, 10);
+    assert_eq!(engine.stats().retransmits, 8);
+    let mut t = Vec::new();
+    while t.len() < 10 {
+        match tokio::time::timeout(Duration::from_secs(5), arrivals.recv()).await {
+            Ok(Some(at)) => t.push(at),
+            _ => panic!("{} of 10 datagrams arrived", t.len()),
+        }
+    }
+    // 20/s is one per 50 ms; allow the scheduler a little slack per gap.
+    for w in t.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(gap >= Duration::from_millis(40), "gap {gap:?} in {t:?}");
+    }
+    assert!(t[9] - t[0] >= Duration::from_millis(440), "{:?}", t[9] - t[0]);
+}

@@ -65,6 +65,8 @@ impl Session {
         for attempt in 0..attempts {
             bump(&st.requests_sent);
             if attempt > 0 {
+                // The first attempt was paced in `request`.
+                self.pace().await;
                 bump(&st.retransmits);
             }
             self.log_send(req, attempt, attempts, bytes.len());
