@@ -181,7 +181,11 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 /// is a module in `components/` and one line here.
 const COMPONENTS: &[Factory] = &[
     Factory::passive("builtins", components::builtins::register),
-    Factory::passive("snmp", components::snmp::register),
+    Factory::new(
+        components::snmp::NAME,
+        Phase::Drain,
+        components::snmp::build,
+    ),
     #[cfg(feature = "probes")]
     Factory::passive("probes", components::probes::register),
     Factory::passive("host", components::host::register),

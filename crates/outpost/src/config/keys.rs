@@ -81,6 +81,7 @@ pub const KEYS: &[Key] = &[
     key("uplink.backoff_initial_ms", Ty::Int, Some("1000"), "First reconnect delay ceiling; doubles per failure, with full jitter."),
     key("uplink.backoff_max_ms", Ty::Int, Some("60000"), "Reconnect delay ceiling cap."),
     key("uplink.backoff_reset_ms", Ty::Int, Some("30000"), "A connection up this long resets the backoff."),
+    key("snmp.max_pdus_per_second", Ty::Int, None, "Engine-wide SNMP rate: datagrams per second across all targets, retransmissions included. Unset: no limit, or 200 while the Towerops adapter is on (its agent's limit); 0: no limit."),
     key("trap.enabled", Ty::Bool, Some("false"), "Receive SNMP traps and informs (also TRAP_ENABLED)."),
     key("trap.port", Ty::Int, Some("162"), "UDP port for traps and informs (also TRAP_PORT); an address in trap.listen may name its own."),
     key("trap.listen", Ty::Str, Some("\"0.0.0.0, ::\""), "Comma-separated addresses to receive on, IPv4 and IPv6, each optionally ADDR:PORT or [V6]:PORT."),

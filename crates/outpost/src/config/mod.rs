@@ -97,6 +97,18 @@ pub struct Config {
     /// default, so the section may be absent altogether).
     #[serde(default)]
     pub reagent: ReagentSection,
+    /// `snmp.*`: the one SNMP engine's engine-wide settings (no key has a default).
+    #[serde(default)]
+    pub snmp: SnmpSection,
+}
+
+/// `snmp.*`: settings of the one SNMP engine every SNMP job and adapter shares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpSection {
+    /// Datagrams per second across all targets; `Some(0)` is no limit, `None` lets an
+    /// adapter choose its default (Towerops: 200).
+    pub max_pdus_per_second: Option<u32>,
 }
 
 /// `reagent.*`: the `.flock` device file whose WAMP session is taken over.

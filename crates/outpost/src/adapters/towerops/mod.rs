@@ -58,6 +58,9 @@ mod component {
 
     use super::{config, job, pump};
 
+    /// The original agent's process-wide SNMP token bucket (compat doc §9).
+    const DEFAULT_PDUS_PER_SECOND: u32 = 200;
+
     struct Towerops {
         settings: config::Settings,
         metrics: Option<UplinkMetrics>,
@@ -91,6 +94,9 @@ mod component {
         fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
             // The one SNMP engine, shared with the snmp.* kinds.
             let engine = r.common(|_| snmp::Shared::new());
+            // Towerops' agent paces SNMP at 200 datagrams/s; so does this one unless the
+            // operator set `snmp.max_pdus_per_second`.
+            engine.default_rate(DEFAULT_PDUS_PER_SECOND);
             r.kinds.register(job::ToweropsSnmp(engine));
             self.metrics = Some(r.common(|reg| {
                 let m = UplinkMetrics::default();

@@ -57,6 +57,26 @@ pub struct Shared {
     /// Built-in MIB names, so params may say `sysDescr.0` or `IF-MIB::ifDescr`. Built by the
     /// first SNMP job (about 150 KiB of tables an agent without SNMP work should not hold).
     mib: std::sync::OnceLock<Mib>,
+    /// The engine-wide PDU rate, read once when the engine is bound.
+    rate: Mutex<RateChoice>,
+}
+
+/// Who set the engine-wide rate: the operator's `snmp.max_pdus_per_second` always wins over
+/// an adapter's default, whichever component registers first.
+#[derive(Debug, Default, Clone, Copy)]
+struct RateChoice {
+    configured: Option<u32>,
+    adapter_default: Option<u32>,
+}
+
+impl RateChoice {
+    /// PDUs per second, `None` for no limit (0 configured means none).
+    fn per_second(self) -> Option<f64> {
+        match self.configured.or(self.adapter_default) {
+            Some(0) | None => None,
+            Some(n) => Some(f64::from(n)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -74,7 +94,13 @@ impl prometheus_client::collector::Collector for Shared {
         &self,
         mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>,
     ) -> Result<(), std::fmt::Error> {
-        use outpost_host::prom::{counter, counters};
+        use outpost_host::prom::{counter, counters, gauge};
+        gauge(
+            &mut encoder,
+            "outpost_snmp_max_pdus_per_second",
+            "The engine-wide SNMP rate limit in datagrams per second (0: none)",
+            self.rate().unwrap_or(0.0),
+        )?;
         let s = self.engine.get().map(Engine::stats).unwrap_or_default();
         for (name, help, v) in [
             (
@@ -128,7 +154,29 @@ impl Shared {
             users: UserCache::default(),
             sessions: Mutex::new(HashMap::new()),
             mib: std::sync::OnceLock::new(),
+            rate: Mutex::new(RateChoice::default()),
         })
+    }
+
+    /// The operator's `snmp.max_pdus_per_second` (0: no limit). Takes effect when the
+    /// engine is bound, on the first SNMP job.
+    pub fn configure_rate(&self, per_second: Option<u32>) {
+        self.lock_rate().configured = per_second;
+    }
+
+    /// An adapter's default rate (Towerops: 200/s), used unless the operator set one.
+    pub fn default_rate(&self, per_second: u32) {
+        self.lock_rate().adapter_default = Some(per_second);
+    }
+
+    /// The engine-wide rate the engine is (or will be) bound with: PDUs per second, `None`
+    /// for no limit.
+    pub fn rate(&self) -> Option<f64> {
+        self.lock_rate().per_second()
+    }
+
+    fn lock_rate(&self) -> std::sync::MutexGuard<'_, RateChoice> {
+        self.rate.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The built-in MIB, built on first use.
@@ -182,7 +230,12 @@ impl Shared {
         }
         let engine = self
             .engine
-            .get_or_try_init(|| Engine::new(EngineConfig::default()))
+            .get_or_try_init(|| {
+                Engine::new(EngineConfig {
+                    global_rate: self.rate(),
+                    ..EngineConfig::default()
+                })
+            })
             .await
             .map_err(exec_error)?;
         let session = engine.session(cfg).await.map_err(exec_error)?;
