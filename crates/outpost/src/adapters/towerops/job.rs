@@ -83,7 +83,7 @@ pub struct Output {
     pub frames: Vec<OutFrame>,
 }
 
-fn frame(event: &str, msg: &impl WireMessage) -> OutFrame {
+pub(super) fn frame(event: &str, msg: &impl WireMessage) -> OutFrame {
     OutFrame {
         event: event.to_owned(),
         binary: binary_base64(msg),

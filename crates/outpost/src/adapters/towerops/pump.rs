@@ -424,7 +424,13 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
                 Err(_) => Vec::new(),
             }
         }
-        OutboxItem::Event(_) => Vec::new(),
+        OutboxItem::Event(ev) => {
+            match super::trap::from_event(&ev.kind, &ev.payload_value(), ev.at) {
+                // Every accepted notification, as the original's `trap` event.
+                Some(t) => vec![job::frame(outpost_proto::towerops::event::TRAP, &t)],
+                None => Vec::new(),
+            }
+        }
     }
 }
 
