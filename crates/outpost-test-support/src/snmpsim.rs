@@ -27,6 +27,14 @@ impl Snmpsim {
     /// Serves `recordings` (paths under snmpsim-data's `data/`), ready once the first one
     /// answers a GETNEXT (indexing takes a while: up to 120 s).
     pub async fn start(recordings: &[String]) -> Snmpsim {
+        Self::start_subset(recordings, &[]).await
+    }
+
+    /// Like [`Snmpsim::start`], serving only the recorded lines under the OID prefixes
+    /// `keep` (text such as `1.0.8802.1.1.2`; empty keeps everything): a large recording's
+    /// subtrees of interest without the minutes snmpsim spends indexing the rest. The
+    /// values stay the recorded ones; the community stays the file's name.
+    pub async fn start_subset(recordings: &[String], keep: &[&str]) -> Snmpsim {
         let responder = peer::venv_binary("snmpsim-command-responder", INSTALL);
         let site = std::fs::read_dir(peer::venv().join("lib"))
             .unwrap()
@@ -44,7 +52,11 @@ impl Snmpsim {
         for rec in recordings {
             let dst = data.join(rec);
             std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
-            std::fs::copy(site.join(rec), &dst).unwrap();
+            if keep.is_empty() {
+                std::fs::copy(site.join(rec), &dst).unwrap();
+            } else {
+                subset(&site.join(rec), &dst, keep);
+            }
         }
         for entry in walkdir(&data) {
             open_up(&entry, if entry.is_dir() { 0o755 } else { 0o644 });
@@ -90,6 +102,35 @@ pub fn community(rec: &str) -> String {
     rec.trim_end_matches(".bz2")
         .trim_end_matches(".snmprec")
         .to_string()
+}
+
+/// Writes the lines of recording `src` (bzip2 or plain) under one of the `keep` prefixes
+/// to `dst` as a plain `.snmprec`.
+fn subset(src: &Path, dst: &Path, keep: &[&str]) {
+    let text = if src.extension().is_some_and(|e| e == "bz2") {
+        let out = Command::new(peer::binary("bzcat", INSTALL))
+            .arg(src)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "bzcat {}", src.display());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        std::fs::read_to_string(src).unwrap()
+    };
+    let under = |line: &str| {
+        let oid = line.split('|').next().unwrap_or_default();
+        keep.iter()
+            .any(|k| oid == *k || oid.starts_with(&format!("{k}.")))
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| under(l)).collect();
+    assert!(
+        !lines.is_empty(),
+        "nothing under {keep:?} in {}",
+        src.display()
+    );
+    let name = dst.to_string_lossy();
+    let dst = PathBuf::from(name.trim_end_matches(".bz2"));
+    std::fs::write(dst, lines.join("\n") + "\n").unwrap();
 }
 
 fn open_up(p: &Path, mode: u32) {

@@ -114,7 +114,7 @@ pub fn agent_error(device_id: &str, job_id: &str, message: String) -> OutFrame {
 pub fn handles(t: JobType) -> bool {
     matches!(
         t,
-        JobType::Discover | JobType::Poll | JobType::TestCredentials
+        JobType::Discover | JobType::Poll | JobType::TestCredentials | JobType::LldpTopology
     )
 }
 
@@ -282,9 +282,22 @@ impl Executor for ToweropsSnmp {
         };
         let frames = match JobType::try_from(p.job_type) {
             Ok(JobType::TestCredentials) => vec![test_credentials(&session, &p).await],
+            Ok(JobType::LldpTopology) => vec![lldp(&session, &p).await],
             _ => poll(&session, &p).await,
         };
         Ok(Output { frames })
+    }
+}
+
+/// LLDP_TOPOLOGY: the device's LLDP-MIB as LldpTopologyResult, or an AgentError when the
+/// device does not answer.
+async fn lldp(session: &Session, p: &Params) -> OutFrame {
+    match super::lldp::read(session).await {
+        Ok(t) => frame(
+            event::LLDP_TOPOLOGY_RESULT,
+            &super::lldp::result(&p.device_id, &p.job_id, &t, unix_now()),
+        ),
+        Err(e) => agent_error(&p.device_id, &p.job_id, format!("lldp: {e}")),
     }
 }
 

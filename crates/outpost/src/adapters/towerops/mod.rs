@@ -14,6 +14,8 @@ pub mod addresses;
 pub mod config;
 #[cfg(feature = "towerops")]
 pub mod job;
+#[cfg(feature = "towerops")]
+pub mod lldp;
 #[cfg(all(feature = "towerops", feature = "probes"))]
 pub mod ping;
 #[cfg(feature = "towerops")]
