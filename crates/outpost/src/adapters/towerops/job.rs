@@ -67,6 +67,9 @@ pub struct Params {
     deadline_ms: u32,
     #[serde(default)]
     max_result_bytes: u32,
+    /// CREDENTIAL_PROBE's candidates and pacing (`probe.rs`).
+    #[serde(default)]
+    probe: Option<super::probe::Settings>,
     #[serde(flatten)]
     target: TargetParams,
 }
@@ -114,7 +117,11 @@ pub fn agent_error(device_id: &str, job_id: &str, message: String) -> OutFrame {
 pub fn handles(t: JobType) -> bool {
     matches!(
         t,
-        JobType::Discover | JobType::Poll | JobType::TestCredentials | JobType::LldpTopology
+        JobType::Discover
+            | JobType::Poll
+            | JobType::TestCredentials
+            | JobType::LldpTopology
+            | JobType::CredentialProbe
     )
 }
 
@@ -135,7 +142,7 @@ fn priv_protocol(p: &str) -> String {
 }
 
 /// The target part of the params, flat (as the `snmp.*` kinds take it).
-fn target_params(
+pub(super) fn target_params(
     d: &SnmpDevice,
     job: &AgentJob,
     out: &mut serde_json::Map<String, serde_json::Value>,
@@ -197,6 +204,20 @@ fn target_params(
 /// The dispatcher job for Towerops job `job`, or the `error` frame that answers it when
 /// it has no target.
 pub fn spec(job: &AgentJob) -> Result<JobSpec, OutFrame> {
+    if job.job_type == JobType::CredentialProbe as i32 {
+        let mut p = serde_json::Map::new();
+        p.insert("job_id".into(), job.job_id.clone().into());
+        p.insert("device_id".into(), job.device_id.clone().into());
+        p.insert("job_type".into(), job.job_type.into());
+        let timeout = super::probe::params(job, &mut p);
+        return Ok(JobSpec {
+            id: None,
+            kind: KIND.into(),
+            params: serde_json::Value::Object(p),
+            timeout,
+            source: format!("{SOURCE_PREFIX}{}", job.job_id),
+        });
+    }
     let Some(device) = &job.snmp_device else {
         return Err(agent_error(
             &job.device_id,
@@ -264,10 +285,17 @@ impl Executor for ToweropsSnmp {
     }
 
     fn redact(&self, params: &serde_json::Value) -> serde_json::Value {
-        snmp_exec::redact(params)
+        let mut v = snmp_exec::redact(params);
+        super::probe::redact(&mut v);
+        v
     }
 
     async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
+        if let Some(probe) = &p.probe {
+            return Ok(Output {
+                frames: vec![super::probe::run(&self.0, probe, &p.job_id).await],
+            });
+        }
         let session = match self.0.session(&p.target).await {
             Ok(s) => s,
             Err(e) => {
@@ -325,25 +353,41 @@ async fn get_one(session: &Session, oid: &str) -> Result<String, String> {
         .ok_or_else(|| "no such object".to_owned())
 }
 
+/// What a credential test read, cut to the published bounds.
+pub(super) struct Found {
+    pub descr: String,
+    pub object_id: String,
+    pub name: String,
+}
+
+/// One credential test: sysDescr.0 alone (on v1 one missing OID fails the whole PDU),
+/// then sysObjectID.0 and sysName.0 best effort.
+pub(super) async fn test_attempt(session: &Session) -> Result<Found, String> {
+    let descr = get_one(session, "1.3.6.1.2.1.1.1.0")
+        .await
+        .map_err(|e| truncate(format!("SNMP test failed: {e}"), 2048))?;
+    let best_effort = |r: Result<String, String>| truncate(r.unwrap_or_default(), 255);
+    Ok(Found {
+        descr: truncate(descr, 2048),
+        object_id: best_effort(get_one(session, "1.3.6.1.2.1.1.2.0").await),
+        name: best_effort(get_one(session, "1.3.6.1.2.1.1.5.0").await),
+    })
+}
+
 async fn test_credentials(session: &Session, p: &Params) -> OutFrame {
     let mut r = CredentialTestResult {
         test_id: p.job_id.clone(),
         timestamp: unix_now(),
         ..Default::default()
     };
-    // sysDescr.0 alone: on v1 one missing OID fails the whole PDU.
-    match get_one(session, "1.3.6.1.2.1.1.1.0").await {
-        Ok(descr) => {
+    match test_attempt(session).await {
+        Ok(found) => {
             r.success = true;
-            r.system_description = truncate(descr, 2048);
-            if let Ok(v) = get_one(session, "1.3.6.1.2.1.1.2.0").await {
-                r.sys_object_id = truncate(v, 255);
-            }
-            if let Ok(v) = get_one(session, "1.3.6.1.2.1.1.5.0").await {
-                r.sys_name = truncate(v, 255);
-            }
+            r.system_description = found.descr;
+            r.sys_object_id = found.object_id;
+            r.sys_name = found.name;
         }
-        Err(e) => r.error_message = truncate(format!("SNMP test failed: {e}"), 2048),
+        Err(e) => r.error_message = e,
     }
     frame(event::CREDENTIAL_TEST_RESULT, &r)
 }

@@ -19,6 +19,8 @@ pub mod lldp;
 #[cfg(all(feature = "towerops", feature = "probes"))]
 pub mod ping;
 #[cfg(feature = "towerops")]
+pub mod probe;
+#[cfg(feature = "towerops")]
 mod pump;
 pub mod session;
 #[cfg(feature = "towerops")]
