@@ -187,7 +187,10 @@ mod tests {
         let limit = params(&job, &mut m);
         let mut v = serde_json::Value::Object(m);
         // Retries are capped at 10: 2 candidates × 11 attempts × (3 × 100 ms + 250 ms) + 5 s.
-        assert_eq!(limit, Duration::from_millis(2 * 11 * 550) + Duration::from_secs(5));
+        assert_eq!(
+            limit,
+            Duration::from_millis(2 * 11 * 550) + Duration::from_secs(5)
+        );
         assert_eq!(v["probe"]["attempts"], 11);
         assert_eq!(v["probe"]["delay_ms"], 250);
         assert_eq!(v["probe"]["candidates"][0]["retries"], 0);

@@ -333,8 +333,9 @@ async fn connection(
                     checks = list.checks.len(),
                     "towerops: check_jobs are not run by this version yet"
                 ),
-                Action::Update(_) => {
-                    tracing::info!("towerops: update requests are not acted on by this version yet")
+                Action::Update(req) => {
+                    let (d, st) = (link.dispatcher.clone(), link.store.clone());
+                    tokio::spawn(submit_update(d, st, req));
                 }
                 Action::Acked(r) => {
                     let Some(i) = marks.iter().position(|(m, _)| *m == r) else {
@@ -385,6 +386,9 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
             if let Some(f) = super::ping::answer(rec) {
                 return vec![f];
             }
+            if rec.source == UPDATE_SOURCE {
+                return update_outcome(rec);
+            }
             let Some(job_id) = rec.source.strip_prefix(SOURCE_PREFIX) else {
                 return Vec::new();
             };
@@ -432,6 +436,56 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
             }
         }
     }
+}
+
+/// The source of the `agent.update` job a Towerops `update` becomes.
+const UPDATE_SOURCE: &str = "towerops-update";
+/// The `job_id` of the AgentError reporting an update that did not happen.
+const UPDATE_JOB_ID: &str = "update";
+
+/// `update {url, checksum}` as an `agent.update` job: the updater decides. A checksum-only
+/// update is refused unless `update.allow_unsigned_checksum` is on, and inside a container
+/// the binary is never replaced; either way the server hears why (the original failed
+/// silently). A job that cannot even be submitted is answered the same way.
+async fn submit_update(
+    dispatcher: Dispatcher,
+    store: Store,
+    req: outpost_proto::towerops::UpdateRequest,
+) {
+    tracing::info!(url = %req.url, "towerops: update requested");
+    let spec = JobSpec {
+        id: None,
+        kind: "agent.update".into(),
+        params: serde_json::json!({"url": req.url, "checksum": req.checksum}),
+        timeout: UPDATE_TIMEOUT,
+        source: UPDATE_SOURCE.into(),
+    };
+    if let Err(e) = dispatcher.submit(spec).await {
+        let msg = format!("update refused: {e}");
+        store_frame(&store, agent_error("", UPDATE_JOB_ID, msg)).await;
+    }
+}
+
+/// How long an update's download and swap may take.
+const UPDATE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What the server hears of a finished update: nothing when it succeeded (the agent
+/// restarts into the new version, whose heartbeat says so), else an AgentError with the
+/// updater's code and reason.
+fn update_outcome(rec: &outpost_core::JobRecord) -> Vec<OutFrame> {
+    if rec.state == JobState::Succeeded {
+        return Vec::new();
+    }
+    let why = rec
+        .error
+        .as_ref()
+        .map(|e| format!("{}: {}", e.code, e.message))
+        .unwrap_or_else(|| rec.state.as_str().to_owned());
+    vec![agent_error(
+        "",
+        UPDATE_JOB_ID,
+        format!("update failed: {why}"),
+    )]
 }
 
 /// Stores `f` in the outbox (it is sent from there).
