@@ -8,6 +8,7 @@
 //! line can arrive between reading a batch and deleting it.
 
 use crate::job::{self, MetricsParams};
+pub use crate::push_http::ReplyBody;
 use crate::push_http::{PostClient, SetupError};
 use crate::Host;
 use flate2::write::GzEncoder;
@@ -355,9 +356,12 @@ impl Pusher {
     ) -> FlushReport {
         let mut report = FlushReport::default();
         for url in &self.urls {
-            let sent = self.client.post(url, headers, body.clone()).await;
+            let sent = self
+                .client
+                .post_reading(url, headers, body.clone(), opts.reply_limit)
+                .await;
             let (status, error) = match &sent {
-                Ok(s) => (Some(s.as_u16()), None),
+                Ok((s, _)) => (Some(s.as_u16()), None),
                 Err(e) => (None, Some(e.clone())),
             };
             report.answers.push(Answer {
@@ -366,12 +370,13 @@ impl Pusher {
                 error,
             });
             match sent {
-                Ok(s) if s.is_success() => {
+                Ok((s, reply)) if s.is_success() => {
                     self.counters.batches_sent.fetch_add(1, Ordering::Relaxed);
                     report.delivered = true;
+                    report.reply = reply;
                     return report;
                 }
-                Ok(s) if opts.final_statuses.contains(&s.as_u16()) => {
+                Ok((s, _)) if opts.final_statuses.contains(&s.as_u16()) => {
                     self.counters.posts_failed.fetch_add(1, Ordering::Relaxed);
                     return report;
                 }
@@ -403,6 +408,9 @@ pub struct FlushOptions {
     /// Answers after which no later URL is tried (SocketMan: 401 means "provision
     /// again", not "try the backup").
     pub final_statuses: &'static [u16],
+    /// Read the body of the 2xx answer, up to this many bytes (0: not read). SocketMan's
+    /// collector may answer with a command to run (`{"cmd": ...}`).
+    pub reply_limit: usize,
 }
 
 /// What [`Pusher::flush_with`] did.
@@ -414,6 +422,8 @@ pub struct FlushReport {
     pub answers: Vec<Answer>,
     /// A URL answered 2xx (and the cache was deleted).
     pub delivered: bool,
+    /// The 2xx answer's body, when `FlushOptions::reply_limit` asked for it.
+    pub reply: Option<ReplyBody>,
 }
 
 impl FlushReport {

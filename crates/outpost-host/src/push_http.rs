@@ -78,7 +78,23 @@ impl PostClient {
         headers: &[(&'static str, &'static str)],
         body: Bytes,
     ) -> Result<hyper::StatusCode, String> {
-        match tokio::time::timeout(self.timeout, self.exchange(url, headers, body)).await {
+        self.post_reading(url, headers, body, 0)
+            .await
+            .map(|(status, _)| status)
+    }
+
+    /// Like [`PostClient::post`], and reads a 2xx answer's body when `reply_limit` is
+    /// not 0: at most `reply_limit` bytes are kept (a longer body is [`ReplyBody::TooLarge`]
+    /// and no more of it is read), within the same deadline as the exchange.
+    pub(crate) async fn post_reading(
+        &self,
+        url: &Url,
+        headers: &[(&'static str, &'static str)],
+        body: Bytes,
+        reply_limit: usize,
+    ) -> Result<(hyper::StatusCode, Option<ReplyBody>), String> {
+        let exchange = self.exchange(url, headers, body, reply_limit);
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(format!("timed out after {:?}", self.timeout)),
         }
@@ -89,7 +105,8 @@ impl PostClient {
         url: &Url,
         headers: &[(&'static str, &'static str)],
         body: Bytes,
-    ) -> Result<hyper::StatusCode, String> {
+        reply_limit: usize,
+    ) -> Result<(hyper::StatusCode, Option<ReplyBody>), String> {
         let host = match url.host() {
             Some(url::Host::Domain(d)) => d.to_owned(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -110,9 +127,9 @@ impl PostClient {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("tls: {e}"))?;
-            send(tls, req).await
+            send(tls, req, reply_limit).await
         } else {
-            send(tcp, req).await
+            send(tcp, req, reply_limit).await
         }
     }
 }
@@ -147,9 +164,25 @@ fn request(
         .map_err(|e| format!("request: {e}"))
 }
 
-/// Sends one request on a new connection and returns the status. The connection is
-/// driven by a task that is aborted when this returns (or is dropped by the deadline).
-async fn send<S>(stream: S, req: hyper::Request<Full<Bytes>>) -> Result<hyper::StatusCode, String>
+/// A 2xx answer's body, as far as it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyBody {
+    /// The whole body (within the limit).
+    Read(Bytes),
+    /// Longer than the limit: dropped, the rest left unread.
+    TooLarge { limit: usize },
+    /// The body could not be read (the connection broke).
+    Failed(String),
+}
+
+/// Sends one request on a new connection and returns the status (and the body of a 2xx,
+/// up to `reply_limit` bytes, when that is not 0). The connection is driven by a task
+/// that is aborted when this returns (or is dropped by the deadline).
+async fn send<S>(
+    stream: S,
+    req: hyper::Request<Full<Bytes>>,
+    reply_limit: usize,
+) -> Result<(hyper::StatusCode, Option<ReplyBody>), String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -163,7 +196,35 @@ where
         .send_request(req)
         .await
         .map_err(|e| format!("http: {}", chain(&e)))?;
-    Ok(resp.status())
+    let status = resp.status();
+    if reply_limit == 0 || !status.is_success() {
+        return Ok((status, None));
+    }
+    Ok((
+        status,
+        Some(read_capped(resp.into_body(), reply_limit).await),
+    ))
+}
+
+/// Reads a body frame by frame, stopping as soon as it passes `limit` bytes: a server
+/// cannot make the agent hold more than `limit` (plus one frame) of its answer.
+async fn read_capped(mut body: hyper::body::Incoming, limit: usize) -> ReplyBody {
+    use http_body_util::BodyExt as _;
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return ReplyBody::TooLarge { limit };
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Err(e) => return ReplyBody::Failed(format!("http: {}", chain(&e))),
+        }
+    }
+    ReplyBody::Read(Bytes::from(buf))
 }
 
 /// hyper's Display hides the cause (reset, closed early, bad response): show the chain.

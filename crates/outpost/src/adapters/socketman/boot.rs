@@ -8,7 +8,6 @@
 use std::{path::Path, sync::Arc};
 
 use outpost_core::Dispatcher;
-use serde_json::Value;
 
 use super::{jobs, rest, Wire};
 
@@ -46,12 +45,7 @@ impl Boot {
     }
 }
 
-/// The `cmd` of a boot reply, if it is JSON with a non-empty string `cmd`.
-pub fn reply_cmd(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    let cmd = v.get("cmd")?.as_str()?;
-    (!cmd.is_empty()).then(|| cmd.to_owned())
-}
+pub use super::jobs::reply_cmd;
 
 /// Runs the boot steps once.
 pub async fn run(boot: Boot, w: Arc<Wire>, dispatcher: Dispatcher) {
@@ -79,22 +73,7 @@ pub async fn run(boot: Boot, w: Arc<Wire>, dispatcher: Dispatcher) {
 }
 
 async fn submit(w: &Wire, dispatcher: &Dispatcher, from: &str, cmd: &str) {
-    let spec = jobs::request(Some(cmd), &w.order, w.allow_shell).and_then(|req| {
-        let mut spec = jobs::spec(from, &req, w.timeout)?;
-        spec.source = format!("{SOURCE_PREFIX}{from}");
-        Ok(spec)
-    });
-    let why = match spec {
-        Ok(spec) => match dispatcher.submit(spec).await {
-            Ok(_) => {
-                tracing::info!(from, "socketman: boot command submitted");
-                return;
-            }
-            Err(e) => e.to_string(),
-        },
-        Err(why) => why,
-    };
-    tracing::warn!(from, why = %why, "socketman: boot command not run");
+    jobs::submit_reply_cmd(&w.policy(), dispatcher, SOURCE_PREFIX, from, cmd).await;
 }
 
 #[cfg(test)]

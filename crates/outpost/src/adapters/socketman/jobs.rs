@@ -47,6 +47,58 @@ pub fn request(
     }
 }
 
+/// What a command from one of SocketMan's HTTP replies (boot, stats) is checked against:
+/// the same allowlist mapping and shell switch as MQTT jobs, and the jobs' deadline.
+#[derive(Clone)]
+pub struct Policy {
+    pub order: ParamOrder,
+    pub allow_shell: bool,
+    pub timeout: Duration,
+}
+
+/// Submits `cmd`, found in `from` (a reply or a config key), as an audited `exec` job with
+/// source `<source_prefix><from>`: allowlisted words run, shell text is submitted as the
+/// request exec refuses (so the refusal is audited), a shell only with `allow_shell`.
+/// SocketMan owes no reply for these, so their source is never `socketman:`. Whatever
+/// happens is logged; nothing is returned, as SocketMan's `popen` of a reply returned
+/// nothing to the server.
+pub async fn submit_reply_cmd(
+    policy: &Policy,
+    dispatcher: &outpost_core::Dispatcher,
+    source_prefix: &str,
+    from: &str,
+    cmd: &str,
+) {
+    let spec = request(Some(cmd), &policy.order, policy.allow_shell).and_then(|req| {
+        let mut spec = spec(from, &req, policy.timeout)?;
+        spec.source = format!("{source_prefix}{from}");
+        Ok(spec)
+    });
+    let why = match spec {
+        Ok(spec) => match dispatcher.submit(spec).await {
+            Ok(_) => {
+                tracing::info!(
+                    from,
+                    "socketman: command from {source_prefix}{from} submitted"
+                );
+                return;
+            }
+            Err(e) => e.to_string(),
+        },
+        Err(why) => why,
+    };
+    tracing::warn!(from, why = %why, "socketman: command from {source_prefix}{from} not run");
+}
+
+/// The `cmd` of a reply (boot's, a stats upload's), if it is a JSON object with a
+/// non-empty string `cmd`; anything else (not JSON, no `cmd`, not a string) is nothing to
+/// run.
+pub fn reply_cmd(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let cmd = v.get("cmd")?.as_str()?;
+    (!cmd.is_empty()).then(|| cmd.to_owned())
+}
+
 /// The `exec` job for SocketMan job `id`.
 pub fn spec(id: &str, req: &Request, timeout: Duration) -> Result<JobSpec, String> {
     Ok(JobSpec {

@@ -7,14 +7,16 @@
 //!
 //! The config file, the MQTT session and its messages, allowlisted jobs, REST results,
 //! boot_url/boot_cmd, and the stats collection and upload (`stats`, `collect`,
-//! `nl80211`, `score`).
+//! `nl80211`, `nl80211_read`, `genl`, `score`).
 
 pub mod boot;
 pub mod collect;
 pub mod config;
+pub mod genl;
 pub mod jobs;
 mod mqtt;
 pub mod nl80211;
+pub mod nl80211_read;
 pub mod nl80211_write;
 pub mod provision;
 pub mod rest;
@@ -61,6 +63,15 @@ pub struct Wire {
 }
 
 impl Wire {
+    /// What commands from boot's reply and `boot_cmd` are checked against.
+    pub fn policy(&self) -> jobs::Policy {
+        jobs::Policy {
+            order: self.order.clone(),
+            allow_shell: self.allow_shell,
+            timeout: self.timeout,
+        }
+    }
+
     pub fn peer(&self) -> String {
         let scheme = if self.mqtt.tls { "mqtts" } else { "mqtt" };
         format!("{scheme}://{}:{}", self.mqtt.host, self.mqtt.port)
@@ -105,6 +116,8 @@ struct Parts {
     boot: Option<boot::Boot>,
     stats: Option<stats::Stats>,
     mac: String,
+    /// What a `cmd` in a stats reply is checked against (also with `disable_mqtt`).
+    policy: jobs::Policy,
 }
 
 struct SocketMan {
@@ -130,6 +143,11 @@ fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
     )
     .context("socketman")?;
     let mac = settings.mac.clone();
+    let policy = jobs::Policy {
+        order: fixed.order.clone(),
+        allow_shell: fixed.allow_shell,
+        timeout: fixed.timeout,
+    };
     let Some(mqtt) = settings.mqtt.clone() else {
         tracing::info!(file = %path.display(), "socketman: disable_mqtt is set: no MQTT session");
         return Ok(Parts {
@@ -137,6 +155,7 @@ fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
             boot: None,
             stats,
             mac,
+            policy,
         });
     };
     if !fixed.exec_enabled {
@@ -206,6 +225,7 @@ fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
         boot,
         stats,
         mac,
+        policy,
     })
 }
 
@@ -271,8 +291,13 @@ async fn run_parts(
     stop: tokio_util::sync::CancellationToken,
 ) -> stats::Outcome {
     let Parts {
-        wire, boot, stats, ..
+        wire,
+        boot,
+        stats,
+        policy,
+        ..
     } = parts;
+    let stats = stats.map(|s| s.with_commands(policy, dispatcher.clone()));
     let session = stop.child_token();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(w) = wire {

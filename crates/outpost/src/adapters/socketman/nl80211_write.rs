@@ -49,6 +49,10 @@ impl Writer {
 pub struct Attrs(Vec<u8>);
 
 impl Attrs {
+    /// The attributes written so far (a request's body).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
     pub fn bytes(&mut self, ty: u16, payload: &[u8]) -> &mut Attrs {
         self.0
             .extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());

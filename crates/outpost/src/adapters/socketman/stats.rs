@@ -12,15 +12,24 @@
 //! `Content-Encoding: gzip` although only the file inside it is gzipped (a server that
 //! believed the label could not read the body); a `stats_url` in clear to a host other
 //! than loopback is refused. A 401 ends the loop with [`Outcome::Reprovision`].
+//!
+//! A 2xx answer may carry `{"cmd": "..."}` (SocketMan's `process_response` popened it as
+//! root): it is read up to [`REPLY_LIMIT`] bytes and run as boot's `cmd` is, through the
+//! allowlist as an audited `exec` job with source `socketman-stats:<url key>`; shell text
+//! is refused (and audited) unless `socketman.allow_shell`. A reply that is not JSON, or
+//! longer than the limit, is logged and ignored.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use outpost_host::push::{FlushOptions, FlushReport, PushError, Pusher, StatsConfig};
+use outpost_core::Dispatcher;
+use outpost_host::push::{FlushOptions, FlushReport, PushError, Pusher, ReplyBody, StatsConfig};
 use tokio_util::sync::CancellationToken;
 
 use super::collect::{self, Paths, SysInfo};
 use super::config::Settings;
+use super::jobs;
+use super::nl80211_read::WifiReader;
 use super::score::{self, Targets};
 
 /// SocketMan's cache limit.
@@ -30,7 +39,15 @@ pub const MAX_CACHE_BYTES: u64 = 5_000_000;
 pub const UPLOAD: FlushOptions = FlushOptions {
     multipart_field: Some("data"),
     final_statuses: &[401],
+    reply_limit: REPLY_LIMIT,
 };
+
+/// The most of a stats reply that is read: a `{"cmd": ...}` is a line of text; more than
+/// this is not a command, and is not held.
+pub const REPLY_LIMIT: usize = 16 * 1024;
+
+/// The source of commands from stats replies: not `socketman:`, so no DELIVERED is sent.
+pub const SOURCE_PREFIX: &str = "socketman-stats:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatsError {
@@ -73,8 +90,14 @@ pub struct Stats {
     sleep: Duration,
     no_cache: bool,
     scan: bool,
+    /// `survey`: neighbours (`survey[]`) from the kernel's scan results.
+    survey: bool,
+    /// Reads `ssids[]`, `stations[]` and `survey[]` from nl80211 when `scan` is on.
+    wifi: WifiReader,
     paths: Paths,
     targets: Targets,
+    /// Where a reply's `cmd` goes; `None`: logged, not run (no dispatcher given).
+    commands: Option<(jobs::Policy, Dispatcher)>,
 }
 
 /// `url` with `access_token` and `mac` appended, as SocketMan's `append_url_token`.
@@ -116,11 +139,14 @@ impl Stats {
             sleep: Duration::from_secs(s.sleep),
             no_cache: s.no_cache,
             scan: s.scan,
+            survey: s.survey,
+            wifi: WifiReader::default(),
             paths,
             targets: Targets {
                 health: (s.health_url.clone(), s.health_port),
                 web: (score::WEB.0.to_owned(), score::WEB.1),
             },
+            commands: None,
         }))
     }
 
@@ -128,6 +154,12 @@ impl Stats {
     pub fn with_sources(mut self, paths: Paths, targets: Targets) -> Stats {
         self.paths = paths;
         self.targets = targets;
+        self
+    }
+
+    /// Runs a `cmd` in a 2xx reply through `policy` on `dispatcher`.
+    pub fn with_commands(mut self, policy: jobs::Policy, dispatcher: Dispatcher) -> Stats {
+        self.commands = Some((policy, dispatcher));
         self
     }
 
@@ -142,9 +174,13 @@ impl Stats {
             .and_then(|r| collect::default_route(&r))
             .is_some();
         let status = score::measure(route, &self.targets).await;
-        // No nl80211 reader yet (no radio to test one against): with `scan` on the
-        // arrays are sent empty, as SocketMan sent them on a device without Wi-Fi.
-        let wifi = self.scan.then(collect::Wifi::default);
+        // With `scan` on, from the kernel; empty without nl80211 (no radio), as SocketMan
+        // sent them on a device without Wi-Fi.
+        let wifi = if self.scan {
+            Some(self.wifi.read(self.survey).await)
+        } else {
+            None
+        };
         let line = collect::line(&self.paths, &self.mac, SysInfo::now(), status, wifi, now());
         serde_json::to_string(&line).unwrap_or_default()
     }
@@ -157,12 +193,43 @@ impl Stats {
     /// Uploads the whole cache.
     pub async fn upload(&self) -> Result<Sent, PushError> {
         let report = self.pusher.flush_with(&UPLOAD).await?;
+        self.answered(&report).await;
         Ok(judge(report))
     }
 
     /// `no-cache`: POSTs one line as JSON.
     pub async fn post(&self, line: &str) -> Sent {
-        judge(self.pusher.post_json(line, &UPLOAD).await)
+        let report = self.pusher.post_json(line, &UPLOAD).await;
+        self.answered(&report).await;
+        judge(report)
+    }
+
+    /// Runs the `cmd` of a 2xx reply, if it has one.
+    async fn answered(&self, report: &FlushReport) {
+        let Some(reply) = &report.reply else { return };
+        // Which URL took it: the primary, or the backup after it.
+        let from = if report.answers.len() > 1 {
+            "backup_stats_url"
+        } else {
+            "stats_url"
+        };
+        let cmd = match reply_command(reply) {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) => return,
+            Err(why) => {
+                tracing::info!(from, why = %why, "socketman: stats reply ignored");
+                return;
+            }
+        };
+        match &self.commands {
+            Some((policy, dispatcher)) => {
+                jobs::submit_reply_cmd(policy, dispatcher, SOURCE_PREFIX, from, &cmd).await
+            }
+            None => tracing::warn!(
+                from,
+                "socketman: a stats reply's cmd not run: no dispatcher"
+            ),
+        }
     }
 
     /// One monitor pass: collect, then cache and (when due) upload, or post.
@@ -219,6 +286,22 @@ impl Stats {
     }
 }
 
+/// The command in a stats reply: `Ok(None)` for a reply with nothing to run (empty, or
+/// JSON without a string `cmd`), `Err` for one that is ignored (not JSON, too long, cut).
+pub fn reply_command(reply: &ReplyBody) -> Result<Option<String>, String> {
+    match reply {
+        ReplyBody::Read(body) if body.iter().all(u8::is_ascii_whitespace) => Ok(None),
+        ReplyBody::Read(body) => {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+                return Err(format!("not JSON ({} bytes)", body.len()));
+            }
+            Ok(jobs::reply_cmd(body))
+        }
+        ReplyBody::TooLarge { limit } => Err(format!("longer than {limit} bytes")),
+        ReplyBody::Failed(e) => Err(e.clone()),
+    }
+}
+
 fn judge(r: FlushReport) -> Sent {
     if r.delivered {
         Sent::Delivered
@@ -235,4 +318,26 @@ fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue18_stats_reply_command_from_json_only() {
+        let read = |b: &[u8]| ReplyBody::Read(b.to_vec().into());
+        assert_eq!(
+            reply_command(&read(br#"{"cmd":"say hi"}"#)),
+            Ok(Some("say hi".into()))
+        );
+        assert_eq!(reply_command(&read(b"")), Ok(None));
+        assert_eq!(reply_command(&read(b" \n")), Ok(None));
+        assert_eq!(reply_command(&read(br#"{"ok":true}"#)), Ok(None));
+        assert_eq!(reply_command(&read(br#"{"cmd":7}"#)), Ok(None));
+        assert!(reply_command(&read(b"OK")).is_err());
+        assert!(reply_command(&read(b"{\"cmd\":\"say")).is_err());
+        assert!(reply_command(&ReplyBody::TooLarge { limit: REPLY_LIMIT }).is_err());
+        assert!(reply_command(&ReplyBody::Failed("reset".into())).is_err());
+    }
 }
