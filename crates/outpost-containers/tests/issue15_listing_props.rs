@@ -28,9 +28,10 @@ fn summary() -> impl Strategy<Value = Summary> {
         text(),
         any::<i64>(),
         proptest::collection::btree_map(text(), text(), 0..4),
+        (text(), text()),
     )
         .prop_map(
-            |(id, names, image, state, status, created, labels): (
+            |(id, names, image, state, status, created, labels, (image_id, command)): (
                 String,
                 Vec<String>,
                 String,
@@ -38,10 +39,13 @@ fn summary() -> impl Strategy<Value = Summary> {
                 String,
                 i64,
                 BTreeMap<String, String>,
+                (String, String),
             )| Summary {
                 id,
                 names,
                 image,
+                image_id,
+                command,
                 state,
                 status,
                 created,
