@@ -3,8 +3,6 @@
 //! and answers any bytes with rows or an error, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-
 use outpost_containers::listing::{self, Summary};
 use proptest::prelude::*;
 
@@ -31,16 +29,7 @@ fn summary() -> impl Strategy<Value = Summary> {
         (text(), text()),
     )
         .prop_map(
-            |(id, names, image, state, status, created, labels, (image_id, command)): (
-                String,
-                Vec<String>,
-                String,
-                String,
-                String,
-                i64,
-                BTreeMap<String, String>,
-                (String, String),
-            )| Summary {
+            |(id, names, image, state, status, created, labels, (image_id, command))| Summary {
                 id,
                 names,
                 image,
