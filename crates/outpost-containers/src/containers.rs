@@ -55,6 +55,10 @@ pub struct ContainerRow {
     /// Without the engine's leading `/`.
     pub name: String,
     pub image: String,
+    /// The image's id (`sha256:...`), which a tag moved elsewhere does not change.
+    pub image_id: String,
+    /// The command line the container runs, as the engine shows it.
+    pub command: String,
     /// `running`, `exited`, ...
     pub state: String,
     /// The engine's words: `Up 3 minutes`, `Exited (0) 2 seconds ago`.
@@ -89,6 +93,8 @@ impl Engine {
                 name: c.name(),
                 id: c.id,
                 image: c.image,
+                image_id: c.image_id,
+                command: c.command,
                 state: c.state,
                 status: c.status,
                 created: c.created,

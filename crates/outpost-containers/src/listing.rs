@@ -34,6 +34,12 @@ pub struct Summary {
     pub names: Vec<String>,
     #[serde(rename = "Image")]
     pub image: String,
+    /// `sha256:...` of the image the container was created from.
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    /// The command line the container runs, as the engine shows it.
+    #[serde(rename = "Command")]
+    pub command: String,
     /// `running`, `exited`, … and whatever else the engine says (Podman: `stopped`).
     #[serde(rename = "State")]
     pub state: String,

@@ -3,8 +3,6 @@
 //! and answers any bytes with rows or an error, never a panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
-
 use outpost_containers::listing::{self, Summary};
 use proptest::prelude::*;
 
@@ -28,20 +26,15 @@ fn summary() -> impl Strategy<Value = Summary> {
         text(),
         any::<i64>(),
         proptest::collection::btree_map(text(), text(), 0..4),
+        (text(), text()),
     )
         .prop_map(
-            |(id, names, image, state, status, created, labels): (
-                String,
-                Vec<String>,
-                String,
-                String,
-                String,
-                i64,
-                BTreeMap<String, String>,
-            )| Summary {
+            |(id, names, image, state, status, created, labels, (image_id, command))| Summary {
                 id,
                 names,
                 image,
+                image_id,
+                command,
                 state,
                 status,
                 created,

@@ -69,6 +69,7 @@ pub mod gpu;
 mod host;
 pub mod job;
 pub mod journal;
+pub mod links;
 pub mod load;
 pub mod memory;
 pub mod net;

@@ -5,7 +5,10 @@ backend), registers the `reswarm.devices.*` procedures a device agent calls, and
 every call it gets as one JSON line in LOG. It also calls the device: each JSON line on
 stdin `{"id": n, "procedure": uri, "args": [...], "kwargs": {...}}` is CALLed and its
 outcome recorded as `{"result": n, "args", "kwargs"}` or `{"error": n, "uri", "args",
-"kwargs"}`. Reconnects when the router restarts, re-registering everything.
+"kwargs"}`. A line `{"control": "fail_status", "on": true}` makes
+`update_device_status` fail (an ApplicationError) until turned off again, recorded as
+`{"control": ..., "on": ...}` once in effect. Reconnects when the router restarts,
+re-registering everything.
 
 usage: reagent_backend.py URL AUTHID SECRET LOG [DENIED_ACCOUNT_KEYS (comma list)]
 """
@@ -24,6 +27,8 @@ URL, AUTHID, SECRET, LOG = sys.argv[1:5]
 DENIED = {int(k) for k in (sys.argv[5] if len(sys.argv) > 5 else "").split(",") if k}
 
 current = {"session": None}
+# Faults the test switches on and off through stdin.
+faults = {"fail_status": False}
 
 
 def record(obj):
@@ -53,6 +58,8 @@ PROCEDURES = {
 def recorded(uri, reply):
     def handler(*args, **kwargs):
         record({"called": uri, "args": list(args), "kwargs": kwargs})
+        if uri == "reswarm.devices.update_device_status" and faults["fail_status"]:
+            raise ApplicationError("reswarm.error.test_fault", "the test made update_device_status fail")
         return reply(args, kwargs)
 
     return handler
@@ -92,6 +99,10 @@ async def commands():
             # The test dropped our stdin: it is done with us.
             os._exit(0)
         cmd = json.loads(line)
+        if "control" in cmd:
+            faults[cmd["control"]] = bool(cmd.get("on"))
+            record({"control": cmd["control"], "on": faults[cmd["control"]], "id": cmd.get("id")})
+            continue
         asyncio.ensure_future(call(cmd))
 
 

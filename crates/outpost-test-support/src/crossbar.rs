@@ -279,6 +279,21 @@ impl Backend {
         found.unwrap()
     }
 
+    /// Makes the backend's `update_device_status` fail (`on`) or answer again, and waits
+    /// until that is in effect.
+    pub fn fail_heartbeats(&mut self, on: bool) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let cmd = json!({"control": "fail_status", "on": on, "id": id});
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        self.wait_line(
+            "the backend to switch the fault",
+            Duration::from_secs(30),
+            |l| l["control"] == "fail_status" && l["id"] == id,
+        );
+    }
+
     /// CALLs `procedure` on the device and waits for the outcome: `Ok((args, kwargs))`, or
     /// `Err((error uri, args, kwargs))`.
     pub fn call(

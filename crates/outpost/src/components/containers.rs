@@ -30,6 +30,12 @@ use super::{exec::SharedExec, Component, Registrar, Shared, Start};
 
 pub const NAME: &str = "containers";
 
+/// The engine and its disk guard, for the adapters that report on them (the Reagent
+/// heartbeat's figures and EMERGENCY): `r.common::<SharedEngine>`, `None` while
+/// containers are off. Components that ask register after this one.
+#[derive(Clone)]
+pub struct SharedEngine(pub Option<(Engine, Option<super::containers_disk::DiskWatch>)>);
+
 struct ContainersComponent {
     engine: Engine,
     logs_max_lines: usize,
@@ -67,6 +73,8 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
 impl Component for ContainersComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         let exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
+        let shared = (self.engine.clone(), self.disk.clone());
+        r.common::<SharedEngine>(move |_| SharedEngine(Some(shared)));
         let metrics = ContainerMetrics::default();
         metrics.register(r.metrics);
         super::containers_metrics::register(r, &self.engine, self.metrics.clone());

@@ -9,6 +9,7 @@ use super::Registrar;
 pub fn register(r: &mut Registrar<'_>) -> anyhow::Result<()> {
     let host = &r.shared.host;
     executors::metrics::register(r.kinds, host.clone());
+    executors::interfaces::register(r.kinds, host.clone());
     // On the root registry, unprefixed: node_exporter's names, collected on scrape.
     r.metrics
         .register_collector(Box::new(outpost_host::prom::HostCollector::new(

@@ -116,6 +116,12 @@ pub struct SnmpSection {
 #[serde(deny_unknown_fields)]
 pub struct ReagentSection {
     pub config: Option<PathBuf>,
+    /// The heartbeat's period; `None` (the section absent) is Reagent's 30 s.
+    pub heartbeat_ms: Option<u64>,
+    /// The `[commands.NAME]` entries the system procedures run; unset: refused.
+    pub reboot_command: Option<String>,
+    pub shutdown_command: Option<String>,
+    pub restart_agent_command: Option<String>,
 }
 
 /// `socketman.*`: SocketMan's `config.json` to take over, and whether its shell stays.
@@ -385,6 +391,35 @@ impl Config {
         let Some(path) = &self.reagent.config else {
             return Ok(());
         };
+        if self.reagent.heartbeat_ms.is_some_and(|ms| ms < 100) {
+            return Err(KeyError::new(
+                "reagent.heartbeat_ms",
+                "must be at least 100 (milliseconds)",
+            ));
+        }
+        // A system procedure runs an allowlisted command: one that names nothing is a
+        // configuration error now, not a refusal when the platform asks for a reboot.
+        for (key, name) in [
+            ("reagent.reboot_command", &self.reagent.reboot_command),
+            ("reagent.shutdown_command", &self.reagent.shutdown_command),
+            (
+                "reagent.restart_agent_command",
+                &self.reagent.restart_agent_command,
+            ),
+        ] {
+            let Some(name) = name else { continue };
+            let known = self
+                .commands
+                .as_ref()
+                .and_then(|t| t.get(name.as_str()))
+                .is_some();
+            if !known || !self.exec.enabled {
+                return Err(KeyError::new(
+                    key,
+                    format!("{name:?} must name a [commands.NAME] entry, with exec.enabled = true"),
+                ));
+            }
+        }
         #[cfg(feature = "reagent")]
         {
             crate::adapters::reagent::flock::Flock::read(path)

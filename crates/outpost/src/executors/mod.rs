@@ -10,6 +10,7 @@ pub mod containers;
 mod echo;
 #[cfg(feature = "exec")]
 pub mod exec;
+pub mod interfaces;
 pub mod lifecycle;
 pub mod metrics;
 #[cfg(all(feature = "exec", feature = "probes"))]
@@ -35,7 +36,8 @@ pub fn registry(started: Instant, host: Host) -> Registry {
     let mut reg = Registry::new();
     let inventory = Arc::new(Inventory::new([]));
     register_builtins(&mut reg, started, inventory.clone());
-    metrics::register(&mut reg, host);
+    metrics::register(&mut reg, host.clone());
+    interfaces::register(&mut reg, host);
     snmp::register(&mut reg);
     #[cfg(feature = "probes")]
     {

@@ -1,6 +1,10 @@
 //! The socket pump around [`Session`]: connects (TLS verified against the system roots),
 //! offers `wamp.2.json`, feeds the machine what the socket and the clock bring, runs the
 //! invoked procedures behind their privilege checks, and reconnects with backoff.
+//!
+//! Work an invocation starts (a job, a command, a host read) runs on a task of its own,
+//! at most [`IN_FLIGHT`] at once, and its answer comes back on a channel: the read loop
+//! never waits on it. So does the collection of the heartbeat's figures.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use super::privilege::{Decision, Privilege, Privileges, CHECK_PROCEDURE};
 use super::procedures::{self, Device, Work, PROCEDURES};
 use super::session::{Action, End, Identity, Input, Session};
 use super::words::ParamOrder;
+use super::{jobs, stats, system};
 
 /// Reagent's dial timeout is 1.25 s; a loaded device or a far router needs more.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,43 +39,97 @@ const DUPLICATE_LIMIT: u32 = 8;
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// Invocations whose work is running at once; one more is answered "busy" at once.
+pub const IN_FLIGHT: usize = 16;
+
 pub struct Wire {
     pub flock: Flock,
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// `execute_cmd`'s way in: the dispatcher and the allowlist's parameter order. `None`
-    /// while exec is off (the procedure then answers so).
-    pub exec: Option<(outpost_core::Dispatcher, Arc<ParamOrder>)>,
+    /// Every job an invocation becomes goes through it.
+    pub dispatcher: outpost_core::Dispatcher,
+    /// `execute_cmd`'s allowlist parameter order. `None` while exec is off (the procedure
+    /// then answers so).
+    pub exec: Option<Arc<ParamOrder>>,
+    /// The heartbeat's figures.
+    pub host: outpost_host::Host,
+    /// The container engine and its disk guard, when containers are on.
+    pub engine: Option<stats::Engine>,
+    /// The system procedures' commands.
+    pub commands: system::Commands,
+    pub heartbeat: Duration,
 }
 
-type Replies = tokio::sync::mpsc::UnboundedSender<(u64, Result<Payload, String>)>;
+type Replies = tokio::sync::mpsc::Sender<(u64, Result<Payload, String>)>;
 
-/// Answers at once, or starts the exec job whose reply comes back on `replies`.
+/// What an invocation's task computes.
+async fn perform(w: &Wire, work: Work) -> Result<Payload, String> {
+    match work {
+        Work::Done(out) => out,
+        Work::Exec(line) => match &w.exec {
+            Some(order) => super::exec::run(&w.dispatcher, order, &line).await,
+            None => {
+                Err("execute_cmd needs exec.enabled = true and the command in [commands]".into())
+            }
+        },
+        Work::Job(call) => {
+            let mut extra = jobs::Extra::default();
+            if call.shape == jobs::Shape::Storage {
+                if let Some(e) = &w.engine {
+                    extra.docker = stats::docker(e).await.0;
+                }
+            }
+            jobs::run(&w.dispatcher, &call, extra).await
+        }
+        Work::System(procedure) => {
+            let command = w.commands.of(procedure)?;
+            system::run(&w.dispatcher, procedure, command).await
+        }
+    }
+}
+
+/// Answers at once, or starts the work whose reply comes back on `replies`.
 fn work(
-    w: &Wire,
+    w: &Arc<Wire>,
     s: &Session,
     request: u64,
     work: Work,
     queue: &mut std::collections::VecDeque<Action>,
-    replies: &Replies,
+    (replies, permits): (&Replies, &Arc<tokio::sync::Semaphore>),
 ) {
-    match work {
-        Work::Done(out) => queue.push_back(Action::Send(s.reply(request, out))),
-        Work::Exec(line) => match &w.exec {
-            Some((dispatcher, order)) => {
-                let (dispatcher, order, replies) =
-                    (dispatcher.clone(), order.clone(), replies.clone());
-                tokio::spawn(async move {
-                    let out = super::exec::run(&dispatcher, &order, &line).await;
-                    // The session may have ended meanwhile: its reply goes nowhere.
-                    let _ = replies.send((request, out));
-                });
-            }
-            None => queue.push_back(Action::Send(s.reply(
-                request,
-                Err("execute_cmd needs exec.enabled = true and the command in [commands]".into()),
-            ))),
-        },
+    if let Work::Done(out) = work {
+        queue.push_back(Action::Send(s.reply(request, out)));
+        return;
     }
+    let Ok(permit) = permits.clone().try_acquire_owned() else {
+        queue.push_back(Action::Send(s.reply(
+            request,
+            Err(format!(
+                "busy: {IN_FLIGHT} invocations are running; try again"
+            )),
+        )));
+        return;
+    };
+    let (w, replies) = (w.clone(), replies.clone());
+    tokio::spawn(async move {
+        let out = perform(&w, work).await;
+        // The session may have ended meanwhile: its reply goes nowhere. The channel holds
+        // one reply per permit, so this never waits.
+        let _ = replies.send((request, out)).await;
+        drop(permit);
+    });
+}
+
+/// The heartbeat's figures and whether the disk guard has tripped.
+async fn collect(w: &Wire) -> (serde_json::Value, bool) {
+    let host = w.host.clone();
+    let snap = tokio::task::spawn_blocking(move || stats::host_snapshot(&host))
+        .await
+        .unwrap_or_default();
+    let (docker, low) = match &w.engine {
+        Some(e) => stats::docker(e).await,
+        None => (None, false),
+    };
+    (stats::from_snapshot(&snap, docker.as_ref()), low)
 }
 
 /// Runs sessions until `stop`.
@@ -160,7 +219,8 @@ struct Waiting {
 }
 
 /// One session, from the dial to its end.
-async fn session(w: &Wire) -> End {
+async fn session(w: &Arc<Wire>) -> End {
+    let (figures, low) = collect(w).await;
     let mut ws = match connect(w).await {
         Ok(ws) => ws,
         Err(e) => return End::Connect(e),
@@ -173,14 +233,20 @@ async fn session(w: &Wire) -> End {
         device_key: f.device_key,
     };
     let names = PROCEDURES.iter().map(|p| p.name.to_owned()).collect();
-    let (mut s, first) = Session::start(id, f.secret.clone(), names, Instant::now().into_std());
+    let (s, first) = Session::start(id, f.secret.clone(), names, Instant::now().into_std());
+    let mut s = s.with_heartbeat(w.heartbeat);
+    s.set_stats(figures, low);
     let device = Device {
         serial: f.serial.clone(),
     };
     let mut privileges = Privileges::default();
     let mut waiting: HashMap<u64, Waiting> = HashMap::new();
     let mut queue: std::collections::VecDeque<Action> = first.into();
-    let (replies, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let (replies, mut done) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    // The next heartbeat's figures, collected on a task after each heartbeat.
+    let (figures_tx, mut figures_rx) = tokio::sync::mpsc::channel(1);
+    let mut collecting = false;
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -193,6 +259,14 @@ async fn session(w: &Wire) -> End {
                     tracing::info!(url = %f.endpoint, authid = %f.authid(), session, "reagent: joined realm1");
                 }
                 Action::Warn(msg) => tracing::warn!("reagent: {msg}"),
+                Action::Refresh if !collecting => {
+                    collecting = true;
+                    let (w, tx) = (w.clone(), figures_tx.clone());
+                    tokio::spawn(async move {
+                        let _ = tx.send(collect(&w).await).await;
+                    });
+                }
+                Action::Refresh => {}
                 Action::End(e) => {
                     let _ = ws.close(None).await;
                     return e;
@@ -220,7 +294,7 @@ async fn session(w: &Wire) -> End {
                     ) {
                         Decision::Allowed => {
                             let todo = procedures::handle(&device, &name, &payload);
-                            work(w, &s, request, todo, &mut queue, &replies);
+                            work(w, &s, request, todo, &mut queue, (&replies, &permits));
                         }
                         Decision::Denied(why) => {
                             tracing::warn!(procedure = %name, "reagent: refused: {why}");
@@ -267,7 +341,7 @@ async fn session(w: &Wire) -> End {
                             Work::Done(Err("the privilege check did not decide".into()))
                         }
                     };
-                    work(w, &s, wt.invocation, todo, &mut queue, &replies);
+                    work(w, &s, wt.invocation, todo, &mut queue, (&replies, &permits));
                 }
             }
         }
@@ -285,6 +359,11 @@ async fn session(w: &Wire) -> End {
             },
             Some((request, out)) = done.recv() => {
                 queue.push_back(Action::Send(s.reply(request, out)));
+                continue;
+            }
+            Some((figures, low)) = figures_rx.recv() => {
+                collecting = false;
+                s.set_stats(figures, low);
                 continue;
             }
             _ = sleep_until(wake) => Input::Tick,

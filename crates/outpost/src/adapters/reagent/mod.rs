@@ -7,18 +7,25 @@
 //! Part 1: the `.flock` reader, the session state machine (join with WAMP-CRA, the
 //! post-join calls, the registrations, the heartbeat, request deadlines), the socket pump
 //! with reconnects, the privilege check, and the first procedures (`device_handshake`,
-//! `get_agent_metadata`, `execute_cmd` through the exec allowlist). Not yet:
-//! `list_containers`, `get_images` and the rest of the reference's §3, the `.flock`
-//! rewrite, the heartbeat's host figures.
+//! `get_agent_metadata`, `execute_cmd` through the exec allowlist).
+//!
+//! Part 2: the heartbeat's figures and statuses (`stats.rs`: CONFIGURING, CONNECTED,
+//! EMERGENCY from the containers disk guard), the container, image and host procedures as
+//! jobs (`jobs.rs`), the system procedures through the allowlist (`system.rs`), and a
+//! privilege check on every procedure. Not yet: apps, logs, terminals, network
+//! configuration, OTA, the `.flock` rewrite.
 
 mod client;
 pub mod exec;
 pub mod flock;
+pub mod jobs;
 pub mod privilege;
 pub mod procedures;
 pub mod session;
 #[cfg(test)]
 mod session_tests;
+pub mod stats;
+pub mod system;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
 // rather than copied: the module itself when that adapter is built, its file otherwise.
@@ -29,12 +36,13 @@ pub use crate::adapters::rusty::words;
 pub mod words;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use outpost_exec::Allowlist;
 use serde::Deserialize;
 
-use crate::components::{Component, Start};
+use crate::components::{Component, Registrar, Start};
 use crate::config::Config;
 
 /// The component's name in the daemon's list and in `agent.info`.
@@ -45,6 +53,10 @@ struct Reagent {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// The allowlist's parameter order, when exec is on.
     order: Option<words::ParamOrder>,
+    commands: system::Commands,
+    heartbeat: Duration,
+    /// The container engine, from the containers component (registered before this one).
+    engine: Option<stats::Engine>,
 }
 
 pub fn build(
@@ -68,15 +80,47 @@ pub fn build(
         (None, true) => Some(words::ParamOrder::default()),
         (_, false) => None,
     };
-    Ok(Some(Box::new(Reagent { flock, tls, order })))
+    let r = &cfg.reagent;
+    Ok(Some(Box::new(Reagent {
+        flock,
+        tls,
+        order,
+        commands: system::Commands {
+            reboot: r.reboot_command.clone(),
+            shutdown: r.shutdown_command.clone(),
+            restart_agent: r.restart_agent_command.clone(),
+        },
+        heartbeat: r
+            .heartbeat_ms
+            .map_or(session::HEARTBEAT, Duration::from_millis),
+        engine: None,
+    })))
 }
 
 impl Component for Reagent {
+    fn register(&mut self, _r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        #[cfg(feature = "containers")]
+        {
+            let shared = _r.common::<crate::components::containers::SharedEngine>(|_| {
+                crate::components::containers::SharedEngine(None)
+            });
+            self.engine = shared
+                .0
+                .map(|(engine, disk)| stats::Engine { engine, disk });
+        }
+        Ok(())
+    }
+
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
         let w = Arc::new(client::Wire {
             flock: self.flock,
             tls: self.tls,
-            exec: self.order.map(|o| (cx.dispatcher.clone(), Arc::new(o))),
+            dispatcher: cx.dispatcher.clone(),
+            exec: self.order.map(Arc::new),
+            host: cx.shared.host.clone(),
+            engine: self.engine,
+            commands: self.commands,
+            heartbeat: self.heartbeat,
         });
         tracing::info!(
             url = %w.flock.endpoint,

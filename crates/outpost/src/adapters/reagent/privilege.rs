@@ -2,7 +2,8 @@
 //! (`caller_authid == "system"`) passes unless the call names a `requestor_account_key`
 //! (in kwargs or `args[0]`); then that account must hold the privilege, which the backend
 //! answers through `reswarm.devices.check_privilege`. Answers are cached briefly, in a
-//! bounded map, so a burst of calls from one account costs one check.
+//! bounded map, so a burst of calls from one account costs one check. Every procedure
+//! needs one of the privileges: Reagent's "open" procedures are checked here too.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,8 +20,6 @@ pub const CACHE_MAX: usize = 256;
 /// What a procedure asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Privilege {
-    /// No check (Reagent's [open] procedures).
-    Open,
     Read,
     Maintain,
     Develop,
@@ -30,7 +29,6 @@ pub enum Privilege {
 impl Privilege {
     pub fn name(self) -> &'static str {
         match self {
-            Privilege::Open => "OPEN",
             Privilege::Read => "READ",
             Privilege::Maintain => "MAINTAIN",
             Privilege::Develop => "DEVELOP",
@@ -75,9 +73,6 @@ impl Privileges {
         device_key: u64,
         now: Instant,
     ) -> Decision {
-        if want == Privilege::Open {
-            return Decision::Allowed;
-        }
         let account = match requestor(payload) {
             None if details.get("caller_authid").and_then(Value::as_str) == Some("system") => {
                 return Decision::Allowed
@@ -171,10 +166,6 @@ mod tests {
             p.decide(Privilege::Read, &details("someone"), &none, 7, 42, now),
             Decision::Denied(_)
         ));
-        assert_eq!(
-            p.decide(Privilege::Open, &details("someone"), &none, 7, 42, now),
-            Decision::Allowed
-        );
         let named = Payload::args(vec![json!({"requestor_account_key": 5})]);
         let Decision::Check { account, payload } =
             p.decide(Privilege::Read, &details("system"), &named, 7, 42, now)

@@ -1,14 +1,18 @@
-//! The `re.mgmt.<serial>.*` procedures this adapter registers so far, each with the
-//! privilege Reagent checks for it (../shared/compat/reagent.md §3), and their handlers.
-//! A handler's `Err(message)` goes back as `wamp.error.canceled` with `[{"error": message}]`
-//! (Reagent's shape); bad arguments are such an error, never a crash.
+//! The `re.mgmt.<serial>.*` procedures this adapter registers, each with the privilege
+//! it needs (../shared/compat/reagent.md §3), and what an allowed invocation does.
+//! Reagent leaves some open (`device_handshake`, `get_ipv4_addresses`, `execute_cmd`):
+//! here every one is checked, so [`Privilege`] has no "open". A handler's `Err(message)`
+//! goes back as `wamp.error.canceled` with `[{"error": message}]` (Reagent's shape); bad
+//! arguments are such an error, never a crash.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use outpost_proto::wamp::Payload;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use super::jobs::{JobCall, Shape};
 use super::privilege::Privilege;
+use super::session::GUARD;
 
 /// A procedure: its short name and the privilege it needs.
 pub struct Procedure {
@@ -16,24 +20,36 @@ pub struct Procedure {
     pub privilege: Privilege,
 }
 
-/// What part 1 registers. Not yet: `list_containers`, `get_images` (the containers job
-/// kinds) and the rest of §3.
+const fn p(name: &'static str, privilege: Privilege) -> Procedure {
+    Procedure { name, privilege }
+}
+
+/// What is registered with `force_reregister` (the guard, registered first and without
+/// options, needs READ as well: see [`privilege_of`]). Not yet: apps, logs, terminals,
+/// network configuration, OTA.
 pub const PROCEDURES: &[Procedure] = &[
-    Procedure {
-        name: "device_handshake",
-        privilege: Privilege::Open,
-    },
-    Procedure {
-        name: "get_agent_metadata",
-        privilege: Privilege::Read,
-    },
+    // Open in Reagent.
+    p("device_handshake", Privilege::Read),
+    p("get_agent_metadata", Privilege::Read),
     // Open in Reagent (a host command for anyone the router lets call): here DEVELOP, the
     // privilege Reagent asks for its container terminals.
-    Procedure {
-        name: "execute_cmd",
-        privilege: Privilege::Develop,
-    },
+    p("execute_cmd", Privilege::Develop),
+    p("list_containers", Privilege::Read),
+    p("get_images", Privilege::Read),
+    p("prune_images", Privilege::Maintain),
+    p("get_storage_data", Privilege::Read),
+    // Open in Reagent.
+    p("get_ipv4_addresses", Privilege::Read),
+    p("list_ethernet_devices", Privilege::Read),
+    p("system_reboot", Privilege::Maintain),
+    p("system_shutdown", Privilege::Maintain),
+    p("system_restart_agent", Privilege::Maintain),
 ];
+
+/// How long a container listing or a host snapshot may take.
+const QUICK: Duration = Duration::from_secs(30);
+/// A prune walks every image.
+const PRUNE: Duration = Duration::from_secs(120);
 
 /// What an allowed invocation needs done.
 #[derive(Debug, PartialEq)]
@@ -42,9 +58,16 @@ pub enum Work {
     Done(Result<Payload, String>),
     /// An `execute_cmd` command line, for the exec allowlist (see `exec.rs`).
     Exec(String),
+    /// A job through the dispatcher, its output shaped (see `jobs.rs`).
+    Job(JobCall),
+    /// A system procedure's configured command (see `system.rs`).
+    System(&'static str),
 }
 
 pub fn privilege_of(name: &str) -> Option<Privilege> {
+    if name == GUARD {
+        return Some(Privilege::Read);
+    }
     PROCEDURES
         .iter()
         .find(|p| p.name == name)
@@ -56,29 +79,141 @@ pub struct Device {
     pub serial: String,
 }
 
-/// Runs procedure `name` (already allowed) on `payload`, or says what is left to do.
-pub fn handle(device: &Device, name: &str, payload: &Payload) -> Work {
-    match name {
-        "execute_cmd" => match super::exec::command_line(payload) {
-            Ok(line) => Work::Exec(line),
-            Err(e) => Work::Done(Err(e)),
-        },
-        _ => Work::Done(answer(device, name, payload)),
+/// The arguments of a procedure that takes none of its own: nothing, or one dict (the
+/// backend's `requestor_account_key` travels in it). Anything else is refused: a caller
+/// that sends positional values expects them to mean something.
+fn no_arguments(name: &str, payload: &Payload) -> Result<(), String> {
+    match payload.args.as_slice() {
+        [] | [Value::Object(_)] => Ok(()),
+        _ => Err(format!(
+            "{name} takes no arguments (at most one dict), got {}",
+            outpost_proto::bounded(&Value::Array(payload.args.clone()).to_string())
+        )),
     }
 }
 
-fn answer(device: &Device, name: &str, _payload: &Payload) -> Result<Payload, String> {
-    match name {
-        // kwargs `{utp: <RFC 3339 now>, id: <serial>}`.
+/// The dict of a procedure that takes one: kwargs, else `args[0]` (Reagent read `args[0]`).
+fn dict_argument<'a>(name: &str, payload: &'a Payload) -> Result<&'a Map<String, Value>, String> {
+    if !payload.kwargs.is_empty() {
+        return Ok(&payload.kwargs);
+    }
+    match payload.args.as_slice() {
+        [Value::Object(o)] => Ok(o),
+        [] => Err(format!("{name} needs a dict argument: no arguments")),
+        _ => Err(format!("{name} takes one dict argument")),
+    }
+}
+
+/// Runs procedure `name` (already allowed) on `payload`, or says what is left to do.
+pub fn handle(device: &Device, name: &str, payload: &Payload) -> Work {
+    match plan(device, name, payload) {
+        Ok(w) => w,
+        Err(e) => Work::Done(Err(e)),
+    }
+}
+
+fn job(
+    procedure: &'static str,
+    kind: &'static str,
+    params: Value,
+    timeout: Duration,
+    shape: Shape,
+) -> Work {
+    Work::Job(JobCall {
+        procedure,
+        kind,
+        params,
+        timeout,
+        shape,
+    })
+}
+
+fn plan(device: &Device, name: &str, payload: &Payload) -> Result<Work, String> {
+    Ok(match name {
+        "execute_cmd" => Work::Exec(super::exec::command_line(payload)?),
+        // Reagent's guard greeting.
+        GUARD => Work::Done(Ok(Payload::args(vec![json!("Hello :-)")]))),
+        // kwargs `{utp: <RFC 3339 now>, id: <serial>}`, whatever the arguments (Reagent's).
         "device_handshake" => {
             let mut p = Payload::default();
             p.kwargs.insert("utp".into(), json!(rfc3339_now()));
             p.kwargs.insert("id".into(), json!(device.serial));
-            Ok(p)
+            Work::Done(Ok(p))
         }
-        "get_agent_metadata" => Ok(Payload::args(vec![agent_metadata(device)])),
-        other => Err(format!("unknown procedure {other:?}")),
-    }
+        "get_agent_metadata" => Work::Done(Ok(Payload::args(vec![agent_metadata(device)]))),
+        "list_containers" => {
+            no_arguments(name, payload)?;
+            job(
+                "list_containers",
+                "container.list",
+                json!({"all": true}),
+                QUICK,
+                Shape::Containers,
+            )
+        }
+        "get_images" => {
+            no_arguments(name, payload)?;
+            job("get_images", "image.list", json!({}), QUICK, Shape::Images)
+        }
+        "prune_images" => {
+            let d = dict_argument(name, payload)?;
+            let all = match d.get("all") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err("prune_images: all must be true or false".into()),
+            };
+            job(
+                "prune_images",
+                "image.prune",
+                json!({"all": all}),
+                PRUNE,
+                Shape::Prune,
+            )
+        }
+        "get_storage_data" => {
+            no_arguments(name, payload)?;
+            job(
+                "get_storage_data",
+                crate::executors::metrics::KIND,
+                json!({"groups": ["cpu", "memory", "disks"]}),
+                QUICK,
+                Shape::Storage,
+            )
+        }
+        "get_ipv4_addresses" => {
+            no_arguments(name, payload)?;
+            job(
+                "get_ipv4_addresses",
+                crate::executors::interfaces::KIND,
+                json!({}),
+                QUICK,
+                Shape::Ipv4,
+            )
+        }
+        "list_ethernet_devices" => {
+            no_arguments(name, payload)?;
+            job(
+                "list_ethernet_devices",
+                crate::executors::interfaces::KIND,
+                json!({}),
+                QUICK,
+                Shape::Ethernet,
+            )
+        }
+        "system_reboot" => {
+            no_arguments(name, payload)?;
+            Work::System("system_reboot")
+        }
+        "system_shutdown" => {
+            no_arguments(name, payload)?;
+            Work::System("system_shutdown")
+        }
+        "system_restart_agent" => {
+            no_arguments(name, payload)?;
+            Work::System("system_restart_agent")
+        }
+        other => return Err(format!("unknown procedure {other:?}")),
+    })
 }
 
 fn agent_metadata(device: &Device) -> Value {
@@ -136,13 +271,21 @@ mod tests {
         let dev = Device {
             serial: "SER1".into(),
         };
-        let p = answer(&dev, "device_handshake", &Payload::default()).unwrap();
+        let done = |w: Work| match w {
+            Work::Done(Ok(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        let p = done(handle(&dev, "device_handshake", &Payload::default()));
         assert!(p.args.is_empty());
         assert_eq!(p.kwargs["id"], "SER1");
         let utp = p.kwargs["utp"].as_str().unwrap();
         assert_eq!(utp.len(), 20, "{utp}");
         assert!(utp.ends_with('Z') && utp.as_bytes()[10] == b'T');
-        let m = answer(&dev, "get_agent_metadata", &Payload::args(vec![json!(1)])).unwrap();
+        let m = done(handle(
+            &dev,
+            "get_agent_metadata",
+            &Payload::args(vec![json!(1)]),
+        ));
         assert_eq!(m.args[0]["serialNumber"], "SER1");
         for k in [
             "os",

@@ -23,6 +23,7 @@ pub const REALM: &str = "realm1";
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reagent's `-respTimeout`: a call unanswered this long has failed.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(7);
+/// Reagent's heartbeat period (`reagent.heartbeat_ms` changes it).
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 /// Heartbeats failed in a row that force a reconnect.
 pub const HEARTBEAT_FAILURES: u32 = 2;
@@ -101,6 +102,10 @@ pub enum Action {
         details: Dict,
         payload: Payload,
     },
+    /// A heartbeat went out with the figures last given ([`Session::set_stats`]): collect
+    /// the next one's now, off the read loop, so that the figures are never older than one
+    /// period and the loop never waits on /proc or the engine.
+    Refresh,
     /// A call made with [`Session::call`] finished.
     CallDone {
         request: u64,
@@ -139,8 +144,14 @@ pub struct Session {
     registrations: HashMap<u64, String>,
     next_heartbeat: Option<Instant>,
     heartbeat_failures: u32,
+    /// The heartbeat's period.
+    period: Duration,
     stats: Value,
-    status: &'static str,
+    /// The containers disk guard has tripped: the status is EMERGENCY.
+    emergency: bool,
+    /// Registrations not yet answered since WELCOME: while any is, the status is
+    /// CONFIGURING (Reagent's, while it registers); the last answer sends CONNECTED at once.
+    registering: usize,
 }
 
 fn dict(v: Value) -> Dict {
@@ -174,15 +185,36 @@ impl Session {
             registrations: HashMap::new(),
             next_heartbeat: None,
             heartbeat_failures: 0,
+            period: HEARTBEAT,
             stats: json!({}),
-            status: "CONNECTED",
+            emergency: false,
+            registering: 0,
         };
         (s, vec![Action::Send(hello.encode())])
     }
 
-    /// The host figures the next heartbeat carries (`stats`).
-    pub fn set_stats(&mut self, stats: Value) {
+    /// The heartbeat's period, instead of Reagent's 30 s.
+    pub fn with_heartbeat(mut self, period: Duration) -> Session {
+        self.period = period;
+        self
+    }
+
+    /// The host figures the next heartbeat carries (`stats`), and whether the containers
+    /// disk guard has tripped (status EMERGENCY).
+    pub fn set_stats(&mut self, stats: Value, emergency: bool) {
         self.stats = stats;
+        self.emergency = emergency;
+    }
+
+    /// The status the next heartbeat reports.
+    pub fn status(&self) -> &'static str {
+        if self.emergency {
+            "EMERGENCY"
+        } else if self.registering > 0 {
+            "CONFIGURING"
+        } else {
+            "CONNECTED"
+        }
     }
 
     pub fn session_id(&self) -> Option<u64> {
@@ -327,7 +359,7 @@ impl Session {
         for request in expired {
             if let Some((purpose, _)) = self.pending.remove(&request) {
                 let what = format!("no answer within {} s", CALL_TIMEOUT.as_secs());
-                self.failed(request, purpose, "outpost.timeout".into(), what, out);
+                self.failed(request, purpose, ("outpost.timeout".into(), what), now, out);
             }
         }
         if matches!(self.state, State::Ended) {
@@ -345,7 +377,7 @@ impl Session {
         let body = json!({
             "swarm_key": self.id.swarm_key,
             "device_key": self.id.device_key,
-            "status": self.status,
+            "status": self.status(),
             "wamp_session_id": session,
             "stats": self.stats,
         });
@@ -356,7 +388,20 @@ impl Session {
             now,
         );
         out.push(Action::Send(text));
-        self.next_heartbeat = Some(now + HEARTBEAT);
+        out.push(Action::Refresh);
+        self.next_heartbeat = Some(now + self.period);
+    }
+
+    /// One registration answered (or failed): the last one ends CONFIGURING, which the
+    /// backend hears at once.
+    fn registered(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.registering == 0 {
+            return;
+        }
+        self.registering -= 1;
+        if self.registering == 0 {
+            self.heartbeat(now, out);
+        }
     }
 
     /// A request of ours failed (an ERROR, or its deadline passed).
@@ -364,22 +409,28 @@ impl Session {
         &mut self,
         request: u64,
         purpose: Purpose,
-        error: String,
-        detail: String,
+        (error, detail): (String, String),
+        now: Instant,
         out: &mut Vec<Action>,
     ) {
         match purpose {
             Purpose::Guard if error == ALREADY_EXISTS => {
                 self.end(End::DuplicateSerial(self.id.serial.clone()), out)
             }
-            Purpose::Guard => out.push(Action::Warn(format!(
-                "registering {}: {error} {detail}",
-                self.id.procedure(GUARD)
-            ))),
-            Purpose::Register(name) => out.push(Action::Warn(format!(
-                "registering {}: {error} {detail}",
-                self.id.procedure(&name)
-            ))),
+            Purpose::Guard => {
+                out.push(Action::Warn(format!(
+                    "registering {}: {error} {detail}",
+                    self.id.procedure(GUARD)
+                )));
+                self.registered(now, out);
+            }
+            Purpose::Register(name) => {
+                out.push(Action::Warn(format!(
+                    "registering {}: {error} {detail}",
+                    self.id.procedure(&name)
+                )));
+                self.registered(now, out);
+            }
             Purpose::Heartbeat => {
                 self.heartbeat_failures += 1;
                 if self.heartbeat_failures >= HEARTBEAT_FAILURES {
@@ -465,9 +516,11 @@ impl Session {
             } if joined => match self.pending.remove(&request) {
                 Some((Purpose::Guard, _)) => {
                     self.registrations.insert(registration, GUARD.into());
+                    self.registered(now, out);
                 }
                 Some((Purpose::Register(name), _)) => {
                     self.registrations.insert(registration, name);
+                    self.registered(now, out);
                 }
                 _ => {}
             },
@@ -489,7 +542,7 @@ impl Session {
                             outcome: Err((error, payload)),
                         });
                     } else {
-                        self.failed(request, purpose, error, detail, out);
+                        self.failed(request, purpose, (error, detail), now, out);
                     }
                 }
             }
@@ -499,11 +552,7 @@ impl Session {
                 details,
                 payload,
             } if joined => match self.registrations.get(&registration) {
-                Some(name) if name == GUARD => {
-                    out.push(Action::Send(
-                        self.reply(request, Ok(Payload::args(vec![json!("Hello :-)")]))),
-                    ));
-                }
+                // The guard too: every procedure goes through the privilege check.
                 Some(name) => out.push(Action::Invoke {
                     request,
                     name: name.clone(),
@@ -561,6 +610,7 @@ impl Session {
     fn welcome(&mut self, session: u64, now: Instant, out: &mut Vec<Action>) {
         self.state = State::Joined { session };
         out.push(Action::Joined { session });
+        self.registering = 1 + self.procedures.len();
         // 1. The duplicate-serial guard (no options: a second agent's REGISTER fails).
         let guard = self.id.procedure(GUARD);
         out.push(Action::Send(self.send_register(
@@ -622,7 +672,8 @@ impl Session {
                 now,
             )));
         }
-        // 5. The first heartbeat now, then every 30 s.
+        // 5. The first heartbeat now (CONFIGURING: the registrations are in flight), then
+        // CONNECTED when they are answered, then every period.
         self.heartbeat(now, out);
     }
 }

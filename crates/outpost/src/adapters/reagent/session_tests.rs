@@ -92,7 +92,8 @@ fn issue19_session_join_sends_the_post_welcome_calls_in_order() {
         json!(["reswarm.api.testament_device", [{"swarm_key": 7, "device_key": 42, "serial_number": "SER1", "wamp_session_id": 99}], {}])
     );
     let hb = &msgs[6][4][0];
-    assert_eq!(hb["status"], "CONNECTED");
+    // The registrations are in flight: Reagent's CONFIGURING.
+    assert_eq!(hb["status"], "CONFIGURING");
     assert_eq!(hb["wamp_session_id"], 99);
     assert_eq!(
         (hb["swarm_key"].clone(), hb["device_key"].clone()),
@@ -105,19 +106,65 @@ fn issue19_session_join_sends_the_post_welcome_calls_in_order() {
     assert_eq!(s.next_wake(), Some(t0 + CALL_TIMEOUT));
 }
 
-#[test]
-fn issue19_session_idle_wakes_only_for_the_heartbeat() {
-    let t0 = Instant::now();
-    let (mut s, msgs) = joined(t0);
-    for m in &msgs {
+/// Answers every request in `msgs`; returns what the session sent in turn.
+fn answer_all(s: &mut Session, msgs: &[Value], t: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    for m in msgs {
         let id = m[1].as_u64().unwrap();
         let reply = if m[0] == 64 {
             format!("[65,{id},{}]", 1000 + id)
         } else {
             format!("[50,{id},{{}}]")
         };
-        assert!(s.on_input(Input::Text(&reply), t0).is_empty(), "{reply}");
+        out.extend(s.on_input(Input::Text(&reply), t));
     }
+    out
+}
+
+#[test]
+fn issue19_session_configuring_until_registered_then_connected_and_emergency() {
+    let t0 = Instant::now();
+    let (mut s, msgs) = joined(t0);
+    assert_eq!(s.status(), "CONFIGURING");
+    // The last registration answered: CONNECTED at once, with the figures last given.
+    s.set_stats(json!({"cpu_count": 2}), false);
+    let after = answer_all(&mut s, &msgs, t0);
+    let beat = sent(&after);
+    assert_eq!(beat.len(), 1, "{beat:?}");
+    assert_eq!(beat[0][3], "reswarm.devices.update_device_status");
+    assert_eq!(beat[0][4][0]["status"], "CONNECTED");
+    assert_eq!(beat[0][4][0]["stats"], json!({"cpu_count": 2}));
+    assert!(
+        after.contains(&Action::Refresh),
+        "the next figures are asked for"
+    );
+    // The disk guard trips: the next heartbeat says EMERGENCY.
+    s.set_stats(json!({}), true);
+    let t1 = t0 + HEARTBEAT;
+    let beat = sent(&s.on_input(Input::Tick, t1));
+    assert_eq!(beat[0][4][0]["status"], "EMERGENCY");
+}
+
+#[test]
+fn issue19_session_heartbeat_period_is_configurable() {
+    let t0 = Instant::now();
+    let (s, _) = Session::start(identity(), SecretString::from("x"), vec![], t0);
+    let mut s = s.with_heartbeat(Duration::from_millis(500));
+    s.on_input(Input::Text(r#"[4,"wampcra",{"challenge":"c"}]"#), t0);
+    let msgs = sent(&s.on_input(Input::Text(r#"[2,5,{}]"#), t0));
+    answer_all(&mut s, &msgs, t0);
+    assert_eq!(s.next_wake(), Some(t0 + Duration::from_millis(500)));
+}
+
+#[test]
+fn issue19_session_idle_wakes_only_for_the_heartbeat() {
+    let t0 = Instant::now();
+    let (mut s, msgs) = joined(t0);
+    let connected = sent(&answer_all(&mut s, &msgs, t0));
+    let hb = connected[0][1].as_u64().unwrap();
+    assert!(s
+        .on_input(Input::Text(&format!("[50,{hb},{{}}]")), t0)
+        .is_empty());
     assert_eq!(
         s.next_wake(),
         Some(t0 + HEARTBEAT),
@@ -126,6 +173,7 @@ fn issue19_session_idle_wakes_only_for_the_heartbeat() {
     let beat = sent(&s.on_input(Input::Tick, t0 + HEARTBEAT));
     assert_eq!(beat.len(), 1);
     assert_eq!(beat[0][3], "reswarm.devices.update_device_status");
+    assert_eq!(beat[0][4][0]["status"], "CONNECTED");
     // A tick early changes nothing.
     assert!(s
         .on_input(Input::Tick, t0 + HEARTBEAT + Duration::from_secs(1))
@@ -234,9 +282,12 @@ fn issue19_session_routes_invocations_and_replies_like_reagent() {
     let exec = request_of(&msgs, 64, 3, "re.mgmt.SER1.execute_cmd");
     s.on_input(Input::Text(&format!("[65,{guard},500]")), t0);
     s.on_input(Input::Text(&format!("[65,{exec},501]")), t0);
-    // The guard answers itself.
-    let a = sent(&s.on_input(Input::Text("[68,10,500,{}]"), t0));
-    assert_eq!(a[0], json!([70, 10, {}, ["Hello :-)"]]));
+    // The guard goes to the pump too (its privilege check), like every procedure.
+    let a = s.on_input(Input::Text("[68,10,500,{}]"), t0);
+    assert!(
+        matches!(&a[..], [Action::Invoke { request: 10, name, .. }] if name == GUARD),
+        "{a:?}"
+    );
     // A registered procedure goes to the pump, with the caller's details.
     let a = s.on_input(
         Input::Text(r#"[68,11,501,{"caller_authid":"system"},[{"cmd":"ls"}]]"#),
