@@ -97,6 +97,9 @@ pub struct Config {
     /// default, so the section may be absent altogether).
     #[serde(default)]
     pub reagent: ReagentSection,
+    /// The keys set by the operator (not built-in defaults), filled in by `load`.
+    #[serde(skip)]
+    pub explicit: std::collections::BTreeSet<&'static str>,
 }
 
 /// `reagent.*`: the `.flock` device file whose WAMP session is taken over.
@@ -572,6 +575,8 @@ impl Config {
             ));
         }
         self.check_socketman()?;
+        #[cfg(all(feature = "socketman", feature = "connectivity"))]
+        crate::adapters::socketman::monitor::adopt(self)?;
         self.check_reagent()?;
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;

@@ -75,6 +75,9 @@ pub struct Stats {
     scan: bool,
     paths: Paths,
     targets: Targets,
+    /// The connectivity monitor, whose latest results give `device.status`; `None`:
+    /// measured here (`score.rs`).
+    connectivity: Option<super::MonitorLink>,
 }
 
 /// `url` with `access_token` and `mac` appended, as SocketMan's `append_url_token`.
@@ -121,7 +124,14 @@ impl Stats {
                 health: (s.health_url.clone(), s.health_port),
                 web: (score::WEB.0.to_owned(), score::WEB.1),
             },
+            connectivity: None,
         }))
+    }
+
+    /// `device.status` from the connectivity monitor instead of measured here.
+    pub fn with_monitor(mut self, monitor: Option<super::MonitorLink>) -> Stats {
+        self.connectivity = monitor;
+        self
     }
 
     /// Overrides where the collector reads and where the score's checks go (tests).
@@ -137,16 +147,25 @@ impl Stats {
 
     /// One stats line as JSON, the score measured now.
     pub async fn collect(&self) -> String {
-        let route = std::fs::read_to_string(self.paths.proc.join("net/route"))
-            .ok()
-            .and_then(|r| collect::default_route(&r))
-            .is_some();
-        let status = score::measure(route, &self.targets).await;
+        let status = match &self.connectivity {
+            #[cfg(feature = "connectivity")]
+            Some(m) => super::monitor::score(&m.status()),
+            _ => self.measure().await,
+        };
         // No nl80211 reader yet (no radio to test one against): with `scan` on the
         // arrays are sent empty, as SocketMan sent them on a device without Wi-Fi.
         let wifi = self.scan.then(collect::Wifi::default);
         let line = collect::line(&self.paths, &self.mac, SysInfo::now(), status, wifi, now());
         serde_json::to_string(&line).unwrap_or_default()
+    }
+
+    /// SocketMan's own score, measured now (no monitor).
+    async fn measure(&self) -> u8 {
+        let route = std::fs::read_to_string(self.paths.proc.join("net/route"))
+            .ok()
+            .and_then(|r| collect::default_route(&r))
+            .is_some();
+        score::measure(route, &self.targets).await
     }
 
     /// Appends a line to the cache (bounded: the oldest lines go first).
