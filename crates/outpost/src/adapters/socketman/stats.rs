@@ -147,16 +147,21 @@ impl Stats {
 
     /// One stats line as JSON, the score measured now.
     pub async fn collect(&self) -> String {
-        let status = match &self.connectivity {
-            #[cfg(feature = "connectivity")]
-            Some(m) => super::monitor::score(&m.status()),
-            _ => self.measure().await,
-        };
+        let status = self.score().await;
         // No nl80211 reader yet (no radio to test one against): with `scan` on the
         // arrays are sent empty, as SocketMan sent them on a device without Wi-Fi.
         let wifi = self.scan.then(collect::Wifi::default);
         let line = collect::line(&self.paths, &self.mac, SysInfo::now(), status, wifi, now());
         serde_json::to_string(&line).unwrap_or_default()
+    }
+
+    /// `device.status`: the monitor's, or measured here without one.
+    async fn score(&self) -> u8 {
+        #[cfg(feature = "connectivity")]
+        if let Some(m) = &self.connectivity {
+            return super::monitor::score(&m.status());
+        }
+        self.measure().await
     }
 
     /// SocketMan's own score, measured now (no monitor).
