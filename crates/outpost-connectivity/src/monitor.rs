@@ -7,14 +7,22 @@
 //! anything else pauses it. A due step passes the [`Guards`] and then runs, or is skipped
 //! with its reason; either way it is reported to [`Effects::action`], which the agent turns
 //! into an audit line and an event.
+//!
+//! [`Monitor::urgent`] hands out a [`Notify`] for the agent to say "I may just have cut
+//! the uplink" (a SocketMan `network` job whose after-check failed): the monitor then
+//! probes at once, back to back until the state settles (at most `fall` + `rise` rounds),
+//! and if it settles offline the ladder's due step is due now rather than after its wait.
+//! Every guard rail still applies.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::assess::{Assessor, Health};
@@ -108,13 +116,17 @@ pub struct Monitor<C: Clocks> {
     last_round: Option<SystemTime>,
     actions: BTreeMap<String, u64>,
     status: Arc<Mutex<Status>>,
+    urgent: Arc<Notify>,
+    /// Back-to-back rounds left after an urgent notice (0: none pending).
+    urgent_rounds: u32,
 }
 
 impl<C: Clocks> Monitor<C> {
     /// `kinds`: the probes that will be run (the same as passed to [`run`](Self::run)).
     pub fn new(settings: Settings, kinds: &[ProbeKind], stamp: RebootStamp, clocks: C) -> Self {
         let r = &settings.recovery;
-        let ladder = Ladder::new(r.steps.clone(), r.initial_delay, r.max_delay);
+        let ladder = Ladder::new(r.steps.clone(), r.initial_delay, r.max_delay)
+            .hold_step_until_offline(r.reboot.clone(), r.reboot_after_offline);
         let guards = Guards::new(r, stamp);
         let m = Monitor {
             assessor: Assessor::new(kinds, settings.hysteresis),
@@ -126,6 +138,8 @@ impl<C: Clocks> Monitor<C> {
             last_round: None,
             actions: BTreeMap::new(),
             status: Arc::new(Mutex::new(Status::default())),
+            urgent: Arc::new(Notify::new()),
+            urgent_rounds: 0,
             settings,
         };
         m.publish();
@@ -135,6 +149,12 @@ impl<C: Clocks> Monitor<C> {
     /// The status as of the last round or action, for the API and `/metrics`.
     pub fn status(&self) -> Arc<Mutex<Status>> {
         self.status.clone()
+    }
+
+    /// `notify_one()` on it: probe now, and if the uplink settles offline, take the due
+    /// recovery step without its wait (see the module).
+    pub fn urgent(&self) -> Arc<Notify> {
+        self.urgent.clone()
     }
 
     /// Runs until `stop` resolves. A step already running when it does is let finish (the
@@ -147,6 +167,7 @@ impl<C: Clocks> Monitor<C> {
     ) {
         tokio::pin!(stop);
         let mut next_round = Instant::now();
+        let urgent = self.urgent.clone();
         loop {
             let wake = match self.ladder.due() {
                 Some(d) if d < next_round => d,
@@ -156,6 +177,11 @@ impl<C: Clocks> Monitor<C> {
                 biased;
                 () = &mut stop => return,
                 () = tokio::time::sleep_until(wake) => {}
+                () = urgent.notified() => {
+                    let h = self.settings.hysteresis;
+                    self.urgent_rounds = h.fall.max(1) + h.rise.max(1);
+                    next_round = Instant::now();
+                }
             }
             if Instant::now() >= next_round {
                 tokio::select! {
@@ -204,10 +230,24 @@ impl<C: Clocks> Monitor<C> {
         let now = Instant::now();
         match health {
             Health::Online => self.ladder.reset(),
+            Health::Offline if self.urgent_rounds > 0 => {
+                self.urgent_rounds = 0;
+                self.ladder.arm_now(now);
+            }
             Health::Offline => self.ladder.arm(now),
             Health::Degraded | Health::Unknown => self.ladder.pause(),
         }
-        let wait = if health == Health::Online && !self.assessor.settling() {
+        let settled = !self.assessor.settling();
+        if self.urgent_rounds > 0 {
+            self.urgent_rounds -= 1;
+            if settled {
+                // Settled, and not offline: nothing was cut.
+                self.urgent_rounds = 0;
+            } else {
+                return now + Duration::ZERO;
+            }
+        }
+        let wait = if health == Health::Online && settled {
             self.settings.period
         } else {
             self.settings.degraded_period

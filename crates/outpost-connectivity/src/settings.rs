@@ -28,6 +28,9 @@ pub struct RecoverySettings {
     pub max_delay: Duration,
     pub min_reboot_interval: Duration,
     pub boot_grace: Duration,
+    /// The reboot step is not taken before the uplink has been offline this long (the
+    /// time restarts with each outage); `None`: no such hold (SocketMan's `reboot`).
+    pub reboot_after_offline: Option<Duration>,
     /// Log, audit and emit what would run; run nothing.
     pub dry_run: bool,
 }
@@ -52,6 +55,7 @@ impl Default for RecoverySettings {
             max_delay: Duration::from_secs(600),
             min_reboot_interval: Duration::from_secs(3600),
             boot_grace: Duration::from_secs(300),
+            reboot_after_offline: None,
             dry_run: false,
         }
     }

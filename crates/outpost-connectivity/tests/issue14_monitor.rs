@@ -189,6 +189,7 @@ struct Rig {
     rec: Recorder,
     status: Arc<Mutex<Status>>,
     rounds: Arc<Mutex<u32>>,
+    urgent: Arc<tokio::sync::Notify>,
     stop: tokio_util_free::Stop,
     task: tokio::task::JoinHandle<()>,
 }
@@ -213,6 +214,7 @@ fn start(st: Settings, kinds: &[ProbeKind], stamp: &Path, clocks: TestClocks) ->
     let stamp = RebootStamp::load(stamp, clocks.wall());
     let m = Monitor::new(st, kinds, stamp, clocks);
     let status = m.status();
+    let urgent = m.urgent();
     let probes: Vec<Box<dyn Probe>> = kinds
         .iter()
         .map(|k| {
@@ -236,6 +238,7 @@ fn start(st: Settings, kinds: &[ProbeKind], stamp: &Path, clocks: TestClocks) ->
         rec,
         status,
         rounds,
+        urgent,
         stop: tokio_util_free::Stop(Some(tx)),
         task,
     }
@@ -593,4 +596,88 @@ async fn issue14_guard_a_reboot_whose_stamp_cannot_be_read_or_written_does_not_r
         assert_eq!(a.decision, Decision::Skipped);
         assert_eq!(a.reason.as_ref().unwrap().code(), "stamp_unwritable");
     }
+}
+
+fn socketman_settings() -> Settings {
+    let mut st = Settings::default();
+    st.recovery.steps = vec!["restart_network".into(), "reboot".into()];
+    st.recovery.reboot_after_offline = Some(s(300));
+    st
+}
+
+/// When each state change to `to` happened.
+fn changes_to(rec: &Recorder, to: Health) -> Vec<u64> {
+    rec.states()
+        .iter()
+        .filter(|(_, _, t)| *t == to)
+        .map(|(at, _, _)| *at)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn issue18_reboot_waits_for_the_offline_time_and_the_timer_resets_when_the_link_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let rig = start(
+        socketman_settings(),
+        &ProbeKind::ALL,
+        &dir.path().join("stamp"),
+        settled_clocks(),
+    );
+    rig.script.all(false);
+    // Offline settles at 5 s; the network restart 5 s later; no reboot within 300 s.
+    until(t0, 200).await;
+    assert_eq!(rig.rec.runs(), [(10, "restart_network".into())]);
+    // The link returns before the 300 s are up, then goes again.
+    rig.script.all(true);
+    until(t0, 260).await;
+    assert_eq!(rig.status().state, Health::Online);
+    rig.script.all(false);
+    until(t0, 1000).await;
+    let rec = rig.stop().await;
+    let offline = changes_to(&rec, Health::Offline);
+    assert_eq!(offline.len(), 2, "{:?}", rec.states());
+    let runs = rec.runs();
+    // The first outage never reached its reboot; the second reboots 300 s after it began,
+    // not on its first failed check (SocketMan's timer, never reset, would have).
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert_eq!(
+        runs[1],
+        (offline[1] + 5, "restart_network".into()),
+        "{runs:?}"
+    );
+    assert_eq!(runs[2], (offline[1] + 300, "reboot".into()), "{runs:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn issue18_an_urgent_notice_probes_at_once_and_takes_the_first_step_without_its_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let rig = start(
+        socketman_settings(),
+        &ProbeKind::ALL,
+        &dir.path().join("stamp"),
+        settled_clocks(),
+    );
+    until(t0, 40).await;
+    assert_eq!(rig.status().state, Health::Online);
+    let rounds = *rig.rounds.lock().unwrap();
+    // Nothing cut: an urgent notice costs back-to-back rounds until settled, then idles.
+    rig.urgent.notify_one();
+    until(t0, 41).await;
+    assert_eq!(*rig.rounds.lock().unwrap(), rounds + 1);
+    assert!(rig.rec.runs().is_empty());
+    // Cut (a job removed the route): the restart runs at once, not 30 + 5 + 5 s later.
+    until(t0, 45).await;
+    rig.script.all(false);
+    rig.urgent.notify_one();
+    until(t0, 46).await;
+    assert_eq!(rig.status().state, Health::Offline);
+    assert_eq!(rig.rec.runs(), [(45, "restart_network".into())]);
+    // The reboot still waits its offline time.
+    until(t0, 344).await;
+    assert_eq!(rig.rec.runs().len(), 1);
+    until(t0, 346).await;
+    assert_eq!(rig.rec.runs()[1], (345, "reboot".into()));
+    drop(rig.stop().await);
 }

@@ -228,7 +228,8 @@ const COMPONENTS: &[Factory] = &[
         Phase::Serve,
         crate::adapters::rusty::build,
     ),
-    // After exec, whose allowlist its jobs go through.
+    // After exec, whose allowlist its jobs go through, and connectivity, whose monitor
+    // gives its score and checks its `network` jobs.
     #[cfg(feature = "socketman")]
     Factory::new(
         crate::adapters::socketman::NAME,

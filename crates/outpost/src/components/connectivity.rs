@@ -17,7 +17,9 @@ use outpost_connectivity::{Monitor, RebootStamp, SystemClocks};
 
 use super::{exec::SharedExec, probes::SharedTls, Component, Registrar, Shared, Start};
 use crate::config::{Config, Targets};
+use crate::connectivity::link::{Link, SharedMonitor};
 use crate::connectivity::{api, effects::AgentEffects, metrics, probes};
+use std::sync::Arc;
 
 pub const NAME: &str = "connectivity";
 
@@ -65,8 +67,14 @@ impl Component for ConnectivityComponent {
     fn register(&mut self, r: &mut Registrar<'_>) -> anyhow::Result<()> {
         self.exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
         let tls = r.common(SharedTls::new).0;
-        self.probes = probes::build(&self.targets, tls);
+        self.probes = probes::build(&self.targets, tls.clone());
         let status = self.monitor.status();
+        let link = Link {
+            status: status.clone(),
+            urgent: self.monitor.urgent(),
+            probes: Arc::new(probes::build(&self.targets, tls)),
+        };
+        r.set_common(SharedMonitor(Some(link)));
         r.metrics
             .register_collector(Box::new(metrics::Collector(status.clone())));
         r.routes.push(api::route(status));

@@ -217,6 +217,12 @@ pub struct Registrar<'a> {
 }
 
 impl Registrar<'_> {
+    /// Puts `t` in the common state, replacing what was there: a provider (the
+    /// connectivity monitor) publishes itself for the components registered after it.
+    pub fn set_common<T: Clone + Send + 'static>(&mut self, t: T) {
+        self.common.insert(TypeId::of::<T>(), Box::new(t));
+    }
+
     /// State that components of one family share (the uplinks' metric families, labelled
     /// by uplink): made, and registered on `/metrics`, by the first that asks.
     pub fn common<T: Clone + Send + 'static>(

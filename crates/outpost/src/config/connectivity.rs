@@ -33,6 +33,11 @@ pub struct ConnectivitySection {
     /// PEM CAs the HTTPS probe trusts instead of the system store (check.http's `ca_file`).
     pub ca_file: Option<PathBuf>,
     pub recovery: RecoverySection,
+    /// A TCP target by host name, resolved at each round (a failed lookup is charged to
+    /// the resolver). Not a key: only SocketMan's `health_url:health_port` sets it (the
+    /// key `tcp_target` stays an address, so the operator's probes never depend on DNS).
+    #[serde(skip)]
+    pub tcp_host: Option<(String, u16)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +50,7 @@ pub struct RecoverySection {
     pub max_delay_ms: u64,
     pub min_reboot_interval_secs: u64,
     pub boot_grace_secs: u64,
+    pub reboot_after_offline_ms: u64,
     pub dry_run: bool,
 }
 
@@ -58,6 +64,9 @@ pub struct Targets {
     pub dns_server: Option<SocketAddr>,
     /// `None`: port 53 of the resolver.
     pub tcp_target: Option<SocketAddr>,
+    /// A host name and port for the TCP probe when `tcp_target` is unset (SocketMan's
+    /// health target).
+    pub tcp_host: Option<(String, u16)>,
     pub http_url: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
@@ -123,6 +132,8 @@ impl ConnectivitySection {
                 max_delay: Duration::from_millis(r.max_delay_ms),
                 min_reboot_interval: Duration::from_secs(r.min_reboot_interval_secs),
                 boot_grace: Duration::from_secs(r.boot_grace_secs),
+                reboot_after_offline: (r.reboot_after_offline_ms > 0)
+                    .then(|| Duration::from_millis(r.reboot_after_offline_ms)),
                 dry_run: r.dry_run,
             },
         }
@@ -171,6 +182,7 @@ impl ConnectivitySection {
             dns_name: (!name.is_empty()).then(|| name.trim_end_matches('.').to_owned()),
             dns_server,
             tcp_target,
+            tcp_host: self.tcp_host.clone(),
             http_url: self.http_url.clone(),
             ca_file: self.ca_file.clone(),
             timeout: Duration::from_millis(self.timeout_ms),

@@ -137,6 +137,7 @@ pub const KEYS: &[Key] = &[
     key("connectivity.recovery.max_delay_ms", Ty::Int, Some("600000"), "Connectivity: the longest wait between steps (the last step repeats at it)."),
     key("connectivity.recovery.min_reboot_interval_secs", Ty::Int, Some("3600"), "Connectivity: no reboot step within this long of the last one, remembered across reboots in DATA_DIR/connectivity/reboot.stamp."),
     key("connectivity.recovery.boot_grace_secs", Ty::Int, Some("300"), "Connectivity: no recovery step within this long after the system booted."),
+    key("connectivity.recovery.reboot_after_offline_ms", Ty::Int, Some("0"), "Connectivity: the reboot step is not taken before the uplink has been offline this long; the time restarts when the uplink comes back. 0: no such hold. With socketman.config: SocketMan's `reboot` seconds."),
     key("connectivity.recovery.dry_run", Ty::Bool, Some("false"), "Connectivity: audit and emit what the ladder would run, and run nothing."),
     key("containers.enabled", Ty::Bool, Some("true"), "Containers: serve the container.* and image.* job kinds. The engine's socket is opened by the first such job, never at start."),
     key("containers.socket", Ty::Str, None, "Containers: the engine's Unix socket (Docker, or Podman's Docker-compatible service). Default: DOCKER_HOST when it is unix://PATH, else /var/run/docker.sock."),

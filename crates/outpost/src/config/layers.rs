@@ -176,6 +176,13 @@ pub fn load(src: Sources<'_>) -> Result<Loaded, ConfigError> {
             message: e.into_inner().to_string(),
         }
     })?;
+    // Which keys the operator set (file, environment, flag): a drop-in adapter that
+    // derives settings of its own (SocketMan's monitor) leaves these alone.
+    config.explicit = values
+        .iter()
+        .filter(|(_, (_, o))| !matches!(o, Origin::Default))
+        .map(|(k, _)| *k)
+        .collect();
     config.validate().map_err(|e| ConfigError::Invalid {
         key: e.key.into(),
         origin: values

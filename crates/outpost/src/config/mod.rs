@@ -100,6 +100,9 @@ pub struct Config {
     /// `snmp.*`: the one SNMP engine's engine-wide settings (no key has a default).
     #[serde(default)]
     pub snmp: SnmpSection,
+    /// The keys set by the operator (not built-in defaults), filled in by `load`.
+    #[serde(skip)]
+    pub explicit: std::collections::BTreeSet<&'static str>,
 }
 
 /// `snmp.*`: settings of the one SNMP engine every SNMP job and adapter shares.
@@ -619,6 +622,8 @@ impl Config {
             ));
         }
         self.check_socketman()?;
+        #[cfg(all(feature = "socketman", feature = "connectivity"))]
+        crate::adapters::socketman::monitor::adopt(self)?;
         self.check_reagent()?;
         self.connectivity
             .check(self.commands.as_ref(), self.exec.enabled)?;

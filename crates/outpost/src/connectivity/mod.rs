@@ -5,5 +5,6 @@
 
 pub mod api;
 pub mod effects;
+pub mod link;
 pub mod metrics;
 pub mod probes;

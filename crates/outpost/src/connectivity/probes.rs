@@ -49,6 +49,8 @@ pub fn build(t: &Targets, tls: Arc<TlsConfigs>) -> Vec<Box<dyn Probe>> {
                 })),
                 ProbeKind::Tcp => Some(Box::new(TcpProbe {
                     target: t.tcp_target,
+                    host: t.tcp_host.clone(),
+                    timeout: t.timeout,
                     server: t.dns_server,
                     timeout_ms,
                 })),
@@ -187,6 +189,9 @@ impl Probe for DnsProbe {
 
 struct TcpProbe {
     target: Option<SocketAddr>,
+    /// A host name and port, resolved at each round, when `target` is unset.
+    host: Option<(String, u16)>,
+    timeout: Duration,
     /// The resolver, whose port 53 is the default target.
     server: Option<SocketAddr>,
     timeout_ms: u64,
@@ -199,9 +204,15 @@ impl Probe for TcpProbe {
 
     fn check(&self) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let addr = match self.target {
-                Some(a) => a,
-                None => match resolver(self.server) {
+            let addr = match (self.target, &self.host) {
+                (Some(a), _) => a,
+                (None, Some((host, port))) => {
+                    match resolve(host, *port, self.server, self.timeout).await {
+                        Ok(a) => a,
+                        Err(down) => return down,
+                    }
+                }
+                (None, None) => match resolver(self.server) {
                     Ok(s) => SocketAddr::new(s.ip(), 53),
                     Err(why) => {
                         return Outcome::down(
@@ -228,6 +239,35 @@ impl Probe for TcpProbe {
             };
             outcome(&tcp::check(&spec).await, Some(addr.ip().to_string()))
         })
+    }
+}
+
+/// `host:port`'s first address (a literal is taken as is); a lookup that fails is charged
+/// to the resolver, so a dead resolver never looks like two dead targets.
+async fn resolve(
+    host: &str,
+    port: u16,
+    server: Option<SocketAddr>,
+    timeout: Duration,
+) -> Result<SocketAddr, Outcome> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let began = Instant::now();
+    let looked = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port))).await;
+    let charged = resolver(server)
+        .map(|s| s.ip().to_string())
+        .unwrap_or_else(|_| "resolver".into());
+    let down = |why: String| Outcome::down(why, Some(began.elapsed()), Some(charged.clone()));
+    match looked {
+        Ok(Ok(mut addrs)) => addrs
+            .next()
+            .ok_or_else(|| down(format!("{host}: no address"))),
+        Ok(Err(e)) => Err(down(format!("{host}: {e}"))),
+        Err(_) => Err(down(format!(
+            "{host}: not resolved within {} ms",
+            timeout.as_millis()
+        ))),
     }
 }
 

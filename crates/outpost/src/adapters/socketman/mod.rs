@@ -14,6 +14,8 @@ pub mod collect;
 pub mod config;
 pub mod genl;
 pub mod jobs;
+#[cfg(feature = "connectivity")]
+pub mod monitor;
 mod mqtt;
 pub mod nl80211;
 pub mod nl80211_read;
@@ -44,6 +46,14 @@ use crate::config::Config;
 use config::{Mqtt, Settings};
 use words::ParamOrder;
 
+/// The connectivity monitor as this adapter uses it (its score, `network` jobs' checks).
+#[cfg(feature = "connectivity")]
+pub type MonitorLink = crate::connectivity::link::Link;
+/// Without the monitor's crates there is no monitor: the score is measured by `score.rs`.
+#[cfg(not(feature = "connectivity"))]
+#[derive(Clone)]
+pub enum MonitorLink {}
+
 /// The component's name in the daemon's list and in `agent.info`.
 pub const NAME: &str = "socketman";
 
@@ -60,6 +70,10 @@ pub struct Wire {
     pub timeout: Duration,
     /// `rest = 1`: `msg…` results by HTTP PATCH instead of PROCESSED.
     pub rest: Option<Arc<rest::Rest>>,
+    /// The connectivity monitor: `network` jobs are checked before and after.
+    pub monitor: Option<MonitorLink>,
+    /// The agent's `Exec`, whose audit log records a `network` job's checks.
+    pub exec: Option<outpost_exec::Exec>,
 }
 
 impl Wire {
@@ -107,6 +121,10 @@ struct Fixed {
     order: ParamOrder,
     timeout: Duration,
     exec_enabled: bool,
+    /// Taken from the connectivity component when it registers (`None`: monitor off).
+    monitor: Option<MonitorLink>,
+    /// Taken from the exec component when it registers.
+    exec: Option<outpost_exec::Exec>,
 }
 
 /// The parts one `config.json` gives: the MQTT session (unless `disable_mqtt`), the boot
@@ -122,8 +140,8 @@ struct Parts {
 
 struct SocketMan {
     fixed: Fixed,
-    /// Built from the file at start; `None` when it must be provisioned first.
-    ready: Option<Parts>,
+    /// Read from the file at start; `None` when it must be provisioned first.
+    ready: Option<Settings>,
     provision: Option<provision::Provision>,
 }
 
@@ -141,7 +159,8 @@ fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
         &fixed.data_dir.join("socketman").join("stats"),
         collect::Paths::system(),
     )
-    .context("socketman")?;
+    .context("socketman")?
+    .map(|s| s.with_monitor(fixed.monitor.clone()));
     let mac = settings.mac.clone();
     let policy = jobs::Policy {
         order: fixed.order.clone(),
@@ -221,6 +240,8 @@ fn assemble(settings: Settings, fixed: &Fixed) -> anyhow::Result<Parts> {
             allow_shell: fixed.allow_shell,
             timeout: fixed.timeout,
             rest,
+            monitor: fixed.monitor.clone(),
+            exec: fixed.exec.clone(),
         })),
         boot,
         stats,
@@ -256,6 +277,8 @@ pub fn build(
         order,
         timeout: Duration::from_millis(cfg.jobs.default_timeout_ms),
         exec_enabled: cfg.exec.enabled,
+        monitor: None,
+        exec: None,
     };
     let provision = cfg
         .socketman
@@ -266,9 +289,10 @@ pub fn build(
         })
         .transpose()
         .context("socketman.init_url")?;
-    // `Config::validate` read it already; read again here, as the daemon starts.
+    // `Config::validate` read it already; read again here, as the daemon starts. Assembled
+    // once the monitor is known (`register`).
     let ready = match config::load(&path) {
-        Ok(settings) => Some(assemble(settings, &fixed)?),
+        Ok(settings) => Some(settings),
         Err(e) if provision.is_some() => {
             tracing::warn!(error = %e, "socketman: no usable config.json: provisioning it from the init server");
             None
@@ -341,12 +365,28 @@ async fn run_parts(
 }
 
 impl Component for SocketMan {
+    fn register(&mut self, _r: &mut crate::components::Registrar<'_>) -> anyhow::Result<()> {
+        self.fixed.exec = _r
+            .common::<crate::components::exec::SharedExec>(|_| {
+                crate::components::exec::SharedExec(None)
+            })
+            .0;
+        #[cfg(feature = "connectivity")]
+        {
+            self.fixed.monitor = _r
+                .common(|_| crate::connectivity::link::SharedMonitor(None))
+                .0;
+        }
+        Ok(())
+    }
+
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
         let SocketMan {
             fixed,
             ready,
             provision,
         } = *self;
+        let ready = ready.map(|s| assemble(s, &fixed)).transpose()?;
         let (dispatcher, store, stop) = (
             cx.dispatcher.clone(),
             cx.shared.store.clone(),

@@ -422,16 +422,42 @@ async fn submit(w: &Wire, dispatcher: &Dispatcher, store: &Store, payload: &[u8]
             return;
         }
     };
-    if let Some(kind) = job.kind.as_deref() {
-        if matches!(kind, "network" | "networking" | "all") {
-            tracing::info!(id = %job.id, kind, "socketman: job type {kind:?}: run as a plain job (the checks around network jobs are not built yet)");
-        }
+    let network = job
+        .kind
+        .as_deref()
+        .is_some_and(|k| matches!(k, "network" | "networking" | "all"));
+    // SocketMan's README promise for `network` jobs: a check before and after, and
+    // recovery if the job cut the uplink (with the connectivity monitor; without it, a
+    // plain job).
+    #[cfg(feature = "connectivity")]
+    let before = match (&w.monitor, network) {
+        (Some(m), true) => Some((m.clone(), super::monitor::check(m).await)),
+        _ => None,
+    };
+    if network && w.monitor.is_none() {
+        tracing::info!(id = %job.id, "socketman: a network job runs unchecked: the connectivity monitor is off");
     }
     let why = match jobs::request(job.msg.as_deref(), &w.order, w.allow_shell)
         .and_then(|req| jobs::spec(&job.id, &req, w.timeout))
     {
         Ok(spec) => match dispatcher.submit(spec).await {
-            Ok(_) => return,
+            Ok(_sub) => {
+                #[cfg(feature = "connectivity")]
+                if let Some((m, before)) = before {
+                    // Bounded by the job's own timeout (plus the dispatcher's queue wait,
+                    // capped here) and the probes' timeout.
+                    tokio::spawn(super::monitor::after_job(
+                        m,
+                        store.clone(),
+                        w.exec.clone(),
+                        job.id.clone(),
+                        before,
+                        _sub.done,
+                        w.timeout + Duration::from_secs(60),
+                    ));
+                }
+                return;
+            }
             Err(e) => format!("refused: {}: {e}", e.code()),
         },
         Err(why) => format!("refused: {why}"),

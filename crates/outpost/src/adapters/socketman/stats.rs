@@ -98,6 +98,9 @@ pub struct Stats {
     targets: Targets,
     /// Where a reply's `cmd` goes; `None`: logged, not run (no dispatcher given).
     commands: Option<(jobs::Policy, Dispatcher)>,
+    /// The connectivity monitor, whose latest results give `device.status`; `None`:
+    /// measured here (`score.rs`).
+    connectivity: Option<super::MonitorLink>,
 }
 
 /// `url` with `access_token` and `mac` appended, as SocketMan's `append_url_token`.
@@ -147,7 +150,14 @@ impl Stats {
                 web: (score::WEB.0.to_owned(), score::WEB.1),
             },
             commands: None,
+            connectivity: None,
         }))
+    }
+
+    /// `device.status` from the connectivity monitor instead of measured here.
+    pub fn with_monitor(mut self, monitor: Option<super::MonitorLink>) -> Stats {
+        self.connectivity = monitor;
+        self
     }
 
     /// Overrides where the collector reads and where the score's checks go (tests).
@@ -169,11 +179,7 @@ impl Stats {
 
     /// One stats line as JSON, the score measured now.
     pub async fn collect(&self) -> String {
-        let route = std::fs::read_to_string(self.paths.proc.join("net/route"))
-            .ok()
-            .and_then(|r| collect::default_route(&r))
-            .is_some();
-        let status = score::measure(route, &self.targets).await;
+        let status = self.score().await;
         // With `scan` on, from the kernel; empty without nl80211 (no radio), as SocketMan
         // sent them on a device without Wi-Fi.
         let wifi = if self.scan {
@@ -183,6 +189,24 @@ impl Stats {
         };
         let line = collect::line(&self.paths, &self.mac, SysInfo::now(), status, wifi, now());
         serde_json::to_string(&line).unwrap_or_default()
+    }
+
+    /// `device.status`: the monitor's, or measured here without one.
+    async fn score(&self) -> u8 {
+        #[cfg(feature = "connectivity")]
+        if let Some(m) = &self.connectivity {
+            return super::monitor::score(&m.status());
+        }
+        self.measure().await
+    }
+
+    /// SocketMan's own score, measured now (no monitor).
+    async fn measure(&self) -> u8 {
+        let route = std::fs::read_to_string(self.paths.proc.join("net/route"))
+            .ok()
+            .and_then(|r| collect::default_route(&r))
+            .is_some();
+        score::measure(route, &self.targets).await
     }
 
     /// Appends a line to the cache (bounded: the oldest lines go first).
