@@ -716,10 +716,18 @@ async fn issue17_schedules_a_slow_queue_one_schedule_keeps_running() {
         runs: Arc::default(),
     };
     timer
-        .run(clock, sink.clone(), tokio::time::sleep(Duration::from_secs(20)))
+        .run(
+            clock,
+            sink.clone(),
+            tokio::time::sleep(Duration::from_secs(20)),
+        )
         .await;
     let runs = sink.runs.lock().unwrap().clone();
-    assert!(runs.len() >= 6, "only {} runs in 20 s: {runs:?}", runs.len());
+    assert!(
+        runs.len() >= 6,
+        "only {} runs in 20 s: {runs:?}",
+        runs.len()
+    );
     for w in runs.windows(2) {
         assert!(w[0].1 <= w[1].0, "overlap: {runs:?}");
     }
