@@ -220,7 +220,7 @@ async fn issue17_towerops_recurring_jobs_are_scheduled_locally_and_kept() {
             before[id]["updated_at"], after[id]["updated_at"],
             "{id} kept"
         );
-        assert_eq!(before[id]["next_due"].as_i64().is_some(), true);
+        assert!(before[id]["next_due"].as_i64().is_some(), "{id} is due");
     }
     assert_eq!(
         before["towerops-job:poll:slow"]["next_due"], after["towerops-job:poll:slow"]["next_due"],
@@ -272,8 +272,8 @@ async fn issue17_towerops_recurring_jobs_are_scheduled_locally_and_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue17_towerops_a_recurring_job_never_overlaps_itself() {
-    // A target that never answers: each run takes its 2.5 s timeout, more than twice its
-    // 1 s interval.
+    // A target that never answers: each run takes its timeout three times (2.5 s, the
+    // default 2 retries), far more than its 1 s interval.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
     let server = Server::start(TOKEN).await;
@@ -281,9 +281,6 @@ async fn issue17_towerops_a_recurring_job_never_overlaps_itself() {
     let agent = agent_joined(&server, dir.path()).await;
     let mut j = poll("poll:slowpoke", port, 1);
     j.snmp_timeout_ms = 2500;
-    j.snmp_retries = 0;
-    // snmp_retries 0 means the default (2); a single try is asked as 1 retry's worth of
-    // time: the run lasts at least 2.5 s either way.
     assert!(server.send_jobs(&AgentJobList { jobs: vec![j] }));
     let runs = || async {
         let v = agent.get_json("/v1/jobs?limit=1000").await;

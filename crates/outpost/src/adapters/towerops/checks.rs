@@ -373,3 +373,82 @@ fn tls_with_days(d: &Value, own: String, warning_days: i64) -> (u32, String) {
     }
     (status, text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert(days: i64, expired: bool, chain: bool, name: bool) -> Value {
+        json!({"address": "127.0.0.1:8443", "sni": "h.test", "days_left": days,
+            "not_after": "2027-01-02T03:04:05Z", "expired": expired, "chain_valid": chain,
+            "chain_error": if chain { Value::Null } else { "UnknownIssuer".into() },
+            "hostname_match": name})
+    }
+
+    #[test]
+    fn issue17_towerops_ssl_statuses_by_towerops_rules() {
+        let own = || "TLS ...".to_owned();
+        assert_eq!(
+            tls_with_days(&cert(100, false, true, true), own(), 30),
+            (
+                0,
+                "OK: Certificate for h.test:8443 valid for 100 days (2027-01-02)".into()
+            )
+        );
+        // At the warning days is WARNING (≤, the original's rule).
+        assert_eq!(tls_with_days(&cert(30, false, true, true), own(), 30).0, 1);
+        assert_eq!(tls_with_days(&cert(31, false, true, true), own(), 30).0, 0);
+        let (s, t) = tls_with_days(&cert(-3, true, true, true), own(), 30);
+        assert_eq!(
+            (s, t.as_str()),
+            (
+                2,
+                "CRITICAL: Certificate for h.test:8443 expired on 2027-01-02"
+            )
+        );
+        assert_eq!(
+            tls_with_days(&cert(100, false, false, true), own(), 30).0,
+            2
+        );
+        assert_eq!(
+            tls_with_days(&cert(100, false, true, false), own(), 30).0,
+            2
+        );
+        // No certificate seen (no handshake): UNKNOWN with the check's own words.
+        let no = json!({"address": "127.0.0.1:1", "connect_error": "refused"});
+        assert_eq!(tls_with_days(&no, own(), 30), (3, own()));
+    }
+
+    #[test]
+    fn issue17_towerops_http_and_dns_judged_by_towerops_rules() {
+        let h = |code: u64, matched: Value, truncated: bool| json!({"http_status": code, "regex_matched": matched, "truncated": truncated});
+        assert_eq!(http(&h(200, Value::Null, false), "200", String::new()).0, 0);
+        assert_eq!(
+            http(&h(201, Value::Null, false), "200", String::new()),
+            (2, "HTTP 201, expected 200".into())
+        );
+        assert_eq!(http(&h(201, Value::Null, false), "201", String::new()).0, 0);
+        assert_eq!(
+            http(&h(200, false.into(), false), "200", String::new()).0,
+            2
+        );
+        assert_eq!(http(&h(200, true.into(), true), "200", String::new()).0, 3);
+        assert_eq!(
+            http(&json!({"stage": "connect"}), "200", "x".into()),
+            (2, "x".into())
+        );
+        let d = json!({"rcode": "No Error", "answers": ["10 mail.test."]});
+        assert_eq!(dns(&d, "mail.test", String::new()).0, 0);
+        assert_eq!(dns(&d, "MAIL.test.", String::new()).0, 0);
+        assert_eq!(dns(&d, "10 mail.test", String::new()).0, 0);
+        assert_eq!(dns(&d, "other.test", String::new()).0, 2);
+        let cname = json!({"rcode": "No Error", "answers": ["h.test."]});
+        assert_eq!(
+            dns(&cname, "h.test", String::new()),
+            (0, "Resolved to: h.test.".into())
+        );
+        let nx = json!({"rcode": "Non-Existent Domain", "answers": []});
+        assert_eq!(dns(&nx, "", String::new()).0, 2);
+        assert_eq!(printable(&"é".repeat(200)).len(), 256);
+    }
+}
