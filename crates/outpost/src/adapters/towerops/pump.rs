@@ -64,8 +64,9 @@ pub struct Link {
     pub started: Instant,
     /// Where recurring jobs and checks are scheduled (and persisted).
     pub schedules: Schedules,
-    /// The newest recurring-job list received, for [`super::keep::keep_inventory`] to apply: only the
-    /// newest matters (each replaces the last), so one slot is the whole queue.
+    /// The newest recurring-job list received, for [`super::keep::keep_inventory`] to
+    /// apply: only the newest matters (each replaces the last), so one slot is the whole
+    /// queue.
     pub jobs_inventory: tokio::sync::watch::Sender<Option<Arc<AgentJobList>>>,
     /// The same for the newest check list.
     pub checks_inventory: tokio::sync::watch::Sender<Option<Arc<CheckList>>>,
@@ -435,11 +436,16 @@ async fn frames_for(link: &Link, row: &OutboxRow) -> Vec<OutFrame> {
             {
                 let labels = inventory::labels_of(&link.schedules, sid).await;
                 let label = |k: &str| labels.get(k).map_or("", |v| v.as_str());
-                return vec![checks::answer(
-                    rec,
-                    label(checks::LABEL_ID),
-                    label(checks::LABEL_EXPECT),
-                )];
+                // A schedule removed since the run (a newer list): its id is in the
+                // schedule's when it is a plain one.
+                let id = match label(checks::LABEL_ID) {
+                    "" => sid
+                        .strip_prefix(inventory::CHECKS)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .unwrap_or(""),
+                    id => id,
+                };
+                return vec![checks::answer(rec, id, label(checks::LABEL_EXPECT))];
             }
             let job_id = match rec.source.strip_prefix(SOURCE_PREFIX) {
                 Some(id) => Some(id.to_owned()),
