@@ -104,6 +104,10 @@ impl Timer {
                 let mut t = self.lock();
                 let fired = t.take_due(now.saturating_add(self.lead_ms));
                 let next = if fired.is_empty() {
+                    // Due times taken without an action (queued behind a running job,
+                    // `queue_one`) still need their next one: without it such a schedule
+                    // was never due again once its queued run had gone.
+                    t.reschedule(now);
                     t.next_fire()
                 } else {
                     None

@@ -657,3 +657,78 @@ proptest! {
         let _ = ScheduleSpec::from_value(v);
     }
 }
+
+/// Found by issue 17 (a Towerops POLL slower than its interval): a due time queued behind a
+/// running job (`queue_one`) fires nothing itself, and the timer used to give a schedule its
+/// next due time only after a firing that ran something, so such a schedule ran its queued
+/// run and then never again. Jobs of 2.5 s every second, under paused time: they follow each
+/// other for the whole span, never overlapping.
+#[tokio::test(start_paused = true)]
+async fn issue17_schedules_a_slow_queue_one_schedule_keeps_running() {
+    #[derive(Clone)]
+    struct Slow {
+        clock: PausedClock,
+        timer: Arc<Timer>,
+        runs: Arc<Mutex<Vec<(i64, i64)>>>,
+    }
+    impl Slow {
+        fn start(&self, id: Arc<str>) {
+            let s = self.clone();
+            let started = s.clock.now_ms();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(2_500)).await;
+                s.runs.lock().unwrap().push((started, s.clock.now_ms()));
+                if let Some(Action::Run { id, .. }) = s.timer.quiet(|t| t.finished(&id)) {
+                    s.start(id);
+                }
+            });
+        }
+    }
+    impl Sink for Slow {
+        fn fire(&self, actions: Vec<Action>) {
+            for a in actions {
+                if let Action::Run { id, .. } = a {
+                    self.start(id);
+                }
+            }
+        }
+    }
+    let base = ms(2026, 11, 26, 8, 0, 0);
+    let timer = Arc::new(Timer::new());
+    timer.update(|t| {
+        t.insert(
+            "slow".into(),
+            plan(
+                When::Every { ms: 1_000 },
+                base,
+                base,
+                Overlap::QueueOne,
+                Missed::Skip,
+            ),
+            None,
+            base,
+        )
+    });
+    let clock = PausedClock::at(base);
+    let sink = Slow {
+        clock: clock.clone(),
+        timer: timer.clone(),
+        runs: Arc::default(),
+    };
+    timer
+        .run(
+            clock,
+            sink.clone(),
+            tokio::time::sleep(Duration::from_secs(20)),
+        )
+        .await;
+    let runs = sink.runs.lock().unwrap().clone();
+    assert!(
+        runs.len() >= 6,
+        "only {} runs in 20 s: {runs:?}",
+        runs.len()
+    );
+    for w in runs.windows(2) {
+        assert!(w[0].1 <= w[1].0, "overlap: {runs:?}");
+    }
+}

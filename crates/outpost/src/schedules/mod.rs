@@ -231,8 +231,21 @@ impl Schedules {
     /// Adds a schedule. Its id is the spec's, or generated when `None`.
     pub async fn add(
         &self,
+        spec: ScheduleSpec,
+        source: Source,
+    ) -> Result<ScheduleView, ScheduleError> {
+        self.add_phased(spec, source, None).await
+    }
+
+    /// Adds a schedule whose first run is `first_in` from now when it recurs on an
+    /// interval (Towerops' staggered first runs); later runs follow every interval after
+    /// it, also across restarts. Done by dating the interval's anchor (the row's
+    /// `created_at`) back, so `created_at` of such a schedule is up to one interval early.
+    pub async fn add_phased(
+        &self,
         mut spec: ScheduleSpec,
         source: Source,
+        first_in: Option<std::time::Duration>,
     ) -> Result<ScheduleView, ScheduleError> {
         spec.check()?;
         let redacted = self.check_job(&spec)?;
@@ -246,6 +259,13 @@ impl Schedules {
             return Err(ScheduleError::TooMany { max: MAX_SCHEDULES });
         }
         let now = outpost_core::clock::now_ms();
+        let created = match (&spec.when, first_in) {
+            (When::Every { ms }, Some(d)) => {
+                let ms = *ms as i64;
+                now - ms + (d.as_millis() as i64).clamp(1, ms)
+            }
+            _ => now,
+        };
         let source = source.as_string();
         let text = Stored::encode(&self.0.sealer, &id, &spec, &redacted, &source)?;
         self.0
@@ -253,7 +273,7 @@ impl Schedules {
             .insert_schedule(ScheduleRow {
                 id: id.clone(),
                 spec: text,
-                created_at: now,
+                created_at: created,
                 updated_at: now,
                 handled_through: None,
             })
@@ -262,7 +282,7 @@ impl Schedules {
             spec,
             redacted,
             source,
-            created_at: now,
+            created_at: created,
             updated_at: now,
         };
         Ok(self.activate(id.into(), active, None, now))

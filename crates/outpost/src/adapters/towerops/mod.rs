@@ -7,13 +7,22 @@
 //! schedules. Part 2 (feature `towerops`): the configuration from Towerops' variables
 //! (`config.rs`), the connection pump with delivery from the outbox (`pump.rs`) and
 //! DISCOVER / POLL / TEST_CREDENTIALS as jobs of kind `towerops.snmp` on the one SNMP
-//! engine (`job.rs`), PING as a `ping` job on the one ICMP engine (`ping.rs`). The wire shapes themselves live in `outpost_proto::towerops`; this
-//! adapter only names them.
+//! engine (`job.rs`), PING as a `ping` job on the one ICMP engine (`ping.rs`). Part 3:
+//! recurring jobs and checks scheduled locally on the agent's scheduler, persisted
+//! (`inventory.rs`); checks as the probes' `check.*` jobs (`checks.rs`).
+//! The wire shapes themselves live in `outpost_proto::towerops`; this adapter only names
+//! them.
 
 pub mod addresses;
+#[cfg(all(feature = "towerops", feature = "probes"))]
+pub mod checks;
 pub mod config;
 #[cfg(feature = "towerops")]
+pub mod inventory;
+#[cfg(feature = "towerops")]
 pub mod job;
+#[cfg(feature = "towerops")]
+mod keep;
 #[cfg(feature = "towerops")]
 pub mod lldp;
 #[cfg(all(feature = "towerops", feature = "probes"))]
@@ -58,9 +67,10 @@ mod component {
     use crate::components::{Component, Registrar, Shared, Start};
     use crate::config::Config;
     use crate::executors::snmp;
+    use crate::schedules::Schedules;
     use crate::uplink::UplinkMetrics;
 
-    use super::{config, job, pump};
+    use super::{config, job, keep, pump};
 
     /// The original agent's process-wide SNMP token bucket (compat doc §9).
     const DEFAULT_PDUS_PER_SECOND: u32 = 200;
@@ -68,6 +78,7 @@ mod component {
     struct Towerops {
         settings: config::Settings,
         metrics: Option<UplinkMetrics>,
+        schedules: Option<Schedules>,
     }
 
     /// On only with `TOWEROPS_API_URL` and a token; a bad variable stops the start with a
@@ -91,6 +102,7 @@ mod component {
         Ok(Some(Box::new(Towerops {
             settings,
             metrics: None,
+            schedules: None,
         })))
     }
 
@@ -102,6 +114,10 @@ mod component {
             // operator set `snmp.max_pdus_per_second`.
             engine.default_rate(DEFAULT_PDUS_PER_SECOND);
             r.kinds.register(job::ToweropsSnmp(engine));
+            // The schedules component is earlier in the list and has shared its handle
+            // (a detached one, every call "not running", only if it ever is not).
+            let store = r.shared.store.clone();
+            self.schedules = Some(r.common::<Schedules>(move |_| Schedules::detached(store)));
             self.metrics = Some(r.common(|reg| {
                 let m = UplinkMetrics::default();
                 m.register(reg);
@@ -112,6 +128,8 @@ mod component {
 
         fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
             tracing::info!(url = %self.settings.url, "towerops: Towerops' agent wire is on");
+            let (jobs_inventory, newest_jobs) = tokio::sync::watch::channel(None);
+            let (checks_inventory, newest_checks) = tokio::sync::watch::channel(None);
             let link = Arc::new(pump::Link {
                 url: self.settings.url,
                 token: self.settings.token,
@@ -119,7 +137,22 @@ mod component {
                 store: cx.shared.store.clone(),
                 metrics: self.metrics.unwrap_or_default(),
                 started: cx.shared.started,
+                schedules: self
+                    .schedules
+                    .unwrap_or_else(|| Schedules::detached(cx.shared.store.clone())),
+                jobs_inventory,
+                checks_inventory,
             });
+            cx.spawn(keep::keep_checks(
+                link.clone(),
+                newest_checks,
+                cx.stop_token(),
+            ));
+            cx.spawn(keep::keep_inventory(
+                link.clone(),
+                newest_jobs,
+                cx.stop_token(),
+            ));
             cx.spawn(pump::run(link, cx.stop_token()));
             Ok(())
         }

@@ -45,6 +45,12 @@ pub fn spec(job: &AgentJob) -> Result<JobSpec, OutFrame> {
 /// The MonitoringCheck answering a finished `ping` job whose source is ours.
 pub fn answer(rec: &JobRecord) -> Option<OutFrame> {
     let device_id = rec.source.strip_prefix(SOURCE_PREFIX)?;
+    Some(answer_as(rec, device_id))
+}
+
+/// The MonitoringCheck answering finished `ping` job `rec` for device `device_id` (a
+/// scheduled run, whose source names its schedule instead).
+pub fn answer_as(rec: &JobRecord, device_id: &str) -> OutFrame {
     let row = (rec.state == JobState::Succeeded)
         .then(|| rec.output.as_ref().map(|o| o.to_value()))
         .flatten()
@@ -58,8 +64,8 @@ pub fn answer(rec: &JobRecord) -> Option<OutFrame> {
         response_time_ms: rtt.unwrap_or(0.0),
         timestamp: rec.finished_at.unwrap_or(rec.created_at) / 1000,
     };
-    Some(OutFrame {
+    OutFrame {
         event: event::MONITORING_CHECK.into(),
         binary: binary_base64(&check),
-    })
+    }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use outpost_core::{Dispatcher, Event, JobSpec, JobState, OutboxItem, OutboxRow, Store};
-use outpost_proto::towerops::{AgentHeartbeat, AgentJob, AgentJobList, JobType};
+use outpost_proto::towerops::{AgentHeartbeat, AgentJob, AgentJobList, CheckList, JobType};
 use secrecy::SecretString;
 use tokio_tungstenite::{
     tungstenite::{self, client::IntoClientRequest, protocol::WebSocketConfig},
@@ -24,8 +24,12 @@ use tokio_tungstenite::{
 };
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "probes")]
+use super::checks;
+use super::inventory;
 use super::job::{self, agent_error, unix_now, OutFrame, SOURCE_PREFIX};
-use super::session::{Action, End, Input, Now, Session};
+use super::session::{Action, End, Input, Lane, Now, Session};
+use crate::schedules::Schedules;
 use crate::uplink::{
     backoff::{Backoff, BackoffConfig},
     delivery::Delivery,
@@ -58,6 +62,14 @@ pub struct Link {
     pub store: Store,
     pub metrics: UplinkMetrics,
     pub started: Instant,
+    /// Where recurring jobs and checks are scheduled (and persisted).
+    pub schedules: Schedules,
+    /// The newest recurring-job list received, for [`super::keep::keep_inventory`] to
+    /// apply: only the newest matters (each replaces the last), so one slot is the whole
+    /// queue.
+    pub jobs_inventory: tokio::sync::watch::Sender<Option<Arc<AgentJobList>>>,
+    /// The same for the newest check list.
+    pub checks_inventory: tokio::sync::watch::Sender<Option<Arc<CheckList>>>,
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -198,8 +210,8 @@ fn heartbeat_source(started: Instant, ip: String) -> super::session::HeartbeatSo
             container,
             local_ips,
             interface_subnets: Vec::new(),
-            // Recurring jobs are not scheduled locally yet: the server keeps sending them.
-            schedules_jobs: false,
+            // Recurring jobs and checks are scheduled here (`inventory.rs`).
+            schedules_jobs: true,
         }
     })
 }
@@ -252,7 +264,7 @@ async fn connection(
                 Ok(rows) if !rows.is_empty() => {
                     let mut last = None;
                     for row in rows {
-                        let frames = frames_for(&link.store, &row).await;
+                        let frames = frames_for(link, &row).await;
                         if frames.is_empty() {
                             // Not ours (another uplink's traffic): nothing to wait for.
                             delivery.ack_one(row.seq);
@@ -325,14 +337,30 @@ async fn connection(
                     link.metrics.connected.get_or_create(&label).set(1);
                     tracing::info!(url = %link.url, topic = %s.topic(), resend_from = delivery.cursor(), "towerops: joined");
                 }
-                Action::Jobs { list, .. } => {
-                    let (d, st) = (link.dispatcher.clone(), link.store.clone());
-                    tokio::spawn(submit_all(d, st, list));
+                Action::Jobs { lane, list } => {
+                    let (once, recurring): (Vec<_>, Vec<_>) = if lane == Lane::Jobs {
+                        list.jobs
+                            .iter()
+                            .cloned()
+                            .partition(|j| j.interval_seconds == 0)
+                    } else {
+                        (list.jobs.clone(), Vec::new())
+                    };
+                    // The original's rule: recurring jobs replace the inventory only when
+                    // the frame has some, or is empty (which clears it).
+                    if lane == Lane::Jobs && (!recurring.is_empty() || list.jobs.is_empty()) {
+                        link.jobs_inventory
+                            .send_replace(Some(Arc::new(AgentJobList { jobs: recurring })));
+                    }
+                    if !once.is_empty() {
+                        let (d, st) = (link.dispatcher.clone(), link.store.clone());
+                        tokio::spawn(submit_all(d, st, AgentJobList { jobs: once }));
+                    }
                 }
-                Action::Checks(list) => tracing::info!(
-                    checks = list.checks.len(),
-                    "towerops: check_jobs are not run by this version yet"
-                ),
+                // The newest list replaces the check inventory (an empty one clears it).
+                Action::Checks(list) => {
+                    link.checks_inventory.send_replace(Some(Arc::new(list)));
+                }
                 Action::Update(req) => {
                     let (d, st) = (link.dispatcher.clone(), link.store.clone());
                     tokio::spawn(submit_update(d, st, req));
@@ -379,7 +407,8 @@ async fn connection(
 }
 
 /// The frames answering outbox row `row`, empty when it is not this adapter's.
-async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
+async fn frames_for(link: &Link, row: &OutboxRow) -> Vec<OutFrame> {
+    let store = &link.store;
     match &row.item {
         OutboxItem::Result(rec) => {
             #[cfg(feature = "probes")]
@@ -389,8 +418,43 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
             if rec.source == UPDATE_SOURCE {
                 return update_outcome(rec);
             }
-            let Some(job_id) = rec.source.strip_prefix(SOURCE_PREFIX) else {
-                return Vec::new();
+            // A run of a recurring job scheduled here.
+            let scheduled = rec
+                .schedule
+                .as_deref()
+                .filter(|s| inventory::is_of(inventory::JOBS, s));
+            #[cfg(feature = "probes")]
+            if let Some(sid) = scheduled.filter(|_| rec.kind == "ping") {
+                let labels = inventory::labels_of(&link.schedules, sid).await;
+                let device = labels
+                    .get(inventory::DEVICE_LABEL)
+                    .map_or("", |d| d.as_str());
+                return vec![super::ping::answer_as(rec, device)];
+            }
+            #[cfg(feature = "probes")]
+            if let Some(sid) = rec
+                .schedule
+                .as_deref()
+                .filter(|s| inventory::is_of(inventory::CHECKS, s))
+                .filter(|_| checks::KINDS.contains(&rec.kind.as_str()))
+            {
+                let labels = inventory::labels_of(&link.schedules, sid).await;
+                let label = |k: &str| labels.get(k).map_or("", |v| v.as_str());
+                // A schedule removed since the run (a newer list): its id is in the
+                // schedule's when it is a plain one.
+                let id = match label(checks::LABEL_ID) {
+                    "" => sid
+                        .strip_prefix(inventory::CHECKS)
+                        .and_then(|r| r.strip_prefix(':'))
+                        .unwrap_or(""),
+                    id => id,
+                };
+                return vec![checks::answer(rec, id, label(checks::LABEL_EXPECT))];
+            }
+            let job_id = match rec.source.strip_prefix(SOURCE_PREFIX) {
+                Some(id) => Some(id.to_owned()),
+                None if scheduled.is_some() && rec.kind == job::KIND => None,
+                None => return Vec::new(),
             };
             if rec.state == JobState::Succeeded {
                 let out = rec
@@ -402,15 +466,19 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
                 }
             }
             // It failed before it could answer (timed out, interrupted by a restart):
-            // the device id is in its stored params (rare, so one lookup each).
-            let device_id = store
+            // the device id (and a scheduled run's job id) are in its stored params
+            // (rare, so one lookup each).
+            let params = store
                 .job(rec.id)
                 .await
                 .ok()
                 .flatten()
                 .and_then(|r| r.params)
-                .and_then(|p| p.to_value()["device_id"].as_str().map(str::to_owned))
+                .map(|p| p.to_value())
                 .unwrap_or_default();
+            let text = |k: &str| params[k].as_str().unwrap_or_default().to_owned();
+            let device_id = text("device_id");
+            let job_id = job_id.unwrap_or_else(|| text("job_id"));
             let why = rec
                 .error
                 .as_ref()
@@ -418,7 +486,7 @@ async fn frames_for(store: &Store, row: &OutboxRow) -> Vec<OutFrame> {
                 .unwrap_or_else(|| rec.state.as_str().to_owned());
             vec![agent_error(
                 &device_id,
-                job_id,
+                &job_id,
                 format!("job {}: {why}", rec.state.as_str()),
             )]
         }
@@ -489,7 +557,7 @@ fn update_outcome(rec: &outpost_core::JobRecord) -> Vec<OutFrame> {
 }
 
 /// Stores `f` in the outbox (it is sent from there).
-async fn store_frame(store: &Store, f: OutFrame) {
+pub(super) async fn store_frame(store: &Store, f: OutFrame) {
     let payload = serde_json::json!({ "event": f.event, "binary": f.binary });
     if let Err(e) = store.append_event(Event::new(FRAME_EVENT, payload)).await {
         tracing::error!(error = %e, "towerops: storing an error frame failed; it goes unsent");
@@ -509,9 +577,9 @@ fn type_name(t: JobType) -> &'static str {
     }
 }
 
-/// Submits every job of a list; a job that cannot be one is answered with an `error`
-/// through the outbox. Recurring jobs run once now: local scheduling is not built yet, and
-/// the heartbeat says so (`schedules_jobs` false), so the server keeps sending them.
+/// Submits every job of a list of one-shots (recurring ones are scheduled by
+/// [`super::keep::keep_inventory`]); a job that cannot be one is answered with an `error` through the
+/// outbox.
 async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
     for j in list.jobs {
         let t = match JobType::try_from(j.job_type) {
