@@ -76,17 +76,25 @@ fn text_or_hex(b: &[u8]) -> String {
     }
 }
 
+/// An address of IANA family `family` (1 IPv4, 2 IPv6) as text; `None` for any other
+/// family or a length that does not fit it.
+fn ip_text(family: u32, a: &[u8]) -> Option<String> {
+    match family {
+        1 => <[u8; 4]>::try_from(a)
+            .ok()
+            .map(|o| std::net::Ipv4Addr::from(o).to_string()),
+        2 => <[u8; 16]>::try_from(a)
+            .ok()
+            .map(|o| std::net::Ipv6Addr::from(o).to_string()),
+        _ => None,
+    }
+}
+
 /// An LLDP network address: IANA address family, then the address (RFC 2922 / 802.1AB).
 fn network_address(b: &[u8]) -> String {
-    match b.split_first() {
-        Some((1, a)) if a.len() == 4 => std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string(),
-        Some((2, a)) if a.len() == 16 => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(a);
-            std::net::Ipv6Addr::from(o).to_string()
-        }
-        _ => colon_hex(b),
-    }
+    b.split_first()
+        .and_then(|(family, a)| ip_text(u32::from(*family), a))
+        .unwrap_or_else(|| colon_hex(b))
 }
 
 /// LldpChassisIdSubtype: 4 macAddress, 5 networkAddress; the rest are names or opaque.
@@ -119,15 +127,7 @@ fn man_addr(rest: &[u32]) -> Option<String> {
         .iter()
         .map(|&x| u8::try_from(x).ok())
         .collect::<Option<_>>()?;
-    match (subtype, bytes.len()) {
-        (1, 4) => Some(std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
-        (2, 16) => {
-            let mut o = [0u8; 16];
-            o.copy_from_slice(&bytes);
-            Some(std::net::Ipv6Addr::from(o).to_string())
-        }
-        _ => None,
-    }
+    ip_text(subtype, &bytes)
 }
 
 fn row_key(idx: &[u32]) -> Option<(u32, u32, u32)> {
