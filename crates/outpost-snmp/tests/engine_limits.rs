@@ -117,17 +117,7 @@ async fn global_in_flight_cap_and_rate_hold_across_targets() {
 /// closer than the limit allows, where unpaced retries would arrive in bursts.
 #[tokio::test]
 async fn issue17_retransmissions_are_charged_to_the_rate_limit() {
-    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let (tx, mut arrivals) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while silent.recv_from(&mut buf).await.is_ok() {
-            if tx.send(Instant::now()).is_err() {
-                return;
-            }
-        }
-    });
+    let (addr, mut arrivals) = outpost_test_support::ports::silent_udp("127.0.0.1").await;
     let engine = Engine::new(EngineConfig {
         global_rate: Some(20.0),
         ..EngineConfig::default()

@@ -35,3 +35,26 @@ pub fn free_udp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A UDP socket on `ip` that never answers, and the arrival time of every datagram sent to
+/// it: the far side of a pacing or timeout test. Must run inside a tokio runtime; the
+/// socket lives until the receiver is dropped.
+pub async fn silent_udp(
+    ip: &str,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<std::time::Instant>,
+) {
+    let sock = tokio::net::UdpSocket::bind((ip, 0)).await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        while sock.recv_from(&mut buf).await.is_ok() {
+            if tx.send(std::time::Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    (addr, rx)
+}

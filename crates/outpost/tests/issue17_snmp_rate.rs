@@ -7,35 +7,16 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Agent, Options, BIN};
 use serde_json::json;
-
-/// A UDP socket that never answers, and the arrival time of each datagram sent to it.
-async fn silent_target() -> (
-    std::net::SocketAddr,
-    tokio::sync::mpsc::UnboundedReceiver<Instant>,
-) {
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = sock.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 65536];
-        while sock.recv_from(&mut buf).await.is_ok() {
-            if tx.send(Instant::now()).is_err() {
-                return;
-            }
-        }
-    });
-    (addr, rx)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue17_snmp_rate_spaces_every_datagram_retries_included() {
     let dir = tempfile::tempdir().unwrap();
     let a = Agent::start(Options::new(dir.path()).env("OUTPOST_SNMP_MAX_PDUS_PER_SECOND", "20"));
-    let (addr, mut arrivals) = silent_target().await;
+    let (addr, mut arrivals) = outpost_test_support::ports::silent_udp("127.0.0.1").await;
     // Two jobs at once to a target that never answers: 2 × (1 + 4 retries) datagrams.
     let params = json!({"target": addr.to_string(), "community": "public",
                         "oids": [".1.3.6.1.2.1.1.5.0"], "timeout_ms": 10, "retries": 4});
