@@ -18,6 +18,8 @@ pub mod addresses;
 pub mod checks;
 pub mod config;
 #[cfg(feature = "towerops")]
+pub mod host_keys;
+#[cfg(feature = "towerops")]
 pub mod inventory;
 #[cfg(feature = "towerops")]
 pub mod job;
