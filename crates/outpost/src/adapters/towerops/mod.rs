@@ -72,20 +72,24 @@ mod component {
     use crate::schedules::Schedules;
     use crate::uplink::UplinkMetrics;
 
-    use super::{config, job, keep, pump};
+    use super::{config, host_keys::HostKeys, job, keep, pump};
 
     /// The original agent's process-wide SNMP token bucket (compat doc §9).
     const DEFAULT_PDUS_PER_SECOND: u32 = 200;
 
     struct Towerops {
         settings: config::Settings,
+        /// Trust on first use for devices' SSH host keys and RouterOS TLS certificates,
+        /// shared by the MikroTik and config-backup kinds.
+        #[allow(dead_code)]
+        host_keys: Arc<HostKeys>,
         metrics: Option<UplinkMetrics>,
         schedules: Option<Schedules>,
     }
 
     /// On only with `TOWEROPS_API_URL` and a token; a bad variable stops the start with a
     /// configuration error naming it (exit 2).
-    pub fn build(_: &mut Config, _: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
+    pub fn build(_: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
         let settings = match config::from_process() {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(None),
@@ -101,8 +105,20 @@ mod component {
         if settings.insecure {
             tracing::warn!(url = %settings.url, "towerops: TOWEROPS_INSECURE is set: plain ws:// is allowed");
         }
+        // The original's image keeps it at /data/known_hosts.json; ours beside the store.
+        let keys_path = settings
+            .host_keys_file
+            .clone()
+            .unwrap_or_else(|| shared.data_dir.join("known_hosts.json"));
+        let host_keys =
+            HostKeys::open(&keys_path).map_err(|e| crate::config::ConfigError::Invalid {
+                key: "TOWEROPS_HOST_KEYS_FILE".into(),
+                origin: "environment".into(),
+                message: e.to_string(),
+            })?;
         Ok(Some(Box::new(Towerops {
             settings,
+            host_keys: Arc::new(host_keys),
             metrics: None,
             schedules: None,
         })))
