@@ -49,7 +49,7 @@ const GET_BATCH: &str = "<get-batch>";
 /// The job run with no deadline of its own gets this long from the dispatcher.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
-pub struct ToweropsSnmp(pub Arc<Shared>);
+pub struct ToweropsSnmp(pub Arc<Shared>, pub Arc<super::gate::Gates>);
 
 #[derive(Deserialize)]
 pub struct Params {
@@ -67,6 +67,9 @@ pub struct Params {
     deadline_ms: u32,
     #[serde(default)]
     max_result_bytes: u32,
+    /// The device's bare IP: one job at a time per gate (`gate.rs`).
+    #[serde(default)]
+    gate: String,
     /// CREDENTIAL_PROBE's candidates and pacing (`probe.rs`).
     #[serde(default)]
     probe: Option<super::probe::Settings>,
@@ -209,6 +212,13 @@ pub fn spec(job: &AgentJob) -> Result<JobSpec, OutFrame> {
         p.insert("job_id".into(), job.job_id.clone().into());
         p.insert("device_id".into(), job.device_id.clone().into());
         p.insert("job_type".into(), job.job_type.into());
+        let ip = job
+            .snmp_device
+            .as_ref()
+            .or_else(|| job.credential_probe.as_ref()?.candidates.first())
+            .map(|d| d.ip.trim().to_owned())
+            .unwrap_or_default();
+        p.insert("gate".into(), ip.into());
         let timeout = super::probe::params(job, &mut p);
         return Ok(JobSpec {
             id: None,
@@ -242,6 +252,7 @@ pub fn spec(job: &AgentJob) -> Result<JobSpec, OutFrame> {
     p.insert("walks".into(), walks.into());
     p.insert("deadline_ms".into(), job.deadline_ms.into());
     p.insert("max_result_bytes".into(), job.max_result_bytes.into());
+    p.insert("gate".into(), device.ip.trim().into());
     target_params(device, job, &mut p);
     let timeout = if job.deadline_ms > 0 {
         Duration::from_millis(u64::from(job.deadline_ms)) + Duration::from_secs(5)
@@ -291,6 +302,16 @@ impl Executor for ToweropsSnmp {
     }
 
     async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
+        let _turn = self.1.enter(&p.gate).await.map_err(|_| {
+            ExecError::new(
+                "busy",
+                format!(
+                    "worker pool overloaded; {} jobs already wait for {}",
+                    super::gate::MAX_WAITING,
+                    p.gate
+                ),
+            )
+        })?;
         if let Some(probe) = &p.probe {
             return Ok(Output {
                 frames: vec![super::probe::run(&self.0, probe, &p.job_id).await],

@@ -18,6 +18,8 @@ pub mod addresses;
 pub mod checks;
 pub mod config;
 #[cfg(feature = "towerops")]
+pub mod gate;
+#[cfg(feature = "towerops")]
 pub mod host_keys;
 #[cfg(feature = "towerops")]
 pub mod inventory;
@@ -131,7 +133,8 @@ mod component {
             // Towerops' agent paces SNMP at 200 datagrams/s; so does this one unless the
             // operator set `snmp.max_pdus_per_second`.
             engine.default_rate(DEFAULT_PDUS_PER_SECOND);
-            r.kinds.register(job::ToweropsSnmp(engine));
+            r.kinds
+                .register(job::ToweropsSnmp(engine, Default::default()));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).
             let store = r.shared.store.clone();
