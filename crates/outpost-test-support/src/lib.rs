@@ -40,6 +40,7 @@ pub mod fixture;
 pub mod gzip;
 pub mod http;
 pub mod https;
+pub mod image;
 pub mod kernel;
 pub mod mosquitto;
 pub mod mosquitto_clients;

@@ -63,6 +63,8 @@ enum Out {
 }
 
 pub struct Server {
+    /// The address it listens on (loopback unless [`Server::start_on`] chose another).
+    pub ip: std::net::IpAddr,
     pub port: u16,
     pub state: Arc<Mutex<State>>,
     token: String,
@@ -73,9 +75,16 @@ pub struct Server {
 impl Server {
     /// A server accepting joins with `token`, on an ephemeral loopback port.
     pub async fn start(token: &str) -> Server {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), token).await
+    }
+
+    /// The same on an ephemeral port of `ip`: a container's gateway address, for an agent
+    /// in a container on a bridge network.
+    pub async fn start_on(ip: std::net::IpAddr, token: &str) -> Server {
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let s = Server {
+            ip,
             port,
             state: Arc::new(Mutex::new(State::default())),
             token: token.to_owned(),
@@ -88,7 +97,7 @@ impl Server {
 
     /// What `TOWEROPS_API_URL` is set to (with `TOWEROPS_INSECURE`).
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", std::net::SocketAddr::new(self.ip, self.port))
     }
 
     // The handshake callback's shape is tungstenite's (its error is an HTTP response).
@@ -154,7 +163,7 @@ impl Server {
     pub async fn resume(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let listener = loop {
-            match tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await {
+            match tokio::net::TcpListener::bind((self.ip, self.port)).await {
                 Ok(l) => break l,
                 Err(e) if std::time::Instant::now() < deadline => {
                     let _ = e;
