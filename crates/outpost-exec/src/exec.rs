@@ -145,7 +145,8 @@ impl Exec {
         let req2 = req.clone();
         let planned = tokio::task::spawn_blocking(move || inner.plan(&req2))
             .await
-            .map_err(|_| ExecError::Join("plan"))?;
+            .map_err(|_| ExecError::Join("plan"))?
+            .and_then(|plan| local_only(plan, &origin));
         match planned {
             Ok(plan) => Ok(Prepared { plan, origin }),
             Err(refusal) => {
@@ -385,6 +386,7 @@ impl Inner {
             identity: self.identity(None, None)?,
             landlock,
             in_containers: false,
+            local_only: false,
             script: Some(image),
         })
     }
@@ -442,6 +444,7 @@ impl Inner {
             identity: self.identity(spec.user.as_ref(), spec.group.as_ref())?,
             landlock,
             in_containers: spec.in_containers,
+            local_only: spec.local_only,
             script: None,
         })
     }
@@ -511,4 +514,20 @@ fn with_request_timeout(
         limits.timeout_ms = t;
     }
     Ok(limits)
+}
+
+/// A `local_only` command is the agent's own (the recovery ladder's reboot, say): every job,
+/// whatever its source, is refused, and the refusal is audited like any other.
+fn local_only(plan: Plan, origin: &Origin) -> Result<Plan, Refusal> {
+    if plan.local_only && origin.source != crate::Source::Connectivity {
+        return Err(Refusal::new(
+            ReasonCode::LocalOnly,
+            "command",
+            format!(
+                "{} is local_only: run by the agent itself, never by a job",
+                plan.name
+            ),
+        ));
+    }
+    Ok(plan)
 }

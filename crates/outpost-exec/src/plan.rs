@@ -91,6 +91,8 @@ pub struct Plan {
     pub identity: Option<Identity>,
     pub landlock: LandlockMode,
     pub in_containers: bool,
+    /// Only the agent's own callers ([`crate::Source::Connectivity`]) may run it.
+    pub local_only: bool,
     /// The snapshot a script runs from (the program reads it through `/proc/self/fd/N`).
     pub script: Option<ScriptImage>,
 }

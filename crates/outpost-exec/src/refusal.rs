@@ -57,6 +57,8 @@ pub enum ReasonCode {
     /// Asked to run inside a container, but the command is not `in_containers` (or is a
     /// script or an inline script, which never run there).
     NotForContainers,
+    /// A `local_only` command asked for by a job (any source but the agent itself).
+    LocalOnly,
 }
 
 impl ReasonCode {
@@ -97,6 +99,7 @@ impl ReasonCode {
             Self::SandboxUnavailable => "sandbox_unavailable",
             Self::InternalError => "internal_error",
             Self::NotForContainers => "not_for_containers",
+            Self::LocalOnly => "local_only",
         }
     }
 }

@@ -119,6 +119,9 @@ pub struct CommandSpec {
     pub group: Option<UserRef>,
     /// May run inside containers (read by the containers component; nothing here uses it).
     pub in_containers: bool,
+    /// Run only by the agent itself (the connectivity monitor's recovery ladder), never by a
+    /// job from any source: the API, an uplink, a schedule, an adapter or the CLI.
+    pub local_only: bool,
     /// argv[0] is a shell script's text, run as `sh -c TEXT NAME ARGS...`: the remaining
     /// elements (literals and parameters) are its positional parameters `$1...`, never part
     /// of its text.
@@ -146,6 +149,8 @@ struct RawCommand {
     group: Option<UserRef>,
     #[serde(default)]
     in_containers: bool,
+    #[serde(default)]
+    local_only: bool,
     #[serde(default)]
     shell_script: bool,
     landlock: Option<LandlockMode>,
@@ -365,6 +370,7 @@ impl CommandSpec {
             user: raw.user,
             group: raw.group,
             in_containers: raw.in_containers,
+            local_only: raw.local_only,
             shell_script: raw.shell_script,
             landlock: raw.landlock,
         })

@@ -379,3 +379,54 @@ landlock = "required"
         LandlockReport::Off => panic!("best effort is the default"),
     }
 }
+
+/// Issue 18's recovery ladder: a `local_only` command (the built-in reboot) runs for the
+/// agent's own connectivity monitor and is refused, and audited, for a job from any
+/// other source, whatever its adapter remembers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue18_a_local_only_command_runs_for_the_ladder_and_is_refused_to_every_job() {
+    let f = fixture_with(
+        "[ladder_step]\nargv = [\"/usr/bin/printf\", \"stepped\"]\nlocal_only = true\n",
+        |_| {},
+    );
+    for source in [
+        outpost_exec::Source::Api,
+        outpost_exec::Source::Uplink,
+        outpost_exec::Source::Schedule,
+        outpost_exec::Source::Adapter,
+        outpost_exec::Source::Cli,
+    ] {
+        let origin = outpost_exec::Origin::new(source, "issue18-test");
+        match f
+            .exec
+            .run(
+                origin,
+                Request::command("ladder_step"),
+                CancellationToken::new(),
+            )
+            .await
+        {
+            Err(ExecError::Refused(r)) => {
+                assert_eq!(r.refusal.reason_code, ReasonCode::LocalOnly, "{source:?}");
+                assert_eq!(r.record.decision, Decision::Refused);
+            }
+            other => panic!("{source:?}: expected a local_only refusal, got {other:?}"),
+        }
+    }
+    let ladder = outpost_exec::Origin::new(outpost_exec::Source::Connectivity, "ladder");
+    let fin = f
+        .exec
+        .run(
+            ladder,
+            Request::command("ladder_step"),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(fin.result.stdout.bytes, b"stepped");
+    let refused = audit_lines(&f.audit_path)
+        .into_iter()
+        .filter(|r| r.reason_code == Some(ReasonCode::LocalOnly))
+        .count();
+    assert_eq!(refused, 5, "every refusal is on the audit log");
+}

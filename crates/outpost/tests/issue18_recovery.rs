@@ -303,6 +303,14 @@ fn issue18_recovery_network_job_that_cuts_the_uplink_is_checked_and_recovered() 
         .await;
         wait_state(&a, "online", Duration::from_secs(15)).await;
         assert_eq!(calls(&dir), ["cut", "network_restart"], "{}", a.log_text());
+        // The ladder's steps are local_only, the operator's replacement included: a job
+        // asking for one is refused by exec itself, whatever path it came by.
+        let job = a
+            .run_job("exec", serde_json::json!({"command": "socketman_reboot"}))
+            .await;
+        assert_ne!(job["state"], "succeeded", "{job:#}");
+        assert!(job.to_string().contains("local_only"), "{job:#}");
+        assert_eq!(calls(&dir), ["cut", "network_restart"], "the reboot did not run");
         let audit = audit_lines(&data);
         let check = audit
             .iter()

@@ -38,12 +38,8 @@ pub fn request(
     };
     match words::map(text, order, allow_shell) {
         Mapped::Empty => Err("meta.msg: empty".into()),
-        // The recovery ladder's own steps (reboot, network restart) are the agent's to take
-        // with its guard rails, never a remote job's: submitted under a name exec refuses,
-        // so the attempt is audited like any other refusal.
-        Mapped::Command(r) if r.command.as_deref().is_some_and(reserved) => Ok(Request::command(
-            format!("{text} (reserved for the recovery ladder)"),
-        )),
+        // The recovery ladder's own steps (reboot, network restart) are `local_only` entries:
+        // exec refuses them to any job, and audits the attempt (`monitor::adopt`).
         Mapped::Command(r) => Ok(r),
         Mapped::Shell { request, .. } if allow_shell => Ok(request),
         // Exec refuses it (a name with spaces or metacharacters is no command name) and
@@ -51,18 +47,6 @@ pub fn request(
         // `exec.allow_inline` is on for other callers.
         Mapped::Shell { .. } => Ok(Request::command(text)),
     }
-}
-
-/// Whether `name` is one of the recovery ladder's built-in steps.
-#[cfg(feature = "connectivity")]
-fn reserved(name: &str) -> bool {
-    name == super::monitor::NETWORK_RESTART || name == super::monitor::REBOOT
-}
-
-/// Without the connectivity monitor there is no ladder, and no built-in step.
-#[cfg(not(feature = "connectivity"))]
-fn reserved(_: &str) -> bool {
-    false
 }
 
 /// What a command from one of SocketMan's HTTP replies (boot, stats) is checked against:
@@ -287,30 +271,6 @@ params.word = { type = "string", pattern = "[a-z]+" }
     /// The recovery ladder's built-in steps are in the allowlist (the monitor runs them),
     /// but a remote job naming one gets a request exec refuses and audits.
     #[cfg(feature = "connectivity")]
-    #[test]
-    fn issue18_jobs_the_ladders_reboot_and_network_restart_are_not_remote_commands() {
-        let t: toml::Value = toml::from_str(
-            r#"
-[socketman_reboot]
-argv = ["/bin/true"]
-[socketman_network_restart]
-argv = ["/bin/true", "restart"]
-"#,
-        )
-        .unwrap();
-        let o = ParamOrder::of(&outpost_exec::Allowlist::deserialize(t).unwrap());
-        for name in ["socketman_reboot", "socketman_network_restart"] {
-            for shell in [false, true] {
-                let r = request(Some(name), &o, shell).unwrap();
-                assert_eq!(
-                    r.command.as_deref(),
-                    Some(format!("{name} (reserved for the recovery ladder)").as_str())
-                );
-                assert!(r.inline.is_none());
-            }
-        }
-    }
-
     #[test]
     fn issue18_jobs_replies_are_processed_then_delivered_for_msg_ids_only() {
         let ran = Outcome::Ran {

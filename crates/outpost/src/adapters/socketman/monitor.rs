@@ -18,7 +18,9 @@
 //!   entries, fixed argv, no parameters, run as root without Landlock (they restart the
 //!   network and reboot: nothing less can), through the same `Exec` and audit chain as any
 //!   step. A `[commands.socketman_network_restart]` or `[commands.socketman_reboot]` of the
-//!   operator replaces them. `reboot = 0`: no ladder.
+//!   operator replaces them. Either way the entry is `local_only`: exec refuses it to every
+//!   job (remote or local), so no adapter or API path has to remember it. `reboot = 0`: no
+//!   ladder.
 //!
 //! How the two configs combine: every `connectivity.*` key the operator set (file,
 //! environment or flag) wins; SocketMan's file fills in only the keys left at their
@@ -120,7 +122,12 @@ pub fn adopt(cfg: &mut Config) -> Result<(), KeyError> {
             (NETWORK_RESTART, &NETWORK_RESTART_ARGV[..]),
             (REBOOT, &REBOOT_ARGV[..]),
         ] {
-            t.entry(name).or_insert_with(|| builtin(argv));
+            let entry = t.entry(name).or_insert_with(|| builtin(argv));
+            // The ladder's steps are the agent's to take, never a remote job's, whichever
+            // entry (built in or the operator's) defines them: exec refuses every job.
+            if let Some(e) = entry.as_table_mut() {
+                e.insert("local_only".into(), toml::Value::Boolean(true));
+            }
         }
     }
     Ok(())
