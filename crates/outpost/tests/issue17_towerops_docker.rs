@@ -101,8 +101,9 @@ async fn issue17_towerops_image_runs_from_a_towerops_shaped_compose_file_and_joi
     compose.api_url = server.api_url();
     // The container is recreated with the server's address.
     compose.ok(&["up", "-d"]);
-    let logs =
-        |c: &Compose| String::from_utf8_lossy(&c.run(&["logs", "--no-color"]).stdout).into_owned();
+    let logs = |c: &Compose<'_>| {
+        String::from_utf8_lossy(&c.run(&["logs", "--no-color"]).stdout).into_owned()
+    };
     let joined = tokio::time::timeout(Duration::from_secs(60), async {
         while server.accepted_joins() == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;

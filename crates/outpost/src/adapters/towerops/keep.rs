@@ -4,7 +4,7 @@
 //! Entries that cannot be scheduled are answered through the outbox. Idle: they wait on
 //! the channel only, no timer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use outpost_core::JobSpec;
@@ -17,11 +17,23 @@ use super::inventory::{self, Entry};
 use super::job::{self, agent_error, OutFrame};
 use super::pump::{store_frame, Link};
 
-/// Keeps the recurring-job inventory: applies each newest list as it arrives, until
-/// `shutdown`. Waits on the channel only (idle: no timer).
-pub async fn keep_inventory(
+/// A list one inventory family is kept from.
+pub trait Family: Send + Sync + 'static {
+    /// The schedules' family (`inventory::JOBS`, `inventory::CHECKS`).
+    const FAMILY: &'static str;
+    /// What the log line calls the entries.
+    const WHAT: &'static str;
+    /// The entries to schedule, and the frames answering those that cannot be.
+    fn entries(&self) -> (Vec<Entry>, Vec<OutFrame>);
+    /// The frame answering entry `id`, whose schedule failed for `why`.
+    fn failed(&self, id: &str, why: String) -> OutFrame;
+}
+
+/// Keeps `F`'s inventory: applies each newest list as it arrives, until `shutdown`. Waits
+/// on the channel only (idle: no timer).
+pub async fn keep<F: Family>(
     link: Arc<Link>,
-    mut newest: tokio::sync::watch::Receiver<Option<Arc<AgentJobList>>>,
+    mut newest: tokio::sync::watch::Receiver<Option<Arc<F>>>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -32,13 +44,38 @@ pub async fn keep_inventory(
         let Some(list) = newest.borrow_and_update().clone() else {
             continue;
         };
-        let mut entries = Vec::with_capacity(list.jobs.len());
-        let mut devices = HashMap::new();
-        for j in &list.jobs {
+        let (entries, refused) = list.entries();
+        for f in refused {
+            store_frame(&link.store, f).await;
+        }
+        let out = inventory::replace(&link.schedules, F::FAMILY, entries).await;
+        tracing::info!(
+            added = out.added,
+            changed = out.changed,
+            kept = out.kept,
+            removed = out.removed,
+            failed = out.failed.len(),
+            "towerops: {} scheduled locally",
+            F::WHAT
+        );
+        for (id, why) in out.failed {
+            store_frame(&link.store, list.failed(&id, why)).await;
+        }
+    }
+}
+
+impl Family for AgentJobList {
+    const FAMILY: &'static str = inventory::JOBS;
+    const WHAT: &'static str = "recurring jobs";
+
+    fn entries(&self) -> (Vec<Entry>, Vec<OutFrame>) {
+        let mut entries = Vec::with_capacity(self.jobs.len());
+        let mut refused = Vec::new();
+        for j in &self.jobs {
             let spec = match recurring_spec(j) {
                 Ok(s) => s,
                 Err(f) => {
-                    store_frame(&link.store, f).await;
+                    refused.push(f);
                     continue;
                 }
             };
@@ -46,7 +83,6 @@ pub async fn keep_inventory(
             if j.job_type == JobType::Ping as i32 && j.device_id.len() <= 256 {
                 labels.insert(inventory::DEVICE_LABEL.into(), j.device_id.clone());
             }
-            devices.insert(j.job_id.clone(), j.device_id.clone());
             entries.push(Entry {
                 id: j.job_id.clone(),
                 interval_seconds: j.interval_seconds,
@@ -55,19 +91,17 @@ pub async fn keep_inventory(
                 labels,
             });
         }
-        let out = inventory::replace(&link.schedules, inventory::JOBS, entries).await;
-        tracing::info!(
-            added = out.added,
-            changed = out.changed,
-            kept = out.kept,
-            removed = out.removed,
-            failed = out.failed.len(),
-            "towerops: recurring jobs scheduled locally"
-        );
-        for (id, why) in out.failed {
-            let device = devices.get(&id).cloned().unwrap_or_default();
-            store_frame(&link.store, agent_error(&device, &id, why)).await;
-        }
+        (entries, refused)
+    }
+
+    fn failed(&self, id: &str, why: String) -> OutFrame {
+        let device = self
+            .jobs
+            .iter()
+            .find(|j| j.job_id == id)
+            .map(|j| j.device_id.as_str())
+            .unwrap_or_default();
+        agent_error(device, id, why)
     }
 }
 
@@ -85,23 +119,15 @@ fn recurring_spec(j: &AgentJob) -> Result<JobSpec, OutFrame> {
     }
 }
 
-/// Keeps the check inventory as [`keep_inventory`] keeps the jobs'. Without the probes'
-/// check kinds every check is answered UNKNOWN.
-pub async fn keep_checks(
-    link: Arc<Link>,
-    mut newest: tokio::sync::watch::Receiver<Option<Arc<CheckList>>>,
-    shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            r = newest.changed() => if r.is_err() { return },
-            _ = shutdown.cancelled() => return,
-        }
-        let Some(list) = newest.borrow_and_update().clone() else {
-            continue;
-        };
-        let mut entries = Vec::with_capacity(list.checks.len());
-        for c in &list.checks {
+/// Without the probes' check kinds every check is answered as one that cannot run.
+impl Family for CheckList {
+    const FAMILY: &'static str = inventory::CHECKS;
+    const WHAT: &'static str = "checks";
+
+    fn entries(&self) -> (Vec<Entry>, Vec<OutFrame>) {
+        let mut entries = Vec::with_capacity(self.checks.len());
+        let mut refused = Vec::new();
+        for c in &self.checks {
             #[cfg(feature = "probes")]
             let spec = checks::spec(c);
             #[cfg(not(feature = "probes"))]
@@ -113,7 +139,7 @@ pub async fn keep_checks(
             let spec = match spec {
                 Ok(s) => s,
                 Err(f) => {
-                    store_frame(&link.store, f).await;
+                    refused.push(f);
                     continue;
                 }
             };
@@ -133,28 +159,15 @@ pub async fn keep_checks(
                 labels,
             });
         }
-        let out = inventory::replace(&link.schedules, inventory::CHECKS, entries).await;
-        tracing::info!(
-            added = out.added,
-            changed = out.changed,
-            kept = out.kept,
-            removed = out.removed,
-            failed = out.failed.len(),
-            "towerops: checks scheduled locally"
-        );
-        for (id, why) in out.failed {
-            // A check that cannot be scheduled is UNKNOWN, as the original answers one it
-            // cannot run.
-            #[cfg(feature = "probes")]
-            let f = checks::result(
-                &id,
-                outpost_proto::towerops::check_status::UNKNOWN,
-                why,
-                0.0,
-            );
-            #[cfg(not(feature = "probes"))]
-            let f = agent_error("", &id, why);
-            store_frame(&link.store, f).await;
-        }
+        (entries, refused)
+    }
+
+    fn failed(&self, id: &str, why: String) -> OutFrame {
+        // A check that cannot be scheduled is UNKNOWN, as the original answers one it
+        // cannot run.
+        #[cfg(feature = "probes")]
+        return checks::result(id, outpost_proto::towerops::check_status::UNKNOWN, why, 0.0);
+        #[cfg(not(feature = "probes"))]
+        agent_error("", id, why)
     }
 }

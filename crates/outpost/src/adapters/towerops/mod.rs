@@ -164,16 +164,8 @@ mod component {
                 jobs_inventory,
                 checks_inventory,
             });
-            cx.spawn(keep::keep_checks(
-                link.clone(),
-                newest_checks,
-                cx.stop_token(),
-            ));
-            cx.spawn(keep::keep_inventory(
-                link.clone(),
-                newest_jobs,
-                cx.stop_token(),
-            ));
+            cx.spawn(keep::keep(link.clone(), newest_checks, cx.stop_token()));
+            cx.spawn(keep::keep(link.clone(), newest_jobs, cx.stop_token()));
             cx.spawn(pump::run(link, cx.stop_token()));
             Ok(())
         }

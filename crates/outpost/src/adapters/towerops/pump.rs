@@ -64,7 +64,7 @@ pub struct Link {
     pub started: Instant,
     /// Where recurring jobs and checks are scheduled (and persisted).
     pub schedules: Schedules,
-    /// The newest recurring-job list received, for [`super::keep::keep_inventory`] to
+    /// The newest recurring-job list received, for [`super::keep::keep`] to
     /// apply: only the newest matters (each replaces the last), so one slot is the whole
     /// queue.
     pub jobs_inventory: tokio::sync::watch::Sender<Option<Arc<AgentJobList>>>,
@@ -578,7 +578,7 @@ fn type_name(t: JobType) -> &'static str {
 }
 
 /// Submits every job of a list of one-shots (recurring ones are scheduled by
-/// [`super::keep::keep_inventory`]); a job that cannot be one is answered with an `error` through the
+/// [`super::keep::keep`]); a job that cannot be one is answered with an `error` through the
 /// outbox.
 async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
     for j in list.jobs {
