@@ -251,3 +251,70 @@ pub fn link(a: &Netns, b: &Netns, net: u8) -> Link {
     }
     l
 }
+
+/// An agent's namespace whose default route leads into a peer namespace standing for the
+/// outside world: the peer holds `addrs` on its loopback (servers bind there), the agent's
+/// default route is the link to it. Cutting that route is "the uplink is down".
+pub struct Internet {
+    pub agent: Netns,
+    pub peer: Netns,
+    pub link: Link,
+}
+
+impl Internet {
+    /// Namespaces `TAG-a` and `TAG-p` linked on subnet 10.1.0.0/24 (the agent is `.1`,
+    /// its gateway `.2`).
+    pub fn new(tag: &str, addrs: &[&str]) -> Internet {
+        let agent = Netns::new(&format!("{tag}-a"));
+        let peer = Netns::new(&format!("{tag}-p"));
+        let link = link(&agent, &peer, 1);
+        for addr in addrs {
+            peer.ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+        }
+        agent.ip(&["route", "add", "default", "via", &link.b4.to_string()]);
+        Internet { agent, peer, link }
+    }
+
+    /// Python's `http.server` in the peer on `addr:port`, serving `www` (Debian's own
+    /// Python: a pyenv one under /root may not be on the namespace's PATH).
+    pub fn http_server(
+        &self,
+        name: &str,
+        addr: &str,
+        port: u16,
+        www: &Path,
+        dir: &Path,
+    ) -> Process {
+        let python = peer::binary("python3", "scripts/deps/10-base.sh");
+        self.peer.spawn(
+            name,
+            python.to_str().unwrap(),
+            &[
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                addr,
+                "--directory",
+                www.to_str().unwrap(),
+            ],
+            dir,
+        )
+    }
+
+    /// Waits, from the agent's namespace, until every `host:port` accepts TCP (an agent
+    /// started earlier would see its first round fail).
+    pub fn wait_accepting(&self, addrs: &[String]) {
+        let addrs = addrs.to_vec();
+        self.agent.run(move || async move {
+            for addr in addrs {
+                crate::wait::wait_for(
+                    &format!("{addr} to accept"),
+                    Duration::from_secs(15),
+                    || async { tokio::net::TcpStream::connect(addr.as_str()).await.is_ok() },
+                )
+                .await;
+            }
+        });
+    }
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{wait_for, Agent, Options, BIN};
 use futures_util::StreamExt;
-use outpost_test_support::netns::{self, Netns};
+use outpost_test_support::netns::{Internet, Netns};
 use outpost_test_support::peer::Process;
 use serde_json::Value;
 
@@ -25,8 +25,7 @@ const STEPS: [&str; 3] = ["hook", "restart_network", "reboot"];
 
 /// The agent's namespace, the peer's, and the peer's servers (killed on drop).
 struct World {
-    agent_ns: Netns,
-    _peer_ns: Netns,
+    net: Internet,
     dir: tempfile::TempDir,
     dns: std::sync::Mutex<Option<Process>>,
     _http: Process,
@@ -35,46 +34,14 @@ struct World {
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let agent_ns = Netns::new("conn-a");
-        let peer_ns = Netns::new("conn-p");
-        let link = netns::link(&agent_ns, &peer_ns, 1);
-        for addr in [RESOLVER, WEB] {
-            peer_ns.ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"]);
-        }
-        agent_ns.ip(&["route", "add", "default", "via", &link.b4.to_string()]);
-        let dns = start_dnsmasq(&peer_ns, dir.path());
+        let net = Internet::new("conn", &[RESOLVER, WEB]);
+        let dns = start_dnsmasq(&net.peer, dir.path());
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www).unwrap();
-        // Debian's own Python (a pyenv one under /root may not be on the namespace's PATH).
-        let python = outpost_test_support::peer::binary("python3", "scripts/deps/10-base.sh");
-        let http = peer_ns.spawn(
-            "http.server",
-            python.to_str().unwrap(),
-            &[
-                "-m",
-                "http.server",
-                "80",
-                "--bind",
-                WEB,
-                "--directory",
-                www.to_str().unwrap(),
-            ],
-            dir.path(),
-        );
-        // Both servers answer before any agent starts (its first round would see them down).
-        agent_ns.run(|| async {
-            for addr in [format!("{RESOLVER}:53"), format!("{WEB}:80")] {
-                wait_for(
-                    &format!("{addr} to accept"),
-                    Duration::from_secs(15),
-                    || async { tokio::net::TcpStream::connect(addr.as_str()).await.is_ok() },
-                )
-                .await;
-            }
-        });
+        let http = net.http_server("http.server", WEB, 80, &www, dir.path());
+        net.wait_accepting(&[format!("{RESOLVER}:53"), format!("{WEB}:80")]);
         World {
-            agent_ns,
-            _peer_ns: peer_ns,
+            net,
             dir,
             dns: std::sync::Mutex::new(Some(dns)),
             _http: http,
@@ -83,10 +50,11 @@ impl World {
 
     fn route(&self, up: bool) {
         if up {
-            self.agent_ns
+            self.net
+                .agent
                 .ip(&["route", "add", "default", "via", "10.1.0.2"]);
         } else {
-            self.agent_ns.ip(&["route", "del", "default"]);
+            self.net.agent.ip(&["route", "del", "default"]);
         }
     }
 
@@ -95,7 +63,7 @@ impl World {
         let mut dns = self.dns.lock().unwrap();
         *dns = None;
         if up {
-            *dns = Some(start_dnsmasq(&self._peer_ns, self.dir.path()));
+            *dns = Some(start_dnsmasq(&self.net.peer, self.dir.path()));
         }
     }
 
@@ -142,7 +110,7 @@ impl World {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()>,
     {
-        self.agent_ns.run(body)
+        self.net.agent.run(body)
     }
 }
 
@@ -248,7 +216,7 @@ fn issue14_connectivity_online_offline_online_with_the_ladder_in_order_events_ap
     ));
     let data = w.dir.path().join("data");
     let calls_file = w.dir.path().join("calls");
-    let agent_ns = w.agent_ns.name().to_owned();
+    let agent_ns = w.net.agent.name().to_owned();
     w.run(move || async move {
         let a = agent(&config, &data);
         wait_state(&a, "online", Duration::from_secs(15)).await;
@@ -341,7 +309,7 @@ fn issue14_connectivity_online_offline_online_with_the_ladder_in_order_events_ap
 fn offline_actions(w: &World, extra: &str, n: usize, data: &Path) -> Vec<Value> {
     let config = w.config(extra);
     let data = data.to_owned();
-    let agent_ns = w.agent_ns.name().to_owned();
+    let agent_ns = w.net.agent.name().to_owned();
     let (tx, rx) = std::sync::mpsc::channel();
     w.run(move || async move {
         let a = agent(&config, &data);
@@ -525,7 +493,7 @@ fn issue14_connectivity_dns_removed_alone_is_degraded_and_runs_nothing_until_res
     let back_rx = std::sync::Mutex::new(back_rx);
     std::thread::scope(|scope| {
         let body = scope.spawn(|| {
-            w.agent_ns.run(move || async move {
+            w.net.agent.run(move || async move {
                 let a = agent(&config, &data);
                 wait_state(&a, "online", Duration::from_secs(15)).await;
                 tx.send(()).unwrap();

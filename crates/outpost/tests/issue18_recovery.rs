@@ -19,7 +19,7 @@ use common::{wait_for, Agent, Options};
 use futures_util::StreamExt;
 use outpost_test_support::mosquitto::Broker;
 use outpost_test_support::mosquitto_clients::{publish, Sub};
-use outpost_test_support::netns::{self, Netns};
+use outpost_test_support::netns::Internet;
 use outpost_test_support::peer::Process;
 use outpost_test_support::{multipart, recorder::Recorder};
 use serde_json::Value;
@@ -33,8 +33,7 @@ const T: &str = "ct";
 const K: &str = "k1";
 
 struct World {
-    agent_ns: Netns,
-    _peer_ns: Netns,
+    net: Internet,
     dir: tempfile::TempDir,
     _servers: Vec<Process>,
 }
@@ -42,48 +41,17 @@ struct World {
 impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let agent_ns = Netns::new("smr-a");
-        let peer_ns = Netns::new("smr-p");
-        let link = netns::link(&agent_ns, &peer_ns, 1);
-        assert_eq!(link.b4.to_string(), GATEWAY);
-        for addr in [HEALTH, WEB] {
-            peer_ns.ip(&["addr", "add", &format!("{addr}/32"), "dev", "lo"]);
-        }
-        agent_ns.ip(&["route", "add", "default", "via", GATEWAY]);
+        let net = Internet::new("smr", &[HEALTH, WEB]);
+        assert_eq!(net.link.b4.to_string(), GATEWAY);
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www).unwrap();
-        let python = outpost_test_support::peer::binary("python3", "scripts/deps/10-base.sh");
-        let py = python.to_str().unwrap();
-        let serve = |name: &str, addr: &str, port: u16| {
-            peer_ns.spawn(
-                name,
-                py,
-                &[
-                    "-m",
-                    "http.server",
-                    &port.to_string(),
-                    "--bind",
-                    addr,
-                    "--directory",
-                    www.to_str().unwrap(),
-                ],
-                dir.path(),
-            )
-        };
-        let servers = vec![serve("health", HEALTH, HEALTH_PORT), serve("web", WEB, 80)];
-        agent_ns.run(|| async {
-            for addr in [format!("{HEALTH}:{HEALTH_PORT}"), format!("{WEB}:80")] {
-                wait_for(
-                    &format!("{addr} to accept"),
-                    Duration::from_secs(15),
-                    || async { tokio::net::TcpStream::connect(addr.as_str()).await.is_ok() },
-                )
-                .await;
-            }
-        });
+        let servers = vec![
+            net.http_server("health", HEALTH, HEALTH_PORT, &www, dir.path()),
+            net.http_server("web", WEB, 80, &www, dir.path()),
+        ];
+        net.wait_accepting(&[format!("{HEALTH}:{HEALTH_PORT}"), format!("{WEB}:80")]);
         World {
-            agent_ns,
-            _peer_ns: peer_ns,
+            net,
             dir,
             _servers: servers,
         }
@@ -94,7 +62,7 @@ impl World {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()>,
     {
-        self.agent_ns.run(body)
+        self.net.agent.run(body)
     }
 }
 
