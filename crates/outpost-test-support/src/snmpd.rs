@@ -82,6 +82,21 @@ impl Snmpd {
         panic!("snmpd did not start after 5 attempts; the last one said:\n{last}");
     }
 
+    /// An snmpd answering `public` on UDP at `n` loopback addresses ([`loopback`] 0 to
+    /// n - 1), one port: `n` devices as a per-device-IP gate sees them.
+    pub async fn start_on_loopbacks(n: usize) -> Snmpd {
+        Self::start_config("public", |port| {
+            let listen: Vec<String> = (0..n.max(1))
+                .map(|i| format!("udp:{}:{port}", loopback(i)))
+                .collect();
+            format!(
+                "agentAddress {}\nrocommunity public 127.0.0.0/8 .1\nsysLocation \"Test lab\"\n",
+                listen.join(",")
+            )
+        })
+        .await
+    }
+
     async fn wait_ready(&mut self, community: &str) -> bool {
         let (_engine, s) = v2c_session(&self.udp(), community, Duration::from_millis(100), 0).await;
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -106,6 +121,12 @@ impl Snmpd {
     pub fn tcp(&self) -> String {
         format!("tcp:127.0.0.1:{}", self.port)
     }
+}
+
+/// The `i`th loopback address of [`Snmpd::start_on_loopbacks`]: 127.0.0.1, 127.0.0.2, ...
+/// (snmpd's config parser cuts a long `agentAddress` line short: keep `n` small).
+pub fn loopback(i: usize) -> String {
+    format!("127.0.0.{}", 1 + i % 250)
 }
 
 /// A v2c session to `addr` (any form `outpost snmp` takes) with this timeout and retries;

@@ -95,6 +95,25 @@ impl Server {
         s
     }
 
+    /// Options for an agent speaking to this server: its URL, its token, and
+    /// `TOWEROPS_INSECURE` (the server is plain ws://).
+    pub fn agent_options(&self, dir: &std::path::Path) -> crate::agent::Options {
+        crate::agent::Options::new(dir)
+            .env("TOWEROPS_API_URL", &self.api_url())
+            .env("TOWEROPS_AGENT_TOKEN", &self.token)
+            .env("TOWEROPS_INSECURE", "true")
+    }
+
+    /// An agent started with `opts`, returned once this server accepted a join.
+    pub async fn joined_agent(&self, opts: crate::agent::Options) -> crate::agent::Agent {
+        let agent = crate::agent::Agent::start(opts);
+        crate::wait::wait_for("the join", std::time::Duration::from_secs(20), || async {
+            self.accepted_joins() >= 1
+        })
+        .await;
+        agent
+    }
+
     /// What `TOWEROPS_API_URL` is set to (with `TOWEROPS_INSECURE`).
     pub fn api_url(&self) -> String {
         format!("http://{}", std::net::SocketAddr::new(self.ip, self.port))

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{wait_for, Agent, Options};
+use common::wait_for;
 use outpost_proto::towerops::{
     event, Check, CheckConfig, CheckList, CheckResult, DnsCheckConfig, HttpCheckConfig,
     SslCheckConfig, TcpCheckConfig,
@@ -105,16 +105,7 @@ async fn issue17_towerops_checks_run_locally_with_towerops_statuses() {
     let ns = dnsmasq.server();
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let agent = Agent::start(
-        Options::new(dir.path())
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
+    let agent = server.joined_agent(server.agent_options(dir.path())).await;
 
     let mut regex_miss = http(plain.url("/"), 200, true);
     if let Some(CheckConfig::Http(h)) = &mut regex_miss {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use common::{metric, wait_for, Agent, Options};
 use outpost_proto::towerops::{AgentJob, AgentJobList, JobType, QueryType, SnmpDevice, SnmpQuery};
-use outpost_test_support::snmpd::Snmpd;
+use outpost_test_support::snmpd::{self, Snmpd};
 use outpost_test_support::towerops::Server;
 
 const TOKEN: &str = "tok-issue17-durability";
@@ -37,21 +37,7 @@ fn start(server: &Server, dir: &std::path::Path) -> Agent {
 }
 
 fn ip(i: usize) -> String {
-    format!("127.0.0.{}", 1 + i % ADDRESSES)
-}
-
-/// One snmpd serving UDP on every address of [`ADDRESSES`].
-async fn snmpd() -> Snmpd {
-    Snmpd::start_config("public", |port| {
-        let listen: Vec<String> = (0..ADDRESSES)
-            .map(|i| format!("udp:{}:{port}", ip(i)))
-            .collect();
-        format!(
-            "agentAddress {}\nrocommunity public 127.0.0.0/8 .1\nsysLocation \"Test lab\"\n",
-            listen.join(",")
-        )
-    })
-    .await
+    snmpd::loopback(i % ADDRESSES)
 }
 
 fn poll(i: usize, port: u16) -> AgentJob {
@@ -169,7 +155,7 @@ fn missing(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue17_towerops_server_away_and_kill9_every_result_arrives() {
-    let snmpd = snmpd().await;
+    let snmpd = Snmpd::start_on_loopbacks(ADDRESSES).await;
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let mut agent = start(&server, dir.path());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use outpost_test_support::ports::silent_udp;
 
-use common::{wait_for, Agent, Options};
+use common::wait_for;
 use outpost_proto::towerops::{AgentJob, AgentJobList, JobType, QueryType, SnmpDevice, SnmpQuery};
 use outpost_test_support::towerops::Server;
 
@@ -42,16 +42,7 @@ fn poll(id: &str, addr: SocketAddr) -> AgentJob {
 async fn issue17_towerops_jobs_for_one_device_ip_run_one_at_a_time() {
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let _a = Agent::start(
-        Options::new(dir.path())
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
+    let _a = server.joined_agent(server.agent_options(dir.path())).await;
     // Two ports of 127.0.0.1 (one device IP) and 127.0.0.2 (another).
     let (a, ra) = silent_udp("127.0.0.1").await;
     let (b, rb) = silent_udp("127.0.0.1").await;

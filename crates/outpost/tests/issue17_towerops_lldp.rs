@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_for, Agent, Options};
+use common::wait_for;
 use outpost_proto::towerops::{
     AgentJob, AgentJobList, JobType, LldpNeighbor, LldpTopologyResult, SnmpDevice,
 };
@@ -52,16 +52,7 @@ async fn issue17_towerops_lldp_topology_from_real_switch_recordings() {
     .await;
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let _agent = Agent::start(
-        Options::new(dir.path())
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
+    let _agent = server.joined_agent(server.agent_options(dir.path())).await;
     let job = |id: &str, rec: &str| AgentJob {
         job_id: id.into(),
         job_type: JobType::LldpTopology as i32,

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{wait_for, Agent, Options};
+use common::{wait_for, Agent};
 use outpost_proto::towerops::{AgentJob, AgentJobList, JobType, QueryType, SnmpDevice, SnmpQuery};
 use outpost_test_support::snmpd::Snmpd;
 use outpost_test_support::towerops::Server;
@@ -22,16 +22,7 @@ const TOKEN: &str = "tok-issue17-schedule";
 const COMMUNITY: &str = "Sekr1t-issue17-inventory";
 
 async fn agent_joined(server: &Server, dir: &std::path::Path) -> Agent {
-    let agent = Agent::start(
-        Options::new(dir)
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
+    let agent = server.joined_agent(server.agent_options(dir)).await;
     agent
 }
 

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{metric, wait_for, Agent, Options};
+use common::{metric, wait_for, Agent};
 use outpost_proto::towerops::{
     AgentJob, AgentJobList, CredentialProbe, CredentialProbeResult, JobType, SnmpDevice,
 };
@@ -70,16 +70,7 @@ async fn issue17_towerops_credential_probe_finds_the_candidate_paced_and_stops_a
     let snmpd = Snmpd::start().await;
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
-    let a = Agent::start(
-        Options::new(dir.path())
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
+    let a = server.joined_agent(server.agent_options(dir.path())).await;
     let read = |oid: &'static str| {
         let target = snmpd.udp();
         async move {

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::{wait_for, Agent, Options};
+use common::{wait_for, Agent};
 use outpost_proto::towerops::{
     AgentJob, AgentJobList, JobType, QueryType, SnmpDevice, SnmpQuery, SnmpResult,
 };
@@ -21,17 +21,7 @@ use outpost_test_support::towerops::Server;
 const TOKEN: &str = "tok-issue17-snmp";
 
 async fn agent_joined(server: &Server, dir: &std::path::Path) -> Agent {
-    let agent = Agent::start(
-        Options::new(dir)
-            .env("TOWEROPS_API_URL", &server.api_url())
-            .env("TOWEROPS_AGENT_TOKEN", TOKEN)
-            .env("TOWEROPS_INSECURE", "true"),
-    );
-    wait_for("the join", Duration::from_secs(20), || async {
-        server.accepted_joins() >= 1
-    })
-    .await;
-    agent
+    server.joined_agent(server.agent_options(dir)).await
 }
 
 fn device(snmpd: &Snmpd, version: &str, community: &str) -> SnmpDevice {
@@ -394,17 +384,21 @@ async fn issue17_towerops_v3_credentials_deadline_split_and_unreachable() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue17_towerops_server_gone_mid_stream_every_result_arrives() {
-    let snmpd = Snmpd::start().await;
+    // Eight device addresses: one job at a time per device IP, and a device takes at most
+    // 125 waiting (the original's per-target share), so 600 jobs need several devices.
+    let snmpd = Snmpd::start_on_loopbacks(8).await;
     let server = Server::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let agent = agent_joined(&server, dir.path()).await;
     const N: usize = 600;
     let jobs = (0..N)
         .map(|i| {
+            let mut d = device(&snmpd, "2c", "public");
+            d.ip = outpost_test_support::snmpd::loopback(i % 8);
             job(
                 &format!("poll:{i}"),
                 JobType::Poll,
-                device(&snmpd, "2c", "public"),
+                d,
                 &["1.3.6.1.2.1.1.5.0"],
                 &["1.3.6.1.2.1.1.9"],
             )

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::OwnedMutexGuard;
 
-/// Jobs waiting for one target at most (the original: a quarter of its parked jobs).
-pub const MAX_WAITING: usize = 25;
+/// Jobs waiting for one target at most: the original parks at most 5× its 100 SNMP
+/// workers, and a quarter of those per target (compat doc §9).
+pub const MAX_WAITING: usize = 125;
 /// Past this many keys, the ones no job holds are forgotten.
 const PRUNE_AT: usize = 1024;
 
