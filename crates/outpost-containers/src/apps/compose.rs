@@ -65,6 +65,11 @@ pub struct ServiceSpec {
     pub working_dir: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// Compose's `container_name`: the container's name instead of `outpost-APP.SERVICE`
+    /// (a drop-in keeps the name the agent it replaces gave, e.g. Reagent's
+    /// `prod_KEY_NAME`). Ownership stays in the labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
 }
 
 impl ServiceSpec {
@@ -87,6 +92,7 @@ impl ServiceSpec {
             user: None,
             working_dir: None,
             privileged: false,
+            container_name: None,
         }
     }
 }
@@ -235,6 +241,17 @@ fn service(n: &Node, path: &Path, base: &FsPath) -> Result<ServiceSpec, ComposeE
             "user" => s.user = Some(read::string(v, &p)?),
             "working_dir" => s.working_dir = Some(read::string(v, &p)?),
             "privileged" => s.privileged = read::boolean(v, &p)?,
+            "container_name" => {
+                let name = read::string(v, &p)?;
+                if !super::validate::is_service_name(&name) {
+                    return Err(invalid(
+                        v,
+                        &p,
+                        "a container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 characters",
+                    ));
+                }
+                s.container_name = Some(name);
+            }
             k if k.starts_with("x-") => {}
             k => return Err(fields::unknown(e.key_pos, &p, k)),
         }

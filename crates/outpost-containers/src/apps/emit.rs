@@ -172,6 +172,9 @@ fn service(out: &mut String, name: &str, s: &ServiceSpec) {
     if s.privileged {
         let _ = writeln!(out, "    privileged: true");
     }
+    if let Some(n) = &s.container_name {
+        let _ = writeln!(out, "    container_name: {}", quote(n));
+    }
 }
 
 /// The app as a Compose file.
