@@ -57,6 +57,14 @@ pub struct Wire {
     /// The system procedures' commands.
     pub commands: system::Commands,
     pub heartbeat: Duration,
+    /// Reagent's apps, when containers are on.
+    pub apps: Option<Arc<super::app_driver::AppDriver>>,
+    /// App states for `update_app_on_device` and those not yet answered; one session
+    /// holds them at a time, and they outlive it.
+    pub reports: tokio::sync::Mutex<(
+        tokio::sync::mpsc::Receiver<serde_json::Value>,
+        super::app_reports::ReportQueue,
+    )>,
 }
 
 type Replies = tokio::sync::mpsc::Sender<(u64, Result<Payload, String>)>;
@@ -84,6 +92,15 @@ async fn perform(w: &Wire, work: Work) -> Result<Payload, String> {
             let command = w.commands.of(procedure)?;
             system::run(&w.dispatcher, procedure, command).await
         }
+        Work::AppRequest(r) => match &w.apps {
+            // Reagent's reply: ∅ at once, the transition goes on (its states reported).
+            Some(apps) => apps.request(r).map(|()| Payload::default()),
+            None => Err("request_app_state needs containers.enabled = true".into()),
+        },
+        Work::AppStates => match &w.apps {
+            Some(apps) => Ok(Payload::args(vec![apps.records()])),
+            None => Err("get_requested_app_states needs containers.enabled = true".into()),
+        },
     }
 }
 
@@ -247,6 +264,9 @@ async fn session(w: &Arc<Wire>) -> End {
     // The next heartbeat's figures, collected on a task after each heartbeat.
     let (figures_tx, mut figures_rx) = tokio::sync::mpsc::channel(1);
     let mut collecting = false;
+    let mut reports = w.reports.lock().await;
+    let (reports_rx, pending) = &mut *reports;
+    pending.reconnected();
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -321,6 +341,12 @@ async fn session(w: &Arc<Wire>) -> End {
                     }
                 }
                 Action::CallDone { request, outcome } => {
+                    if pending.done(request, outcome.is_ok(), Instant::now().into_std()) {
+                        if let Err((error, _)) = &outcome {
+                            tracing::warn!("reagent: update_app_on_device failed: {error}");
+                        }
+                        continue;
+                    }
                     let Some(wt) = waiting.remove(&request) else {
                         continue;
                     };
@@ -345,8 +371,24 @@ async fn session(w: &Arc<Wire>) -> End {
                 }
             }
         }
+        // The next app state, when none is in flight (and the session has joined).
+        let now = Instant::now().into_std();
+        if let Some(report) = pending.ready(now) {
+            let payload = Payload::args(vec![report]);
+            if let Some((call, send)) = s.call(super::app_reports::UPDATE_APP, payload, now) {
+                pending.sent(call);
+                queue.push_back(send);
+                continue;
+            }
+        }
         let wake = s.next_wake().map(Instant::from_std);
+        let retry = pending.retry_at().map(Instant::from_std);
         let input = tokio::select! {
+            Some(report) = reports_rx.recv() => {
+                pending.push(report);
+                continue;
+            }
+            _ = sleep_until(retry) => continue,
             m = ws.next() => match m {
                 None | Some(Err(_)) => Input::Closed,
                 Some(Ok(tungstenite::Message::Text(t))) => {

@@ -15,6 +15,9 @@
 //! privilege check on every procedure. Not yet: apps, logs, terminals, network
 //! configuration, OTA, the `.flock` rewrite.
 
+pub mod app_driver;
+pub mod app_reports;
+pub mod apps;
 mod client;
 pub mod exec;
 pub mod flock;
@@ -57,6 +60,8 @@ struct Reagent {
     heartbeat: Duration,
     /// The container engine, from the containers component (registered before this one).
     engine: Option<stats::Engine>,
+    /// The apps reconciler's adoption rules, when containers are on.
+    adoptions: Option<outpost_containers::apps::Adoptions>,
 }
 
 pub fn build(
@@ -94,6 +99,7 @@ pub fn build(
             .heartbeat_ms
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
+        adoptions: None,
     })))
 }
 
@@ -107,12 +113,48 @@ impl Component for Reagent {
             self.engine = shared
                 .0
                 .map(|(engine, disk)| stats::Engine { engine, disk });
+            self.adoptions = _r
+                .common::<crate::components::containers::SharedAdoptions>(|_| {
+                    crate::components::containers::SharedAdoptions(None)
+                })
+                .0;
         }
         Ok(())
     }
 
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        // Apps (only with the engine): the kept requests, the driver, the outbox observer.
+        let (reports_tx, reports_rx) = tokio::sync::mpsc::channel(app_reports::MAX_QUEUED);
+        let apps = self.engine.as_ref().map(|_| {
+            let f = &self.flock;
+            let device = apps::DeviceInfo {
+                serial: f.serial.clone(),
+                swarm_key: f.swarm_key,
+                device_key: f.device_key,
+                name: f.name.clone().unwrap_or_default(),
+                endpoint: f.endpoint.clone(),
+                arch: session::go_arch().to_owned(),
+                ..Default::default()
+            }
+            .with_flock_text(&std::fs::read(&f.path).unwrap_or_default());
+            let driver = Arc::new(app_driver::AppDriver::new(
+                cx.dispatcher.clone(),
+                device,
+                self.adoptions.clone(),
+                cx.shared.data_dir.clone(),
+                reports_tx,
+            ));
+            cx.spawn(app_reports::observe(
+                cx.shared.store.clone(),
+                driver.clone(),
+                cx.stop_token(),
+            ));
+            cx.spawn(driver.clone().resume());
+            driver
+        });
         let w = Arc::new(client::Wire {
+            apps,
+            reports: tokio::sync::Mutex::new((reports_rx, app_reports::ReportQueue::default())),
             flock: self.flock,
             tls: self.tls,
             dispatcher: cx.dispatcher.clone(),
