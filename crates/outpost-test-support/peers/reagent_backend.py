@@ -6,7 +6,7 @@ every call it gets as one JSON line in LOG. It also calls the device: each JSON 
 stdin `{"id": n, "procedure": uri, "args": [...], "kwargs": {...}}` is CALLed and its
 outcome recorded as `{"result": n, "args", "kwargs"}` or `{"error": n, "uri", "args",
 "kwargs"}`. A line `{"control": "fail_status", "on": true}` makes
-`update_device_status` fail (an ApplicationError) until turned off again, recorded as
+`update_device_status` fail (`fail_app`: `update_app_on_device`) (an ApplicationError) until turned off again, recorded as
 `{"control": ..., "on": ...}` once in effect. Reconnects when the router restarts,
 re-registering everything.
 
@@ -28,7 +28,9 @@ DENIED = {int(k) for k in (sys.argv[5] if len(sys.argv) > 5 else "").split(",") 
 
 current = {"session": None}
 # Faults the test switches on and off through stdin.
-faults = {"fail_status": False}
+faults = {"fail_status": False, "fail_app": False}
+# The procedure each fault makes fail.
+FAULTS = {"fail_status": "reswarm.devices.update_device_status", "fail_app": "reswarm.containers.update_app_on_device"}
 
 
 def record(obj):
@@ -52,14 +54,17 @@ PROCEDURES = {
     },
     "reswarm.devices.get_app_cred_key": lambda a, k: "app-cred-key",
     "reswarm.devices.update_device_architecture": lambda a, k: None,
+    "reswarm.containers.update_app_on_device": lambda a, k: None,
+    "reswarm.containers.get_requested_app_states": lambda a, k: [],
 }
 
 
 def recorded(uri, reply):
     def handler(*args, **kwargs):
         record({"called": uri, "args": list(args), "kwargs": kwargs})
-        if uri == "reswarm.devices.update_device_status" and faults["fail_status"]:
-            raise ApplicationError("reswarm.error.test_fault", "the test made update_device_status fail")
+        for fault, target in FAULTS.items():
+            if uri == target and faults[fault]:
+                raise ApplicationError("reswarm.error.test_fault", "the test made %s fail" % uri)
         return reply(args, kwargs)
 
     return handler
