@@ -235,7 +235,10 @@ fn issue19_reagent_app_runs_stops_crashes_and_is_removed_with_states_in_order() 
     });
     assert_eq!(s[4..], ["STOPPING", "PRESENT"], "{s:?}");
     assert!(find(&d, CONTAINER).is_none(), "Reagent's stop removes it");
-    assert!(d.docker(&["images", "-q", IMAGE]).len() > 1, "the image stays");
+    assert!(
+        d.docker(&["images", "-q", IMAGE]).len() > 1,
+        "the image stays"
+    );
 
     // A crashing version: the reconciler restarts it with backoff; FAILED at each death,
     // RUNNING at each restart.
@@ -254,11 +257,17 @@ fn issue19_reagent_app_runs_stops_crashes_and_is_removed_with_states_in_order() 
     let n = s.len();
     assert_eq!(s[n - 3..], ["STOPPING", "DELETING", "REMOVED"], "{s:?}");
     assert!(find(&d, CONTAINER).is_none());
-    assert_eq!(d.docker(&["images", "-q", IMAGE]), "", "the image is removed");
+    assert_eq!(
+        d.docker(&["images", "-q", IMAGE]),
+        "",
+        "the image is removed"
+    );
 
     // Every step ran as a job of the request's.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let jobs = rt.block_on(agent.get_json("/v1/jobs?limit=500")).to_string();
+    let jobs = rt
+        .block_on(agent.get_json("/v1/jobs?limit=500"))
+        .to_string();
     for kind in ["app.apply", "app.remove", "image.remove", "container.list"] {
         assert!(jobs.contains(kind), "{kind}");
     }
@@ -294,7 +303,10 @@ fn issue19_reagent_adopts_the_container_reagent_left_running() {
         job_succeeded(&agent, "app.apply")
     });
     let (after, state) = find(&d, CONTAINER).unwrap();
-    assert_eq!((after.as_str(), state.as_str()), (before.as_str(), "running"));
+    assert_eq!(
+        (after.as_str(), state.as_str()),
+        (before.as_str(), "running")
+    );
     let all = d.docker(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(all.lines().count(), 1, "nothing recreated beside it: {all}");
 
@@ -341,11 +353,19 @@ fn issue19_reagent_app_procedures_refuse_bad_arguments_and_callers_without_the_p
         (json!([]), json!({}), "no arguments"),
         (json!(["x"]), json!({}), "one dict"),
         (json!([1, 2]), json!({}), "one dict"),
-        (json!([]), with("app_key", json!(null)), "app_key is missing"),
+        (
+            json!([]),
+            with("app_key", json!(null)),
+            "app_key is missing",
+        ),
         (json!([]), with("app_key", json!("x")), "app_key"),
         (json!([]), with("app_name", json!("a/b")), "app_name"),
         (json!([]), with("stage", json!("DEV")), "DEV"),
-        (json!([]), with("target_state", json!("BUILT")), "target_state"),
+        (
+            json!([]),
+            with("target_state", json!("BUILT")),
+            "target_state",
+        ),
         (json!([]), with("version", json!("")), "version"),
         (
             json!([]),
@@ -353,7 +373,12 @@ fn issue19_reagent_app_procedures_refuse_bad_arguments_and_callers_without_the_p
             "environment",
         ),
     ] {
-        let e = canceled(call(&mut backend, "request_app_state", args, kwargs.clone()));
+        let e = canceled(call(
+            &mut backend,
+            "request_app_state",
+            args,
+            kwargs.clone(),
+        ));
         assert!(e.contains("request_app_state"), "{kwargs}: {e}");
         assert!(e.contains(want), "{kwargs}: {e}");
     }

@@ -177,7 +177,11 @@ impl AppDriver {
         if self.reports.try_send(payload).is_err() {
             self.dropped
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::error!(app = name, state = state.name(), "reagent: the app state report queue is full; report dropped");
+            tracing::error!(
+                app = name,
+                state = state.name(),
+                "reagent: the app state report queue is full; report dropped"
+            );
         }
     }
 
@@ -296,8 +300,12 @@ impl AppDriver {
                 }
                 if container.is_some() && self.container_state(name).await?.is_some() {
                     // A container of Reagent's not (yet) adopted: Reagent's stop removes it.
-                    self.job("container.remove", json!({"id": name, "force": true}), QUICK)
-                        .await?;
+                    self.job(
+                        "container.remove",
+                        json!({"id": name, "force": true}),
+                        QUICK,
+                    )
+                    .await?;
                 }
                 if r.target == Target::Removed {
                     self.report(name, AppState::Deleting);

@@ -276,12 +276,10 @@ pub fn parse_request(d: &Map<String, Value>) -> Result<Request, String> {
         "RUNNING" => Target::Running,
         "PRESENT" | "STOPPED" => Target::Present,
         "REMOVED" | "UNINSTALLED" => Target::Removed,
-        other => {
-            return Err(format!(
-                "target_state {:?} is not supported (RUNNING, PRESENT, STOPPED, REMOVED, UNINSTALLED)",
-                outpost_proto::bounded(other)
-            ))
-        }
+        other => return Err(format!(
+            "target_state {:?} is not supported (RUNNING, PRESENT, STOPPED, REMOVED, UNINSTALLED)",
+            outpost_proto::bounded(other)
+        )),
     };
     let version = match text(d, "version")? {
         Some(v) => v,
@@ -329,8 +327,7 @@ pub fn parse_request(d: &Map<String, Value>) -> Result<Request, String> {
         target,
         version: version.to_owned(),
         environment,
-        requestor_account_key: key(d, "requestor_account_key")
-            .or_else(|_| key(d, "account_id"))?,
+        requestor_account_key: key(d, "requestor_account_key").or_else(|_| key(d, "account_id"))?,
         release_key: key(d, "release_key")?,
         request_update,
     })
@@ -359,9 +356,11 @@ mod tests {
 
     #[test]
     fn issue19_request_app_state_names_and_compose() {
-        let r = req(json!({"app_key": 12, "app_name": "Weather", "stage": "PROD",
+        let r = req(
+            json!({"app_key": 12, "app_name": "Weather", "stage": "PROD",
             "target_state": "RUNNING", "version": "1.0.2", "requestor_account_key": "5",
-            "environment": {"CITY": {"value": "Oslo"}, "N": {"value": 3}}}))
+            "environment": {"CITY": {"value": "Oslo"}, "N": {"value": 3}}}),
+        )
         .unwrap();
         assert_eq!(r.container(), "prod_12_weather");
         assert_eq!(
@@ -386,7 +385,10 @@ mod tests {
         let rep = r.report(AppState::Running, &dev());
         assert_eq!(rep["state"], "RUNNING");
         assert_eq!(rep["device_key"], 42);
-        assert_eq!(r.record(Some(AppState::Present))["current_state"], "PRESENT");
+        assert_eq!(
+            r.record(Some(AppState::Present))["current_state"],
+            "PRESENT"
+        );
     }
 
     #[test]
