@@ -181,6 +181,7 @@ fn service() -> impl Strategy<Value = ServiceSpec> {
                 working_dir,
                 privileged,
                 container_name,
+                restart_backoff: None,
             },
         )
 }

@@ -34,8 +34,8 @@ pub mod validate;
 mod yaml;
 
 pub use adopt::{AdoptRule, Adoptions, ADOPTED_LABEL};
-pub use backoff::{Backoff, BackoffConfig, Decision};
-pub use compose::{parse, AppSpec, DependsOn, ServiceSpec};
+pub use backoff::{Backoff, BackoffConfig, Decision, Growth};
+pub use compose::{parse, AppSpec, DependsOn, RestartBackoff, ServiceSpec};
 pub use convert::{container_name, to_run_spec, ConvertError, APP_LABEL, SERVICE_LABEL};
 pub use emit::to_yaml;
 pub use error::{ComposeError, ComposeErrorKind, Pos};

@@ -20,6 +20,10 @@ use serde_json::{json, Map, Value};
 pub const REAL_LABEL: (&str, &str) = ("real", "True");
 /// The one service of a Reagent app in Outpost's Compose text.
 pub const SERVICE: &str = "app";
+/// Reagent's restart delays stop growing at an hour.
+pub const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// Reagent's first restart delay.
+pub const BACKOFF_MS: u64 = 5_000;
 /// Requested states kept at most (one per app and stage).
 pub const MAX_APPS: usize = 256;
 
@@ -125,9 +129,11 @@ impl Request {
             env.insert(k.to_owned(), v);
         }
         let mut out = format!(
-            "services:\n  {SERVICE}:\n    image: {}\n    container_name: {}\n    restart: \"always\"\n    labels:\n      {}: {}\n    environment:\n",
+            "services:\n  {SERVICE}:\n    image: {}\n    container_name: {}\n    restart: \"always\"\n    x-outpost-restart-backoff: {{initial: \"{}ms\", max: \"{}ms\", growth: square}}\n    labels:\n      {}: {}\n    environment:\n",
             q(&self.image(d)),
             q(&self.container()),
+            d.backoff_ms.max(1),
+            MAX_BACKOFF_MS.max(d.backoff_ms),
             q(REAL_LABEL.0),
             q(REAL_LABEL.1),
         );
@@ -186,6 +192,8 @@ pub struct DeviceInfo {
     pub repository: String,
     /// `architecture`, else the Go name of this machine's.
     pub arch: String,
+    /// The first restart delay of a crashed app (`reagent.app_backoff_ms`).
+    pub backoff_ms: u64,
 }
 
 impl DeviceInfo {
@@ -276,10 +284,12 @@ pub fn parse_request(d: &Map<String, Value>) -> Result<Request, String> {
         "RUNNING" => Target::Running,
         "PRESENT" | "STOPPED" => Target::Present,
         "REMOVED" | "UNINSTALLED" => Target::Removed,
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "target_state {:?} is not supported (RUNNING, PRESENT, STOPPED, REMOVED, UNINSTALLED)",
             outpost_proto::bounded(other)
-        )),
+        ))
+        }
     };
     let version = match text(d, "version")? {
         Some(v) => v,
@@ -347,6 +357,7 @@ mod tests {
             registry: "registry.ironflock.com/".into(),
             repository: "apps/".into(),
             arch: "amd64".into(),
+            backoff_ms: BACKOFF_MS,
         }
     }
 
@@ -382,6 +393,9 @@ mod tests {
         assert_eq!(s.environment["APP_KEY"], "12");
         assert_eq!(s.environment["ENV"], "PROD");
         assert_eq!(s.environment["DEVICE_SERIAL_NUMBER"], "SER");
+        let b = s.restart_backoff.expect("Reagent's backoff");
+        assert_eq!((b.initial_ms, b.max_ms), (5_000, 3_600_000));
+        assert_eq!(b.growth, outpost_containers::apps::Growth::Square);
         let rep = r.report(AppState::Running, &dev());
         assert_eq!(rep["state"], "RUNNING");
         assert_eq!(rep["device_key"], 42);

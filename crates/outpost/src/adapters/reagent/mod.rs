@@ -60,6 +60,8 @@ struct Reagent {
     heartbeat: Duration,
     /// The container engine, from the containers component (registered before this one).
     engine: Option<stats::Engine>,
+    /// `reagent.app_backoff_ms`.
+    app_backoff_ms: u64,
     /// The apps reconciler's adoption rules, when containers are on.
     adoptions: Option<outpost_containers::apps::Adoptions>,
 }
@@ -99,6 +101,7 @@ pub fn build(
             .heartbeat_ms
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
+        app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
         adoptions: None,
     })))
 }
@@ -134,6 +137,7 @@ impl Component for Reagent {
                 name: f.name.clone().unwrap_or_default(),
                 endpoint: f.endpoint.clone(),
                 arch: session::go_arch().to_owned(),
+                backoff_ms: self.app_backoff_ms,
                 ..Default::default()
             }
             .with_flock_text(&std::fs::read(&f.path).unwrap_or_default());
