@@ -285,6 +285,20 @@ impl Backend {
         self.fault("fail_status", on);
     }
 
+    /// Sets the records `reswarm.containers.get_requested_app_states` answers.
+    pub fn set_requested(&mut self, records: Value) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let cmd = json!({"requested": records, "id": id});
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        self.wait_line(
+            "the backend to take the records",
+            Duration::from_secs(30),
+            |l| l["control"] == "requested" && l["id"] == id,
+        );
+    }
+
     /// Makes the backend's `update_app_on_device` fail (`on`) or answer again.
     pub fn fail_app_updates(&mut self, on: bool) {
         self.fault("fail_app", on);

@@ -6,7 +6,8 @@
 //! removed (DELETING → REMOVED), each state reaching `update_app_on_device` in order (and
 //! late, not lost, while the backend refuses them); a container laid out the way Reagent
 //! names and labels it is adopted (the same container, before and after, and after a
-//! restart of the agent); bad arguments and callers without the privilege are refused.
+//! restart of the agent), the request coming from the backend's `get_requested_app_states`
+//! at join; bad arguments and callers without the privilege are refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -294,10 +295,18 @@ fn issue19_reagent_adopts_the_container_reagent_left_running() {
     let dir = tempfile::tempdir().unwrap();
     let router = Crossbar::start(&principals());
     let mut backend = Backend::start(&router, &principals()[1], &[DENIED]);
+    // What the platform wants of the device: Outpost asks when it joins, as Reagent did.
+    backend.set_requested(json!([{
+        "app_key": 1, "app_name": "app", "stage": "PROD", "current_state": "RUNNING",
+        "target_state": "RUNNING", "manually_requested_state": "RUNNING",
+        "present_version": "1.0.0", "newest_version": "1.0.0", "request_update": false,
+        "environment": {"CRASH": {"value": "0"}}, "requestor_account_key": null,
+    }]));
     let agent = start(dir.path(), &router, &d);
 
-    request(&mut backend, "RUNNING", false);
     let s = wait_states(&backend, "RUNNING", |s| !s.is_empty());
+    let asked = backend.calls_to("reswarm.containers.get_requested_app_states");
+    assert_eq!(asked[0], json!([{"device_key": 42}]));
     assert_eq!(s, ["RUNNING"], "found running, reported so");
     wait_until("the app declared (app.apply succeeded)", LONG, || {
         job_succeeded(&agent, "app.apply")

@@ -143,6 +143,36 @@ impl AppDriver {
         Ok(())
     }
 
+    /// The backend's requested states (`reswarm.containers.get_requested_app_states`,
+    /// called after each join): each PROD record that differs from the kept request is
+    /// requested; one that cannot be served is logged and skipped.
+    pub fn sync(self: &Arc<Self>, records: &Value) {
+        let Some(records) = records.as_array() else {
+            tracing::warn!("reagent: get_requested_app_states answered no list");
+            return;
+        };
+        for rec in records {
+            let r = match rec.as_object().map(super::apps::parse_record) {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => {
+                    tracing::warn!("reagent: a requested app state is skipped: {e}");
+                    continue;
+                }
+                None => continue,
+            };
+            let same = self
+                .book()
+                .get(&r.container())
+                .is_some_and(|e| e.request == r);
+            if same {
+                continue;
+            }
+            if let Err(e) = self.request(r) {
+                tracing::warn!("reagent: a requested app state is skipped: {e}");
+            }
+        }
+    }
+
     /// At start: the kept RUNNING apps are requested again (Reagent re-requests PROD on
     /// connect), adopting what runs.
     pub async fn resume(self: Arc<Self>) {

@@ -280,6 +280,31 @@ pub fn parse_request(d: &Map<String, Value>) -> Result<Request, String> {
         None => text(d, "manually_requested_state")?
             .ok_or("target_state (or manually_requested_state) is missing")?,
     };
+    parse_with(d, app_key, app_name, stage, wanted)
+}
+
+/// A record of the backend's `get_requested_app_states` (what the platform wants of the
+/// device when it joins): its `manually_requested_state` is the request (Reagent's).
+pub fn parse_record(d: &Map<String, Value>) -> Result<Request, String> {
+    let mut d = d.clone();
+    if let Some(m) = d.get("manually_requested_state").cloned() {
+        d.insert("target_state".into(), m);
+    }
+    if !d.contains_key("version") {
+        if let Some(v) = d.get("present_version").cloned() {
+            d.insert("version".into(), v);
+        }
+    }
+    parse_request(&d)
+}
+
+fn parse_with(
+    d: &Map<String, Value>,
+    app_key: u64,
+    app_name: &str,
+    stage: &str,
+    wanted: &str,
+) -> Result<Request, String> {
     let target = match wanted {
         "RUNNING" => Target::Running,
         "PRESENT" | "STOPPED" => Target::Present,
@@ -429,6 +454,12 @@ mod tests {
             let e = req(b).expect_err(&format!("{k}={v}"));
             assert!(e.contains(want), "{k}={v}: {e}");
         }
+        // A backend record: manually_requested_state and present_version are the request.
+        let rec = json!({"app_key": 1, "app_name": "a", "stage": "PROD",
+            "target_state": "PRESENT", "manually_requested_state": "RUNNING",
+            "present_version": "2", "current_state": "RUNNING"});
+        let r = parse_record(rec.as_object().unwrap()).unwrap();
+        assert_eq!((r.target, r.version.as_str()), (Target::Running, "2"));
         // STOPPED is PRESENT (Reagent's stop removes the container).
         let mut b = base;
         b["target_state"] = json!("STOPPED");

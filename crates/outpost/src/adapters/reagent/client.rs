@@ -39,6 +39,9 @@ const DUPLICATE_LIMIT: u32 = 8;
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The backend's requested app states, asked after each join.
+const REQUESTED_APPS: &str = "reswarm.containers.get_requested_app_states";
+
 /// Invocations whose work is running at once; one more is answered "busy" at once.
 pub const IN_FLIGHT: usize = 16;
 
@@ -267,6 +270,8 @@ async fn session(w: &Arc<Wire>) -> End {
     let mut reports = w.reports.lock().await;
     let (reports_rx, pending) = &mut *reports;
     pending.reconnected();
+    // The join's `get_requested_app_states` call.
+    let mut sync_call: Option<u64> = None;
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -277,6 +282,17 @@ async fn session(w: &Arc<Wire>) -> End {
                 }
                 Action::Joined { session } => {
                     tracing::info!(url = %f.endpoint, authid = %f.authid(), session, "reagent: joined realm1");
+                    // What the platform wants of the apps (Reagent's sync on connect).
+                    if w.apps.is_some() {
+                        let args = serde_json::json!({"device_key": f.device_key});
+                        let now = Instant::now().into_std();
+                        if let Some((call, send)) =
+                            s.call(REQUESTED_APPS, Payload::args(vec![args]), now)
+                        {
+                            sync_call = Some(call);
+                            queue.push_back(send);
+                        }
+                    }
                 }
                 Action::Warn(msg) => tracing::warn!("reagent: {msg}"),
                 Action::Refresh if !collecting => {
@@ -341,6 +357,19 @@ async fn session(w: &Arc<Wire>) -> End {
                     }
                 }
                 Action::CallDone { request, outcome } => {
+                    if sync_call == Some(request) {
+                        sync_call = None;
+                        match (&w.apps, outcome) {
+                            (Some(apps), Ok(p)) => {
+                                apps.sync(p.args.first().unwrap_or(&serde_json::Value::Null))
+                            }
+                            (_, Err((error, _))) => {
+                                tracing::warn!("reagent: {REQUESTED_APPS} failed: {error}")
+                            }
+                            (None, _) => {}
+                        }
+                        continue;
+                    }
                     if pending.done(request, outcome.is_ok(), Instant::now().into_std()) {
                         if let Err((error, _)) = &outcome {
                             tracing::warn!("reagent: update_app_on_device failed: {error}");
