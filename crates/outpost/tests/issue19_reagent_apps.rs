@@ -350,7 +350,7 @@ fn issue19_reagent_app_procedures_refuse_bad_arguments_and_callers_without_the_p
     let dir = tempfile::tempdir().unwrap();
     let router = Crossbar::start(&principals());
     let mut backend = Backend::start(&router, &principals()[1], &[DENIED]);
-    let _agent = start(dir.path(), &router, &d);
+    let agent = start(dir.path(), &router, &d);
     let good = json!({"app_key": 1, "app_name": "app", "stage": "PROD",
         "target_state": "RUNNING", "version": "1.0.0"});
     let with = |k: &str, v: Value| {
@@ -426,4 +426,12 @@ fn issue19_reagent_app_procedures_refuse_bad_arguments_and_callers_without_the_p
         );
     }
     assert_eq!(requested(&mut backend), Vec::<Value>::new());
+    // Reports given up are counted (none here).
+    let m = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(agent.metrics());
+    assert!(
+        m.contains("outpost_reagent_app_reports_dropped_total 0"),
+        "{m}"
+    );
 }

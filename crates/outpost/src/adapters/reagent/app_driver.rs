@@ -60,8 +60,8 @@ pub struct AppDriver {
     /// One transition at a time.
     turn: tokio::sync::Mutex<()>,
     reports: Reports,
-    /// Reports dropped because the queue was full.
-    pub dropped: std::sync::atomic::AtomicU64,
+    /// Reports dropped because the queue was full (`app_reports::DROPPED_METRIC`).
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl AppDriver {
@@ -71,6 +71,7 @@ impl AppDriver {
         adoptions: Option<Adoptions>,
         data_dir: PathBuf,
         reports: Reports,
+        dropped: prometheus_client::metrics::counter::Counter,
     ) -> Self {
         let file = data_dir.join("reagent_apps.json");
         let book = match std::fs::read(&file) {
@@ -89,7 +90,7 @@ impl AppDriver {
             book: Mutex::new(book),
             turn: tokio::sync::Mutex::new(()),
             reports,
-            dropped: std::sync::atomic::AtomicU64::new(0),
+            dropped,
         }
     }
 
@@ -205,8 +206,7 @@ impl AppDriver {
         }
         tracing::info!(app = name, state = state.name(), "reagent: app state");
         if self.reports.try_send(payload).is_err() {
-            self.dropped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.dropped.inc();
             tracing::error!(
                 app = name,
                 state = state.name(),

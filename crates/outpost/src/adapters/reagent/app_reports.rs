@@ -27,6 +27,7 @@ pub const RETRY: Duration = Duration::from_secs(2);
 pub const MAX_QUEUED: usize = 256;
 /// The outbox consumer's name.
 pub const CONSUMER: &str = "reagent:apps";
+pub const DROPPED_METRIC: &str = "outpost_reagent_app_reports_dropped";
 
 /// The reports not yet answered by the backend.
 #[derive(Default)]
@@ -35,16 +36,26 @@ pub struct ReportQueue {
     /// The request id of the call carrying the front report.
     in_flight: Option<u64>,
     retry_at: Option<Instant>,
-    pub dropped: u64,
+    /// `outpost_reagent_app_reports_dropped`: reports given up (the queue was full, or
+    /// every attempt failed).
+    pub dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl ReportQueue {
+    /// An empty queue counting its drops in `dropped`.
+    pub fn new(dropped: prometheus_client::metrics::counter::Counter) -> Self {
+        ReportQueue {
+            dropped,
+            ..Default::default()
+        }
+    }
+
     pub fn push(&mut self, payload: Value) {
         if self.queue.len() >= MAX_QUEUED {
             // The front may be in flight: drop the one after it.
             let at = usize::from(self.in_flight.is_some());
             if self.queue.remove(at).is_some() {
-                self.dropped += 1;
+                self.dropped.inc();
                 tracing::error!("reagent: {MAX_QUEUED} app states queued; the oldest dropped");
             }
         }
@@ -90,7 +101,7 @@ impl ReportQueue {
             if *attempts >= ATTEMPTS {
                 tracing::error!(report = %p, "reagent: update_app_on_device failed {ATTEMPTS} times; report dropped");
                 self.queue.pop_front();
-                self.dropped += 1;
+                self.dropped.inc();
             } else {
                 self.retry_at = Some(now + RETRY);
             }
@@ -218,11 +229,11 @@ mod tests {
             q.reconnected();
         }
         assert!(q.ready(now).is_none());
-        assert_eq!(q.dropped, 1);
+        assert_eq!(q.dropped.get(), 1);
         for i in 0..(MAX_QUEUED + 3) {
             q.push(json!(i));
         }
         assert_eq!(q.queue.len(), MAX_QUEUED);
-        assert_eq!(q.dropped, 4);
+        assert_eq!(q.dropped.get(), 4);
     }
 }

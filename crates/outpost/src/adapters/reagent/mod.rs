@@ -12,8 +12,12 @@
 //! Part 2: the heartbeat's figures and statuses (`stats.rs`: CONFIGURING, CONNECTED,
 //! EMERGENCY from the containers disk guard), the container, image and host procedures as
 //! jobs (`jobs.rs`), the system procedures through the allowlist (`system.rs`), and a
-//! privilege check on every procedure. Not yet: apps, logs, terminals, network
-//! configuration, OTA, the `.flock` rewrite.
+//! privilege check on every procedure.
+//!
+//! Apps: `request_app_state` and `get_requested_app_states` (`apps.rs`, the vocabulary;
+//! `app_driver.rs`, the requests kept and carried out as `app.*` jobs, Reagent's containers
+//! adopted; `app_reports.rs`, the states to `update_app_on_device`, crashes read from the
+//! outbox). Not yet: logs, terminals, network configuration, OTA, the `.flock` rewrite.
 
 pub mod app_driver;
 pub mod app_reports;
@@ -62,6 +66,8 @@ struct Reagent {
     engine: Option<stats::Engine>,
     /// `reagent.app_backoff_ms`.
     app_backoff_ms: u64,
+    /// App state reports given up (`outpost_reagent_app_reports_dropped`).
+    reports_dropped: prometheus_client::metrics::counter::Counter,
     /// The apps reconciler's adoption rules, when containers are on.
     adoptions: Option<outpost_containers::apps::Adoptions>,
 }
@@ -103,11 +109,17 @@ pub fn build(
         engine: None,
         app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
         adoptions: None,
+        reports_dropped: Default::default(),
     })))
 }
 
 impl Component for Reagent {
     fn register(&mut self, _r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        _r.metrics.register(
+            app_reports::DROPPED_METRIC,
+            "Reagent app states given up before update_app_on_device took them (queue full, or every attempt failed)",
+            self.reports_dropped.clone(),
+        );
         #[cfg(feature = "containers")]
         {
             let shared = _r.common::<crate::components::containers::SharedEngine>(|_| {
@@ -147,6 +159,7 @@ impl Component for Reagent {
                 self.adoptions.clone(),
                 cx.shared.data_dir.clone(),
                 reports_tx,
+                self.reports_dropped.clone(),
             ));
             cx.spawn(app_reports::observe(
                 cx.shared.store.clone(),
@@ -158,7 +171,10 @@ impl Component for Reagent {
         });
         let w = Arc::new(client::Wire {
             apps,
-            reports: tokio::sync::Mutex::new((reports_rx, app_reports::ReportQueue::default())),
+            reports: tokio::sync::Mutex::new((
+                reports_rx,
+                app_reports::ReportQueue::new(self.reports_dropped.clone()),
+            )),
             flock: self.flock,
             tls: self.tls,
             dispatcher: cx.dispatcher.clone(),

@@ -25,8 +25,8 @@ const fn p(name: &'static str, privilege: Privilege) -> Procedure {
 }
 
 /// What is registered with `force_reregister` (the guard, registered first and without
-/// options, needs READ as well: see [`privilege_of`]). Not yet: apps, logs, terminals,
-/// network configuration, OTA.
+/// options, needs READ as well: see [`privilege_of`]). Not yet: logs, terminals, network
+/// configuration, OTA.
 pub const PROCEDURES: &[Procedure] = &[
     // Open in Reagent.
     p("device_handshake", Privilege::Read),
