@@ -59,6 +59,8 @@ pub struct AppDriver {
     book: Mutex<BTreeMap<String, Entry>>,
     /// One transition at a time.
     turn: tokio::sync::Mutex<()>,
+    /// One write of the file at a time.
+    saving: tokio::sync::Mutex<()>,
     reports: Reports,
     /// Reports dropped because the queue was full (`app_reports::DROPPED_METRIC`).
     dropped: prometheus_client::metrics::counter::Counter,
@@ -89,6 +91,7 @@ impl AppDriver {
             base_dir: data_dir,
             book: Mutex::new(book),
             turn: tokio::sync::Mutex::new(()),
+            saving: tokio::sync::Mutex::new(()),
             reports,
             dropped,
         }
@@ -98,10 +101,17 @@ impl AppDriver {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn save(&self) -> Result<(), String> {
+    /// Writes the book off the async workers (an fsync), one write at a time, each a
+    /// snapshot taken under the write's turn: the file never goes back to an older one.
+    async fn save(&self) -> Result<(), String> {
+        let _turn = self.saving.lock().await;
         let text = serde_json::to_vec(&*self.book()).map_err(|e| e.to_string())?;
-        crate::durable::replace_file(&self.file, &text, 0o600)
-            .map_err(|e| format!("keeping the request in {}: {e}", self.file.display()))
+        let file = self.file.clone();
+        let shown = file.display().to_string();
+        tokio::task::spawn_blocking(move || crate::durable::replace_file(&file, &text, 0o600))
+            .await
+            .map_err(|e| format!("keeping the request in {shown}: {e}"))?
+            .map_err(|e| format!("keeping the request in {shown}: {e}"))
     }
 
     /// `get_requested_app_states`: every kept request, Reagent's record shape.
@@ -122,7 +132,7 @@ impl AppDriver {
     }
 
     /// Keeps the request (stored before the caller is answered), then carries it out.
-    pub fn request(self: &Arc<Self>, r: Request) -> Result<(), String> {
+    pub async fn request(self: &Arc<Self>, r: Request) -> Result<(), String> {
         let name = r.container();
         {
             let mut book = self.book();
@@ -138,7 +148,7 @@ impl AppDriver {
                 },
             );
         }
-        self.save()?;
+        self.save().await?;
         let me = self.clone();
         tokio::spawn(async move { me.drive(&name).await });
         Ok(())
@@ -147,31 +157,35 @@ impl AppDriver {
     /// The backend's requested states (`reswarm.containers.get_requested_app_states`,
     /// called after each join): each PROD record that differs from the kept request is
     /// requested; one that cannot be served is logged and skipped.
-    pub fn sync(self: &Arc<Self>, records: &Value) {
-        let Some(records) = records.as_array() else {
+    pub fn sync(self: &Arc<Self>, records: Value) {
+        let Value::Array(records) = records else {
             tracing::warn!("reagent: get_requested_app_states answered no list");
             return;
         };
-        for rec in records {
-            let r = match rec.as_object().map(super::apps::parse_record) {
-                Some(Ok(r)) => r,
-                Some(Err(e)) => {
-                    tracing::warn!("reagent: a requested app state is skipped: {e}");
+        // Off the read loop: keeping a request writes a file.
+        let me = self.clone();
+        tokio::spawn(async move {
+            for rec in &records {
+                let r = match rec.as_object().map(super::apps::parse_record) {
+                    Some(Ok(r)) => r,
+                    Some(Err(e)) => {
+                        tracing::warn!("reagent: a requested app state is skipped: {e}");
+                        continue;
+                    }
+                    None => continue,
+                };
+                let same = me
+                    .book()
+                    .get(&r.container())
+                    .is_some_and(|e| e.request == r);
+                if same {
                     continue;
                 }
-                None => continue,
-            };
-            let same = self
-                .book()
-                .get(&r.container())
-                .is_some_and(|e| e.request == r);
-            if same {
-                continue;
+                if let Err(e) = me.request(r).await {
+                    tracing::warn!("reagent: a requested app state is skipped: {e}");
+                }
             }
-            if let Err(e) = self.request(r) {
-                tracing::warn!("reagent: a requested app state is skipped: {e}");
-            }
-        }
+        });
     }
 
     /// At start: the kept RUNNING apps are requested again (Reagent re-requests PROD on
@@ -189,7 +203,7 @@ impl AppDriver {
     }
 
     /// Reports `state` for app `name` unless it is the one last reported.
-    pub fn report(&self, name: &str, state: AppState) {
+    pub async fn report(&self, name: &str, state: AppState) {
         let payload = {
             let mut book = self.book();
             let Some(e) = book.get_mut(name) else {
@@ -201,7 +215,7 @@ impl AppDriver {
             e.current = Some(state);
             e.request.report(state, &self.device)
         };
-        if let Err(e) = self.save() {
+        if let Err(e) = self.save().await {
             tracing::warn!("reagent: {e}");
         }
         tracing::info!(app = name, state = state.name(), "reagent: app state");
@@ -280,7 +294,7 @@ impl AppDriver {
         };
         if let Err(e) = self.transition(name, &entry).await {
             tracing::warn!(app = name, "reagent: app transition failed: {e}");
-            self.report(name, AppState::Failed);
+            self.report(name, AppState::Failed).await;
         }
     }
 
@@ -291,22 +305,22 @@ impl AppDriver {
         match r.target {
             Target::Running => {
                 match container.as_deref() {
-                    Some("running") => self.report(name, AppState::Running),
-                    Some(_) => self.report(name, AppState::Present),
+                    Some("running") => self.report(name, AppState::Running).await,
+                    Some(_) => self.report(name, AppState::Present).await,
                     // New to the device's books: REMOVED until its image is known.
-                    None if entry.current.is_none() => self.report(name, AppState::Removed),
+                    None if entry.current.is_none() => self.report(name, AppState::Removed).await,
                     None => {}
                 }
                 if container.is_none() {
                     if !self.image_present(&image).await? {
-                        self.report(name, AppState::Downloading);
+                        self.report(name, AppState::Downloading).await;
                         self.job("image.pull", json!({"image": image}), PULL)
                             .await?;
                     }
-                    self.report(name, AppState::Present);
+                    self.report(name, AppState::Present).await;
                 }
                 if container.as_deref() != Some("running") {
-                    self.report(name, AppState::Starting);
+                    self.report(name, AppState::Starting).await;
                 }
                 let compose = r.compose(&self.device);
                 self.adopt(name, &compose)?;
@@ -316,11 +330,11 @@ impl AppDriver {
                     APPLY,
                 )
                 .await?;
-                self.report(name, AppState::Running);
+                self.report(name, AppState::Running).await;
             }
             Target::Present | Target::Removed => {
                 if container.is_some() || entry.current == Some(AppState::Running) {
-                    self.report(name, AppState::Stopping);
+                    self.report(name, AppState::Stopping).await;
                 }
                 // The declared app (if any) and its containers; an adopted container is
                 // the app's and goes with it.
@@ -338,14 +352,14 @@ impl AppDriver {
                     .await?;
                 }
                 if r.target == Target::Removed {
-                    self.report(name, AppState::Deleting);
+                    self.report(name, AppState::Deleting).await;
                     if self.image_present(&image).await? {
                         self.job("image.remove", json!({"image": image}), QUICK)
                             .await?;
                     }
-                    self.report(name, AppState::Removed);
+                    self.report(name, AppState::Removed).await;
                 } else {
-                    self.report(name, AppState::Present);
+                    self.report(name, AppState::Present).await;
                 }
             }
         }

@@ -27,6 +27,8 @@ pub const RETRY: Duration = Duration::from_secs(2);
 pub const MAX_QUEUED: usize = 256;
 /// The outbox consumer's name.
 pub const CONSUMER: &str = "reagent:apps";
+/// Outbox rows of no concern acknowledged together.
+const ACK_EVERY: u64 = 256;
 pub const DROPPED_METRIC: &str = "outpost_reagent_app_reports_dropped";
 
 /// The reports not yet answered by the backend.
@@ -137,6 +139,7 @@ pub async fn observe(store: Store, driver: Arc<AppDriver>, stop: CancellationTok
             return;
         }
     };
+    let mut acked = cursor;
     loop {
         let first = tokio::select! {
             () = stop.cancelled() => return,
@@ -176,20 +179,27 @@ pub async fn observe(store: Store, driver: Arc<AppDriver>, stop: CancellationTok
                 }
             }
         }
+        let mut ours = false;
         for row in &rows {
             if row.seq <= cursor && !lagged {
                 continue;
             }
             if let Some((app, state)) = meaning(row) {
                 if driver.wants_running(&app) {
-                    driver.report(&app, state);
+                    ours = true;
+                    driver.report(&app, state).await;
                 }
             }
         }
         if let Some(last) = rows.iter().map(|r| r.seq).max() {
             cursor = cursor.max(last);
-            if let Err(e) = store.ack(CONSUMER, cursor).await {
-                tracing::warn!(error = %e, "reagent: acknowledging the outbox");
+            // Not a store write per job result of the whole agent: after an app's event,
+            // else every ACK_EVERY rows (the few rows behind stay until then).
+            if ours || lagged || cursor.saturating_sub(acked) >= ACK_EVERY {
+                match store.ack(CONSUMER, cursor).await {
+                    Ok(()) => acked = cursor,
+                    Err(e) => tracing::warn!(error = %e, "reagent: acknowledging the outbox"),
+                }
             }
         }
     }

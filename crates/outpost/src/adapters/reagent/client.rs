@@ -97,7 +97,7 @@ async fn perform(w: &Wire, work: Work) -> Result<Payload, String> {
         }
         Work::AppRequest(r) => match &w.apps {
             // Reagent's reply: ∅ at once, the transition goes on (its states reported).
-            Some(apps) => apps.request(r).map(|()| Payload::default()),
+            Some(apps) => apps.request(r).await.map(|()| Payload::default()),
             None => Err("request_app_state needs containers.enabled = true".into()),
         },
         Work::AppStates => match &w.apps {
@@ -360,9 +360,11 @@ async fn session(w: &Arc<Wire>) -> End {
                     if sync_call == Some(request) {
                         sync_call = None;
                         match (&w.apps, outcome) {
-                            (Some(apps), Ok(p)) => {
-                                apps.sync(p.args.first().unwrap_or(&serde_json::Value::Null))
-                            }
+                            (Some(apps), Ok(mut p)) => apps.sync(if p.args.is_empty() {
+                                serde_json::Value::Null
+                            } else {
+                                p.args.swap_remove(0)
+                            }),
                             (_, Err((error, _))) => {
                                 tracing::warn!("reagent: {REQUESTED_APPS} failed: {error}")
                             }
