@@ -350,6 +350,13 @@ fn parse_with(
         }
         Some(_) => return Err("environment must be a dict of {NAME: {value}}".into()),
     }
+    // The container (and Outpost app) name is a Docker name of at most 63 characters.
+    let container_len = stage.len() + app_key.to_string().len() + app_name.len() + 2;
+    if container_len > 63 {
+        return Err(format!(
+            "app_name: the container name {stage}_{app_key}_<app_name> would be longer than 63 characters"
+        ));
+    }
     let request_update = match d.get("request_update") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -460,6 +467,11 @@ mod tests {
             "present_version": "2", "current_state": "RUNNING"});
         let r = parse_record(rec.as_object().unwrap()).unwrap();
         assert_eq!((r.target, r.version.as_str()), (Target::Running, "2"));
+        // prod_18446744073709551615_<40 characters> is not a Docker name.
+        let mut b = base.clone();
+        b["app_key"] = json!(u64::MAX);
+        b["app_name"] = json!("a".repeat(40));
+        assert!(req(b).unwrap_err().contains("longer than 63"));
         // STOPPED is PRESENT (Reagent's stop removes the container).
         let mut b = base;
         b["target_state"] = json!("STOPPED");
