@@ -210,6 +210,46 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn row(kind: &'static str, payload: Value) -> OutboxRow {
+        let raw = serde_json::value::to_raw_value(&payload).unwrap();
+        OutboxRow {
+            seq: 1,
+            created_at: 0,
+            item: OutboxItem::Event(outpost_core::Event::encoded(
+                &mut outpost_core::EventIds::new(),
+                kind,
+                raw,
+            )),
+        }
+    }
+
+    #[test]
+    fn issue19_app_events_mean_reagent_states() {
+        let app = "prod_1_app";
+        assert_eq!(
+            meaning(&row("container.start", json!({"app": app}))),
+            Some((app.into(), AppState::Running))
+        );
+        assert_eq!(
+            meaning(&row("container.die", json!({"app": app, "exit_code": 3}))),
+            Some((app.into(), AppState::Failed))
+        );
+        assert_eq!(
+            meaning(&row(
+                "app.crash_loop",
+                json!({"app": app, "service": "app"})
+            )),
+            Some((app.into(), AppState::Failed))
+        );
+        // A clean exit is no failure; other kinds and events without an app are nothing.
+        assert_eq!(
+            meaning(&row("container.die", json!({"app": app, "exit_code": 0}))),
+            None
+        );
+        assert_eq!(meaning(&row("container.oom", json!({"app": app}))), None);
+        assert_eq!(meaning(&row("container.start", json!({"app": null}))), None);
+    }
+
     #[test]
     fn issue19_app_reports_in_order_retried_then_dropped() {
         let now = Instant::now();
