@@ -155,13 +155,14 @@ fn service() -> impl Strategy<Value = ServiceSpec> {
             opt_text(),
             opt_text(),
             any::<bool>(),
+            prop::option::of("[a-zA-Z0-9][a-zA-Z0-9_.-]{0,8}"),
         ),
     )
         .prop_map(
             |(
                 (image, command, entrypoint, environment, labels, restart),
                 (ports, volumes, healthcheck),
-                (network_mode, mem_limit, cpus, user, working_dir, privileged),
+                (network_mode, mem_limit, cpus, user, working_dir, privileged, container_name),
             )| ServiceSpec {
                 image,
                 command,
@@ -179,6 +180,8 @@ fn service() -> impl Strategy<Value = ServiceSpec> {
                 user,
                 working_dir,
                 privileged,
+                container_name,
+                restart_backoff: None,
             },
         )
 }

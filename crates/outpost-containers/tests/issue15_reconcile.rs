@@ -244,6 +244,7 @@ fn fast() -> BackoffConfig {
         reset_after: Duration::from_secs(60),
         crash_loop_restarts: 3,
         crash_loop_window: Duration::from_secs(60),
+        ..BackoffConfig::default()
     }
 }
 
@@ -378,6 +379,31 @@ async fn issue15_reconcile_backs_off_a_crash_loop_and_reports_it() {
     let st = r.status().await;
     assert!(st[0].crash_loop, "{st:?}");
     assert_eq!(st[0].last_error.as_deref(), Some("exited with code 1"));
+}
+
+/// A service's own backoff (a drop-in's, Reagent's n² growth) instead of the reconciler's.
+#[tokio::test]
+async fn issue19_reconcile_uses_a_services_own_square_backoff() {
+    let fake = Fake::new();
+    let spec = app("name: flaky\nservices:\n  s:\n    image: crash:1\n    restart: always\n    x-outpost-restart-backoff: {initial: 40ms, max: 1s, growth: square}\n");
+    let mut r = start(&fake, vec![spec]);
+    let ev = timeout(DEADLINE, r.events.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        ev,
+        AppEvent::CrashLoop {
+            app: "flaky".into(),
+            service: "s".into(),
+            restarts: 3,
+            next_delay_ms: 360,
+        }
+    );
+    fake.wait_for("four starts", |s| s.starts.len() >= 4).await;
+    let starts: Vec<Instant> = fake.with(|s| s.starts.iter().map(|(_, t)| *t).collect());
+    // 40 ms × 1, 4, 9 (the reconciler's own would be 50, 100, 200).
+    for (i, want) in [40u64, 160, 360].iter().enumerate() {
+        let gap = starts[i + 1].duration_since(starts[i]);
+        assert!(gap >= Duration::from_millis(*want), "gap {i}: {gap:?}");
+    }
 }
 
 #[tokio::test]

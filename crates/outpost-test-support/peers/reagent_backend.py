@@ -5,8 +5,9 @@ backend), registers the `reswarm.devices.*` procedures a device agent calls, and
 every call it gets as one JSON line in LOG. It also calls the device: each JSON line on
 stdin `{"id": n, "procedure": uri, "args": [...], "kwargs": {...}}` is CALLed and its
 outcome recorded as `{"result": n, "args", "kwargs"}` or `{"error": n, "uri", "args",
-"kwargs"}`. A line `{"control": "fail_status", "on": true}` makes
-`update_device_status` fail (an ApplicationError) until turned off again, recorded as
+"kwargs"}`. A line `{"requested": [...]}` sets what
+`reswarm.containers.get_requested_app_states` answers. A line `{"control": "fail_status", "on": true}` makes
+`update_device_status` fail (`fail_app`: `update_app_on_device`) (an ApplicationError) until turned off again, recorded as
 `{"control": ..., "on": ...}` once in effect. Reconnects when the router restarts,
 re-registering everything.
 
@@ -27,8 +28,12 @@ URL, AUTHID, SECRET, LOG = sys.argv[1:5]
 DENIED = {int(k) for k in (sys.argv[5] if len(sys.argv) > 5 else "").split(",") if k}
 
 current = {"session": None}
+# What get_requested_app_states answers (set through stdin: {"requested": [...]}).
+requested = {"records": []}
 # Faults the test switches on and off through stdin.
-faults = {"fail_status": False}
+faults = {"fail_status": False, "fail_app": False}
+# The procedure each fault makes fail.
+FAULTS = {"fail_status": "reswarm.devices.update_device_status", "fail_app": "reswarm.containers.update_app_on_device"}
 
 
 def record(obj):
@@ -52,14 +57,17 @@ PROCEDURES = {
     },
     "reswarm.devices.get_app_cred_key": lambda a, k: "app-cred-key",
     "reswarm.devices.update_device_architecture": lambda a, k: None,
+    "reswarm.containers.update_app_on_device": lambda a, k: None,
+    "reswarm.containers.get_requested_app_states": lambda a, k: requested["records"],
 }
 
 
 def recorded(uri, reply):
     def handler(*args, **kwargs):
         record({"called": uri, "args": list(args), "kwargs": kwargs})
-        if uri == "reswarm.devices.update_device_status" and faults["fail_status"]:
-            raise ApplicationError("reswarm.error.test_fault", "the test made update_device_status fail")
+        for fault, target in FAULTS.items():
+            if uri == target and faults[fault]:
+                raise ApplicationError("reswarm.error.test_fault", "the test made %s fail" % uri)
         return reply(args, kwargs)
 
     return handler
@@ -99,6 +107,10 @@ async def commands():
             # The test dropped our stdin: it is done with us.
             os._exit(0)
         cmd = json.loads(line)
+        if "requested" in cmd:
+            requested["records"] = cmd["requested"]
+            record({"control": "requested", "id": cmd.get("id")})
+            continue
         if "control" in cmd:
             faults[cmd["control"]] = bool(cmd.get("on"))
             record({"control": cmd["control"], "on": faults[cmd["control"]], "id": cmd.get("id")})

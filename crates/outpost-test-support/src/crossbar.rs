@@ -282,15 +282,38 @@ impl Backend {
     /// Makes the backend's `update_device_status` fail (`on`) or answer again, and waits
     /// until that is in effect.
     pub fn fail_heartbeats(&mut self, on: bool) {
+        self.fault("fail_status", on);
+    }
+
+    /// Sets the records `reswarm.containers.get_requested_app_states` answers.
+    pub fn set_requested(&mut self, records: Value) {
         self.next_id += 1;
         let id = self.next_id;
-        let cmd = json!({"control": "fail_status", "on": on, "id": id});
+        let cmd = json!({"requested": records, "id": id});
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        self.wait_line(
+            "the backend to take the records",
+            Duration::from_secs(30),
+            |l| l["control"] == "requested" && l["id"] == id,
+        );
+    }
+
+    /// Makes the backend's `update_app_on_device` fail (`on`) or answer again.
+    pub fn fail_app_updates(&mut self, on: bool) {
+        self.fault("fail_app", on);
+    }
+
+    fn fault(&mut self, control: &str, on: bool) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let cmd = json!({"control": control, "on": on, "id": id});
         writeln!(self.stdin, "{cmd}").unwrap();
         self.stdin.flush().unwrap();
         self.wait_line(
             "the backend to switch the fault",
             Duration::from_secs(30),
-            |l| l["control"] == "fail_status" && l["id"] == id,
+            |l| l["control"] == control && l["id"] == id,
         );
     }
 

@@ -23,6 +23,19 @@ pub struct BackoffConfig {
     /// This many deaths within `window` is a crash loop.
     pub crash_loop_restarts: usize,
     pub crash_loop_window: Duration,
+    /// How the delay grows from one restart to the next.
+    pub growth: Growth,
+}
+
+/// The delay's growth with the deaths since the last stable run (n = 1, 2, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Growth {
+    /// `initial` × 2^(n-1): 10 s, 20 s, 40 s, ... (ours).
+    #[default]
+    Double,
+    /// `initial` × n²: 5 s, 20 s, 45 s, 80 s, ... (Reagent's crash-loop backoff).
+    Square,
 }
 
 impl Default for BackoffConfig {
@@ -33,6 +46,7 @@ impl Default for BackoffConfig {
             reset_after: Duration::from_secs(600),
             crash_loop_restarts: 5,
             crash_loop_window: Duration::from_secs(600),
+            growth: Growth::Double,
         }
     }
 }
@@ -57,6 +71,8 @@ pub struct Backoff {
     started_at: Option<Duration>,
     deaths: VecDeque<Duration>,
     in_loop: bool,
+    /// Deaths since the last stable run (the square growth's n).
+    streak: u32,
     /// Deaths followed by a restart decision, ever (for `app.status`).
     pub restarts: u64,
 }
@@ -69,6 +85,7 @@ impl Backoff {
             started_at: None,
             deaths: VecDeque::new(),
             in_loop: false,
+            streak: 0,
             restarts: 0,
         }
     }
@@ -93,6 +110,7 @@ impl Backoff {
             self.next_delay = self.cfg.initial;
             self.deaths.clear();
             self.in_loop = false;
+            self.streak = 0;
         }
         while self
             .deaths
@@ -110,7 +128,15 @@ impl Backoff {
         if crash_loop {
             self.in_loop = true;
         }
-        let delay = self.next_delay;
+        self.streak = self.streak.saturating_add(1);
+        let delay = match self.cfg.growth {
+            Growth::Double => self.next_delay,
+            Growth::Square => self
+                .cfg
+                .initial
+                .saturating_mul(self.streak.saturating_mul(self.streak))
+                .min(self.cfg.max),
+        };
         self.next_delay = self.next_delay.saturating_mul(2).min(self.cfg.max);
         self.restarts = self.restarts.saturating_add(1);
         Decision {
@@ -150,6 +176,26 @@ mod tests {
             .collect();
         assert_eq!(delays, vec![10, 20, 40, 80, 160, 300, 300, 300]);
         assert_eq!(b.restarts, 8);
+    }
+
+    #[test]
+    fn issue19_square_growth_is_reagents_5s_times_n_squared_capped() {
+        let cfg = BackoffConfig {
+            initial: S(5),
+            max: S(3600),
+            growth: Growth::Square,
+            ..BackoffConfig::default()
+        };
+        let mut b = Backoff::new(cfg);
+        let delays: Vec<u64> = crash(&mut b, 30, 1)
+            .iter()
+            .map(|d| d.delay.as_secs())
+            .collect();
+        assert_eq!(delays[..5], [5, 20, 45, 80, 125]);
+        assert_eq!(delays[26], 3600, "27² × 5 s is over the hour: capped");
+        // A stable run starts it over.
+        b.on_start(S(1_000_000));
+        assert_eq!(b.on_death(S(1_000_000 + 601)).delay, S(5));
     }
 
     #[test]

@@ -65,6 +65,24 @@ pub struct ServiceSpec {
     pub working_dir: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub privileged: bool,
+    /// Compose's `container_name`: the container's name instead of `outpost-APP.SERVICE`
+    /// (a drop-in keeps the name the agent it replaces gave, e.g. Reagent's
+    /// `prod_KEY_NAME`). Ownership stays in the labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// `x-outpost-restart-backoff: {initial, max, growth}`: this service's restart backoff
+    /// instead of `containers.restart_backoff_ms`'s (a drop-in keeps the agent's it
+    /// replaces, e.g. Reagent's 5 s × n² up to an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_backoff: Option<RestartBackoff>,
+}
+
+/// A service's own restart backoff (see [`ServiceSpec::restart_backoff`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartBackoff {
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub growth: super::backoff::Growth,
 }
 
 impl ServiceSpec {
@@ -87,6 +105,8 @@ impl ServiceSpec {
             user: None,
             working_dir: None,
             privileged: false,
+            container_name: None,
+            restart_backoff: None,
         }
     }
 }
@@ -235,6 +255,18 @@ fn service(n: &Node, path: &Path, base: &FsPath) -> Result<ServiceSpec, ComposeE
             "user" => s.user = Some(read::string(v, &p)?),
             "working_dir" => s.working_dir = Some(read::string(v, &p)?),
             "privileged" => s.privileged = read::boolean(v, &p)?,
+            "container_name" => {
+                let name = read::string(v, &p)?;
+                if !super::validate::is_service_name(&name) {
+                    return Err(invalid(
+                        v,
+                        &p,
+                        "a container name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 characters",
+                    ));
+                }
+                s.container_name = Some(name);
+            }
+            "x-outpost-restart-backoff" => s.restart_backoff = Some(restart_backoff(v, &p)?),
             k if k.starts_with("x-") => {}
             k => return Err(fields::unknown(e.key_pos, &p, k)),
         }
@@ -252,6 +284,43 @@ fn service(n: &Node, path: &Path, base: &FsPath) -> Result<ServiceSpec, ComposeE
         return Err(invalid(n, &path.key("image"), "the image is empty"));
     }
     Ok(s)
+}
+
+/// `{initial: 5s, max: 1h, growth: square}` (`growth` `double` when absent).
+fn restart_backoff(n: &Node, path: &Path) -> Result<RestartBackoff, ComposeError> {
+    let (mut initial, mut max, mut growth) = (None, None, super::backoff::Growth::Double);
+    for e in read::map(n, path)? {
+        let p = path.key(&e.key);
+        let v = &e.value;
+        let dur = |v: &Node| -> Result<u64, ComposeError> {
+            scalars::duration_ms(&read::string(v, &p)?).map_err(|m| invalid(v, &p, m))
+        };
+        match e.key.as_str() {
+            "initial" => initial = Some(dur(v)?),
+            "max" => max = Some(dur(v)?),
+            "growth" => {
+                growth = match read::string(v, &p)?.as_str() {
+                    "double" => super::backoff::Growth::Double,
+                    "square" => super::backoff::Growth::Square,
+                    _ => return Err(invalid(v, &p, "`double` or `square`")),
+                }
+            }
+            k => return Err(fields::unknown(e.key_pos, &p, k)),
+        }
+    }
+    let initial = initial.filter(|ms| *ms > 0).ok_or_else(|| {
+        invalid(
+            n,
+            &path.key("initial"),
+            "an initial delay above zero is needed",
+        )
+    })?;
+    let max = max.unwrap_or(initial).max(initial);
+    Ok(RestartBackoff {
+        initial_ms: initial,
+        max_ms: max,
+        growth,
+    })
 }
 
 fn depends_on(n: &Node, path: &Path) -> Result<BTreeMap<String, DependsOn>, ComposeError> {
@@ -461,5 +530,39 @@ services:
         .unwrap_err();
         assert_eq!(e.kind, K::Interpolation);
         assert_eq!(e.pos.line, 3);
+    }
+
+    #[test]
+    fn issue19_container_name_and_own_restart_backoff() {
+        let text = b"services:\n  app:\n    image: x\n    container_name: prod_1_app\n    x-outpost-restart-backoff: {initial: 5s, max: 1h, growth: square}\n";
+        let a = parse(text, "a", FsPath::new("/")).unwrap();
+        let s = &a.services["app"];
+        assert_eq!(s.container_name.as_deref(), Some("prod_1_app"));
+        assert_eq!(
+            s.restart_backoff,
+            Some(RestartBackoff {
+                initial_ms: 5_000,
+                max_ms: 3_600_000,
+                growth: super::super::backoff::Growth::Square
+            })
+        );
+        let back = parse(
+            super::super::emit::to_yaml(&a).as_bytes(),
+            "a",
+            FsPath::new("/"),
+        )
+        .unwrap();
+        assert_eq!(back, a);
+        for bad in [
+            "container_name: \"a b\"",
+            "x-outpost-restart-backoff: {max: 1s}",
+            "x-outpost-restart-backoff: {initial: 0s}",
+            "x-outpost-restart-backoff: {initial: 1s, growth: cubic}",
+            "x-outpost-restart-backoff: {initial: 1s, jitter: 1}",
+        ] {
+            let t = format!("services:\n  app:\n    image: x\n    {bad}\n");
+            let e = parse(t.as_bytes(), "a", FsPath::new("/")).unwrap_err();
+            assert_eq!(e.pos.line, 4, "{bad}: {e}");
+        }
     }
 }

@@ -51,7 +51,11 @@ pub fn to_run_spec(app: &str, service: &str, s: &ServiceSpec) -> Result<RunSpec,
     labels.insert(SERVICE_LABEL.to_owned(), service.to_owned());
     let mut run = RunSpec {
         image: s.image.clone(),
-        name: Some(container_name(app, service)),
+        name: Some(
+            s.container_name
+                .clone()
+                .unwrap_or_else(|| container_name(app, service)),
+        ),
         command: s.command.clone(),
         entrypoint: s.entrypoint.clone(),
         env: s.environment.clone(),

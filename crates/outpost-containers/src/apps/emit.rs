@@ -172,6 +172,20 @@ fn service(out: &mut String, name: &str, s: &ServiceSpec) {
     if s.privileged {
         let _ = writeln!(out, "    privileged: true");
     }
+    if let Some(n) = &s.container_name {
+        let _ = writeln!(out, "    container_name: {}", quote(n));
+    }
+    if let Some(b) = &s.restart_backoff {
+        let growth = match b.growth {
+            super::backoff::Growth::Double => "double",
+            super::backoff::Growth::Square => "square",
+        };
+        let _ = writeln!(
+            out,
+            "    x-outpost-restart-backoff: {{initial: \"{}ms\", max: \"{}ms\", growth: {growth}}}",
+            b.initial_ms, b.max_ms
+        );
+    }
 }
 
 /// The app as a Compose file.

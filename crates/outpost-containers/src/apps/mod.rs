@@ -9,10 +9,13 @@
 //!   `outpost.app`/`outpost.service`/`outpost.spec-hash` labels); `hash`: the spec hash.
 //! - `order`: start order from `depends_on`; `plan`: the actions from desired apps and
 //!   actual containers; `backoff`: crash-loop backoff and the `app.crash_loop` decision.
+//! - `adopt`: containers another agent made, taken as a declared service's by an explicit
+//!   rule (name and label), so a drop-in does not recreate them.
 //! - `reconcile`: the event-driven loop that keeps an `AppEngine` at the declared apps;
 //!   `on_engine`: that trait over the real engine (label-filtered list and `/events`);
 //!   `cursor`: where each `/events` subscription resumes, so no event falls in a gap.
 
+pub mod adopt;
 pub mod backoff;
 pub mod compose;
 pub mod convert;
@@ -30,8 +33,9 @@ mod scalars;
 pub mod validate;
 mod yaml;
 
-pub use backoff::{Backoff, BackoffConfig, Decision};
-pub use compose::{parse, AppSpec, DependsOn, ServiceSpec};
+pub use adopt::{AdoptRule, Adoptions, ADOPTED_LABEL};
+pub use backoff::{Backoff, BackoffConfig, Decision, Growth};
+pub use compose::{parse, AppSpec, DependsOn, RestartBackoff, ServiceSpec};
 pub use convert::{container_name, to_run_spec, ConvertError, APP_LABEL, SERVICE_LABEL};
 pub use emit::to_yaml;
 pub use error::{ComposeError, ComposeErrorKind, Pos};

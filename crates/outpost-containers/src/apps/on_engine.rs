@@ -19,6 +19,7 @@ use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::run_spec::RunSpec;
 
+use super::adopt::Adoptions;
 use super::convert::APP_LABEL;
 use super::cursor::EventCursor;
 use super::plan::{ActualContainer, ContainerState, Health};
@@ -35,6 +36,9 @@ pub struct OnEngine {
     /// Set by the first subscription (before the reconciler's first pass), moved by every
     /// event given out: where the next subscription's replay starts.
     cursor: Arc<Mutex<Option<EventCursor>>>,
+    /// Containers of another agent's taken as declared services' (`adopt.rs`); empty
+    /// unless a drop-in adapter sets rules.
+    adoptions: Adoptions,
 }
 
 impl OnEngine {
@@ -43,7 +47,20 @@ impl OnEngine {
             engine,
             tap,
             cursor: Arc::new(Mutex::new(None)),
+            adoptions: Adoptions::default(),
         }
+    }
+
+    /// Sends every managed container's event to `tap` as well.
+    pub fn with_tap(mut self, tap: mpsc::Sender<EngineEvent>) -> Self {
+        self.tap = Some(tap);
+        self
+    }
+
+    /// Lists and watches the containers `adoptions` maps as well as Outpost's own.
+    pub fn with_adoptions(mut self, adoptions: Adoptions) -> Self {
+        self.adoptions = adoptions;
+        self
     }
 
     /// The replay mark for a new subscription: the cursor, set to now on the first.
@@ -144,10 +161,28 @@ impl AppEngine for OnEngine {
     async fn list_managed(&self) -> Result<Vec<ActualContainer>, EngineError> {
         let mut filters = HashMap::new();
         filters.insert("label".to_owned(), vec![APP_LABEL.to_owned()]);
-        let rows = self
+        let mut rows = self
             .engine
             .list_summaries(true, &filters, self.deadline())
             .await?;
+        // Adoption candidates: unowned containers carrying a rule's label, listed only
+        // while there are rules, and kept only when a rule claims them.
+        for key in self.adoptions.label_keys() {
+            let filters = HashMap::from([("label".to_owned(), vec![key])]);
+            for mut c in self
+                .engine
+                .list_summaries(true, &filters, self.deadline())
+                .await?
+            {
+                if rows.iter().any(|r| r.id == c.id) {
+                    continue;
+                }
+                if let Some(extra) = self.adoptions.claim(&c.name(), &c.labels) {
+                    c.labels.extend(extra);
+                    rows.push(c);
+                }
+            }
+        }
         Ok(rows
             .into_iter()
             .map(|c| {
@@ -191,6 +226,7 @@ impl AppEngine for OnEngine {
         // first pass, and whatever that pass causes is replayed (`cursor`).
         let since = self.since();
         let cursor = self.cursor.clone();
+        let adoptions = self.adoptions.clone();
         let connect = async move {
             let docker = match engine.client_by(deadline).await {
                 Ok(d) => d,
@@ -215,9 +251,16 @@ impl AppEngine for OnEngine {
                 .filter_map(move |m| {
                     std::future::ready(m.ok().and_then(|m| {
                         let actor = m.actor?;
-                        let attributes = actor.attributes.unwrap_or_default();
+                        let mut attributes = actor.attributes.unwrap_or_default();
                         if !attributes.contains_key(APP_LABEL) {
-                            return None;
+                            // An adopted container's events carry the labels its listing
+                            // is given.
+                            let name = attributes.get("name").cloned().unwrap_or_default();
+                            let labels: BTreeMap<String, String> = attributes
+                                .iter()
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect();
+                            attributes.extend(adoptions.claim(&name, &labels)?);
                         }
                         let (action, id) = (m.action?, actor.id?);
                         let mut c = cursor.lock().unwrap_or_else(|p| p.into_inner());

@@ -225,7 +225,13 @@ fn policy_restarts(policy: &RestartPolicy, exit_code: Option<i64>, restarts: u64
 
 impl<E: AppEngine> Reconciler<E> {
     fn state(&mut self, key: (String, String)) -> &mut ServiceState {
-        let cfg = self.cfg;
+        let mut cfg = self.cfg;
+        // A service's own backoff (a drop-in's) keeps the reset and crash-loop figures.
+        if let Some(b) = self.spec(&key.0, &key.1).and_then(|s| s.restart_backoff) {
+            cfg.initial = Duration::from_millis(b.initial_ms);
+            cfg.max = Duration::from_millis(b.max_ms);
+            cfg.growth = b.growth;
+        }
         self.services.entry(key).or_insert_with(|| ServiceState {
             backoff: Backoff::new(cfg),
             hold_until: None,

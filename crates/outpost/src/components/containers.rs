@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use outpost_containers::apps::reconcile::{
     self, AppCommand, AppEvent, EngineEvent, EngineEventKind,
 };
-use outpost_containers::apps::{AppSpec, BackoffConfig, Health, OnEngine};
+use outpost_containers::apps::{Adoptions, AppSpec, BackoffConfig, Health, OnEngine};
 use outpost_containers::Engine;
 use outpost_core::{AppRow, Event, EventIds, Store};
 use tokio::sync::mpsc;
@@ -36,6 +36,12 @@ pub const NAME: &str = "containers";
 #[derive(Clone)]
 pub struct SharedEngine(pub Option<(Engine, Option<super::containers_disk::DiskWatch>)>);
 
+/// The apps reconciler's adoption rules (`outpost_containers::apps::adopt`), for a
+/// drop-in adapter that takes over another agent's containers (Reagent's):
+/// `r.common::<SharedAdoptions>`, `None` while containers are off.
+#[derive(Clone)]
+pub struct SharedAdoptions(pub Option<Adoptions>);
+
 struct ContainersComponent {
     engine: Engine,
     logs_max_lines: usize,
@@ -46,6 +52,7 @@ struct ContainersComponent {
     apps: Option<(AppsHandle, mpsc::Receiver<AppCommand>)>,
     metrics: super::containers_metrics::Options,
     disk: Option<super::containers_disk::DiskWatch>,
+    adoptions: Adoptions,
 }
 
 pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn Component>>> {
@@ -67,6 +74,7 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
         apps: None,
         metrics: super::containers_metrics::Options::from_config(c),
         disk,
+        adoptions: Adoptions::default(),
     })))
 }
 
@@ -75,6 +83,8 @@ impl Component for ContainersComponent {
         let exec = r.common::<SharedExec>(|_| SharedExec(None)).0;
         let shared = (self.engine.clone(), self.disk.clone());
         r.common::<SharedEngine>(move |_| SharedEngine(Some(shared)));
+        let adoptions = self.adoptions.clone();
+        r.common::<SharedAdoptions>(move |_| SharedAdoptions(Some(adoptions)));
         let metrics = ContainerMetrics::default();
         metrics.register(r.metrics);
         super::containers_metrics::register(r, &self.engine, self.metrics.clone());
@@ -108,8 +118,10 @@ impl Component for ContainersComponent {
         let stop = cx.stop_token();
         let (engine, backoff, data_dir, apps_dir) =
             (self.engine, self.backoff, self.data_dir, self.apps_dir);
+        let adoptions = self.adoptions;
         cx.spawn(async move {
             let initial = load(&store, &data_dir, apps_dir.as_deref()).await;
+            let engine = OnEngine::new(engine, None).with_adoptions(adoptions);
             supervise(engine, store, backoff, initial, rx, stop).await;
         });
         Ok(())
@@ -119,7 +131,7 @@ impl Component for ContainersComponent {
 /// Waits for the first app (none declared: no task touches the engine), then runs the
 /// reconciler until the drain.
 async fn supervise(
-    engine: Engine,
+    engine: OnEngine,
     store: Store,
     backoff: BackoffConfig,
     mut initial: Vec<AppSpec>,
@@ -141,7 +153,7 @@ async fn supervise(
     tracing::info!(apps = initial.len(), "containers: apps reconciler started");
     let (tap_tx, tap_rx) = mpsc::channel(256);
     let (out_tx, out_rx) = mpsc::channel(64);
-    let on_engine = OnEngine::new(engine, Some(tap_tx));
+    let on_engine = engine.with_tap(tap_tx);
     let publisher = tokio::spawn(publish(store, tap_rx, out_rx));
     tokio::select! {
         () = stop.cancelled() => {}

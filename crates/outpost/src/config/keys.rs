@@ -109,6 +109,7 @@ pub const KEYS: &[Key] = &[
     key("socketman.mac_file", Ty::Str, Some("\"/etc/mac\""), "SocketMan drop-in: the MAC file (XX-XX-XX-XX-XX-XX) read when provisioning, before any config.json names one."),
     key("reagent.config", Ty::Str, None, "Reagent (IronFlock) drop-in: the path of the device's .flock (as `outpost run --reagent-config`); its WAMP session (wampcra, realm1) and re.mgmt.<serial>.* procedures are taken over. Unset: off."),
     key("reagent.heartbeat_ms", Ty::Int, Some("30000"), "Reagent drop-in: the period of the update_device_status heartbeat (Reagent's 30 s). Two failed in a row force a reconnect."),
+    key("reagent.app_backoff_ms", Ty::Int, Some("5000"), "Reagent drop-in: a crashed app is restarted after this × n² (n: its deaths since it last ran stable, 60 × containers.restart_backoff_ms), at most an hour apart (Reagent's crash-loop backoff)."),
     key("reagent.reboot_command", Ty::Str, None, "Reagent drop-in: the [commands.NAME] entry system_reboot runs (through the exec allowlist, audited). Unset: system_reboot is refused."),
     key("reagent.shutdown_command", Ty::Str, None, "Reagent drop-in: the [commands.NAME] entry system_shutdown runs (through the exec allowlist, audited). Unset: system_shutdown is refused."),
     key("reagent.restart_agent_command", Ty::Str, None, "Reagent drop-in: the [commands.NAME] entry system_restart_agent runs (through the exec allowlist, audited). Unset: system_restart_agent is refused."),

@@ -121,6 +121,9 @@ pub struct ReagentSection {
     pub config: Option<PathBuf>,
     /// The heartbeat's period; `None` (the section absent) is Reagent's 30 s.
     pub heartbeat_ms: Option<u64>,
+    /// The first restart delay of a crashed app (Reagent's 5 s × n², up to an hour);
+    /// `None` is Reagent's 5 s.
+    pub app_backoff_ms: Option<u64>,
     /// The `[commands.NAME]` entries the system procedures run; unset: refused.
     pub reboot_command: Option<String>,
     pub shutdown_command: Option<String>,
@@ -398,6 +401,16 @@ impl Config {
             return Err(KeyError::new(
                 "reagent.heartbeat_ms",
                 "must be at least 100 (milliseconds)",
+            ));
+        }
+        if self
+            .reagent
+            .app_backoff_ms
+            .is_some_and(|ms| !(100..=3_600_000).contains(&ms))
+        {
+            return Err(KeyError::new(
+                "reagent.app_backoff_ms",
+                "must be from 100 to 3600000 (milliseconds)",
             ));
         }
         // A system procedure runs an allowlisted command: one that names nothing is a

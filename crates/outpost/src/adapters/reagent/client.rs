@@ -39,6 +39,9 @@ const DUPLICATE_LIMIT: u32 = 8;
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The backend's requested app states, asked after each join.
+const REQUESTED_APPS: &str = "reswarm.containers.get_requested_app_states";
+
 /// Invocations whose work is running at once; one more is answered "busy" at once.
 pub const IN_FLIGHT: usize = 16;
 
@@ -57,6 +60,14 @@ pub struct Wire {
     /// The system procedures' commands.
     pub commands: system::Commands,
     pub heartbeat: Duration,
+    /// Reagent's apps, when containers are on.
+    pub apps: Option<Arc<super::app_driver::AppDriver>>,
+    /// App states for `update_app_on_device` and those not yet answered; one session
+    /// holds them at a time, and they outlive it.
+    pub reports: tokio::sync::Mutex<(
+        tokio::sync::mpsc::Receiver<serde_json::Value>,
+        super::app_reports::ReportQueue,
+    )>,
 }
 
 type Replies = tokio::sync::mpsc::Sender<(u64, Result<Payload, String>)>;
@@ -84,6 +95,15 @@ async fn perform(w: &Wire, work: Work) -> Result<Payload, String> {
             let command = w.commands.of(procedure)?;
             system::run(&w.dispatcher, procedure, command).await
         }
+        Work::AppRequest(r) => match &w.apps {
+            // Reagent's reply: ∅ at once, the transition goes on (its states reported).
+            Some(apps) => apps.request(r).await.map(|()| Payload::default()),
+            None => Err("request_app_state needs containers.enabled = true".into()),
+        },
+        Work::AppStates => match &w.apps {
+            Some(apps) => Ok(Payload::args(vec![apps.records()])),
+            None => Err("get_requested_app_states needs containers.enabled = true".into()),
+        },
     }
 }
 
@@ -247,6 +267,11 @@ async fn session(w: &Arc<Wire>) -> End {
     // The next heartbeat's figures, collected on a task after each heartbeat.
     let (figures_tx, mut figures_rx) = tokio::sync::mpsc::channel(1);
     let mut collecting = false;
+    let mut reports = w.reports.lock().await;
+    let (reports_rx, pending) = &mut *reports;
+    pending.reconnected();
+    // The join's `get_requested_app_states` call.
+    let mut sync_call: Option<u64> = None;
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -257,6 +282,17 @@ async fn session(w: &Arc<Wire>) -> End {
                 }
                 Action::Joined { session } => {
                     tracing::info!(url = %f.endpoint, authid = %f.authid(), session, "reagent: joined realm1");
+                    // What the platform wants of the apps (Reagent's sync on connect).
+                    if w.apps.is_some() {
+                        let args = serde_json::json!({"device_key": f.device_key});
+                        let now = Instant::now().into_std();
+                        if let Some((call, send)) =
+                            s.call(REQUESTED_APPS, Payload::args(vec![args]), now)
+                        {
+                            sync_call = Some(call);
+                            queue.push_back(send);
+                        }
+                    }
                 }
                 Action::Warn(msg) => tracing::warn!("reagent: {msg}"),
                 Action::Refresh if !collecting => {
@@ -321,6 +357,27 @@ async fn session(w: &Arc<Wire>) -> End {
                     }
                 }
                 Action::CallDone { request, outcome } => {
+                    if sync_call == Some(request) {
+                        sync_call = None;
+                        match (&w.apps, outcome) {
+                            (Some(apps), Ok(mut p)) => apps.sync(if p.args.is_empty() {
+                                serde_json::Value::Null
+                            } else {
+                                p.args.swap_remove(0)
+                            }),
+                            (_, Err((error, _))) => {
+                                tracing::warn!("reagent: {REQUESTED_APPS} failed: {error}")
+                            }
+                            (None, _) => {}
+                        }
+                        continue;
+                    }
+                    if pending.done(request, outcome.is_ok(), Instant::now().into_std()) {
+                        if let Err((error, _)) = &outcome {
+                            tracing::warn!("reagent: update_app_on_device failed: {error}");
+                        }
+                        continue;
+                    }
                     let Some(wt) = waiting.remove(&request) else {
                         continue;
                     };
@@ -345,8 +402,24 @@ async fn session(w: &Arc<Wire>) -> End {
                 }
             }
         }
+        // The next app state, when none is in flight (and the session has joined).
+        let now = Instant::now().into_std();
+        if let Some(report) = pending.ready(now) {
+            let payload = Payload::args(vec![report]);
+            if let Some((call, send)) = s.call(super::app_reports::UPDATE_APP, payload, now) {
+                pending.sent(call);
+                queue.push_back(send);
+                continue;
+            }
+        }
         let wake = s.next_wake().map(Instant::from_std);
+        let retry = pending.retry_at().map(Instant::from_std);
         let input = tokio::select! {
+            Some(report) = reports_rx.recv() => {
+                pending.push(report);
+                continue;
+            }
+            _ = sleep_until(retry) => continue,
             m = ws.next() => match m {
                 None | Some(Err(_)) => Input::Closed,
                 Some(Ok(tungstenite::Message::Text(t))) => {

@@ -12,9 +12,16 @@
 //! Part 2: the heartbeat's figures and statuses (`stats.rs`: CONFIGURING, CONNECTED,
 //! EMERGENCY from the containers disk guard), the container, image and host procedures as
 //! jobs (`jobs.rs`), the system procedures through the allowlist (`system.rs`), and a
-//! privilege check on every procedure. Not yet: apps, logs, terminals, network
-//! configuration, OTA, the `.flock` rewrite.
+//! privilege check on every procedure.
+//!
+//! Apps: `request_app_state` and `get_requested_app_states` (`apps.rs`, the vocabulary;
+//! `app_driver.rs`, the requests kept and carried out as `app.*` jobs, Reagent's containers
+//! adopted; `app_reports.rs`, the states to `update_app_on_device`, crashes read from the
+//! outbox). Not yet: logs, terminals, network configuration, OTA, the `.flock` rewrite.
 
+pub mod app_driver;
+pub mod app_reports;
+pub mod apps;
 mod client;
 pub mod exec;
 pub mod flock;
@@ -57,6 +64,12 @@ struct Reagent {
     heartbeat: Duration,
     /// The container engine, from the containers component (registered before this one).
     engine: Option<stats::Engine>,
+    /// `reagent.app_backoff_ms`.
+    app_backoff_ms: u64,
+    /// App state reports given up (`outpost_reagent_app_reports_dropped`).
+    reports_dropped: prometheus_client::metrics::counter::Counter,
+    /// The apps reconciler's adoption rules, when containers are on.
+    adoptions: Option<outpost_containers::apps::Adoptions>,
 }
 
 pub fn build(
@@ -94,11 +107,19 @@ pub fn build(
             .heartbeat_ms
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
+        app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
+        adoptions: None,
+        reports_dropped: Default::default(),
     })))
 }
 
 impl Component for Reagent {
     fn register(&mut self, _r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        _r.metrics.register(
+            app_reports::DROPPED_METRIC,
+            "Reagent app states given up before update_app_on_device took them (queue full, or every attempt failed)",
+            self.reports_dropped.clone(),
+        );
         #[cfg(feature = "containers")]
         {
             let shared = _r.common::<crate::components::containers::SharedEngine>(|_| {
@@ -107,12 +128,53 @@ impl Component for Reagent {
             self.engine = shared
                 .0
                 .map(|(engine, disk)| stats::Engine { engine, disk });
+            self.adoptions = _r
+                .common::<crate::components::containers::SharedAdoptions>(|_| {
+                    crate::components::containers::SharedAdoptions(None)
+                })
+                .0;
         }
         Ok(())
     }
 
     fn start(self: Box<Self>, cx: &mut Start<'_>) -> anyhow::Result<()> {
+        // Apps (only with the engine): the kept requests, the driver, the outbox observer.
+        let (reports_tx, reports_rx) = tokio::sync::mpsc::channel(app_reports::MAX_QUEUED);
+        let apps = self.engine.as_ref().map(|_| {
+            let f = &self.flock;
+            let device = apps::DeviceInfo {
+                serial: f.serial.clone(),
+                swarm_key: f.swarm_key,
+                device_key: f.device_key,
+                name: f.name.clone().unwrap_or_default(),
+                endpoint: f.endpoint.clone(),
+                arch: session::go_arch().to_owned(),
+                backoff_ms: self.app_backoff_ms,
+                ..Default::default()
+            }
+            .with_flock_text(&std::fs::read(&f.path).unwrap_or_default());
+            let driver = Arc::new(app_driver::AppDriver::new(
+                cx.dispatcher.clone(),
+                device,
+                self.adoptions.clone(),
+                cx.shared.data_dir.clone(),
+                reports_tx,
+                self.reports_dropped.clone(),
+            ));
+            cx.spawn(app_reports::observe(
+                cx.shared.store.clone(),
+                driver.clone(),
+                cx.stop_token(),
+            ));
+            cx.spawn(driver.clone().resume());
+            driver
+        });
         let w = Arc::new(client::Wire {
+            apps,
+            reports: tokio::sync::Mutex::new((
+                reports_rx,
+                app_reports::ReportQueue::new(self.reports_dropped.clone()),
+            )),
             flock: self.flock,
             tls: self.tls,
             dispatcher: cx.dispatcher.clone(),

@@ -25,8 +25,8 @@ const fn p(name: &'static str, privilege: Privilege) -> Procedure {
 }
 
 /// What is registered with `force_reregister` (the guard, registered first and without
-/// options, needs READ as well: see [`privilege_of`]). Not yet: apps, logs, terminals,
-/// network configuration, OTA.
+/// options, needs READ as well: see [`privilege_of`]). Not yet: logs, terminals, network
+/// configuration, OTA.
 pub const PROCEDURES: &[Procedure] = &[
     // Open in Reagent.
     p("device_handshake", Privilege::Read),
@@ -44,6 +44,9 @@ pub const PROCEDURES: &[Procedure] = &[
     p("system_reboot", Privilege::Maintain),
     p("system_shutdown", Privilege::Maintain),
     p("system_restart_agent", Privilege::Maintain),
+    // Open in Reagent: here DEVELOP (it runs and removes containers), see `app_driver.rs`.
+    p("request_app_state", Privilege::Develop),
+    p("get_requested_app_states", Privilege::Read),
 ];
 
 /// How long a container listing or a host snapshot may take.
@@ -62,6 +65,10 @@ pub enum Work {
     Job(JobCall),
     /// A system procedure's configured command (see `system.rs`).
     System(&'static str),
+    /// A checked `request_app_state`, for the app driver (see `app_driver.rs`).
+    AppRequest(super::apps::Request),
+    /// `get_requested_app_states`: the kept requests.
+    AppStates,
 }
 
 pub fn privilege_of(name: &str) -> Option<Privilege> {
@@ -211,6 +218,16 @@ fn plan(device: &Device, name: &str, payload: &Payload) -> Result<Work, String> 
         "system_restart_agent" => {
             no_arguments(name, payload)?;
             Work::System("system_restart_agent")
+        }
+        "request_app_state" => {
+            let d = dict_argument(name, payload)?;
+            Work::AppRequest(
+                super::apps::parse_request(d).map_err(|e| format!("request_app_state: {e}"))?,
+            )
+        }
+        "get_requested_app_states" => {
+            no_arguments(name, payload)?;
+            Work::AppStates
         }
         other => return Err(format!("unknown procedure {other:?}")),
     })

@@ -679,7 +679,7 @@ impl Session {
 }
 
 /// The architecture as Reagent (Go) names it: `amd64`, `arm64`, `arm`.
-fn go_arch() -> &'static str {
+pub fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
