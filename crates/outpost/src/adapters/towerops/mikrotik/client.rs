@@ -94,20 +94,13 @@ impl Session {
         tls: Option<&super::tls::Pinning>,
         deadline: Instant,
     ) -> Result<Session, ClientError> {
-        let addr = match ip.parse::<std::net::IpAddr>() {
-            Ok(a) => std::net::SocketAddr::new(a, port),
-            Err(_) => {
-                return Err(ClientError::Io(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!("{ip:?} is not an IP address"),
-                )))
-            }
-        };
+        // An IP address as the server sends it; a host name is resolved (within the same
+        // bound), as the original's dial does.
         let tcp = bounded(
             deadline,
             DIAL_TIMEOUT,
             "connecting",
-            tokio::net::TcpStream::connect(addr),
+            tokio::net::TcpStream::connect((ip, port)),
         )
         .await?;
         let _ = tcp.set_nodelay(true);
