@@ -253,6 +253,26 @@ async fn issue17_towerops_mikrotik_rows_in_order_wrong_password_trap_and_fatal()
         .collect();
     assert!(!sent.contains(&"/interface/print".to_owned()), "{sent:?}");
 
+    // A recurring job is scheduled locally; each run answers under the job's id.
+    let mut every = job("mikrotik:every", &peer, PASSWORD, false, vec![resource()]);
+    every.interval_seconds = 1;
+    assert!(server.send_jobs(&AgentJobList { jobs: vec![every] }));
+    wait_for(
+        "two runs of the recurring job",
+        Duration::from_secs(30),
+        || async {
+            server
+                .decoded::<MikrotikResult>("mikrotik_result")
+                .iter()
+                .filter(|r| r.job_id == "mikrotik:every" && r.error.is_empty())
+                .count()
+                >= 2
+        },
+    )
+    .await;
+    // An empty list clears the inventory (a run still in flight does not matter below).
+    assert!(server.send_jobs(&AgentJobList { jobs: vec![] }));
+
     // `!fatal`: the session is over, said so.
     peer.set_mode(Mode::Fatal);
     let r = run(
