@@ -9,6 +9,7 @@ pub mod delivered;
 pub mod envelope;
 pub mod peek;
 pub mod phoenix;
+pub mod routeros;
 
 pub use delivered::Delivered;
 pub use envelope::{bounded, DecodeError, Message, VERSION};

@@ -55,6 +55,7 @@ pub mod phoenix;
 pub mod ports;
 pub mod recorder;
 pub mod registry;
+pub mod routeros;
 pub mod rsyslog;
 pub mod rusty;
 pub mod snmp_values;

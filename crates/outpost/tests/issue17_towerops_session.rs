@@ -61,25 +61,22 @@ async fn issue17_towerops_joins_with_its_token_then_sends_both_heartbeats() {
     // A job's answer is followed by a Phoenix heartbeat (the acknowledgement by order).
     let list = AgentJobList {
         jobs: vec![AgentJob {
-            job_id: "mikrotik:1".into(),
-            job_type: 2,
+            job_id: "sweep:0".into(),
+            job_type: 6,
             device_id: "d1".into(),
             ..Default::default()
         }],
     };
     assert!(server.send_jobs(&list));
     wait_for(
-        "the error for MIKROTIK",
+        "the error for NETWORK_SWEEP",
         Duration::from_secs(10),
         || async { !server.errors().is_empty() },
     )
     .await;
     let e = &server.errors()[0];
-    assert_eq!(e.message, "unsupported job type 2");
-    assert_eq!(
-        (e.job_id.as_str(), e.device_id.as_str()),
-        ("mikrotik:1", "d1")
-    );
+    assert_eq!(e.message, "unsupported job type 6");
+    assert_eq!((e.job_id.as_str(), e.device_id.as_str()), ("sweep:0", "d1"));
     wait_for(
         "a Phoenix heartbeat after the error",
         Duration::from_secs(10),

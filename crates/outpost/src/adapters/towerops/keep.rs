@@ -110,6 +110,7 @@ fn recurring_spec(j: &AgentJob) -> Result<JobSpec, OutFrame> {
     match JobType::try_from(j.job_type) {
         #[cfg(feature = "probes")]
         Ok(JobType::Ping) => super::ping::spec(j),
+        Ok(JobType::Mikrotik) => super::mikrotik::spec(j),
         Ok(t) if job::handles(t) => job::spec(j),
         _ => Err(agent_error(
             &j.device_id,

@@ -9,7 +9,8 @@
 //! DISCOVER / POLL / TEST_CREDENTIALS as jobs of kind `towerops.snmp` on the one SNMP
 //! engine (`job.rs`), PING as a `ping` job on the one ICMP engine (`ping.rs`). Part 3:
 //! recurring jobs and checks scheduled locally on the agent's scheduler, persisted
-//! (`inventory.rs`); checks as the probes' `check.*` jobs (`checks.rs`).
+//! (`inventory.rs`); checks as the probes' `check.*` jobs (`checks.rs`). MIKROTIK as
+//! `towerops.mikrotik` jobs over a RouterOS API client of our own (`mikrotik/`).
 //! The wire shapes themselves live in `outpost_proto::towerops`; this adapter only names
 //! them.
 
@@ -29,6 +30,8 @@ pub mod job;
 mod keep;
 #[cfg(feature = "towerops")]
 pub mod lldp;
+#[cfg(feature = "towerops")]
+pub mod mikrotik;
 #[cfg(all(feature = "towerops", feature = "probes"))]
 pub mod ping;
 #[cfg(feature = "towerops")]
@@ -83,7 +86,6 @@ mod component {
         settings: config::Settings,
         /// Trust on first use for devices' SSH host keys and RouterOS TLS certificates,
         /// shared by the MikroTik and config-backup kinds.
-        #[allow(dead_code)]
         host_keys: Arc<HostKeys>,
         metrics: Option<UplinkMetrics>,
         schedules: Option<Schedules>,
@@ -135,6 +137,8 @@ mod component {
             engine.default_rate(DEFAULT_PDUS_PER_SECOND);
             r.kinds
                 .register(job::ToweropsSnmp(engine, Default::default()));
+            r.kinds
+                .register(super::mikrotik::Mikrotik(self.host_keys.clone()));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).
             let store = r.shared.store.clone();

@@ -453,7 +453,11 @@ async fn frames_for(link: &Link, row: &OutboxRow) -> Vec<OutFrame> {
             }
             let job_id = match rec.source.strip_prefix(SOURCE_PREFIX) {
                 Some(id) => Some(id.to_owned()),
-                None if scheduled.is_some() && rec.kind == job::KIND => None,
+                None if scheduled.is_some()
+                    && (rec.kind == job::KIND || rec.kind == super::mikrotik::KIND) =>
+                {
+                    None
+                }
                 None => return Vec::new(),
             };
             if rec.state == JobState::Succeeded {
@@ -587,6 +591,13 @@ async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
             Ok(JobType::Ping) => {
                 match super::ping::spec(&j) {
                     Ok(spec) => submit(&dispatcher, &store, &j, JobType::Ping, spec).await,
+                    Err(f) => store_frame(&store, f).await,
+                }
+                continue;
+            }
+            Ok(JobType::Mikrotik) => {
+                match super::mikrotik::spec(&j) {
+                    Ok(spec) => submit(&dispatcher, &store, &j, JobType::Mikrotik, spec).await,
                     Err(f) => store_frame(&store, f).await,
                 }
                 continue;
