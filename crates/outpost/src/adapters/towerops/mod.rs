@@ -135,10 +135,11 @@ mod component {
             // Towerops' agent paces SNMP at 200 datagrams/s; so does this one unless the
             // operator set `snmp.max_pdus_per_second`.
             engine.default_rate(DEFAULT_PDUS_PER_SECOND);
+            // One job at a time per target, across the kinds (`gate.rs`).
+            let gates = Arc::new(super::gate::Gates::default());
+            r.kinds.register(job::ToweropsSnmp(engine, gates.clone()));
             r.kinds
-                .register(job::ToweropsSnmp(engine, Default::default()));
-            r.kinds
-                .register(super::mikrotik::Mikrotik(self.host_keys.clone()));
+                .register(super::mikrotik::Mikrotik(self.host_keys.clone(), gates));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).
             let store = r.shared.store.clone();

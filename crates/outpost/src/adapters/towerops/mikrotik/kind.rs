@@ -30,7 +30,9 @@ const API_SSL_PORT: u16 = 8729;
 /// The prefix of the legacy SSH config backup, carried as a MIKROTIK job.
 const LEGACY_BACKUP_PREFIX: &str = "backup:";
 
-pub struct Mikrotik(pub Arc<HostKeys>);
+/// The host-keys file (TLS pins), and the adapter's per-target gates: one MIKROTIK job at a
+/// time per router (key `mikrotik:IP`, the original's).
+pub struct Mikrotik(pub Arc<HostKeys>, pub Arc<super::super::gate::Gates>);
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Command {
@@ -201,6 +203,16 @@ impl Executor for Mikrotik {
     }
 
     async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
+        let key = format!("mikrotik:{}", p.ip.trim());
+        let _turn = self.1.enter(&key).await.map_err(|_| {
+            ExecError::new(
+                "busy",
+                format!(
+                    "worker pool overloaded; {} jobs already wait for {key}",
+                    super::super::gate::MAX_WAITING
+                ),
+            )
+        })?;
         let deadline = Instant::now() + Duration::from_millis(u64::from(p.deadline_ms.max(1)));
         let (sentences, error) = run(&self.0, &p, deadline).await;
         Ok(Output {
