@@ -15,10 +15,12 @@
 //! privilege check on every procedure. Not yet: apps, logs, terminals, network
 //! configuration, OTA, the `.flock` rewrite.
 
+pub mod applogs;
 mod client;
 pub mod exec;
 pub mod flock;
 pub mod jobs;
+pub mod logstream;
 pub mod privilege;
 pub mod procedures;
 pub mod session;
@@ -26,6 +28,7 @@ pub mod session;
 mod session_tests;
 pub mod stats;
 pub mod system;
+pub mod terminal;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
 // rather than copied: the module itself when that adapter is built, its file otherwise.
@@ -57,6 +60,13 @@ struct Reagent {
     heartbeat: Duration,
     /// The container engine, from the containers component (registered before this one).
     engine: Option<stats::Engine>,
+    log_metrics: logstream::LogMetrics,
+    terminal_command: Option<String>,
+    terminal_idle: Duration,
+    /// The agent's allowlist and audit log, for terminals (from the exec component).
+    #[cfg(feature = "containers")]
+    exec: Option<outpost_exec::Exec>,
+    device_log: Option<std::path::PathBuf>,
 }
 
 pub fn build(
@@ -94,13 +104,27 @@ pub fn build(
             .heartbeat_ms
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
+        log_metrics: logstream::LogMetrics::default(),
+        terminal_command: r.terminal_command.clone(),
+        terminal_idle: r
+            .terminal_idle_ms
+            .map_or(terminal::IDLE, Duration::from_millis),
+        #[cfg(feature = "containers")]
+        exec: None,
+        device_log: r.device_log_file.clone(),
     })))
 }
 
 impl Component for Reagent {
     fn register(&mut self, _r: &mut Registrar<'_>) -> anyhow::Result<()> {
+        self.log_metrics.register(_r.metrics);
         #[cfg(feature = "containers")]
         {
+            self.exec = _r
+                .common::<crate::components::exec::SharedExec>(|_| {
+                    crate::components::exec::SharedExec(None)
+                })
+                .0;
             let shared = _r.common::<crate::components::containers::SharedEngine>(|_| {
                 crate::components::containers::SharedEngine(None)
             });
@@ -121,6 +145,15 @@ impl Component for Reagent {
             engine: self.engine,
             commands: self.commands,
             heartbeat: self.heartbeat,
+            log_metrics: self.log_metrics,
+            terminals: terminal::Settings {
+                command: self.terminal_command,
+                idle: self.terminal_idle,
+                #[cfg(feature = "containers")]
+                exec: self.exec,
+                store: cx.shared.store.clone(),
+            },
+            device_log: self.device_log,
         });
         tracing::info!(
             url = %w.flock.endpoint,
