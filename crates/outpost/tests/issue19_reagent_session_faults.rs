@@ -299,10 +299,23 @@ async fn issue19_reagent_hostile_frames_never_crash_the_agent() {
             .find(|m| m[0] == 3)
             .unwrap_or_else(|| panic!("{bad}: an ABORT: {seen:?}"));
         assert_eq!(abort[2], "wamp.error.protocol_violation", "{bad}");
-        assert!(agent.log_text().contains("protocol violation"));
     }
     let seen = hostile_session(&listener, &[], true).await;
     assert_eq!(seen.last().unwrap()[0], 70, "served after all: {seen:?}");
+    // The agent's log is read on a thread of the harness: wait for it to catch up.
+    tokio::task::block_in_place(|| {
+        wait_until(
+            "six protocol violations logged",
+            Duration::from_secs(30),
+            || {
+                agent
+                    .log_text()
+                    .matches("session ended: protocol violation")
+                    .count()
+                    >= 6
+            },
+        )
+    });
     let log = agent.log_text();
     assert!(!log.contains("panicked"), "{log}");
     agent.sigterm();
