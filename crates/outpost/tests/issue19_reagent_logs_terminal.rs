@@ -255,6 +255,19 @@ fn issue19_reagent_log_procedures_and_topics_only_while_subscribed() {
     wait_until("the follow to start again", Duration::from_secs(30), || {
         metric_now(&agent, "outpost_reagent_log_lines_published_total") > published
     });
+
+    // An agent started while the topic is subscribed already (no on_create for it) finds
+    // it with wamp.subscription.match and follows it.
+    drop(agent);
+    let agent = start(dir.path(), &router, &d, &toml);
+    wait_until(
+        "the new agent to follow the subscribed topic",
+        Duration::from_secs(60),
+        || {
+            metric_now(&agent, "outpost_reagent_log_streams") == 1.0
+                && metric_now(&agent, "outpost_reagent_log_lines_published_total") > 0.0
+        },
+    );
 }
 
 const TERMINAL_TOML: &str = r#"

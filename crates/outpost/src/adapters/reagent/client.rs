@@ -330,6 +330,10 @@ async fn session(w: &Arc<Wire>) -> End {
     // Meta-event SUBSCRIBEs in flight, and the subscriptions they made.
     let mut meta_requests: HashMap<u64, Meta> = HashMap::new();
     let mut meta_subs: HashMap<u64, Meta> = HashMap::new();
+    // Log topics that may have been subscribed before we joined, and their
+    // `wamp.subscription.match` calls in flight.
+    let (revive_tx, mut revive_rx) = tokio::sync::mpsc::channel::<Vec<String>>(1);
+    let mut matching: HashMap<u64, String> = HashMap::new();
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -346,6 +350,13 @@ async fn session(w: &Arc<Wire>) -> End {
                             meta_requests.insert(req, m);
                             queue.push_back(send);
                         }
+                    }
+                    if let Some(engine) = w.engine.clone() {
+                        let (tx, serial) = (revive_tx.clone(), f.serial.clone());
+                        tokio::spawn(async move {
+                            let topics = super::logstream::topics_to_revive(&engine, &serial).await;
+                            let _ = tx.send(topics).await;
+                        });
                     }
                 }
                 Action::Acked { request, outcome } => {
@@ -444,6 +455,16 @@ async fn session(w: &Arc<Wire>) -> End {
                     }
                 }
                 Action::CallDone { request, outcome } => {
+                    if let Some(topic) = matching.remove(&request) {
+                        // `[ids]` of the subscriptions on the topic, or null.
+                        let first = outcome.ok().and_then(|p| {
+                            p.args.first().and_then(|v| v.as_array()?.first()?.as_u64())
+                        });
+                        if let Some(id) = first {
+                            logs.follow(id, &topic);
+                        }
+                        continue;
+                    }
                     let Some(wt) = waiting.remove(&request) else {
                         continue;
                     };
@@ -493,6 +514,17 @@ async fn session(w: &Arc<Wire>) -> End {
                 let now = Instant::now().into_std();
                 if let Some((_, send)) = s.publish(&p.topic, p.payload, p.acknowledge, now) {
                     queue.push_back(send);
+                }
+                continue;
+            }
+            Some(topics) = revive_rx.recv() => {
+                let now = Instant::now().into_std();
+                for topic in topics {
+                    let args = Payload::args(vec![serde_json::Value::String(topic.clone())]);
+                    if let Some((req, send)) = s.call("wamp.subscription.match", args, now) {
+                        matching.insert(req, topic);
+                        queue.push_back(send);
+                    }
                 }
                 continue;
             }

@@ -175,7 +175,36 @@ impl Drop for LogStreams {
     }
 }
 
+/// The running containers' log topics, after joining: a topic subscribed before this
+/// session (an agent restarted under a subscribed frontend) made no `on_create` for it, so
+/// the pump asks the router with `wamp.subscription.match` (Reagent's "revive logs").
+#[cfg(feature = "containers")]
+pub async fn topics_to_revive(engine: &super::stats::Engine, serial: &str) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    match engine
+        .engine
+        .list(&outpost_containers::ListFilter::default(), deadline)
+        .await
+    {
+        Ok(rows) => rows
+            .into_iter()
+            .take(MAX_STREAMS)
+            .map(|r| format!("reswarm.logs.{serial}.{}", r.name))
+            .collect(),
+        Err(e) => {
+            tracing::debug!("reagent: listing containers for their log topics failed: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(not(feature = "containers"))]
+pub async fn topics_to_revive(_engine: &super::stats::Engine, _serial: &str) -> Vec<String> {
+    Vec::new()
+}
+
 /// Counts a followed stream in the gauge for as long as it lives.
+#[cfg_attr(not(feature = "containers"), allow(dead_code))]
 struct Live(Gauge);
 
 impl Drop for Live {
@@ -185,6 +214,7 @@ impl Drop for Live {
 }
 
 /// One batch being filled.
+#[cfg_attr(not(feature = "containers"), allow(dead_code))]
 #[derive(Default)]
 struct Batch {
     text: String,
@@ -192,6 +222,7 @@ struct Batch {
     dropped: u64,
 }
 
+#[cfg_attr(not(feature = "containers"), allow(dead_code))]
 impl Batch {
     fn push(&mut self, line: &str, m: &LogMetrics) {
         let need = line.len() + usize::from(!self.text.is_empty());
@@ -330,6 +361,7 @@ async fn follow_task(
 ) {
 }
 
+#[cfg_attr(not(feature = "containers"), allow(dead_code))]
 async fn sleep_until(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,

@@ -381,6 +381,7 @@ impl Drop for Terminals {
     }
 }
 
+#[cfg_attr(not(feature = "containers"), allow(dead_code))]
 struct Task {
     id: String,
     container: String,
@@ -393,6 +394,7 @@ struct Task {
 }
 
 impl Task {
+    #[cfg_attr(not(feature = "containers"), allow(dead_code))]
     async fn out(&self, data: &str, v: Value) -> bool {
         let p = Publish {
             topic: data.to_owned(),
