@@ -23,6 +23,7 @@ pub mod images;
 pub mod listing;
 pub mod logs;
 pub mod metrics;
+pub mod pty;
 pub mod run_spec;
 pub mod stats;
 

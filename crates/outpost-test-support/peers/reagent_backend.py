@@ -11,6 +11,13 @@ outcome recorded as `{"result": n, "args", "kwargs"}` or `{"error": n, "uri", "a
 `{"control": ..., "on": ...}` once in effect. Reconnects when the router restarts,
 re-registering everything.
 
+Publish and subscribe (the log and terminal topics): `{"id": n, "subscribe": topic}`,
+`{"id": n, "unsubscribe": topic}`, `{"id": n, "publish": topic, "args": [...]}`
+(acknowledged), `{"id": n, "register": uri}` and `{"id": n, "unregister": uri}` (a
+procedure of the backend's own, answering nothing) are each recorded as `{"done": n,
+...}` or `{"failed": n, "why"}`; every event on a subscribed topic as `{"event": topic,
+"args"}`, binary arguments as `{"bytes": text}`.
+
 usage: reagent_backend.py URL AUTHID SECRET LOG [DENIED_ACCOUNT_KEYS (comma list)]
 """
 
@@ -30,6 +37,8 @@ DENIED = {int(k) for k in (sys.argv[5] if len(sys.argv) > 5 else "").split(",") 
 current = {"session": None}
 # What get_requested_app_states answers (set through stdin: {"requested": [...]}).
 requested = {"records": []}
+subscriptions = {}
+registrations = {}
 # Faults the test switches on and off through stdin.
 faults = {"fail_status": False, "fail_app": False}
 # The procedure each fault makes fail.
@@ -115,7 +124,51 @@ async def commands():
             faults[cmd["control"]] = bool(cmd.get("on"))
             record({"control": cmd["control"], "on": faults[cmd["control"]], "id": cmd.get("id")})
             continue
+        if any(k in cmd for k in ("subscribe", "unsubscribe", "publish", "register", "unregister")):
+            asyncio.ensure_future(pubsub(cmd))
+            continue
         asyncio.ensure_future(call(cmd))
+
+
+def plain(v):
+    if isinstance(v, (bytes, bytearray)):
+        return {"bytes": bytes(v).decode("utf8", "replace")}
+    return v
+
+
+async def pubsub(cmd):
+    from autobahn.wamp.types import PublishOptions
+
+    session = current["session"]
+    n = cmd["id"]
+    if session is None:
+        record({"failed": n, "why": "backend.not_joined"})
+        return
+    try:
+        if "subscribe" in cmd:
+            topic = cmd["subscribe"]
+
+            def on_event(*args, **kwargs):
+                record({"event": topic, "args": [plain(a) for a in args], "kwargs": kwargs})
+
+            subscriptions[topic] = await session.subscribe(on_event, topic)
+            record({"done": n, "subscription": subscriptions[topic].id})
+        elif "unsubscribe" in cmd:
+            await subscriptions.pop(cmd["unsubscribe"]).unsubscribe()
+            record({"done": n})
+        elif "publish" in cmd:
+            pub = await session.publish(
+                cmd["publish"], *cmd.get("args", []), options=PublishOptions(acknowledge=True)
+            )
+            record({"done": n, "publication": pub.id})
+        elif "register" in cmd:
+            registrations[cmd["register"]] = await session.register(lambda *a, **k: None, cmd["register"])
+            record({"done": n, "registration": registrations[cmd["register"]].id})
+        elif "unregister" in cmd:
+            await registrations.pop(cmd["unregister"]).unregister()
+            record({"done": n})
+    except Exception as e:
+        record({"failed": n, "why": repr(e)})
 
 
 async def call(cmd):

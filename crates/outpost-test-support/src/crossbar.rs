@@ -317,6 +317,33 @@ impl Backend {
         );
     }
 
+    /// Runs one publish/subscribe command (`{"subscribe": topic}`, `{"unsubscribe":
+    /// topic}`, `{"publish": topic, "args": [...]}`, `{"register": uri}`, `{"unregister":
+    /// uri}`) and waits for it: its `done` line, or a panic naming why it failed.
+    pub fn pubsub(&mut self, mut cmd: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        cmd["id"] = json!(id);
+        writeln!(self.stdin, "{cmd}").unwrap();
+        self.stdin.flush().unwrap();
+        let line = self.wait_line(
+            &format!("the backend to run {cmd}"),
+            Duration::from_secs(30),
+            |l| l["done"] == id || l["failed"] == id,
+        );
+        assert_eq!(line["done"], id, "{cmd}: {line}");
+        line
+    }
+
+    /// The arguments of every event received on `topic`, in order.
+    pub fn events(&self, topic: &str) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["event"] == topic)
+            .map(|l| l["args"].clone())
+            .collect()
+    }
+
     /// CALLs `procedure` on the device and waits for the outcome: `Ok((args, kwargs))`, or
     /// `Err((error uri, args, kwargs))`.
     pub fn call(

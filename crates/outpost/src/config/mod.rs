@@ -128,6 +128,16 @@ pub struct ReagentSection {
     pub reboot_command: Option<String>,
     pub shutdown_command: Option<String>,
     pub restart_agent_command: Option<String>,
+    /// The `[commands.NAME]` entry (with `in_containers = true`) a container terminal
+    /// session runs; unset: terminals are refused.
+    pub terminal_command: Option<String>,
+    /// A terminal session with no input this long is closed; `None`: 15 minutes.
+    pub terminal_idle_ms: Option<u64>,
+    /// Whether `init_device_terminal` (a root shell on the host) is registered at all.
+    #[serde(default)]
+    pub allow_host_terminal: bool,
+    /// The agent's own log file `query_device_logs` reads; unset: refused.
+    pub device_log_file: Option<PathBuf>,
 }
 
 /// `socketman.*`: SocketMan's `config.json` to take over, and whether its shell stays.
@@ -413,10 +423,25 @@ impl Config {
                 "must be from 100 to 3600000 (milliseconds)",
             ));
         }
+        if self.reagent.allow_host_terminal {
+            // Registered only when asked, and not implemented yet: refused now rather than
+            // registered and failing when the platform opens a host shell.
+            return Err(KeyError::new(
+                "reagent.allow_host_terminal",
+                "init_device_terminal (a root shell on the host) is not implemented; leave it false",
+            ));
+        }
+        if self.reagent.terminal_idle_ms.is_some_and(|ms| ms < 1000) {
+            return Err(KeyError::new(
+                "reagent.terminal_idle_ms",
+                "must be at least 1000 (milliseconds)",
+            ));
+        }
         // A system procedure runs an allowlisted command: one that names nothing is a
         // configuration error now, not a refusal when the platform asks for a reboot.
         for (key, name) in [
             ("reagent.reboot_command", &self.reagent.reboot_command),
+            ("reagent.terminal_command", &self.reagent.terminal_command),
             ("reagent.shutdown_command", &self.reagent.shutdown_command),
             (
                 "reagent.restart_agent_command",

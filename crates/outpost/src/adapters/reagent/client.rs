@@ -20,9 +20,11 @@ use tokio_tungstenite::{
 use tokio_util::sync::CancellationToken;
 
 use super::flock::Flock;
+use super::logstream::{LogMetrics, LogStreams, Publish};
 use super::privilege::{Decision, Privilege, Privileges, CHECK_PROCEDURE};
 use super::procedures::{self, Device, Work, PROCEDURES};
 use super::session::{Action, End, Identity, Input, Session};
+use super::terminal::{self, Terminals};
 use super::words::ParamOrder;
 use super::{jobs, stats, system};
 
@@ -68,7 +70,33 @@ pub struct Wire {
         tokio::sync::mpsc::Receiver<serde_json::Value>,
         super::app_reports::ReportQueue,
     )>,
+    /// The log topics' figures (logstream.rs).
+    pub log_metrics: LogMetrics,
+    /// Container terminals (terminal.rs).
+    pub terminals: terminal::Settings,
+    /// `reagent.device_log_file`, for `query_device_logs`.
+    pub device_log: Option<std::path::PathBuf>,
 }
+
+/// Publications waiting for the pump: log batches and terminal output.
+const PUBLISH_QUEUE: usize = 64;
+
+/// The router's meta-events the pump subscribes after joining.
+#[derive(Clone, Copy, Debug)]
+enum Meta {
+    /// `wamp.subscription.on_create`: a log topic's first subscriber.
+    Create,
+    /// `wamp.subscription.on_delete`: its last one left.
+    Delete,
+    /// `wamp.registration.on_unregister`: a terminal client went away.
+    Unregister,
+}
+
+const META: [(&str, Meta); 3] = [
+    ("wamp.subscription.on_create", Meta::Create),
+    ("wamp.subscription.on_delete", Meta::Delete),
+    ("wamp.registration.on_unregister", Meta::Unregister),
+];
 
 type Replies = tokio::sync::mpsc::Sender<(u64, Result<Payload, String>)>;
 
@@ -97,13 +125,23 @@ async fn perform(w: &Wire, work: Work) -> Result<Payload, String> {
         }
         Work::AppRequest(r) => match &w.apps {
             // Reagent's reply: ∅ at once, the transition goes on (its states reported).
-            Some(apps) => apps.request(r).await.map(|()| Payload::default()),
+            Some(apps) => apps.request(*r).await.map(|()| Payload::default()),
             None => Err("request_app_state needs containers.enabled = true".into()),
         },
         Work::AppStates => match &w.apps {
             Some(apps) => Ok(Payload::args(vec![apps.records()])),
             None => Err("get_requested_app_states needs containers.enabled = true".into()),
         },
+        Work::DeviceLogs(q) => {
+            let Some(path) = w.device_log.clone() else {
+                return Err("query_device_logs: reagent.device_log_file names no log file".into());
+            };
+            tokio::task::spawn_blocking(move || super::applogs::read_device_logs(&path, &q))
+                .await
+                .map_err(|e| format!("reading the device log failed: {e}"))?
+        }
+        // The pump runs these itself (`terminal_work`).
+        Work::Terminal(name, _) => Err(format!("{name}: not a task")),
     }
 }
 
@@ -238,6 +276,33 @@ struct Waiting {
     payload: Payload,
 }
 
+/// A terminal procedure, run by the pump (it needs the session). `None`: not one.
+fn terminal_work(
+    terms: &mut Terminals,
+    s: &mut Session,
+    request: u64,
+    todo: Work,
+    replies: &Replies,
+) -> Result<Vec<Action>, Work> {
+    let Work::Terminal(name, payload) = todo else {
+        return Err(todo);
+    };
+    let outcome = match name.as_str() {
+        "request_terminal_session" => terms.request(&payload),
+        "start_terminal_session" => match terms.start(s, request, &payload, replies) {
+            // Answered by the terminal's task.
+            Ok(actions) => return Ok(actions),
+            Err(e) => Err(e),
+        },
+        "stop_terminal_session" => terms.stop(&payload),
+        resize => terms.resize(resize, &payload),
+    };
+    if let Err(e) = &outcome {
+        tracing::warn!(procedure = %name, "reagent: {e}");
+    }
+    Ok(vec![Action::Send(s.reply(request, outcome))])
+}
+
 /// One session, from the dial to its end.
 async fn session(w: &Arc<Wire>) -> End {
     let (figures, low) = collect(w).await;
@@ -272,6 +337,28 @@ async fn session(w: &Arc<Wire>) -> End {
     pending.reconnected();
     // The join's `get_requested_app_states` call.
     let mut sync_call: Option<u64> = None;
+    let (publish_tx, mut publish_rx) = tokio::sync::mpsc::channel::<Publish>(PUBLISH_QUEUE);
+    let (ended_tx, mut ended_rx) = tokio::sync::mpsc::channel(terminal::MAX_SESSIONS);
+    let mut logs = LogStreams::new(
+        &f.serial,
+        w.engine.clone(),
+        w.log_metrics.clone(),
+        publish_tx.clone(),
+    );
+    let mut terms = Terminals::new(
+        &f.serial,
+        w.terminals.clone(),
+        w.engine.clone(),
+        publish_tx,
+        ended_tx,
+    );
+    // Meta-event SUBSCRIBEs in flight, and the subscriptions they made.
+    let mut meta_requests: HashMap<u64, Meta> = HashMap::new();
+    let mut meta_subs: HashMap<u64, Meta> = HashMap::new();
+    // Log topics that may have been subscribed before we joined, and their
+    // `wamp.subscription.match` calls in flight.
+    let (revive_tx, mut revive_rx) = tokio::sync::mpsc::channel::<Vec<String>>(1);
+    let mut matching: HashMap<u64, String> = HashMap::new();
     loop {
         while let Some(a) = queue.pop_front() {
             match a {
@@ -293,7 +380,49 @@ async fn session(w: &Arc<Wire>) -> End {
                             queue.push_back(send);
                         }
                     }
+                    let now = Instant::now().into_std();
+                    for (topic, m) in META {
+                        if let Some((req, send)) = s.subscribe(topic, now) {
+                            meta_requests.insert(req, m);
+                            queue.push_back(send);
+                        }
+                    }
+                    if let Some(engine) = w.engine.clone() {
+                        let (tx, serial) = (revive_tx.clone(), f.serial.clone());
+                        tokio::spawn(async move {
+                            let topics = super::logstream::topics_to_revive(&engine, &serial).await;
+                            let _ = tx.send(topics).await;
+                        });
+                    }
                 }
+                Action::Acked { request, outcome } => {
+                    if let Some(m) = meta_requests.remove(&request) {
+                        match outcome {
+                            Ok(sub) => {
+                                meta_subs.insert(sub, m);
+                            }
+                            Err(e) => tracing::warn!(
+                                "reagent: subscribing the router's {m:?} meta-events failed: {e}"
+                            ),
+                        }
+                    } else if !terms.on_acked(request, &outcome) {
+                        if let Err(e) = outcome {
+                            tracing::debug!("reagent: a publication or unsubscription failed: {e}");
+                        }
+                    }
+                }
+                Action::Event {
+                    subscription,
+                    payload,
+                    ..
+                } => match meta_subs.get(&subscription) {
+                    Some(Meta::Create) => logs.on_create(&payload),
+                    Some(Meta::Delete) => logs.on_delete(&payload),
+                    Some(Meta::Unregister) => terms.on_unregister(&payload),
+                    None => {
+                        terms.on_event(subscription, &payload);
+                    }
+                },
                 Action::Warn(msg) => tracing::warn!("reagent: {msg}"),
                 Action::Refresh if !collecting => {
                     collecting = true;
@@ -330,7 +459,12 @@ async fn session(w: &Arc<Wire>) -> End {
                     ) {
                         Decision::Allowed => {
                             let todo = procedures::handle(&device, &name, &payload);
-                            work(w, &s, request, todo, &mut queue, (&replies, &permits));
+                            match terminal_work(&mut terms, &mut s, request, todo, &replies) {
+                                Ok(actions) => queue.extend(actions),
+                                Err(todo) => {
+                                    work(w, &s, request, todo, &mut queue, (&replies, &permits))
+                                }
+                            }
                         }
                         Decision::Denied(why) => {
                             tracing::warn!(procedure = %name, "reagent: refused: {why}");
@@ -378,6 +512,16 @@ async fn session(w: &Arc<Wire>) -> End {
                         }
                         continue;
                     }
+                    if let Some(topic) = matching.remove(&request) {
+                        // `[ids]` of the subscriptions on the topic, or null.
+                        let first = outcome.ok().and_then(|p| {
+                            p.args.first().and_then(|v| v.as_array()?.first()?.as_u64())
+                        });
+                        if let Some(id) = first {
+                            logs.follow(id, &topic);
+                        }
+                        continue;
+                    }
                     let Some(wt) = waiting.remove(&request) else {
                         continue;
                     };
@@ -398,7 +542,12 @@ async fn session(w: &Arc<Wire>) -> End {
                             Work::Done(Err("the privilege check did not decide".into()))
                         }
                     };
-                    work(w, &s, wt.invocation, todo, &mut queue, (&replies, &permits));
+                    match terminal_work(&mut terms, &mut s, wt.invocation, todo, &replies) {
+                        Ok(actions) => queue.extend(actions),
+                        Err(todo) => {
+                            work(w, &s, wt.invocation, todo, &mut queue, (&replies, &permits))
+                        }
+                    }
                 }
             }
         }
@@ -432,6 +581,28 @@ async fn session(w: &Arc<Wire>) -> End {
             },
             Some((request, out)) = done.recv() => {
                 queue.push_back(Action::Send(s.reply(request, out)));
+                continue;
+            }
+            Some(p) = publish_rx.recv() => {
+                let now = Instant::now().into_std();
+                if let Some((_, send)) = s.publish(&p.topic, p.payload, p.acknowledge, now) {
+                    queue.push_back(send);
+                }
+                continue;
+            }
+            Some(topics) = revive_rx.recv() => {
+                let now = Instant::now().into_std();
+                for topic in topics {
+                    let args = Payload::args(vec![serde_json::Value::String(topic.clone())]);
+                    if let Some((req, send)) = s.call("wamp.subscription.match", args, now) {
+                        matching.insert(req, topic);
+                        queue.push_back(send);
+                    }
+                }
+                continue;
+            }
+            Some(id) = ended_rx.recv() => {
+                queue.extend(terms.ended(&id, &mut s));
                 continue;
             }
             Some((figures, low)) = figures_rx.recv() => {

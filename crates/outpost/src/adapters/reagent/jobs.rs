@@ -33,6 +33,15 @@ pub enum Shape {
     Storage,
     Ipv4,
     Ethernet,
+    /// `get_app_log_history` (applogs.rs).
+    LogHistory,
+    /// `query_app_logs`: the newest `offset` lines left out, `tail` kept.
+    QueryLogs {
+        tail: u64,
+        offset: u64,
+    },
+    /// `update_agent`: `[{DidAgentUpdate, DidTunnelUpdate, DidUpdate, InProgress}]`.
+    Update,
 }
 
 /// One job an invocation asks for.
@@ -117,6 +126,19 @@ pub fn shape(shape: Shape, out: &Value, extra: &Extra) -> Result<Payload, String
                 }
             }
             Ok(Payload::args(vec![Value::Array(list)]))
+        }
+        Shape::LogHistory => Ok(super::applogs::shape_history(out)),
+        Shape::QueryLogs { tail, offset } => Ok(super::applogs::shape_query(out, tail, offset)),
+        Shape::Update => {
+            // The job succeeds once the new build is in place (the agent then restarts
+            // into it), or with `updated: false` when there is nothing newer.
+            let updated = out.get("updated").and_then(Value::as_bool).unwrap_or(false);
+            Ok(Payload::args(vec![json!({
+                "DidAgentUpdate": updated,
+                "DidTunnelUpdate": false,
+                "DidUpdate": updated,
+                "InProgress": false,
+            })]))
         }
         Shape::Ethernet => Ok(Payload::args(
             rows()

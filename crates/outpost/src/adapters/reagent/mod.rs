@@ -21,11 +21,13 @@
 
 pub mod app_driver;
 pub mod app_reports;
+pub mod applogs;
 pub mod apps;
 mod client;
 pub mod exec;
 pub mod flock;
 pub mod jobs;
+pub mod logstream;
 pub mod privilege;
 pub mod procedures;
 pub mod session;
@@ -33,6 +35,7 @@ pub mod session;
 mod session_tests;
 pub mod stats;
 pub mod system;
+pub mod terminal;
 
 // rusty_agent's command-line mapping (words → an allowlisted command's parameters), shared
 // rather than copied: the module itself when that adapter is built, its file otherwise.
@@ -70,6 +73,13 @@ struct Reagent {
     reports_dropped: prometheus_client::metrics::counter::Counter,
     /// The apps reconciler's adoption rules, when containers are on.
     adoptions: Option<outpost_containers::apps::Adoptions>,
+    log_metrics: logstream::LogMetrics,
+    terminal_command: Option<String>,
+    terminal_idle: Duration,
+    /// The agent's allowlist and audit log, for terminals (from the exec component).
+    #[cfg(feature = "containers")]
+    exec: Option<outpost_exec::Exec>,
+    device_log: Option<std::path::PathBuf>,
 }
 
 pub fn build(
@@ -110,6 +120,14 @@ pub fn build(
         app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
         adoptions: None,
         reports_dropped: Default::default(),
+        log_metrics: logstream::LogMetrics::default(),
+        terminal_command: r.terminal_command.clone(),
+        terminal_idle: r
+            .terminal_idle_ms
+            .map_or(terminal::IDLE, Duration::from_millis),
+        #[cfg(feature = "containers")]
+        exec: None,
+        device_log: r.device_log_file.clone(),
     })))
 }
 
@@ -120,8 +138,14 @@ impl Component for Reagent {
             "Reagent app states given up before update_app_on_device took them (queue full, or every attempt failed)",
             self.reports_dropped.clone(),
         );
+        self.log_metrics.register(_r.metrics);
         #[cfg(feature = "containers")]
         {
+            self.exec = _r
+                .common::<crate::components::exec::SharedExec>(|_| {
+                    crate::components::exec::SharedExec(None)
+                })
+                .0;
             let shared = _r.common::<crate::components::containers::SharedEngine>(|_| {
                 crate::components::containers::SharedEngine(None)
             });
@@ -183,6 +207,15 @@ impl Component for Reagent {
             engine: self.engine,
             commands: self.commands,
             heartbeat: self.heartbeat,
+            log_metrics: self.log_metrics,
+            terminals: terminal::Settings {
+                command: self.terminal_command,
+                idle: self.terminal_idle,
+                #[cfg(feature = "containers")]
+                exec: self.exec,
+                store: cx.shared.store.clone(),
+            },
+            device_log: self.device_log,
         });
         tracing::info!(
             url = %w.flock.endpoint,

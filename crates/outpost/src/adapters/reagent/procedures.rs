@@ -47,12 +47,25 @@ pub const PROCEDURES: &[Procedure] = &[
     // Open in Reagent: here DEVELOP (it runs and removes containers), see `app_driver.rs`.
     p("request_app_state", Privilege::Develop),
     p("get_requested_app_states", Privilege::Read),
+    // Logs (applogs.rs), the updater, container terminals (terminal.rs).
+    p("get_app_log_history", Privilege::Read),
+    p("query_app_logs", Privilege::Read),
+    p("query_device_logs", Privilege::Read),
+    p("update_agent", Privilege::Maintain),
+    p("request_terminal_session", Privilege::Develop),
+    p("start_terminal_session", Privilege::Develop),
+    p("stop_terminal_session", Privilege::Develop),
 ];
+
+/// A terminal's resize procedure, registered while it runs: `term_resize.<container>.<id>`.
+pub const RESIZE_PREFIX: &str = "term_resize.";
 
 /// How long a container listing or a host snapshot may take.
 const QUICK: Duration = Duration::from_secs(30);
 /// A prune walks every image.
 const PRUNE: Duration = Duration::from_secs(120);
+/// A download of the agent's build, its checks and the swap.
+const UPDATE: Duration = Duration::from_secs(600);
 
 /// What an allowed invocation needs done.
 #[derive(Debug, PartialEq)]
@@ -66,14 +79,21 @@ pub enum Work {
     /// A system procedure's configured command (see `system.rs`).
     System(&'static str),
     /// A checked `request_app_state`, for the app driver (see `app_driver.rs`).
-    AppRequest(super::apps::Request),
+    AppRequest(Box<super::apps::Request>),
     /// `get_requested_app_states`: the kept requests.
     AppStates,
+    /// The agent's own log file, read off the loop (see `applogs.rs`).
+    DeviceLogs(super::applogs::DeviceQuery),
+    /// A terminal procedure: the pump's terminals run it (see `terminal.rs`).
+    Terminal(String, Payload),
 }
 
 pub fn privilege_of(name: &str) -> Option<Privilege> {
     if name == GUARD {
         return Some(Privilege::Read);
+    }
+    if name.starts_with(RESIZE_PREFIX) {
+        return Some(Privilege::Develop);
     }
     PROCEDURES
         .iter()
@@ -221,13 +241,32 @@ fn plan(device: &Device, name: &str, payload: &Payload) -> Result<Work, String> 
         }
         "request_app_state" => {
             let d = dict_argument(name, payload)?;
-            Work::AppRequest(
+            Work::AppRequest(Box::new(
                 super::apps::parse_request(d).map_err(|e| format!("request_app_state: {e}"))?,
-            )
+            ))
         }
         "get_requested_app_states" => {
             no_arguments(name, payload)?;
             Work::AppStates
+        }
+        "get_app_log_history" => Work::Job(super::applogs::history(payload)?),
+        "query_app_logs" => Work::Job(super::applogs::query(payload)?),
+        "query_device_logs" => Work::DeviceLogs(super::applogs::device_query(payload)?),
+        "update_agent" => {
+            no_arguments(name, payload)?;
+            job(
+                "update_agent",
+                "agent.update",
+                json!({}),
+                UPDATE,
+                Shape::Update,
+            )
+        }
+        "request_terminal_session" | "start_terminal_session" | "stop_terminal_session" => {
+            Work::Terminal(name.to_owned(), payload.clone())
+        }
+        other if other.starts_with(RESIZE_PREFIX) => {
+            Work::Terminal(other.to_owned(), payload.clone())
         }
         other => return Err(format!("unknown procedure {other:?}")),
     })
@@ -264,7 +303,7 @@ fn os_version() -> String {
         .unwrap_or_default()
 }
 
-fn rfc3339_now() -> String {
+pub fn rfc3339_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -18,6 +18,10 @@ use outpost_proto::wamp::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
+// The pump's own subscriptions, publications and registrations (logs, terminals).
+#[path = "session_pubsub.rs"]
+mod pubsub;
+
 pub const REALM: &str = "realm1";
 /// From HELLO to WELCOME.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,6 +115,19 @@ pub enum Action {
         request: u64,
         outcome: CallOutcome,
     },
+    /// A SUBSCRIBE, UNSUBSCRIBE, acknowledged PUBLISH, REGISTER or UNREGISTER of the
+    /// pump's ([`Session::subscribe`] ...) was answered: the subscription, publication or
+    /// registration id (0 for the others), or the router's error.
+    Acked {
+        request: u64,
+        outcome: Result<u64, String>,
+    },
+    /// An EVENT on one of the pump's subscriptions.
+    Event {
+        subscription: u64,
+        details: Dict,
+        payload: Payload,
+    },
     /// Something the operator should see, the session goes on.
     Warn(String),
     End(End),
@@ -125,6 +142,10 @@ enum Purpose {
     Background(&'static str),
     /// A call of the pump's ([`Session::call`]).
     Pump,
+    /// A subscribe, unsubscribe, publish or unregister of the pump's.
+    Ack,
+    /// A registration of the pump's, under this name (after `re.mgmt.<serial>.`).
+    AckRegister(String),
 }
 
 enum State {
@@ -423,6 +444,7 @@ impl Session {
                     self.id.procedure(GUARD)
                 )));
                 self.registered(now, out);
+                self.register_procedures(now, out);
             }
             Purpose::Register(name) => {
                 out.push(Action::Warn(format!(
@@ -447,6 +469,10 @@ impl Session {
             Purpose::Pump => out.push(Action::CallDone {
                 request,
                 outcome: Err((error, Payload::args(vec![json!({"error": detail})]))),
+            }),
+            Purpose::Ack | Purpose::AckRegister(_) => out.push(Action::Acked {
+                request,
+                outcome: Err(format!("{error} {detail}")),
             }),
         }
     }
@@ -517,10 +543,18 @@ impl Session {
                 Some((Purpose::Guard, _)) => {
                     self.registrations.insert(registration, GUARD.into());
                     self.registered(now, out);
+                    self.register_procedures(now, out);
                 }
                 Some((Purpose::Register(name), _)) => {
                     self.registrations.insert(registration, name);
                     self.registered(now, out);
+                }
+                Some((Purpose::AckRegister(name), _)) => {
+                    self.registrations.insert(registration, name);
+                    out.push(Action::Acked {
+                        request,
+                        outcome: Ok(registration),
+                    });
                 }
                 _ => {}
             },
@@ -570,6 +604,15 @@ impl Session {
                     .encode(),
                 )),
             },
+            Message::Unregistered { request, .. }
+                if joined && request != 0 && self.pending.contains_key(&request) =>
+            {
+                self.pending.remove(&request);
+                out.push(Action::Acked {
+                    request,
+                    outcome: Ok(0),
+                });
+            }
             // A router-initiated UNREGISTERED (another agent forced its registration).
             Message::Unregistered { details, .. } if joined => {
                 if let Some(id) = details.get("registration").and_then(Value::as_u64) {
@@ -581,12 +624,25 @@ impl Session {
                     }
                 }
             }
-            // Acknowledgements of what we never send, events we never subscribed to.
-            Message::Published { .. }
-            | Message::Subscribed { .. }
-            | Message::Unsubscribed { .. }
-            | Message::Event { .. }
-                if joined => {}
+            Message::Subscribed {
+                request,
+                subscription,
+            } if joined => self.acked(request, Ok(subscription), out),
+            Message::Published {
+                request,
+                publication,
+            } if joined => self.acked(request, Ok(publication), out),
+            Message::Unsubscribed { request } if joined => self.acked(request, Ok(0), out),
+            Message::Event {
+                subscription,
+                details,
+                payload,
+                ..
+            } if joined => out.push(Action::Event {
+                subscription,
+                details,
+                payload,
+            }),
             other => {
                 let what = format!(
                     "unexpected {} {}",
@@ -661,7 +717,21 @@ impl Session {
             now,
         );
         out.push(Action::Send(t));
-        // 4. The procedures, taking them over from a stale session of ours.
+        // 4. The procedures and the first heartbeat follow the guard's answer
+        // (`register_procedures`).
+    }
+}
+
+impl Session {
+    /// The procedures, taking them over from a stale session of ours: only once the guard
+    /// is ours, so that a second agent with our serial never takes (with
+    /// `force_reregister`) the procedures of the one already joined before its guard is
+    /// refused.
+    ///
+    /// Then the first heartbeat (CONFIGURING: the registrations are in flight), CONNECTED
+    /// when they are answered, then every period. Not before: an agent the guard refuses
+    /// never reports a status for the device.
+    fn register_procedures(&mut self, now: Instant, out: &mut Vec<Action>) {
         let force = dict(json!({"force_reregister": true}));
         for name in self.procedures.clone() {
             let uri = self.id.procedure(&name);
@@ -672,9 +742,10 @@ impl Session {
                 now,
             )));
         }
-        // 5. The first heartbeat now (CONFIGURING: the registrations are in flight), then
-        // CONNECTED when they are answered, then every period.
-        self.heartbeat(now, out);
+        // Without procedures, `registered` has sent it already.
+        if self.registering > 0 {
+            self.heartbeat(now, out);
+        }
     }
 }
 

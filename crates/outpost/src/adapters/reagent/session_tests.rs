@@ -27,6 +27,15 @@ fn sent(actions: &[Action]) -> Vec<Value> {
         .collect()
 }
 
+/// The heartbeats among what was sent (the guard unanswered, its deadline sends the
+/// procedures' registrations too).
+fn beats(actions: &[Action]) -> Vec<Value> {
+    sent(actions)
+        .into_iter()
+        .filter(|m| m[3] == "reswarm.devices.update_device_status")
+        .collect()
+}
+
 fn ends(actions: &[Action]) -> Option<&End> {
     actions.iter().find_map(|a| match a {
         Action::End(e) => Some(e),
@@ -34,8 +43,21 @@ fn ends(actions: &[Action]) -> Option<&End> {
     })
 }
 
-/// A session joined at `t0` with session id 99; returns what WELCOME made it send.
+/// A session joined at `t0` with session id 99 and its guard registered (registration
+/// 500); returns what it sent after WELCOME, the guard's REGISTER first.
 fn joined(t0: Instant) -> (Session, Vec<Value>) {
+    let (mut s, mut msgs) = welcomed(t0);
+    assert_eq!(msgs[0][3], "re.mgmt.SER1.wamp_connection_established");
+    let guard = msgs[0][1].as_u64().unwrap();
+    msgs.extend(sent(
+        &s.on_input(Input::Text(&format!("[65,{guard},500]")), t0),
+    ));
+    (s, msgs)
+}
+
+/// A session joined at `t0` with session id 99, its guard not answered yet; returns what
+/// WELCOME made it send.
+fn welcomed(t0: Instant) -> (Session, Vec<Value>) {
     let (mut s, first) = Session::start(
         identity(),
         SecretString::from("s3cr3t"),
@@ -70,7 +92,7 @@ fn request_of(msgs: &[Value], code: u64, at: usize, uri: &str) -> u64 {
 #[test]
 fn issue19_session_join_sends_the_post_welcome_calls_in_order() {
     let t0 = Instant::now();
-    let (s, msgs) = joined(t0);
+    let (s, msgs) = welcomed(t0);
     let uris: Vec<&str> = msgs.iter().map(|m| m[3].as_str().unwrap()).collect();
     assert_eq!(
         uris,
@@ -79,19 +101,36 @@ fn issue19_session_join_sends_the_post_welcome_calls_in_order() {
             "wamp.session.add_testament",
             "reswarm.devices.read_device_metadata",
             "reswarm.devices.update_device_architecture",
-            "re.mgmt.SER1.device_handshake",
-            "re.mgmt.SER1.execute_cmd",
-            "reswarm.devices.update_device_status",
         ]
     );
-    // The guard has no options; the procedures take over with force_reregister.
+    // The guard has no options.
     assert_eq!(msgs[0][2], json!({}));
-    assert_eq!(msgs[4][2], json!({"force_reregister": true}));
     assert_eq!(
         msgs[1][4],
         json!(["reswarm.api.testament_device", [{"swarm_key": 7, "device_key": 42, "serial_number": "SER1", "wamp_session_id": 99}], {}])
     );
-    let hb = &msgs[6][4][0];
+    // Request ids are distinct and count up from 1.
+    let ids: Vec<u64> = msgs.iter().map(|m| m[1].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=4).collect::<Vec<_>>());
+    // In flight: the deadline of the calls; each is 7 s.
+    assert_eq!(s.next_wake(), Some(t0 + CALL_TIMEOUT));
+    // The guard is ours: now the procedures, taken over with force_reregister, and the
+    // first heartbeat.
+    let mut s = s;
+    let regs = sent(&s.on_input(Input::Text("[65,1,500]"), t0));
+    let uris: Vec<&str> = regs.iter().map(|m| m[3].as_str().unwrap()).collect();
+    assert_eq!(
+        uris,
+        [
+            "re.mgmt.SER1.device_handshake",
+            "re.mgmt.SER1.execute_cmd",
+            "reswarm.devices.update_device_status"
+        ]
+    );
+    assert!(regs[..2]
+        .iter()
+        .all(|m| m[0] == 64 && m[2] == json!({"force_reregister": true})));
+    let hb = &regs[2][4][0];
     // The registrations are in flight: Reagent's CONFIGURING.
     assert_eq!(hb["status"], "CONFIGURING");
     assert_eq!(hb["wamp_session_id"], 99);
@@ -99,24 +138,108 @@ fn issue19_session_join_sends_the_post_welcome_calls_in_order() {
         (hb["swarm_key"].clone(), hb["device_key"].clone()),
         (json!(7), json!(42))
     );
-    // Request ids are distinct and count up from 1.
-    let ids: Vec<u64> = msgs.iter().map(|m| m[1].as_u64().unwrap()).collect();
-    assert_eq!(ids, (1..=7).collect::<Vec<_>>());
-    // In flight: the deadline of the calls; each is 7 s.
-    assert_eq!(s.next_wake(), Some(t0 + CALL_TIMEOUT));
 }
 
-/// Answers every request in `msgs`; returns what the session sent in turn.
+#[test]
+fn issue19_session_a_duplicate_serial_takes_no_procedure() {
+    let t0 = Instant::now();
+    let (mut s, _) = welcomed(t0);
+    let a = s.on_input(
+        Input::Text(r#"[8,64,1,{},"wamp.error.procedure_already_exists"]"#),
+        t0,
+    );
+    assert!(sent(&a).is_empty(), "no registration, no heartbeat: {a:?}");
+    assert_eq!(ends(&a), Some(&End::DuplicateSerial("SER1".into())));
+}
+
+#[test]
+fn issue19_session_pump_subscriptions_publications_and_registrations() {
+    let t0 = Instant::now();
+    let (mut s, msgs) = joined(t0);
+    answer_all(&mut s, &msgs, t0);
+    let (sub, a) = s.subscribe("wamp.subscription.on_create", t0).unwrap();
+    assert!(matches!(&a, Action::Send(t) if t.starts_with("[32,")));
+    let a = s.on_input(Input::Text(&format!("[33,{sub},77]")), t0);
+    assert_eq!(
+        a,
+        vec![Action::Acked {
+            request: sub,
+            outcome: Ok(77)
+        }]
+    );
+    let a = s.on_input(Input::Text(r#"[36,77,5,{},[1,{"id":9}]]"#), t0);
+    assert!(
+        matches!(
+            &a[..],
+            [Action::Event {
+                subscription: 77,
+                ..
+            }]
+        ),
+        "{a:?}"
+    );
+    // An acknowledged publication, and one that fails.
+    let (p, _) = s.publish("t.x", Payload::default(), true, t0).unwrap();
+    assert_eq!(
+        s.on_input(Input::Text(&format!("[17,{p},4]")), t0),
+        vec![Action::Acked {
+            request: p,
+            outcome: Ok(4)
+        }]
+    );
+    let (p, _) = s.publish("t.x", Payload::default(), true, t0).unwrap();
+    let a = s.on_input(
+        Input::Text(&format!(r#"[8,16,{p},{{}},"wamp.error.not_authorized"]"#)),
+        t0,
+    );
+    assert!(
+        matches!(&a[..], [Action::Acked { outcome: Err(e), .. }] if e.contains("not_authorized"))
+    );
+    // A registration of the pump's: its invocations come by name, until unregistered.
+    let (r, _) = s.register("term_resize.c.1", t0).unwrap();
+    s.on_input(Input::Text(&format!("[65,{r},600]")), t0);
+    let a = s.on_input(Input::Text("[68,3,600,{},[{}]]"), t0);
+    assert!(matches!(&a[..], [Action::Invoke { name, .. }] if name == "term_resize.c.1"));
+    let (u, _) = s.unregister("term_resize.c.1", t0).unwrap();
+    assert_eq!(
+        s.on_input(Input::Text(&format!("[67,{u}]")), t0),
+        vec![Action::Acked {
+            request: u,
+            outcome: Ok(0)
+        }]
+    );
+    let a = sent(&s.on_input(Input::Text("[68,4,600,{}]"), t0));
+    assert_eq!(a[0][4], "wamp.error.no_such_registration");
+    // An unanswered subscription times out like a call.
+    let (sub, _) = s.subscribe("x", t0).unwrap();
+    let a = s.on_input(Input::Tick, t0 + CALL_TIMEOUT);
+    assert!(
+        a.iter()
+            .any(|x| matches!(x, Action::Acked { request, outcome: Err(_) } if *request == sub)),
+        "{a:?}"
+    );
+}
+
+/// Answers every request in `msgs`, and the registrations they bring (the procedures
+/// after the guard); returns what the session sent in turn, but those registrations.
 fn answer_all(s: &mut Session, msgs: &[Value], t: Instant) -> Vec<Action> {
     let mut out = Vec::new();
-    for m in msgs {
+    let mut todo: std::collections::VecDeque<Value> = msgs.iter().cloned().collect();
+    while let Some(m) = todo.pop_front() {
         let id = m[1].as_u64().unwrap();
         let reply = if m[0] == 64 {
             format!("[65,{id},{}]", 1000 + id)
         } else {
             format!("[50,{id},{{}}]")
         };
-        out.extend(s.on_input(Input::Text(&reply), t));
+        for a in s.on_input(Input::Text(&reply), t) {
+            match &a {
+                Action::Send(text) if text.starts_with("[64,") => {
+                    todo.push_back(serde_json::from_str(text).unwrap())
+                }
+                _ => out.push(a),
+            }
+        }
     }
     out
 }
@@ -194,7 +317,7 @@ fn issue19_session_two_failed_heartbeats_end_it() {
     assert!(ends(&a).is_none());
     // Second: no answer within the call timeout.
     let t1 = t0 + HEARTBEAT;
-    let beat = sent(&s.on_input(Input::Tick, t1));
+    let beat = beats(&s.on_input(Input::Tick, t1));
     assert_eq!(beat[0][3], "reswarm.devices.update_device_status");
     let a = s.on_input(Input::Tick, t1 + CALL_TIMEOUT);
     assert_eq!(ends(&a), Some(&End::HeartbeatFailed));
@@ -208,11 +331,11 @@ fn issue19_session_a_good_heartbeat_resets_the_count() {
     let hb = request_of(&msgs, 48, 3, "reswarm.devices.update_device_status");
     s.on_input(Input::Text(&format!(r#"[8,48,{hb},{{}},"x.y"]"#)), t0);
     let t1 = t0 + HEARTBEAT;
-    let beat = sent(&s.on_input(Input::Tick, t1));
+    let beat = beats(&s.on_input(Input::Tick, t1));
     let hb = beat[0][1].as_u64().unwrap();
     s.on_input(Input::Text(&format!("[50,{hb},{{}}]")), t1);
     let t2 = t1 + HEARTBEAT;
-    let beat = sent(&s.on_input(Input::Tick, t2));
+    let beat = beats(&s.on_input(Input::Tick, t2));
     let hb = beat[0][1].as_u64().unwrap();
     let a = s.on_input(Input::Text(&format!(r#"[8,48,{hb},{{}},"x.y"]"#)), t2);
     assert!(
@@ -263,7 +386,7 @@ fn issue19_session_join_timeout_and_protocol_errors() {
 #[test]
 fn issue19_session_duplicate_serial_ends_it() {
     let t0 = Instant::now();
-    let (mut s, msgs) = joined(t0);
+    let (mut s, msgs) = welcomed(t0);
     let guard = request_of(&msgs, 64, 3, "re.mgmt.SER1.wamp_connection_established");
     let a = s.on_input(
         Input::Text(&format!(
@@ -278,9 +401,7 @@ fn issue19_session_duplicate_serial_ends_it() {
 fn issue19_session_routes_invocations_and_replies_like_reagent() {
     let t0 = Instant::now();
     let (mut s, msgs) = joined(t0);
-    let guard = request_of(&msgs, 64, 3, "re.mgmt.SER1.wamp_connection_established");
     let exec = request_of(&msgs, 64, 3, "re.mgmt.SER1.execute_cmd");
-    s.on_input(Input::Text(&format!("[65,{guard},500]")), t0);
     s.on_input(Input::Text(&format!("[65,{exec},501]")), t0);
     // The guard goes to the pump too (its privilege check), like every procedure.
     let a = s.on_input(Input::Text("[68,10,500,{}]"), t0);
