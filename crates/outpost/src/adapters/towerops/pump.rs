@@ -574,6 +574,7 @@ fn type_name(t: JobType) -> &'static str {
         JobType::LldpTopology => "LLDP_TOPOLOGY",
         JobType::NetworkSweep => "NETWORK_SWEEP",
         JobType::CredentialProbe => "CREDENTIAL_PROBE",
+        JobType::ConfigBackup => "CONFIG_BACKUP",
     }
 }
 
