@@ -14,6 +14,8 @@
 //! them.
 
 pub mod addresses;
+#[cfg(feature = "towerops")]
+pub mod backup;
 #[cfg(all(feature = "towerops", feature = "probes"))]
 pub mod checks;
 pub mod config;
@@ -81,7 +83,6 @@ mod component {
         settings: config::Settings,
         /// Trust on first use for devices' SSH host keys and RouterOS TLS certificates,
         /// shared by the MikroTik and config-backup kinds.
-        #[allow(dead_code)]
         host_keys: Arc<HostKeys>,
         metrics: Option<UplinkMetrics>,
         schedules: Option<Schedules>,
@@ -132,6 +133,9 @@ mod component {
             // operator set `snmp.max_pdus_per_second`.
             engine.default_rate(DEFAULT_PDUS_PER_SECOND);
             r.kinds.register(job::ToweropsSnmp(engine));
+            r.kinds.register(super::backup::job::ToweropsBackup::new(
+                self.host_keys.clone(),
+            ));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).
             let store = r.shared.store.clone();

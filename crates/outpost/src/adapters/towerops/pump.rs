@@ -592,6 +592,16 @@ async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
                 }
                 continue;
             }
+            Ok(JobType::ConfigBackup) => {
+                submit_backup(&dispatcher, &store, &j, super::backup::job::spec(&j)).await;
+                continue;
+            }
+            // The legacy SSH export; other MIKROTIK jobs are the RouterOS API's.
+            Ok(JobType::Mikrotik) if super::backup::job::is_legacy(&j) => {
+                let spec = super::backup::job::legacy_spec(&j);
+                submit_backup(&dispatcher, &store, &j, spec).await;
+                continue;
+            }
             Ok(t) if job::handles(t) => t,
             _ => {
                 let msg = format!("unsupported job type {}", j.job_type);
@@ -620,5 +630,29 @@ async fn submit(dispatcher: &Dispatcher, store: &Store, j: &AgentJob, t: JobType
             other => format!("job refused: {other}"),
         };
         store_frame(store, agent_error(&j.device_id, &j.job_id, msg)).await;
+    }
+}
+
+/// Submits a backup job; a refusal is answered with the backup's own result frame
+/// (AGENT_BUSY when the pool is full, as the original answers).
+async fn submit_backup(
+    dispatcher: &Dispatcher,
+    store: &Store,
+    j: &AgentJob,
+    spec: Result<JobSpec, OutFrame>,
+) {
+    let spec = match spec {
+        Ok(s) => s,
+        Err(f) => return store_frame(store, f).await,
+    };
+    match dispatcher.submit(spec).await {
+        Ok(_) => {}
+        Err(outpost_core::SubmitError::Busy { .. }) => {
+            store_frame(store, super::backup::job::busy(j)).await
+        }
+        Err(other) => {
+            let msg = format!("job refused: {other}");
+            store_frame(store, agent_error(&j.device_id, &j.job_id, msg)).await;
+        }
     }
 }
