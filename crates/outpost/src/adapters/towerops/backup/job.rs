@@ -345,10 +345,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
-    match enc.write_all(bytes).and_then(|()| enc.finish()) {
-        Ok(v) => v,
-        Err(_) => Vec::new(),
-    }
+    enc.write_all(bytes)
+        .and_then(|()| enc.finish())
+        .unwrap_or_default()
 }
 
 /// The failure a command's reply means, if any: the device's own words first, then a
@@ -371,7 +370,8 @@ fn reply_failure(command: &str, out: &ssh::Exec) -> Option<Failure> {
 }
 
 async fn backup(p: &Params, trust: Trust, got: &mut Got) -> Result<(), Failure> {
-    if !p.legacy && !(p.vendor.is_empty() || p.vendor.eq_ignore_ascii_case("mikrotik")) {
+    let mikrotik = p.vendor.is_empty() || p.vendor.eq_ignore_ascii_case("mikrotik");
+    if !p.legacy && !mikrotik {
         return Err(Failure::new(
             Code::UnsupportedVendor,
             format!("vendor {:?} is not supported (only mikrotik)", p.vendor),

@@ -146,7 +146,14 @@ pub fn detail(text: &str, password: &str) -> String {
     let scrubbed = if password.is_empty() {
         line.to_owned()
     } else {
-        line.replace(password, "[redacted]")
+        let s = line.replace(password, "[redacted]");
+        // The marker and its neighbours can spell the password again (`ted]`): then
+        // nothing of the line is shown.
+        if s.contains(password) {
+            "(detail withheld: it held the password)".to_owned()
+        } else {
+            s
+        }
     };
     truncate(scrubbed, MAX_DETAIL)
 }
@@ -212,6 +219,7 @@ mod tests {
     fn issue17_backup_detail_is_one_scrubbed_bounded_line() {
         let d = detail("\n  login with pw hunter2 failed\nsecond line", "hunter2");
         assert_eq!(d, "login with pw [redacted] failed");
+        assert!(!detail("[redacted] pw", "ted]").contains("ted]"));
         let long = "é".repeat(400);
         let d = detail(&long, "x");
         assert!(d.len() <= MAX_DETAIL && d.is_char_boundary(d.len()));
