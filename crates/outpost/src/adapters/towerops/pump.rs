@@ -484,6 +484,13 @@ async fn frames_for(link: &Link, row: &OutboxRow) -> Vec<OutFrame> {
                 .as_ref()
                 .map(|e| format!("{}: {}", e.code, e.message))
                 .unwrap_or_else(|| rec.state.as_str().to_owned());
+            // A backup is answered in its own shape (the server waits for that).
+            if rec.kind == super::backup::job::KIND {
+                let legacy = params["legacy"].as_bool().unwrap_or(false);
+                return vec![super::backup::job::unfinished(
+                    &device_id, &job_id, legacy, rec.state, &why,
+                )];
+            }
             vec![agent_error(
                 &device_id,
                 &job_id,

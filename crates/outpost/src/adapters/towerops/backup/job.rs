@@ -214,6 +214,37 @@ pub fn busy(job: &AgentJob) -> OutFrame {
     }
 }
 
+/// The answer to a backup job that ended without answering itself: cut off by the
+/// dispatcher (TIMEOUT), cancelled, or interrupted by a restart (INTERNAL). Never re-run:
+/// the server decides.
+pub fn unfinished(
+    device_id: &str,
+    job_id: &str,
+    legacy: bool,
+    state: outpost_core::JobState,
+    why: &str,
+) -> OutFrame {
+    let detail = format!("job {}: {why}", state.as_str());
+    if legacy {
+        return legacy_error(device_id, job_id, &detail);
+    }
+    let code = match state {
+        outpost_core::JobState::TimedOut => Code::Timeout,
+        _ => Code::Internal,
+    };
+    frame(
+        event::CONFIG_BACKUP_RESULT,
+        &ConfigBackupResult {
+            device_id: device_id.to_owned(),
+            job_id: job_id.to_owned(),
+            error_code: code as i32,
+            error_detail: routeros::truncate(detail, routeros::MAX_DETAIL),
+            timestamp: unix_now(),
+            ..Default::default()
+        },
+    )
+}
+
 /// What a backup learned, kept as it goes so a timeout still reports what it saw.
 #[derive(Default)]
 struct Got {
@@ -508,5 +539,28 @@ mod tests {
             ..legacy
         };
         assert_eq!(legacy_spec(&none).unwrap_err().event, "mikrotik_result");
+    }
+
+    #[test]
+    fn issue17_backup_unfinished_job_is_answered_in_its_own_shape() {
+        use outpost_core::JobState;
+        use outpost_proto::towerops::frame::decode_binary;
+        let f = unfinished("d", "cb:9", false, JobState::Interrupted, "agent stopped");
+        assert_eq!(f.event, "config_backup_result");
+        let r: ConfigBackupResult =
+            decode_binary(&serde_json::json!({ "binary": f.binary })).unwrap();
+        assert_eq!(r.error_code, Code::Internal as i32);
+        assert_eq!(r.job_id, "cb:9");
+        assert!(r.error_detail.starts_with("job interrupted"), "{r:?}");
+        let f = unfinished("d", "cb:9", false, JobState::TimedOut, "x");
+        let r: ConfigBackupResult =
+            decode_binary(&serde_json::json!({ "binary": f.binary })).unwrap();
+        assert_eq!(r.error_code, Code::Timeout as i32);
+        let f = unfinished("d", "backup:1", true, JobState::Interrupted, "x");
+        let r: MikrotikResult = decode_binary(&serde_json::json!({ "binary": f.binary })).unwrap();
+        assert!(
+            r.error.starts_with("SSH backup failed: job interrupted"),
+            "{r:?}"
+        );
     }
 }
