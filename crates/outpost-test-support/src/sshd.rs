@@ -34,6 +34,8 @@ pub const VERSION_6: &str = "6.49.10 (long-term)";
 pub const VERSION_7: &str = "7.14.3 (stable)";
 pub const MODEL_6: &str = "RB951Ui-2HnD";
 pub const MODEL_7: &str = "RB4011iGS+";
+/// What PROBE reads as the test user's group policies, `!`-denied ones included.
+pub const POLICIES: &str = "local;telnet;ssh;read;write;!ftp;sensitive;api;!dude";
 /// A secret that only a sensitive export shows.
 pub const SECRET: &str = "wpa-Secr3t-0f-the-device";
 
@@ -142,6 +144,8 @@ case "$SSH_ORIGINAL_COMMAND" in
     if [ $v = 6 ]; then printf '6.49.10 (long-term)\r\n'; else printf '7.14.3 (stable)\n'; fi ;;
   ':put [/system identity get name]')
     printf '%s\n' "$(cat "$D/identity")" ;;
+  ':put [/user group get [/user get [find name="outpost-ssh-test"] group] policy]')
+    printf 'local;telnet;ssh;read;write;!ftp;sensitive;api;!dude\n' ;;
   '/export'|'/export show-sensitive'|'/export hide-sensitive'|'/export compact')
     case "$mode" in
       huge) yes '/ip firewall address-list add list=blocked address=198.51.100.77 comment=big' | head -c HUGE_BYTES; exit 0 ;;

@@ -145,6 +145,9 @@ async fn issue17_towerops_backup_routeros_6_and_7_exports_by_version_and_secrets
         backup("v7-plain", &v7, false),
         backup("v6-secrets", &v6, true),
         backup("v6-plain", &v6, false),
+        with(backup("v7-probe", &v7, false), |b| {
+            b.mode = ConfigBackupMode::Probe as i32
+        }),
     ]);
     let cases = [
         ("v7-secrets", &v7, 7, "/export show-sensitive", true),
@@ -173,6 +176,17 @@ async fn issue17_towerops_backup_routeros_6_and_7_exports_by_version_and_secrets
         assert!(r.timestamp > 1_700_000_000);
         assert!(r.error_detail.is_empty());
     }
+    // PROBE: version, identity and the user's policies (denied ones left out), no export.
+    let r = rig.result("v7-probe", WITHIN).await;
+    assert_eq!(code(&r), Code::ConfigBackupOk, "{}", r.error_detail);
+    assert_eq!(r.os_version, sshd::VERSION_7);
+    assert_eq!(r.identity, sshd::IDENTITY);
+    let wanted: Vec<&str> = sshd::POLICIES
+        .split(';')
+        .filter(|p| !p.starts_with('!'))
+        .collect();
+    assert_eq!(r.user_policies, wanted);
+    assert!(r.config_gzip.is_empty() && r.config_bytes == 0 && !r.includes_secrets);
     // Each device was asked exactly the export form its version and the flag call for.
     for (d, forms) in [
         (&v7, ["/export show-sensitive", "/export"]),
