@@ -5,8 +5,8 @@
 
 use outpost_proto::towerops::{
     decode_binary, encode_binary, frame::MAX_BINARY_BASE64, AgentError, AgentJob, AgentJobList,
-    Check, CheckConfig, CheckList, Frame, HttpCheckConfig, PayloadError, SnmpDevice, SnmpQuery,
-    SnmpResult, SnmpTrap, TcpCheckConfig,
+    Check, CheckConfig, CheckList, ConfigBackupJob, ConfigBackupResult, Frame, HttpCheckConfig,
+    PayloadError, SnmpDevice, SnmpQuery, SnmpResult, SnmpTrap, TcpCheckConfig,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -114,7 +114,89 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+fn backup_job() -> impl Strategy<Value = AgentJob> {
+    (
+        (text(), text(), any::<i32>()),
+        (text(), any::<u32>(), text(), text()),
+        (any::<bool>(), text(), any::<u64>(), any::<u32>()),
+    )
+        .prop_map(
+            |(
+                (job_id, device_id, mode),
+                (host, ssh_port, username, password),
+                (include_secrets, fp, max, timeout_ms),
+            )| AgentJob {
+                job_id,
+                job_type: outpost_proto::towerops::backup::CONFIG_BACKUP_JOB_TYPE,
+                device_id,
+                config_backup: Some(ConfigBackupJob {
+                    vendor: "mikrotik".into(),
+                    mode,
+                    host,
+                    ssh_port,
+                    username,
+                    password,
+                    include_secrets,
+                    expected_host_key_fingerprint: fp,
+                    max_config_bytes: max,
+                    timeout_ms,
+                }),
+                ..Default::default()
+            },
+        )
+}
+
+fn backup_result() -> impl Strategy<Value = ConfigBackupResult> {
+    (
+        (text(), text(), any::<i32>(), text(), text()),
+        (
+            any::<u32>(),
+            any::<i64>(),
+            prop::collection::vec(any::<u8>(), 0..64),
+            any::<u64>(),
+        ),
+        (
+            text(),
+            text(),
+            text(),
+            any::<bool>(),
+            prop::collection::vec(text(), 0..4),
+        ),
+    )
+        .prop_map(
+            |(
+                (device_id, job_id, error_code, error_detail, fp),
+                (duration_ms, timestamp, config_gzip, config_bytes),
+                (os_version, model, identity, includes_secrets, user_policies),
+            )| ConfigBackupResult {
+                device_id,
+                job_id,
+                error_code,
+                error_detail,
+                host_key_fingerprint: fp,
+                duration_ms,
+                timestamp,
+                config_gzip,
+                config_bytes,
+                os_version,
+                model,
+                identity,
+                includes_secrets,
+                user_policies,
+            },
+        )
+}
+
 proptest! {
+    #[test]
+    fn issue17_config_backup_job_and_result_round_trip(jobs in prop::collection::vec(backup_job(), 0..3), res in backup_result()) {
+        let list = AgentJobList { jobs };
+        let text = encode_binary("agent:agent-1-0", "backup_job", &list, None);
+        prop_assert_eq!(Frame::decode(text.as_bytes()).unwrap().binary::<AgentJobList>(), Ok(list));
+        let text = encode_binary("t", "config_backup_result", &res, None);
+        prop_assert_eq!(Frame::decode(text.as_bytes()).unwrap().binary::<ConfigBackupResult>(), Ok(res));
+    }
+
     #[test]
     fn issue17_towerops_decoder_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = Frame::decode(&bytes);

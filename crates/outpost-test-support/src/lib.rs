@@ -63,6 +63,7 @@ pub mod snmpd;
 pub mod snmpsim;
 pub mod snmptrapd;
 pub mod socktop_agent;
+pub mod sshd;
 pub mod towerops;
 pub mod update_server;
 pub mod wait;

@@ -348,13 +348,13 @@ mod tests {
         let list = AgentJobList {
             jobs: vec![AgentJob {
                 job_id: "x".into(),
-                job_type: 8,
+                job_type: 9,
                 ..Default::default()
             }],
         };
         let payload = json!({ "binary": binary_base64(&list) });
         let back: AgentJobList = decode_binary(&payload).unwrap_or_default();
-        assert_eq!(back.jobs[0].job_type, 8);
+        assert_eq!(back.jobs[0].job_type, 9);
         assert!(JobType::try_from(back.jobs[0].job_type).is_err());
     }
 

@@ -18,6 +18,8 @@ pub enum JobType {
     LldpTopology = 5,
     NetworkSweep = 6,
     CredentialProbe = 7,
+    /// Provisional: not in the published schema (see `backup.rs`).
+    ConfigBackup = 8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -77,6 +79,9 @@ pub struct AgentJob {
     pub discovery_phase: i32,
     #[prost(message, optional, tag = "15")]
     pub credential_probe: Option<CredentialProbe>,
+    /// CONFIG_BACKUP's device and settings. Provisional field number (see `backup.rs`).
+    #[prost(message, optional, tag = "16")]
+    pub config_backup: Option<super::backup::ConfigBackupJob>,
 }
 
 /// One SNMP target with its credentials. Debug leaves the secrets out: jobs get logged.

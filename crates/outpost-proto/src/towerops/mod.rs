@@ -6,11 +6,13 @@
 /// The trait every message here implements, so users need no `prost` dependency of their own.
 pub use prost::Message as WireMessage;
 
+pub mod backup;
 mod checks;
 pub mod frame;
 mod jobs;
 mod results;
 
+pub use backup::{ConfigBackupErrorCode, ConfigBackupJob, ConfigBackupMode, ConfigBackupResult};
 pub use checks::{
     status as check_status, Check, CheckConfig, CheckList, CheckResult, DnsCheckConfig,
     HttpCheckConfig, SslCheckConfig, TcpCheckConfig,

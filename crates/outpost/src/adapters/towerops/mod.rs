@@ -15,6 +15,8 @@
 //! them.
 
 pub mod addresses;
+#[cfg(feature = "towerops")]
+pub mod backup;
 #[cfg(all(feature = "towerops", feature = "probes"))]
 pub mod checks;
 pub mod config;
@@ -140,6 +142,9 @@ mod component {
             r.kinds.register(job::ToweropsSnmp(engine, gates.clone()));
             r.kinds
                 .register(super::mikrotik::Mikrotik(self.host_keys.clone(), gates));
+            r.kinds.register(super::backup::job::ToweropsBackup::new(
+                self.host_keys.clone(),
+            ));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).
             let store = r.shared.store.clone();

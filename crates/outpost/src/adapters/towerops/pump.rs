@@ -488,6 +488,13 @@ async fn frames_for(link: &Link, row: &OutboxRow) -> Vec<OutFrame> {
                 .as_ref()
                 .map(|e| format!("{}: {}", e.code, e.message))
                 .unwrap_or_else(|| rec.state.as_str().to_owned());
+            // A backup is answered in its own shape (the server waits for that).
+            if rec.kind == super::backup::job::KIND {
+                let legacy = params["legacy"].as_bool().unwrap_or(false);
+                return vec![super::backup::job::unfinished(
+                    &device_id, &job_id, legacy, rec.state, &why,
+                )];
+            }
             vec![agent_error(
                 &device_id,
                 &job_id,
@@ -578,6 +585,7 @@ fn type_name(t: JobType) -> &'static str {
         JobType::LldpTopology => "LLDP_TOPOLOGY",
         JobType::NetworkSweep => "NETWORK_SWEEP",
         JobType::CredentialProbe => "CREDENTIAL_PROBE",
+        JobType::ConfigBackup => "CONFIG_BACKUP",
     }
 }
 
@@ -593,6 +601,16 @@ async fn submit_all(dispatcher: Dispatcher, store: Store, list: AgentJobList) {
                     Ok(spec) => submit(&dispatcher, &store, &j, JobType::Ping, spec).await,
                     Err(f) => store_frame(&store, f).await,
                 }
+                continue;
+            }
+            Ok(JobType::ConfigBackup) => {
+                submit_backup(&dispatcher, &store, &j, super::backup::job::spec(&j)).await;
+                continue;
+            }
+            // The legacy SSH export; other MIKROTIK jobs are the RouterOS API's.
+            Ok(JobType::Mikrotik) if super::backup::job::is_legacy(&j) => {
+                let spec = super::backup::job::legacy_spec(&j);
+                submit_backup(&dispatcher, &store, &j, spec).await;
                 continue;
             }
             Ok(JobType::Mikrotik) => {
@@ -630,5 +648,29 @@ async fn submit(dispatcher: &Dispatcher, store: &Store, j: &AgentJob, t: JobType
             other => format!("job refused: {other}"),
         };
         store_frame(store, agent_error(&j.device_id, &j.job_id, msg)).await;
+    }
+}
+
+/// Submits a backup job; a refusal is answered with the backup's own result frame
+/// (AGENT_BUSY when the pool is full, as the original answers).
+async fn submit_backup(
+    dispatcher: &Dispatcher,
+    store: &Store,
+    j: &AgentJob,
+    spec: Result<JobSpec, OutFrame>,
+) {
+    let spec = match spec {
+        Ok(s) => s,
+        Err(f) => return store_frame(store, f).await,
+    };
+    match dispatcher.submit(spec).await {
+        Ok(_) => {}
+        Err(outpost_core::SubmitError::Busy { .. }) => {
+            store_frame(store, super::backup::job::busy(j)).await
+        }
+        Err(other) => {
+            let msg = format!("job refused: {other}");
+            store_frame(store, agent_error(&j.device_id, &j.job_id, msg)).await;
+        }
     }
 }

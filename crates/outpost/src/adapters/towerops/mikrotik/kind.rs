@@ -81,13 +81,13 @@ fn result_frame(
 
 /// The dispatcher job for MIKROTIK job `job`, or the frame that answers it at once.
 pub fn spec(job: &AgentJob) -> Result<JobSpec, OutFrame> {
-    // The legacy SSH backup (`backup:` ids) is a separate path, built elsewhere; this is
-    // its one branch point.
+    // The legacy SSH backup (`backup:` ids) is `backup::job`'s, routed there before this
+    // for one-shot jobs (`pump::submit_all`); only a recurring one reaches here.
     if job.job_id.starts_with(LEGACY_BACKUP_PREFIX) {
         return Err(agent_error(
             &job.device_id,
             &job.job_id,
-            "legacy backup not supported yet".into(),
+            "a legacy backup: job runs once (backup_job), not on a schedule".into(),
         ));
     }
     let Some(d) = &job.mikrotik_device else {
