@@ -140,10 +140,13 @@ mod component {
             // One job at a time per target, across the kinds (`gate.rs`).
             let gates = Arc::new(super::gate::Gates::default());
             r.kinds.register(job::ToweropsSnmp(engine, gates.clone()));
-            r.kinds
-                .register(super::mikrotik::Mikrotik(self.host_keys.clone(), gates));
+            r.kinds.register(super::mikrotik::Mikrotik(
+                self.host_keys.clone(),
+                gates.clone(),
+            ));
             r.kinds.register(super::backup::job::ToweropsBackup::new(
                 self.host_keys.clone(),
+                gates,
             ));
             // The schedules component is earlier in the list and has shared its handle
             // (a detached one, every call "not running", only if it ever is not).

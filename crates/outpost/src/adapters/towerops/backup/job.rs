@@ -47,11 +47,15 @@ const CONCURRENCY: usize = 8;
 pub struct ToweropsBackup {
     /// Trust on first use when a job names no expected host key.
     host_keys: Arc<HostKeys>,
+    /// One job at a time per device (`gate.rs`): key `config_backup:HOST`, or
+    /// `mikrotik:HOST` for the legacy export, which then waits for RouterOS API jobs to the
+    /// same router too.
+    gates: Arc<super::super::gate::Gates>,
 }
 
 impl ToweropsBackup {
-    pub fn new(host_keys: Arc<HostKeys>) -> Self {
-        Self { host_keys }
+    pub fn new(host_keys: Arc<HostKeys>, gates: Arc<super::super::gate::Gates>) -> Self {
+        Self { host_keys, gates }
     }
 }
 
@@ -288,6 +292,32 @@ impl Executor for ToweropsBackup {
 
     async fn run(&self, p: Params, _cx: JobContext) -> Result<Output, ExecError> {
         let started = Instant::now();
+        let key = format!(
+            "{}:{}",
+            if p.legacy {
+                "mikrotik"
+            } else {
+                "config_backup"
+            },
+            p.host.trim()
+        );
+        let Ok(_turn) = self.gates.enter(&key).await else {
+            // The original's answer to a device with too many jobs parked: AGENT_BUSY.
+            let busy = Err(Failure::new(
+                Code::AgentBusy,
+                format!(
+                    "{} jobs already wait for {key}",
+                    super::super::gate::MAX_WAITING
+                ),
+            ));
+            let password = p.password.expose_secret();
+            let f = if p.legacy {
+                answer_legacy(&p, busy, &Got::default(), password)
+            } else {
+                answer(&p, busy, Got::default(), password, started)
+            };
+            return Ok(Output { frames: vec![f] });
+        };
         let limit = Duration::from_millis(u64::from(p.timeout_ms));
         let trust = match p.expected_fingerprint.trim() {
             "" => Trust::File(self.host_keys.clone()),
@@ -500,9 +530,10 @@ mod tests {
         assert_eq!(s.params["timeout_ms"], 120_000);
         assert_eq!(s.params["max_config_bytes"], MAX_CONFIG_CAP);
         assert_eq!(s.timeout, Duration::from_secs(130));
-        let stored = ToweropsBackup::new(Arc::new(
-            HostKeys::open(&tempfile::tempdir().unwrap().path().join("k.json")).unwrap(),
-        ))
+        let stored = ToweropsBackup::new(
+            Arc::new(HostKeys::open(&tempfile::tempdir().unwrap().path().join("k.json")).unwrap()),
+            Default::default(),
+        )
         .redact(&s.params);
         assert!(!stored.to_string().contains("pw-s3cret"), "{stored}");
         assert_eq!(stored["password"], REDACTED);
