@@ -53,6 +53,7 @@ pub mod opensearch;
 pub mod peer;
 pub mod phoenix;
 pub mod ports;
+pub mod reagent;
 pub mod recorder;
 pub mod registry;
 pub mod routeros;

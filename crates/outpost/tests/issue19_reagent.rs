@@ -10,23 +10,29 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{wait_until, Agent, Options, BIN};
-use outpost_test_support::crossbar::{Backend, Crossbar, Principal};
+use outpost_test_support::crossbar::{Backend, Crossbar};
+use outpost_test_support::reagent::{self, principals, DENIED, SECRET};
 use serde_json::{json, Value};
 
-const AUTHID: &str = "7-42";
-const SECRET: &str = "flock-secret";
 const SERIAL: &str = "SER1";
-/// An account the backend's check_privilege refuses.
-const DENIED: u64 = 13;
 
-fn principals() -> Vec<Principal> {
-    vec![
-        Principal::new(AUTHID, SECRET, "device"),
-        Principal::new("system", "backend-secret", "backend"),
-    ]
+fn proc_uri(name: &str) -> String {
+    reagent::uri(SERIAL, name)
+}
+
+/// Calls `name` until the device has registered it (the router says no_such_procedure
+/// before), then returns the outcome.
+fn call_when_registered(
+    b: &mut Backend,
+    name: &str,
+    args: Value,
+    kwargs: Value,
+    within: Duration,
+) -> reagent::Reply {
+    reagent::call_registered(b, SERIAL, name, args, kwargs, within)
 }
 
 fn flock(dir: &Path, url: &str, secret: &str) -> PathBuf {
@@ -70,31 +76,6 @@ fn audit_lines(data: &Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v["who"] == "reagent:execute_cmd")
         .collect()
-}
-
-fn proc_uri(name: &str) -> String {
-    format!("re.mgmt.{SERIAL}.{name}")
-}
-
-/// Calls `name` until the device has registered it (the router says no_such_procedure
-/// before), then returns the outcome.
-fn call_when_registered(
-    b: &mut Backend,
-    name: &str,
-    args: Value,
-    kwargs: Value,
-    within: Duration,
-) -> Result<(Value, Value), (String, Value, Value)> {
-    let end = Instant::now() + within;
-    loop {
-        let r = b.call(&proc_uri(name), args.clone(), kwargs.clone());
-        match &r {
-            Err((uri, ..)) if uri == "wamp.error.no_such_procedure" && Instant::now() < end => {
-                std::thread::park_timeout(Duration::from_millis(200));
-            }
-            _ => return r,
-        }
-    }
 }
 
 #[test]

@@ -13,40 +13,34 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dockerd::Dockerd;
 use common::{wait_until, Agent};
-use outpost_test_support::crossbar::{Backend, Crossbar, Principal};
+use outpost_test_support::crossbar::{Backend, Crossbar};
+use outpost_test_support::reagent::{self, canceled, principals, Reply, DENIED};
 use serde_json::{json, Value};
 
-const AUTHID: &str = "7-42";
-const SECRET: &str = "flock-secret";
 const SERIAL: &str = "SER3";
-/// An account the backend's check_privilege refuses.
-const DENIED: u64 = 13;
 const UPDATE: &str = "reswarm.containers.update_app_on_device";
 /// Reagent's names for app 1 `app`, version 1.0.0, on an `amd64` `.flock`.
 const CONTAINER: &str = "prod_1_app";
 const IMAGE: &str = "prod_amd64_1_app:1.0.0";
 const LONG: Duration = Duration::from_secs(90);
 
-fn principals() -> Vec<Principal> {
-    vec![
-        Principal::new(AUTHID, SECRET, "device"),
-        Principal::new("system", "backend-secret", "backend"),
-    ]
+fn flock(dir: &Path, url: &str) -> PathBuf {
+    reagent::flock(
+        dir,
+        url,
+        SERIAL,
+        json!({"name": "edge-3", "architecture": "amd64",
+               "docker_registry_url": "", "docker_main_repository": ""}),
+    )
 }
 
-fn flock(dir: &Path, url: &str) -> PathBuf {
-    let p = dir.join("device.flock");
-    let v = json!({
-        "name": "edge-3", "secret": SECRET, "swarm_key": 7, "device_key": 42,
-        "serial_number": SERIAL, "device_endpoint_url": url, "architecture": "amd64",
-        "docker_registry_url": "", "docker_main_repository": "",
-    });
-    std::fs::write(&p, v.to_string()).unwrap();
-    p
+/// Calls `name` until the device has registered it, then returns the outcome.
+fn call(b: &mut Backend, name: &str, args: Value, kwargs: Value) -> Reply {
+    reagent::call_registered(b, SERIAL, name, args, kwargs, Duration::from_secs(60))
 }
 
 fn start(dir: &Path, router: &Crossbar, d: &Dockerd) -> Agent {
@@ -73,36 +67,6 @@ fn app_image(d: &Dockerd) {
         IMAGE,
     ]);
     d.docker(&["rm", "imgsrc"]);
-}
-
-fn uri(name: &str) -> String {
-    format!("re.mgmt.{SERIAL}.{name}")
-}
-
-/// Calls `name` until the device has registered it, then returns the outcome.
-fn call(
-    b: &mut Backend,
-    name: &str,
-    args: Value,
-    kwargs: Value,
-) -> Result<(Value, Value), (String, Value, Value)> {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = b.call(&uri(name), args.clone(), kwargs.clone());
-        match &r {
-            Err((u, ..)) if u == "wamp.error.no_such_procedure" && Instant::now() < end => {
-                std::thread::park_timeout(Duration::from_millis(200));
-            }
-            _ => return r,
-        }
-    }
-}
-
-/// The `error` text of a `wamp.error.canceled` reply; panics on anything else.
-fn canceled(r: Result<(Value, Value), (String, Value, Value)>) -> String {
-    let (u, args, _) = r.expect_err("an error reply");
-    assert_eq!(u, "wamp.error.canceled", "{args}");
-    args[0]["error"].as_str().unwrap().to_owned()
 }
 
 /// `request_app_state` as the backend sends it (kwargs), answered ∅.

@@ -7,18 +7,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::dockerd::Dockerd;
 use common::{wait_until, Agent};
-use outpost_test_support::crossbar::{Backend, Crossbar, Principal};
+use outpost_test_support::crossbar::{Backend, Crossbar};
+use outpost_test_support::reagent::{self, canceled, principals, Reply, DENIED};
 use serde_json::{json, Value};
 
-const AUTHID: &str = "7-42";
-const SECRET: &str = "flock-secret";
 const SERIAL: &str = "SER2";
-/// An account the backend's check_privilege refuses.
-const DENIED: u64 = 13;
 const STATUS: &str = "reswarm.devices.update_device_status";
 
 /// Every procedure the device registers, with the privilege it needs.
@@ -53,21 +50,13 @@ const STATS_KEYS: &[&str] = &[
     "docker_apps_mounted",
 ];
 
-fn principals() -> Vec<Principal> {
-    vec![
-        Principal::new(AUTHID, SECRET, "device"),
-        Principal::new("system", "backend-secret", "backend"),
-    ]
+fn flock(dir: &Path, url: &str) -> PathBuf {
+    reagent::flock(dir, url, SERIAL, json!({"name": "edge-2"}))
 }
 
-fn flock(dir: &Path, url: &str) -> PathBuf {
-    let p = dir.join("device.flock");
-    let v = json!({
-        "name": "edge-2", "secret": SECRET, "swarm_key": 7, "device_key": 42,
-        "serial_number": SERIAL, "device_endpoint_url": url,
-    });
-    std::fs::write(&p, v.to_string()).unwrap();
-    p
+/// Calls `name` until the device has registered it, then returns the outcome.
+fn call(b: &mut Backend, name: &str, args: Value) -> Reply {
+    reagent::call_registered(b, SERIAL, name, args, json!({}), Duration::from_secs(60))
 }
 
 /// Exec on; a reboot that only says so, a shutdown that fails; no restart command.
@@ -99,35 +88,6 @@ fn start(dir: &Path, router: &Crossbar, d: &Dockerd, guard_pct: &str) -> Agent {
             .arg("--reagent-config")
             .arg(f.to_str().unwrap()),
     )
-}
-
-fn uri(name: &str) -> String {
-    format!("re.mgmt.{SERIAL}.{name}")
-}
-
-/// Calls `name` until the device has registered it, then returns the outcome.
-fn call(
-    b: &mut Backend,
-    name: &str,
-    args: Value,
-) -> Result<(Value, Value), (String, Value, Value)> {
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = b.call(&uri(name), args.clone(), json!({}));
-        match &r {
-            Err((u, ..)) if u == "wamp.error.no_such_procedure" && Instant::now() < end => {
-                std::thread::park_timeout(Duration::from_millis(200));
-            }
-            _ => return r,
-        }
-    }
-}
-
-/// The `error` text of a `wamp.error.canceled` reply; panics on anything else.
-fn canceled(r: Result<(Value, Value), (String, Value, Value)>) -> String {
-    let (u, args, _) = r.expect_err("an error reply");
-    assert_eq!(u, "wamp.error.canceled", "{args}");
-    args[0]["error"].as_str().unwrap().to_owned()
 }
 
 fn heartbeats(b: &Backend) -> Vec<Value> {

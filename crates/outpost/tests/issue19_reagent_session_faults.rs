@@ -11,35 +11,32 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{wait_until, Agent, Options};
 use futures_util::{SinkExt, StreamExt};
-use outpost_test_support::crossbar::{Backend, Crossbar, Principal};
+use outpost_test_support::crossbar::{Backend, Crossbar};
+use outpost_test_support::reagent::{self, principals, Reply};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
-const AUTHID: &str = "7-42";
-const SECRET: &str = "flock-secret";
 const SERIAL: &str = "SER4";
 
-fn principals() -> Vec<Principal> {
-    vec![
-        Principal::new(AUTHID, SECRET, "device"),
-        Principal::new("system", "backend-secret", "backend"),
-    ]
+fn flock(dir: &Path, url: &str) -> PathBuf {
+    reagent::flock(dir, url, SERIAL, json!({"name": "edge-4"}))
 }
 
-fn flock(dir: &Path, url: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let p = dir.join("device.flock");
-    let v = json!({
-        "name": "edge-4", "secret": SECRET, "swarm_key": 7, "device_key": 42,
-        "serial_number": SERIAL, "device_endpoint_url": url,
-    });
-    std::fs::write(&p, v.to_string()).unwrap();
-    p
+/// Calls `name` until the device has registered it, then returns the outcome.
+fn call(b: &mut Backend, name: &str) -> Reply {
+    reagent::call_registered(
+        b,
+        SERIAL,
+        name,
+        json!([]),
+        json!({}),
+        Duration::from_secs(90),
+    )
 }
 
 fn start(dir: &Path, url: &str) -> Agent {
@@ -49,24 +46,6 @@ fn start(dir: &Path, url: &str) -> Agent {
             .arg("--reagent-config")
             .arg(f.to_str().unwrap()),
     )
-}
-
-fn uri(name: &str) -> String {
-    format!("re.mgmt.{SERIAL}.{name}")
-}
-
-/// Calls `name` until the device has registered it, then returns the outcome.
-fn call(b: &mut Backend, name: &str) -> Result<(Value, Value), (String, Value, Value)> {
-    let end = Instant::now() + Duration::from_secs(90);
-    loop {
-        let r = b.call(&uri(name), json!([]), json!({}));
-        match &r {
-            Err((u, ..)) if u == "wamp.error.no_such_procedure" && Instant::now() < end => {
-                std::thread::park_timeout(Duration::from_millis(200));
-            }
-            _ => return r,
-        }
-    }
 }
 
 /// Procedures that answer without a container engine or a command.
