@@ -87,10 +87,7 @@ pub fn parse_pin(text: &str) -> Result<[u8; 32], PinError> {
 /// whatever signed it, and still checks the handshake signature made with its key.
 pub fn pinned_config(pin: [u8; 32]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(Pinned {
-        pin,
-        provider: Arc::clone(&provider),
-    });
+    let verifier = Arc::new(LeafVerifier::new(Pinned { pin }, Arc::clone(&provider)));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
@@ -99,13 +96,28 @@ pub fn pinned_config(pin: [u8; 32]) -> Result<Arc<rustls::ClientConfig>, TlsErro
     Ok(Arc::new(config))
 }
 
+/// What decides a server by its leaf certificate alone: a pin, or a pin kept on first use.
+pub trait LeafCheck: std::fmt::Debug + Send + Sync {
+    /// Accepts or refuses the leaf certificate's DER bytes.
+    fn check(&self, leaf: &[u8]) -> Result<(), rustls::Error>;
+}
+
+/// A rustls verifier that judges the server by [`LeafCheck`] instead of a CA chain, and
+/// still verifies the handshake's signatures (made with the leaf's key) with `provider`:
+/// a pin proves nothing unless the server also proves it holds the key.
 #[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
+pub struct LeafVerifier<C> {
+    pub check: C,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl<C> LeafVerifier<C> {
+    pub fn new(check: C, provider: Arc<CryptoProvider>) -> Self {
+        Self { check, provider }
+    }
+}
+
+impl<C: LeafCheck> ServerCertVerifier for LeafVerifier<C> {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -114,15 +126,9 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "server certificate SHA-256 {} does not match the pinned fingerprint",
-                crate::api::tls::hex_colon(&got)
-            )))
-        }
+        self.check
+            .check(end_entity.as_ref())
+            .map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -157,5 +163,85 @@ impl ServerCertVerifier for Pinned {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// The uplinks' pin: the leaf's SHA-256 must be this one.
+#[derive(Debug)]
+struct Pinned {
+    pin: [u8; 32],
+}
+
+impl LeafCheck for Pinned {
+    fn check(&self, leaf: &[u8]) -> Result<(), rustls::Error> {
+        let got: [u8; 32] = Sha256::digest(leaf).into();
+        if got == self.pin {
+            Ok(())
+        } else {
+            Err(rustls::Error::General(format!(
+                "server certificate SHA-256 {} does not match the pinned fingerprint",
+                crate::api::tls::hex_colon(&got)
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One TLS handshake with a server presenting `cert`, the client configured by `pinned_config(pin)`.
+    fn handshake(
+        cert: &CertificateDer<'static>,
+        key: &rcgen::KeyPair,
+        pin: [u8; 32],
+    ) -> Result<(), String> {
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            let mut conn = rustls::ServerConnection::new(Arc::new(server)).unwrap();
+            while conn.is_handshaking() && conn.complete_io(&mut tcp).is_ok() {}
+        });
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = rustls::ClientConnection::new(pinned_config(pin).unwrap(), name).unwrap();
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let r = loop {
+            if !conn.is_handshaking() {
+                break Ok(());
+            }
+            if let Err(e) = conn.complete_io(&mut tcp) {
+                break Err(e.to_string());
+            }
+        };
+        drop(tcp);
+        t.join().unwrap();
+        r
+    }
+
+    /// "Pinning really pins": the uplink's pin accepts the one certificate whose SHA-256
+    /// it names, self-signed as it is, and refuses another that a CA would not vouch for
+    /// either way.
+    #[test]
+    fn issue5_a_pinned_uplink_accepts_only_the_pinned_certificate() {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let der = ck.cert.der().clone();
+        let right: [u8; 32] = Sha256::digest(der.as_ref()).into();
+        handshake(&der, &ck.signing_key, right).unwrap();
+        let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let err = handshake(&other.cert.der().clone(), &other.signing_key, right).unwrap_err();
+        assert!(
+            err.contains("does not match the pinned fingerprint"),
+            "{err}"
+        );
     }
 }

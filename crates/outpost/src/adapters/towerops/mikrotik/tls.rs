@@ -11,18 +11,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use rustls::{
-    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
-    crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider},
-    pki_types::{CertificateDer, ServerName, UnixTime},
-    DigitallySignedStruct, SignatureScheme,
-};
+use rustls::{crypto::CryptoProvider, pki_types::ServerName};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::client::{ClientError, DIAL_TIMEOUT};
 use crate::adapters::towerops::host_keys::{tls_entry, HostKeys};
+use crate::uplink::tls::{LeafCheck, LeafVerifier};
 
 /// TLS with trust on first use through the agent's host-keys file.
 #[derive(Clone)]
@@ -48,12 +44,14 @@ impl Pinning {
         deadline: Instant,
     ) -> Result<TlsStream<TcpStream>, ClientError> {
         let entry = tls_entry(ip, port);
-        let verifier = Arc::new(Verifier {
-            entry: entry.clone(),
-            host_keys: self.host_keys.clone(),
-            provider: self.provider.clone(),
-            seen: Mutex::new(None),
-        });
+        let verifier = Arc::new(LeafVerifier::new(
+            Verifier {
+                entry: entry.clone(),
+                host_keys: self.host_keys.clone(),
+                seen: Mutex::new(None),
+            },
+            self.provider.clone(),
+        ));
         let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| ClientError::Tls(e.to_string()))?
@@ -69,7 +67,7 @@ impl Pinning {
             connector.connect(name, tcp),
         )
         .await;
-        let seen = verifier.seen();
+        let seen = verifier.check.seen();
         let stream = match shaken {
             Err(_) => return Err(ClientError::Timeout("in the TLS handshake")),
             Ok(Ok(s)) => s,
@@ -112,11 +110,11 @@ pub fn leaf_sha256_hex(cert: &[u8]) -> String {
     hex::encode(Sha256::digest(cert))
 }
 
+/// The pin kept in the host-keys file, read at the handshake.
 #[derive(Debug)]
 struct Verifier {
     entry: String,
     host_keys: Arc<HostKeys>,
-    provider: Arc<CryptoProvider>,
     /// The leaf presented, for the caller to record after the handshake.
     seen: Mutex<Option<String>>,
 }
@@ -130,16 +128,9 @@ impl Verifier {
     }
 }
 
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let sha = leaf_sha256_hex(end_entity.as_ref());
+impl LeafCheck for Verifier {
+    fn check(&self, leaf: &[u8]) -> Result<(), rustls::Error> {
+        let sha = leaf_sha256_hex(leaf);
         *self
             .seen
             .lock()
@@ -149,41 +140,7 @@ impl ServerCertVerifier for Verifier {
                 format!("certificate for {} changed (possible MITM)", self.entry),
             )),
             // Known and equal, or first use (recorded by the caller before any login).
-            _ => Ok(ServerCertVerified::assertion()),
+            _ => Ok(()),
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
