@@ -141,7 +141,12 @@ pub fn parse_time(v: &Value, now: i64) -> Result<i64, String> {
     }
 }
 
-fn args_dict<'a>(name: &str, payload: &'a Payload) -> Result<&'a Map<String, Value>, String> {
+/// The kwargs, or a leading dict argument (what follows it is ignored, as Reagent's log and
+/// terminal procedures do); shared with `terminal.rs`.
+pub(super) fn args_dict<'a>(
+    name: &str,
+    payload: &'a Payload,
+) -> Result<&'a Map<String, Value>, String> {
     if !payload.kwargs.is_empty() {
         return Ok(&payload.kwargs);
     }

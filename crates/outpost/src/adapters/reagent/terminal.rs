@@ -87,16 +87,7 @@ pub struct Terminals {
     ended_tx: mpsc::Sender<String>,
 }
 
-fn dict<'a>(name: &str, payload: &'a Payload) -> Result<&'a Map<String, Value>, String> {
-    if !payload.kwargs.is_empty() {
-        return Ok(&payload.kwargs);
-    }
-    match payload.args.as_slice() {
-        [Value::Object(o), ..] => Ok(o),
-        [] => Err(format!("{name} needs a dict argument: no arguments")),
-        _ => Err(format!("{name} takes one dict argument")),
-    }
-}
+use super::applogs::args_dict as dict;
 
 fn session_id(name: &str, d: &Map<String, Value>) -> Result<String, String> {
     match d.get("sessionID") {
