@@ -280,8 +280,8 @@ fn issue19_reagent_wrong_secret_is_a_clear_error_with_backoff() {
         || {
             let log = agent.log_text();
             log.matches("refused the device secret").count() >= 2
-                && log.contains("reconnecting in 1000 ms")
-                && log.contains("reconnecting in 2000 ms")
+                && log.contains("(backoff ceiling 1000 ms)")
+                && log.contains("(backoff ceiling 2000 ms)")
         },
     );
     assert!(

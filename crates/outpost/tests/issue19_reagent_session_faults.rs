@@ -44,7 +44,11 @@ fn start(dir: &Path, url: &str) -> Agent {
     Agent::start(
         Options::new(&dir.join("data"))
             .arg("--reagent-config")
-            .arg(f.to_str().unwrap()),
+            .arg(f.to_str().unwrap())
+            // The reconnects between hostile sessions follow the uplinks' backoff; short here,
+            // so seven refused sessions in a row cost seconds, not the default's minutes.
+            .env("OUTPOST_UPLINK_BACKOFF_INITIAL_MS", "100")
+            .env("OUTPOST_UPLINK_BACKOFF_MAX_MS", "400"),
     )
 }
 

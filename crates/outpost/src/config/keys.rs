@@ -78,7 +78,7 @@ pub const KEYS: &[Key] = &[
     key("uplink.window", Ty::Int, Some("512"), "Outbox rows sent and not yet acknowledged, at most, per uplink."),
     key("uplink.heartbeat_ms", Ty::Int, Some("15000"), "Application heartbeat period."),
     key("uplink.read_timeout_ms", Ty::Int, Some("45000"), "A peer silent this long is declared dead and the uplink reconnects."),
-    key("uplink.backoff_initial_ms", Ty::Int, Some("1000"), "First reconnect delay ceiling; doubles per failure, with full jitter."),
+    key("uplink.backoff_initial_ms", Ty::Int, Some("1000"), "First reconnect delay ceiling; doubles per failure, with full jitter. Also the Reagent session's reconnects."),
     key("uplink.backoff_max_ms", Ty::Int, Some("60000"), "Reconnect delay ceiling cap."),
     key("uplink.backoff_reset_ms", Ty::Int, Some("30000"), "A connection up this long resets the backoff."),
     key("snmp.max_pdus_per_second", Ty::Int, None, "Engine-wide SNMP rate: datagrams per second across all targets, retransmissions included. Unset: no limit, or 200 while the Towerops adapter is on (its agent's limit); 0: no limit."),

@@ -38,6 +38,17 @@ impl Backoff {
             .min(self.config.max)
     }
 
+    /// Back to the first ceiling: the connection proved the peer healthy.
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+
+    /// From now on every delay is drawn under the cap, until a reset: for a peer that keeps
+    /// refusing us for a reason a retry soon will not change.
+    pub fn exhaust(&mut self) {
+        self.attempt = 20;
+    }
+
     /// Call when a connection ends. `up_since` is when it was established, if it was;
     /// `productive` says it carried traffic both ways (the peer acknowledged something we
     /// sent, or sent us something), which proves the peer healthy however short the session
@@ -78,6 +89,18 @@ mod tests {
             assert!(d <= Duration::from_secs(60));
         }
         assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
+        b.reset();
+        assert_eq!(b.ceiling(), Duration::from_secs(1), "reset by the caller");
+        b.exhaust();
+        assert_eq!(
+            b.ceiling(),
+            Duration::from_secs(60),
+            "exhausted: at the cap"
+        );
+        b.reset();
+        for _ in 0..6 {
+            b.next_delay(None, false);
+        }
         let long_ago = Instant::now().checked_sub(Duration::from_secs(31)).unwrap();
         b.next_delay(Some(long_ago), false);
         assert_eq!(

@@ -30,11 +30,6 @@ use super::{jobs, stats, system};
 
 /// Reagent's dial timeout is 1.25 s; a loaded device or a far router needs more.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Reagent redials every second; we start there and back off to this.
-const BACKOFF_MIN: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// A session that lasted this long resets the backoff.
-const STABLE: Duration = Duration::from_secs(60);
 /// Reagent exits after this many duplicate-serial refusals in a row; we keep retrying (at
 /// the longest backoff) and say so at error level.
 const DUPLICATE_LIMIT: u32 = 8;
@@ -62,6 +57,10 @@ pub struct Wire {
     /// The system procedures' commands.
     pub commands: system::Commands,
     pub heartbeat: Duration,
+    /// Reconnect delays: the uplinks' (`uplink.backoff_*`; Reagent itself redials every
+    /// second, the default first ceiling), with full jitter so a fleet does not return in
+    /// lock-step.
+    pub reconnect: crate::uplink::backoff::BackoffConfig,
     /// Reagent's apps, when containers are on.
     pub apps: Option<Arc<super::app_driver::AppDriver>>,
     /// App states for `update_app_on_device` and those not yet answered; one session
@@ -192,7 +191,7 @@ async fn collect(w: &Wire) -> (serde_json::Value, bool) {
 
 /// Runs sessions until `stop`.
 pub async fn run(w: Arc<Wire>, stop: CancellationToken) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = crate::uplink::backoff::Backoff::new(w.reconnect);
     let mut duplicates = 0u32;
     loop {
         let started = Instant::now();
@@ -206,7 +205,7 @@ pub async fn run(w: Arc<Wire>, stop: CancellationToken) {
                 duplicates += 1;
                 if duplicates >= DUPLICATE_LIMIT {
                     tracing::error!("reagent: {end} ({duplicates} times in a row)");
-                    backoff = BACKOFF_MAX;
+                    backoff.exhaust();
                 } else {
                     tracing::warn!("reagent: {end}");
                 }
@@ -216,15 +215,22 @@ pub async fn run(w: Arc<Wire>, stop: CancellationToken) {
                 tracing::warn!(url = %w.flock.endpoint, "reagent: session ended: {end}");
             }
         }
-        if started.elapsed() >= STABLE {
-            backoff = BACKOFF_MIN;
+        // A session that ended quickly backs off further even if it joined: a router that
+        // kills every session after the join must not be redialled at once, forever.
+        if started.elapsed() >= w.reconnect.reset_after {
+            backoff.reset();
         }
-        tracing::info!("reagent: reconnecting in {} ms", backoff.as_millis());
+        let ceiling = backoff.ceiling();
+        let delay = backoff.next_delay(None, false);
+        tracing::info!(
+            "reagent: reconnecting in {} ms (backoff ceiling {} ms)",
+            delay.as_millis(),
+            ceiling.as_millis()
+        );
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(delay) => {}
             _ = stop.cancelled() => return,
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 

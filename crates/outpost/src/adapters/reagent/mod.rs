@@ -69,6 +69,8 @@ struct Reagent {
     engine: Option<stats::Engine>,
     /// `reagent.app_backoff_ms`.
     app_backoff_ms: u64,
+    /// `uplink.backoff_*`: the session's reconnect delays.
+    reconnect: crate::uplink::backoff::BackoffConfig,
     /// App state reports given up (`outpost_reagent_app_reports_dropped`).
     reports_dropped: prometheus_client::metrics::counter::Counter,
     /// The apps reconciler's adoption rules, when containers are on.
@@ -118,6 +120,11 @@ pub fn build(
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
         app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
+        reconnect: crate::uplink::backoff::BackoffConfig {
+            initial: Duration::from_millis(cfg.uplink.backoff_initial_ms.max(1)),
+            max: Duration::from_millis(cfg.uplink.backoff_max_ms.max(1)),
+            reset_after: Duration::from_millis(cfg.uplink.backoff_reset_ms),
+        },
         adoptions: None,
         reports_dropped: Default::default(),
         log_metrics: logstream::LogMetrics::default(),
@@ -207,6 +214,7 @@ impl Component for Reagent {
             engine: self.engine,
             commands: self.commands,
             heartbeat: self.heartbeat,
+            reconnect: self.reconnect,
             log_metrics: self.log_metrics,
             terminals: terminal::Settings {
                 command: self.terminal_command,
