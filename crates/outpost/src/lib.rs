@@ -12,6 +12,7 @@ pub mod config_cmd;
 pub mod connectivity;
 pub mod ctl;
 pub mod daemon;
+pub mod deadline;
 pub mod durable;
 pub mod executors;
 #[cfg(feature = "generate")]

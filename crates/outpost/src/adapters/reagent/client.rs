@@ -6,6 +6,7 @@
 //! at most [`IN_FLIGHT`] at once, and its answer comes back on a channel: the read loop
 //! never waits on it. So does the collection of the heartbeat's figures.
 
+use crate::deadline::sleep_until;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -619,12 +620,5 @@ async fn session(w: &Arc<Wire>) -> End {
             _ = sleep_until(wake) => Input::Tick,
         };
         queue.extend(s.on_input(input, Instant::now().into_std()));
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -10,6 +10,7 @@
 //! line(s) dropped` (Reagent's words). While the pump's queue is full, a batch waits and
 //! keeps filling up to its cap: the task never blocks the pump, nor the pump the task.
 
+use crate::deadline::sleep_until;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -359,14 +360,6 @@ async fn follow_task(
     _m: LogMetrics,
     _cancel: CancellationToken,
 ) {
-}
-
-#[cfg_attr(not(feature = "containers"), allow(dead_code))]
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

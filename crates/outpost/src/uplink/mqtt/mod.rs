@@ -19,6 +19,7 @@ mod link;
 mod session;
 mod url;
 
+use crate::deadline::sleep_until;
 use std::{sync::Arc, time::Duration};
 
 use outpost_proto::Message;
@@ -196,6 +197,13 @@ impl Transport for MqttUplink {
                     continue;
                 }
                 _ = heartbeat.tick(), if s.is_connected() => Input::Heartbeat,
+                _ = sleep_until(delivery.write_due()), if delivery.write_due().is_some() => {
+                    let n = delivery.commit_soon();
+                    if n > 0 {
+                        RowsAcked { n }.emit(rep);
+                    }
+                    continue;
+                }
                 _ = shutdown.cancelled() => {
                     goodbye(&mut link, &cx.agent_id).await;
                     break End::Shutdown;
