@@ -53,6 +53,16 @@ ALL=(
   crates/outpost-checks/fuzz:plugin_output
   crates/outpost-containers/fuzz:compose_parse
   crates/outpost-containers/fuzz:container_listing
+  crates/outpost-proto/fuzz:towerops_frame
+  crates/outpost-proto/fuzz:wamp_message
+  crates/outpost-proto/fuzz:routeros_decode
+  crates/outpost-host/fuzz:netlink_addresses
+  crates/outpost-update/fuzz:update_manifest
+  crates/outpost/fuzz:socketman_job
+  crates/outpost/fuzz:socketman_genl
+  crates/outpost/fuzz:socketman_nl80211
+  crates/outpost/fuzz:towerops_backup_text
+  crates/outpost/fuzz:reagent_app_request
 )
 
 # Stages per target: "label=regex over COVERED_FUNC lines", in the order the code reaches them.
@@ -160,6 +170,7 @@ run_one() {
   mkdir -p "$o/corpus" "$o/artifacts" "$o/empty"
   local seeds="$ROOT/$dir/seeds/$t"
   [ "$SEEDED" = 1 ] || seeds="$o/empty"
+  [ -d "$seeds" ] || seeds="$o/empty"  # a target without committed seeds starts empty
   # The first corpus dir receives what the run finds; the seeds are only read.
   nice -n "$NICE" "$BIN/$t" "$o/corpus" "$seeds" \
     -max_total_time="$SECS" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
@@ -191,7 +202,7 @@ stat() { grep -m1 "^stat::$1:" "$2" 2>/dev/null | awk '{print $2}'; }
     last=$(grep -E '^#[0-9]+\s+(DONE|NEW|REDUCE|pulse|INITED)' "$o/fuzz.log" | tail -1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
-    seeds=$(find "$ROOT/$dir/seeds/$t" -type f | wc -l)
+    seeds=$(find "$ROOT/$dir/seeds/$t" -type f 2>/dev/null | wc -l)
     crashes=$(find "$o/artifacts" -type f | wc -l)
     if grep -qE '^==[0-9]+==|panicked at|deadly signal' "$o/fuzz.log" && [ "$crashes" = 0 ]; then
       crashes="log"
