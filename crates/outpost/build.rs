@@ -37,8 +37,8 @@ fn main() {
     // Names that no longer exist (the code changed since the file was made) are skipped.
     println!("cargo:rustc-link-arg-bin=outpost=-Wl,--no-warn-symbol-ordering");
     // Relative relocations packed as bitmaps (DT_RELR, glibc 2.36+): the dynamic linker reads
-    // a few KiB at start instead of a 24-byte entry per pointer in static data (chrono-tz's
-    // zone tables alone are ~30,000), so those pages are not read in at every start.
+    // a few KiB at start instead of a 24-byte entry per pointer in static data, so those
+    // pages are not read in at every start.
     println!("cargo:rustc-link-arg-bin=outpost=-Wl,-z,pack-relative-relocs");
 }
 

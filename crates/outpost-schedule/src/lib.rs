@@ -15,6 +15,7 @@ pub mod jitter;
 pub mod spec;
 pub mod timeline;
 pub mod when;
+pub mod zone;
 
 pub use driver::{Clock, Sink, SystemClock, Timer};
 pub use spec::{DecodeError, JobTemplate, Missed, Overlap, ScheduleSpec, SpecError, When};

@@ -247,7 +247,7 @@ impl Timeline {
     pub fn reschedule_some(&mut self, now: i64, limit: usize) -> bool {
         let take = limit.min(self.unscheduled.len());
         let batch: Vec<_> = self.unscheduled.drain(..take).collect();
-        let mut shared: foldhash::HashMap<(Arc<str>, chrono_tz::Tz, i64), Option<i64>> =
+        let mut shared: foldhash::HashMap<(Arc<str>, crate::zone::Zone, i64), Option<i64>> =
             foldhash::HashMap::default();
         for (id, due) in batch {
             let Some(entry) = self.entries.get_mut(&id) else {
@@ -259,7 +259,7 @@ impl Timeline {
             let plan = &entry.plan;
             let mut after = |t: i64| match &plan.cadence {
                 Cadence::Cron { expr, tz, .. } => *shared
-                    .entry((expr.clone(), *tz, t))
+                    .entry((expr.clone(), tz.clone(), t))
                     .or_insert_with(|| plan.cadence.next_after(t)),
                 other => other.next_after(t),
             };

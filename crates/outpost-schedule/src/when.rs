@@ -1,5 +1,5 @@
-//! When a schedule is due: cron expressions (croner, seconds optional, IANA time zones via
-//! chrono-tz) or fixed intervals. Times are Unix milliseconds throughout.
+//! When a schedule is due: cron expressions (croner, seconds optional, IANA time zones from
+//! `zone.rs`) or fixed intervals. Times are Unix milliseconds throughout.
 //!
 //! croner is pinned (`=2.2.0` in Cargo.toml) and named nowhere else in Outpost: it is young
 //! (its 3.0 changed the parsing API and the meaning of some patterns), so an upgrade is a
@@ -10,10 +10,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chrono::{DateTime, TimeZone, Utc};
-use chrono_tz::Tz;
 use croner::Cron;
 
 use crate::spec::When;
+use crate::zone::Zone;
 
 /// The longest cron expression accepted: real ones are a few dozen characters.
 pub const MAX_CRON_LEN: usize = 256;
@@ -46,7 +46,7 @@ pub enum Cadence {
     /// times, so the timeline computes them once per firing (`Timeline::reschedule_some`).
     Cron {
         cron: Box<Cron>,
-        tz: Tz,
+        tz: Zone,
         expr: std::sync::Arc<str>,
     },
     /// Due at `anchor + k * ms`, k >= 1.
@@ -66,8 +66,8 @@ impl Cadence {
                     ));
                 }
                 let tz = match tz {
-                    None => Tz::UTC,
-                    Some(name) => name.parse::<Tz>().map_err(|_| {
+                    None => Zone::utc(),
+                    Some(name) => Zone::named(name).ok_or_else(|| {
                         WhenError::new(
                             "tz",
                             format!(
@@ -122,7 +122,7 @@ impl Cadence {
                 // Whole seconds: croner steps from the given time by one second and keeps
                 // its sub-second part, so a due time would inherit the caller's milliseconds.
                 let secs = t.div_euclid(1000);
-                let start: DateTime<Tz> = Utc.timestamp_opt(secs, 0).single()?.with_timezone(tz);
+                let start: DateTime<Zone> = Utc.timestamp_opt(secs, 0).single()?.with_timezone(tz);
                 let next = catch_unwind(AssertUnwindSafe(|| {
                     cron.find_next_occurrence(&start, false)
                 }))
