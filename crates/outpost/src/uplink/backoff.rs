@@ -38,11 +38,6 @@ impl Backoff {
             .min(self.config.max)
     }
 
-    /// Back to the first ceiling: the connection proved the peer healthy.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
     /// From now on every delay is drawn under the cap, until a reset: for a peer that keeps
     /// refusing us for a reason a retry soon will not change.
     pub fn exhaust(&mut self) {
@@ -56,6 +51,15 @@ impl Backoff {
     /// as a dead one would. Returns how long to wait before the next attempt: uniform in
     /// `[0, ceiling]`.
     pub fn next_delay(&mut self, up_since: Option<Instant>, productive: bool) -> Duration {
+        self.next_delay_under(up_since, productive).0
+    }
+
+    /// [`Backoff::next_delay`], and the ceiling it was drawn under (for the log).
+    pub fn next_delay_under(
+        &mut self,
+        up_since: Option<Instant>,
+        productive: bool,
+    ) -> (Duration, Duration) {
         if up_since.is_some_and(|t| productive || t.elapsed() >= self.config.reset_after) {
             self.attempt = 0;
         }
@@ -67,7 +71,7 @@ impl Backoff {
             Ok(()) => (u64::from_le_bytes(r) >> 11) as f64 / (1u64 << 53) as f64,
             Err(_) => 1.0,
         };
-        ceiling.mul_f64(frac)
+        (ceiling.mul_f64(frac), ceiling)
     }
 }
 
@@ -89,15 +93,12 @@ mod tests {
             assert!(d <= Duration::from_secs(60));
         }
         assert_eq!(ceilings, vec![1, 2, 4, 8, 16, 32, 60, 60, 60, 60]);
-        b.reset();
-        assert_eq!(b.ceiling(), Duration::from_secs(1), "reset by the caller");
         b.exhaust();
         assert_eq!(
             b.ceiling(),
             Duration::from_secs(60),
             "exhausted: at the cap"
         );
-        b.reset();
         for _ in 0..6 {
             b.next_delay(None, false);
         }

@@ -6,7 +6,6 @@
 //! at most [`IN_FLIGHT`] at once, and its answer comes back on a channel: the read loop
 //! never waits on it. So does the collection of the heartbeat's figures.
 
-use crate::deadline::sleep_until;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +18,8 @@ use tokio_tungstenite::{
     Connector, MaybeTlsStream, WebSocketStream,
 };
 use tokio_util::sync::CancellationToken;
+
+use crate::deadline::sleep_until;
 
 use super::flock::Flock;
 use super::logstream::{LogMetrics, LogStreams, Publish};
@@ -216,13 +217,10 @@ pub async fn run(w: Arc<Wire>, stop: CancellationToken) {
                 tracing::warn!(url = %w.flock.endpoint, "reagent: session ended: {end}");
             }
         }
-        // A session that ended quickly backs off further even if it joined: a router that
-        // kills every session after the join must not be redialled at once, forever.
-        if started.elapsed() >= w.reconnect.reset_after {
-            backoff.reset();
-        }
-        let ceiling = backoff.ceiling();
-        let delay = backoff.next_delay(None, false);
+        // A session that ended quickly backs off further even if it joined (not
+        // "productive"): a router that kills every session after the join must not be
+        // redialled at once, forever. One that lasted `reset_after` resets it.
+        let (delay, ceiling) = backoff.next_delay_under(Some(started.into_std()), false);
         tracing::info!(
             "reagent: reconnecting in {} ms (backoff ceiling {} ms)",
             delay.as_millis(),

@@ -10,7 +10,6 @@
 //! line(s) dropped` (Reagent's words). While the pump's queue is full, a batch waits and
 //! keeps filling up to its cap: the task never blocks the pump, nor the pump the task.
 
-use crate::deadline::sleep_until;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -20,6 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::deadline::sleep_until;
 
 /// How long lines gather before they are published.
 pub const BATCH: Duration = Duration::from_millis(200);

@@ -120,11 +120,7 @@ pub fn build(
             .map_or(session::HEARTBEAT, Duration::from_millis),
         engine: None,
         app_backoff_ms: r.app_backoff_ms.unwrap_or(apps::BACKOFF_MS),
-        reconnect: crate::uplink::backoff::BackoffConfig {
-            initial: Duration::from_millis(cfg.uplink.backoff_initial_ms.max(1)),
-            max: Duration::from_millis(cfg.uplink.backoff_max_ms.max(1)),
-            reset_after: Duration::from_millis(cfg.uplink.backoff_reset_ms),
-        },
+        reconnect: crate::uplink::Tuning::from_config(&cfg.uplink).backoff,
         adoptions: None,
         reports_dropped: Default::default(),
         log_metrics: logstream::LogMetrics::default(),

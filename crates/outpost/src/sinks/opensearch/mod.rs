@@ -132,11 +132,7 @@ pub fn build(cfg: &mut Config, shared: &Shared) -> anyhow::Result<Option<Box<dyn
         user: os.user.clone(),
         password: os.password.take(),
         batch_max: os.batch_max,
-        backoff: BackoffConfig {
-            initial: Duration::from_millis(cfg.uplink.backoff_initial_ms),
-            max: Duration::from_millis(cfg.uplink.backoff_max_ms),
-            reset_after: Duration::from_millis(cfg.uplink.backoff_reset_ms),
-        },
+        backoff: crate::uplink::Tuning::from_config(&cfg.uplink).backoff,
         agent_id: shared.agent_id.clone(),
         counters: Arc::new(SinkCounters::default()),
     })))

@@ -19,7 +19,6 @@ mod link;
 mod session;
 mod url;
 
-use crate::deadline::sleep_until;
 use std::{sync::Arc, time::Duration};
 
 use outpost_proto::Message;
@@ -39,6 +38,7 @@ use super::{
     run::{Env, Session, Transport},
     Context,
 };
+use crate::deadline::sleep_until;
 use crate::internal_event::InternalEvent;
 
 const NAME: &str = "mqtt";
