@@ -12,7 +12,8 @@
 #
 # Phases, each alternating the sides:
 #   connector  socktop_connector 1.60 (socktop's client library) decodes each side's replies;
-#   idle       both started fresh, no client for IDLE_SECS: RSS and CPU ticks, per round;
+#   idle       both started fresh and cold (page cache dropped), no client for IDLE_SECS:
+#              RSS and CPU ticks, per round;
 #   cached     default caches on both (socktop_agent's and Outpost's defaults are the same:
 #              metrics 250 ms, disks 1 s, processes 1.5 s): one connection, one request in
 #              flight (as socktop's TUI), LOAD_SECS per run;
@@ -103,6 +104,13 @@ stop_all
 echo "== idle: started fresh, no client for ${IDLE_SECS} s (the port probe is the only connection)"
 IDLE_S=""; IDLE_O=""
 for r in $(seq "$ROUNDS"); do
+  # Both start cold: how much of a binary one page fault maps depends on which of its pages
+  # the page cache holds, and how they got there (bench/startup/compare.sh says more); a
+  # binary just built or copied is cached whole, one installed long ago only in part. So the
+  # clean page cache is dropped before every round (root), as at boot.
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches
+  else echo "warning: not root, page cache not dropped: the two sides' RSS may not compare" >&2; fi
   # Alternate which side starts first.
   if [ $((r % 2)) -eq 1 ]; then start_socktop ""; start_outpost ""; else start_outpost ""; start_socktop ""; fi
   t_s=$(ticks "$SOCKTOP_PID"); t_o=$(ticks "$OUTPOST_PID")
