@@ -52,6 +52,28 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+def cpu_user_sys_ticks(pid):
+    """(utime, stime) in ticks: tick-sampled, so read them summed over many processes."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]), int(fields[12])
+
+
+def ctx_switches(pid):
+    """Context switches (voluntary + involuntary) of every live thread: with one job a second
+    per agent, nearly each is a sleep and a wake-up."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def cpu_ns(pid):
     """On-CPU nanoseconds of every live thread (the first field of each thread's schedstat):
     exact, where utime+stime is sampled at the timer tick, which misjudges processes that

@@ -29,8 +29,13 @@ Figures per N, over the measured WINDOW (the warm-up's jobs are sent but not cou
 
 Output: one JSON document (stdout, and --json FILE) and a short table (stderr).
 
+With `--cache-pressure MB`, one `nice 19` process per CPU streams through MB MiB for the whole
+run (bench/fleet/pollute.c, built with cc), so the caches are equally cold at every N: on a
+quiet machine, agents that run the same code more often find it warmer, and the per-agent
+CPU falls with N for that reason alone (bench/RESULTS.md).
+
 Usage: bench/fleet/real_agents.py [--agents 50,100,200] [--warmup 10] [--window 60]
-                                  [--repeat 1] [--json out.json]
+                                  [--repeat 1] [--cache-pressure MB] [--json out.json]
 Needs: OUTPOST_BIN (default target/release/outpost, never built here), mosquitto
 (scripts/deps/40-uplink.sh), paho-mqtt in the test venv (scripts/deps/46-fleet.sh): run it
 with /work/main/venv/bin/python or $OUTPOST_TEST_VENV/bin/python. Loopback only; every
@@ -56,7 +61,7 @@ try:
 except ImportError:
     raise SystemExit("paho-mqtt missing: run scripts/deps/46-fleet.sh and use the test venv's python")
 
-from procs import OUTPOST, TICK, Broker, cpu_ns, cpu_ticks, free_port, loadavg, mem_kb, pct, stop, wait_for  # noqa: E402
+from procs import OUTPOST, TICK, Broker, cpu_ns, cpu_ticks, cpu_user_sys_ticks, ctx_switches, free_port, loadavg, mem_kb, pct, stop, wait_for  # noqa: E402
 
 
 class Agent:
@@ -222,6 +227,8 @@ def run_one(n, a, log_dir):
             if sec == a.warmup:
                 cpu0 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
                 ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
+                us0 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+                cs0 = [ctx_switches(ag.proc.pid) for ag in agents]
                 tw0 = time.perf_counter()
             for off, agent in slots:
                 due = t0 + sec + off
@@ -239,6 +246,8 @@ def run_one(n, a, log_dir):
         tw1 = time.perf_counter()
         cpu1 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
         ns1 = [cpu_ns(ag.proc.pid) for ag in agents]
+        us1 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+        cs1 = [ctx_switches(ag.proc.pid) for ag in agents]
         mem_end = [mem_kb(ag.proc.pid) for ag in agents]
         broker_mem = mem_kb(broker.proc.pid)
         load1 = loadavg()
@@ -311,7 +320,15 @@ def run_one(n, a, log_dir):
                               "per_agent_pct_of_core_schedstat": round(
                                   100 * (sum(ns1) - sum(ns0)) / 1e9 / secs / n, 3),
                               "per_job_ms_schedstat": round(
-                                  1000 * (sum(ns1) - sum(ns0)) / 1e9 / max(1, sent_m), 3)},
+                                  1000 * (sum(ns1) - sum(ns0)) / 1e9 / max(1, sent_m), 3),
+                              # User and kernel time apart (ticks summed over all agents):
+                              # where a change with N is, in our code or in system calls.
+                              "per_agent_user_pct_of_core": round(
+                                  100 * sum(b[0] - a_[0] for a_, b in zip(us0, us1)) / TICK / secs / n, 3),
+                              "per_agent_system_pct_of_core": round(
+                                  100 * sum(b[1] - a_[1] for a_, b in zip(us0, us1)) / TICK / secs / n, 3),
+                              # Thread sleeps and wake-ups per job, all agents' threads.
+                              "ctx_switches_per_job": round((sum(cs1) - sum(cs0)) / max(1, sent_m), 2)},
                 "broker": {"cpu_s": round((cpu1[1] - cpu0[1]) / TICK, 2),
                            "cpu_pct_of_core": round(100 * (cpu1[1] - cpu0[1]) / TICK / secs, 1),
                            "rss_kb": broker_mem[0]},
@@ -332,7 +349,7 @@ def run_one(n, a, log_dir):
 
 def table(runs):
     head = ("N", "RSS med MiB", "RSS max MiB", "anon med MiB", "agents CPU %", "CPU/agent %",
-            "CPU/agent % (schedstat)", "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
+            "CPU/agent % (schedstat)", "user/sys %", "cs/job", "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
             "ok", "load")
     rows = [head]
     for r in runs:
@@ -341,6 +358,9 @@ def table(runs):
                      f'{r["agent_rss_anon_kb"]["median"] / 1024:.1f}',
                      f'{r["agent_cpu"]["total_pct_of_core"]:.1f}', f'{r["agent_cpu"]["per_agent_pct_of_core"]:.3f}',
                      f'{r["agent_cpu"]["per_agent_pct_of_core_schedstat"]:.3f}',
+                     f'{r["agent_cpu"].get("per_agent_user_pct_of_core", 0):.3f}/'
+                     f'{r["agent_cpu"].get("per_agent_system_pct_of_core", 0):.3f}',
+                     f'{r["agent_cpu"].get("ctx_switches_per_job", 0):.1f}',
                      f'{r["broker"]["cpu_pct_of_core"]:.1f}', f'{r["broker"]["rss_kb"] / 1024:.1f}',
                      f'{r["rtt_ms"]["p50"]}', f'{r["rtt_ms"]["p99"]}', f'{r["rtt_ms"]["max"]}',
                      str(r["jobs_sent"]), str(r["results_received"]), str(r["duplicates"]),
@@ -361,6 +381,9 @@ def main():
                     help="also K jobs per second to the pool every agent joins (0: no pool)")
     ap.add_argument("--json", help="also write the JSON here")
     ap.add_argument("--log-dir", help="keep each agent's stderr here")
+    ap.add_argument("--cache-pressure", type=int, default=0, metavar="MB",
+                    help="run bench/fleet/pollute.c (built with cc) at nice 19 on every CPU, each "
+                         "streaming through MB MiB, for the whole run: caches equally cold at every N")
     a = ap.parse_args()
     if not os.path.exists(OUTPOST):
         raise SystemExit(f"{OUTPOST} missing: build it (cargo build --release -p outpost) or set OUTPOST_BIN")
@@ -374,6 +397,24 @@ def main():
     out = {"outpost": OUTPOST, "broker_tcp_nodelay": bool(a.broker_nodelay), "warmup_s": a.warmup, "window_s": a.window,
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "cpus": os.cpu_count(), "load_at_start": loadavg(), "runs": []}
+    out["cache_pressure_mb"] = a.cache_pressure
+    polluters = start_polluters(a.cache_pressure) if a.cache_pressure else []
+    try:
+        run_rounds(a, ns, out)
+    finally:
+        stop(polluters)
+    finish(a, ns, out)
+
+
+def start_polluters(mb):
+    """One `nice 19` cache polluter per CPU (bench/fleet/pollute.c, compiled here)."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pollute.c")
+    exe = os.path.join(tempfile.mkdtemp(prefix="fleet-pollute-"), "pollute")
+    subprocess.run(["cc", "-O2", "-o", exe, src], check=True)
+    return [subprocess.Popen(["nice", "-n", "19", exe, str(mb)]) for _ in range(os.cpu_count() or 1)]
+
+
+def run_rounds(a, ns, out):
     for rnd in range(a.repeat):
         for n in ns:
             print(f"fleet: round {rnd + 1}/{a.repeat}, {n} agents (load {loadavg()})", file=sys.stderr)
@@ -381,6 +422,9 @@ def main():
             r["round"] = rnd + 1
             out["runs"].append(r)
             print(table([r]).split("\n")[1], file=sys.stderr)
+
+
+def finish(a, ns, out):
     out["load_at_end"] = loadavg()
     if a.repeat > 1:
         med = []
@@ -392,6 +436,12 @@ def main():
                         "per_agent_cpu_pct": statistics.median(r["agent_cpu"]["per_agent_pct_of_core"] for r in rs),
                         "per_agent_cpu_pct_schedstat": statistics.median(
                             r["agent_cpu"]["per_agent_pct_of_core_schedstat"] for r in rs),
+                        "per_agent_user_pct": statistics.median(
+                            r["agent_cpu"]["per_agent_user_pct_of_core"] for r in rs),
+                        "per_agent_system_pct": statistics.median(
+                            r["agent_cpu"]["per_agent_system_pct_of_core"] for r in rs),
+                        "ctx_switches_per_job": statistics.median(
+                            r["agent_cpu"]["ctx_switches_per_job"] for r in rs),
                         "broker_cpu_pct": statistics.median(r["broker"]["cpu_pct_of_core"] for r in rs),
                         "rtt_p50_ms": statistics.median(r["rtt_ms"]["p50"] for r in rs),
                         "rtt_p99_ms": statistics.median(r["rtt_ms"]["p99"] for r in rs),
