@@ -183,8 +183,25 @@ async fn issue17_towerops_recurring_jobs_are_scheduled_locally_and_kept() {
     let hits = data_dir_holds(dir.path(), COMMUNITY.as_bytes());
     assert!(hits.is_empty(), "the community in plaintext in {hits:?}");
 
-    // The same frame again: every entry keeps its timer (nothing updated).
-    let before = inventory(&agent).await;
+    // The same frame again: every entry keeps its timer (nothing updated). The snapshot is
+    // taken while every entry has a due time: the timer hands a due run on before it
+    // computes the next one, so the 1 s entry shows none for that moment each second.
+    let ids = [
+        "towerops-job:poll:a",
+        "towerops-job:poll:b",
+        "towerops-job:poll:slow",
+    ];
+    let snapshot = std::sync::Mutex::new(None);
+    wait_for("every entry due", Duration::from_secs(20), || async {
+        let inv = inventory(&agent).await;
+        let due = ids.iter().all(|id| inv[*id]["next_due"].as_i64().is_some());
+        if due {
+            *snapshot.lock().unwrap() = Some(inv);
+        }
+        due
+    })
+    .await;
+    let before = snapshot.into_inner().unwrap().unwrap();
     assert!(server.send_jobs(&AgentJobList {
         jobs: vec![
             poll("poll:a", snmpd.port, 1),
@@ -206,7 +223,7 @@ async fn issue17_towerops_recurring_jobs_are_scheduled_locally_and_kept() {
     })
     .await;
     let after = inventory(&agent).await;
-    for id in ["towerops-job:poll:a", "towerops-job:poll:slow"] {
+    for id in [ids[0], ids[2]] {
         assert_eq!(
             before[id]["updated_at"], after[id]["updated_at"],
             "{id} kept"
