@@ -46,17 +46,15 @@ def free_port():
     raise SystemExit("no free port below the ephemeral range")
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 def cpu_user_sys_ticks(pid):
     """(utime, stime) in ticks: tick-sampled, so read them summed over many processes."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]), int(fields[12])
+
+
+def cpu_ticks(pid):
+    return sum(cpu_user_sys_ticks(pid))  # utime + stime
 
 
 def ctx_switches(pid):

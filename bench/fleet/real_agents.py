@@ -225,9 +225,9 @@ def run_one(n, a, log_dir):
         for sec in range(total):
             measured = sec >= a.warmup
             if sec == a.warmup:
-                cpu0 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
-                ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
                 us0 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+                cpu0 = ([sum(u) for u in us0], cpu_ticks(broker.proc.pid))
+                ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
                 cs0 = [ctx_switches(ag.proc.pid) for ag in agents]
                 tw0 = time.perf_counter()
             for off, agent in slots:
@@ -244,9 +244,9 @@ def run_one(n, a, log_dir):
         if d > 0:
             time.sleep(d)
         tw1 = time.perf_counter()
-        cpu1 = ([cpu_ticks(ag.proc.pid) for ag in agents], cpu_ticks(broker.proc.pid))
-        ns1 = [cpu_ns(ag.proc.pid) for ag in agents]
         us1 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+        cpu1 = ([sum(u) for u in us1], cpu_ticks(broker.proc.pid))
+        ns1 = [cpu_ns(ag.proc.pid) for ag in agents]
         cs1 = [ctx_switches(ag.proc.pid) for ag in agents]
         mem_end = [mem_kb(ag.proc.pid) for ag in agents]
         broker_mem = mem_kb(broker.proc.pid)
