@@ -41,6 +41,9 @@ pub struct CoreMetrics {
     pub store_commits: Counter,
     /// Commands handled across all committed batches.
     pub store_batch_rows: Counter,
+    /// Of `store_commits`, those made on the caller's thread (the store idle: one small
+    /// write, no hand-off to the store thread and back).
+    pub store_inline_commits: Counter,
 }
 
 impl CoreMetrics {
@@ -89,6 +92,11 @@ impl CoreMetrics {
             "outpost_store_commands",
             "Store commands handled in committed transactions",
             self.store_batch_rows.clone(),
+        );
+        reg.register(
+            "outpost_store_inline_commits",
+            "Store commits made on the writer's own thread, the store being idle",
+            self.store_inline_commits.clone(),
         );
     }
 

@@ -1,11 +1,14 @@
 //! The durable store: jobs, their results, and the outbox every consumer reads.
 //!
-//! One thread owns the SQLite connection. Callers send it commands over a bounded channel
-//! and await a reply; the thread groups whatever is waiting into one transaction (group
-//! commit), so thousands of small writes cost a handful of fsyncs. A reply is sent only
-//! after the transaction commits: a caller that is told "stored" can rely on it.
+//! One thread does the store's work. Callers send it commands over a bounded channel and
+//! await a reply; the thread groups whatever is waiting into one transaction (group
+//! commit), so thousands of small writes cost a handful of fsyncs. A small write that finds
+//! the store idle is committed on the caller's own thread instead, saving two thread
+//! hand-offs (`inline.rs`). Either way a reply is sent only after the transaction commits:
+//! a caller that is told "stored" can rely on it.
 
 mod apps;
+mod inline;
 mod reseal;
 mod rows;
 mod schedules;
@@ -15,7 +18,10 @@ mod worker;
 
 use std::{
     path::PathBuf,
-    sync::{Arc, OnceLock},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex, OnceLock,
+    },
     thread,
     time::Duration,
 };
@@ -177,6 +183,7 @@ pub struct StoreStats {
 #[derive(Clone)]
 pub struct Store {
     tx: mpsc::Sender<Command>,
+    shared: Arc<inline::Shared>,
     published: Publisher,
     op_timeout: Duration,
     done: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
@@ -206,10 +213,21 @@ impl Store {
         let published = Publisher::default();
         let op_timeout = config.op_timeout;
         let (conn, interrupted, state) = worker::open(&config)?;
-        let publisher = published.clone();
+        let shared = Arc::new(inline::Shared {
+            core: Mutex::new(inline::Core {
+                conn: Some(conn),
+                state,
+                commits: 0,
+            }),
+            queued: AtomicUsize::new(0),
+            config,
+            publisher: published.clone(),
+            metrics,
+        });
+        let for_thread = Arc::clone(&shared);
         let handle = thread::Builder::new()
             .name("outpost-store".into())
-            .spawn(move || worker::run(conn, config, state, rx, publisher, metrics))
+            .spawn(move || worker::run(for_thread, rx))
             .map_err(|source| StoreError::Io {
                 path: PathBuf::from("<store thread>"),
                 source,
@@ -217,6 +235,7 @@ impl Store {
         Ok((
             Store {
                 tx,
+                shared,
                 published,
                 op_timeout,
                 done: Arc::new(std::sync::Mutex::new(Some(handle))),
@@ -229,12 +248,14 @@ impl Store {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
-        let (reply, rx) = oneshot::channel();
+        let (reply, mut rx) = oneshot::channel();
+        // An idle store takes a small write on this thread (inline.rs); the reply is sent.
+        let cmd = match self.shared.try_inline(make(reply), &self.tx) {
+            Ok(()) => return rx.try_recv().unwrap_or(Err(StoreError::Closed)),
+            Err(cmd) => cmd,
+        };
         let op = async {
-            self.tx
-                .send(make(reply))
-                .await
-                .map_err(|_| StoreError::Closed)?;
+            self.enqueue(cmd).await?;
             rx.await.map_err(|_| StoreError::Closed)?
         };
         tokio::time::timeout(self.op_timeout, op)
@@ -242,7 +263,16 @@ impl Store {
             .map_err(|_| StoreError::Timeout(self.op_timeout))?
     }
 
-    /// Records an accepted job (state `queued`).
+    /// Sends a command to the store thread, counted as queued until the thread has run it
+    /// (no write is committed inline meanwhile, so none overtakes it).
+    async fn enqueue(&self, cmd: Command) -> Result<(), StoreError> {
+        self.shared.queued.fetch_add(1, Ordering::AcqRel);
+        let uncount = Uncount(Some(&self.shared.queued));
+        self.tx.send(cmd).await.map_err(|_| StoreError::Closed)?;
+        uncount.disarm();
+        Ok(())
+    }
+
     pub async fn insert_job(&self, record: JobRecord) -> Result<(), StoreError> {
         self.call(|reply| Command::InsertJob {
             record: Box::new(record),
@@ -455,11 +485,10 @@ impl Store {
         let timeout = self.op_timeout;
         tokio::time::timeout(
             timeout,
-            self.tx.send(Command::MarkSchedules { marks, reply }),
+            self.enqueue(Command::MarkSchedules { marks, reply }),
         )
         .await
-        .map_err(|_| StoreError::Timeout(timeout))?
-        .map_err(|_| StoreError::Closed)?;
+        .map_err(|_| StoreError::Timeout(timeout))??;
         Ok(async move {
             tokio::time::timeout(timeout, rx)
                 .await
@@ -476,5 +505,24 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
         res
+    }
+}
+
+/// Takes back a command's place in [`inline::Shared::queued`] when it was never sent (the
+/// channel closed, or the caller gave up waiting for room): the count must not stay up, or
+/// no write would ever be committed inline again.
+struct Uncount<'a>(Option<&'a AtomicUsize>);
+
+impl Uncount<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        if let Some(q) = self.0 {
+            q.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }

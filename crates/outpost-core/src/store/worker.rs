@@ -2,7 +2,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Arc,
+    sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},
 };
 
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     apps::{self, AppRow},
+    inline::{checkpoint_if_due, Shared},
     rows::{
         ack, append, append_encoded, append_with, finish, get_job, insert_job, job_from_row,
         list_jobs, read_outbox, register, stats, INSERT_OUTBOX, JOB_COLUMNS,
@@ -24,7 +25,6 @@ use crate::{
     clock::now_ms,
     event::Event,
     job::{JobError, JobId, JobRecord, JobState},
-    metrics::CoreMetrics,
 };
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -124,6 +124,9 @@ pub(super) enum Command {
     ListApps {
         reply: Reply<Vec<AppRow>>,
     },
+    /// Nothing to write: wakes the thread to trim and checkpoint after a write committed on
+    /// a caller's thread found them due (see `inline.rs`). No one waits for it.
+    Maintain,
 }
 
 /// What the thread keeps in memory between batches, so hot paths avoid queries.
@@ -198,6 +201,9 @@ pub(super) fn open(
         if config.sync_full { "FULL" } else { "NORMAL" },
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
+    // The store thread checkpoints (inline.rs): SQLite's own would run inside whichever
+    // commit crosses its threshold, which may be one made on a runtime thread.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // A small page cache keeps idle RSS low; the working set is the tail of two tables.
     conn.pragma_update(None, "cache_size", -1024)?;
     // Room for every statement the worker caches (under 20), so none is evicted and parsed
@@ -270,14 +276,7 @@ fn interrupt_unfinished(
     Ok(out)
 }
 
-pub(super) fn run(
-    mut conn: Connection,
-    config: StoreConfig,
-    mut state: State,
-    mut rx: mpsc::Receiver<Command>,
-    publisher: super::Publisher,
-    metrics: CoreMetrics,
-) {
+pub(super) fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut last_len = 0;
     while let Some(first) = rx.blocking_recv() {
@@ -295,26 +294,56 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        last_len = batch.len();
-        let closing = run_batch(&mut conn, &config, &mut state, &mut batch, &publisher);
-        metrics.store_commits.inc();
-        metrics.store_batch_rows.inc_by(n);
-        if let Err(e) = trim(&mut conn, &config, &mut state, false) {
+        let taken = batch.len();
+        last_len = taken;
+        // A nudge to trim is not a command anyone sent: the figures count what was written.
+        let n = batch
+            .iter()
+            .filter(|c| !matches!(c, Command::Maintain))
+            .count() as u64;
+        // A caller that panicked while writing inline left the transaction rolled back
+        // (rusqlite rolls back on drop); the store goes on rather than refusing every write.
+        let mut guard = shared.core.lock().unwrap_or_else(|p| p.into_inner());
+        let core = &mut *guard;
+        let Some(conn) = core.conn.as_mut() else {
+            // Closed: only commands that raced the close get here.
+            for cmd in batch.drain(..) {
+                fail(cmd, "the store is closed");
+            }
+            return;
+        };
+        let closing = run_batch(
+            conn,
+            &shared.config,
+            &mut core.state,
+            &mut batch,
+            &shared.publisher,
+        );
+        if n > 0 {
+            shared.metrics.store_commits.inc();
+            shared.metrics.store_batch_rows.inc_by(n);
+        }
+        if let Err(e) = trim(conn, &shared.config, &mut core.state, false) {
             tracing::warn!(error = %e, "store: trimming failed; will retry after the next write");
         }
         if let Some(reply) = closing {
             let res = conn
                 .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(StoreError::from);
+            // Released now: a store reopened after `close` must not find the file locked.
+            core.conn = None;
+            drop(guard);
             let _ = reply.send(res);
             return;
         }
+        checkpoint_if_due(conn, &mut core.commits);
+        drop(guard);
+        shared.queued.fetch_sub(taken, Ordering::AcqRel);
     }
 }
 
 /// Runs one batch in one transaction. Returns the Close reply if the batch asked to close.
-fn run_batch(
+pub(super) fn run_batch(
     conn: &mut Connection,
     config: &StoreConfig,
     state: &mut State,
@@ -471,6 +500,7 @@ fn run_batch(
                 replies.push(deferred(reply, apps::delete(&tx, &name)))
             }
             Command::ListApps { reply } => replies.push(deferred(reply, apps::list(&tx))),
+            Command::Maintain => {}
         }
     }
     match tx.commit() {
@@ -590,6 +620,7 @@ fn fail(cmd: Command, msg: &str) {
         Command::PutApp { reply, .. } => drop(reply.send(Err(err()))),
         Command::DeleteApp { reply, .. } => drop(reply.send(Err(err()))),
         Command::ListApps { reply } => drop(reply.send(Err(err()))),
+        Command::Maintain => {}
     }
 }
 
