@@ -273,6 +273,7 @@ impl Store {
         Ok(())
     }
 
+    /// Records an accepted job (state `queued`).
     pub async fn insert_job(&self, record: JobRecord) -> Result<(), StoreError> {
         self.call(|reply| Command::InsertJob {
             record: Box::new(record),
