@@ -390,7 +390,10 @@ impl Dispatcher {
         schedule: Option<String>,
     ) -> Result<Submitted, SubmitError> {
         let (record, accepted) = self.accept(spec, schedule)?;
-        self.inner.store.insert_job(record.clone()).await?;
+        self.inner
+            .store
+            .insert_job_as(record.clone(), self.alone())
+            .await?;
         Ok(self.launch(record, accepted))
     }
 
@@ -619,6 +622,12 @@ impl Dispatcher {
         self.persist(record, done).await;
     }
 
+    /// Whether the job asking is the only one accepted and unfinished (its slot counts
+    /// until its result is stored): then its store writes may skip the store thread.
+    fn alone(&self) -> bool {
+        self.inner.pending.load(Ordering::Acquire) <= 1
+    }
+
     fn stopped_reason(&self) -> (JobState, ExecError) {
         if self.inner.stop_all.is_cancelled() {
             (
@@ -643,7 +652,11 @@ impl Dispatcher {
         let mut delay = Duration::from_millis(50);
         let mut attempts = 0;
         let stored = loop {
-            match inner.store.finish_job(Arc::clone(&record)).await {
+            match inner
+                .store
+                .finish_job_as(Arc::clone(&record), self.alone())
+                .await
+            {
                 Ok(_) => break true,
                 Err(e) if attempts < 5 => {
                     attempts += 1;

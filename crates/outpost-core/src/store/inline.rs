@@ -19,14 +19,19 @@
 //! - Trims and checkpoints stay on the thread: a write inline that finds one due nudges the
 //!   thread ([`Command::Maintain`]) and returns without waiting for it. SQLite's automatic
 //!   checkpoint is off for this reason (it runs inside whichever commit crosses its
-//!   threshold); the thread checkpoints every [`CHECKPOINT_EVERY`] commits instead.
+//!   threshold); the thread checkpoints instead, at the same threshold
+//!   ([`CHECKPOINT_PAGES`], read by a WAL hook after each commit).
 
-use std::sync::{
-    atomic::{AtomicUsize, Ordering},
-    Mutex,
+use std::{
+    cell::Cell,
+    ffi::c_int,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex,
+    },
 };
 
-use rusqlite::Connection;
+use rusqlite::{hooks::Wal, Connection};
 use tokio::sync::mpsc;
 
 use super::{
@@ -35,9 +40,29 @@ use super::{
 };
 use crate::metrics::CoreMetrics;
 
-/// Commits between two checkpoints of the write-ahead log. A lone job's two commits write
-/// about 10 pages, so the log stays near SQLite's default threshold of 1,000 pages.
-pub(super) const CHECKPOINT_EVERY: u32 = 128;
+/// Pages in the write-ahead log that make a checkpoint due: SQLite's own default. A
+/// checkpoint writes the log's distinct pages back and syncs twice, so checkpointing more
+/// often writes the same hot pages (the tails of the jobs and outbox tables) more often.
+pub(super) const CHECKPOINT_PAGES: c_int = 1000;
+
+thread_local! {
+    /// Pages in the log after the last commit made on this thread, set by [`note_wal`].
+    /// A commit runs its hook on the committing thread, so the value read just after a
+    /// commit is that commit's, whichever store it was.
+    static WAL_PAGES: Cell<c_int> = const { Cell::new(0) };
+}
+
+/// The connection's WAL hook (installed by `worker::open`).
+pub(super) fn note_wal(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// Whether the commits made on this thread since the last call filled the log enough to
+/// checkpoint it.
+pub(super) fn log_full() -> bool {
+    WAL_PAGES.replace(0) >= CHECKPOINT_PAGES
+}
 
 /// The connection and what the store keeps in memory beside it.
 pub(super) struct Core {
@@ -45,8 +70,8 @@ pub(super) struct Core {
     /// handle to the store goes.
     pub(super) conn: Option<Connection>,
     pub(super) state: State,
-    /// Commits since the last checkpoint.
-    pub(super) commits: u32,
+    /// The log has reached [`CHECKPOINT_PAGES`]: the thread checkpoints after its next batch.
+    pub(super) checkpoint_due: bool,
 }
 
 /// What the store thread and every [`super::Store`] handle share.
@@ -91,11 +116,11 @@ impl Shared {
             &mut batch,
             &self.publisher,
         );
-        core.commits += 1;
+        core.checkpoint_due |= log_full();
         self.metrics.store_commits.inc();
         self.metrics.store_batch_rows.inc();
         self.metrics.store_inline_commits.inc();
-        if core.commits >= CHECKPOINT_EVERY || trim_due(&core.state) {
+        if core.checkpoint_due || trim_due(&core.state) {
             // Counted before it is sent, so no later write overtakes it. A full queue means
             // the thread is busy and will trim and checkpoint after its own batch anyway.
             self.queued.fetch_add(1, Ordering::AcqRel);
@@ -123,15 +148,15 @@ fn trim_due(state: &State) -> bool {
         || state.last_age_trim.elapsed() >= AGE_TRIM_EVERY
 }
 
-/// After the thread's commit: the log is checkpointed every [`CHECKPOINT_EVERY`] commits.
+/// After the thread's batch (and its trim): the log is checkpointed once it is full.
 /// PASSIVE: never waits (there are no other connections to wait for).
-pub(super) fn checkpoint_if_due(conn: &Connection, commits: &mut u32) {
-    *commits += 1;
-    if *commits < CHECKPOINT_EVERY {
+pub(super) fn checkpoint_if_due(conn: &Connection, due: &mut bool) {
+    *due |= log_full();
+    if !*due {
         return;
     }
     match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-        Ok(()) => *commits = 0,
+        Ok(()) => *due = false,
         // Left due: the next write goes to the thread and tries again.
         Err(e) => {
             tracing::warn!(error = %e, "store: checkpoint failed; will retry after the next write")
@@ -157,7 +182,7 @@ mod tests {
             core: Mutex::new(Core {
                 conn: Some(conn),
                 state,
-                commits: 0,
+                checkpoint_due: false,
             }),
             queued: AtomicUsize::new(0),
             config,

@@ -217,7 +217,7 @@ impl Store {
             core: Mutex::new(inline::Core {
                 conn: Some(conn),
                 state,
-                commits: 0,
+                checkpoint_due: false,
             }),
             queued: AtomicUsize::new(0),
             config,
@@ -248,11 +248,28 @@ impl Store {
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
     ) -> Result<T, StoreError> {
+        self.call_as(true, make).await
+    }
+
+    /// `inline`: the write may be committed on this thread if the store is idle (inline.rs).
+    /// A job's writes may only when the caller knows no other job is in flight: writes of
+    /// concurrent jobs must meet in the thread's group commit, which one runtime thread
+    /// committing each of them inline, one after another, would never form.
+    async fn call_as<T>(
+        &self,
+        inline: bool,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
         let (reply, mut rx) = oneshot::channel();
-        // An idle store takes a small write on this thread (inline.rs); the reply is sent.
-        let cmd = match self.shared.try_inline(make(reply), &self.tx) {
-            Ok(()) => return rx.try_recv().unwrap_or(Err(StoreError::Closed)),
-            Err(cmd) => cmd,
+        let cmd = make(reply);
+        let cmd = if inline {
+            // The reply is sent when it ran.
+            match self.shared.try_inline(cmd, &self.tx) {
+                Ok(()) => return rx.try_recv().unwrap_or(Err(StoreError::Closed)),
+                Err(cmd) => cmd,
+            }
+        } else {
+            cmd
         };
         let op = async {
             self.enqueue(cmd).await?;
@@ -275,7 +292,13 @@ impl Store {
 
     /// Records an accepted job (state `queued`).
     pub async fn insert_job(&self, record: JobRecord) -> Result<(), StoreError> {
-        self.call(|reply| Command::InsertJob {
+        self.insert_job_as(record, false).await
+    }
+
+    /// [`insert_job`](Self::insert_job) by a caller that knows whether this job is the only
+    /// one in flight (`alone`): only then may it be committed on the caller's thread.
+    pub async fn insert_job_as(&self, record: JobRecord, alone: bool) -> Result<(), StoreError> {
+        self.call_as(alone, |reply| Command::InsertJob {
             record: Box::new(record),
             reply,
         })
@@ -298,8 +321,18 @@ impl Store {
     /// Takes the record shared: the dispatcher keeps the same `Arc` to retry with and to
     /// hand to waiters, instead of a deep copy of its params and output per job.
     pub async fn finish_job(&self, record: impl Into<Arc<JobRecord>>) -> Result<u64, StoreError> {
+        self.finish_job_as(record, false).await
+    }
+
+    /// [`finish_job`](Self::finish_job) by a caller that knows whether this job is the only
+    /// one in flight (`alone`): only then may it be committed on the caller's thread.
+    pub async fn finish_job_as(
+        &self,
+        record: impl Into<Arc<JobRecord>>,
+        alone: bool,
+    ) -> Result<u64, StoreError> {
         let record = record.into();
-        self.call(|reply| Command::FinishJob { record, reply })
+        self.call_as(alone, |reply| Command::FinishJob { record, reply })
             .await
     }
 

@@ -204,6 +204,8 @@ pub(super) fn open(
     // The store thread checkpoints (inline.rs): SQLite's own would run inside whichever
     // commit crosses its threshold, which may be one made on a runtime thread.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // After the pragma, which replaces any hook: tells the committing thread the log's size.
+    conn.wal_hook(Some(super::inline::note_wal));
     // A small page cache keeps idle RSS low; the working set is the tail of two tables.
     conn.pragma_update(None, "cache_size", -1024)?;
     // Room for every statement the worker caches (under 20), so none is evicted and parsed
@@ -336,7 +338,7 @@ pub(super) fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
             let _ = reply.send(res);
             return;
         }
-        checkpoint_if_due(conn, &mut core.commits);
+        checkpoint_if_due(conn, &mut core.checkpoint_due);
         drop(guard);
         shared.queued.fetch_sub(taken, Ordering::AcqRel);
     }
