@@ -17,10 +17,12 @@
 //!   usually a runtime thread, which must not wait on the disk.
 //! - Never with `sync_full`: each commit would wait for the disk.
 //! - Trims and checkpoints stay on the thread: a write inline that finds one due nudges the
-//!   thread ([`Command::Maintain`]) and returns without waiting for it. SQLite's automatic
-//!   checkpoint is off for this reason (it runs inside whichever commit crosses its
-//!   threshold); the thread checkpoints instead, at the same threshold
-//!   ([`CHECKPOINT_PAGES`], read by a WAL hook after each commit).
+//!   thread ([`Command::Maintain`]) and returns without waiting for it. A job's result
+//!   nudges, its record does not, so that the trim never holds the connection while the
+//!   result is waiting to be written. SQLite's automatic checkpoint is off for this reason
+//!   (it runs inside whichever commit crosses its threshold); the thread checkpoints
+//!   instead, at the same threshold ([`CHECKPOINT_PAGES`], read by a WAL hook after each
+//!   commit).
 
 use std::{
     cell::Cell,
@@ -107,6 +109,10 @@ impl Shared {
         if self.queued.load(Ordering::Acquire) != 0 {
             return Err(cmd);
         }
+        // A job's record is followed by its result within moments: the thread is nudged
+        // after the result, so that its trim or checkpoint does not hold the connection
+        // while the job's own result waits for it.
+        let may_nudge = !matches!(cmd, Command::InsertJob { .. });
         let mut batch = vec![cmd];
         // A lone write never asks to close (Close is not small).
         let _ = run_batch(
@@ -120,7 +126,7 @@ impl Shared {
         self.metrics.store_commits.inc();
         self.metrics.store_batch_rows.inc();
         self.metrics.store_inline_commits.inc();
-        if core.checkpoint_due || trim_due(&core.state) {
+        if may_nudge && (core.checkpoint_due || trim_due(&core.state)) {
             // Counted before it is sent, so no later write overtakes it. A full queue means
             // the thread is busy and will trim and checkpoint after its own batch anyway.
             self.queued.fetch_add(1, Ordering::AcqRel);
