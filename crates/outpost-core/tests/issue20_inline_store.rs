@@ -25,6 +25,13 @@ fn finished() -> JobRecord {
     }
 }
 
+/// A store at `path` and the metrics it counts in.
+fn open(path: &std::path::Path) -> (Store, CoreMetrics) {
+    let metrics = CoreMetrics::default();
+    let (store, _) = Store::open(StoreConfig::new(path), metrics.clone()).unwrap();
+    (store, metrics)
+}
+
 /// One result at a time, as an agent taking one job at a time writes them: they are
 /// committed inline, and the write-ahead log stays bounded because the store thread
 /// checkpoints behind them (SQLite's own checkpoint is off). Without that checkpoint the
@@ -33,8 +40,7 @@ fn finished() -> JobRecord {
 async fn issue20_lone_writes_commit_inline_and_the_log_stays_checkpointed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let metrics = CoreMetrics::default();
-    let (store, _) = Store::open(StoreConfig::new(&path), metrics.clone()).unwrap();
+    let (store, metrics) = open(&path);
     // Just opened: no trim is due for a second and the log is nearly empty, so nothing
     // keeps the store thread busy and every lone write is committed inline.
     for _ in 0..10 {
@@ -60,9 +66,7 @@ async fn issue20_lone_writes_commit_inline_and_the_log_stays_checkpointed() {
 #[tokio::test]
 async fn issue20_writes_of_concurrent_jobs_go_to_the_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics = CoreMetrics::default();
-    let (store, _) =
-        Store::open(StoreConfig::new(dir.path().join("t.db")), metrics.clone()).unwrap();
+    let (store, metrics) = open(&dir.path().join("t.db"));
     for _ in 0..20 {
         store.finish_job(finished()).await.unwrap();
         store.finish_job_as(finished(), false).await.unwrap();
@@ -77,9 +81,7 @@ async fn issue20_writes_of_concurrent_jobs_go_to_the_thread() {
 #[tokio::test]
 async fn issue20_inline_writes_still_trim_acknowledged_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics = CoreMetrics::default();
-    let (store, _) =
-        Store::open(StoreConfig::new(dir.path().join("t.db")), metrics.clone()).unwrap();
+    let (store, metrics) = open(&dir.path().join("t.db"));
     store.register_consumer("c").await.unwrap();
     let mut last = 0;
     for _ in 0..10 {
@@ -110,14 +112,14 @@ async fn issue20_inline_writes_still_trim_acknowledged_rows() {
 async fn issue20_close_releases_the_file_while_handles_remain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.db");
-    let (store, _) = Store::open(StoreConfig::new(&path), CoreMetrics::default()).unwrap();
+    let (store, _) = open(&path);
     let seq = store.finish_job_as(finished(), true).await.unwrap();
     store.close().await.unwrap();
     assert!(
         store.finish_job(finished()).await.is_err(),
         "a closed store refuses writes"
     );
-    let (again, _) = Store::open(StoreConfig::new(&path), CoreMetrics::default()).unwrap();
+    let (again, _) = open(&path);
     assert_eq!(
         again
             .outbox_after(0, 10)
