@@ -37,7 +37,8 @@ use rusqlite::{hooks::Wal, Connection};
 use tokio::sync::mpsc;
 
 use super::{
-    worker::{run_batch, Command, State, AGE_TRIM_EVERY, ROW_TRIM_EVERY},
+    trim,
+    worker::{run_batch, Command, State},
     Publisher, StoreConfig,
 };
 use crate::metrics::CoreMetrics;
@@ -150,8 +151,7 @@ fn small(cmd: &Command) -> bool {
 }
 
 fn trim_due(state: &State) -> bool {
-    state.last_row_trim.elapsed() >= ROW_TRIM_EVERY
-        || state.last_age_trim.elapsed() >= AGE_TRIM_EVERY
+    trim::rows_due(state) || trim::age_due(state)
 }
 
 /// After the thread's batch (and its trim): the log is checkpointed once it is full.

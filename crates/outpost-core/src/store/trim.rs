@@ -10,6 +10,16 @@ use super::{
 };
 use crate::clock::now_ms;
 
+/// The row limit and acknowledgements are applied at most once a second.
+pub(super) fn rows_due(state: &State) -> bool {
+    state.last_row_trim.elapsed() >= ROW_TRIM_EVERY
+}
+
+/// The age limits are applied at most once a minute.
+pub(super) fn age_due(state: &State) -> bool {
+    state.last_age_trim.elapsed() >= AGE_TRIM_EVERY
+}
+
 /// Applies acknowledgement and the size and age limits. Runs after writes only, at most
 /// once a second (rows) or minute (age): an idle agent does no trimming at all.
 pub(super) fn trim(
@@ -18,8 +28,8 @@ pub(super) fn trim(
     state: &mut State,
     force: bool,
 ) -> Result<(), StoreError> {
-    let rows_due = force || state.last_row_trim.elapsed() >= ROW_TRIM_EVERY;
-    let age_due = force || state.last_age_trim.elapsed() >= AGE_TRIM_EVERY;
+    let rows_due = force || rows_due(state);
+    let age_due = force || age_due(state);
     if !rows_due && !age_due {
         return Ok(());
     }
