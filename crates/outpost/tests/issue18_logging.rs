@@ -104,12 +104,31 @@ fn issue18_logging_socketman_mode_goes_to_syslog_as_user_socketman() {
 fn issue18_logging_debug_env_sends_socketman_mode_to_stderr() {
     let r = Rsyslog::start();
     let dir = tempfile::tempdir().unwrap();
-    let agent = run(dir.path(), &toml(&r, ""), true, true);
+    let mut agent = run(dir.path(), &toml(&r, ""), true, true);
     let pid = agent.id();
-    // stderr is read after the stop; wait on the API being up (its token file) first.
-    common::wait_until("the agent's token file", Duration::from_secs(30), || {
-        dir.path().join("data/token").exists()
-    });
+    // stderr is read as it comes: the token file exists before the API logs its address,
+    // and an agent stopped in between had not written "listening on" yet (CI saw that).
+    let err = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let err = std::sync::Arc::clone(&err);
+        let mut pipe = agent.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                err.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    common::wait_until(
+        "the agent's address on stderr",
+        Duration::from_secs(30),
+        || err.lock().unwrap().contains("listening on"),
+    );
     // A marker through rsyslog after the agent started: once it is in the file, anything
     // the agent had sent before it would be there too.
     let marker = Command::new("logger")
@@ -122,7 +141,10 @@ fn issue18_logging_debug_env_sends_socketman_mode_to_stderr() {
     common::wait_until("the marker", Duration::from_secs(10), || {
         r.lines().iter().any(|l| l.contains("marker"))
     });
-    let err = stop(agent);
+    let _ = agent.kill();
+    let _ = agent.wait();
+    reader.join().unwrap();
+    let err = err.lock().unwrap().clone();
     assert!(err.contains("listening on"), "DEBUG: stderr: {err}");
     assert!(
         !r.lines().iter().any(|l| l.contains(&format!("[{pid}]"))),
