@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two builds of the agent side by side in the fleet benchmark (issue 20): ROUNDS rounds, each
-# running real_agents.py once with build B, then once with build A (the order alternates
-# nothing else: each run itself alternates the agent counts), then the medians per build.
+# running real_agents.py once with each build, B first in odd rounds and A first in even ones
+# (each run itself alternates the agent counts), then the medians per build.
 #
 #   bash bench/fleet/ab.sh OLD_BINARY NEW_BINARY [ROUNDS] [-- real_agents.py arguments]
 #
@@ -23,7 +23,8 @@ out=bench/out/fleet-ab
 mkdir -p "$out"
 rm -f "$out"/*.json
 for r in $(seq 1 "$rounds"); do
-  for side in b a; do
+  order="b a"; [ $((r % 2)) -eq 0 ] && order="a b"
+  for side in $order; do
     bin=$a; [ "$side" = b ] && bin=$b
     # Both builds start from a cold page cache: how much of a binary each page fault maps
     # depends on which of its pages the cache holds (a binary just copied is held whole,
