@@ -65,7 +65,7 @@ from procs import OUTPOST, TICK, Broker, cpu_ns, cpu_ticks, cpu_user_sys_ticks, 
 
 
 class Agent:
-    def __init__(self, tmp, i, url, pool=None):
+    def __init__(self, tmp, i, url, pool=None, cmd=None, wrap=None):
         self.id = f"fleet-{i:04d}"
         self.dir = os.path.join(tmp, self.id)
         os.makedirs(self.dir)
@@ -76,9 +76,11 @@ class Agent:
         if pool:
             env["OUTPOST_UPLINK_MQTT_POOL"] = pool
         self.log = os.path.join(tmp, f"{self.id}.log")
-        self.proc = subprocess.Popen([OUTPOST, "run", "--data-dir", self.dir,
-                                      "--listen", f"127.0.0.1:{self.port}"],
-                                     env=env, stdout=subprocess.DEVNULL,
+        # cmd: another agent in Outpost's place (--reference); wrap: a command line that runs
+        # this one (--count-instructions runs the first agent under callgrind).
+        argv = cmd or [OUTPOST, "run", "--data-dir", self.dir, "--listen", f"127.0.0.1:{self.port}"]
+        self.wrapped = bool(wrap)
+        self.proc = subprocess.Popen((wrap or []) + argv, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "w"))
 
     def log_tail(self, n=2000):
@@ -87,6 +89,35 @@ class Agent:
                 return f.read()[-n:]
         except OSError:
             return ""
+
+
+class Callgrind:
+    """The first agent under valgrind's callgrind (--count-instructions): its user-space
+    instructions per job over the window, a figure the machine's speed does not change. The
+    window is cut by two dumps (callgrind_control -d): the second holds the window's count."""
+
+    def __init__(self, tmp):
+        if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+            raise SystemExit("--count-instructions needs valgrind (apt-get install valgrind)")
+        self.out = os.path.join(tmp, "callgrind.out")
+        noauxv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "noauxv.py")
+        self.wrap = [sys.executable, noauxv, "valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}",
+                     "--dump-line=no", "--compress-pos=no"]
+        self.dumps = 0
+
+    def dump(self, pid):
+        subprocess.run(["callgrind_control", "-d", str(pid)], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL)
+        self.dumps += 1
+
+    def per_job(self, jobs):
+        # callgrind numbers its dumps .1, .2, ...; the counters are zeroed at each dump.
+        path = f"{self.out}.{self.dumps}"
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return round(int(line.split()[1]) / max(1, jobs))
+        raise SystemExit(f"no totals in {path}")
 
 
 # The pool every agent joins with --pool-jobs, and the marker for its jobs in Controller.sent.
@@ -195,8 +226,12 @@ def run_one(n, a, log_dir):
         broker = Broker(tmp, a.broker_nodelay)
         ctl = Controller(broker.port)
         t_start = time.monotonic()
-        agents = [Agent(tmp, i, broker.url, POOL_NAME if a.pool_jobs else None) for i in range(n)]
+        cg = Callgrind(tmp) if a.count_instructions else None
+        agents = [Agent(tmp, i, broker.url, POOL_NAME if a.pool_jobs else None, cmd=a.ref_cmd,
+                        wrap=cg.wrap if cg and i == 0 else None) for i in range(n)]
         ids = [ag.id for ag in agents]
+        # The figures are the unwrapped agents' (callgrind's agent runs 50 times slower).
+        meas = [ag for ag in agents if not ag.wrapped]
         # Every agent connected, subscribed and online: its retained status says so.
         try:
             wait_for(f"{n} agents online", 120,
@@ -225,11 +260,13 @@ def run_one(n, a, log_dir):
         for sec in range(total):
             measured = sec >= a.warmup
             if sec == a.warmup:
-                us0 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+                us0 = [cpu_user_sys_ticks(ag.proc.pid) for ag in meas]
                 cpu0 = ([sum(u) for u in us0], cpu_ticks(broker.proc.pid))
-                ns0 = [cpu_ns(ag.proc.pid) for ag in agents]
-                cs0 = [ctx_switches(ag.proc.pid) for ag in agents]
+                ns0 = [cpu_ns(ag.proc.pid) for ag in meas]
+                cs0 = [ctx_switches(ag.proc.pid) for ag in meas]
                 tw0 = time.perf_counter()
+                if cg:
+                    cg.dump(agents[0].proc.pid)
             for off, agent in slots:
                 due = t0 + sec + off
                 d = due - time.perf_counter()
@@ -244,11 +281,13 @@ def run_one(n, a, log_dir):
         if d > 0:
             time.sleep(d)
         tw1 = time.perf_counter()
-        us1 = [cpu_user_sys_ticks(ag.proc.pid) for ag in agents]
+        us1 = [cpu_user_sys_ticks(ag.proc.pid) for ag in meas]
         cpu1 = ([sum(u) for u in us1], cpu_ticks(broker.proc.pid))
-        ns1 = [cpu_ns(ag.proc.pid) for ag in agents]
-        cs1 = [ctx_switches(ag.proc.pid) for ag in agents]
-        mem_end = [mem_kb(ag.proc.pid) for ag in agents]
+        ns1 = [cpu_ns(ag.proc.pid) for ag in meas]
+        cs1 = [ctx_switches(ag.proc.pid) for ag in meas]
+        mem_end = [mem_kb(ag.proc.pid) for ag in meas]
+        if cg:
+            cg.dump(agents[0].proc.pid)
         broker_mem = mem_kb(broker.proc.pid)
         load1 = loadavg()
         # Drain: every measured job's result, within a deadline (a missing one is reported).
@@ -264,10 +303,12 @@ def run_one(n, a, log_dir):
             missing = 0
             sent_m = 0
             pool_m = 0
+            wrapped_m = 0  # measured jobs sent to the wrapped agent: its CPU is not counted
             for jid, (agent, ts, _, m) in ctl.sent.items():
                 if not m:
                     continue
                 sent_m += 1
+                wrapped_m += cg is not None and agent == agents[0].id
                 pool_m += agent is POOL
                 got = ctl.first.get(jid)
                 if got is None:
@@ -278,6 +319,8 @@ def run_one(n, a, log_dir):
             pool_rtt.sort()
             takers = sorted(ctl.pool_takers.values())
             secs = tw1 - tw0
+            nm = len(meas)
+            jobs_m = max(1, sent_m - wrapped_m)
             agent_ticks = [b - a_ for a_, b in zip(cpu0[0], cpu1[0])]
             total_cpu_s = sum(agent_ticks) / TICK
             rss = sorted(m[0] for m in mem_end)
@@ -313,22 +356,23 @@ def run_one(n, a, log_dir):
                 "agent_rss_anon_kb": {"median": statistics.median(anon), "max": anon[-1]},
                 "agent_cpu": {"total_s": round(total_cpu_s, 2),
                               "total_pct_of_core": round(100 * total_cpu_s / secs, 1),
-                              "per_agent_pct_of_core": round(100 * total_cpu_s / secs / n, 3),
-                              "per_job_ms": round(1000 * total_cpu_s / max(1, sent_m), 3),
+                              "per_agent_pct_of_core": round(100 * total_cpu_s / secs / nm, 3),
+                              "per_job_ms": round(1000 * total_cpu_s / jobs_m, 3),
                               "per_agent_max_s": round(max(agent_ticks) / TICK, 2),
                               # The same from schedstat (exact, not tick-sampled).
                               "per_agent_pct_of_core_schedstat": round(
-                                  100 * (sum(ns1) - sum(ns0)) / 1e9 / secs / n, 3),
+                                  100 * (sum(ns1) - sum(ns0)) / 1e9 / secs / nm, 3),
                               "per_job_ms_schedstat": round(
-                                  1000 * (sum(ns1) - sum(ns0)) / 1e9 / max(1, sent_m), 3),
+                                  1000 * (sum(ns1) - sum(ns0)) / 1e9 / jobs_m, 3),
                               # User and kernel time apart (ticks summed over all agents):
                               # where a change with N is, in our code or in system calls.
                               "per_agent_user_pct_of_core": round(
-                                  100 * sum(b[0] - a_[0] for a_, b in zip(us0, us1)) / TICK / secs / n, 3),
+                                  100 * sum(b[0] - a_[0] for a_, b in zip(us0, us1)) / TICK / secs / nm, 3),
                               "per_agent_system_pct_of_core": round(
-                                  100 * sum(b[1] - a_[1] for a_, b in zip(us0, us1)) / TICK / secs / n, 3),
+                                  100 * sum(b[1] - a_[1] for a_, b in zip(us0, us1)) / TICK / secs / nm, 3),
                               # Thread sleeps and wake-ups per job, all agents' threads.
-                              "ctx_switches_per_job": round((sum(cs1) - sum(cs0)) / max(1, sent_m), 2)},
+                              "ctx_switches_per_job": round((sum(cs1) - sum(cs0)) / jobs_m, 2)},
+                "instructions_per_job": cg.per_job(wrapped_m) if cg else None,
                 "broker": {"cpu_s": round((cpu1[1] - cpu0[1]) / TICK, 2),
                            "cpu_pct_of_core": round(100 * (cpu1[1] - cpu0[1]) / TICK / secs, 1),
                            "rss_kb": broker_mem[0]},
@@ -349,7 +393,7 @@ def run_one(n, a, log_dir):
 
 def table(runs):
     head = ("N", "RSS med MiB", "RSS max MiB", "anon med MiB", "agents CPU %", "CPU/agent %",
-            "CPU/agent % (schedstat)", "user/sys %", "cs/job", "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
+            "CPU/agent % (schedstat)", "user/sys %", "cs/job", "instr/job", "broker CPU %", "broker RSS MiB", "RTT p50", "p99", "max ms", "sent", "recv", "dup",
             "ok", "load")
     rows = [head]
     for r in runs:
@@ -361,6 +405,7 @@ def table(runs):
                      f'{r["agent_cpu"].get("per_agent_user_pct_of_core", 0):.3f}/'
                      f'{r["agent_cpu"].get("per_agent_system_pct_of_core", 0):.3f}',
                      f'{r["agent_cpu"].get("ctx_switches_per_job", 0):.1f}',
+                     str(r.get("instructions_per_job") or "-"),
                      f'{r["broker"]["cpu_pct_of_core"]:.1f}', f'{r["broker"]["rss_kb"] / 1024:.1f}',
                      f'{r["rtt_ms"]["p50"]}', f'{r["rtt_ms"]["p99"]}', f'{r["rtt_ms"]["max"]}',
                      str(r["jobs_sent"]), str(r["results_received"]), str(r["duplicates"]),
@@ -384,8 +429,15 @@ def main():
     ap.add_argument("--cache-pressure", type=int, default=0, metavar="MB",
                     help="run bench/fleet/pollute.c (built with cc) at nice 19 on every CPU, each "
                          "streaming through MB MiB, for the whole run: caches equally cold at every N")
+    ap.add_argument("--reference", action="store_true",
+                    help="run bench/fleet/echo_ref.c (built with cc), the least an MQTT echo agent can "
+                         "do, in Outpost's place: a control for the per-agent CPU figures")
+    ap.add_argument("--count-instructions", action="store_true",
+                    help="run the first agent under callgrind and report its instructions per job "
+                         "(the other agents' figures leave it out)")
     a = ap.parse_args()
-    if not os.path.exists(OUTPOST):
+    a.ref_cmd = [build_c("echo_ref")] if a.reference else None
+    if not a.reference and not os.path.exists(OUTPOST):
         raise SystemExit(f"{OUTPOST} missing: build it (cargo build --release -p outpost) or set OUTPOST_BIN")
     ns = [int(x) for x in a.agents.split(",") if x.strip()]
     # Each agent holds a few descriptors, the broker one per client, the controller is one.
@@ -398,6 +450,7 @@ def main():
            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "cpus": os.cpu_count(), "load_at_start": loadavg(), "runs": []}
     out["cache_pressure_mb"] = a.cache_pressure
+    out["agent"] = "bench/fleet/echo_ref.c" if a.reference else OUTPOST
     polluters = start_polluters(a.cache_pressure) if a.cache_pressure else []
     try:
         run_rounds(a, ns, out)
@@ -406,11 +459,17 @@ def main():
     finish(a, ns, out)
 
 
+def build_c(name):
+    """bench/fleet/NAME.c compiled with cc into a temporary directory: its path."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.c")
+    exe = os.path.join(tempfile.mkdtemp(prefix=f"fleet-{name}-"), name)
+    subprocess.run(["cc", "-O2", "-Wall", "-o", exe, src], check=True)
+    return exe
+
+
 def start_polluters(mb):
     """One `nice 19` cache polluter per CPU (bench/fleet/pollute.c, compiled here)."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pollute.c")
-    exe = os.path.join(tempfile.mkdtemp(prefix="fleet-pollute-"), "pollute")
-    subprocess.run(["cc", "-O2", "-o", exe, src], check=True)
+    exe = build_c("pollute")
     return [subprocess.Popen(["nice", "-n", "19", exe, str(mb)]) for _ in range(os.cpu_count() or 1)]
 
 
@@ -442,6 +501,8 @@ def finish(a, ns, out):
                             r["agent_cpu"]["per_agent_system_pct_of_core"] for r in rs),
                         "ctx_switches_per_job": statistics.median(
                             r["agent_cpu"]["ctx_switches_per_job"] for r in rs),
+                        "instructions_per_job": statistics.median(
+                            r["instructions_per_job"] or 0 for r in rs),
                         "broker_cpu_pct": statistics.median(r["broker"]["cpu_pct_of_core"] for r in rs),
                         "rtt_p50_ms": statistics.median(r["rtt_ms"]["p50"] for r in rs),
                         "rtt_p99_ms": statistics.median(r["rtt_ms"]["p99"] for r in rs),
