@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 
 use super::{
     trim,
-    worker::{run_batch, Command, State},
+    worker::{run_batch, Command, Reply, State},
     Publisher, StoreConfig,
 };
 use crate::metrics::CoreMetrics;
@@ -88,6 +88,27 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// Runs one batch in one transaction and counts the commit: the thread's batches and
+    /// lone inline writes alike. Returns the Close reply if the batch asked to close.
+    pub(super) fn commit(
+        &self,
+        conn: &mut Connection,
+        state: &mut State,
+        batch: &mut Vec<Command>,
+    ) -> Option<Reply<()>> {
+        // A nudge to trim is not a command anyone sent: the figures count what was written.
+        let n = batch
+            .iter()
+            .filter(|c| !matches!(c, Command::Maintain))
+            .count() as u64;
+        let closing = run_batch(conn, &self.config, state, batch, &self.publisher);
+        if n > 0 {
+            self.metrics.store_commits.inc();
+            self.metrics.store_batch_rows.inc_by(n);
+        }
+        closing
+    }
+
     /// Runs `cmd` on this thread when the store is idle and the command is small; gives it
     /// back otherwise, to be sent to the thread. When it ran, its reply has been sent.
     pub(super) fn try_inline(
@@ -116,16 +137,8 @@ impl Shared {
         let may_nudge = !matches!(cmd, Command::InsertJob { .. });
         let mut batch = vec![cmd];
         // A lone write never asks to close (Close is not small).
-        let _ = run_batch(
-            conn,
-            &self.config,
-            &mut core.state,
-            &mut batch,
-            &self.publisher,
-        );
+        let _ = self.commit(conn, &mut core.state, &mut batch);
         core.checkpoint_due |= log_full();
-        self.metrics.store_commits.inc();
-        self.metrics.store_batch_rows.inc();
         self.metrics.store_inline_commits.inc();
         if may_nudge && (core.checkpoint_due || trim_due(&core.state)) {
             // Counted before it is sent, so no later write overtakes it. A full queue means

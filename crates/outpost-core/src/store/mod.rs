@@ -184,8 +184,6 @@ pub struct StoreStats {
 pub struct Store {
     tx: mpsc::Sender<Command>,
     shared: Arc<inline::Shared>,
-    published: Publisher,
-    op_timeout: Duration,
     done: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
 }
 
@@ -210,8 +208,6 @@ impl Store {
         metrics: CoreMetrics,
     ) -> Result<(Store, Vec<JobRecord>), StoreError> {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        let published = Publisher::default();
-        let op_timeout = config.op_timeout;
         let (conn, interrupted, state) = worker::open(&config)?;
         let shared = Arc::new(inline::Shared {
             core: Mutex::new(inline::Core {
@@ -221,7 +217,7 @@ impl Store {
             }),
             queued: AtomicUsize::new(0),
             config,
-            publisher: published.clone(),
+            publisher: Publisher::default(),
             metrics,
         });
         let for_thread = Arc::clone(&shared);
@@ -236,8 +232,6 @@ impl Store {
             Store {
                 tx,
                 shared,
-                published,
-                op_timeout,
                 done: Arc::new(std::sync::Mutex::new(Some(handle))),
             },
             interrupted,
@@ -275,9 +269,10 @@ impl Store {
             self.enqueue(cmd).await?;
             rx.await.map_err(|_| StoreError::Closed)?
         };
-        tokio::time::timeout(self.op_timeout, op)
+        let timeout = self.shared.config.op_timeout;
+        tokio::time::timeout(timeout, op)
             .await
-            .map_err(|_| StoreError::Timeout(self.op_timeout))?
+            .map_err(|_| StoreError::Timeout(timeout))?
     }
 
     /// Sends a command to the store thread, counted as queued until the thread has run it
@@ -421,7 +416,8 @@ impl Store {
     /// Live outbox rows as they commit. A lagging receiver gets `Lagged` and must re-read
     /// from the store with [`Store::outbox_after`]; nothing is lost, only the shortcut.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutboxRow>> {
-        self.published
+        self.shared
+            .publisher
             .get_or_init(|| broadcast::channel(PUBLISH_QUEUE).0)
             .subscribe()
     }
@@ -516,7 +512,7 @@ impl Store {
         StoreError,
     > {
         let (reply, rx) = oneshot::channel();
-        let timeout = self.op_timeout;
+        let timeout = self.shared.config.op_timeout;
         tokio::time::timeout(
             timeout,
             self.enqueue(Command::MarkSchedules { marks, reply }),

@@ -27,7 +27,7 @@ use crate::{
     job::{JobError, JobId, JobRecord, JobState},
 };
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 pub(super) enum Command {
     InsertJob {
@@ -298,11 +298,6 @@ pub(super) fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
         }
         let taken = batch.len();
         last_len = taken;
-        // A nudge to trim is not a command anyone sent: the figures count what was written.
-        let n = batch
-            .iter()
-            .filter(|c| !matches!(c, Command::Maintain))
-            .count() as u64;
         // A caller that panicked while writing inline left the transaction rolled back
         // (rusqlite rolls back on drop); the store goes on rather than refusing every write.
         let mut guard = shared.core.lock().unwrap_or_else(|p| p.into_inner());
@@ -314,17 +309,7 @@ pub(super) fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
             }
             return;
         };
-        let closing = run_batch(
-            conn,
-            &shared.config,
-            &mut core.state,
-            &mut batch,
-            &shared.publisher,
-        );
-        if n > 0 {
-            shared.metrics.store_commits.inc();
-            shared.metrics.store_batch_rows.inc_by(n);
-        }
+        let closing = shared.commit(conn, &mut core.state, &mut batch);
         if let Err(e) = trim(conn, &shared.config, &mut core.state, false) {
             tracing::warn!(error = %e, "store: trimming failed; will retry after the next write");
         }
