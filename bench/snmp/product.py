@@ -109,10 +109,12 @@ class Agent:
         text = urllib.request.urlopen(req, timeout=10).read().decode()
         vals = {}
         for line in text.splitlines():
-            for name in ("outpost_store_commits_total", "outpost_store_commands_total"):
+            for name in ("outpost_store_commits_total", "outpost_store_commands_total",
+                         "outpost_store_inline_commits_total"):
                 if line.startswith(name + " "):
                     vals[name] = float(line.split()[1])
-        return (vals.get("outpost_store_commits_total", 0), vals.get("outpost_store_commands_total", 0))
+        return (vals.get("outpost_store_commits_total", 0), vals.get("outpost_store_commands_total", 0),
+                vals.get("outpost_store_inline_commits_total", 0))
 
     def stop(self):
         self.proc.terminate()
@@ -287,9 +289,10 @@ def main():
                     out[f"{s}_wall_exporter_over_ours"] = out["exporter"]["wall_s"] / out[s]["wall_s"]
         for name, ag in (("api", api_agent), ("mqtt", mqtt_agent)):
             if name in sides:
-                c, n = ag.store_counters()
+                c, n, inline = ag.store_counters()
                 print(json.dumps({"agent": name, "store_commits": c, "store_commands": n,
-                                  "commands_per_commit": round(n / max(c, 1), 2)}), flush=True)
+                                  "commands_per_commit": round(n / max(c, 1), 2),
+                                  "inline_commits": inline}), flush=True)
         print(json.dumps({"bench": "product", "mix": a.mix, "full": a.full, "targets": a.targets, "runs": a.runs,
                           **out}), flush=True)
     finally:

@@ -16,9 +16,9 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::peer::{self, Process};
 use crate::wait::wait_until;
@@ -120,18 +120,9 @@ impl Dockerd {
             text += &format!("[[registry]]\nlocation = \"{r}\"\ninsecure = true\n");
         }
         std::fs::write(&registries, text).unwrap();
-        let mut cmd = Command::new(bin);
-        cmd.arg("--root")
-            .arg(dir.path().join("root"))
-            .arg("--runroot")
-            .arg(dir.path().join("run"))
-            .arg("--tmpdir")
-            .arg(dir.path().join("tmp"))
-            .args(["system", "service", "--time=0"])
-            .arg(format!("unix://{}", socket.display()))
-            .env("CONTAINERS_CONF", &conf)
-            .env("CONTAINERS_REGISTRIES_CONF", &registries)
-            .env_remove("DOCKER_HOST");
+        let mut cmd = podman_on(bin, dir.path());
+        cmd.args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", socket.display()));
         Dockerd::wait_ready(Dockerd {
             kind: Kind::Podman,
             process: Some(Process::spawn("podman", cmd, dir.path())),
@@ -287,6 +278,26 @@ impl Dockerd {
             }
             self.stop_engine();
         }
+        if self.kind == Kind::Podman {
+            // Podman's command line works on the engine's storage without its service: a
+            // container left running when the service was stopped (`stop_engine`) is removed
+            // with its network. Killed instead, it would leave its network namespace in
+            // /run/netns and its veth on the host's podman0 bridge, one per test run.
+            let mut rm = podman_on(peer::binary("podman", INSTALL), self.dir.path());
+            rm.args(["rm", "--all", "--force", "--time", "0"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            // Bounded: this runs on drop, where a hung command must not hang the test.
+            if let Ok(mut child) = rm.spawn() {
+                let end = Instant::now() + Duration::from_secs(60);
+                while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
+                    std::thread::park_timeout(Duration::from_millis(20));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         self.kill_leftovers();
         self.unmount_leftovers();
     }
@@ -367,6 +378,21 @@ impl Drop for Dockerd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `podman` on the storage, run root and configuration of the engine in `dir`.
+fn podman_on(bin: PathBuf, dir: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--root")
+        .arg(dir.join("root"))
+        .arg("--runroot")
+        .arg(dir.join("run"))
+        .arg("--tmpdir")
+        .arg(dir.join("tmp"))
+        .env("CONTAINERS_CONF", dir.join("containers.conf"))
+        .env("CONTAINERS_REGISTRIES_CONF", dir.join("registries.conf"))
+        .env_remove("DOCKER_HOST");
+    cmd
 }
 
 /// `GET /_ping` on the socket: true on `OK`.
