@@ -5,6 +5,9 @@
 #
 #   bash bench/fleet/ab.sh OLD_BINARY NEW_BINARY [ROUNDS] [-- real_agents.py arguments]
 #
+# A side given as `ref` runs bench/fleet/echo_ref.c instead (real_agents.py --reference): the
+# least an MQTT echo agent can do, whose work per job cannot depend on N.
+#
 # Default arguments: --agents 50,200 --warmup 10 --window 20. Output: one JSON per run in
 # bench/out/fleet-ab/, and a table per build and agent count: per-agent CPU (schedstat, % of a
 # core), CPU per job, context switches per job, round trip p50/p99, median RSS and anonymous
@@ -31,7 +34,8 @@ for r in $(seq 1 "$rounds"); do
     # and its agents showed 0.5 MiB more RSS for that alone).
     sync
     if [ -w /proc/sys/vm/drop_caches ]; then echo 1 >/proc/sys/vm/drop_caches; fi
-    OUTPOST_BIN="$bin" "$py" bench/fleet/real_agents.py "${args[@]}" --json "$out/$side-$r.json" >/dev/null
+    extra=(); [ "$bin" = ref ] && extra=(--reference)
+    OUTPOST_BIN="$bin" "$py" bench/fleet/real_agents.py "${args[@]}" "${extra[@]}" --json "$out/$side-$r.json" >/dev/null
     echo "round $r: $side ($bin) done" >&2
   done
 done
