@@ -40,7 +40,8 @@ done
 # SQLite's optional modules the store never uses (full-text search, R-trees, JSON SQL
 # functions, loadable extensions, dbstat, soundex, stat4): about 0.37 MB of the bundled
 # library. The store's SQL uses none of them (crates/outpost-core/src/store). Changing this
-# rebuilds libsqlite3-sys.
+# rebuilds libsqlite3-sys. The progress callback and the authorizer stay: rusqlite's `hooks`
+# feature (the store's WAL hook) links sqlite3_progress_handler and sqlite3_set_authorizer.
 lean_sqlite_flags=(
   -USQLITE_ENABLE_FTS3 -USQLITE_ENABLE_FTS3_PARENTHESIS -USQLITE_ENABLE_FTS5
   -USQLITE_ENABLE_RTREE -USQLITE_ENABLE_DBSTAT_VTAB -USQLITE_SOUNDEX -USQLITE_ENABLE_STAT4
@@ -48,8 +49,8 @@ lean_sqlite_flags=(
   -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_DEPRECATED -DSQLITE_OMIT_SHARED_CACHE
   -DSQLITE_DEFAULT_MEMSTATUS=0 -USQLITE_ENABLE_COLUMN_METADATA
   -USQLITE_ENABLE_MEMORY_MANAGEMENT -DSQLITE_OMIT_DATETIME_FUNCS -DSQLITE_OMIT_UTF16
-  -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_PROGRESS_CALLBACK -DSQLITE_OMIT_COMPLETE
-  -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE -DSQLITE_OMIT_AUTHORIZATION
+  -DSQLITE_OMIT_DECLTYPE -DSQLITE_OMIT_COMPLETE
+  -DSQLITE_OMIT_GET_TABLE -DSQLITE_OMIT_TCL_VARIABLE
   -DSQLITE_OMIT_COMPILEOPTION_DIAGS -DSQLITE_OMIT_INTROSPECTION_PRAGMAS -DSQLITE_OMIT_TRACE
 )
 if [ "$lean_sqlite" = 1 ]; then
