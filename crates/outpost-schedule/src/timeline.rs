@@ -77,6 +77,9 @@ struct Entry {
     running: u32,
     /// A run owed under `QueueOne`: its due time.
     queued: Option<i64>,
+    /// The due time `take_due` took, until `reschedule` gives the next one: the inventory
+    /// still knows the next due time meanwhile (a slice of a large firing can take a while).
+    taken: Option<i64>,
 }
 
 /// Every schedule's next firing, ordered: the head is the only time anyone waits for.
@@ -139,6 +142,7 @@ impl Timeline {
             next,
             running,
             queued,
+            taken: None,
         };
         if let Some((_, at)) = entry.next {
             self.order.insert((at, id.clone()));
@@ -168,7 +172,13 @@ impl Timeline {
         if self.paused {
             return None;
         }
-        self.entries.get(id)?.next.map(|(due, _)| due)
+        let entry = self.entries.get(id)?;
+        match entry.next {
+            Some((due, _)) => Some(due),
+            // Handed on by the timer and not rescheduled yet: the due time after the one
+            // taken, as `reschedule` will give it (unless the schedule fell a period behind).
+            None => entry.taken.and_then(|t| entry.plan.cadence.next_after(t)),
+        }
     }
 
     /// When the earliest schedule fires (Unix ms), if any.
@@ -204,6 +214,7 @@ impl Timeline {
             let Some((due, _)) = entry.next.take() else {
                 continue;
             };
+            entry.taken = Some(due);
             let action = if paused {
                 Some(Action::Skip {
                     id: id.clone(),
@@ -253,6 +264,7 @@ impl Timeline {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
+            entry.taken = None;
             if entry.next.is_some() {
                 continue;
             }

@@ -377,6 +377,35 @@ fn issue13_schedules_missed_runs_are_skipped_or_run_once() {
     assert_eq!(t.insert("m".into(), p, Some(t0), t0 + 30_000), None);
 }
 
+/// The timer hands due runs on before it computes their next due times (a large firing
+/// reschedules a slice at a time): the inventory's `next_due` is known all along.
+#[test]
+fn issue13_next_due_is_known_while_a_taken_run_awaits_rescheduling() {
+    let t0 = ms(2026, 11, 26, 8, 0, 0);
+    for (when, first, second) in [
+        (When::Every { ms: 1_000 }, t0 + 1_000, t0 + 2_000),
+        (cron("*/5 * * * * *", None), t0 + 5_000, t0 + 10_000),
+    ] {
+        let mut t = Timeline::new();
+        t.insert(
+            "s".into(),
+            plan(when, t0, t0, Overlap::Allow, Missed::Skip),
+            None,
+            t0,
+        );
+        assert_eq!(t.next_due("s"), Some(first));
+        assert!(matches!(t.take_due(first)[..], [Action::Run { due, .. }] if due == first));
+        // Handed on, not yet rescheduled: the next due time is already known.
+        assert_eq!(t.next_due("s"), Some(second));
+        t.reschedule(first);
+        assert_eq!(t.next_due("s"), Some(second));
+        // Paused: none, taken or not.
+        t.take_due(second);
+        t.pause();
+        assert_eq!(t.next_due("s"), None);
+    }
+}
+
 #[test]
 fn issue13_schedules_overlap_policies_with_a_slow_job() {
     let t0 = ms(2026, 11, 26, 8, 0, 0);
