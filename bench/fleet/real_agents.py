@@ -42,6 +42,7 @@ with /work/main/venv/bin/python or $OUTPOST_TEST_VENV/bin/python. Loopback only;
 process it started is stopped by PID.
 """
 import argparse
+import atexit
 import json
 import os
 import resource
@@ -462,7 +463,9 @@ def main():
 def build_c(name):
     """bench/fleet/NAME.c compiled with cc into a temporary directory: its path."""
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.c")
-    exe = os.path.join(tempfile.mkdtemp(prefix=f"fleet-{name}-"), name)
+    d = tempfile.mkdtemp(prefix=f"fleet-{name}-")
+    atexit.register(shutil.rmtree, d, True)
+    exe = os.path.join(d, name)
     subprocess.run(["cc", "-O2", "-Wall", "-o", exe, src], check=True)
     return exe
 
