@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::dockerd::Dockerd;
-use common::{wait_for, wait_until, Agent, Ws};
+use common::{wait_for, wait_until, Agent, Options, Ws};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
@@ -415,4 +415,37 @@ async fn mid_apply(d: Dockerd) {
             String::from_utf8_lossy(&out.stdout).contains("V=file2")
         })
     });
+}
+
+/// The apps declared at start (the stored ones reconciled with `containers.apps_dir`) are
+/// loaded by a task of their own. `app.list` and `app.apply` wait for it: a listing taken as
+/// soon as the agent answers used to miss what the task had not stored yet (a CI run listed
+/// the stored job's app where the directory's newer file had replaced it). Many files make
+/// that task long enough to be caught; no engine is needed to declare apps.
+#[tokio::test]
+async fn issue15_apps_listed_at_start_include_every_file_of_apps_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    std::fs::create_dir(&apps).unwrap();
+    const N: usize = 300;
+    for i in 0..N {
+        std::fs::write(
+            apps.join(format!("app{i:03}.yml")),
+            format!("services:\n{}", service("s", &i.to_string())),
+        )
+        .unwrap();
+    }
+    let a = Agent::start(
+        Options::new(&dir.path().join("data"))
+            .env(
+                "OUTPOST_CONTAINERS_SOCKET",
+                dir.path().join("no-engine.sock").to_str().unwrap(),
+            )
+            .env("OUTPOST_CONTAINERS_DISK_GUARD_PCT", "0")
+            .env("OUTPOST_CONTAINERS_APPS_DIR", apps.to_str().unwrap()),
+    );
+    let listed = a.run_ok("app.list", json!({})).await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), N, "every file's app, at the first listing");
+    assert!(listed.iter().all(|l| l["source"] == "dir"), "{listed:?}");
 }

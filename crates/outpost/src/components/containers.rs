@@ -19,7 +19,7 @@ use outpost_containers::apps::reconcile::{
 use outpost_containers::apps::{Adoptions, AppSpec, BackoffConfig, Health, OnEngine};
 use outpost_containers::Engine;
 use outpost_core::{AppRow, Event, EventIds, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -49,7 +49,7 @@ struct ContainersComponent {
     apps_dir: Option<PathBuf>,
     backoff: BackoffConfig,
     data_dir: PathBuf,
-    apps: Option<(AppsHandle, mpsc::Receiver<AppCommand>)>,
+    apps: Option<(AppsHandle, mpsc::Receiver<AppCommand>, watch::Sender<bool>)>,
     metrics: super::containers_metrics::Options,
     disk: Option<super::containers_disk::DiskWatch>,
     adoptions: Adoptions,
@@ -100,9 +100,9 @@ impl Component for ContainersComponent {
                 disk: self.disk.clone(),
             },
         );
-        let (handle, rx) = AppsHandle::new(r.shared.store.clone(), self.data_dir.clone());
+        let (handle, rx, loaded) = AppsHandle::new(r.shared.store.clone(), self.data_dir.clone());
         app_kinds::register(r.kinds, &handle);
-        self.apps = Some((handle, rx));
+        self.apps = Some((handle, rx, loaded));
         Ok(())
     }
 
@@ -111,7 +111,7 @@ impl Component for ContainersComponent {
         if let Some(disk) = self.disk {
             cx.spawn(disk.run(cx.stop_token()));
         }
-        let Some((_handle, rx)) = self.apps else {
+        let Some((_handle, rx, loaded)) = self.apps else {
             return Ok(());
         };
         let store = cx.shared.store.clone();
@@ -121,6 +121,8 @@ impl Component for ContainersComponent {
         let adoptions = self.adoptions;
         cx.spawn(async move {
             let initial = load(&store, &data_dir, apps_dir.as_deref()).await;
+            // `app.apply` and `app.list` wait for this: the store now holds the start's apps.
+            loaded.send_replace(true);
             let engine = OnEngine::new(engine, None).with_adoptions(adoptions);
             supervise(engine, store, backoff, initial, rx, stop).await;
         });

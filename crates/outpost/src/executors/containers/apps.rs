@@ -15,12 +15,16 @@ use outpost_core::{
     executor::ParamError, AppRow, ExecError, Executor, JobContext, Registry, Store,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::stop_at;
 
 /// How often an `app.apply` looks at the reconciler's status while it waits to converge.
 const CONVERGE_POLL: Duration = Duration::from_millis(200);
+
+/// How long a job waits for the apps declared at start (the stored ones reconciled with
+/// `containers.apps_dir`) to be loaded: a few file reads and store writes.
+const LOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// The jobs' way to the reconciler and the store.
 #[derive(Clone)]
@@ -29,20 +33,50 @@ pub struct AppsHandle {
     store: Store,
     /// Relative bind-mount sources of a job's Compose text resolve here.
     base_dir: PathBuf,
+    /// True once the apps declared at start are in the store. Until then a listing would
+    /// show the stored apps without the directory's changes, and an apply could be
+    /// overwritten by a file the start-up load compared with an older row.
+    loaded: watch::Receiver<bool>,
 }
 
 impl AppsHandle {
-    /// The handle and the reconciler's end of its command channel.
-    pub fn new(store: Store, base_dir: PathBuf) -> (Self, mpsc::Receiver<AppCommand>) {
+    /// The handle, the reconciler's end of its command channel, and the flag the start-up
+    /// load sets when the declared apps are in the store.
+    pub fn new(
+        store: Store,
+        base_dir: PathBuf,
+    ) -> (Self, mpsc::Receiver<AppCommand>, watch::Sender<bool>) {
         let (commands, rx) = mpsc::channel(16);
+        let (set_loaded, loaded) = watch::channel(false);
         (
             AppsHandle {
                 commands,
                 store,
                 base_dir,
+                loaded,
             },
             rx,
+            set_loaded,
         )
+    }
+
+    /// Waits (bounded) until the apps declared at start are loaded.
+    async fn loaded(&self) -> Result<(), ExecError> {
+        let mut loaded = self.loaded.clone();
+        let waited =
+            tokio::time::timeout(LOAD_WAIT, async { loaded.wait_for(|l| *l).await.map(drop) })
+                .await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ExecError::new(
+                "apps_stopped",
+                "the apps reconciler has stopped",
+            )),
+            Err(_) => Err(ExecError::new(
+                "apps_loading",
+                format!("the apps declared at start are not loaded after {LOAD_WAIT:?}"),
+            )),
+        }
     }
 
     async fn send(&self, cmd: AppCommand) -> Result<(), ExecError> {
@@ -124,6 +158,7 @@ impl Executor for Apply {
         let h = &self.0;
         let app = parse_app(&p.name, &p.compose, &h.base_dir)
             .map_err(|e| ExecError::new("invalid_params", e.to_string()))?;
+        h.loaded().await?;
         h.store
             .put_app(AppRow {
                 name: p.name.clone(),
@@ -343,6 +378,7 @@ impl Executor for List {
     }
 
     async fn run(&self, _p: NoParams, _cx: JobContext) -> Result<Vec<Listed>, ExecError> {
+        self.0.loaded().await?;
         let rows = self.0.store.apps().await.map_err(store_error)?;
         Ok(rows
             .into_iter()
