@@ -88,8 +88,8 @@ pub struct Timeline {
     entries: foldhash::HashMap<Arc<str>, Entry>,
     order: BTreeSet<(i64, Arc<str>)>,
     paused: bool,
-    /// Taken by `take_due`, not yet rescheduled: (id, the due time taken).
-    unscheduled: Vec<(Arc<str>, i64)>,
+    /// Taken by `take_due`, not yet rescheduled (the due time taken is the entry's `taken`).
+    unscheduled: Vec<Arc<str>>,
 }
 
 impl Timeline {
@@ -241,7 +241,7 @@ impl Timeline {
                 })
             };
             out.extend(action);
-            self.unscheduled.push((id, due));
+            self.unscheduled.push(id);
         }
         out
     }
@@ -260,14 +260,14 @@ impl Timeline {
         let batch: Vec<_> = self.unscheduled.drain(..take).collect();
         let mut shared: foldhash::HashMap<(Arc<str>, crate::zone::Zone, i64), Option<i64>> =
             foldhash::HashMap::default();
-        for (id, due) in batch {
+        for id in batch {
             let Some(entry) = self.entries.get_mut(&id) else {
                 continue;
             };
-            entry.taken = None;
-            if entry.next.is_some() {
+            // None: replaced meanwhile (`insert` gave it its own next due time), or done.
+            let Some(due) = entry.taken.take() else {
                 continue;
-            }
+            };
             let plan = &entry.plan;
             let mut after = |t: i64| match &plan.cadence {
                 Cadence::Cron { expr, tz, .. } => *shared
